@@ -1,0 +1,41 @@
+import { isHsmPoolError } from "@hsmpool/errors";
+import { Command, CommanderError } from "commander";
+import { registerFabricCommands } from "./fabric.js";
+import { registerSimCommands } from "./sim.js";
+
+/** Builds the `hsmpool` command tree. Each command group lives in its own module. */
+export function buildProgram(): Command {
+  const program = new Command("hsmpool")
+    .description("Run, break and watch a confidential HSM pool heal.")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  registerFabricCommands(program);
+  registerSimCommands(program);
+  return program;
+}
+
+/**
+ * Runs the CLI and returns the exit code. User mistakes (bad flags, HsmPoolError)
+ * print one line on stderr and exit non-zero with no stack trace; anything else is
+ * a bug and keeps its stack.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has already printed its message (or the help/version text).
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (isHsmPoolError(e)) {
+      process.stderr.write(`hsmpool: ${e.message} [${e.code}]\n`);
+      return 1;
+    }
+    process.stderr.write(
+      `hsmpool: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    );
+    return 70;
+  }
+}
