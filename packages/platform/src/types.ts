@@ -3,6 +3,8 @@
  * in this file ever carries a private key, the CPU fuse or a sealing key.
  */
 
+import type { webcrypto } from "node:crypto";
+
 /** Lower-case hex string (SHA-256 digests are 64 hex characters). */
 export type Hex = string;
 
@@ -120,7 +122,7 @@ export interface Enclave {
 
 export interface QuotingIssuer {
   chainDer: Uint8Array[];
-  signingKey: CryptoKey;
+  signingKey: webcrypto.CryptoKey;
 }
 
 /** One allowed code signer; optional product id and minimum SVN narrow it. */
