@@ -1,1 +1,4 @@
-export {};
+export { decodeConfChange, encodeConfChange } from "./confchange-codec.js";
+export { RawNode } from "./rawnode.js";
+export { MemoryStorage, StorageError } from "./storage.js";
+export type * from "./types.js";
