@@ -1,0 +1,305 @@
+/**
+ * Code bundles: measurement (MRENCLAVE), the SIGSTRUCT that signs it, and the
+ * launch-time check that both hold. Formats are documented in README.md.
+ */
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  type KeyObject,
+} from "node:crypto";
+import { lstat, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import { writeFileAtomic } from "./atomic-fs.js";
+import { ByteReader, ByteWriter, concatBytes, fromHexStrict, toHex, utf8 } from "./bytes.js";
+import {
+  type BundleFile,
+  type BundleInspection,
+  type BundleMeasurement,
+  SIGSTRUCT_FILE,
+  type Sigstruct,
+  type SigstructFields,
+} from "./types.js";
+
+const MANIFEST_HEADER = "hsmpool-bundle-manifest-v1\n";
+const SIGSTRUCT_MAGIC = utf8("HSIG");
+const SIGSTRUCT_VERSION = 1;
+const SIGSTRUCT_SIGNED_DOMAIN = utf8("hsmpool-sigstruct-v1\0");
+const FLAG_DEBUG = 0x01;
+const MAX_U16 = 0xffff;
+
+const sha256 = (data: Uint8Array | string): Uint8Array =>
+  new Uint8Array(createHash("sha256").update(data).digest());
+
+// ---------------------------------------------------------------- measurement
+
+async function listFiles(root: string, rel: string, out: string[]): Promise<void> {
+  for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+    const relPath = rel === "" ? entry.name : `${rel}/${entry.name}`;
+    if (relPath.includes("\n")) {
+      fail("BadParameter", `bundle file name ${JSON.stringify(relPath)} contains a newline`, {
+        path: relPath,
+      });
+    }
+    if (entry.isDirectory()) await listFiles(root, relPath, out);
+    else if (entry.isFile()) {
+      if (relPath !== SIGSTRUCT_FILE) out.push(relPath);
+    } else {
+      // A symlink could point outside the bundle, so what is measured would not be what runs.
+      fail(
+        "BadParameter",
+        `bundle entry ${relPath} is not a regular file or directory (symlinks are refused)`,
+        {
+          path: relPath,
+        },
+      );
+    }
+  }
+}
+
+/** The manifest that MRENCLAVE hashes: one `<sha256> <size> <path>` line per file, sorted by path bytes. */
+export function manifestText(files: readonly BundleFile[]): string {
+  return MANIFEST_HEADER + files.map((f) => `${f.sha256} ${f.sizeBytes} ${f.path}\n`).join("");
+}
+
+export async function measureBundle(bundleDir: string): Promise<BundleMeasurement> {
+  const st = await lstat(bundleDir).catch(() => null);
+  if (!st) fail("NotFound", `bundle directory ${bundleDir} does not exist`, { path: bundleDir });
+  if (!st.isDirectory()) fail("BadParameter", `bundle ${bundleDir} is not a directory`, { path: bundleDir });
+  const paths: string[] = [];
+  await listFiles(bundleDir, "", paths);
+  paths.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const files: BundleFile[] = [];
+  for (const path of paths) {
+    const data = await readFile(join(bundleDir, path));
+    files.push({ path, sha256: toHex(sha256(data)), sizeBytes: data.byteLength });
+  }
+  return { mrenclave: toHex(sha256(manifestText(files))), files };
+}
+
+// ---------------------------------------------------------------- signer keys
+
+function publicKeyOf(key: KeyObject | string): KeyObject {
+  try {
+    if (typeof key === "string") return createPublicKey(key);
+    return key.type === "public" ? key : createPublicKey(key);
+  } catch (e) {
+    return fail("BadParameter", `not a usable public or private key: ${(e as Error).message}`);
+  }
+}
+
+export function spkiDerOf(key: KeyObject | string): Uint8Array {
+  return new Uint8Array(publicKeyOf(key).export({ type: "spki", format: "der" }));
+}
+
+export function mrsignerOf(key: KeyObject | string): string {
+  return toHex(sha256(spkiDerOf(key)));
+}
+
+/** Signature parameters per key type: EC signatures are fixed-size IEEE P1363 (r||s). */
+function signatureParams(key: KeyObject): { algorithm: string | null; dsaEncoding?: "ieee-p1363" } {
+  switch (key.asymmetricKeyType) {
+    case "ec":
+      return { algorithm: "sha256", dsaEncoding: "ieee-p1363" };
+    case "ed25519":
+    case "ed448":
+      return { algorithm: null };
+    case "rsa":
+    case "rsa-pss":
+      return { algorithm: "sha256" };
+    default:
+      return fail(
+        "BadParameter",
+        `code-signing key type ${key.asymmetricKeyType ?? "unknown"} is not supported (use EC, Ed25519 or RSA)`,
+      );
+  }
+}
+
+// ---------------------------------------------------------------- SIGSTRUCT codec
+
+function checkU16(name: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_U16) {
+    fail("BadParameter", `${name} must be an integer from 0 to ${MAX_U16}, got ${n}`, { field: name });
+  }
+}
+
+function signedBody(mrenclave: Uint8Array, fields: SigstructFields): Uint8Array {
+  return new ByteWriter()
+    .bytes(mrenclave)
+    .u16(fields.productId)
+    .u16(fields.svn)
+    .u8(fields.debug ? FLAG_DEBUG : 0)
+    .finish();
+}
+
+export function encodeSigstruct(s: Sigstruct): Uint8Array {
+  const mrenclave =
+    fromHexStrict(s.mrenclave, 32) ?? fail("BadParameter", "mrenclave must be 64 hex characters");
+  return new ByteWriter()
+    .bytes(SIGSTRUCT_MAGIC)
+    .u8(SIGSTRUCT_VERSION)
+    .bytes(signedBody(mrenclave, s))
+    .var16(s.signerPublicKeyDer)
+    .var16(s.signature)
+    .finish();
+}
+
+const formatError = (why: string): never =>
+  fail("BadParameter", `malformed SIGSTRUCT: ${why}`, { check: "format", reason: why });
+
+/** Decodes a SIGSTRUCT (format only; see `verifySigstruct`). BadParameter with `details.check = "format"`. */
+export function decodeSigstruct(bytes: Uint8Array): Sigstruct {
+  const r = new ByteReader(bytes);
+  const magic = r.bytes(4);
+  if (!magic || Buffer.compare(magic, SIGSTRUCT_MAGIC) !== 0) formatError("bad magic (not a SIGSTRUCT)");
+  const version = r.u8();
+  if (version !== SIGSTRUCT_VERSION) formatError(`unsupported version ${version ?? "(truncated)"}`);
+  const mrenclave = r.bytes(32);
+  const productId = r.u16();
+  const svn = r.u16();
+  const flags = r.u8();
+  const spki = r.var16();
+  const signature = r.var16();
+  if (!mrenclave || productId === null || svn === null || flags === null || !spki || !signature) {
+    return formatError("truncated");
+  }
+  if ((flags & ~FLAG_DEBUG) !== 0) formatError(`unknown flag bits 0x${flags.toString(16)}`);
+  if (r.remaining !== 0) formatError(`${r.remaining} trailing bytes`);
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+  } catch {
+    return formatError("signer public key is not a valid SubjectPublicKeyInfo");
+  }
+  // Only the canonical encoding is accepted, so MRSIGNER names exactly one key.
+  if (Buffer.compare(key.export({ type: "spki", format: "der" }), spki) !== 0) {
+    formatError("signer public key is not canonically encoded");
+  }
+  return {
+    mrenclave: toHex(mrenclave),
+    mrsigner: toHex(sha256(spki)),
+    productId,
+    svn,
+    debug: (flags & FLAG_DEBUG) !== 0,
+    signerPublicKeyDer: spki,
+    signature,
+  };
+}
+
+/** True iff the signature verifies under the SIGSTRUCT's own signer key. */
+export function verifySigstruct(s: Sigstruct): boolean {
+  const mrenclave = fromHexStrict(s.mrenclave, 32);
+  if (!mrenclave) return false;
+  try {
+    const key = createPublicKey({ key: Buffer.from(s.signerPublicKeyDer), format: "der", type: "spki" });
+    const { algorithm, dsaEncoding } = signatureParams(key);
+    const message = concatBytes(SIGSTRUCT_SIGNED_DOMAIN, signedBody(mrenclave, s));
+    return cryptoVerify(algorithm, message, dsaEncoding ? { key, dsaEncoding } : key, s.signature);
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- sign / read / inspect
+
+export async function signBundle(
+  bundleDir: string,
+  signingKey: KeyObject | string,
+  fields: SigstructFields,
+): Promise<Sigstruct> {
+  checkU16("productId", fields.productId);
+  checkU16("svn", fields.svn);
+  let key: KeyObject;
+  try {
+    key = typeof signingKey === "string" ? createPrivateKey(signingKey) : signingKey;
+  } catch (e) {
+    return fail("BadParameter", `signing key is not a readable private key: ${(e as Error).message}`);
+  }
+  if (key.type !== "private") fail("BadParameter", "signing needs a private key, got a public one");
+  const { algorithm, dsaEncoding } = signatureParams(key);
+  const { mrenclave } = await measureBundle(bundleDir);
+  const body = signedBody(fromHexStrict(mrenclave, 32)!, fields);
+  const signature = new Uint8Array(
+    cryptoSign(
+      algorithm,
+      concatBytes(SIGSTRUCT_SIGNED_DOMAIN, body),
+      dsaEncoding ? { key, dsaEncoding } : key,
+    ),
+  );
+  const spki = spkiDerOf(key);
+  const sigstruct: Sigstruct = {
+    mrenclave,
+    mrsigner: toHex(sha256(spki)),
+    productId: fields.productId,
+    svn: fields.svn,
+    debug: fields.debug,
+    signerPublicKeyDer: spki,
+    signature,
+  };
+  await writeFileAtomic(join(bundleDir, SIGSTRUCT_FILE), encodeSigstruct(sigstruct));
+  return sigstruct;
+}
+
+export async function readSigstruct(bundleDir: string): Promise<Sigstruct> {
+  const path = join(bundleDir, SIGSTRUCT_FILE);
+  const bytes = await readFile(path).catch(() =>
+    fail("NotFound", `${path} does not exist: the bundle is not signed (run \`hsmpool bundle sign\`)`, {
+      path,
+    }),
+  );
+  return decodeSigstruct(new Uint8Array(bytes));
+}
+
+export async function inspectBundle(bundleDir: string): Promise<BundleInspection> {
+  const measurement = await measureBundle(bundleDir);
+  let sigstruct: Sigstruct | null = null;
+  let sigstructError: string | null = null;
+  try {
+    sigstruct = await readSigstruct(bundleDir);
+  } catch (e) {
+    if (!isHsmPoolError(e)) throw e;
+    sigstructError = e.message;
+  }
+  return {
+    measurement,
+    sigstruct,
+    sigstructError,
+    signatureValid: sigstruct !== null && verifySigstruct(sigstruct),
+    measurementMatches: sigstruct !== null && sigstruct.mrenclave === measurement.mrenclave,
+  };
+}
+
+const refuse = (check: string, message: string, extra: Record<string, unknown> = {}): never =>
+  fail("LaunchRefused", `launch refused: ${message}`, { check, ...extra });
+
+/** The launch check: measurement + SIGSTRUCT. LaunchRefused with `details.check` naming what failed. */
+export async function verifyBundle(bundleDir: string): Promise<{ mrenclave: string; sigstruct: Sigstruct }> {
+  let measured: BundleMeasurement;
+  try {
+    measured = await measureBundle(bundleDir);
+  } catch (e) {
+    if (e instanceof HsmPoolError) return refuse("bundle", e.message, { path: bundleDir });
+    throw e;
+  }
+  let sigstruct: Sigstruct;
+  try {
+    sigstruct = await readSigstruct(bundleDir);
+  } catch (e) {
+    if (e instanceof HsmPoolError) return refuse("sigstruct", e.message, { path: bundleDir });
+    throw e;
+  }
+  if (!verifySigstruct(sigstruct)) {
+    refuse("signature", "the SIGSTRUCT signature does not verify under its signer key", { path: bundleDir });
+  }
+  if (sigstruct.mrenclave !== measured.mrenclave) {
+    refuse(
+      "measurement",
+      `bundle measurement ${measured.mrenclave} does not match the signed MRENCLAVE ${sigstruct.mrenclave} (bundle changed after signing?)`,
+      { path: bundleDir, measured: measured.mrenclave, signed: sigstruct.mrenclave },
+    );
+  }
+  return { mrenclave: measured.mrenclave, sigstruct };
+}
