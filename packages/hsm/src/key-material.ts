@@ -1,0 +1,123 @@
+/**
+ * Key material inside the device: generation, the in-memory form (node:crypto
+ * KeyObjects cached per handle so no operation re-imports a key), and the one
+ * serialised form that only ever goes into encryption (PKCS#8 DER for RSA/EC,
+ * raw bytes for AES).
+ */
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  generateKeyPair,
+  generateKeySync,
+  type JsonWebKey,
+  type KeyObject,
+} from "node:crypto";
+import { promisify } from "node:util";
+import { fail } from "@hsmpool/errors";
+import { CURVE_INFO, type Curve } from "./algorithms.js";
+import type { KeyHandle, KeyShape } from "./key-attributes.js";
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** A key ready for use: its handle plus cached KeyObjects. */
+export type LoadedKey =
+  | {
+      readonly handle: KeyHandle & { kty: "RSA" };
+      readonly privateKey: KeyObject;
+      readonly publicKey: KeyObject;
+    }
+  | {
+      readonly handle: KeyHandle & { kty: "EC" };
+      readonly privateKey: KeyObject;
+      readonly publicKey: KeyObject;
+    }
+  | { readonly handle: KeyHandle & { kty: "oct" }; readonly secretKey: KeyObject };
+
+/** The private/secret KeyObject of a freshly generated or decoded key (public half derived). */
+export type Material =
+  | { kind: "asymmetric"; privateKey: KeyObject; publicKey: KeyObject }
+  | { kind: "secret"; secretKey: KeyObject };
+
+export async function generateMaterial(shape: KeyShape): Promise<Material> {
+  switch (shape.kty) {
+    case "RSA": {
+      const pair = await generateKeyPairAsync("rsa", { modulusLength: shape.size, publicExponent: 0x10001 });
+      return { kind: "asymmetric", ...pair };
+    }
+    case "EC": {
+      const pair = await generateKeyPairAsync("ec", { namedCurve: CURVE_INFO[shape.crv].openssl });
+      return { kind: "asymmetric", ...pair };
+    }
+    case "oct":
+      return { kind: "secret", secretKey: generateKeySync("aes", { length: shape.size }) };
+  }
+}
+
+export function loadKey(handle: KeyHandle, material: Material): LoadedKey {
+  if (handle.kty === "oct") {
+    if (material.kind !== "secret") return fail("Internal", "AES key without secret material");
+    return { handle, secretKey: material.secretKey };
+  }
+  if (material.kind !== "asymmetric") return fail("Internal", `${handle.kty} key without a key pair`);
+  return handle.kty === "RSA"
+    ? { handle, privateKey: material.privateKey, publicKey: material.publicKey }
+    : { handle, privateKey: material.privateKey, publicKey: material.publicKey };
+}
+
+export function materialOf(key: LoadedKey): Material {
+  return "secretKey" in key
+    ? { kind: "secret", secretKey: key.secretKey }
+    : { kind: "asymmetric", privateKey: key.privateKey, publicKey: key.publicKey };
+}
+
+/**
+ * The serialised private/secret material. Callers must only feed it to an encryption
+ * and then wipe it (`fill(0)`): this is the one place plaintext key bytes exist.
+ */
+export function exportMaterial(material: Material): Buffer {
+  return material.kind === "secret"
+    ? material.secretKey.export()
+    : material.privateKey.export({ type: "pkcs8", format: "der" });
+}
+
+/**
+ * Rebuilds material from its serialised form and checks it has the shape the
+ * (authenticated) attributes claim; a mismatch means the record is not what it says.
+ */
+export function importMaterial(shape: KeyShape, bytes: Uint8Array): Material {
+  if (shape.kty === "oct") {
+    if (bytes.length * 8 !== shape.size) {
+      fail(
+        "IntegrityError",
+        `AES key material is ${bytes.length * 8} bits but its attributes say ${shape.size}`,
+      );
+    }
+    return { kind: "secret", secretKey: createSecretKey(bytes) };
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey({ key: Buffer.from(bytes), format: "der", type: "pkcs8" });
+  } catch {
+    return fail("IntegrityError", `${shape.kty} key material is not a valid PKCS#8 private key`);
+  }
+  const details = privateKey.asymmetricKeyDetails ?? {};
+  if (shape.kty === "RSA") {
+    if (privateKey.asymmetricKeyType !== "rsa" || details.modulusLength !== shape.size) {
+      fail("IntegrityError", `key material is not an RSA ${shape.size}-bit key as its attributes say`);
+    }
+  } else if (privateKey.asymmetricKeyType !== "ec" || details.namedCurve !== CURVE_INFO[shape.crv].openssl) {
+    fail("IntegrityError", `key material is not an EC ${shape.crv} key as its attributes say`);
+  }
+  return { kind: "asymmetric", privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** Public JWK of an RSA or EC key as Key Vault shows it (secp256k1 is crv "P-256K"). */
+export function publicJwk(key: LoadedKey): JsonWebKey & { kid: string } {
+  if (!("publicKey" in key)) {
+    return fail("BadParameter", `key ${key.handle.id} is an AES (oct) key; it has no public key to export`);
+  }
+  const jwk = key.publicKey.export({ format: "jwk" });
+  if (key.handle.kty === "EC") jwk.crv = key.handle.crv satisfies Curve;
+  return { ...jwk, kid: key.handle.id, key_ops: [...key.handle.ops] };
+}

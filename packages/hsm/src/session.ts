@@ -1,0 +1,215 @@
+/**
+ * A logged-in session on one partition: key management and every key operation.
+ * Handles carry attributes only; private and secret material stays in the device and
+ * leaves it only wrapped (exportWrapped, exportForTransfer).
+ */
+import { type JsonWebKey, randomBytes } from "node:crypto";
+import { fail } from "@hsmpool/errors";
+import {
+  type DecryptOptions,
+  decryptData,
+  type EncryptOptions,
+  type EncryptResult,
+  encryptData,
+  requireOp,
+  signMessage,
+  unwrapKeyBytes,
+  verifyMessage,
+  wrapKeyBytes,
+} from "./crypto-ops.js";
+import {
+  copyHandle,
+  describeKey,
+  type KeyHandle,
+  type KeyRef,
+  type KeySpec,
+  keyIdOf,
+  makeHandle,
+  validateKeySpec,
+} from "./key-attributes.js";
+import {
+  exportTransferKey,
+  exportWrappedKey,
+  type ImportedKey,
+  importTransferKey,
+  importWrappedKey,
+} from "./key-export.js";
+import { generateMaterial, type LoadedKey, publicJwk } from "./key-material.js";
+import type { OperationGate } from "./operation-gate.js";
+import type { PartitionCore } from "./partition-core.js";
+import { describeTransferPublicKey, parseTransferPublicKey, type TransferPublicKey } from "./transfer-key.js";
+
+type OctKey = Extract<LoadedKey, { handle: { kty: "oct" } }>;
+
+/** Test-only access to a session's partition (see testing/key-material-door.ts); not exported by the package. */
+export const sessionPartitions = new WeakMap<Session, () => PartitionCore>();
+
+export class Session {
+  private loggedIn = true;
+
+  /** @internal Sessions come from Partition.login(). */
+  constructor(
+    private readonly core: PartitionCore,
+    private readonly gate: OperationGate,
+    private readonly epoch: number,
+  ) {
+    sessionPartitions.set(this, () => this.live());
+  }
+
+  /** "<device id>/p<index>": the id other partitions use as source/target of a transfer. */
+  get partitionId(): string {
+    return this.core.id;
+  }
+
+  logout(): void {
+    this.loggedIn = false;
+  }
+
+  /** The partition, if this session is still valid (not logged out, partition not zeroized or re-initialized). */
+  private live(): PartitionCore {
+    if (!this.loggedIn)
+      fail("Unauthenticated", `session on partition ${this.core.id} is logged out; log in again`);
+    this.core.requireInitialized();
+    if (this.core.epoch !== this.epoch) {
+      fail(
+        "Unauthenticated",
+        `partition ${this.core.id} was re-initialized after this session logged in; log in again`,
+      );
+    }
+    return this.core;
+  }
+
+  private key(ref: KeyRef): LoadedKey {
+    return this.live().getKey(keyIdOf(ref));
+  }
+
+  /** Runs a change to the partition's keys serialised with other changes, re-checking the session inside. */
+  private change<T>(operation: string, task: (core: PartitionCore) => Promise<T>): Promise<T> {
+    return this.gate.run(operation, () => {
+      this.live();
+      return this.core.queue.run(() => task(this.live()));
+    });
+  }
+
+  generateKey(spec: KeySpec): Promise<KeyHandle> {
+    return this.gate.run("generateKey", async () => {
+      this.live();
+      const { shape, ops, label } = validateKeySpec(spec);
+      const material = await generateMaterial(shape);
+      const handle = makeHandle(randomBytes(16).toString("hex"), shape, ops, label);
+      return this.core.queue.run(() => this.live().addKey(handle, material));
+    });
+  }
+
+  listHandles(): Promise<KeyHandle[]> {
+    return this.gate.run("listHandles", () =>
+      [...this.live().keys.values()].map((k) => copyHandle(k.handle)),
+    );
+  }
+
+  getHandle(ref: KeyRef): Promise<KeyHandle> {
+    return this.gate.run("getHandle", () => copyHandle(this.key(ref).handle));
+  }
+
+  deleteKey(ref: KeyRef): Promise<void> {
+    const id = keyIdOf(ref);
+    return this.change("deleteKey", (core) => core.deleteKey(id));
+  }
+
+  /** Public key of an RSA or EC key as a JWK (EC secp256k1 is crv "P-256K", as in Key Vault). */
+  getPublicJwk(ref: KeyRef): Promise<JsonWebKey & { kid: string }> {
+    return this.gate.run("getPublicJwk", () => publicJwk(this.key(ref)));
+  }
+
+  /** Signs `data` (the message, hashed inside with the algorithm's hash). ECDSA signatures are JOSE r||s. */
+  sign(ref: KeyRef, alg: string, data: Uint8Array): Promise<Uint8Array> {
+    return this.gate.run("sign", () => signMessage(this.key(ref), alg, data));
+  }
+
+  verify(ref: KeyRef, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return this.gate.run("verify", () => verifyMessage(this.key(ref), alg, data, signature));
+  }
+
+  encrypt(ref: KeyRef, alg: string, plaintext: Uint8Array, options?: EncryptOptions): Promise<EncryptResult> {
+    return this.gate.run("encrypt", () => encryptData(this.key(ref), alg, plaintext, options));
+  }
+
+  decrypt(ref: KeyRef, alg: string, ciphertext: Uint8Array, options?: DecryptOptions): Promise<Uint8Array> {
+    return this.gate.run("decrypt", () => decryptData(this.key(ref), alg, ciphertext, options));
+  }
+
+  /** Key Vault wrapKey: encrypts caller-supplied key bytes (A*KW, RSA-OAEP, RSA-OAEP-256). */
+  wrapKey(ref: KeyRef, alg: string, keyBytes: Uint8Array): Promise<Uint8Array> {
+    return this.gate.run("wrapKey", () => wrapKeyBytes(this.key(ref), alg, keyBytes));
+  }
+
+  unwrapKey(ref: KeyRef, alg: string, wrappedKey: Uint8Array): Promise<Uint8Array> {
+    return this.gate.run("unwrapKey", () => unwrapKeyBytes(this.key(ref), alg, wrappedKey));
+  }
+
+  /** The key as a blob wrapped under an AES key of this partition (needs wrapKey on that key). */
+  exportWrapped(ref: KeyRef, wrappingKeyRef: KeyRef): Promise<Uint8Array> {
+    return this.gate.run("exportWrapped", () => {
+      const key = this.key(ref);
+      const wrappingKey = this.wrappingKey(wrappingKeyRef, "wrapKey");
+      if (key.handle.id === wrappingKey.handle.id)
+        fail("BadParameter", "a key cannot be exported wrapped under itself");
+      return exportWrappedKey(key, wrappingKey, this.core.id);
+    });
+  }
+
+  /** Imports a blob from exportWrapped (any partition holding the same wrapping key); keeps the key's id. */
+  importWrapped(blob: Uint8Array, wrappingKeyRef: KeyRef): Promise<KeyHandle> {
+    return this.change("importWrapped", (core) => {
+      const imported = importWrappedKey(blob, this.wrappingKey(wrappingKeyRef, "unwrapKey"));
+      return this.store(core, imported);
+    });
+  }
+
+  /** This partition's P-384 transfer public key (JWK and SPKI DER), to be certified and sent to peers. */
+  getTransferPublicKey(): Promise<TransferPublicKey> {
+    return this.gate.run("getTransferPublicKey", () =>
+      describeTransferPublicKey(this.live().transferKey.publicKey),
+    );
+  }
+
+  /** The key as a blob only the partition holding `targetTransferPublicKey` and named `targetId` can import. */
+  exportForTransfer(ref: KeyRef, targetTransferPublicKey: unknown, targetId: string): Promise<Uint8Array> {
+    return this.gate.run("exportForTransfer", () => {
+      const key = this.key(ref);
+      const target = parseTransferPublicKey(targetTransferPublicKey, "target transfer public key");
+      requireId(targetId, "target id");
+      return exportTransferKey(key, this.core.transferKey, this.core.id, target, targetId);
+    });
+  }
+
+  /** Imports a transfer blob made for this partition by the partition `sourceId` holding `sourceTransferPublicKey`. */
+  importFromTransfer(
+    blob: Uint8Array,
+    sourceTransferPublicKey: unknown,
+    sourceId: string,
+  ): Promise<KeyHandle> {
+    return this.change("importFromTransfer", (core) => {
+      const source = parseTransferPublicKey(sourceTransferPublicKey, "source transfer public key");
+      requireId(sourceId, "source id");
+      return this.store(core, importTransferKey(blob, core.transferKey, core.id, source, sourceId));
+    });
+  }
+
+  private wrappingKey(ref: KeyRef, op: "wrapKey" | "unwrapKey"): OctKey {
+    const key = this.key(ref);
+    if (key.handle.kty !== "oct") {
+      fail("BadParameter", `wrapping key must be an AES (oct) key; ${describeKey(key.handle)} is not one`);
+    }
+    requireOp(key, op);
+    return key as OctKey;
+  }
+
+  private store(core: PartitionCore, imported: ImportedKey): Promise<KeyHandle> {
+    return core.addKey(imported.handle, imported.material);
+  }
+}
+
+function requireId(id: unknown, what: string): asserts id is string {
+  if (typeof id !== "string" || id.length === 0) fail("BadParameter", `${what} must be a non-empty string`);
+}
