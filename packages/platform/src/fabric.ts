@@ -102,6 +102,7 @@ export async function initFabric(dir: string, opts: FabricInitOptions = {}): Pro
   if (Number.isNaN(now.getTime())) fail("BadParameter", "now must be a valid date");
   await assertEmptyOrMissing(dir);
   await mkdir(dir, { recursive: true });
+  opts.onProgress?.(`creating fabric in ${dir}: ${racks} racks x ${serversPerRack} servers`);
 
   const fabricId = randomUUID();
   const rootKeys = await generateEcKeyPair(false);
@@ -125,6 +126,7 @@ export async function initFabric(dir: string, opts: FabricInitOptions = {}): Pro
       );
     }
     rackInfos.push({ id: rackId, servers });
+    opts.onProgress?.(`${rackId}: ${servers.map((s) => s.id).join(", ")}`);
   }
   await fsyncDir(join(dir, "racks"));
   const info: FabricInfo = {

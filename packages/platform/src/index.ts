@@ -17,5 +17,6 @@ export { launchEnclave } from "./enclave.js";
 export { initFabric, openFabric } from "./fabric.js";
 export { checkPolicy, parsePolicy } from "./policy.js";
 export { type DecodedQuote, decodeQuote, MAX_NONCE_SIZE_BYTES } from "./quote.js";
+export { loadOrCreateSigningKey, readSigningKey } from "./signing-key.js";
 export * from "./types.js";
 export { verifyQuote } from "./verify.js";

@@ -21,6 +21,8 @@ export interface FabricInitOptions {
   serversPerRack?: number;
   /** Clock injection for certificate validity and `createdAt` (default: now). */
   now?: Date;
+  /** Called with a one-line progress message once the directory checks pass and after each rack. */
+  onProgress?: (message: string) => void;
 }
 
 export interface ServerInfo {

@@ -1,5 +1,6 @@
 import { isHsmPoolError } from "@hsmpool/errors";
 import { Command, CommanderError } from "commander";
+import { registerBundleCommands } from "./bundle.js";
 import { registerFabricCommands } from "./fabric.js";
 import { registerSimCommands } from "./sim.js";
 
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerFabricCommands(program);
+  registerBundleCommands(program);
   registerSimCommands(program);
   return program;
 }
