@@ -79,7 +79,9 @@ describe("hsmpool fabric", () => {
     ).toBe(0);
     const again = await run("fabric", "init", "--dir", join(base, "f"));
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/^hsmpool: cannot create a fabric in .*: a fabric is already initialised there \[Conflict\]\n$/);
+    expect(again.stderr).toMatch(
+      /^hsmpool: cannot create a fabric in .*: a fabric is already initialised there \[Conflict\]\n$/,
+    );
 
     const notFabric = await run("fabric", "show", "--dir", base);
     expect(notFabric.stderr).toMatch(/is not a fabric .*\[NotInitialized\]\n$/);
