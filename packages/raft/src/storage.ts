@@ -44,16 +44,26 @@ function cloneConf(c: ConfState): ConfState {
 /**
  * In-memory Storage like etcd's MemoryStorage. `ents[0]` is a dummy entry holding
  * the index/term of the last compacted entry (the snapshot point), so term() works
- * for firstIndex()-1. Bootstrap a fresh cluster with `new MemoryStorage(conf)`.
+ * for firstIndex()-1.
+ *
+ * `new MemoryStorage(conf)` bootstraps a founding member: a snapshot at index 1,
+ * term 1 carrying the initial membership (and hard state term 1, commit 1). Because
+ * index 1 only exists inside that snapshot, a member that joins later always receives
+ * a snapshot first and so learns the full membership. `new MemoryStorage()` is an
+ * empty node that waits to be added and caught up.
  */
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: null, commit: 0 };
   private snap: Snapshot;
   private ents: Entry[];
 
-  constructor(initialConf: ConfState = { voters: [], learners: [] }) {
-    this.snap = { meta: { index: 0, term: 0, conf: cloneConf(initialConf) }, data: new Uint8Array() };
-    this.ents = [{ index: 0, term: 0, type: "normal", data: new Uint8Array() }];
+  constructor(initialConf?: ConfState) {
+    const founding = initialConf !== undefined && initialConf.voters.length > 0;
+    const at = founding ? 1 : 0;
+    const conf = initialConf ? cloneConf(initialConf) : { voters: [], learners: [] };
+    this.snap = { meta: { index: at, term: at, conf }, data: new Uint8Array() };
+    this.ents = [{ index: at, term: at, type: "normal", data: new Uint8Array() }];
+    if (founding) this.hardState = { term: 1, vote: null, commit: 1 };
   }
 
   initialState(): { hardState: HardState; conf: ConfState } {

@@ -57,7 +57,7 @@ export type ConfChangeType = "addVoter" | "addLearner" | "removeNode";
 
 /**
  * A single membership change. `addVoter` on a current learner promotes it;
- * `addLearner` on a current voter is refused (demotion is removal + re-add).
+ * `addLearner` on a current voter demotes it (both move one voter, so stay safe).
  */
 export interface ConfChange {
   type: ConfChangeType;
@@ -84,8 +84,6 @@ export type MessageType =
   | "MsgSnap"
   /** Leadership transfer: "campaign now, ignoring your election timer and leases". */
   | "MsgTimeoutNow"
-  /** Forwarded leadership transfer request (follower -> leader); from = requested transferee. */
-  | "MsgTransferLeader"
   /** ReadIndex request forwarded follower -> leader; context = requestCtx. */
   | "MsgReadIndex"
   /** ReadIndex answer leader -> follower; index = read index; context = requestCtx. */
@@ -186,6 +184,11 @@ export interface Config {
   maxSizePerMsgBytes?: number;
   /** Max in-flight MsgApp per follower in replicate state (default 256). */
   maxInflightMsgs?: number;
+  /**
+   * Followers refuse proposals with NotLeader (naming the leader) instead of
+   * forwarding them as MsgProp. Default false (forward, like etcd).
+   */
+  disableProposalForwarding?: boolean;
   /** Last applied index on restart (default: the snapshot index in storage). */
   applied?: number;
   /** Test-only: see UnsafeVariant. */
