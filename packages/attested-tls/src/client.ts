@@ -1,0 +1,91 @@
+/**
+ * Attested channel credentials for grpc-js clients. Node's TLS stack verifies the
+ * server chain against the vendor root (chain, expiry); then `checkServerIdentity`
+ * — which Node runs inside the handshake, only after the chain verified — runs the
+ * RA-TLS verifier. Returning an Error there aborts the handshake, so no request
+ * byte is ever written to a server that fails the policy. Hostnames play no part:
+ * a node is who its attestation says, not what DNS says.
+ */
+import type { PeerCertificate } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import { type Policy, parsePolicy } from "@hsmpool/platform";
+import { type AttestedIdentity, tlsPrivateKeyPem } from "./attested-identity.js";
+import { chainFromPeerCertificate } from "./peer-chain.js";
+import { trustAnchor } from "./trust-anchor.js";
+import { type VerifiedPeer, verifyPeer } from "./verify-peer.js";
+
+export interface AttestedChannelOptions {
+  identity: AttestedIdentity;
+  /** Verifier policy for servers (validated with the platform's parsePolicy). */
+  policy: Policy;
+  vendorRoot: Uint8Array | string;
+  /** If set, a server attested on another server id is refused (check "server-id"). */
+  expectedServerId?: string;
+  /** Clock for certificate validity in the RA-TLS check (default: system clock). */
+  now?: () => Date;
+}
+
+/**
+ * SNI is not used for identity here, and Node warns when grpc-js sends an IP address
+ * as the TLS server name; a fixed name keeps addresses like 127.0.0.1:port quiet.
+ */
+export const ATTESTED_CHANNEL_OPTIONS: grpc.ChannelOptions = Object.freeze({
+  "grpc.ssl_target_name_override": "hsmpool-node",
+});
+
+/** Credentials for one logical channel plus what its handshakes found out. */
+export interface AttestedChannel {
+  readonly credentials: grpc.ChannelCredentials;
+  /** Pass these to the grpc-js client constructor along with `credentials`. */
+  readonly channelOptions: grpc.ChannelOptions;
+  /** The server verified by the most recent successful handshake, if any. */
+  serverIdentity(): VerifiedPeer | undefined;
+  /** Why the most recent refused handshake was refused by the RA-TLS check, if one was. */
+  lastRejection(): HsmPoolError | undefined;
+}
+
+export function attestedChannelCredentials(opts: AttestedChannelOptions): AttestedChannel {
+  const policy = parsePolicy(opts.policy);
+  const anchor = trustAnchor(opts.vendorRoot);
+  const now = opts.now ?? (() => new Date());
+  let verified: VerifiedPeer | undefined;
+  let rejection: HsmPoolError | undefined;
+
+  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+    try {
+      const peer = verifyPeer(chainFromPeerCertificate(cert), policy, {
+        vendorRootCertDer: anchor.der,
+        now: now(),
+      });
+      if (opts.expectedServerId !== undefined && peer.serverId !== opts.expectedServerId) {
+        fail(
+          "AttestationFailed",
+          `peer rejected (server-id): attested on ${peer.serverId}, expected ${opts.expectedServerId}`,
+          { check: "server-id", serverId: peer.serverId, expected: opts.expectedServerId },
+        );
+      }
+      verified = peer;
+      rejection = undefined;
+      return undefined;
+    } catch (e) {
+      rejection = isHsmPoolError(e)
+        ? e
+        : new HsmPoolError("AttestationFailed", `peer rejected: ${String(e)}`, { check: "internal" });
+      return rejection;
+    }
+  };
+
+  const credentials = grpc.credentials.createSsl(
+    Buffer.from(anchor.pem),
+    Buffer.from(tlsPrivateKeyPem(opts.identity)),
+    Buffer.from(opts.identity.certChainPem),
+    { checkServerIdentity },
+  );
+  return {
+    credentials,
+    channelOptions: ATTESTED_CHANNEL_OPTIONS,
+    serverIdentity: () => verified,
+    lastRejection: () => rejection,
+  };
+}

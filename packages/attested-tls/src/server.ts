@@ -1,0 +1,176 @@
+/**
+ * The attested gRPC server. Our own `tls.Server` terminates TLS (requestCert +
+ * rejectUnauthorized against the vendor root, so chain, expiry and missing client
+ * certificates fail inside the handshake); on `secureConnection` it runs the RA-TLS
+ * verifier on the client's chain and either destroys the socket — before a single
+ * application byte is read from it — or hands the decrypted socket to grpc-js
+ * through `Server.createConnectionInjector`. grpc-js never sees a rejected peer.
+ */
+import type { AddressInfo } from "node:net";
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import { type Policy, parsePolicy } from "@hsmpool/platform";
+import { type AttestedIdentity, tlsPrivateKeyPem } from "./attested-identity.js";
+import { chainFromPeerCertificate } from "./peer-chain.js";
+import { rememberPeer } from "./peer-registry.js";
+import { trustAnchor } from "./trust-anchor.js";
+import { type VerifiedPeer, verifyPeer } from "./verify-peer.js";
+
+export interface ServiceRegistration {
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+}
+
+/** Why a connecting client was turned away, for logs and diagnostics (never contains key material). */
+export interface PeerRejection {
+  /** AttestationFailed; `details.check` names the failed check ("handshake" when TLS itself failed). */
+  error: HsmPoolError;
+  remoteAddress: string;
+}
+
+export interface AttestedServerOptions {
+  identity: AttestedIdentity;
+  /** Verifier policy for clients (validated with the platform's parsePolicy). */
+  policy: Policy;
+  /** The fabric's vendor root (DER or PEM). */
+  vendorRoot: Uint8Array | string;
+  services: readonly ServiceRegistration[];
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  /** A client that has not finished the handshake by then is dropped (default 10 s). */
+  handshakeTimeoutMs?: number;
+  onPeerAccepted?: (peer: VerifiedPeer, remoteAddress: string) => void;
+  onPeerRejected?: (rejection: PeerRejection) => void;
+  /** Clock for certificate validity in the RA-TLS check (default: system clock). */
+  now?: () => Date;
+}
+
+export interface AttestedServer {
+  readonly host: string;
+  readonly port: number;
+  /** "host:port", ready for a client. */
+  readonly address: string;
+  /** Stops accepting, lets running calls finish for up to `graceMs`, then cuts the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** OpenSSL's reasons for a failed handshake, named for people reading a rejection. */
+function handshakeRejection(err: Error & { code?: string }): HsmPoolError {
+  const reason = err.code ?? "unknown";
+  return new HsmPoolError("AttestationFailed", `peer rejected (handshake): TLS handshake failed: ${err.message}`, {
+    check: "handshake",
+    reason,
+  });
+}
+
+const remoteOf = (socket: TLSSocket): string => `${socket.remoteAddress}:${socket.remotePort}`;
+
+function listen(server: TlsServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(
+      new HsmPoolError("ServiceUnavailable", `cannot listen on ${host}:${port}: ${e.message}`),
+    );
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Starts an attested gRPC server; resolves once it is listening. */
+export async function startAttestedServer(opts: AttestedServerOptions): Promise<AttestedServer> {
+  const policy = parsePolicy(opts.policy);
+  const anchor = trustAnchor(opts.vendorRoot);
+  const keyPem = tlsPrivateKeyPem(opts.identity);
+  const host = opts.host ?? "127.0.0.1";
+  const now = opts.now ?? (() => new Date());
+  if (opts.services.length === 0) fail("BadParameter", "an attested server needs at least one service");
+
+  const grpcServer = new grpc.Server();
+  for (const s of opts.services) grpcServer.addService(s.definition, s.implementation);
+  // The injected sockets are already TLS-terminated and verified: grpc-js must speak
+  // plain HTTP/2 over them, hence insecure credentials for the injector only.
+  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+
+  const tlsServer = createTlsServer({
+    key: keyPem,
+    cert: opts.identity.certChainPem,
+    ca: [anchor.pem],
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: ["h2"],
+    minVersion: "TLSv1.2",
+    handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  });
+
+  const reportRejection = (error: HsmPoolError, remoteAddress: string) => {
+    try {
+      opts.onPeerRejected?.({ error, remoteAddress });
+    } catch {
+      // A failing observer must not keep a rejected socket alive.
+    }
+  };
+
+  tlsServer.on("tlsClientError", (err, socket) => {
+    reportRejection(handshakeRejection(err), remoteOf(socket));
+  });
+
+  tlsServer.on("secureConnection", (socket: TLSSocket) => {
+    const remoteAddress = remoteOf(socket);
+    let peer: VerifiedPeer;
+    try {
+      peer = verifyPeer(chainFromPeerCertificate(socket.getPeerCertificate(true)), policy, {
+        vendorRootCertDer: anchor.der,
+        now: now(),
+      });
+    } catch (e) {
+      socket.destroy();
+      reportRejection(
+        isHsmPoolError(e)
+          ? e
+          : new HsmPoolError("AttestationFailed", `peer rejected: ${String(e)}`, { check: "internal" }),
+        remoteAddress,
+      );
+      return;
+    }
+    socket.on("error", () => {
+      // Peers vanish (resets, chaos): the HTTP/2 session reports it to its calls.
+    });
+    rememberPeer(socket, peer);
+    opts.onPeerAccepted?.(peer, remoteAddress);
+    injector.injectConnection(socket);
+  });
+
+  const bound = await listen(tlsServer, host, opts.port ?? 0);
+  const openSockets = new Set<TLSSocket>();
+  tlsServer.on("secureConnection", (s: TLSSocket) => {
+    openSockets.add(s);
+    s.once("close", () => openSockets.delete(s));
+  });
+
+  return {
+    host,
+    port: bound.port,
+    address: `${host}:${bound.port}`,
+    close: (graceMs = 1_000) =>
+      new Promise<void>((resolve) => {
+        tlsServer.close();
+        injector.drain(graceMs);
+        grpcServer.tryShutdown(() => {
+          injector.destroy();
+          resolve();
+        });
+        setTimeout(() => {
+          for (const s of openSockets) s.destroy();
+          grpcServer.forceShutdown();
+          resolve();
+        }, graceMs).unref();
+      }),
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * The RA-TLS verifier: given the certificate chain a peer presented, decide whether
+ * it is a genuine enclave this policy admits. Pure apart from the injectable clock
+ * default; it is what both handshake sides run (client: checkServerIdentity, server:
+ * secureConnection), and it re-checks everything the TLS stack already checked so
+ * it is safe to call on its own.
+ *
+ * Checks, in order, each named in `details.check` of the AttestationFailed it throws:
+ *   chain            leaf -> platform cert -> vendor root signatures, CA flags
+ *   validity         every certificate in the chain is inside its validity window
+ *   quote-missing    the leaf has no quote extension
+ *   quote-format     the extension does not hold a well-formed quote
+ *   platform-mismatch the quote was made by another platform than the one that issued the leaf
+ *   key-binding      report data != SHA-256(SPKI of this leaf) || zeros
+ *   quote-signature  the quote is not signed by a vendor-certified platform key
+ *   signer / svn / measurement / debug   the verifier policy (platform checkPolicy)
+ */
+import { X509Certificate } from "node:crypto";
+import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { decodeQuote, type EnclaveIdentity, type Policy, verifyQuote } from "@hsmpool/platform";
+import * as x509 from "@peculiar/x509";
+import { sha256Hex } from "./attested-identity.js";
+import { RA_TLS_QUOTE_OID, reportDataForSpki } from "./quote-binding.js";
+import { trustAnchor } from "./trust-anchor.js";
+
+/** What a verified peer is: its enclave identity plus the certificate that proved it. */
+export interface VerifiedPeer extends EnclaveIdentity {
+  /** SHA-256 of the peer's leaf certificate DER, lower-case hex. */
+  certFingerprint: string;
+}
+
+export interface VerifyPeerOptions {
+  /** The fabric's vendor root (DER or PEM): the only trust anchor. */
+  vendorRootCertDer: Uint8Array | string;
+  /** Clock for validity checks (default: now). Shells pass their injected clock. */
+  now?: Date;
+}
+
+export type PeerCheck =
+  | "chain"
+  | "validity"
+  | "quote-missing"
+  | "quote-format"
+  | "platform-mismatch"
+  | "key-binding"
+  | "quote-signature"
+  | "signer"
+  | "svn"
+  | "measurement"
+  | "debug";
+
+const MAX_CHAIN_LENGTH = 4;
+
+const reject = (check: PeerCheck, message: string, extra: Record<string, unknown> = {}): never =>
+  fail("AttestationFailed", `peer rejected (${check}): ${message}`, { check, ...extra });
+
+/** The platform names its checks from the quote's point of view; map them onto the peer's. */
+const PLATFORM_CHECKS: Record<string, PeerCheck> = {
+  format: "quote-format",
+  chain: "quote-signature",
+  signature: "quote-signature",
+  reportData: "key-binding",
+  signer: "signer",
+  svn: "svn",
+  measurement: "measurement",
+  debug: "debug",
+};
+
+function parseChain(chainDer: readonly Uint8Array[], rootDer: Uint8Array): X509Certificate[] {
+  if (chainDer.length === 0) reject("chain", "the peer presented no certificate");
+  // TLS stacks may append the trust anchor itself; it adds nothing to verify.
+  const withoutRoot = chainDer.filter((der) => Buffer.compare(der, rootDer) !== 0);
+  if (withoutRoot.length === 0) reject("chain", "the peer presented only the vendor root");
+  if (withoutRoot.length > MAX_CHAIN_LENGTH) reject("chain", `chain longer than ${MAX_CHAIN_LENGTH}`);
+  return withoutRoot.map((der, i) => {
+    try {
+      return new X509Certificate(Buffer.from(der));
+    } catch {
+      return reject("chain", `certificate ${i} of the chain is not valid X.509`);
+    }
+  });
+}
+
+function checkChain(chain: X509Certificate[], root: X509Certificate): void {
+  const leaf = chain[0]!;
+  if (leaf.ca) reject("chain", "the leaf certificate is a CA certificate");
+  for (let i = 0; i < chain.length; i++) {
+    const cert = chain[i]!;
+    const issuer = chain[i + 1] ?? root;
+    const what = i === 0 ? "leaf" : `certificate ${i}`;
+    if (!issuer.ca) reject("chain", `the issuer of the ${what} is not a CA certificate`);
+    if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
+      reject(
+        "chain",
+        chain[i + 1]
+          ? `the ${what} is not issued by the next certificate in the chain`
+          : `the ${what} does not chain to this fabric's vendor root (foreign platform or ordinary CA?)`,
+      );
+    }
+  }
+}
+
+/** Node 22+ has `validFromDate`; Node 20 only the OpenSSL text form, which Date parses. */
+function validityOf(cert: X509Certificate): { from: Date; to: Date } {
+  const c = cert as X509Certificate & { validFromDate?: Date; validToDate?: Date };
+  return { from: c.validFromDate ?? new Date(cert.validFrom), to: c.validToDate ?? new Date(cert.validTo) };
+}
+
+function checkValidity(certs: X509Certificate[], now: Date): void {
+  for (const [i, cert] of certs.entries()) {
+    const { from, to } = validityOf(cert);
+    const what = i === 0 ? "leaf" : `chain certificate ${i}`;
+    if (now < from) {
+      reject("validity", `the ${what} is not valid until ${from.toISOString()}`, { reason: "not-yet-valid" });
+    }
+    if (now > to) {
+      reject("validity", `the ${what} expired at ${to.toISOString()}`, { reason: "expired" });
+    }
+  }
+}
+
+function quoteOf(leafDer: Uint8Array): Uint8Array {
+  const ext = new x509.X509Certificate(leafDer).getExtension(RA_TLS_QUOTE_OID);
+  if (!ext) return reject("quote-missing", `the leaf has no quote extension (${RA_TLS_QUOTE_OID})`);
+  return new Uint8Array(ext.value);
+}
+
+function rethrowPlatform(e: unknown): never {
+  if (isHsmPoolError(e, "AttestationFailed")) {
+    const platformCheck = String(e.details?.check ?? "");
+    const check = PLATFORM_CHECKS[platformCheck] ?? "quote-signature";
+    reject(check, e.message.replace(/^attestation rejected: /, ""), { ...e.details, check });
+  }
+  throw e;
+}
+
+/**
+ * Verifies a peer's certificate chain (leaf first, DER) against the vendor root and
+ * `policy`; returns who the peer is, or throws AttestationFailed naming the check.
+ */
+export function verifyPeer(
+  certChainDer: readonly Uint8Array[],
+  policy: Policy,
+  opts: VerifyPeerOptions,
+): VerifiedPeer {
+  const anchor = trustAnchor(opts.vendorRootCertDer);
+  const now = opts.now ?? new Date();
+  const root = new X509Certificate(Buffer.from(anchor.der));
+  const chain = parseChain(certChainDer, anchor.der);
+  checkChain(chain, root);
+  checkValidity([...chain, root], now);
+
+  const leaf = chain[0]!;
+  const leafDer = new Uint8Array(leaf.raw);
+  const quote = quoteOf(leafDer);
+  let decoded: ReturnType<typeof decodeQuote>;
+  try {
+    decoded = decodeQuote(quote);
+  } catch (e) {
+    return rethrowPlatform(e);
+  }
+  const leafIssuerDer = chain[1]?.raw;
+  const quotingPlatformDer = decoded.chainDer[0];
+  if (!leafIssuerDer || !quotingPlatformDer || Buffer.compare(leafIssuerDer, quotingPlatformDer) !== 0) {
+    reject("platform-mismatch", "the quote was made on another platform than the one that issued the leaf");
+  }
+  const spkiDer = new Uint8Array(leaf.publicKey.export({ type: "spki", format: "der" }));
+  const expectedReportData = reportDataForSpki(spkiDer);
+  // Checked before the policy on purpose: a quote that is not about this key says
+  // nothing about this peer, whatever enclave it describes.
+  if (Buffer.compare(decoded.reportData, expectedReportData) !== 0) {
+    reject("key-binding", "the quote's report data is not SHA-256 of this certificate's public key");
+  }
+  let verified: ReturnType<typeof verifyQuote>;
+  try {
+    verified = verifyQuote(quote, anchor.der, policy, { expectedReportData, now });
+  } catch (e) {
+    return rethrowPlatform(e);
+  }
+  return {
+    mrenclave: verified.mrenclave,
+    mrsigner: verified.mrsigner,
+    productId: verified.productId,
+    svn: verified.svn,
+    debug: verified.debug,
+    serverId: verified.serverId,
+    rackId: verified.rackId,
+    certFingerprint: sha256Hex(leafDer),
+  };
+}
