@@ -7,7 +7,7 @@
  *
  * Blob v1: "HSSB" (4) | version u8 = 1 | policy u8 (1 = mrenclave, 2 = mrsigner) |
  *   svn u16 | keyId (16) | iv (12) | ciphertext | tag (16).
- * GCM AAD: the 40 header bytes, then the caller's associated data.
+ * GCM AAD: the 36 header bytes, then the caller's associated data.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { fail } from "@hsmpool/errors";
