@@ -1,6 +1,8 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HsmDevice } from "@hsmpool/hsm";
+import { openFabric } from "@hsmpool/platform";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { main } from "./main.js";
 
@@ -34,6 +36,21 @@ async function run(...args: string[]): Promise<{ code: number; stdout: string; s
 }
 
 describe("hsmpool fabric", () => {
+  it("init gives every server its own HSM device with the requested partitions", async () => {
+    const dir = join(await tempDir(), "fabric");
+    expect((await run("fabric", "init", "--dir", dir, "--partitions", "3")).code).toBe(0);
+    const servers = (await openFabric(dir)).servers();
+    expect(servers).toHaveLength(6);
+    for (const server of servers) {
+      const device = await HsmDevice.open(server.hsmDir);
+      expect(device.partitionCount).toBe(3);
+      await device.close();
+    }
+    expect(
+      (await run("fabric", "init", "--dir", join(await tempDir(), "f"), "--partitions", "0")).code,
+    ).not.toBe(0);
+  });
+
   it("init then show --json round-trips the inventory (3 racks x 2 servers by default)", async () => {
     const dir = join(await tempDir(), "fabric");
     const init = await run("fabric", "init", "--dir", dir);

@@ -1,4 +1,5 @@
 import { fail } from "@hsmpool/errors";
+import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
 import { type FabricInfo, initFabric, openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
 
@@ -42,11 +43,17 @@ export function registerFabricCommands(program: Command): void {
     .option("--dir <dir>", "fabric directory (must be missing or empty)", DEFAULT_FABRIC_DIR)
     .option("--racks <n>", "number of racks", "3")
     .option("--servers-per-rack <n>", "servers in each rack", "2")
-    .action(async (opts: { dir: string; racks: string; serversPerRack: string }) => {
+    .option("--partitions <n>", "HSM partitions on each server's device", String(DEFAULT_PARTITION_COUNT))
+    .action(async (opts: { dir: string; racks: string; serversPerRack: string; partitions: string }) => {
       const racks = parseCount("--racks", opts.racks, 64);
       const serversPerRack = parseCount("--servers-per-rack", opts.serversPerRack, 64);
+      const partitionCount = parseCount("--partitions", opts.partitions, 64);
       const onProgress = (message: string) => process.stderr.write(`${message}\n`);
       const info = await initFabric(opts.dir, { racks, serversPerRack, onProgress });
+      // Every server carries one HSM device; its state lives in the server's hsm/ folder.
+      for (const server of (await openFabric(opts.dir)).servers()) {
+        await (await HsmDevice.create(server.hsmDir, { partitionCount })).close();
+      }
       process.stdout.write(describeFabric(opts.dir, info));
     });
 
