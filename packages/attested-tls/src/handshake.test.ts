@@ -1,21 +1,55 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+/**
+ * Real sockets on 127.0.0.1: genuine enclaves reach each other in both directions;
+ * every kind of bad peer is refused during the handshake, in both directions, and
+ * the server's handler counter proves no application code ran for it.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type AttestedIdentity, createAttestedIdentity } from "./attested-identity.js";
-import { type AttestedServer, type PeerRejection, startAttestedServer } from "./server.js";
+import { attestedChannelCredentials } from "./client.js";
+import { peerProto } from "./peer-proto.js";
 import { type HelloEvent, PeerClient, peerService } from "./peer-service.js";
-import { buildWorld, removeTempDirs, type World } from "./test-support.js";
+import { type PeerRejection, startAttestedServer } from "./server.js";
+import {
+  buildWorld,
+  callHello,
+  caught,
+  expiredIdentity,
+  forgedIdentity,
+  HandlerCounter,
+  materialOf,
+  ordinaryCa,
+  rawClient,
+  rawServer,
+  removeTempDirs,
+  type TlsMaterial,
+  type World,
+} from "./test-support.js";
 
 let world: World;
 let idA: AttestedIdentity;
 let idB: AttestedIdentity;
+/** TLS material of every kind of bad peer, by case name. */
+const bad = new Map<string, TlsMaterial | null>();
 
 beforeAll(async () => {
   world = await buildWorld();
   idA = await createAttestedIdentity(world.goodA);
   idB = await createAttestedIdentity(world.goodB);
+  bad.set("tampered bundle", materialOf(await createAttestedIdentity(world.tampered)));
+  bad.set("other signer", materialOf(await createAttestedIdentity(world.otherSigner)));
+  bad.set("debug enclave", materialOf(await createAttestedIdentity(world.debug)));
+  bad.set("SVN below minimum", materialOf(await createAttestedIdentity(world.lowSvn)));
+  // The victim's own platform issues the forged cert, so only the key binding is wrong.
+  bad.set("quote for another key", (await forgedIdentity(idB, world.goodB)).material);
+  bad.set("foreign platform", materialOf(await createAttestedIdentity(world.foreign)));
+  bad.set("expired certificate", materialOf(await expiredIdentity(world.goodB)));
+  bad.set("ordinary CA certificate", (await ordinaryCa()).leaf);
+  bad.set("no certificate", null);
 });
 afterAll(removeTempDirs);
 
-async function goodServer(identity: AttestedIdentity, nodeId: string) {
+async function goodServer(identity: AttestedIdentity, nodeId = "server-node") {
   const hellos: HelloEvent[] = [];
   const rejections: PeerRejection[] = [];
   const server = await startAttestedServer({
@@ -28,12 +62,12 @@ async function goodServer(identity: AttestedIdentity, nodeId: string) {
   return { server, hellos, rejections };
 }
 
-describe("genuine peers", () => {
+describe("genuine enclaves of the same signed bundle", () => {
   it.each([
     ["A client -> B server", () => idA, () => idB],
     ["B client -> A server", () => idB, () => idA],
-  ])("%s: both sides see each other's attested identity", async (_name, clientId, serverId) => {
-    const { server, hellos } = await goodServer(serverId(), "server-node");
+  ])("%s: Hello shows each side the other's verified identity", async (_name, clientId, serverId) => {
+    const { server, hellos, rejections } = await goodServer(serverId());
     const client = new PeerClient(server.address, {
       identity: clientId(),
       policy: world.policy,
@@ -42,11 +76,114 @@ describe("genuine peers", () => {
     });
     try {
       const { server: seen, response } = await client.hello({ payload: Buffer.from("hi") });
-      expect(seen).toMatchObject({ ...serverId().enclave, certFingerprint: serverId().certFingerprint });
-      expect(response.serverSelf).toMatchObject({ ...serverId().enclave, certFingerprint: serverId().certFingerprint });
-      expect(response.clientAsSeenByServer).toMatchObject({ ...clientId().enclave, certFingerprint: clientId().certFingerprint });
+      const expectServer = { ...serverId().enclave, certFingerprint: serverId().certFingerprint };
+      const expectClient = { ...clientId().enclave, certFingerprint: clientId().certFingerprint };
+      expect(seen).toEqual(expectServer);
+      expect(response.serverSelf).toEqual(expectServer);
+      expect(response.clientAsSeenByServer).toEqual(expectClient);
+      expect(response.nodeId).toBe("server-node");
       expect(hellos).toHaveLength(1);
-      expect(hellos[0]!.request.serverAsSeenByClient?.serverId).toBe(serverId().enclave.serverId);
+      expect(hellos[0]!.client).toEqual(expectClient);
+      expect(hellos[0]!.request.serverAsSeenByClient).toEqual(expectServer);
+      expect(hellos[0]!.request.nodeId).toBe("client-node");
+      expect(rejections).toEqual([]);
+      // Different servers in different racks, same code.
+      expect(seen.serverId).not.toBe(response.clientAsSeenByServer?.serverId);
+      expect(seen.rackId).not.toBe(response.clientAsSeenByServer?.rackId);
+      expect(seen.mrenclave).toBe(response.clientAsSeenByServer?.mrenclave);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+});
+
+/**
+ * Per bad peer: which check the attested side names when refusing it. "handshake"
+ * means OpenSSL itself refused the chain (vendor root as the only anchor, expiry,
+ * missing certificate) before our verifier was even asked.
+ */
+const cases: [name: string, serverSideCheck: string, clientSideCheck: string | RegExp][] = [
+  ["tampered bundle", "measurement", "measurement"],
+  ["other signer", "signer", "signer"],
+  ["debug enclave", "debug", "debug"],
+  ["SVN below minimum", "svn", "svn"],
+  ["quote for another key", "key-binding", "key-binding"],
+  ["foreign platform", "chain", /unable to (get|verify)|issuer/i],
+  ["expired certificate", "validity", /expired/i],
+  ["ordinary CA certificate", "chain", /unable to (get|verify)|issuer|self-signed/i],
+  ["no certificate", "no-certificate", /./],
+];
+
+describe("bad client -> attested server", () => {
+  it.each(cases)("%s is refused in the handshake; the handler never runs", async (name, serverCheck) => {
+    const { server, hellos, rejections } = await goodServer(idA);
+    const client = rawClient(server.address, world.fabric.vendorRootCertPem, bad.get(name)!);
+    try {
+      const err = (await callHello(client).then(
+        () => null,
+        (e: grpc.ServiceError) => e,
+      )) as grpc.ServiceError | null;
+      expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0));
+      expect(rejections[0]!.error.code).toBe("AttestationFailed");
+      expect(rejections[0]!.error.details?.check).toBe(serverCheck);
+      expect(hellos).toHaveLength(0);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+});
+
+describe("attested client -> bad server", () => {
+  it.each(cases)(
+    "%s is refused in the handshake; the server handler never runs",
+    async (name, _s, clientCheck) => {
+      const counter = new HandlerCounter();
+      const server = await rawServer(bad.get(name)!, counter);
+      const channel = attestedChannelCredentials({
+        identity: idA,
+        policy: world.policy,
+        vendorRoot: world.fabric.vendorRootCertPem,
+      });
+      const client = new (peerProto().ctor)(server.address, channel.credentials, channel.channelOptions);
+      try {
+        const err = (await callHello(client).then(
+          () => null,
+          (e: grpc.ServiceError) => e,
+        )) as grpc.ServiceError | null;
+        expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+        if (typeof clientCheck === "string") {
+          expect(channel.lastRejection()?.details?.check).toBe(clientCheck);
+        } else {
+          // OpenSSL refused before the RA-TLS check ran: nothing reached our verifier.
+          expect(channel.lastRejection()).toBeUndefined();
+          expect(err?.details).toMatch(clientCheck);
+        }
+        expect(channel.serverIdentity()).toBeUndefined();
+        expect(counter.calls).toBe(0);
+      } finally {
+        client.close();
+        await server.close();
+      }
+    },
+  );
+
+  it("PeerClient reports the failed check as AttestationFailed", async () => {
+    const counter = new HandlerCounter();
+    const server = await rawServer(bad.get("other signer")!, counter);
+    const client = new PeerClient(server.address, {
+      identity: idA,
+      policy: world.policy,
+      vendorRoot: world.fabric.vendorRootCertPem,
+      nodeId: "client-node",
+    });
+    try {
+      const err = await caught(() => client.hello());
+      expect(err.code).toBe("AttestationFailed");
+      expect(err.details?.check).toBe("signer");
+      expect(counter.calls).toBe(0);
     } finally {
       client.close();
       await server.close();

@@ -44,7 +44,9 @@ function checkNodeId(nodeId: unknown): string {
 
 function checkPayload(payload: Uint8Array): void {
   if (payload.byteLength > MAX_HELLO_PAYLOAD_BYTES) {
-    fail("BadParameter", `hello payload must be at most ${MAX_HELLO_PAYLOAD_BYTES} bytes`, { field: "payload" });
+    fail("BadParameter", `hello payload must be at most ${MAX_HELLO_PAYLOAD_BYTES} bytes`, {
+      field: "payload",
+    });
   }
 }
 

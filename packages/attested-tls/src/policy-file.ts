@@ -19,7 +19,9 @@ export async function loadPolicyFile(path: string): Promise<Policy> {
   try {
     const bytes = await readFile(path);
     if (bytes.byteLength > MAX_POLICY_FILE_BYTES) {
-      fail("BadParameter", `policy file ${path} is larger than ${MAX_POLICY_FILE_BYTES} bytes`, { file: path });
+      fail("BadParameter", `policy file ${path} is larger than ${MAX_POLICY_FILE_BYTES} bytes`, {
+        file: path,
+      });
     }
     text = bytes.toString("utf8");
   } catch (e) {

@@ -7,7 +7,7 @@
  * through `Server.createConnectionInjector`. grpc-js never sees a rejected peer.
  */
 import type { AddressInfo } from "node:net";
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import { type Policy, parsePolicy } from "@hsmpool/platform";
@@ -59,11 +59,40 @@ export interface AttestedServer {
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/** OpenSSL's reasons for a failed handshake, named for people reading a rejection. */
-function handshakeRejection(err: Error & { code?: string }): HsmPoolError {
-  const reason = err.code ?? "unknown";
-  return new HsmPoolError("AttestationFailed", `peer rejected (handshake): TLS handshake failed: ${err.message}`, {
-    check: "handshake",
+/** OpenSSL verification results (socket.authorizationError) mapped onto the verifier's check names. */
+const OPENSSL_CHECKS: Record<string, string> = {
+  CERT_HAS_EXPIRED: "validity",
+  CERT_NOT_YET_VALID: "validity",
+  UNABLE_TO_GET_ISSUER_CERT: "chain",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "chain",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "chain",
+  SELF_SIGNED_CERT_IN_CHAIN: "chain",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "chain",
+  CERT_SIGNATURE_FAILURE: "chain",
+  CERT_CHAIN_TOO_LONG: "chain",
+  INVALID_CA: "chain",
+  INVALID_PURPOSE: "chain",
+  ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: "no-certificate",
+};
+
+/**
+ * Node completes a TLS handshake whose client chain failed verification and then
+ * destroys the socket (never emitting secureConnection); the reason is on
+ * `socket.authorizationError`, while the error itself only says "socket hang up".
+ */
+function handshakeRejection(err: Error & { code?: string }, socket: TLSSocket): HsmPoolError {
+  const authorizationError = (socket as TLSSocket & { authorizationError?: Error | string })
+    .authorizationError;
+  const reason = (authorizationError ? String(authorizationError) : undefined) ?? err.code ?? "unknown";
+  const check = OPENSSL_CHECKS[reason] ?? "handshake";
+  const why =
+    check === "no-certificate"
+      ? "the client presented no certificate"
+      : authorizationError
+        ? `certificate refused by TLS (${reason})`
+        : err.message;
+  return new HsmPoolError("AttestationFailed", `peer rejected (${check}): TLS handshake failed: ${why}`, {
+    check,
     reason,
   });
 }
@@ -72,9 +101,8 @@ const remoteOf = (socket: TLSSocket): string => `${socket.remoteAddress}:${socke
 
 function listen(server: TlsServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    const onError = (e: Error) => reject(
-      new HsmPoolError("ServiceUnavailable", `cannot listen on ${host}:${port}: ${e.message}`),
-    );
+    const onError = (e: Error) =>
+      reject(new HsmPoolError("ServiceUnavailable", `cannot listen on ${host}:${port}: ${e.message}`));
     server.once("error", onError);
     server.listen(port, host, () => {
       server.off("error", onError);
@@ -118,7 +146,7 @@ export async function startAttestedServer(opts: AttestedServerOptions): Promise<
   };
 
   tlsServer.on("tlsClientError", (err, socket) => {
-    reportRejection(handshakeRejection(err), remoteOf(socket));
+    reportRejection(handshakeRejection(err, socket), remoteOf(socket));
   });
 
   tlsServer.on("secureConnection", (socket: TLSSocket) => {

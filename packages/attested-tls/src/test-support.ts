@@ -28,8 +28,8 @@ import {
   issueAttestedLeaf,
   tlsPrivateKeyPem,
 } from "./attested-identity.js";
-import { RA_TLS_QUOTE_OID } from "./quote-binding.js";
 import { type HelloResponse, type PeerGrpcClient, peerProto } from "./peer-proto.js";
+import { RA_TLS_QUOTE_OID } from "./quote-binding.js";
 
 const made: string[] = [];
 
@@ -132,7 +132,10 @@ export function materialOf(identity: AttestedIdentity): TlsMaterial {
 
 /** An ordinary CA (not a platform) and a leaf it issued: what a normal TLS deployment has. */
 export async function ordinaryCa(now = new Date()): Promise<{ caPem: string; leaf: TlsMaterial }> {
-  const caKeys = (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(EC, true, [
+    "sign",
+    "verify",
+  ])) as webcrypto.CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned(
     {
       name: "CN=ordinary test CA",
@@ -147,7 +150,10 @@ export async function ordinaryCa(now = new Date()): Promise<{ caPem: string; lea
     },
     cryptoProvider,
   );
-  const leafKeys = (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const leafKeys = (await webcrypto.subtle.generateKey(EC, true, [
+    "sign",
+    "verify",
+  ])) as webcrypto.CryptoKeyPair;
   const leaf = await x509.X509CertificateGenerator.create(
     {
       subject: "CN=localhost",
@@ -159,7 +165,10 @@ export async function ordinaryCa(now = new Date()): Promise<{ caPem: string; lea
       signingAlgorithm: SHA256_ECDSA,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+        new x509.ExtendedKeyUsageExtension([
+          x509.ExtendedKeyUsage.serverAuth,
+          x509.ExtendedKeyUsage.clientAuth,
+        ]),
         new x509.SubjectAlternativeNameExtension([
           { type: "ip", value: "127.0.0.1" },
           { type: "dns", value: "localhost" },
@@ -225,14 +234,18 @@ export async function rawServer(
 }
 
 /** A client that trusts the vendor root but checks nothing else: the "bad client" side. `material: null` sends no certificate. */
-export function rawClient(address: string, vendorRootPem: string, material: TlsMaterial | null): PeerGrpcClient {
+export function rawClient(
+  address: string,
+  vendorRootPem: string,
+  material: TlsMaterial | null,
+): PeerGrpcClient {
   const creds = grpc.credentials.createSsl(
     Buffer.from(vendorRootPem),
     material ? Buffer.from(material.keyPem) : null,
     material ? Buffer.from(material.certChainPem) : null,
     { checkServerIdentity: () => undefined },
   );
-  return new (peerProto().ctor)(address, creds);
+  return new (peerProto().ctor)(address, creds, { "grpc.ssl_target_name_override": "localhost" });
 }
 
 export function callHello(
@@ -298,9 +311,52 @@ export async function forgedIdentity(
   };
 }
 
+/**
+ * A leaf for a fresh key issued by `issuerEnclave`'s genuine platform issuer, with
+ * whatever quote a test wants in it (`null`: no quote extension at all).
+ */
+export async function customLeaf(
+  issuerEnclave: Enclave,
+  quoteFor: ((spkiDer: Uint8Array) => Uint8Array) | null,
+): Promise<Uint8Array[]> {
+  const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spkiDer = new Uint8Array(publicKey.export({ type: "spki", format: "der" }));
+  const issuer = await issuerEnclave.quotingIssuer();
+  const now = Date.now();
+  if (quoteFor) {
+    const leaf = await issueAttestedLeaf({
+      issuer,
+      spkiDer,
+      quote: quoteFor(spkiDer),
+      commonName: "custom",
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 3_600_000),
+    });
+    return [leaf, ...issuer.chainDer];
+  }
+  const platform = new x509.X509Certificate(issuer.chainDer[0]!);
+  const leaf = await x509.X509CertificateGenerator.create(
+    {
+      subject: "CN=no quote",
+      issuer: platform.subjectName,
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 3_600_000),
+      publicKey: spkiDer,
+      signingKey: issuer.signingKey,
+      signingAlgorithm: SHA256_ECDSA,
+      extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
+    },
+    cryptoProvider,
+  );
+  return [new Uint8Array(leaf.rawData), ...issuer.chainDer];
+}
+
 /** An attested identity that expired an hour ago (made two days ago, valid for one day). */
 export function expiredIdentity(enclave: Enclave): Promise<AttestedIdentity> {
-  return createAttestedIdentity(enclave, { now: new Date(Date.now() - 2 * 86_400_000), validityMs: 86_400_000 });
+  return createAttestedIdentity(enclave, {
+    now: new Date(Date.now() - 2 * 86_400_000),
+    validityMs: 86_400_000,
+  });
 }
 
 export { createAttestedIdentity };

@@ -120,7 +120,12 @@ function checkValidity(certs: X509Certificate[], now: Date): void {
 }
 
 function quoteOf(leafDer: Uint8Array): Uint8Array {
-  const ext = new x509.X509Certificate(leafDer).getExtension(RA_TLS_QUOTE_OID);
+  let ext: x509.Extension | null;
+  try {
+    ext = new x509.X509Certificate(leafDer).getExtension(RA_TLS_QUOTE_OID);
+  } catch {
+    return reject("quote-format", "the leaf's extensions cannot be parsed");
+  }
   if (!ext) return reject("quote-missing", `the leaf has no quote extension (${RA_TLS_QUOTE_OID})`);
   return new Uint8Array(ext.value);
 }
