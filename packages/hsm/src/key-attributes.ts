@@ -119,7 +119,7 @@ function validateOps(kty: "RSA" | "EC" | "oct", ops: unknown): KeyOp[] {
       );
     }
     if (!allowed.includes(op)) {
-      fail("BadParameter", `a ${kty} key cannot ${op}; ${kty} keys allow ${allowed.join(", ")}`);
+      fail("BadParameter", `${kty} keys cannot ${op}; they allow ${allowed.join(", ")}`);
     }
   }
   if (new Set(ops).size !== ops.length) fail("BadParameter", "key ops must not repeat an operation");

@@ -1,0 +1,138 @@
+/** Partition lifecycle (zeroize, initialize, login), sessions, key management and op permissions. */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { HsmDevice } from "./index.js";
+import { deviceWithSession, expectHsmError, removeTempDirs, tempDir, text } from "./testing/fixtures.js";
+
+afterAll(removeTempDirs);
+
+describe("partition lifecycle", () => {
+  test("a new device has the default four partitions, none initialized, so login is NotInitialized", async () => {
+    const device = await HsmDevice.create(join(await tempDir(), "hsm"));
+    expect(device.partitionCount).toBe(4);
+    for (let i = 0; i < 4; i++) {
+      expect(await device.partition(i).isInitialized()).toBe(false);
+      await expectHsmError(
+        device.partition(i).login(new Uint8Array(32)),
+        "NotInitialized",
+        /initialize it first/,
+      );
+    }
+    expect(() => device.partition(4)).toThrow(/partition index must be 0..3/);
+    await device.close();
+  });
+
+  test("initialize returns a fresh random 32-byte credential per partition and only it logs in", async () => {
+    const { device, credential } = await deviceWithSession(2);
+    const other = await device.partition(1).initialize();
+    expect(credential.length).toBe(32);
+    expect(Buffer.from(other)).not.toEqual(Buffer.from(credential));
+    await expectHsmError(device.partition(1).login(credential), "Unauthenticated", /wrong credential/);
+    await expectHsmError(device.partition(1).login(other.subarray(0, 31)), "Unauthenticated");
+    await expectHsmError(device.partition(1).login("secret" as never), "BadParameter");
+    expect(await device.partition(1).login(other)).toBeDefined();
+    await expectHsmError(device.partition(1).initialize(), "Conflict", /zeroize it first/);
+  });
+
+  test("zeroize destroys every key on disk and in memory and voids sessions and the old credential", async () => {
+    const { dir, device, credential, session } = await deviceWithSession(1);
+    const key = await session.generateKey({ kty: "EC", ops: ["sign"] });
+    expect(await readdir(join(dir, "p0/keys"))).toEqual([`${key.id}.key`]);
+    const transferBefore = await session.getTransferPublicKey();
+    await device.partition(0).zeroize();
+    await expect(readdir(join(dir, "p0/keys"))).rejects.toThrow(/ENOENT/);
+    await expectHsmError(session.sign(key, "ES256", text("m")), "NotInitialized");
+    await expectHsmError(device.partition(0).login(credential), "NotInitialized");
+    const fresh = await device.partition(0).initialize();
+    await expectHsmError(session.listHandles(), "Unauthenticated", /re-initialized/);
+    await expectHsmError(device.partition(0).login(credential), "Unauthenticated");
+    const again = await device.partition(0).login(fresh);
+    expect(await again.listHandles()).toEqual([]);
+    await expectHsmError(again.getHandle(key), "KeyNotFound");
+    expect(await again.getTransferPublicKey()).not.toEqual(transferBefore);
+  });
+
+  test("logout ends a session; other sessions go on", async () => {
+    const { device, credential, session } = await deviceWithSession(1);
+    const second = await device.partition(0).login(credential);
+    session.logout();
+    await expectHsmError(session.listHandles(), "Unauthenticated", /logged out/);
+    expect(await second.listHandles()).toEqual([]);
+  });
+});
+
+describe("keys and handles", () => {
+  test("generateKey defaults: RSA 2048, EC P-256, AES 256; handles carry attributes only", async () => {
+    const { session } = await deviceWithSession(1);
+    const [r, e, o] = await Promise.all([
+      session.generateKey({ kty: "RSA", ops: ["verify"] }),
+      session.generateKey({ kty: "EC", ops: ["verify"] }),
+      session.generateKey({ kty: "oct", ops: ["encrypt"] }),
+    ]);
+    expect(r).toMatchObject({ kty: "RSA", size: 2048, ops: ["verify"] });
+    expect(e).toMatchObject({ kty: "EC", crv: "P-256" });
+    expect(o).toMatchObject({ kty: "oct", size: 256 });
+    for (const handle of [r, e, o]) {
+      expect(Object.keys(handle).sort()).toEqual(
+        handle.kty === "EC" ? ["crv", "id", "kty", "ops"] : ["id", "kty", "ops", "size"],
+      );
+      expect(Object.isFrozen(handle)).toBe(true);
+    }
+    expect((await session.listHandles()).map((h) => h.id).sort()).toEqual([r.id, e.id, o.id].sort());
+  });
+
+  test("a caller changing a returned label does not change the stored key", async () => {
+    const { session } = await deviceWithSession(1);
+    const handle = await session.generateKey({ kty: "oct", ops: ["encrypt"], label: text("orig") });
+    handle.label![0] = 0;
+    expect(Buffer.from((await session.getHandle(handle.id)).label!).toString()).toBe("orig");
+  });
+
+  test("deleteKey removes the key and its file; a deleted key is KeyNotFound", async () => {
+    const { dir, session } = await deviceWithSession(1);
+    const keep = await session.generateKey({ kty: "oct", ops: ["encrypt"] });
+    const gone = await session.generateKey({ kty: "oct", ops: ["encrypt"] });
+    await session.deleteKey(gone);
+    expect(await readdir(join(dir, "p0/keys"))).toEqual([`${keep.id}.key`]);
+    await expectHsmError(session.encrypt(gone, "A256GCM", text("m")), "KeyNotFound", new RegExp(gone.id));
+    await expectHsmError(session.deleteKey(gone), "KeyNotFound");
+  });
+
+  test("a handle from another partition is unknown here", async () => {
+    const { device, session } = await deviceWithSession(2);
+    const other = await device.partition(1).login(await device.partition(1).initialize());
+    const key = await session.generateKey({ kty: "EC", ops: ["sign"] });
+    await expectHsmError(other.sign(key, "ES256", text("m")), "KeyNotFound");
+  });
+});
+
+describe("allowed operations", () => {
+  const cases = [
+    { ops: ["verify"], kty: "EC", call: "sign", alg: "ES256" },
+    { ops: ["sign"], kty: "EC", call: "verify", alg: "ES256" },
+    { ops: ["encrypt"], kty: "oct", call: "decrypt", alg: "A256CBCPAD" },
+    { ops: ["decrypt"], kty: "oct", call: "encrypt", alg: "A256GCM" },
+    { ops: ["unwrapKey"], kty: "oct", call: "wrapKey", alg: "A256KW" },
+    { ops: ["wrapKey"], kty: "oct", call: "unwrapKey", alg: "A256KW" },
+    { ops: ["sign"], kty: "RSA", call: "encrypt", alg: "RSA-OAEP" },
+  ] as const;
+  test.each(cases)("a key allowing only $ops cannot $call", async ({ ops, kty, call, alg }) => {
+    const { session } = await deviceWithSession(1);
+    const key = await session.generateKey({ kty, ops: [...ops] });
+    const data = new Uint8Array(kty === "RSA" ? 256 : 32).fill(1);
+    const run = {
+      sign: () => session.sign(key, alg, data),
+      verify: () => session.verify(key, alg, data, new Uint8Array(64)),
+      encrypt: () => session.encrypt(key, alg, data),
+      decrypt: () => session.decrypt(key, alg, data, { iv: new Uint8Array(16) }),
+      wrapKey: () => session.wrapKey(key, alg, data),
+      unwrapKey: () => session.unwrapKey(key, alg, new Uint8Array(40)),
+    }[call];
+    await expectHsmError(
+      run(),
+      "OperationNotAllowed",
+      new RegExp(`does not allow ${call}; it allows ${ops[0]}`),
+    );
+  });
+});
