@@ -29,7 +29,6 @@ import {
   type SignAlgorithm,
   type SignSpec,
   WRAP_ALGORITHMS,
-  type WrapAlgorithm,
 } from "./algorithms.js";
 import { optionalBytes, requireBytes } from "./bytes.js";
 import { describeKey } from "./key-attributes.js";
@@ -323,5 +322,3 @@ export function unwrapKeyBytes(key: LoadedKey, algName: unknown, data: unknown):
   requireOp(key, "unwrapKey");
   return aesKeyUnwrap(aes.secretKey, wrapped);
 }
-
-export type { EncryptAlgorithm, SignAlgorithm, WrapAlgorithm };

@@ -35,7 +35,7 @@ export class HsmDevice {
   private constructor(
     readonly dir: string,
     readonly id: string,
-    cores: PartitionCore[],
+    private readonly cores: PartitionCore[],
     private readonly gate: OperationGate,
   ) {
     this.faults = gate.faults;
@@ -131,9 +131,13 @@ export class HsmDevice {
     );
   }
 
-  /** Ends every session and operation; later calls fail with ServiceUnavailable. State is already on disk. */
+  /**
+   * Refuses new operations (they fail with ServiceUnavailable), waits for key changes
+   * already under way to reach the disk, then frees the directory for open().
+   */
   async close(): Promise<void> {
     this.gate.close();
+    await Promise.all(this.cores.map((core) => core.queue.run(async () => {})));
     openDirs.delete(this.dir);
   }
 }

@@ -183,7 +183,7 @@ describe("partition-to-partition transfer over ECDH", () => {
     });
     await expectHsmError(source.session.exportForTransfer(signer, p256Key, "x/p0"), "BadParameter", /P-384/);
     await expectHsmError(source.session.exportForTransfer(signer, randomBytes(50), "x/p0"), "BadParameter");
-    await expectHsmError(source.session.exportForTransfer(signer, "nope", "x/p0"), "BadParameter");
+    await expectHsmError(source.session.exportForTransfer(signer, "nope" as never, "x/p0"), "BadParameter");
   });
 });
 

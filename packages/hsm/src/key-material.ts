@@ -55,14 +55,14 @@ export async function generateMaterial(shape: KeyShape): Promise<Material> {
 }
 
 export function loadKey(handle: KeyHandle, material: Material): LoadedKey {
-  if (handle.kty === "oct") {
-    if (material.kind !== "secret") return fail("Internal", "AES key without secret material");
-    return { handle, secretKey: material.secretKey };
+  if ((handle.kty === "oct") !== (material.kind === "secret")) {
+    fail("Internal", `${handle.kty} key ${handle.id} does not match its ${material.kind} material`);
   }
-  if (material.kind !== "asymmetric") return fail("Internal", `${handle.kty} key without a key pair`);
-  return handle.kty === "RSA"
-    ? { handle, privateKey: material.privateKey, publicKey: material.publicKey }
-    : { handle, privateKey: material.privateKey, publicKey: material.publicKey };
+  return (
+    material.kind === "secret"
+      ? { handle, secretKey: material.secretKey }
+      : { handle, privateKey: material.privateKey, publicKey: material.publicKey }
+  ) as LoadedKey;
 }
 
 export function materialOf(key: LoadedKey): Material {

@@ -27,17 +27,16 @@ import {
   makeHandle,
   validateKeySpec,
 } from "./key-attributes.js";
-import {
-  exportTransferKey,
-  exportWrappedKey,
-  type ImportedKey,
-  importTransferKey,
-  importWrappedKey,
-} from "./key-export.js";
+import { exportTransferKey, exportWrappedKey, importTransferKey, importWrappedKey } from "./key-export.js";
 import { generateMaterial, type LoadedKey, publicJwk } from "./key-material.js";
 import type { OperationGate } from "./operation-gate.js";
 import type { PartitionCore } from "./partition-core.js";
-import { describeTransferPublicKey, parseTransferPublicKey, type TransferPublicKey } from "./transfer-key.js";
+import {
+  describeTransferPublicKey,
+  parseTransferPublicKey,
+  type TransferPublicKey,
+  type TransferPublicKeyInput,
+} from "./transfer-key.js";
 
 type OctKey = Extract<LoadedKey, { handle: { kty: "oct" } }>;
 
@@ -161,8 +160,8 @@ export class Session {
   /** Imports a blob from exportWrapped (any partition holding the same wrapping key); keeps the key's id. */
   importWrapped(blob: Uint8Array, wrappingKeyRef: KeyRef): Promise<KeyHandle> {
     return this.change("importWrapped", (core) => {
-      const imported = importWrappedKey(blob, this.wrappingKey(wrappingKeyRef, "unwrapKey"));
-      return this.store(core, imported);
+      const { handle, material } = importWrappedKey(blob, this.wrappingKey(wrappingKeyRef, "unwrapKey"));
+      return core.addKey(handle, material);
     });
   }
 
@@ -174,7 +173,11 @@ export class Session {
   }
 
   /** The key as a blob only the partition holding `targetTransferPublicKey` and named `targetId` can import. */
-  exportForTransfer(ref: KeyRef, targetTransferPublicKey: unknown, targetId: string): Promise<Uint8Array> {
+  exportForTransfer(
+    ref: KeyRef,
+    targetTransferPublicKey: TransferPublicKeyInput,
+    targetId: string,
+  ): Promise<Uint8Array> {
     return this.gate.run("exportForTransfer", () => {
       const key = this.key(ref);
       const target = parseTransferPublicKey(targetTransferPublicKey, "target transfer public key");
@@ -186,13 +189,14 @@ export class Session {
   /** Imports a transfer blob made for this partition by the partition `sourceId` holding `sourceTransferPublicKey`. */
   importFromTransfer(
     blob: Uint8Array,
-    sourceTransferPublicKey: unknown,
+    sourceTransferPublicKey: TransferPublicKeyInput,
     sourceId: string,
   ): Promise<KeyHandle> {
     return this.change("importFromTransfer", (core) => {
       const source = parseTransferPublicKey(sourceTransferPublicKey, "source transfer public key");
       requireId(sourceId, "source id");
-      return this.store(core, importTransferKey(blob, core.transferKey, core.id, source, sourceId));
+      const { handle, material } = importTransferKey(blob, core.transferKey, core.id, source, sourceId);
+      return core.addKey(handle, material);
     });
   }
 
@@ -203,10 +207,6 @@ export class Session {
     }
     requireOp(key, op);
     return key as OctKey;
-  }
-
-  private store(core: PartitionCore, imported: ImportedKey): Promise<KeyHandle> {
-    return core.addKey(imported.handle, imported.material);
   }
 }
 

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     const rawEsSignature = sign("sha256", message, { key: raw.ec.privateKey, dsaEncoding: "ieee-p1363" });
     const oaep = (key: KeyObject) => ({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" });
     const rsaJwk = await session.getPublicJwk(rsa);
-    const hsmCiphertext = publicEncrypt(oaep(importJwk(rsaJwk)), cek);
+    const hsmCiphertext = publicEncrypt(oaep(createPublicKey({ key: rsaJwk, format: "jwk" })), cek);
     const rawCiphertext = publicEncrypt(oaep(raw.rsa.publicKey), cek);
     const pss = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
 
@@ -154,11 +154,6 @@ async function main(): Promise<void> {
     await device.close();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function importJwk(jwk: object): KeyObject {
-  const { kid: _kid, key_ops: _ops, ...plain } = jwk as Record<string, unknown>;
-  return createPublicKey({ key: plain as never, format: "jwk" });
 }
 
 await main();
