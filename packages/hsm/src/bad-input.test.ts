@@ -172,6 +172,12 @@ const cases: { name: string; run: () => Promise<unknown>; code: ErrorCode; messa
     message: /not a key handle or key id/,
   },
   {
+    name: "deleting something that is not a key reference",
+    run: () => s.deleteKey(42 as never),
+    code: "BadParameter",
+    message: /not a key handle or key id: 42/,
+  },
+  {
     name: "an unknown key id",
     run: () => s.sign("0".repeat(32), "ES256", bytes(4)),
     code: "KeyNotFound",

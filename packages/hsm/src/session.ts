@@ -111,8 +111,7 @@ export class Session {
   }
 
   deleteKey(ref: KeyRef): Promise<void> {
-    const id = keyIdOf(ref);
-    return this.change("deleteKey", (core) => core.deleteKey(id));
+    return this.change("deleteKey", (core) => core.deleteKey(keyIdOf(ref)));
   }
 
   /** Public key of an RSA or EC key as a JWK (EC secp256k1 is crv "P-256K", as in Key Vault). */
