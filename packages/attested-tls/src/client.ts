@@ -9,11 +9,11 @@
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import { type Policy, parsePolicy } from "@hsmpool/platform";
+import type { Policy } from "@hsmpool/platform";
 import { type AttestedIdentity, tlsPrivateKeyPem } from "./attested-identity.js";
 import { chainFromPeerCertificate } from "./peer-chain.js";
 import { trustAnchor } from "./trust-anchor.js";
-import { type VerifiedPeer, verifyPeer } from "./verify-peer.js";
+import { createPeerVerifier, type VerifiedPeer } from "./verify-peer.js";
 
 export interface AttestedChannelOptions {
   identity: AttestedIdentity;
@@ -46,18 +46,15 @@ export interface AttestedChannel {
 }
 
 export function attestedChannelCredentials(opts: AttestedChannelOptions): AttestedChannel {
-  const policy = parsePolicy(opts.policy);
   const anchor = trustAnchor(opts.vendorRoot);
+  const verify = createPeerVerifier(opts.policy, anchor.der);
   const now = opts.now ?? (() => new Date());
   let verified: VerifiedPeer | undefined;
   let rejection: HsmPoolError | undefined;
 
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
     try {
-      const peer = verifyPeer(chainFromPeerCertificate(cert), policy, {
-        vendorRootCertDer: anchor.der,
-        now: now(),
-      });
+      const peer = verify(chainFromPeerCertificate(cert), now());
       if (opts.expectedServerId !== undefined && peer.serverId !== opts.expectedServerId) {
         fail(
           "AttestationFailed",

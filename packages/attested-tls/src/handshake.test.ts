@@ -190,3 +190,44 @@ describe("attested client -> bad server", () => {
     }
   });
 });
+
+describe("identity plumbing", () => {
+  it("a client pinned to another server id refuses a genuine server (check server-id)", async () => {
+    const { server, hellos } = await goodServer(idB);
+    const client = new PeerClient(server.address, {
+      identity: idA,
+      policy: world.policy,
+      vendorRoot: world.fabric.vendorRootCertPem,
+      nodeId: "client-node",
+      expectedServerId: world.goodA.identity.serverId,
+    });
+    try {
+      const err = await caught(() => client.hello());
+      expect(err.details).toMatchObject({ check: "server-id", serverId: world.goodB.identity.serverId });
+      expect(hellos).toHaveLength(0);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it("Hello on a connection this package did not attest answers UNAUTHENTICATED", async () => {
+    const grpcServer = new grpc.Server();
+    const service = peerService({ self: idA, nodeId: "plain" });
+    grpcServer.addService(service.definition, service.implementation);
+    const port = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    const client = new (peerProto().ctor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const err = (await callHello(client).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+      expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+      expect(err.details).toMatch(/\[Unauthenticated\]$/);
+    } finally {
+      client.close();
+      grpcServer.forceShutdown();
+    }
+  });
+});

@@ -10,12 +10,12 @@ import type { AddressInfo } from "node:net";
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import { type Policy, parsePolicy } from "@hsmpool/platform";
+import type { Policy } from "@hsmpool/platform";
 import { type AttestedIdentity, tlsPrivateKeyPem } from "./attested-identity.js";
 import { chainFromPeerCertificate } from "./peer-chain.js";
 import { rememberPeer } from "./peer-registry.js";
 import { trustAnchor } from "./trust-anchor.js";
-import { type VerifiedPeer, verifyPeer } from "./verify-peer.js";
+import { createPeerVerifier, type VerifiedPeer } from "./verify-peer.js";
 
 export interface ServiceRegistration {
   definition: grpc.ServiceDefinition;
@@ -113,8 +113,8 @@ function listen(server: TlsServer, host: string, port: number): Promise<AddressI
 
 /** Starts an attested gRPC server; resolves once it is listening. */
 export async function startAttestedServer(opts: AttestedServerOptions): Promise<AttestedServer> {
-  const policy = parsePolicy(opts.policy);
   const anchor = trustAnchor(opts.vendorRoot);
+  const verify = createPeerVerifier(opts.policy, anchor.der);
   const keyPem = tlsPrivateKeyPem(opts.identity);
   const host = opts.host ?? "127.0.0.1";
   const now = opts.now ?? (() => new Date());
@@ -153,10 +153,7 @@ export async function startAttestedServer(opts: AttestedServerOptions): Promise<
     const remoteAddress = remoteOf(socket);
     let peer: VerifiedPeer;
     try {
-      peer = verifyPeer(chainFromPeerCertificate(socket.getPeerCertificate(true)), policy, {
-        vendorRootCertDer: anchor.der,
-        now: now(),
-      });
+      peer = verify(chainFromPeerCertificate(socket.getPeerCertificate(true)), now());
     } catch (e) {
       socket.destroy();
       reportRejection(

@@ -17,9 +17,9 @@
  */
 import { X509Certificate } from "node:crypto";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import { decodeQuote, type EnclaveIdentity, type Policy, verifyQuote } from "@hsmpool/platform";
-import * as x509 from "@peculiar/x509";
+import { decodeQuote, type EnclaveIdentity, type Policy, parsePolicy, verifyQuote } from "@hsmpool/platform";
 import { sha256Hex } from "./attested-identity.js";
+import { encodeOid, findExtension } from "./der.js";
 import { RA_TLS_QUOTE_OID, reportDataForSpki } from "./quote-binding.js";
 import { trustAnchor } from "./trust-anchor.js";
 
@@ -119,15 +119,17 @@ function checkValidity(certs: X509Certificate[], now: Date): void {
   }
 }
 
+const QUOTE_OID_DER = encodeOid(RA_TLS_QUOTE_OID);
+
 function quoteOf(leafDer: Uint8Array): Uint8Array {
-  let ext: x509.Extension | null;
+  let ext: ReturnType<typeof findExtension>;
   try {
-    ext = new x509.X509Certificate(leafDer).getExtension(RA_TLS_QUOTE_OID);
+    ext = findExtension(leafDer, QUOTE_OID_DER);
   } catch {
     return reject("quote-format", "the leaf's extensions cannot be parsed");
   }
   if (!ext) return reject("quote-missing", `the leaf has no quote extension (${RA_TLS_QUOTE_OID})`);
-  return new Uint8Array(ext.value);
+  return ext.value;
 }
 
 function rethrowPlatform(e: unknown): never {
@@ -139,57 +141,67 @@ function rethrowPlatform(e: unknown): never {
   throw e;
 }
 
+/** A verifier bound to one policy and vendor root, parsed once (the shells run it on every handshake). */
+export type PeerVerifier = (certChainDer: readonly Uint8Array[], now: Date) => VerifiedPeer;
+
+export function createPeerVerifier(policy: Policy, vendorRoot: Uint8Array | string): PeerVerifier {
+  const parsedPolicy = parsePolicy(policy);
+  const anchor = trustAnchor(vendorRoot);
+  const root = new X509Certificate(Buffer.from(anchor.der));
+  return (certChainDer, now) => {
+    const chain = parseChain(certChainDer, anchor.der);
+    checkChain(chain, root);
+    checkValidity([...chain, root], now);
+
+    const leaf = chain[0]!;
+    const leafDer = new Uint8Array(leaf.raw);
+    const quote = quoteOf(leafDer);
+    let decoded: ReturnType<typeof decodeQuote>;
+    try {
+      decoded = decodeQuote(quote);
+    } catch (e) {
+      return rethrowPlatform(e);
+    }
+    const leafIssuerDer = chain[1]?.raw;
+    const quotingPlatformDer = decoded.chainDer[0];
+    if (!leafIssuerDer || !quotingPlatformDer || Buffer.compare(leafIssuerDer, quotingPlatformDer) !== 0) {
+      reject("platform-mismatch", "the quote was made on another platform than the one that issued the leaf");
+    }
+    const spkiDer = new Uint8Array(leaf.publicKey.export({ type: "spki", format: "der" }));
+    const expectedReportData = reportDataForSpki(spkiDer);
+    // Checked before the policy on purpose: a quote that is not about this key says
+    // nothing about this peer, whatever enclave it describes.
+    if (Buffer.compare(decoded.reportData, expectedReportData) !== 0) {
+      reject("key-binding", "the quote's report data is not SHA-256 of this certificate's public key");
+    }
+    let verified: ReturnType<typeof verifyQuote>;
+    try {
+      verified = verifyQuote(quote, anchor.der, parsedPolicy, { expectedReportData, now });
+    } catch (e) {
+      return rethrowPlatform(e);
+    }
+    return {
+      mrenclave: verified.mrenclave,
+      mrsigner: verified.mrsigner,
+      productId: verified.productId,
+      svn: verified.svn,
+      debug: verified.debug,
+      serverId: verified.serverId,
+      rackId: verified.rackId,
+      certFingerprint: sha256Hex(leafDer),
+    };
+  };
+}
+
 /**
  * Verifies a peer's certificate chain (leaf first, DER) against the vendor root and
- * `policy`; returns who the peer is, or throws AttestationFailed naming the check.
+ * `policy`; returns who the peer is, or throws AttestationFailed naming the check
+ * (BadParameter for a malformed policy or vendor root).
  */
 export function verifyPeer(
   certChainDer: readonly Uint8Array[],
   policy: Policy,
   opts: VerifyPeerOptions,
 ): VerifiedPeer {
-  const anchor = trustAnchor(opts.vendorRootCertDer);
-  const now = opts.now ?? new Date();
-  const root = new X509Certificate(Buffer.from(anchor.der));
-  const chain = parseChain(certChainDer, anchor.der);
-  checkChain(chain, root);
-  checkValidity([...chain, root], now);
-
-  const leaf = chain[0]!;
-  const leafDer = new Uint8Array(leaf.raw);
-  const quote = quoteOf(leafDer);
-  let decoded: ReturnType<typeof decodeQuote>;
-  try {
-    decoded = decodeQuote(quote);
-  } catch (e) {
-    return rethrowPlatform(e);
-  }
-  const leafIssuerDer = chain[1]?.raw;
-  const quotingPlatformDer = decoded.chainDer[0];
-  if (!leafIssuerDer || !quotingPlatformDer || Buffer.compare(leafIssuerDer, quotingPlatformDer) !== 0) {
-    reject("platform-mismatch", "the quote was made on another platform than the one that issued the leaf");
-  }
-  const spkiDer = new Uint8Array(leaf.publicKey.export({ type: "spki", format: "der" }));
-  const expectedReportData = reportDataForSpki(spkiDer);
-  // Checked before the policy on purpose: a quote that is not about this key says
-  // nothing about this peer, whatever enclave it describes.
-  if (Buffer.compare(decoded.reportData, expectedReportData) !== 0) {
-    reject("key-binding", "the quote's report data is not SHA-256 of this certificate's public key");
-  }
-  let verified: ReturnType<typeof verifyQuote>;
-  try {
-    verified = verifyQuote(quote, anchor.der, policy, { expectedReportData, now });
-  } catch (e) {
-    return rethrowPlatform(e);
-  }
-  return {
-    mrenclave: verified.mrenclave,
-    mrsigner: verified.mrsigner,
-    productId: verified.productId,
-    svn: verified.svn,
-    debug: verified.debug,
-    serverId: verified.serverId,
-    rackId: verified.rackId,
-    certFingerprint: sha256Hex(leafDer),
-  };
+  return createPeerVerifier(policy, opts.vendorRootCertDer)(certChainDer, opts.now ?? new Date());
 }
