@@ -52,6 +52,8 @@ export class Progress {
   recentActive = false;
   /** Probe: one message in flight; replicate: inflights full. */
   paused = false;
+  /** Ticks since the snapshot was sent (snapshot state only), to detect a lost MsgSnap. */
+  snapshotElapsedTicks = 0;
   /** Highest commit index sent to this follower (to know when a commit-only MsgApp helps). */
   sentCommit = 0;
   readonly inflights: Inflights;
@@ -92,6 +94,7 @@ export class Progress {
   becomeSnapshot(snapshotIndex: number): void {
     this.resetState("snapshot");
     this.pendingSnapshot = snapshotIndex;
+    this.snapshotElapsedTicks = 0;
     this.next = snapshotIndex + 1;
     this.sentCommit = snapshotIndex;
   }

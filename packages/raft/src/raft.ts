@@ -247,9 +247,22 @@ export class Raft {
       if (this.role === "leader" && this.leadTransferee !== null) this.leadTransferee = null;
     }
     if (this.role !== "leader") return;
+    this.expireLostSnapshots();
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
       this.bcastHeartbeat();
+    }
+  }
+
+  /**
+   * A MsgSnap not acknowledged within two election timeouts is taken as lost (as if
+   * the application had called reportSnapshot(id, false)), so a dropped snapshot
+   * cannot stall a follower forever when the transport does not report failures.
+   */
+  private expireLostSnapshots(): void {
+    for (const [id, pr] of this.prs) {
+      if (pr.state !== "snapshot") continue;
+      if (++pr.snapshotElapsedTicks >= 2 * this.electionTimeout) this.reportSnapshot(id, false);
     }
   }
 
@@ -374,7 +387,8 @@ export class Raft {
       this.send({ to: m.from, term: m.term, type: voteResponseType(m.type) });
       if (m.type === "MsgVote") {
         this.electionElapsed = 0;
-        this.vote = m.from;
+        // (The unsafe variant keeps its first vote on record, so it can still win its own election.)
+        if (this.unsafe !== "voteTwiceInTerm" || this.vote === null) this.vote = m.from;
       }
     } else {
       this.send({ to: m.from, type: voteResponseType(m.type), reject: true });

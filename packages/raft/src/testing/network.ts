@@ -171,8 +171,9 @@ export class Network {
     for (const id of this.liveIds()) this.process(id);
   }
 
+  /** Messages a node sent before it crashed may still arrive; messages to a crashed node are lost. */
   linkUp(from: string, to: string): boolean {
-    return !this.blocked.has(`${from}->${to}`) && !this.down.has(to) && !this.down.has(from);
+    return !this.blocked.has(`${from}->${to}`) && !this.down.has(to);
   }
 
   /** Deliver one queued message (by position); dropped if its link is down. */
@@ -189,14 +190,15 @@ export class Network {
    * Deliver queued messages (and the messages they cause) in FIFO order until none
    * matching `filter` remain. Messages not matching stay queued, in order.
    */
-  deliver(filter: (m: Message) => boolean = () => true, maxMessages = 100_000): number {
+  deliver(filter: (m: Message) => boolean = () => true, maxMessages = Number.POSITIVE_INFINITY): number {
     let delivered = 0;
-    for (;;) {
+    while (delivered < maxMessages) {
       const i = this.queue.findIndex(filter);
       if (i === -1) return delivered;
-      if (++delivered > maxMessages) throw new Error("deliver: too many messages (livelock?)");
+      if (++delivered > 100_000) throw new Error("deliver: too many messages (livelock?)");
       this.deliverAt(i);
     }
+    return delivered;
   }
 
   tick(id: string, times = 1): void {
@@ -207,9 +209,9 @@ export class Network {
     }
   }
 
-  /** One round: every live node ticks once, then all traffic is delivered. */
-  round(): void {
-    for (const id of this.liveIds()) this.tick(id);
+  /** One round: every live node (or those listed) ticks once, then all traffic is delivered. */
+  round(ids: string[] = this.liveIds()): void {
+    for (const id of ids) this.tick(id);
     this.deliver();
   }
 
