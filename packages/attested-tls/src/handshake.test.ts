@@ -192,6 +192,28 @@ describe("attested client -> bad server", () => {
 });
 
 describe("identity plumbing", () => {
+  it("Hello refuses an oversized payload with INVALID_ARGUMENT and never reports it as a hello", async () => {
+    const { server, hellos } = await goodServer(idB);
+    const channel = attestedChannelCredentials({
+      identity: idA,
+      policy: world.policy,
+      vendorRoot: world.fabric.vendorRootCertPem,
+    });
+    const client = new (peerProto().ctor)(server.address, channel.credentials, channel.channelOptions);
+    try {
+      const err = (await callHello(client, new Uint8Array(5000)).catch(
+        (e: grpc.ServiceError) => e,
+      )) as grpc.ServiceError;
+      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err.details).toMatch(/payload.*\[BadParameter\]$/);
+      expect(hellos).toHaveLength(0);
+      expect(channel.serverIdentity()?.certFingerprint).toBe(idB.certFingerprint);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
   it("a client pinned to another server id refuses a genuine server (check server-id)", async () => {
     const { server, hellos } = await goodServer(idB);
     const client = new PeerClient(server.address, {

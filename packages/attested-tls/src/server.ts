@@ -137,6 +137,8 @@ export async function startAttestedServer(opts: AttestedServerOptions): Promise<
     handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
   });
 
+  /** Accepted connections, so close() can cut the ones still open after the grace period. */
+  const openSockets = new Set<TLSSocket>();
   const reportRejection = (error: HsmPoolError, remoteAddress: string) => {
     try {
       opts.onPeerRejected?.({ error, remoteAddress });
@@ -167,17 +169,18 @@ export async function startAttestedServer(opts: AttestedServerOptions): Promise<
     socket.on("error", () => {
       // Peers vanish (resets, chaos): the HTTP/2 session reports it to its calls.
     });
+    openSockets.add(socket);
+    socket.once("close", () => openSockets.delete(socket));
     rememberPeer(socket, peer);
-    opts.onPeerAccepted?.(peer, remoteAddress);
+    try {
+      opts.onPeerAccepted?.(peer, remoteAddress);
+    } catch {
+      // Observers are diagnostics; the verified connection proceeds regardless.
+    }
     injector.injectConnection(socket);
   });
 
   const bound = await listen(tlsServer, host, opts.port ?? 0);
-  const openSockets = new Set<TLSSocket>();
-  tlsServer.on("secureConnection", (s: TLSSocket) => {
-    openSockets.add(s);
-    s.once("close", () => openSockets.delete(s));
-  });
 
   return {
     host,

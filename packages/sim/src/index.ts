@@ -1,1 +1,42 @@
-export {};
+// Generic simulation pieces (reusable by a later pool simulator).
+export { crc32 } from "./checksum.js";
+export { type CrashOptions, type CrashReport, RECORD_HEADER_BYTES, type Recovery, SimDisk } from "./disk.js";
+export {
+  describeFault,
+  type Fault,
+  type FaultAction,
+  INTENSITIES,
+  INTENSITY_NAMES,
+  type Intensity,
+  type IntensityName,
+  type LinkEffect,
+  linkFaultConfig,
+  PARTITION_KINDS,
+  type PartitionKind,
+  randomSchedule,
+  resolveShape,
+  resolveTarget,
+  shrinkList,
+  type Target,
+} from "./faults.js";
+export { DEFAULT_LINK, type LinkConfig, Network, type NetworkStats } from "./network.js";
+export { describeShape, type Link, linksCut, type NodeName, type PartitionShape } from "./partitions.js";
+export { Prng, splitmix64 } from "./prng.js";
+export { EventQueue, formatSimTime, US_PER_MS, US_PER_S } from "./scheduler.js";
+export { TraceHash, Transcript } from "./trace.js";
+// Raft on the simulator.
+export { type ClusterStats, RaftCluster, TICK_US } from "./raft/cluster.js";
+export { InvariantViolation, type InvariantName, LogMirror, RaftChecker } from "./raft/invariants.js";
+export {
+  DEFAULT_DURATION_US,
+  LIVENESS_BOUND_US,
+  type RaftSimOptions,
+  type RaftSimResult,
+  replayCommand,
+  runRaftSim,
+  shrinkFailure,
+  validateSimOptions,
+} from "./raft/run.js";
+export { findScenario, SCENARIO_NAMES, SCENARIOS, type Scenario } from "./raft/scenarios.js";
+export { runSweep, type SweepOptions, type SweepProgress, type SweepSummary } from "./raft/sweep.js";
+export { decodeWalRecord, recoverStorage } from "./raft/wal.js";
