@@ -354,7 +354,7 @@ export class Raft {
         this.becomeFollower(m.term, null);
       }
     } else if (m.term < this.term) {
-      if (this.unsafe === "acceptStaleTermAppend" && m.type === "MsgApp") {
+      if (this.unsafe === "acceptStaleTermAppend" && m.type === "MsgApp" && this.role === "follower") {
         this.handleAppendEntries(m); // deliberately wrong, for checker self-tests only
         return;
       }

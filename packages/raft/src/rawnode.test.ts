@@ -134,6 +134,20 @@ describe("message validation", () => {
       { type: "MsgProp", from: "n2", to: "n1", term: 3, entries: [] },
       /term 0/,
     ],
+    ["an append with term 0", { type: "MsgHeartbeat", from: "n2", to: "n1", term: 0 }, /term must be >= 1/],
+    [
+      "entries from a future term",
+      {
+        type: "MsgApp",
+        from: "n2",
+        to: "n1",
+        term: 2,
+        index: 1,
+        logTerm: 1,
+        entries: [{ term: 3, index: 2, type: "normal", data: new Uint8Array() }],
+      },
+      /entry 2 has term 3 outside \[1, 2\]/,
+    ],
     [
       "a snapshot message without snapshot",
       { type: "MsgSnap", from: "n2", to: "n1", term: 2 },

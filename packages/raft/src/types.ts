@@ -6,10 +6,17 @@
  * can map them onto gRPC.
  *
  * Stability note for dependents (packages/sim, packages/node): this file is the
- * contract. Changes are additive only; any incompatible change will be listed here.
+ * contract. Changes are additive only; incompatible changes are listed here:
+ *  - (since the first commit) "MsgTransferLeader" was removed from MessageType:
+ *    transferLeadership() is leader-only and refuses on followers with NotLeader.
+ *  - Added: Config.disableProposalForwarding, Status.leadTransferee,
+ *    ProgressStatus.isLearner, Ready.mustSync.
  *
  * Membership changes are ONE AT A TIME (no joint consensus): a leader refuses a new
  * conf change while an earlier one is not yet applied (etcd's pendingConfIndex).
+ *
+ * Message terms: forwarded MsgProp/MsgReadIndex carry term 0 (valid in any term);
+ * a MsgPreVoteResp refusal may carry term 0; every other message has term >= 1.
  */
 
 /** Identifier of a Raft member (any non-empty string, e.g. "n1"). */

@@ -108,11 +108,15 @@ export function validateMessage(m: Message, self: string): void {
       fail("BadParameter", "MsgApp: first entry must follow the prev index");
     }
   }
-  // Forwarded proposals/reads carry term 0. (Other messages may too: a node that never
-  // saw a leader rejects a pre-vote at term 0, as in etcd.)
+  // Forwarded proposals/reads carry term 0; so may a pre-vote refusal from a node that
+  // never saw any term (as in etcd). Everything else belongs to a term >= 1.
   if ((m.type === "MsgProp" || m.type === "MsgReadIndex") && m.term !== 0) {
     fail("BadParameter", `${m.type}: a forwarded ${m.type} carries term 0`);
   }
+  if (m.term === 0 && m.type !== "MsgProp" && m.type !== "MsgReadIndex" && m.type !== "MsgPreVoteResp") {
+    fail("BadParameter", `${m.type}: term must be >= 1`);
+  }
+  if (m.type === "MsgApp") validateAppendTerms(m);
   if (m.type === "MsgProp" && (m.entries === undefined || m.entries.length === 0)) {
     fail("BadParameter", "MsgProp must carry at least one entry");
   }
@@ -125,5 +129,19 @@ export function validateMessage(m: Message, self: string): void {
       fail("BadParameter", "MsgSnap snapshot must carry meta.conf voters and learners");
     }
     if (!(s.data instanceof Uint8Array)) fail("BadParameter", "MsgSnap snapshot data must be a Uint8Array");
+    if (s.meta.term > m.term)
+      fail("BadParameter", `MsgSnap: snapshot term ${s.meta.term} above message term ${m.term}`);
+  }
+}
+
+/** Terms in a MsgApp never exceed the sender's term and never go backwards along the log. */
+function validateAppendTerms(m: Message): void {
+  let previous = m.logTerm ?? 0;
+  if (previous > m.term) fail("BadParameter", `MsgApp: logTerm ${previous} above message term ${m.term}`);
+  for (const e of m.entries ?? []) {
+    if (e.term < previous || e.term > m.term) {
+      fail("BadParameter", `MsgApp: entry ${e.index} has term ${e.term} outside [${previous}, ${m.term}]`);
+    }
+    previous = e.term;
   }
 }
