@@ -762,7 +762,10 @@ export class Raft {
     this.rebuildProgress();
     if (this.role !== "leader") return this.conf;
     if (!isVoter(this.conf, this.id)) {
-      // Removed or demoted: a leader that is not a voter must not keep leading.
+      // Removed or demoted: a leader that is not a voter must not keep leading. Hand
+      // over to a fully caught-up voter right away instead of waiting for a timeout.
+      const successor = this.caughtUpVoter();
+      if (successor !== undefined) this.sendTimeoutNow(successor);
       this.becomeFollower(this.term, null);
       return this.conf;
     }
@@ -771,6 +774,12 @@ export class Raft {
     else for (const id of this.sortedPeers()) this.maybeSendAppend(id, false);
     if (this.leadTransferee !== null && !isVoter(this.conf, this.leadTransferee)) this.leadTransferee = null;
     return this.conf;
+  }
+
+  /** A voter other than us whose log matches ours completely (first by id), if any. */
+  private caughtUpVoter(): NodeId | undefined {
+    const last = this.log.lastIndex();
+    return [...this.voters()].sort().find((id) => id !== this.id && this.prs.get(id)?.match === last);
   }
 
   transferLeadership(to: NodeId): void {
