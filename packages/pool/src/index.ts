@@ -1,1 +1,91 @@
-export {};
+/** @hsmpool/pool: the pure pool protocol (see README.md). No I/O, no clocks, no randomness. */
+export {
+  AES_SIZES,
+  CURVES,
+  ENCRYPT_ALGORITHMS,
+  KEY_OPS,
+  KEY_TYPES,
+  type KeyShape,
+  OPS_BY_TYPE,
+  RSA_SIZES,
+  requireAlgorithmFits,
+  SIGN_ALGORITHMS,
+  WRAP_ALGORITHMS,
+} from "./algorithms.js";
+export {
+  type CertificateRole,
+  certificateFingerprint,
+  certificateSigningBytes,
+  keyFingerprint,
+  type PoolCertificate,
+  publicKeyFingerprint,
+  SIGNATURE_BYTES,
+  signatureValid,
+  type UnsignedCertificate,
+  verifyOwnerRootCertificate,
+  verifyPartitionCertificate,
+} from "./certificate.js";
+export {
+  COMMAND_FORMAT,
+  type CreateKeyCommand,
+  type DeleteKeyCommand,
+  decodeCommand,
+  encodeCommand,
+  type GenesisCommand,
+  MAX_WRAPPED_MATERIAL_BYTES,
+  type MemberOwnershipSyncedCommand,
+  type PoolCommand,
+  type PoolCommandKind,
+  type UpdateKeyAttributesCommand,
+  validateCommand,
+} from "./commands.js";
+export {
+  assertNoOpWithoutOwnership,
+  assertOneDekAmongSynced,
+  assertOneOwnerRootPerPool,
+  dekFingerprintsOfSynced,
+  ownerRootsOf,
+  type ServedOperation,
+} from "./invariants.js";
+export { type P384PublicJwk, type PublicJwk, validateP384Jwk, validatePublicJwk } from "./jwk.js";
+export {
+  type CreateKeyRequest,
+  KEY_NAME,
+  type KeyAttributeChanges,
+  type KeyAttributes,
+  type UpdateKeyRequest,
+  type ValidCreateKey,
+} from "./key-request.js";
+export {
+  type ApplyOutcome,
+  type ApplyResult,
+  type AuthorizedOperation,
+  DEFAULT_MAX_REMEMBERED_REQUESTS,
+  KeyStore,
+  type KeyStoreEffect,
+  type KeyStoreOptions,
+  type KeyVersionView,
+  type ValidUpdate,
+} from "./keystore.js";
+export { SNAPSHOT_FORMAT, type SyncedMember } from "./keystore-state.js";
+export {
+  linearizeSingleKey,
+  type SingleKeyEvent,
+  type SingleKeyOp,
+  type SingleKeyResult,
+} from "./linearizability.js";
+export {
+  type DekRequest,
+  type DekResponse,
+  decodeMessage,
+  encodeMessage,
+  MESSAGE_FORMAT,
+  type OwnershipMessage,
+  type OwnershipRefused,
+  type OwnershipRequest,
+  type OwnershipResponse,
+  validateMessage,
+} from "./messages.js";
+export { createOwnershipState, ownershipStatus, requireOwnership, stepOwnership } from "./ownership.js";
+export type * from "./ownership-types.js";
+export { ownershipInputsOf } from "./wiring.js";

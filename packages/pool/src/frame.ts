@@ -1,0 +1,57 @@
+/**
+ * Versioned, checksummed framing for every byte format of this package:
+ *
+ *   magic (4 ASCII bytes) | format version (u8) | payload | checksum (8 bytes)
+ *
+ * checksum = the first 8 bytes of SHA-256(magic | version | payload). Any flipped,
+ * dropped or appended byte fails the checksum (or the magic/version check) and is an
+ * IntegrityError before a single payload field is interpreted, so a corrupt Raft
+ * entry or snapshot can never be applied as a different valid one.
+ */
+import { fail } from "@hsmpool/errors";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { concatBytes } from "@noble/hashes/utils.js";
+import { ByteReader, bytesEqual, utf8 } from "./bytes.js";
+
+export const CHECKSUM_BYTES = 8;
+const HEADER_BYTES = 5;
+
+export interface FrameFormat {
+  /** Four ASCII characters naming the format, e.g. "HPC1". */
+  magic: string;
+  version: number;
+  /** Human name used in error messages ("pool log entry"). */
+  what: string;
+}
+
+function checksum(body: Uint8Array): Uint8Array {
+  return sha256(body).subarray(0, CHECKSUM_BYTES);
+}
+
+export function frame(format: FrameFormat, payload: Uint8Array): Uint8Array {
+  const body = concatBytes(utf8(format.magic), Uint8Array.of(format.version), payload);
+  return concatBytes(body, checksum(body));
+}
+
+/** Checks magic, version and checksum; returns a reader positioned on the payload. */
+export function unframe(format: FrameFormat, data: unknown): ByteReader {
+  if (!(data instanceof Uint8Array)) fail("BadParameter", `${format.what} must be bytes (Uint8Array)`);
+  if (data.length < HEADER_BYTES + CHECKSUM_BYTES) {
+    fail("IntegrityError", `${format.what} is truncated: ${data.length} bytes is shorter than any valid one`);
+  }
+  const body = data.subarray(0, data.length - CHECKSUM_BYTES);
+  if (!bytesEqual(checksum(body), data.subarray(data.length - CHECKSUM_BYTES))) {
+    fail("IntegrityError", `${format.what} failed its checksum: the bytes were corrupted or truncated`);
+  }
+  if (!bytesEqual(body.subarray(0, 4), utf8(format.magic))) {
+    fail("IntegrityError", `${format.what} has the wrong magic: this is not a ${format.what}`);
+  }
+  const version = body[4];
+  if (version !== format.version) {
+    fail(
+      "IntegrityError",
+      `${format.what} has format version ${version}; this build reads version ${format.version} only`,
+    );
+  }
+  return new ByteReader(body.subarray(HEADER_BYTES), format.what);
+}

@@ -1,0 +1,253 @@
+/**
+ * The replicated state the pool log builds (genesis, synced members, keys, the
+ * request-dedupe window) and its snapshot codec.
+ *
+ * Snapshot bytes = frame("HPS1", version 1, payload) with an 8-byte SHA-256 checksum:
+ *
+ *   appliedIndex (u64) | genesis? (command fields) | members: list of (memberId,
+ *   partitionCertFingerprint, dekFingerprint, syncedMs) sorted by id | keys: list of
+ *   (name, versions: list of version records ascending) sorted by name | requests:
+ *   list of (requestId, kind, name, versions) in apply order (oldest first)
+ *
+ * Every collection has one canonical order, so equal states give equal bytes on every
+ * member; the decoder rejects any other order (IntegrityError) and re-validates every
+ * field, so a restored state is one that apply could have produced.
+ */
+import { fail, isHsmPoolError } from "@hsmpool/errors";
+import type { KeyOp, KeyShape } from "./algorithms.js";
+import { type ByteReader, ByteWriter } from "./bytes.js";
+import { readCertificate, writeCertificate } from "./certificate.js";
+import {
+  type GenesisCommand,
+  MAX_WRAPPED_MATERIAL_BYTES,
+  opsMask,
+  readAttributes,
+  readOpsMask,
+  readShape,
+  validateCommand,
+  writeAttributes,
+  writeShape,
+} from "./commands.js";
+import { frame, unframe } from "./frame.js";
+import { compareStrings, type PublicJwk, readJwk, validatePublicJwk, writeJwk } from "./jwk.js";
+import {
+  type KeyAttributes,
+  requireKeyName,
+  requireTimeWindow,
+  requireVersion,
+  validateOps,
+  validateShape,
+  validateTags,
+} from "./key-request.js";
+import { requireBytes, requireFingerprint, requireIdentifier, requireTimeMs } from "./validate.js";
+
+export const SNAPSHOT_FORMAT = { magic: "HPS1", version: 1, what: "pool snapshot" } as const;
+const MAX_STRING_BYTES = 1024;
+const MAX_ITEMS = 1_000_000;
+
+/** One version of a key as the log recorded it. */
+export interface KeyVersionRecord {
+  readonly name: string;
+  readonly version: number;
+  readonly shape: KeyShape;
+  readonly ops: readonly KeyOp[];
+  readonly attributes: KeyAttributes;
+  readonly createdMs: number;
+  readonly updatedMs: number;
+  readonly publicJwk: PublicJwk | null;
+  /** HSM blob wrapped under the pool DEK. */
+  readonly wrappedMaterial: Uint8Array;
+}
+
+export interface SyncedMember {
+  readonly memberId: string;
+  readonly partitionCertFingerprint: string;
+  readonly dekFingerprint: string;
+  readonly syncedMs: number;
+}
+
+export type DedupedKind = "createKey" | "updateKeyAttributes" | "deleteKey";
+
+/** A remembered client request: a retry with the same requestId gets this answer again. */
+export interface RememberedRequest {
+  readonly requestId: string;
+  readonly kind: DedupedKind;
+  readonly name: string;
+  /** Created/updated version, or the deleted versions. */
+  readonly versions: readonly number[];
+}
+
+export interface KeyStoreState {
+  appliedIndex: number;
+  genesis: GenesisCommand | null;
+  members: Map<string, SyncedMember>;
+  /** Versions ascending. */
+  keys: Map<string, KeyVersionRecord[]>;
+  /** Insertion order = apply order; the oldest is evicted first. */
+  requests: Map<string, RememberedRequest>;
+}
+
+export function emptyState(): KeyStoreState {
+  return { appliedIndex: 0, genesis: null, members: new Map(), keys: new Map(), requests: new Map() };
+}
+
+const DEDUPED_KINDS: readonly DedupedKind[] = ["createKey", "updateKeyAttributes", "deleteKey"];
+
+function sortedValues<V>(map: Map<string, V>): V[] {
+  return [...map.keys()].sort(compareStrings).map((k) => map.get(k) as V);
+}
+
+export function encodeSnapshot(state: KeyStoreState): Uint8Array {
+  const w = new ByteWriter().uint(state.appliedIndex);
+  w.optional(state.genesis, (w, g) => {
+    w.string(g.poolId);
+    writeCertificate(w, g.ownerRootCert);
+    w.string(g.dekFingerprint).string(g.poolKeyFingerprint).string(g.proposer).uint(g.at);
+  });
+  w.list(sortedValues(state.members), (w, m) =>
+    w.string(m.memberId).string(m.partitionCertFingerprint).string(m.dekFingerprint).uint(m.syncedMs),
+  );
+  w.list(sortedValues(state.keys), (w, versions) => {
+    w.string(versions[0]?.name ?? "");
+    w.list(versions, writeVersion);
+  });
+  w.list([...state.requests.values()], (w, q) =>
+    w
+      .string(q.requestId)
+      .u8(DEDUPED_KINDS.indexOf(q.kind) + 1)
+      .string(q.name)
+      .list(q.versions, (w, v) => w.uint(v)),
+  );
+  return frame(SNAPSHOT_FORMAT, w.finish());
+}
+
+function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
+  w.uint(v.version);
+  writeShape(w, v.shape);
+  w.u8(opsMask(v.ops));
+  writeAttributes(w, v.attributes);
+  w.uint(v.createdMs).uint(v.updatedMs).optional(v.publicJwk, writeJwk).bytes(v.wrappedMaterial);
+}
+
+export function decodeSnapshot(data: Uint8Array): KeyStoreState {
+  const r = unframe(SNAPSHOT_FORMAT, data);
+  try {
+    const state = readState(r);
+    r.end();
+    return state;
+  } catch (e) {
+    if (isHsmPoolError(e, "BadParameter")) {
+      fail("IntegrityError", `${SNAPSHOT_FORMAT.what} holds an invalid value: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+function readState(r: ByteReader): KeyStoreState {
+  const state = emptyState();
+  state.appliedIndex = r.uint("appliedIndex");
+  state.genesis = r.optional("genesis", (r) => {
+    const genesis = validateCommand({
+      kind: "genesis",
+      poolId: r.string("genesis poolId", MAX_STRING_BYTES),
+      ownerRootCert: readCertificate(r, "genesis ownerRootCert"),
+      dekFingerprint: r.string("genesis dekFingerprint", MAX_STRING_BYTES),
+      poolKeyFingerprint: r.string("genesis poolKeyFingerprint", MAX_STRING_BYTES),
+      proposer: r.string("genesis proposer", MAX_STRING_BYTES),
+      at: r.uint("genesis at"),
+    });
+    return genesis as GenesisCommand;
+  });
+  const members = r.list("members", MAX_ITEMS, readMember);
+  requireAscending(
+    r,
+    members.map((m) => m.memberId),
+    "members",
+  );
+  for (const m of members) state.members.set(m.memberId, m);
+  const keys = r.list("keys", MAX_ITEMS, readKey);
+  requireAscending(
+    r,
+    keys.map((versions) => versions[0]?.name ?? r.corrupt("a key has no versions")),
+    "keys",
+  );
+  for (const versions of keys) state.keys.set(versions[0]?.name ?? "", versions);
+  for (const q of r.list("requests", MAX_ITEMS, readRequest)) {
+    if (state.requests.has(q.requestId)) r.corrupt(`request ${q.requestId} appears twice`);
+    state.requests.set(q.requestId, q);
+  }
+  return state;
+}
+
+/** Strictly ascending ids: the one canonical order (and no duplicates). */
+function requireAscending(r: ByteReader, ids: readonly string[], what: string): void {
+  for (let i = 1; i < ids.length; i++) {
+    if (compareStrings(ids[i - 1] ?? "", ids[i] ?? "") >= 0) r.corrupt(`${what} are not in canonical order`);
+  }
+}
+
+function readMember(r: ByteReader): SyncedMember {
+  return {
+    memberId: requireIdentifier(r.string("memberId", MAX_STRING_BYTES), "memberId"),
+    partitionCertFingerprint: requireFingerprint(
+      r.string("partitionCertFingerprint", MAX_STRING_BYTES),
+      "partitionCertFingerprint",
+    ),
+    dekFingerprint: requireFingerprint(r.string("dekFingerprint", MAX_STRING_BYTES), "dekFingerprint"),
+    syncedMs: r.uint("syncedMs"),
+  };
+}
+
+function readKey(r: ByteReader): KeyVersionRecord[] {
+  const name = requireKeyName(r.string("key name", MAX_STRING_BYTES));
+  const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name));
+  versions.forEach((v, i) => {
+    const previous = versions[i - 1];
+    if (previous && previous.version >= v.version) r.corrupt(`versions of key ${name} are not ascending`);
+  });
+  return versions;
+}
+
+function readVersion(r: ByteReader, name: string): KeyVersionRecord {
+  const version = requireVersion(r.uint("version"));
+  const rawShape = readShape(r);
+  const shape = validateShape(rawShape.kty, rawShape.size, rawShape.crv);
+  const ops = validateOps(shape.kty, readOpsMask(r));
+  const a = readAttributes(r);
+  const notBeforeMs = a.notBeforeMs as number | null;
+  const expiresMs = a.expiresMs as number | null;
+  requireTimeWindow(notBeforeMs, expiresMs, -1);
+  const attributes: KeyAttributes = Object.freeze({
+    enabled: a.enabled as boolean,
+    notBeforeMs,
+    expiresMs,
+    tags: validateTags(a.tags),
+  });
+  const createdMs = requireTimeMs(r.uint("createdMs"), "createdMs");
+  const updatedMs = requireTimeMs(r.uint("updatedMs"), "updatedMs");
+  const publicJwk = r.optional("publicJwk", (r) => validatePublicJwk(readJwk(r, "publicJwk"), "publicJwk"));
+  const wrappedMaterial = requireBytes(
+    r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
+    "wrappedMaterial",
+    MAX_WRAPPED_MATERIAL_BYTES,
+  );
+  return Object.freeze({
+    name,
+    version,
+    shape: Object.freeze(shape),
+    ops: Object.freeze(ops),
+    attributes,
+    createdMs,
+    updatedMs,
+    publicJwk,
+    wrappedMaterial,
+  });
+}
+
+function readRequest(r: ByteReader): RememberedRequest {
+  const requestId = requireIdentifier(r.string("requestId", MAX_STRING_BYTES), "requestId");
+  const kind = DEDUPED_KINDS[r.u8("request kind") - 1] ?? r.corrupt("unknown request kind");
+  const name = requireKeyName(r.string("request name", MAX_STRING_BYTES));
+  const versions = r.list("request versions", MAX_ITEMS, (r) => requireVersion(r.uint("version")));
+  return Object.freeze({ requestId, kind, name, versions: Object.freeze(versions) });
+}

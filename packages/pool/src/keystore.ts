@@ -1,0 +1,583 @@
+/**
+ * The key-store state machine applied from the Raft log. Deterministic: the result
+ * of apply depends only on the entry and the state (times come from `at` inside the
+ * entry), so every member that applies the same log holds the same state, and a
+ * snapshot of it is the same bytes everywhere.
+ *
+ * A command that cannot apply (a key that was deleted meanwhile, a second Genesis)
+ * is a deterministic no-op with an outcome saying why; a corrupt entry throws
+ * IntegrityError and changes nothing, so the shell stops instead of diverging.
+ */
+import { type ErrorCode, fail, isHsmPoolError } from "@hsmpool/errors";
+import type { Entry } from "@hsmpool/raft";
+import { decodeConfChange } from "@hsmpool/raft";
+import {
+  describeShape,
+  isOneOf,
+  KEY_OPS,
+  type KeyOp,
+  type KeyShape,
+  OPS_BY_TYPE,
+  requireAlgorithmFits,
+} from "./algorithms.js";
+import { certificateFingerprint, verifyOwnerRootCertificate } from "./certificate.js";
+import {
+  type CreateKeyCommand,
+  type DeleteKeyCommand,
+  decodeCommand,
+  type GenesisCommand,
+  type MemberOwnershipSyncedCommand,
+  type PoolCommand,
+  type UpdateKeyAttributesCommand,
+} from "./commands.js";
+import type { PublicJwk } from "./jwk.js";
+import {
+  applyChanges,
+  type KeyAttributeChanges,
+  type KeyAttributes,
+  requireKeyName,
+  requireTimeWindow,
+  requireVersion,
+  type UpdateKeyRequest,
+  type ValidCreateKey,
+  validateAttributeChanges,
+  validateCreateKeyRequest,
+} from "./key-request.js";
+import {
+  type DedupedKind,
+  decodeSnapshot,
+  emptyState,
+  encodeSnapshot,
+  type KeyStoreState,
+  type KeyVersionRecord,
+  type RememberedRequest,
+  type SyncedMember,
+} from "./keystore-state.js";
+
+export const DEFAULT_MAX_REMEMBERED_REQUESTS = 4096;
+
+export interface KeyStoreOptions {
+  /** When set, a Genesis for another pool is refused on apply. */
+  poolId?: string;
+  /** Size of the requestId dedupe window (oldest forgotten first). Must be equal on every member. */
+  maxRememberedRequests?: number;
+}
+
+/** What applying one entry did. `duplicate` marks a retried requestId answered from the dedupe table. */
+export type ApplyOutcome =
+  | { kind: "noop"; reason: "emptyEntry" | "confChange" }
+  | { kind: "memberRemoved"; memberId: string }
+  | { kind: "genesisAccepted"; genesis: GenesisCommand }
+  | {
+      kind: "genesisIgnored";
+      proposer: string;
+      ownerRootFingerprint: string;
+      winnerFingerprint: string;
+      /** True when it was a re-proposal of the winning owner root (not a competitor). */
+      sameRoot: boolean;
+    }
+  | { kind: "keyCreated"; requestId: string; name: string; version: number; duplicate: boolean }
+  | { kind: "keyUpdated"; requestId: string; name: string; version: number; duplicate: boolean }
+  | { kind: "keyDeleted"; requestId: string; name: string; versions: number[]; duplicate: boolean }
+  | { kind: "memberSynced"; memberId: string }
+  | {
+      kind: "rejected";
+      command: PoolCommand["kind"];
+      requestId: string | null;
+      error: { code: ErrorCode; message: string };
+    };
+
+/**
+ * Work for the node shell. Importing may be lazy (on first use), but the shell must
+ * drop a version's partition handle on forgetKeyVersions.
+ */
+export type KeyStoreEffect =
+  | { kind: "importKeyVersion"; name: string; version: number; wrappedMaterial: Uint8Array }
+  | { kind: "forgetKeyVersions"; name: string; versions: number[] };
+
+export interface ApplyResult {
+  index: number;
+  outcome: ApplyOutcome;
+  effects: KeyStoreEffect[];
+}
+
+/** A key version as queries return it: attributes and public key, no wrapped material. */
+export interface KeyVersionView {
+  name: string;
+  version: number;
+  shape: KeyShape;
+  ops: KeyOp[];
+  attributes: KeyAttributes;
+  createdMs: number;
+  updatedMs: number;
+  publicJwk: PublicJwk | null;
+}
+
+export interface AuthorizedOperation {
+  name: string;
+  version: number;
+  shape: KeyShape;
+  op: KeyOp;
+  alg: string;
+}
+
+export interface ValidUpdate {
+  name: string;
+  version: number;
+  changes: KeyAttributeChanges;
+}
+
+class Rejection extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function reject(code: ErrorCode, message: string): never {
+  throw new Rejection(code, message);
+}
+
+export class KeyStore {
+  private state: KeyStoreState;
+  private readonly maxRemembered: number;
+
+  constructor(
+    private readonly options: KeyStoreOptions = {},
+    state?: KeyStoreState,
+  ) {
+    const max = options.maxRememberedRequests ?? DEFAULT_MAX_REMEMBERED_REQUESTS;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      fail("BadParameter", "maxRememberedRequests must be a positive integer", {
+        field: "maxRememberedRequests",
+      });
+    }
+    this.maxRemembered = max;
+    this.state = state ?? emptyState();
+  }
+
+  /** A store restored from snapshot bytes (IntegrityError if they are corrupt). */
+  static restore(snapshot: Uint8Array, options: KeyStoreOptions = {}): KeyStore {
+    return new KeyStore(options, decodeSnapshot(snapshot));
+  }
+
+  /** Deterministic snapshot bytes: equal states give equal bytes. */
+  snapshot(): Uint8Array {
+    return encodeSnapshot(this.state);
+  }
+
+  get appliedIndex(): number {
+    return this.state.appliedIndex;
+  }
+
+  get genesis(): GenesisCommand | null {
+    return this.state.genesis;
+  }
+
+  /** Applies one committed Raft entry. Entries must come in order, each exactly once. */
+  apply(entry: Entry): ApplyResult {
+    if (entry.index !== this.state.appliedIndex + 1) {
+      fail(
+        "Internal",
+        `entry ${entry.index} applied out of order: the store has applied through ${this.state.appliedIndex}`,
+      );
+    }
+    if (entry.type === "confChange") {
+      const cc = decodeConfChange(entry.data);
+      this.state.appliedIndex = entry.index;
+      if (cc.type === "removeNode" && this.state.members.delete(cc.node)) {
+        return { index: entry.index, outcome: { kind: "memberRemoved", memberId: cc.node }, effects: [] };
+      }
+      return { index: entry.index, outcome: { kind: "noop", reason: "confChange" }, effects: [] };
+    }
+    if (entry.data.length === 0) {
+      // Raft leaders append an empty entry at the start of each term.
+      this.state.appliedIndex = entry.index;
+      return { index: entry.index, outcome: { kind: "noop", reason: "emptyEntry" }, effects: [] };
+    }
+    const command = decodeCommand(entry.data);
+    const result = this.execute(command);
+    this.state.appliedIndex = entry.index;
+    return { index: entry.index, ...result };
+  }
+
+  private execute(command: PoolCommand): Omit<ApplyResult, "index"> {
+    try {
+      switch (command.kind) {
+        case "genesis":
+          return this.applyGenesis(command);
+        case "createKey":
+          return this.applyCreate(command);
+        case "updateKeyAttributes":
+          return this.applyUpdate(command);
+        case "deleteKey":
+          return this.applyDelete(command);
+        case "memberOwnershipSynced":
+          return this.applyMemberSynced(command);
+      }
+    } catch (e) {
+      if (!(e instanceof Rejection)) throw e;
+      const requestId = "requestId" in command ? command.requestId : null;
+      return {
+        outcome: {
+          kind: "rejected",
+          command: command.kind,
+          requestId,
+          error: { code: e.code, message: e.message },
+        },
+        effects: [],
+      };
+    }
+  }
+
+  private applyGenesis(g: GenesisCommand): Omit<ApplyResult, "index"> {
+    const winner = this.state.genesis;
+    if (winner) {
+      const ownerRootFingerprint = certificateFingerprint(g.ownerRootCert);
+      const winnerFingerprint = certificateFingerprint(winner.ownerRootCert);
+      return {
+        outcome: {
+          kind: "genesisIgnored",
+          proposer: g.proposer,
+          ownerRootFingerprint,
+          winnerFingerprint,
+          sameRoot: ownerRootFingerprint === winnerFingerprint,
+        },
+        effects: [],
+      };
+    }
+    if (this.options.poolId !== undefined && g.poolId !== this.options.poolId) {
+      reject("Forbidden", `Genesis is for pool ${g.poolId}; this is pool ${this.options.poolId}`);
+    }
+    try {
+      verifyOwnerRootCertificate(g.ownerRootCert, g.poolId);
+    } catch (e) {
+      if (isHsmPoolError(e)) reject(e.code, e.message);
+      throw e;
+    }
+    this.state.genesis = g;
+    return { outcome: { kind: "genesisAccepted", genesis: g }, effects: [] };
+  }
+
+  private requireGenesis(): GenesisCommand {
+    return (
+      this.state.genesis ??
+      reject("OwnershipPending", "the pool has no owner yet (no Genesis committed); retry once it is created")
+    );
+  }
+
+  /** The remembered answer for a retried request, or null for a new one. */
+  private remembered(kind: DedupedKind, requestId: string, name: string): RememberedRequest | null {
+    const seen = this.state.requests.get(requestId);
+    if (!seen) return null;
+    if (seen.kind !== kind || seen.name !== name) {
+      reject(
+        "Conflict",
+        `requestId ${requestId} was already used for ${seen.kind} of key ${seen.name}; use a new requestId`,
+      );
+    }
+    return seen;
+  }
+
+  private remember(kind: DedupedKind, requestId: string, name: string, versions: number[]): void {
+    this.state.requests.set(
+      requestId,
+      Object.freeze({ requestId, kind, name, versions: Object.freeze(versions) }),
+    );
+    while (this.state.requests.size > this.maxRemembered) {
+      const oldest = this.state.requests.keys().next().value as string;
+      this.state.requests.delete(oldest);
+    }
+  }
+
+  private applyCreate(c: CreateKeyCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const seen = this.remembered("createKey", c.requestId, c.name);
+    if (seen) {
+      const version = seen.versions[0] ?? 0;
+      return {
+        outcome: { kind: "keyCreated", requestId: c.requestId, name: c.name, version, duplicate: true },
+        effects: [],
+      };
+    }
+    const versions = this.state.keys.get(c.name) ?? [];
+    const version = (versions.at(-1)?.version ?? 0) + 1;
+    const record: KeyVersionRecord = Object.freeze({
+      name: c.name,
+      version,
+      shape: c.shape,
+      ops: c.ops,
+      attributes: c.attributes,
+      createdMs: c.at,
+      updatedMs: c.at,
+      publicJwk: c.publicJwk,
+      wrappedMaterial: c.wrappedMaterial,
+    });
+    this.state.keys.set(c.name, [...versions, record]);
+    this.remember("createKey", c.requestId, c.name, [version]);
+    return {
+      outcome: { kind: "keyCreated", requestId: c.requestId, name: c.name, version, duplicate: false },
+      effects: [
+        {
+          kind: "importKeyVersion",
+          name: c.name,
+          version,
+          wrappedMaterial: Uint8Array.from(c.wrappedMaterial),
+        },
+      ],
+    };
+  }
+
+  private applyUpdate(c: UpdateKeyAttributesCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const seen = this.remembered("updateKeyAttributes", c.requestId, c.name);
+    if (seen) {
+      const version = seen.versions[0] ?? 0;
+      return {
+        outcome: { kind: "keyUpdated", requestId: c.requestId, name: c.name, version, duplicate: true },
+        effects: [],
+      };
+    }
+    const { versions, record } = this.findForApply(c.name, c.version);
+    const merged = this.mergeChanges(record, c.changes, (code, message) => reject(code, message));
+    const updated: KeyVersionRecord = Object.freeze({ ...record, ...merged, updatedMs: c.at });
+    this.state.keys.set(
+      c.name,
+      versions.map((v) => (v.version === record.version ? updated : v)),
+    );
+    this.remember("updateKeyAttributes", c.requestId, c.name, [record.version]);
+    return {
+      outcome: {
+        kind: "keyUpdated",
+        requestId: c.requestId,
+        name: c.name,
+        version: record.version,
+        duplicate: false,
+      },
+      effects: [],
+    };
+  }
+
+  private applyDelete(c: DeleteKeyCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const seen = this.remembered("deleteKey", c.requestId, c.name);
+    if (seen) {
+      return {
+        outcome: {
+          kind: "keyDeleted",
+          requestId: c.requestId,
+          name: c.name,
+          versions: [...seen.versions],
+          duplicate: true,
+        },
+        effects: [],
+      };
+    }
+    const versions = this.state.keys.get(c.name) ?? reject("KeyNotFound", `key ${c.name} does not exist`);
+    const numbers = versions.map((v) => v.version);
+    this.state.keys.delete(c.name);
+    this.remember("deleteKey", c.requestId, c.name, numbers);
+    return {
+      outcome: {
+        kind: "keyDeleted",
+        requestId: c.requestId,
+        name: c.name,
+        versions: numbers,
+        duplicate: false,
+      },
+      effects: [{ kind: "forgetKeyVersions", name: c.name, versions: numbers }],
+    };
+  }
+
+  private applyMemberSynced(c: MemberOwnershipSyncedCommand): Omit<ApplyResult, "index"> {
+    const genesis = this.requireGenesis();
+    if (c.dekFingerprint !== genesis.dekFingerprint) {
+      reject("Conflict", `member ${c.memberId} reports a DEK that is not this pool's (fingerprint mismatch)`);
+    }
+    this.state.members.set(
+      c.memberId,
+      Object.freeze({
+        memberId: c.memberId,
+        partitionCertFingerprint: c.partitionCertFingerprint,
+        dekFingerprint: c.dekFingerprint,
+        syncedMs: c.at,
+      }),
+    );
+    return { outcome: { kind: "memberSynced", memberId: c.memberId }, effects: [] };
+  }
+
+  private findForApply(
+    name: string,
+    version: number | null,
+  ): { versions: KeyVersionRecord[]; record: KeyVersionRecord } {
+    const versions = this.state.keys.get(name) ?? reject("KeyNotFound", `key ${name} does not exist`);
+    const record =
+      version === null
+        ? versions.at(-1)
+        : (versions.find((v) => v.version === version) ??
+          reject("KeyNotFound", `key ${name} has no version ${version}`));
+    if (!record) return reject("KeyNotFound", `key ${name} does not exist`);
+    return { versions, record };
+  }
+
+  /** Merged ops and attributes after `changes`, or `onError` for a change that cannot apply to this key. */
+  private mergeChanges(
+    record: KeyVersionRecord,
+    changes: KeyAttributeChanges,
+    onError: (code: ErrorCode, message: string) => never,
+  ): { ops: readonly KeyOp[]; attributes: KeyAttributes } {
+    const allowed = OPS_BY_TYPE[record.shape.kty];
+    const refused = (changes.ops ?? []).filter((op) => !allowed.includes(op));
+    if (refused.length > 0) {
+      onError(
+        "BadParameter",
+        `${describeShape(record.shape)} cannot ${refused.join(", ")}; it allows ${allowed.join(", ")}`,
+      );
+    }
+    const merged = applyChanges(record, changes);
+    const { notBeforeMs, expiresMs } = merged.attributes;
+    if (notBeforeMs !== null && expiresMs !== null && expiresMs <= notBeforeMs) {
+      onError("BadParameter", "expiresMs must be later than notBeforeMs");
+    }
+    return merged;
+  }
+
+  // --- queries ---
+
+  /** One version (default: the latest) of a key; KeyNotFound if absent. */
+  get(name: string, version?: number): KeyVersionView {
+    return view(this.record(name, version));
+  }
+
+  has(name: string): boolean {
+    return this.state.keys.has(name);
+  }
+
+  /** The latest version of every key, ordered by name (ordinal comparison). */
+  list(): KeyVersionView[] {
+    return [...this.state.keys.keys()]
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .map((name) => view(this.state.keys.get(name)?.at(-1) as KeyVersionRecord));
+  }
+
+  /** Every version of a key, oldest first; KeyNotFound if absent. */
+  listVersions(name: string): KeyVersionView[] {
+    requireKeyName(name);
+    const versions = this.state.keys.get(name) ?? fail("KeyNotFound", `key ${name} does not exist`);
+    return versions.map(view);
+  }
+
+  /** The DEK-wrapped blob of a version, for the shell to import into its partition. */
+  wrappedMaterialOf(name: string, version: number): Uint8Array {
+    return Uint8Array.from(this.record(name, version).wrappedMaterial);
+  }
+
+  /** Members that announced ownership sync (and were not removed since), ordered by id. */
+  syncedMembers(): SyncedMember[] {
+    return [...this.state.members.values()].sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
+  }
+
+  private record(name: string, version?: number): KeyVersionRecord {
+    requireKeyName(name);
+    const versions = this.state.keys.get(name) ?? fail("KeyNotFound", `key ${name} does not exist`);
+    if (version === undefined) return versions.at(-1) as KeyVersionRecord;
+    requireVersion(version);
+    return (
+      versions.find((v) => v.version === version) ??
+      fail("KeyNotFound", `key ${name} has no version ${version}`)
+    );
+  }
+
+  // --- request validation (before proposing; nothing changes) ---
+
+  /** Validates a create request at wall time `nowMs`; BadParameter names the field. */
+  validateCreate(request: unknown, nowMs: number): ValidCreateKey {
+    return validateCreateKeyRequest(request, nowMs);
+  }
+
+  /** Validates an update against the current state at `nowMs` (KeyNotFound, BadParameter). */
+  validateUpdate(request: unknown, nowMs: number): ValidUpdate {
+    if (typeof request !== "object" || request === null) {
+      fail("BadParameter", "update-key request must be an object", { field: "request" });
+    }
+    const r = request as Partial<Record<keyof UpdateKeyRequest, unknown>>;
+    const name = requireKeyName(r.name);
+    const record = this.record(name, r.version === undefined ? undefined : requireVersion(r.version));
+    const { name: _n, version: _v, ...fields } = r;
+    const changes = validateAttributeChanges(fields, record.shape.kty);
+    const merged = this.mergeChanges(record, changes, (code, message) =>
+      fail(code, message, { field: "expiresMs" }),
+    );
+    if (changes.expiresMs !== undefined) {
+      requireTimeWindow(merged.attributes.notBeforeMs, merged.attributes.expiresMs, nowMs);
+    }
+    return { name, version: record.version, changes };
+  }
+
+  /** Checks a delete request: the key must exist. */
+  validateDelete(name: unknown): string {
+    const valid = requireKeyName(name);
+    if (!this.state.keys.has(valid)) fail("KeyNotFound", `key ${valid} does not exist`);
+    return valid;
+  }
+
+  /**
+   * May `op` with `alg` run on the key (default: latest version) at wall time `nowMs`?
+   * KeyNotFound; Forbidden for a disabled, not-yet-valid or expired version;
+   * OperationNotAllowed when the version's ops exclude `op`; BadParameter when the
+   * algorithm is unknown or does not fit the key's type, size or curve.
+   */
+  authorizeOperation(
+    name: string,
+    op: KeyOp,
+    alg: string,
+    nowMs: number,
+    version?: number,
+  ): AuthorizedOperation {
+    if (!isOneOf(KEY_OPS, op)) {
+      fail(
+        "BadParameter",
+        `unknown key operation ${JSON.stringify(op)}; expected one of ${KEY_OPS.join(", ")}`,
+        {
+          field: "op",
+        },
+      );
+    }
+    const record = this.record(name, version);
+    const { attributes } = record;
+    const which = `key ${name} version ${record.version}`;
+    if (!attributes.enabled) fail("Forbidden", `${which} is disabled; enable it before using it`);
+    if (attributes.notBeforeMs !== null && nowMs < attributes.notBeforeMs) {
+      fail("Forbidden", `${which} is not valid before ${new Date(attributes.notBeforeMs).toISOString()}`);
+    }
+    if (attributes.expiresMs !== null && nowMs >= attributes.expiresMs) {
+      fail("Forbidden", `${which} expired at ${new Date(attributes.expiresMs).toISOString()}`);
+    }
+    if (!OPS_BY_TYPE[record.shape.kty].includes(op)) {
+      fail("OperationNotAllowed", `${describeShape(record.shape)} cannot ${op}`);
+    }
+    if (!record.ops.includes(op)) {
+      fail(
+        "OperationNotAllowed",
+        `${which} does not allow ${op}; its operations are ${record.ops.join(", ")}`,
+      );
+    }
+    requireAlgorithmFits(op, alg, record.shape);
+    return { name, version: record.version, shape: record.shape, op, alg };
+  }
+}
+
+function view(r: KeyVersionRecord): KeyVersionView {
+  return {
+    name: r.name,
+    version: r.version,
+    shape: { ...r.shape },
+    ops: [...r.ops],
+    attributes: { ...r.attributes, tags: { ...r.attributes.tags } },
+    createdMs: r.createdMs,
+    updatedMs: r.updatedMs,
+    publicJwk: r.publicJwk ? { ...r.publicJwk } : null,
+  };
+}
