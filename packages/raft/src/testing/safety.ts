@@ -90,6 +90,10 @@ export class SafetyChecker {
     }
   }
 
+  get leaderTermCount(): number {
+    return this.leaderOfTerm.size;
+  }
+
   get appliedCount(): number {
     return this.appliedAt.size;
   }
