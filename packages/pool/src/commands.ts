@@ -21,7 +21,7 @@ import {
   writeCertificate,
 } from "./certificate.js";
 import { frame, unframe } from "./frame.js";
-import { type PublicJwk, readJwk, validatePublicJwk, writeJwk } from "./jwk.js";
+import { compareStrings, type PublicJwk, readJwk, validatePublicJwk, writeJwk } from "./jwk.js";
 import {
   type KeyAttributeChanges,
   type KeyAttributes,
@@ -350,8 +350,9 @@ export function readAttributes(r: ByteReader): Record<string, unknown> {
 }
 
 function writeTags(w: ByteWriter, tags: Readonly<Record<string, string>>): void {
-  // validateTags already sorted the members, so insertion order is canonical order.
-  w.list(Object.entries(tags), (w, [name, value]) => w.string(name).string(value));
+  // Sorted explicitly: JS objects enumerate integer-like names ("0") first, whatever the insertion order.
+  const names = Object.keys(tags).sort(compareStrings);
+  w.list(names, (w, name) => w.string(name).string(tags[name] ?? ""));
 }
 
 function readTags(r: ByteReader): Record<string, string> {
@@ -361,7 +362,8 @@ function readTags(r: ByteReader): Record<string, string> {
     r.string("tag name", 2048),
     r.string("tag value", 1024),
   ])) {
-    if (previous !== null && !(previous < name)) r.corrupt("tags are not in canonical order");
+    if (previous !== null && compareStrings(previous, name) >= 0)
+      r.corrupt("tags are not in canonical order");
     previous = name;
     out[name] = value;
   }
