@@ -1,5 +1,5 @@
 import { invariant } from "./assert.js";
-import { isStorageError, limitSize, StorageError } from "./storage.js";
+import { limitSize, StorageError } from "./storage.js";
 import type { Entry, Snapshot, Storage } from "./types.js";
 
 /**
@@ -41,11 +41,20 @@ export class RaftLog {
 
   /** Term of entry `index`, valid from firstIndex()-1 to lastIndex(); throws StorageError otherwise. */
   term(index: number): number {
-    const dummy = this.firstIndex() - 1;
-    if (index < dummy) throw new StorageError("compacted", `term(${index}): compacted up to ${dummy}`);
+    const t = this.termIfKnown(index);
+    if (t !== undefined) return t;
     if (index > this.lastIndex()) {
       throw new StorageError("unavailable", `term(${index}): beyond last index ${this.lastIndex()}`);
     }
+    throw new StorageError("compacted", `term(${index}): compacted up to ${this.firstIndex() - 1}`);
+  }
+
+  /**
+   * Term of `index`, or undefined if it is compacted or beyond the end. Checks the
+   * bounds first: the hot paths (matching new entries) must not pay for exceptions.
+   */
+  private termIfKnown(index: number): number | undefined {
+    if (index < this.firstIndex() - 1 || index > this.lastIndex()) return undefined;
     if (this.unstableSnapshot && index === this.unstableSnapshot.meta.index) {
       return this.unstableSnapshot.meta.term;
     }
@@ -55,21 +64,11 @@ export class RaftLog {
 
   /** Term of `index`, or 0 if it is compacted or beyond the end (etcd's zeroTermOnOutOfBounds). */
   termOrZero(index: number): number {
-    try {
-      return this.term(index);
-    } catch (e) {
-      if (isStorageError(e, "compacted") || isStorageError(e, "unavailable")) return 0;
-      throw e;
-    }
+    return this.termIfKnown(index) ?? 0;
   }
 
   matchTerm(index: number, term: number): boolean {
-    try {
-      return this.term(index) === term;
-    } catch (e) {
-      if (isStorageError(e)) return false;
-      throw e;
-    }
+    return this.termIfKnown(index) === term;
   }
 
   /** Raft's voting rule: is a log ending at (lastIndex, lastTerm) at least as up to date as ours? */
@@ -136,13 +135,8 @@ export class RaftLog {
    */
   findConflictByTerm(index: number, term: number): [number, number] {
     for (let i = index; i > 0; i--) {
-      let t: number;
-      try {
-        t = this.term(i);
-      } catch (e) {
-        if (isStorageError(e)) return [i, 0];
-        throw e;
-      }
+      const t = this.termIfKnown(i);
+      if (t === undefined) return [i, 0];
       if (t <= term) return [i, t];
     }
     return [0, 0];
@@ -195,6 +189,10 @@ export class RaftLog {
 
   unstable(): { snapshot: Snapshot | undefined; entries: Entry[] } {
     return { snapshot: this.unstableSnapshot, entries: [...this.unstableEntries] };
+  }
+
+  hasUnstableEntries(): boolean {
+    return this.unstableEntries.length > 0;
   }
 
   hasPendingSnapshot(): boolean {

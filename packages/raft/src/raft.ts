@@ -69,6 +69,8 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private readIndexTracker = new ReadIndexTracker();
+  /** Proposals were appended and their MsgApps are not yet sent (see flushAppends). */
+  appendsPending = false;
   /** ReadIndex requests that arrived before the leader committed an entry in its term. */
   private pendingReadIndex: { from: NodeId; ctx: Uint8Array }[] = [];
 
@@ -183,6 +185,7 @@ export class Raft {
       this.prs.set(id, pr);
     }
     this.pendingConfIndex = 0;
+    this.appendsPending = false;
     this.readIndexTracker = new ReadIndexTracker();
     this.pendingReadIndex = [];
   }
@@ -710,7 +713,16 @@ export class Raft {
       return e;
     });
     this.appendEntries(checked);
-    this.bcastAppend();
+    // Replication is sent when the application next takes a Ready (flushAppends), so
+    // proposals made in between travel in one MsgApp per follower instead of one each.
+    this.appendsPending = true;
+  }
+
+  /** Send the MsgApps owed for proposals appended since the last Ready. */
+  flushAppends(): void {
+    if (!this.appendsPending) return;
+    this.appendsPending = false;
+    if (this.role === "leader") this.bcastAppend();
   }
 
   private confChangeRefusal(data: Uint8Array): string | null {

@@ -76,7 +76,8 @@ export class RawNode {
    */
   propose(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) fail("BadParameter", "proposal data must be a Uint8Array");
-    this.raft.propose([{ term: 0, index: 0, type: "normal", data }]);
+    // Copied: the log must not change if the caller reuses its buffer.
+    this.raft.propose([{ term: 0, index: 0, type: "normal", data: data.slice() }]);
     this.checkInvariants();
   }
 
@@ -132,13 +133,13 @@ export class RawNode {
 
   hasReady(): boolean {
     if (this.pendingReady !== undefined) return false;
+    if (this.raft.appendsPending) return true;
     const log = this.raft.log;
-    const unstable = log.unstable();
     return (
       !sameSoftState(this.softState(), this.prevSoftState) ||
       !sameHardState(this.hardState(), this.prevHardState) ||
-      unstable.snapshot !== undefined ||
-      unstable.entries.length > 0 ||
+      log.hasPendingSnapshot() ||
+      log.hasUnstableEntries() ||
       this.raft.msgs.length > 0 ||
       this.raft.readStates.length > 0 ||
       log.hasNextCommittedEntries()
@@ -156,6 +157,7 @@ export class RawNode {
     if (this.pendingReady !== undefined) {
       fail("OperationNotAllowed", "ready() called again before advance(): process the previous Ready first");
     }
+    this.raft.flushAppends();
     const log = this.raft.log;
     const unstable = log.unstable();
     const soft = this.softState();

@@ -164,6 +164,8 @@ export class MemoryStorage implements Storage {
         `raft invariant: missing log entry (last ${this.lastIndex()}, append at ${tail[0]!.index})`,
       );
     }
-    this.ents = [...this.ents.slice(0, at), ...tail];
+    // Truncate a conflicting suffix in place, then append (no copy of the whole log).
+    this.ents.length = at;
+    for (const e of tail) this.ents.push(e);
   }
 }
