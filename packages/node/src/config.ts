@@ -1,0 +1,145 @@
+/**
+ * The node's launch config (contract-node-hfc.md): public data only, written by the
+ * HFC. Every field is validated here so a bad file fails at start with one message
+ * naming the field, before anything is launched or opened.
+ */
+import { readFile } from "node:fs/promises";
+import { isAbsolute } from "node:path";
+import { fail } from "@hsmpool/errors";
+
+export interface PeerConfig {
+  id: string;
+  /** host:port of the peer's attested endpoint. */
+  address: string;
+}
+
+export interface NodeConfig {
+  nodeId: string;
+  poolId: string;
+  mode: "bootstrap" | "join";
+  fabricDir: string;
+  serverId: string;
+  partition: number;
+  bundleDir: string;
+  stateDir: string;
+  peerListen: string;
+  dataListen: string;
+  /** The other initial voters (bootstrap); self is never listed here after validation. */
+  peers: PeerConfig[];
+  hfcAddress: string;
+  fabricCaCertPath: string;
+  /** Length of one Raft tick in ms (the real timer period). */
+  electionTickMs: number;
+  /** Election timeout in ticks (randomised by Raft in [n, 2n)). */
+  electionTicks: number;
+  /** Leader heartbeat period in ticks (< electionTicks). */
+  heartbeatTicks: number;
+  /** Take a snapshot and compact the log every this many applied entries (default 1000). */
+  snapshotEveryEntries: number;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const HOST_PORT = /^[A-Za-z0-9.-]+:(\d{1,5})$/;
+
+const bad = (field: string, message: string): never =>
+  fail("BadParameter", `config ${field}: ${message}`, { field });
+
+function str(o: Record<string, unknown>, field: string): string {
+  const v = o[field];
+  if (typeof v !== "string" || v.length === 0) bad(field, "must be a non-empty string");
+  return v as string;
+}
+
+function id(o: Record<string, unknown>, field: string): string {
+  const v = str(o, field);
+  if (!ID.test(v)) bad(field, `must be 1..64 letters, digits, '.', '_' or '-' (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+function absPath(o: Record<string, unknown>, field: string): string {
+  const v = str(o, field);
+  if (!isAbsolute(v)) bad(field, `must be an absolute path (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+export function requireHostPort(value: unknown, field: string): string {
+  const m = typeof value === "string" ? HOST_PORT.exec(value) : null;
+  const port = m ? Number(m[1]) : 0;
+  if (!m || port < 1 || port > 65535)
+    bad(field, `must be "host:port" with a port 1..65535 (got ${JSON.stringify(value)})`);
+  return value as string;
+}
+
+function int(o: Record<string, unknown>, field: string, min: number, max: number, fallback?: number): number {
+  const v = o[field] ?? fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    bad(field, `must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  }
+  return v as number;
+}
+
+/** Validates a parsed config object (BadParameter naming the field). */
+export function parseConfig(input: unknown): NodeConfig {
+  if (typeof input !== "object" || input === null || Array.isArray(input))
+    bad("(root)", "must be a JSON object");
+  const o = input as Record<string, unknown>;
+  const nodeId = id(o, "nodeId");
+  const mode = o.mode;
+  if (mode !== "bootstrap" && mode !== "join")
+    bad("mode", `must be "bootstrap" or "join" (got ${JSON.stringify(mode)})`);
+  if (!Array.isArray(o.peers)) bad("peers", "must be an array of { id, address }");
+  const peers: PeerConfig[] = [];
+  (o.peers as unknown[]).forEach((p, i) => {
+    if (typeof p !== "object" || p === null) bad(`peers[${i}]`, "must be an object { id, address }");
+    const po = p as Record<string, unknown>;
+    const peer = { id: id(po, "id"), address: requireHostPort(po.address, `peers[${i}].address`) };
+    if (peers.some((q) => q.id === peer.id)) bad(`peers[${i}].id`, `${peer.id} is listed twice`);
+    // The contract lets the HFC list every initial member, self included: self is implied.
+    if (peer.id !== nodeId) peers.push(peer);
+  });
+  const electionTicks = int(o, "electionTicks", 2, 1000);
+  const heartbeatTicks = int(o, "heartbeatTicks", 1, 1000);
+  if (heartbeatTicks >= electionTicks)
+    bad("heartbeatTicks", `must be below electionTicks (${electionTicks})`);
+  return {
+    nodeId,
+    poolId: id(o, "poolId"),
+    mode: mode as NodeConfig["mode"],
+    fabricDir: absPath(o, "fabricDir"),
+    serverId: id(o, "serverId"),
+    partition: int(o, "partition", 0, 63),
+    bundleDir: absPath(o, "bundleDir"),
+    stateDir: absPath(o, "stateDir"),
+    peerListen: requireHostPort(o.peerListen, "peerListen"),
+    dataListen: requireHostPort(o.dataListen, "dataListen"),
+    peers,
+    hfcAddress: requireHostPort(o.hfcAddress, "hfcAddress"),
+    fabricCaCertPath: absPath(o, "fabricCaCertPath"),
+    electionTickMs: int(o, "electionTickMs", 1, 60_000),
+    electionTicks,
+    heartbeatTicks,
+    snapshotEveryEntries: int(o, "snapshotEveryEntries", 2, 10_000_000, 1000),
+  };
+}
+
+export async function loadConfig(path: string): Promise<NodeConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    return fail("NotFound", `cannot read config ${path}: ${(e as Error).message}`, { path });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return fail("BadParameter", `config ${path} is not valid JSON: ${(e as Error).message}`, { path });
+  }
+  return parseConfig(json);
+}
+
+/** "host:port" → parts (the config validator already checked the shape). */
+export function splitHostPort(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(":");
+  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
+}

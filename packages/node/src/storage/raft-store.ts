@@ -1,0 +1,197 @@
+/**
+ * Durable Raft storage: an in-memory MemoryStorage (what the Raft core reads) kept
+ * in step with two files in `<dir>`:
+ *
+ *   wal.log        record log (record-log.ts); each record is one sealed batch
+ *                  (hard state + entries of one Ready), AAD = "hsmpool-wal-v1" |
+ *                  file generation | record number
+ *   snapshot.bin   "HSNP" | version 1 | sealed snapshot (AAD "hsmpool-snapshot-v1"),
+ *                  written atomically
+ *
+ * persist() appends one record per Ready and fdatasyncs before returning, so the
+ * persist-before-send contract holds. compact() writes a snapshot and then rewrites
+ * the WAL to hold only what follows it (atomic rename). A crash between the two
+ * leaves the old WAL, whose entries at or below the snapshot are skipped on replay.
+ */
+import { join } from "node:path";
+import { fail, isHsmPoolError } from "@hsmpool/errors";
+import {
+  type ConfState,
+  type Entry,
+  type HardState,
+  MemoryStorage,
+  type Ready,
+  type Snapshot,
+} from "@hsmpool/raft";
+import { readFileIfExists, writeFileAtomic } from "./atomic-file.js";
+import { utf8, Writer } from "./bytes.js";
+import { type Batch, decodeBatch, decodeSnapshot, encodeBatch, encodeSnapshot } from "./raft-records.js";
+import { newGeneration, RecordLog } from "./record-log.js";
+import type { Sealers } from "./sealer.js";
+
+export const WAL_FILE = "wal.log";
+export const SNAPSHOT_FILE = "snapshot.bin";
+const SNAPSHOT_MAGIC = utf8("HSNP");
+const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_AAD = utf8("hsmpool-snapshot-v1");
+
+function walAad(generation: Uint8Array, recordNumber: number): Uint8Array {
+  return new Writer().raw(utf8("hsmpool-wal-v1")).raw(generation).u64(recordNumber).finish();
+}
+
+export interface RecoveredRaftState {
+  snapshot: Snapshot;
+  hardState: HardState;
+  /** Entries after the snapshot. */
+  lastIndex: number;
+  /** Bytes cut off the WAL's torn tail. */
+  truncatedBytes: number;
+  /** True when nothing was on disk (a new member). */
+  fresh: boolean;
+}
+
+export interface OpenRaftStoreOptions {
+  dir: string;
+  sealers: Sealers;
+  /** For a founding member with no state: the initial snapshot (index 1, term 1) to write. */
+  bootstrap?: { conf: ConfState; data: Uint8Array };
+}
+
+export class RaftStore {
+  private constructor(
+    private readonly dir: string,
+    private readonly sealers: Sealers,
+    readonly storage: MemoryStorage,
+    private wal: RecordLog,
+  ) {}
+
+  static async open(
+    opts: OpenRaftStoreOptions,
+  ): Promise<{ store: RaftStore; recovered: RecoveredRaftState }> {
+    const { dir, sealers } = opts;
+    const storage = new MemoryStorage();
+    let snapshot = await readSnapshotFile(join(dir, SNAPSHOT_FILE), sealers);
+    const fresh = snapshot === null;
+    if (snapshot === null && opts.bootstrap) {
+      snapshot = { meta: { index: 1, term: 1, conf: opts.bootstrap.conf }, data: opts.bootstrap.data };
+      await writeSnapshotFile(join(dir, SNAPSHOT_FILE), sealers, snapshot);
+    }
+    if (snapshot !== null && snapshot.meta.index > 0) storage.applySnapshot(snapshot);
+
+    const { log, records, truncatedBytes } = await RecordLog.open(join(dir, WAL_FILE));
+    const store = new RaftStore(dir, sealers, storage, log);
+    let hardState: HardState = { term: 0, vote: null, commit: 0 };
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const plaintext = await sealers.open(records[i]!, walAad(log.generation, i), `WAL record ${i}`);
+        const batch = decodeBatch(plaintext);
+        replayEntries(storage, batch.entries, i);
+        if (batch.hardState) hardState = batch.hardState;
+      }
+    } catch (e) {
+      await log.close();
+      throw e;
+    }
+    const snap = storage.snapshot();
+    // The snapshot is committed by definition; a hard state from before it is stale.
+    hardState = {
+      term: Math.max(hardState.term, snap.meta.term),
+      vote: hardState.term >= snap.meta.term ? hardState.vote : null,
+      commit: Math.min(Math.max(hardState.commit, snap.meta.index), storage.lastIndex()),
+    };
+    storage.setHardState(hardState);
+    if (fresh && opts.bootstrap && records.length === 0) {
+      // Make the founding hard state durable too, so a restart finds the same state.
+      await store.appendBatch({ hardState, entries: [] });
+    }
+    return {
+      store,
+      recovered: { snapshot: snap, hardState, lastIndex: storage.lastIndex(), truncatedBytes, fresh },
+    };
+  }
+
+  /** Durably stores a Ready's snapshot, entries and hard state (in that order), then fsyncs. */
+  async persist(rd: Ready): Promise<void> {
+    if (rd.snapshot) {
+      this.storage.applySnapshot(rd.snapshot);
+      await writeSnapshotFile(join(this.dir, SNAPSHOT_FILE), this.sealers, rd.snapshot);
+      await this.rewriteWal();
+    }
+    if (rd.entries.length > 0) this.storage.append(rd.entries);
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    if (rd.entries.length > 0 || rd.hardState) {
+      const batch: Batch = { entries: rd.entries };
+      if (rd.hardState) batch.hardState = rd.hardState;
+      await this.appendBatch(batch);
+    }
+  }
+
+  /**
+   * Snapshot at `index` (<= applied) with membership `conf` and application state
+   * `data`; drops the log up to it, on disk and in memory.
+   */
+  async compact(index: number, conf: ConfState, data: Uint8Array): Promise<void> {
+    const snap = this.storage.createSnapshot(index, conf, data);
+    await writeSnapshotFile(join(this.dir, SNAPSHOT_FILE), this.sealers, snap);
+    this.storage.compact(index);
+    await this.rewriteWal();
+  }
+
+  /** Rewrites the WAL (atomically) to hold the current hard state and entries after the snapshot. */
+  private async rewriteWal(): Promise<void> {
+    const first = this.storage.firstIndex();
+    const last = this.storage.lastIndex();
+    const entries: Entry[] = last >= first ? this.storage.entries(first, last + 1) : [];
+    const batch: Batch = { hardState: this.storage.initialState().hardState, entries };
+    // One atomic replace: the new file appears complete (hard state included) or not at all.
+    const generation = newGeneration();
+    const sealed = await this.sealers.seal(encodeBatch(batch), walAad(generation, 0));
+    await this.wal.close();
+    this.wal = await RecordLog.create(join(this.dir, WAL_FILE), [sealed], generation);
+  }
+
+  private async appendBatch(batch: Batch): Promise<void> {
+    const sealed = await this.sealers.seal(
+      encodeBatch(batch),
+      walAad(this.wal.generation, this.wal.recordCount),
+    );
+    await this.wal.append([sealed]);
+    await this.wal.sync();
+  }
+
+  get walSizeBytes(): number {
+    return this.wal.sizeBytes;
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+  }
+}
+
+function replayEntries(storage: MemoryStorage, entries: Entry[], record: number): void {
+  if (entries.length === 0) return;
+  try {
+    storage.append(entries);
+  } catch (e) {
+    if (isHsmPoolError(e)) throw e;
+    fail("IntegrityError", `WAL record ${record} does not continue the log: ${(e as Error).message}`);
+  }
+}
+
+async function readSnapshotFile(path: string, sealers: Sealers): Promise<Snapshot | null> {
+  const bytes = await readFileIfExists(path);
+  if (bytes === null) return null;
+  const header = SNAPSHOT_MAGIC.length + 1;
+  if (bytes.length <= header || !SNAPSHOT_MAGIC.every((b, i) => bytes[i] === b)) {
+    fail("IntegrityError", `${path} is not an hsmpool snapshot file`);
+  }
+  if (bytes[SNAPSHOT_MAGIC.length] !== SNAPSHOT_VERSION) {
+    fail("IntegrityError", `${path} has snapshot format version ${bytes[SNAPSHOT_MAGIC.length]}`);
+  }
+  return decodeSnapshot(await sealers.open(bytes.subarray(header), SNAPSHOT_AAD, path));
+}
+
+async function writeSnapshotFile(path: string, sealers: Sealers, snap: Snapshot): Promise<void> {
+  const sealed = await sealers.seal(encodeSnapshot(snap), SNAPSHOT_AAD);
+  await writeFileAtomic(path, new Writer().raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).raw(sealed).finish());
+}

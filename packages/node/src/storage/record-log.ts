@@ -1,0 +1,219 @@
+/**
+ * An append-only file of checksummed records: the framing layer of the write-ahead
+ * log. It knows nothing about Raft or sealing; payloads are opaque bytes.
+ *
+ *   file   := header record*
+ *   header := "HWAL" | version u8 = 1 | generation (16 random bytes) | checksum (8)
+ *   record := "HR" | length u32 | checksum (8) | payload (length bytes)
+ *   checksum = first 8 bytes of SHA-256 (header: of the bytes before it; record: of
+ *              length u32 | payload)
+ *
+ * Crash model: appends are single writes followed by fdatasync, so after a crash only
+ * the last (unsynced) record can be incomplete or garbled. Recovery therefore reads
+ * records until the first one that does not verify, and then:
+ *   - if no valid record follows it anywhere in the file, it is a torn tail: the file
+ *     is truncated there (nothing fsynced is lost);
+ *   - if a valid record does follow, a record in the middle is corrupt: IntegrityError,
+ *     and the node refuses to start rather than silently drop acknowledged data.
+ * A corruption inside the very last record cannot be told apart from a torn write
+ * and is treated as one (like etcd's WAL); Raft re-replicates that entry.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { type FileHandle, open, readFile, rename, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fail } from "@hsmpool/errors";
+import { fsyncDir } from "./atomic-file.js";
+
+const FILE_MAGIC = Buffer.from("HWAL", "ascii");
+const FILE_VERSION = 1;
+export const GENERATION_BYTES = 16;
+const CHECKSUM_BYTES = 8;
+export const FILE_HEADER_BYTES = FILE_MAGIC.length + 1 + GENERATION_BYTES + CHECKSUM_BYTES;
+const RECORD_MAGIC = Buffer.from("HR", "ascii");
+export const RECORD_HEADER_BYTES = RECORD_MAGIC.length + 4 + CHECKSUM_BYTES;
+/** No single record is larger (a Raft snapshot is stored in its own file, not here). */
+export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+
+function checksum(...parts: Uint8Array[]): Buffer {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest().subarray(0, CHECKSUM_BYTES);
+}
+
+/** Encodes one record (header + payload). */
+export function encodeRecord(payload: Uint8Array): Buffer {
+  if (payload.length > MAX_RECORD_BYTES)
+    fail("BadParameter", `WAL record of ${payload.length} bytes is too large`);
+  const out = Buffer.alloc(RECORD_HEADER_BYTES + payload.length);
+  RECORD_MAGIC.copy(out, 0);
+  out.writeUInt32BE(payload.length, 2);
+  out.set(payload, RECORD_HEADER_BYTES);
+  checksum(out.subarray(2, 6), payload).copy(out, 6);
+  return out;
+}
+
+/** The record starting at `offset`, or null if the bytes there are not a complete, valid record. */
+function recordAt(file: Buffer, offset: number): { payload: Buffer; end: number } | null {
+  if (file.length - offset < RECORD_HEADER_BYTES) return null;
+  if (file[offset] !== RECORD_MAGIC[0] || file[offset + 1] !== RECORD_MAGIC[1]) return null;
+  const length = file.readUInt32BE(offset + 2);
+  if (length > MAX_RECORD_BYTES) return null;
+  const end = offset + RECORD_HEADER_BYTES + length;
+  if (end > file.length) return null;
+  const payload = file.subarray(offset + RECORD_HEADER_BYTES, end);
+  const sum = checksum(file.subarray(offset + 2, offset + 6), payload);
+  if (!sum.equals(file.subarray(offset + 6, offset + 6 + CHECKSUM_BYTES))) return null;
+  return { payload, end };
+}
+
+export interface ScannedLog {
+  generation: Uint8Array;
+  records: Uint8Array[];
+  /** Where the valid records end; bytes beyond are a torn tail to cut off. */
+  validEnd: number;
+}
+
+/** Parses a whole log file image (see the module comment for the recovery rule). */
+export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
+  if (file.length < FILE_HEADER_BYTES) {
+    fail("IntegrityError", `${what} is ${file.length} bytes, shorter than its header`);
+  }
+  if (!file.subarray(0, FILE_MAGIC.length).equals(FILE_MAGIC)) {
+    fail("IntegrityError", `${what} has the wrong magic: not an hsmpool write-ahead log`);
+  }
+  if (file[FILE_MAGIC.length] !== FILE_VERSION) {
+    fail(
+      "IntegrityError",
+      `${what} has format version ${file[FILE_MAGIC.length]}; this build reads ${FILE_VERSION}`,
+    );
+  }
+  const generationEnd = FILE_MAGIC.length + 1 + GENERATION_BYTES;
+  if (!checksum(file.subarray(0, generationEnd)).equals(file.subarray(generationEnd, FILE_HEADER_BYTES))) {
+    fail("IntegrityError", `${what} has a corrupt header (checksum mismatch)`);
+  }
+  const generation = Uint8Array.from(file.subarray(FILE_MAGIC.length + 1, generationEnd));
+  const records: Uint8Array[] = [];
+  let offset = FILE_HEADER_BYTES;
+  while (offset < file.length) {
+    const r = recordAt(file, offset);
+    if (r === null) break;
+    records.push(Uint8Array.from(r.payload));
+    offset = r.end;
+  }
+  if (offset < file.length) {
+    for (let probe = offset + 1; probe + RECORD_HEADER_BYTES <= file.length; probe++) {
+      if (recordAt(file, probe) !== null) {
+        fail(
+          "IntegrityError",
+          `${what}: record ${records.length} at byte ${offset} is corrupt but valid records follow it; ` +
+            "refusing to start rather than drop logged data (restore the state directory or re-join the node)",
+          { offset, record: records.length },
+        );
+      }
+    }
+  }
+  return { generation, records, validEnd: offset };
+}
+
+/** A fresh random file generation (bound into every record's AAD by the sealing layer). */
+export function newGeneration(): Uint8Array {
+  return new Uint8Array(randomBytes(GENERATION_BYTES));
+}
+
+function fileHeader(generation: Uint8Array): Buffer {
+  const body = Buffer.concat([FILE_MAGIC, Buffer.of(FILE_VERSION), generation]);
+  return Buffer.concat([body, checksum(body)]);
+}
+
+export class RecordLog {
+  private constructor(
+    private fh: FileHandle,
+    readonly path: string,
+    readonly generation: Uint8Array,
+    private size: number,
+    private count: number,
+  ) {}
+
+  /** Number of records in the file (recovered + appended). */
+  get recordCount(): number {
+    return this.count;
+  }
+
+  get sizeBytes(): number {
+    return this.size;
+  }
+
+  /**
+   * Opens `path`, recovering its records (a torn tail is cut off and the file
+   * fsynced), or creates an empty log there. IntegrityError for mid-file corruption.
+   */
+  static async open(
+    path: string,
+  ): Promise<{ log: RecordLog; records: Uint8Array[]; truncatedBytes: number }> {
+    const exists = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      const log = await RecordLog.create(path, []);
+      return { log, records: [], truncatedBytes: 0 };
+    }
+    const image = await readFile(path);
+    const scanned = scanLog(image, `write-ahead log ${path}`);
+    const fh = await open(path, "r+");
+    const truncatedBytes = image.length - scanned.validEnd;
+    if (truncatedBytes > 0) {
+      await fh.truncate(scanned.validEnd);
+      await fh.datasync();
+    }
+    const log = new RecordLog(fh, path, scanned.generation, scanned.validEnd, scanned.records.length);
+    return { log, records: scanned.records, truncatedBytes };
+  }
+
+  /**
+   * Atomically replaces (or creates) the log at `path` with a new generation holding
+   * `payloads`: written to a temp file, fsynced, renamed over, directory fsynced.
+   */
+  static async create(
+    path: string,
+    payloads: readonly Uint8Array[],
+    generation: Uint8Array = newGeneration(),
+  ): Promise<RecordLog> {
+    if (generation.length !== GENERATION_BYTES) fail("Internal", "WAL generation must be 16 bytes");
+    const image = Buffer.concat([fileHeader(generation), ...payloads.map(encodeRecord)]);
+    const tmp = `${path}.tmp`;
+    const out = await open(tmp, "w", 0o600);
+    try {
+      await out.write(image, 0, image.length, 0);
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await rename(tmp, path);
+    await fsyncDir(dirname(path));
+    const fh = await open(path, "r+");
+    return new RecordLog(fh, path, generation, image.length, payloads.length);
+  }
+
+  /** Appends records with one write (not yet durable: call sync()). */
+  async append(payloads: readonly Uint8Array[]): Promise<void> {
+    if (payloads.length === 0) return;
+    const buf = Buffer.concat(payloads.map(encodeRecord));
+    let written = 0;
+    while (written < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, written, buf.length - written, this.size + written);
+      written += bytesWritten;
+    }
+    this.size += buf.length;
+    this.count += payloads.length;
+  }
+
+  /** Makes every appended record durable. */
+  async sync(): Promise<void> {
+    await this.fh.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
