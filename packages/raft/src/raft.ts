@@ -108,7 +108,12 @@ export class Raft {
     this.term = hardState.term;
     this.vote = hardState.vote;
     if (cfg.applied !== undefined) {
-      invariant(cfg.applied <= this.log.committed, `config.applied ${cfg.applied} beyond commit`);
+      if (cfg.applied > this.log.committed) {
+        fail(
+          "BadParameter",
+          `raft config.applied ${cfg.applied} is beyond the stored commit index ${this.log.committed}`,
+        );
+      }
       this.log.appliedTo(cfg.applied);
     }
     this.becomeFollower(this.term, null);

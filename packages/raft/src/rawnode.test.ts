@@ -79,6 +79,12 @@ describe("config validation", () => {
     expect(err?.message).toMatch(/n1 as both voter and learner/);
   });
 
+  it("refuses an applied index beyond the stored commit", () => {
+    const err = errorOf(() => new RawNode(config("n1", new MemoryStorage(voters3), { applied: 5 })));
+    expect(err?.code).toBe("BadParameter");
+    expect(err?.message).toMatch(/applied 5 is beyond the stored commit index 1/);
+  });
+
   it("treats a random source outside [0, 1) as a bug", () => {
     expect(() => new RawNode(config("n1", new MemoryStorage(voters3), { random: () => 1 }))).toThrow(
       /raft invariant: config.random\(\) returned 1/,
