@@ -423,3 +423,63 @@ describe("machine input validation and retries", () => {
     expect(n9.state.partition?.transferPublicKey).toEqual(n9.hsm.transfer.publicKey);
   });
 });
+
+describe("property: random leader changes, partitions, held proposals and ticks", () => {
+  const node = fc.constantFrom("n1", "n2", "n3");
+  const action = fc.oneof(
+    node.map((id) => ({ kind: "elect" as const, id })),
+    node.map((id) => ({ kind: "isolate" as const, id })),
+    node.map((id) => ({ kind: "heal" as const, id })),
+    fc.boolean().map((on) => ({ kind: "hold" as const, on })),
+    fc.boolean().map((reverse) => ({ kind: "release" as const, reverse })),
+    fc.integer({ min: 1, max: 4 }).map((n) => ({ kind: "tick" as const, n })),
+  );
+
+  function checkInvariants(c: Cluster): void {
+    assertOneOwnerRootPerPool(states(c));
+    assertOneDekAmongSynced(states(c));
+    const geneses = new Set(
+      [...c.nodes.values()].flatMap((n) =>
+        n.store.genesis ? [certificateFingerprint(n.store.genesis.ownerRootCert)] : [],
+      ),
+    );
+    expect(geneses.size).toBeLessThanOrEqual(1);
+    for (const n of c.nodes.values()) {
+      if (n.state.phase !== "synced") continue;
+      // A synced member holds exactly the committed Genesis' owner root.
+      expect(certificateFingerprint(n.state.material.ownerRootCert!)).toBe(
+        certificateFingerprint(n.state.genesis!.ownerRootCert),
+      );
+    }
+  }
+
+  it("never has two owner roots or two DEKs among synced members, and always converges once healed", () => {
+    fc.assert(
+      fc.property(fc.array(action, { maxLength: 20 }), (actions) => {
+        const c = new Cluster(["n1", "n2", "n3"], 2);
+        c.drain();
+        c.connectAll();
+        for (const a of actions) {
+          if (a.kind === "elect") c.elect(a.id);
+          else if (a.kind === "isolate") c.isolated.add(a.id);
+          else if (a.kind === "heal") c.isolated.delete(a.id);
+          else if (a.kind === "hold") c.holdProposals = a.on;
+          else if (a.kind === "release") {
+            const held = c.held.splice(0);
+            for (const h of a.reverse ? held.reverse() : held) c.append(h.data);
+          } else for (let i = 0; i < a.n; i++) c.tick();
+          c.drain();
+          checkInvariants(c);
+        }
+        c.isolated.clear();
+        c.holdProposals = false;
+        c.releaseHeld();
+        c.elect("n1");
+        c.runUntil(() => c.allSynced(), 200);
+        checkInvariants(c);
+        expect(ownerRootsOf(states(c)).get(POOL_ID)).toHaveLength(1);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
