@@ -109,7 +109,9 @@ describe("KeyStore: keys and versions", () => {
     fc.assert(
       fc.property(fc.uniqueArray(arb.keyName, { maxLength: 12 }), (names) => {
         const { store, apply } = ownedStore();
-        names.forEach((n, i) => apply(createCmd(n, `r${i}`)));
+        names.forEach((n, i) => {
+          apply(createCmd(n, `r${i}`));
+        });
         const expected = [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
         expect(store.list().map((k) => k.name)).toEqual(expected);
       }),
