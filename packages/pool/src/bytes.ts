@@ -64,15 +64,16 @@ export class ByteWriter {
     return this.u8(v ? 1 : 0);
   }
 
+  /** Length-prefixed bytes. Not copied: finish() copies every chunk once, so encode right after writing. */
   bytes(b: Uint8Array): this {
     this.u32(b.length);
-    this.chunks.push(Uint8Array.from(b));
+    this.chunks.push(b);
     return this;
   }
 
   /** Raw bytes with no length prefix (fixed-size fields, magic). */
   raw(b: Uint8Array): this {
-    this.chunks.push(Uint8Array.from(b));
+    this.chunks.push(b);
     return this;
   }
 
@@ -95,7 +96,16 @@ export class ByteWriter {
   }
 
   finish(): Uint8Array {
-    return concatBytes(...this.chunks);
+    // No spread into concatBytes: a snapshot has millions of chunks, more than a call's argument limit.
+    let total = 0;
+    for (const chunk of this.chunks) total += chunk.length;
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of this.chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
   }
 }
 

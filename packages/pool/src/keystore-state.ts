@@ -39,7 +39,7 @@ import {
   validateShape,
   validateTags,
 } from "./key-request.js";
-import { requireBytes, requireFingerprint, requireIdentifier, requireTimeMs } from "./validate.js";
+import { requireFingerprint, requireIdentifier, requireTimeMs } from "./validate.js";
 
 export const SNAPSHOT_FORMAT = { magic: "HPS1", version: 1, what: "pool snapshot" } as const;
 const MAX_STRING_BYTES = 1024;
@@ -226,11 +226,9 @@ function readVersion(r: ByteReader, name: string): KeyVersionRecord {
   const createdMs = requireTimeMs(r.uint("createdMs"), "createdMs");
   const updatedMs = requireTimeMs(r.uint("updatedMs"), "updatedMs");
   const publicJwk = r.optional("publicJwk", (r) => validatePublicJwk(readJwk(r, "publicJwk"), "publicJwk"));
-  const wrappedMaterial = requireBytes(
-    r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
-    "wrappedMaterial",
-    MAX_WRAPPED_MATERIAL_BYTES,
-  );
+  // r.bytes already returns a private copy with the length bounded.
+  const wrappedMaterial = r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES);
+  if (wrappedMaterial.length === 0) r.corrupt("wrappedMaterial is empty");
   return Object.freeze({
     name,
     version,

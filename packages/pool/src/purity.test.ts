@@ -4,11 +4,14 @@ import { describe, expect, it } from "vitest";
 
 const SRC = new URL(".", import.meta.url).pathname;
 
-/** The package's shipped sources (tests and test helpers excluded). */
+/** The package's core sources (tests, test helpers and benchmarks excluded). */
 async function sources(): Promise<[string, string][]> {
   const files = (await readdir(SRC, { recursive: true }))
     .map(String)
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.startsWith("testing"));
+    .filter(
+      (f) =>
+        f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.startsWith("testing") && !f.startsWith("bench"),
+    );
   return Promise.all(files.map(async (f) => [f, await readFile(join(SRC, f), "utf8")] as [string, string]));
 }
 
