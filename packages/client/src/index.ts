@@ -1,1 +1,2 @@
 export { buildProgram, main } from "./cli/main.js";
+export * from "./sdk/index.js";

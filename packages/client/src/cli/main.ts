@@ -1,7 +1,12 @@
 import { isHsmPoolError } from "@hsmpool/errors";
 import { Command, CommanderError } from "commander";
 import { registerBundleCommands } from "./bundle.js";
+import { registerCryptoCommands } from "./crypto.js";
+import { registerDemoCommand } from "./demo.js";
+import { takeRequestedExitCode } from "./exit-code.js";
 import { registerFabricCommands } from "./fabric.js";
+import { registerKeyCommands } from "./keys.js";
+import { registerPoolCommands } from "./pool.js";
 import { registerSimCommands } from "./sim.js";
 
 /** Builds the `hsmpool` command tree. Each command group lives in its own module. */
@@ -13,6 +18,10 @@ export function buildProgram(): Command {
   registerFabricCommands(program);
   registerBundleCommands(program);
   registerSimCommands(program);
+  registerPoolCommands(program);
+  registerKeyCommands(program);
+  registerCryptoCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 
@@ -23,9 +32,10 @@ export function buildProgram(): Command {
  */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  takeRequestedExitCode();
   try {
     await program.parseAsync(argv);
-    return 0;
+    return takeRequestedExitCode();
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander has already printed its message (or the help/version text).

@@ -1,0 +1,199 @@
+/**
+ * Starting and stopping a pool from the CLI: make the fabric if needed, start the
+ * HFC in the background, wait for the pool to become healthy while reporting
+ * progress; stop it through the HFC (with a fallback for an HFC that is gone).
+ */
+import { rm } from "node:fs/promises";
+import { fail, isHsmPoolError } from "@hsmpool/errors";
+import {
+  FabricControllerClient,
+  isOurProcess,
+  isProcessAlive,
+  type PoolStatus,
+  readHfcInfo,
+  readNodePids,
+  runPaths,
+  signalProcess,
+  spawnHfc,
+  waitForExit,
+  waitForHfc,
+} from "@hsmpool/hfc";
+import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
+import { initFabric, openFabric } from "@hsmpool/platform";
+import { memberLine } from "./status-format.js";
+
+export const DEFAULT_FABRIC_DIR = ".hsmpool/fabric";
+export const DEFAULT_UP_TIMEOUT_MS = 60_000;
+const HFC_START_TIMEOUT_MS = 20_000;
+const HFC_STOP_TIMEOUT_MS = 15_000;
+const POLL_MS = 200;
+
+export type Progress = (line: string) => void;
+
+/** Opens the fabric, or creates one (3 racks x 2 servers, an HSM device per server) when there is none. */
+export async function ensureFabric(fabricDir: string, onProgress: Progress): Promise<void> {
+  try {
+    await openFabric(fabricDir);
+    return;
+  } catch (e) {
+    if (!isHsmPoolError(e, "NotFound") && !isHsmPoolError(e, "NotInitialized")) throw e;
+  }
+  onProgress(`no fabric in ${fabricDir}: creating one`);
+  await initFabric(fabricDir, { onProgress: (line) => onProgress(`  ${line}`) });
+  for (const server of (await openFabric(fabricDir)).servers()) {
+    await (await HsmDevice.create(server.hsmDir, { partitionCount: DEFAULT_PARTITION_COUNT })).close();
+  }
+}
+
+/** Fails with Conflict when an HFC answers for this run dir; clears a stale hfc.json. */
+async function assertNoRunningPool(runDir: string): Promise<void> {
+  const info = await readHfcInfo(runDir).catch(() => undefined);
+  if (!info) return;
+  if (isProcessAlive(info.pid)) {
+    fail(
+      "Conflict",
+      `pool ${info.poolId} is already running in ${runDir} (HFC pid ${info.pid}); \`hsmpool status\` shows it, \`hsmpool down\` stops it`,
+      { runDir },
+    );
+  }
+  await rm(runPaths(runDir).hfcJson, { force: true });
+}
+
+export interface StartOptions {
+  runDir: string;
+  fabricDir: string;
+  poolId?: string;
+  bundleDir?: string;
+  nodeMain?: string;
+  healthIntervalMs?: number;
+  failureThreshold?: number;
+  timeoutMs: number;
+  onProgress: Progress;
+}
+
+/** Starts the HFC and waits until the pool is healthy; returns that status. */
+export async function startPool(opts: StartOptions): Promise<PoolStatus> {
+  await assertNoRunningPool(opts.runDir);
+  await ensureFabric(opts.fabricDir, opts.onProgress);
+  const pid = spawnHfc({
+    runDir: opts.runDir,
+    fabricDir: opts.fabricDir,
+    ...(opts.poolId !== undefined ? { poolId: opts.poolId } : {}),
+    ...(opts.bundleDir !== undefined ? { bundleDir: opts.bundleDir } : {}),
+    ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
+    ...(opts.healthIntervalMs !== undefined ? { healthIntervalMs: opts.healthIntervalMs } : {}),
+    ...(opts.failureThreshold !== undefined ? { failureThreshold: opts.failureThreshold } : {}),
+  });
+  const info = await waitForHfc(opts.runDir, pid, HFC_START_TIMEOUT_MS);
+  opts.onProgress(`HFC started (pid ${info.pid}, control ${info.controlAddress}), pool ${info.poolId}`);
+  const hfc = new FabricControllerClient(info.controlAddress);
+  try {
+    return await waitForHealthy(hfc, info.pid, opts);
+  } finally {
+    hfc.close();
+  }
+}
+
+async function waitForHealthy(
+  hfc: FabricControllerClient,
+  hfcPid: number,
+  opts: { runDir: string; timeoutMs: number; onProgress: Progress },
+): Promise<PoolStatus> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const shown = new Map<string, string>();
+  let shownPrimary = "";
+  let last: PoolStatus | undefined;
+  for (;;) {
+    if (!isProcessAlive(hfcPid))
+      fail("ServiceUnavailable", `the HFC (pid ${hfcPid}) exited; see ${runPaths(opts.runDir).hfcLog}`);
+    last = await hfc.status(2000).catch(() => last);
+    if (last) {
+      for (const m of last.members) {
+        const line = memberLine(m);
+        if (shown.get(m.id) !== line) opts.onProgress(`  ${line}`);
+        shown.set(m.id, line);
+      }
+      if (last.primary !== "" && last.primary !== shownPrimary) {
+        opts.onProgress(`  primary: ${last.primary} (term ${last.term})`);
+        shownPrimary = last.primary;
+      }
+      if (last.state === "healthy") return last;
+    }
+    if (Date.now() > deadline) {
+      const why = last ? describeProblems(last) : "the HFC does not answer";
+      fail(
+        "Timeout",
+        `the pool is not healthy after ${Math.round(opts.timeoutMs / 1000)} s (${why}); it keeps running: ` +
+          "`hsmpool status`, `hsmpool logs <node>`, `hsmpool down`",
+      );
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+function describeProblems(s: PoolStatus): string {
+  const parts = [`state ${s.state}`];
+  if (s.primary === "") parts.push("no primary");
+  for (const m of s.members) {
+    if (m.health === "down") parts.push(`${m.id} down`);
+    else if (m.ownership === "pending") parts.push(`${m.id} ownership pending`);
+  }
+  return parts.join(", ");
+}
+
+/** Waits (bounded) until the pool of `hfc` satisfies `predicate`; used by the demo. */
+export async function waitForStatus(
+  hfc: FabricControllerClient,
+  predicate: (s: PoolStatus) => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<PoolStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await hfc.status(2000).catch(() => undefined);
+    if (s && predicate(s)) return s;
+    if (Date.now() > deadline)
+      fail("Timeout", `${what} did not happen within ${Math.round(timeoutMs / 1000)} s`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+export interface StopResult {
+  poolId: string | undefined;
+  /** Processes that had to be killed because the HFC could not stop them. */
+  forced: string[];
+}
+
+/** Stops the pool of `runDir`. Without a live HFC it still kills nodes this run dir launched. */
+export async function stopPool(runDir: string, onProgress: Progress): Promise<StopResult> {
+  const paths = runPaths(runDir);
+  const info = await readHfcInfo(runDir).catch(() => undefined);
+  const forced: string[] = [];
+  if (info && isProcessAlive(info.pid)) {
+    const hfc = new FabricControllerClient(info.controlAddress);
+    try {
+      await hfc.shutdown();
+      onProgress(`stopping pool ${info.poolId} (HFC pid ${info.pid})`);
+    } catch (e) {
+      onProgress(`the HFC does not answer (${isHsmPoolError(e) ? e.message : String(e)}); sending SIGTERM`);
+      signalProcess(info.pid, "SIGTERM");
+    } finally {
+      hfc.close();
+    }
+    if (!(await waitForExit(info.pid, HFC_STOP_TIMEOUT_MS)) && isOurProcess(info.pid, paths.runDir)) {
+      signalProcess(info.pid, "SIGKILL");
+      forced.push(`hfc (pid ${info.pid})`);
+    }
+  }
+  // Nodes left behind by an HFC that crashed or had to be killed.
+  for (const [nodeId, pid] of Object.entries(await readNodePids(runDir))) {
+    if (isOurProcess(pid, paths.nodeConfig(nodeId))) {
+      signalProcess(pid, "SIGKILL");
+      await waitForExit(pid, 2000);
+      forced.push(`${nodeId} (pid ${pid})`);
+    }
+  }
+  if (!info && forced.length === 0) fail("NotFound", `no pool is running in ${runDir}`, { runDir });
+  await rm(paths.hfcJson, { force: true });
+  return { poolId: info?.poolId, forced };
+}

@@ -1,0 +1,18 @@
+export { issueClientIdentity } from "./identity.js";
+export {
+  type ConnectOptions,
+  DEFAULT_CALL_DEADLINE_MS,
+  hfcForRunDir,
+  PoolClient,
+  type PoolClientOptions,
+} from "./pool-client.js";
+export {
+  backoffMs,
+  DEFAULT_RETRY_POLICY,
+  decideRetry,
+  RETRYABLE_CODES,
+  type RetryDecision,
+  type RetryInput,
+  type RetryPolicy,
+} from "./retry.js";
+export type * from "./types.js";

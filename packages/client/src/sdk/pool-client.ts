@@ -1,0 +1,348 @@
+/**
+ * PoolClient: the typed SDK for a pool's KeyVault data plane (proto/pool.proto).
+ * mTLS with a fabric-PKI client certificate; requests go to the primary, found from
+ * the HFC's pool status or a NotLeader answer's `hsmpool-leader-addr` trailer;
+ * NotLeader / ServiceUnavailable / NoQuorum / OwnershipPending / Timeout are retried
+ * within a bounded policy (retry.ts); every failure surfaces as an HsmPoolError.
+ */
+import { type JsonWebKey, randomUUID } from "node:crypto";
+import type * as grpc from "@grpc/grpc-js";
+import { fail, HsmPoolError } from "@hsmpool/errors";
+import {
+  DATA_PLANE_CHANNEL_OPTIONS,
+  dataPlaneCredentials,
+  FabricControllerClient,
+  fromServiceError,
+  isProcessAlive,
+  type PoolStatus,
+  poolProto,
+  readHfcInfo,
+  type TlsClientMaterial,
+  unaryCall,
+} from "@hsmpool/hfc";
+import { issueClientIdentity } from "./identity.js";
+import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy, validateRetryPolicy } from "./retry.js";
+import type {
+  CreateKeyOptions,
+  DecryptOptions,
+  EncryptOptions,
+  EncryptResult,
+  KeyBundle,
+  KeyRef,
+  SignResult,
+  WrapResult,
+} from "./types.js";
+
+export const DEFAULT_CALL_DEADLINE_MS = 5000;
+
+export interface PoolClientOptions {
+  tls: TlsClientMaterial;
+  /** Data-plane addresses of the members (host:port). */
+  endpoints: string[];
+  /** Where to send the first request (default: the first endpoint). */
+  primaryAddress?: string;
+  /** For primary discovery after a failure; without it the client walks `endpoints`. */
+  hfc?: FabricControllerClient;
+  retry?: Partial<RetryPolicy>;
+  callDeadlineMs?: number;
+  /** Injection points for tests. */
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  nowMs?: () => number;
+}
+
+export interface ConnectOptions {
+  /** Run directory of a pool started with `hsmpool up` (reads hfc.json). */
+  runDir?: string;
+  /** Or the HFC control address directly. */
+  hfcAddress?: string;
+  retry?: Partial<RetryPolicy>;
+  callDeadlineMs?: number;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface BundleMessage {
+  name: string;
+  version: number;
+  kty: string;
+  size: number;
+  crv: string;
+  ops: string[];
+  attributes: KeyBundle["attributes"] | null;
+  tags: Record<string, string>;
+  publicJwkJson: string;
+}
+
+function toBundle(m: BundleMessage): KeyBundle {
+  let publicJwk: JsonWebKey | null = null;
+  if (m.publicJwkJson) {
+    try {
+      publicJwk = JSON.parse(m.publicJwkJson) as JsonWebKey;
+    } catch {
+      fail("IntegrityError", `the pool returned a malformed public JWK for key ${m.name}`);
+    }
+  }
+  return {
+    name: m.name,
+    version: m.version,
+    kty: m.kty,
+    size: m.size,
+    crv: m.crv,
+    ops: [...m.ops],
+    attributes: m.attributes ?? { enabled: false, notBeforeMs: 0, expiresMs: 0, createdMs: 0, updatedMs: 0 },
+    tags: { ...m.tags },
+    publicJwk,
+  };
+}
+
+const bytes = (b: Buffer | Uint8Array | undefined): Uint8Array => new Uint8Array(b ?? new Uint8Array());
+const buf = (b: Uint8Array | undefined): Buffer => Buffer.from(b ?? new Uint8Array());
+
+/** Finds the pool of a run directory; a missing or dead HFC is a one-line NotFound. */
+export async function hfcForRunDir(runDir: string): Promise<FabricControllerClient> {
+  const info = await readHfcInfo(runDir);
+  if (!info) fail("NotFound", `no pool is running in ${runDir} (start one with \`hsmpool up\`)`, { runDir });
+  if (!isProcessAlive(info.pid)) {
+    fail(
+      "NotFound",
+      `no pool is running in ${runDir} (its HFC, pid ${info.pid}, is gone; \`hsmpool up\` starts it again)`,
+      {
+        runDir,
+      },
+    );
+  }
+  return new FabricControllerClient(info.controlAddress);
+}
+
+export class PoolClient {
+  private readonly tlsCredentials: grpc.ChannelCredentials;
+  private readonly channels = new Map<string, grpc.Client>();
+  private readonly policy: RetryPolicy;
+  private readonly deadlineMs: number;
+  private readonly random: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly nowMs: () => number;
+  private endpoints: string[];
+  private target: string | undefined;
+  private nextEndpoint = 0;
+
+  constructor(private readonly opts: PoolClientOptions) {
+    if (opts.endpoints.length === 0 && !opts.primaryAddress) {
+      fail("BadParameter", "PoolClient needs at least one data-plane endpoint");
+    }
+    this.tlsCredentials = dataPlaneCredentials(opts.tls);
+    this.policy = validateRetryPolicy({ ...DEFAULT_RETRY_POLICY, ...opts.retry });
+    this.deadlineMs = opts.callDeadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
+    this.random = opts.random ?? Math.random;
+    this.sleep = opts.sleep ?? defaultSleep;
+    this.nowMs = opts.nowMs ?? Date.now;
+    this.endpoints = [...opts.endpoints];
+    this.target = opts.primaryAddress ?? opts.endpoints[0];
+  }
+
+  /** Connects to the pool of a run directory (or HFC address): client certificate, members, primary. */
+  static async connect(opts: ConnectOptions): Promise<PoolClient> {
+    const hfc =
+      opts.hfcAddress !== undefined
+        ? new FabricControllerClient(opts.hfcAddress)
+        : await hfcForRunDir(opts.runDir ?? fail("BadParameter", "connect needs runDir or hfcAddress"));
+    try {
+      const tls = await issueClientIdentity(hfc);
+      const status = await hfc.status();
+      return new PoolClient({
+        tls,
+        endpoints: status.members.map((m) => m.dataAddress),
+        ...(primaryAddressOf(status) ? { primaryAddress: primaryAddressOf(status) } : {}),
+        hfc,
+        ...(opts.retry ? { retry: opts.retry } : {}),
+        ...(opts.callDeadlineMs ? { callDeadlineMs: opts.callDeadlineMs } : {}),
+      });
+    } catch (e) {
+      hfc.close();
+      throw e;
+    }
+  }
+
+  /** The data-plane address requests currently go to. */
+  get currentTarget(): string | undefined {
+    return this.target;
+  }
+
+  close(): void {
+    for (const c of this.channels.values()) c.close();
+    this.channels.clear();
+    this.opts.hfc?.close();
+  }
+
+  // ---------------------------------------------------------------- key management
+
+  async createKey(req: CreateKeyOptions): Promise<KeyBundle> {
+    const m = await this.invoke<BundleMessage>("CreateKey", {
+      name: req.name,
+      kty: req.kty,
+      size: req.size ?? 0,
+      crv: req.crv ?? "",
+      ops: req.ops ?? [],
+      disabled: req.disabled ?? false,
+      notBeforeMs: req.notBeforeMs ?? 0,
+      expiresMs: req.expiresMs ?? 0,
+      tags: req.tags ?? {},
+      // One id for every attempt of this logical request: a retried create is not a second create.
+      requestId: randomUUID(),
+    });
+    return toBundle(m);
+  }
+
+  async getKey(name: string, version = 0): Promise<KeyBundle> {
+    return toBundle(await this.invoke<BundleMessage>("GetKey", { name, version }));
+  }
+
+  async listKeys(): Promise<KeyBundle[]> {
+    const r = await this.invoke<{ keys: BundleMessage[] }>("ListKeys", {});
+    return r.keys.map(toBundle);
+  }
+
+  async deleteKey(name: string): Promise<void> {
+    await this.invoke("DeleteKey", { name, requestId: randomUUID() });
+  }
+
+  // ---------------------------------------------------------------- crypto
+
+  async sign(key: KeyRef & { alg: string; data: Uint8Array }): Promise<SignResult> {
+    const r = await this.invoke<{ signature: Buffer; version: number; servedBy: string }>("Sign", {
+      name: key.name,
+      version: key.version ?? 0,
+      alg: key.alg,
+      data: buf(key.data),
+    });
+    return { signature: bytes(r.signature), version: r.version, servedBy: r.servedBy };
+  }
+
+  async verify(key: KeyRef & { alg: string; data: Uint8Array; signature: Uint8Array }): Promise<boolean> {
+    const r = await this.invoke<{ valid: boolean }>("Verify", {
+      name: key.name,
+      version: key.version ?? 0,
+      alg: key.alg,
+      data: buf(key.data),
+      signature: buf(key.signature),
+    });
+    return r.valid;
+  }
+
+  async encrypt(req: EncryptOptions): Promise<EncryptResult> {
+    const r = await this.invoke<{ ciphertext: Buffer; iv: Buffer; tag: Buffer; version: number }>("Encrypt", {
+      name: req.name,
+      version: req.version ?? 0,
+      alg: req.alg,
+      plaintext: buf(req.plaintext),
+      iv: buf(req.iv),
+      aad: buf(req.aad),
+    });
+    return { ciphertext: bytes(r.ciphertext), iv: bytes(r.iv), tag: bytes(r.tag), version: r.version };
+  }
+
+  async decrypt(req: DecryptOptions): Promise<Uint8Array> {
+    const r = await this.invoke<{ plaintext: Buffer }>("Decrypt", {
+      name: req.name,
+      version: req.version ?? 0,
+      alg: req.alg,
+      ciphertext: buf(req.ciphertext),
+      iv: buf(req.iv),
+      tag: buf(req.tag),
+      aad: buf(req.aad),
+    });
+    return bytes(r.plaintext);
+  }
+
+  async wrapKey(req: KeyRef & { alg: string; key: Uint8Array }): Promise<WrapResult> {
+    const r = await this.invoke<{ wrapped: Buffer; version: number }>("WrapKey", {
+      name: req.name,
+      version: req.version ?? 0,
+      alg: req.alg,
+      key: buf(req.key),
+    });
+    return { wrapped: bytes(r.wrapped), version: r.version };
+  }
+
+  async unwrapKey(req: KeyRef & { alg: string; wrapped: Uint8Array }): Promise<Uint8Array> {
+    const r = await this.invoke<{ key: Buffer }>("UnwrapKey", {
+      name: req.name,
+      version: req.version ?? 0,
+      alg: req.alg,
+      wrapped: buf(req.wrapped),
+    });
+    return bytes(r.key);
+  }
+
+  // ---------------------------------------------------------------- routing and retries
+
+  private channel(address: string): grpc.Client {
+    let c = this.channels.get(address);
+    if (!c) {
+      c = new (poolProto().KeyVault.ctor)(address, this.tlsCredentials, DATA_PLANE_CHANNEL_OPTIONS);
+      this.channels.set(address, c);
+    }
+    return c;
+  }
+
+  /** Where to go next after a failure at `failed`: the HFC's primary unless it is the one that just failed, else the next member. */
+  private async rediscover(failed: string): Promise<string> {
+    if (this.opts.hfc) {
+      const status = await this.opts.hfc.status(1000).catch(() => undefined);
+      if (status) {
+        this.endpoints = status.members.map((m) => m.dataAddress);
+        const primary = primaryAddressOf(status);
+        if (primary && primary !== failed) return primary;
+      }
+    }
+    const others = this.endpoints.filter((a) => a !== failed);
+    const pool = others.length > 0 ? others : this.endpoints;
+    const next = pool[this.nextEndpoint++ % pool.length];
+    return next ?? failed;
+  }
+
+  private async invoke<Res>(method: string, request: object): Promise<Res> {
+    const startedMs = this.nowMs();
+    let previousWasRedirect = false;
+    for (let attempt = 1; ; attempt++) {
+      const address = this.target ?? (await this.rediscover(""));
+      try {
+        const res = await unaryCall<Res>(this.channel(address), method, request, {
+          deadlineMs: this.deadlineMs,
+        });
+        this.target = address;
+        return res;
+      } catch (e) {
+        const failure = fromServiceError(e, `${method} at ${address}`);
+        const redirect =
+          failure.error.code === "NotLeader" &&
+          failure.leaderAddress !== undefined &&
+          failure.leaderAddress !== address;
+        const decision = decideRetry({
+          attempt,
+          elapsedMs: this.nowMs() - startedMs,
+          code: failure.error.code,
+          redirect,
+          previousWasRedirect,
+          policy: this.policy,
+          random: this.random,
+        });
+        if (!decision.retry) {
+          if (attempt === 1) throw failure.error;
+          throw new HsmPoolError(failure.error.code, `${failure.error.message} (${decision.reason})`, {
+            ...failure.error.details,
+            attempts: attempt,
+          });
+        }
+        this.target = redirect ? failure.leaderAddress : await this.rediscover(address);
+        previousWasRedirect = redirect;
+        await this.sleep(decision.delayMs);
+      }
+    }
+  }
+}
+
+function primaryAddressOf(status: PoolStatus): string | undefined {
+  return status.members.find((m) => m.id === status.primary)?.dataAddress;
+}

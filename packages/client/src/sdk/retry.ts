@@ -1,0 +1,89 @@
+/**
+ * The SDK's retry policy (pure): which failures are worth another attempt, and how
+ * long to wait. Bounded twice — by attempts and by total time — so a caller always
+ * gets an answer. A NotLeader that names the leader is followed at once (the first
+ * time in a row); everything else backs off exponentially with jitter.
+ */
+import { type ErrorCode, fail } from "@hsmpool/errors";
+
+export interface RetryPolicy {
+  /** Attempts in total, the first included. */
+  maxAttempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  multiplier: number;
+  /** No retry starts once this much time has passed since the first attempt. */
+  totalTimeoutMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
+  maxAttempts: 12,
+  initialBackoffMs: 50,
+  maxBackoffMs: 1000,
+  multiplier: 2,
+  totalTimeoutMs: 20_000,
+});
+
+/**
+ * Failures where another member (or the same one a moment later) can succeed. All
+ * requests are safe to repeat: writes carry a request id that makes them idempotent.
+ */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  "NotLeader",
+  "ServiceUnavailable",
+  "NoQuorum",
+  "OwnershipPending",
+  "Timeout",
+]);
+
+export function validateRetryPolicy(p: RetryPolicy): RetryPolicy {
+  const checks: [keyof RetryPolicy, number, number][] = [
+    ["maxAttempts", 1, 100],
+    ["initialBackoffMs", 0, 60_000],
+    ["maxBackoffMs", 0, 60_000],
+    ["multiplier", 1, 10],
+    ["totalTimeoutMs", 0, 600_000],
+  ];
+  for (const [field, min, max] of checks) {
+    const v = p[field];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+      fail("BadParameter", `retry.${field} must be a number from ${min} to ${max}, got ${v}`, { field });
+    }
+  }
+  if (!Number.isInteger(p.maxAttempts)) fail("BadParameter", "retry.maxAttempts must be a whole number");
+  return p;
+}
+
+export interface RetryInput {
+  /** Attempts made so far (1 after the first failure). */
+  attempt: number;
+  /** Time since the first attempt started. */
+  elapsedMs: number;
+  code: ErrorCode;
+  /** The failure named another address to go to (NotLeader with `hsmpool-leader-addr`). */
+  redirect: boolean;
+  /** The previous failure was a redirect too (two in a row: back off, leaders may be changing). */
+  previousWasRedirect: boolean;
+  policy: RetryPolicy;
+  /** Uniform in [0, 1): jitter source. */
+  random: () => number;
+}
+
+export type RetryDecision = { retry: false; reason: string } | { retry: true; delayMs: number };
+
+export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number): number {
+  const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.multiplier ** (attempt - 1));
+  // "Equal jitter": at least half the step, so retries never collapse to zero.
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+export function decideRetry(input: RetryInput): RetryDecision {
+  const { attempt, elapsedMs, code, policy } = input;
+  if (!RETRYABLE_CODES.has(code)) return { retry: false, reason: `${code} is not retryable` };
+  if (attempt >= policy.maxAttempts) return { retry: false, reason: `gave up after ${attempt} attempts` };
+  const delayMs = input.redirect && !input.previousWasRedirect ? 0 : backoffMs(attempt, policy, input.random);
+  if (elapsedMs + delayMs > policy.totalTimeoutMs) {
+    return { retry: false, reason: `gave up after ${attempt} attempts in ${Math.round(elapsedMs)} ms` };
+  }
+  return { retry: true, delayMs };
+}

@@ -1,0 +1,80 @@
+/** The SDK's public shapes for proto/pool.proto's KeyVault (bytes as Uint8Array, times in Unix ms). */
+import type { JsonWebKey } from "node:crypto";
+
+export interface KeyAttributes {
+  enabled: boolean;
+  /** 0 = unset */
+  notBeforeMs: number;
+  /** 0 = unset */
+  expiresMs: number;
+  createdMs: number;
+  updatedMs: number;
+}
+
+/** The public view of one key version. Never carries private or secret material. */
+export interface KeyBundle {
+  name: string;
+  version: number;
+  kty: string;
+  size: number;
+  crv: string;
+  ops: string[];
+  attributes: KeyAttributes;
+  tags: Record<string, string>;
+  /** JWK of the public half (RSA/EC); null for oct keys. */
+  publicJwk: JsonWebKey | null;
+}
+
+export interface CreateKeyOptions {
+  name: string;
+  kty: string;
+  size?: number;
+  crv?: string;
+  ops?: string[];
+  disabled?: boolean;
+  notBeforeMs?: number;
+  expiresMs?: number;
+  tags?: Record<string, string>;
+}
+
+export interface KeyRef {
+  name: string;
+  /** 0 or absent: the latest version. */
+  version?: number;
+}
+
+export interface SignResult {
+  signature: Uint8Array;
+  version: number;
+  /** The node that ran the operation. */
+  servedBy: string;
+}
+
+export interface EncryptOptions extends KeyRef {
+  alg: string;
+  plaintext: Uint8Array;
+  /** CBC only; GCM IVs are always made by the HSM. */
+  iv?: Uint8Array;
+  /** GCM only. */
+  aad?: Uint8Array;
+}
+
+export interface EncryptResult {
+  ciphertext: Uint8Array;
+  iv: Uint8Array;
+  tag: Uint8Array;
+  version: number;
+}
+
+export interface DecryptOptions extends KeyRef {
+  alg: string;
+  ciphertext: Uint8Array;
+  iv?: Uint8Array;
+  tag?: Uint8Array;
+  aad?: Uint8Array;
+}
+
+export interface WrapResult {
+  wrapped: Uint8Array;
+  version: number;
+}

@@ -1,0 +1,90 @@
+/**
+ * The HFC control API (proto/hfc.proto) on 127.0.0.1, gRPC without TLS. Loopback
+ * only is the access control: the CLI on this machine is its one client, and the
+ * API carries no secret (certificates it issues are public; the CSR keys stay with
+ * their owners). Handlers are the controller's; this module only adapts errors.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { fail } from "@hsmpool/errors";
+import { toServiceError } from "./grpc-errors.js";
+import { hfcProto } from "./proto.js";
+import type { PoolStatus } from "./types.js";
+
+export interface ControlHandlers {
+  issueNodeCert(nodeId: string, csrDer: Uint8Array): Promise<{ certDer: Uint8Array; caCertDer: Uint8Array }>;
+  issueClientCert(csrDer: Uint8Array): Promise<{ certDer: Uint8Array; caCertDer: Uint8Array }>;
+  status(): PoolStatus;
+  kill(target: string, signal: string): Promise<{ nodeId: string; pid: number }>;
+  restart(nodeId: string): Promise<void>;
+  /** Starts the shutdown; the reply goes out before the process exits. */
+  shutdown(): void;
+}
+
+type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+
+function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then(
+        (res) => callback(null, res),
+        (e: unknown) => callback(toServiceError(e) as grpc.ServiceError),
+      );
+  };
+}
+
+function bytes(value: unknown, field: string): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.length === 0)
+    fail("BadParameter", `${field} is required`, { field });
+  return value;
+}
+
+export interface ControlServer {
+  address: string;
+  close(): Promise<void>;
+}
+
+export async function startControlServer(handlers: ControlHandlers, port = 0): Promise<ControlServer> {
+  const server = new grpc.Server();
+  server.addService(hfcProto().FabricController.service, {
+    IssueNodeCert: unary((req: { nodeId: string; csrDer: Buffer }) =>
+      handlers.issueNodeCert(req.nodeId, bytes(req.csrDer, "csr_der")).then((r) => ({
+        certDer: Buffer.from(r.certDer),
+        caCertDer: Buffer.from(r.caCertDer),
+      })),
+    ),
+    IssueClientCert: unary((req: { csrDer: Buffer }) =>
+      handlers.issueClientCert(bytes(req.csrDer, "csr_der")).then((r) => ({
+        certDer: Buffer.from(r.certDer),
+        caCertDer: Buffer.from(r.caCertDer),
+      })),
+    ),
+    Status: unary(() => handlers.status()),
+    Kill: unary((req: { target: string; signal: string }) => handlers.kill(req.target, req.signal)),
+    Restart: unary(async (req: { nodeId: string }) => {
+      await handlers.restart(req.nodeId);
+      return {};
+    }),
+    Shutdown: unary(() => {
+      // Reply first; the controller stops on the next turn of the event loop.
+      setImmediate(() => handlers.shutdown());
+      return {};
+    }),
+  });
+  const boundPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    );
+  });
+  return {
+    address: `127.0.0.1:${boundPort}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * HsmPoolError <-> gRPC status, as proto/pool.proto describes it: the gRPC code
+ * from @hsmpool/errors' table plus the trailer `hsmpool-error-code`, so the code a
+ * program branches on survives the wire. Servers of both the HFC and the nodes use
+ * this shape; clients turn any failed call back into an HsmPoolError.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { type ErrorCode, HsmPoolError, isErrorCode, isHsmPoolError } from "@hsmpool/errors";
+
+export const ERROR_CODE_TRAILER = "hsmpool-error-code";
+export const LEADER_TRAILER = "hsmpool-leader";
+export const LEADER_ADDR_TRAILER = "hsmpool-leader-addr";
+
+/** A grpc-js server error object for `e` (an HsmPoolError keeps its code; anything else is Internal). */
+export function toServiceError(e: unknown): Partial<grpc.ServiceError> {
+  const err = isHsmPoolError(e)
+    ? e
+    : new HsmPoolError("Internal", `internal error: ${e instanceof Error ? e.message : String(e)}`);
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_CODE_TRAILER, err.code);
+  return { code: err.grpcStatus, details: err.message, metadata };
+}
+
+function firstString(metadata: grpc.Metadata | undefined, key: string): string | undefined {
+  const v = metadata?.get(key)[0];
+  return typeof v === "string" && v.length > 0 ? v : undefined;
+}
+
+/** What a client learns from a failed call: the HsmPoolError plus any leader hint. */
+export interface CallFailure {
+  error: HsmPoolError;
+  leaderId?: string;
+  leaderAddress?: string;
+}
+
+function codeForStatus(status: number | undefined): ErrorCode {
+  switch (status) {
+    case grpc.status.UNAVAILABLE:
+      return "ServiceUnavailable";
+    case grpc.status.DEADLINE_EXCEEDED:
+      return "Timeout";
+    case grpc.status.UNAUTHENTICATED:
+      return "Unauthenticated";
+    case grpc.status.PERMISSION_DENIED:
+      return "Forbidden";
+    case grpc.status.INVALID_ARGUMENT:
+      return "BadParameter";
+    case grpc.status.NOT_FOUND:
+      return "NotFound";
+    default:
+      return "Internal";
+  }
+}
+
+/** Turns whatever a grpc-js call rejected with into a CallFailure. */
+export function fromServiceError(e: unknown, what = "call"): CallFailure {
+  if (isHsmPoolError(e)) return { error: e };
+  const err = e as Partial<grpc.ServiceError> | undefined;
+  const trailerCode = firstString(err?.metadata, ERROR_CODE_TRAILER);
+  const code: ErrorCode = trailerCode && isErrorCode(trailerCode) ? trailerCode : codeForStatus(err?.code);
+  const details =
+    typeof err?.details === "string" && err.details.length > 0 ? err.details : String(err?.message ?? e);
+  // Transport failures carry no trailer; say where the call was going instead of grpc-js' raw text.
+  const message = trailerCode ? details : `${what} failed: ${details}`;
+  const leaderId = firstString(err?.metadata, LEADER_TRAILER);
+  const leaderAddress = firstString(err?.metadata, LEADER_ADDR_TRAILER);
+  return {
+    error: new HsmPoolError(code, message, { grpcStatus: err?.code }),
+    ...(leaderId ? { leaderId } : {}),
+    ...(leaderAddress ? { leaderAddress } : {}),
+  };
+}

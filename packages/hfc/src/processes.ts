@@ -1,0 +1,45 @@
+/**
+ * Finding and stopping processes this run directory launched. A pid can be reused
+ * by an unrelated process once ours is gone, so before signalling a recorded pid we
+ * check (on Linux, via /proc) that its command line still names our file.
+ */
+import { readFileSync } from "node:fs";
+import { isProcessAlive } from "./run-dir.js";
+
+/** The process's argv, or undefined when it cannot be read (gone, or no /proc). */
+export function commandLineOf(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((s) => s.length > 0);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is alive and its command line mentions `marker` (a config path, the HFC's run dir). */
+export function isOurProcess(pid: number, marker: string): boolean {
+  if (!isProcessAlive(pid)) return false;
+  const argv = commandLineOf(pid);
+  return argv?.some((arg) => arg.includes(marker)) ?? false;
+}
+
+/** Polls until `pid` is gone or `timeoutMs` passed; true when gone. */
+export async function waitForExit(pid: number, timeoutMs: number, pollMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  return !isProcessAlive(pid);
+}
+
+/** Sends `signal`, ignoring "no such process". */
+export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

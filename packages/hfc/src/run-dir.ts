@@ -1,0 +1,158 @@
+/**
+ * The run directory (contract-node-hfc.md): where every file lives and readers for
+ * the public JSON files. These files can be edited by a person, so readers validate.
+ */
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fail } from "@hsmpool/errors";
+import type { HfcInfo, MemberSpec, PoolSpec } from "./types.js";
+
+export interface RunPaths {
+  runDir: string;
+  hfcJson: string;
+  hfcLog: string;
+  pkiDir: string;
+  caCert: string;
+  poolJson: string;
+  /** `{ "<nodeId>": pid }` of the node processes the HFC launched (for cleanup when the HFC itself is gone). */
+  pidsJson: string;
+  nodeDir(nodeId: string): string;
+  nodeConfig(nodeId: string): string;
+  nodeLog(nodeId: string): string;
+  nodeStateDir(nodeId: string): string;
+}
+
+export function runPaths(runDir: string): RunPaths {
+  const dir = resolve(runDir);
+  const nodeDir = (id: string) => join(dir, "nodes", id);
+  return {
+    runDir: dir,
+    hfcJson: join(dir, "hfc.json"),
+    hfcLog: join(dir, "hfc.log"),
+    pkiDir: join(dir, "pki"),
+    caCert: join(dir, "pki", "ca.crt"),
+    poolJson: join(dir, "pool.json"),
+    pidsJson: join(dir, "pids.json"),
+    nodeDir,
+    nodeConfig: (id) => join(nodeDir(id), "config.json"),
+    nodeLog: (id) => join(nodeDir(id), "node.log"),
+    nodeStateDir: (id) => join(nodeDir(id), "state"),
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+async function readJson(path: string): Promise<unknown | undefined> {
+  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return fail("IntegrityError", `${path} is not valid JSON`, { path });
+  }
+}
+
+const ADDRESS = /^127\.0\.0\.1:\d{1,5}$/;
+
+export async function readHfcInfo(runDir: string): Promise<HfcInfo | undefined> {
+  const path = runPaths(runDir).hfcJson;
+  const raw = await readJson(path);
+  if (raw === undefined) return undefined;
+  if (
+    !isRecord(raw) ||
+    !Number.isSafeInteger(raw.pid) ||
+    typeof raw.controlAddress !== "string" ||
+    !ADDRESS.test(raw.controlAddress) ||
+    typeof raw.poolId !== "string" ||
+    typeof raw.fabricDir !== "string" ||
+    !Number.isSafeInteger(raw.startedMs)
+  ) {
+    return fail(
+      "IntegrityError",
+      `${path} is malformed (expected pid, controlAddress 127.0.0.1:<port>, poolId, fabricDir, startedMs)`,
+      { path },
+    );
+  }
+  return {
+    pid: raw.pid as number,
+    controlAddress: raw.controlAddress,
+    poolId: raw.poolId,
+    fabricDir: raw.fabricDir,
+    startedMs: raw.startedMs as number,
+  };
+}
+
+function parseMember(path: string, raw: unknown, i: number): MemberSpec {
+  const ok =
+    isRecord(raw) &&
+    typeof raw.id === "string" &&
+    typeof raw.serverId === "string" &&
+    typeof raw.rackId === "string" &&
+    Number.isSafeInteger(raw.partition) &&
+    typeof raw.peerAddress === "string" &&
+    ADDRESS.test(raw.peerAddress) &&
+    typeof raw.dataAddress === "string" &&
+    ADDRESS.test(raw.dataAddress) &&
+    typeof raw.bundleDir === "string";
+  if (!ok) return fail("IntegrityError", `${path}: members[${i}] is malformed`, { path });
+  const m = raw as Record<string, unknown>;
+  return {
+    id: m.id as string,
+    serverId: m.serverId as string,
+    rackId: m.rackId as string,
+    partition: m.partition as number,
+    peerAddress: m.peerAddress as string,
+    dataAddress: m.dataAddress as string,
+    bundleDir: m.bundleDir as string,
+  };
+}
+
+export async function readPoolSpec(runDir: string): Promise<PoolSpec | undefined> {
+  const path = runPaths(runDir).poolJson;
+  const raw = await readJson(path);
+  if (raw === undefined) return undefined;
+  if (
+    !isRecord(raw) ||
+    typeof raw.poolId !== "string" ||
+    !Array.isArray(raw.members) ||
+    !Number.isSafeInteger(raw.createdMs) ||
+    !Number.isSafeInteger(raw.placementSeed)
+  ) {
+    return fail(
+      "IntegrityError",
+      `${path} is malformed (expected poolId, placementSeed, members[], createdMs)`,
+      { path },
+    );
+  }
+  return {
+    poolId: raw.poolId,
+    placementSeed: raw.placementSeed as number,
+    members: raw.members.map((m, i) => parseMember(path, m, i)),
+    createdMs: raw.createdMs as number,
+  };
+}
+
+/** `{ nodeId: pid }` as last written by the HFC; empty when absent or unreadable. */
+export async function readNodePids(runDir: string): Promise<Record<string, number>> {
+  const raw = await readJson(runPaths(runDir).pidsJson).catch(() => undefined);
+  if (!isRecord(raw)) return {};
+  const out: Record<string, number> = {};
+  for (const [id, pid] of Object.entries(raw))
+    if (Number.isSafeInteger(pid) && (pid as number) > 0) out[id] = pid as number;
+  return out;
+}
+
+/** Whether a process with this id exists (signal 0 probes without touching it). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
