@@ -426,7 +426,7 @@ export class KeyStore {
   private mergeChanges(
     record: KeyVersionRecord,
     changes: KeyAttributeChanges,
-    onError: (code: ErrorCode, message: string) => never,
+    onError: (code: ErrorCode, message: string, field: "ops" | "expiresMs") => never,
   ): { ops: readonly KeyOp[]; attributes: KeyAttributes } {
     const allowed = OPS_BY_TYPE[record.shape.kty];
     const refused = (changes.ops ?? []).filter((op) => !allowed.includes(op));
@@ -434,12 +434,13 @@ export class KeyStore {
       onError(
         "BadParameter",
         `${describeShape(record.shape)} cannot ${refused.join(", ")}; it allows ${allowed.join(", ")}`,
+        "ops",
       );
     }
     const merged = applyChanges(record, changes);
     const { notBeforeMs, expiresMs } = merged.attributes;
     if (notBeforeMs !== null && expiresMs !== null && expiresMs <= notBeforeMs) {
-      onError("BadParameter", "expiresMs must be later than notBeforeMs");
+      onError("BadParameter", "expiresMs must be later than notBeforeMs", "expiresMs");
     }
     return merged;
   }
@@ -507,8 +508,8 @@ export class KeyStore {
     const record = this.record(name, r.version === undefined ? undefined : requireVersion(r.version));
     const { name: _n, version: _v, ...fields } = r;
     const changes = validateAttributeChanges(fields, record.shape.kty);
-    const merged = this.mergeChanges(record, changes, (code, message) =>
-      fail(code, message, { field: "expiresMs" }),
+    const merged = this.mergeChanges(record, changes, (code, message, field) =>
+      fail(code, message, { field }),
     );
     if (changes.expiresMs !== undefined) {
       requireTimeWindow(merged.attributes.notBeforeMs, merged.attributes.expiresMs, nowMs);
