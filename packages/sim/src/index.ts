@@ -22,11 +22,9 @@ export {
 export { DEFAULT_LINK, type LinkConfig, Network, type NetworkStats } from "./network.js";
 export { describeShape, type Link, linksCut, type NodeName, type PartitionShape } from "./partitions.js";
 export { Prng, splitmix64 } from "./prng.js";
-export { EventQueue, formatSimTime, US_PER_MS, US_PER_S } from "./scheduler.js";
-export { TraceHash, Transcript } from "./trace.js";
 // Raft on the simulator.
 export { type ClusterStats, RaftCluster, TICK_US } from "./raft/cluster.js";
-export { InvariantViolation, type InvariantName, LogMirror, RaftChecker } from "./raft/invariants.js";
+export { type InvariantName, InvariantViolation, LogMirror, RaftChecker } from "./raft/invariants.js";
 export {
   DEFAULT_DURATION_US,
   LIVENESS_BOUND_US,
@@ -40,3 +38,5 @@ export {
 export { findScenario, SCENARIO_NAMES, SCENARIOS, type Scenario } from "./raft/scenarios.js";
 export { runSweep, type SweepOptions, type SweepProgress, type SweepSummary } from "./raft/sweep.js";
 export { decodeWalRecord, recoverStorage } from "./raft/wal.js";
+export { EventQueue, formatSimTime, US_PER_MS, US_PER_S } from "./scheduler.js";
+export { TraceHash, Transcript } from "./trace.js";
