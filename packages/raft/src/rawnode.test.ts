@@ -285,6 +285,21 @@ describe("leader commit through real MsgAppResp traffic", () => {
   });
 });
 
+describe("learners", () => {
+  it("acknowledgements from learners never commit anything, however many there are", () => {
+    const s = new MemoryStorage({ voters: ["n1", "n2", "n3"], learners: ["n4", "n5"] });
+    const node = new RawNode(config("n1", s));
+    electLeader(node, s, ["n2", "n3"]);
+    node.propose(enc.encode("x"));
+    persist(node, s);
+    const last = s.lastIndex();
+    for (const l of ["n4", "n5"]) node.step({ type: "MsgAppResp", from: l, to: "n1", term: 2, index: last });
+    expect(node.status().commit).toBe(1);
+    node.step({ type: "MsgAppResp", from: "n2", to: "n1", term: 2, index: last });
+    expect(node.status().commit).toBe(last);
+  });
+});
+
 describe("replication mechanics", () => {
   it("fast backtracking: a follower with a long conflicting tail is repaired with one rejection", () => {
     const net = new Network({ voters: ["n1", "n2", "n3"], seed: 3 });
