@@ -1,4 +1,4 @@
 export { decodeConfChange, encodeConfChange } from "./confchange-codec.js";
 export { RawNode } from "./rawnode.js";
-export { MemoryStorage, StorageError } from "./storage.js";
+export { isStorageError, MemoryStorage, StorageError } from "./storage.js";
 export type * from "./types.js";

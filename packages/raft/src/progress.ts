@@ -9,10 +9,6 @@ export class Inflights {
   private readonly lastIndexes: number[] = [];
   constructor(readonly capacity: number) {}
 
-  get count(): number {
-    return this.lastIndexes.length;
-  }
-
   full(): boolean {
     return this.lastIndexes.length >= this.capacity;
   }

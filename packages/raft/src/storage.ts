@@ -20,7 +20,7 @@ export function isStorageError(e: unknown, kind?: StorageErrorKind): e is Storag
 }
 
 /** Approximate wire size of an entry, for maxSizeBytes limits. */
-export function entrySizeBytes(e: Entry): number {
+function entrySizeBytes(e: Entry): number {
   return e.data.byteLength + 24;
 }
 
