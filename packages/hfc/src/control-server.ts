@@ -5,7 +5,7 @@
  * their owners). Handlers are the controller's; this module only adapts errors.
  */
 import * as grpc from "@grpc/grpc-js";
-import { fail } from "@hsmpool/errors";
+import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { toServiceError } from "./grpc-errors.js";
 import { hfcProto } from "./proto.js";
 import type { PoolStatus } from "./types.js";
@@ -22,16 +22,7 @@ export interface ControlHandlers {
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> {
-  return (call, callback) => {
-    Promise.resolve()
-      .then(() => fn(call.request))
-      .then(
-        (res) => callback(null, res),
-        (e: unknown) => callback(toServiceError(e) as grpc.ServiceError),
-      );
-  };
-}
+type OnInternalError = (method: string, e: unknown) => void;
 
 function bytes(value: unknown, field: string): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length === 0)
@@ -44,7 +35,23 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function startControlServer(handlers: ControlHandlers, port = 0): Promise<ControlServer> {
+export async function startControlServer(
+  handlers: ControlHandlers,
+  opts: { port?: number; onInternalError?: OnInternalError } = {},
+): Promise<ControlServer> {
+  const unary =
+    <Req, Res>(fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> =>
+    (call, callback) => {
+      Promise.resolve()
+        .then(() => fn(call.request))
+        .then(
+          (res) => callback(null, res),
+          (e: unknown) => {
+            if (!isHsmPoolError(e)) opts.onInternalError?.(call.getPath(), e);
+            callback(toServiceError(e) as grpc.ServiceError);
+          },
+        );
+    };
   const server = new grpc.Server();
   server.addService(hfcProto().FabricController.service, {
     IssueNodeCert: unary((req: { nodeId: string; csrDer: Buffer }) =>
@@ -72,7 +79,7 @@ export async function startControlServer(handlers: ControlHandlers, port = 0): P
     }),
   });
   const boundPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
     );
   });

@@ -179,7 +179,14 @@ export class FabricController {
         statusClient: new NodeStatusClient(spec.dataAddress, credentials),
       });
     }
-    const server = await startControlServer(this.handlers(), this.opts.controlPort ?? 0);
+    const server = await startControlServer(this.handlers(), {
+      port: this.opts.controlPort ?? 0,
+      onInternalError: (method, e) =>
+        this.log.error(
+          { method, err: e instanceof Error ? e.stack : String(e) },
+          "control API internal error",
+        ),
+    });
     this.controlServer = server;
     await this.stopStaleNodes();
     for (const m of this.members.values()) {

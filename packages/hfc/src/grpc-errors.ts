@@ -13,9 +13,10 @@ export const LEADER_ADDR_TRAILER = "hsmpool-leader-addr";
 
 /** A grpc-js server error object for `e` (an HsmPoolError keeps its code; anything else is Internal). */
 export function toServiceError(e: unknown): Partial<grpc.ServiceError> {
+  // Anything unexpected keeps its details in the server's log, not on the wire.
   const err = isHsmPoolError(e)
     ? e
-    : new HsmPoolError("Internal", `internal error: ${e instanceof Error ? e.message : String(e)}`);
+    : new HsmPoolError("Internal", "internal error in the server; see its log");
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_CODE_TRAILER, err.code);
   return { code: err.grpcStatus, details: err.message, metadata };

@@ -1,0 +1,247 @@
+/**
+ * PoolClient against real grpc-js KeyVault servers on loopback with real fabric-PKI
+ * mTLS (the HFC's FabricCa): redirects, bounded retries, error mapping.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { type ErrorCode, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import {
+  certDerToPem,
+  createCsrKeyPair,
+  FabricCa,
+  LEADER_ADDR_TRAILER,
+  LEADER_TRAILER,
+  poolProto,
+  type TlsClientMaterial,
+  toServiceError,
+} from "@hsmpool/hfc";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PoolClient } from "./pool-client.js";
+
+let dir: string;
+let ca: FabricCa;
+let clientTls: TlsClientMaterial;
+const servers: grpc.Server[] = [];
+const clients: PoolClient[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "hsmpool-sdk-"));
+  ca = await FabricCa.openOrCreate(join(dir, "pki"));
+  const keys = await createCsrKeyPair();
+  const issued = await ca.issueClientCert(keys.csrDer);
+  clientTls = {
+    caCertPem: ca.caCertPem,
+    certPem: certDerToPem(issued.certDer),
+    privateKeyPem: keys.privateKeyPem,
+  };
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+  for (const s of servers.splice(0)) s.forceShutdown();
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+type Handler = (request: Record<string, unknown>) => unknown;
+
+/** A KeyVault server with the given handlers (an Error/HsmPoolError result is sent as a failure) that counts calls. */
+async function startServer(
+  nodeId: string,
+  handlers: Record<string, Handler>,
+  issuer: FabricCa = ca,
+): Promise<{ address: string; calls: Record<string, number>; requests: Record<string, unknown>[] }> {
+  const keys = await createCsrKeyPair();
+  const issued = await issuer.issueNodeCert(nodeId, "pool-test", keys.csrDer);
+  const calls: Record<string, number> = {};
+  const requests: Record<string, unknown>[] = [];
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const method of Object.keys(poolProto().KeyVault.service)) {
+    implementation[method] = (
+      call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      calls[method] = (calls[method] ?? 0) + 1;
+      requests.push(call.request);
+      const handler = handlers[method];
+      if (!handler)
+        return callback(
+          toServiceError(new HsmPoolError("Internal", "not in this test")) as grpc.ServiceError,
+        );
+      try {
+        callback(null, handler(call.request));
+      } catch (e) {
+        callback((e instanceof HsmPoolError ? toServiceError(e) : e) as grpc.ServiceError);
+      }
+    };
+  }
+  const server = new grpc.Server();
+  server.addService(poolProto().KeyVault.service, implementation);
+  const credentials = grpc.ServerCredentials.createSsl(
+    Buffer.from(issuer.caCertPem),
+    [{ private_key: keys.privateKeyPem, cert_chain: Buffer.from(certDerToPem(issued.certDer)) }],
+    true,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", credentials, (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  servers.push(server);
+  return { address: `127.0.0.1:${port}`, calls, requests };
+}
+
+function client(
+  endpoints: string[],
+  retry: Partial<ConstructorParameters<typeof PoolClient>[0]["retry"]> = {},
+) {
+  const c = new PoolClient({
+    tls: clientTls,
+    endpoints,
+    retry: { initialBackoffMs: 1, maxBackoffMs: 5, ...retry },
+    callDeadlineMs: 2000,
+  });
+  clients.push(c);
+  return c;
+}
+
+const signed = (servedBy: string) => () => ({ signature: Buffer.from([1, 2, 3]), version: 1, servedBy });
+
+function notLeader(leader: string, address: string): never {
+  const e = toServiceError(new HsmPoolError("NotLeader", "not the primary")) as grpc.ServiceError;
+  e.metadata.set(LEADER_TRAILER, leader);
+  e.metadata.set(LEADER_ADDR_TRAILER, address);
+  throw e;
+}
+
+async function rejection(p: Promise<unknown>): Promise<HsmPoolError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!isHsmPoolError(e)) throw new Error(`expected an HsmPoolError, got ${String(e)}`);
+  return e;
+}
+
+describe("PoolClient", () => {
+  it("follows a NotLeader redirect to the address in hsmpool-leader-addr and stays there", async () => {
+    const primary = await startServer("n2", { Sign: signed("n2") });
+    const secondary = await startServer("n1", { Sign: () => notLeader("n2", primary.address) });
+    const c = client([secondary.address]);
+    const r = await c.sign({ name: "k", alg: "ES256", data: new Uint8Array([9]) });
+    expect(r.servedBy).toBe("n2");
+    expect(Buffer.from(r.signature)).toEqual(Buffer.from([1, 2, 3]));
+    expect(secondary.calls.Sign).toBe(1);
+    expect(c.currentTarget).toBe(primary.address);
+    await c.sign({ name: "k", alg: "ES256", data: new Uint8Array([9]) });
+    expect(secondary.calls.Sign).toBe(1);
+    expect(primary.calls.Sign).toBe(2);
+  });
+
+  it("gives up after maxAttempts on a pool that stays unavailable, saying so", async () => {
+    const s = await startServer("n1", {
+      Sign: () => {
+        throw new HsmPoolError("NoQuorum", "no quorum: 1 of 3 voters reachable");
+      },
+    });
+    const e = await rejection(
+      client([s.address], { maxAttempts: 4 }).sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) }),
+    );
+    expect(e.code).toBe("NoQuorum");
+    expect(e.message).toMatch(/no quorum: 1 of 3 voters reachable \(gave up after 4 attempts\)/);
+    expect(s.calls.Sign).toBe(4);
+  });
+
+  it("stops retrying when the total time budget is spent", async () => {
+    const s = await startServer("n1", {
+      Sign: () => {
+        throw new HsmPoolError("ServiceUnavailable", "busy");
+      },
+    });
+    const started = Date.now();
+    const e = await rejection(
+      client([s.address], {
+        maxAttempts: 100,
+        initialBackoffMs: 40,
+        maxBackoffMs: 40,
+        totalTimeoutMs: 300,
+      }).sign({
+        name: "k",
+        alg: "ES256",
+        data: new Uint8Array([1]),
+      }),
+    );
+    expect(e.code).toBe("ServiceUnavailable");
+    expect(e.message).toMatch(/gave up after \d+ attempts in \d+ ms/);
+    expect(s.calls.Sign).toBeLessThan(100);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("does not retry a caller's mistake and keeps the server's code and message", async () => {
+    const cases: [ErrorCode, string][] = [
+      ["KeyNotFound", "key k was not found"],
+      ["BadParameter", "alg must be one of RS256 ..."],
+      ["OperationNotAllowed", "key k does not allow sign"],
+    ];
+    for (const [code, message] of cases) {
+      const s = await startServer("n1", {
+        Sign: () => {
+          throw new HsmPoolError(code, message);
+        },
+      });
+      const e = await rejection(
+        client([s.address]).sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) }),
+      );
+      expect([e.code, e.message]).toEqual([code, message]);
+      expect(s.calls.Sign).toBe(1);
+    }
+  });
+
+  it("moves on from a member that is gone to one that answers", async () => {
+    const dead = await startServer("n1", {});
+    const deadAddress = dead.address;
+    (servers.pop() as grpc.Server).forceShutdown();
+    const live = await startServer("n2", { Sign: signed("n2") });
+    const r = await client([deadAddress, live.address]).sign({
+      name: "k",
+      alg: "ES256",
+      data: new Uint8Array([1]),
+    });
+    expect(r.servedBy).toBe("n2");
+  });
+
+  it("sends the same request id on every attempt of one create, a new one for the next create", async () => {
+    let failuresLeft = 2;
+    const bundle = (r: Record<string, unknown>) => ({
+      name: r.name,
+      version: 1,
+      kty: "EC",
+      crv: "P-256",
+      ops: ["sign"],
+      publicJwkJson: '{"kty":"EC"}',
+    });
+    const s = await startServer("n1", {
+      CreateKey: (r) => {
+        if (failuresLeft-- > 0) throw new HsmPoolError("ServiceUnavailable", "leader changing");
+        return bundle(r);
+      },
+    });
+    const c = client([s.address]);
+    const key = await c.createKey({ name: "k1", kty: "EC", crv: "P-256" });
+    expect(key.publicJwk).toEqual({ kty: "EC" });
+    await c.createKey({ name: "k2", kty: "EC" });
+    const ids = s.requests.map((r) => r.requestId as string);
+    expect(ids).toHaveLength(4);
+    expect(new Set(ids.slice(0, 3)).size).toBe(1);
+    expect(ids[3]).not.toBe(ids[0]);
+    expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("refuses a server whose certificate is not from the fabric CA", async () => {
+    const otherCa = await FabricCa.openOrCreate(join(dir, "other-pki"));
+    const s = await startServer("n1", { Sign: signed("n1") }, otherCa);
+    const e = await rejection(
+      client([s.address], { maxAttempts: 2 }).sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) }),
+    );
+    expect(e.code).toBe("ServiceUnavailable");
+    expect(s.calls.Sign).toBeUndefined();
+  });
+});
