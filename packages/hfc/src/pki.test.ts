@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,13 +104,13 @@ describe("fabric CA", () => {
     const tampered = Uint8Array.from(csrDer);
     tampered[tampered.length - 3] = (tampered[tampered.length - 3] as number) ^ 0xff;
     await expectCode(ca.issueClientCert(tampered), "BadParameter");
-    const crypto = globalThis.crypto as unknown as Parameters<
+    const crypto = webcrypto as unknown as Parameters<
       typeof x509.Pkcs10CertificateRequestGenerator.create
     >[1];
     const keys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-521" }, false, [
       "sign",
       "verify",
-    ])) as CryptoKeyPair;
+    ])) as webcrypto.CryptoKeyPair;
     const p521 = await x509.Pkcs10CertificateRequestGenerator.create(
       { name: "CN=x", keys, signingAlgorithm: { name: "ECDSA", hash: "SHA-512" } },
       crypto,

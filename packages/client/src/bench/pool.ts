@@ -1,0 +1,170 @@
+/**
+ * Pool benchmark (`npm run bench -- pool`): a real pool of three node processes on
+ * loopback. ES256 and RS256 sign throughput through the pool with 64 requests in
+ * flight, as a ratio to raw node:crypto signing and to a plain gRPC echo (separate
+ * process, loopback, no TLS) measured in the same run; create-key commit latency
+ * p50/p99. Temp dirs; the pool is always stopped at the end.
+ */
+import { fork } from "node:child_process";
+import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { startPool, stopPool } from "../cli/lifecycle.js";
+import { PoolClient } from "../sdk/pool-client.js";
+
+const IN_FLIGHT = 64;
+const MEASURE_MS = 3000;
+const CREATE_SAMPLES = 40;
+const ECHO_PATH = "/hsmpool.bench.Echo/Echo";
+const identity = (b: Buffer) => b;
+
+/** Runs `op` with `inFlight` concurrent loops for `durationMs`; returns completed ops per second. */
+async function throughput(inFlight: number, durationMs: number, op: () => Promise<unknown>): Promise<number> {
+  const end = Date.now() + durationMs;
+  let done = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (Date.now() < end) {
+        await op();
+        done++;
+      }
+    }),
+  );
+  return done / ((Date.now() - started) / 1000);
+}
+
+function rawSignRate(key: KeyObject, dsaEncoding: "ieee-p1363" | undefined, durationMs: number): number {
+  const data = Buffer.alloc(64, 7);
+  const end = Date.now() + durationMs;
+  const started = Date.now();
+  let done = 0;
+  while (Date.now() < end) {
+    sign("sha256", data, dsaEncoding ? { key, dsaEncoding } : key);
+    done++;
+  }
+  return done / ((Date.now() - started) / 1000);
+}
+
+/** Child mode: a gRPC echo server on 127.0.0.1; sends its port to the parent. */
+function serveEcho(): void {
+  const server = new grpc.Server();
+  server.addService(
+    {
+      Echo: {
+        path: ECHO_PATH,
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      },
+    },
+    {
+      Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+        cb(null, call.request),
+    },
+  );
+  server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) throw err;
+    process.send?.({ port });
+  });
+  process.on("disconnect", () => server.forceShutdown());
+}
+
+async function echoRate(): Promise<number> {
+  const child = fork(fileURLToPath(import.meta.url), ["--echo-server"], { stdio: "inherit" });
+  try {
+    const port = await new Promise<number>((resolve) =>
+      child.once("message", (m) => resolve((m as { port: number }).port)),
+    );
+    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const payload = Buffer.alloc(64, 1);
+    const call = () =>
+      new Promise<Buffer>((resolve, reject) =>
+        client.makeUnaryRequest(ECHO_PATH, identity, identity, payload, (e, r) =>
+          e ? reject(e) : resolve(r as Buffer),
+        ),
+      );
+    await throughput(IN_FLIGHT, 300, call); // warm-up
+    const rate = await throughput(IN_FLIGHT, MEASURE_MS, call);
+    client.close();
+    return rate;
+  } finally {
+    child.disconnect();
+    child.kill();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function bench(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), "hsmpool-bench-pool-"));
+  const runDir = join(root, "run");
+  const t0 = Date.now();
+  try {
+    await startPool({ runDir, fabricDir: join(root, "fabric"), timeoutMs: 60_000, onProgress: () => {} });
+    console.log(`pool up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const client = await PoolClient.connect({ runDir });
+    try {
+      const latencies: number[] = [];
+      for (let i = 0; i < CREATE_SAMPLES; i++) {
+        const t = performance.now();
+        await client.createKey({ name: `bench-create-${i}`, kty: "EC", crv: "P-256" });
+        latencies.push(performance.now() - t);
+      }
+      latencies.sort((a, b) => a - b);
+      await client.createKey({ name: "bench-es256", kty: "EC", crv: "P-256" });
+      await client.createKey({ name: "bench-rs256", kty: "RSA", size: 2048 });
+      const data = Buffer.alloc(64, 7);
+      const poolRate = async (name: string, alg: string) => {
+        await throughput(IN_FLIGHT, 300, () => client.sign({ name, alg, data })); // warm-up
+        return throughput(IN_FLIGHT, MEASURE_MS, () => client.sign({ name, alg, data }));
+      };
+      const poolEs = await poolRate("bench-es256", "ES256");
+      const poolRs = await poolRate("bench-rs256", "RS256");
+      const rawEs = rawSignRate(
+        generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
+        "ieee-p1363",
+        MEASURE_MS,
+      );
+      const rawRs = rawSignRate(
+        generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey,
+        undefined,
+        MEASURE_MS,
+      );
+      const echo = await echoRate();
+      const f = (n: number) => n.toFixed(0).padStart(7);
+      console.log(
+        `create-key commit latency (${CREATE_SAMPLES} sequential EC P-256 creates): p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+      );
+      console.log(`baseline: plain gRPC echo (loopback, no TLS, ${IN_FLIGHT} in flight): ${f(echo)} calls/s`);
+      for (const [alg, pool, raw] of [
+        ["ES256", poolEs, rawEs],
+        ["RS256", poolRs, rawRs],
+      ] as const) {
+        console.log(
+          `${alg} sign through the pool (${IN_FLIGHT} in flight): ${f(pool)} ops/s | raw node:crypto (1 thread): ${f(raw)} ops/s | ` +
+            `pool/raw ${(pool / raw).toFixed(3)} | pool/echo ${(pool / echo).toFixed(3)}`,
+        );
+      }
+    } finally {
+      client.close();
+    }
+  } finally {
+    await stopPool(runDir, () => {}).catch((e: unknown) =>
+      console.error(`stopping the bench pool: ${String(e)}`),
+    );
+    await rm(root, { recursive: true, force: true });
+    console.log(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+if (process.argv.includes("--echo-server")) serveEcho();
+else await bench();
