@@ -30,9 +30,11 @@ export {
   LIVENESS_BOUND_US,
   type RaftSimOptions,
   type RaftSimResult,
+  type ReplaySpec,
   replayCommand,
   runRaftSim,
   shrinkFailure,
+  UNSAFE_VARIANTS,
   validateSimOptions,
 } from "./raft/run.js";
 export { findScenario, SCENARIO_NAMES, SCENARIOS, type Scenario } from "./raft/scenarios.js";

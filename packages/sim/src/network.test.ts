@@ -7,7 +7,7 @@ const FIXED: LinkConfig = { ...DEFAULT_LINK, delayMinUs: 1000, delayMeanUs: 1000
 /** Send `n` messages 1 µs apart; return arrival times in send order (copies flattened). */
 function arrivals(net: Network, n: number): number[] {
   const out: number[] = [];
-  for (let i = 0; i < n; i++) for (const d of net.send("a", "b")) out.push(i + d);
+  for (let i = 0; i < n; i++) out.push(...net.send("a", "b", i));
   return out;
 }
 
@@ -18,11 +18,21 @@ function inversions(xs: number[]): number {
 }
 
 describe("Network link model", () => {
-  it("with no jitter and no reorder knob, messages arrive in order, once, none lost", () => {
-    const net = new Network(Prng.fromSeed(1), FIXED);
+  it("FIFO links deliver in send order, once, none lost, even with delay jitter", () => {
+    const net = new Network(Prng.fromSeed(1), { ...DEFAULT_LINK, delayMinUs: 100, delayMeanUs: 5000 });
     const xs = arrivals(net, 1000);
     expect(xs.length).toBe(1000);
     expect(inversions(xs)).toBe(0);
+  });
+
+  it("non-FIFO links with jitter reorder on their own", () => {
+    const net = new Network(Prng.fromSeed(1), {
+      ...DEFAULT_LINK,
+      delayMinUs: 100,
+      delayMeanUs: 5000,
+      fifo: false,
+    });
+    expect(inversions(arrivals(net, 1000))).toBeGreaterThan(100);
   });
 
   it("the reorder knob makes later messages overtake earlier ones", () => {
@@ -51,8 +61,13 @@ describe("Network link model", () => {
   });
 
   it("delays are at least the minimum and average near the configured mean", () => {
-    const net = new Network(Prng.fromSeed(4), { ...DEFAULT_LINK, delayMinUs: 200, delayMeanUs: 1000 });
-    const ds = Array.from({ length: 20000 }, () => net.send("a", "b")[0] as number);
+    const net2 = new Network(Prng.fromSeed(4), {
+      ...DEFAULT_LINK,
+      delayMinUs: 200,
+      delayMeanUs: 1000,
+      fifo: false,
+    });
+    const ds = Array.from({ length: 20000 }, () => net2.send("a", "b", 0)[0] as number);
     expect(Math.min(...ds)).toBeGreaterThanOrEqual(200);
     const mean = ds.reduce((s, d) => s + d, 0) / ds.length;
     expect(Math.abs(mean - 1000)).toBeLessThan(40);
@@ -61,10 +76,10 @@ describe("Network link model", () => {
   it("link faults override the defaults on chosen links only, and clear", () => {
     const net = new Network(Prng.fromSeed(5), FIXED);
     net.addLinkFault("f", [{ from: "a", to: "b" }], { lossProbability: 1 });
-    expect(net.send("a", "b")).toEqual([]);
-    expect(net.send("b", "a")).toEqual([1000]);
+    expect(net.send("a", "b", 0)).toEqual([]);
+    expect(net.send("b", "a", 0)).toEqual([1000]);
     net.clearLinkFault("f");
-    expect(net.send("a", "b")).toEqual([1000]);
+    expect(net.send("a", "b", 5)).toEqual([1005]);
     expect(() => net.addLinkFault("g", "all", { lossProbability: 2 })).toThrow(RangeError);
   });
 });

@@ -8,8 +8,11 @@ import type { Prng } from "./prng.js";
  * carries Raft messages today and pool-protocol messages later.
  *
  * Delay is `delayMinUs` plus an exponential tail with mean `delayMeanUs - delayMinUs`
- * (as TigerBeetle's packet simulator does), so delivery order already varies; the
- * reorder knob adds a larger uniform extra delay to a fraction of messages.
+ * (as TigerBeetle's packet simulator does). Links are FIFO by default, like the TCP
+ * streams Raft implementations use between peers: a message never overtakes an
+ * earlier one on the same link. The reorder knob holds a fraction of messages back
+ * (they leave the FIFO), and duplicates arrive on their own schedule, so reordering
+ * is a fault to inject, not background noise.
  */
 
 export interface LinkConfig {
@@ -22,6 +25,8 @@ export interface LinkConfig {
   /** Probability a message is held back by up to `reorderDelayUs` extra. */
   reorderProbability: number;
   reorderDelayUs: number;
+  /** Keep per-link send order for messages that are not reordered or duplicated. */
+  fifo: boolean;
 }
 
 export const DEFAULT_LINK: LinkConfig = {
@@ -31,6 +36,7 @@ export const DEFAULT_LINK: LinkConfig = {
   duplicateProbability: 0,
   reorderProbability: 0,
   reorderDelayUs: 0,
+  fifo: true,
 };
 
 export interface NetworkStats {
@@ -54,6 +60,8 @@ export class Network {
     string,
     { links: Set<string> | "all"; config: Partial<LinkConfig> }
   >();
+  /** Latest in-order arrival time per directed link (for FIFO links). */
+  private readonly lastArrivalUs = new Map<string, number>();
   readonly stats: NetworkStats = {
     sent: 0,
     lostToPartition: 0,
@@ -131,11 +139,11 @@ export class Network {
   }
 
   /**
-   * Decide the fate of one message sent now: the delays (µs from now) of each copy
+   * Decide the fate of one message sent at `nowUs`: the arrival time of each copy
    * that will arrive — none if lost, two if duplicated. Partitions are checked here
    * and again at delivery time (isCut), so a partition also drops messages in flight.
    */
-  send(from: NodeName, to: NodeName): number[] {
+  send(from: NodeName, to: NodeName, nowUs: number): number[] {
     this.stats.sent++;
     if (this.isCut(from, to)) {
       this.stats.lostToPartition++;
@@ -146,19 +154,23 @@ export class Network {
       this.stats.lostToLinkFault++;
       return [];
     }
-    const first = this.delay(c);
+    const first = this.arrival(from, to, c, nowUs, true);
     if (!this.prng.chance(c.duplicateProbability)) return [first];
     this.stats.duplicated++;
-    return [first, this.delay(c)];
+    return [first, this.arrival(from, to, c, nowUs, false)];
   }
 
-  private delay(c: LinkConfig): number {
-    let d = c.delayMinUs + this.prng.exponential(c.delayMeanUs - c.delayMinUs);
+  private arrival(from: NodeName, to: NodeName, c: LinkConfig, nowUs: number, inStream: boolean): number {
+    const at = nowUs + Math.round(c.delayMinUs + this.prng.exponential(c.delayMeanUs - c.delayMinUs));
     if (this.prng.chance(c.reorderProbability)) {
       this.stats.reordered++;
-      d += this.prng.float() * c.reorderDelayUs;
+      return at + Math.round(this.prng.float() * c.reorderDelayUs);
     }
-    return Math.round(d);
+    if (!c.fifo || !inStream) return at;
+    const k = linkKey(from, to);
+    const fifoAt = Math.max(at, this.lastArrivalUs.get(k) ?? 0);
+    this.lastArrivalUs.set(k, fifoAt);
+    return fifoAt;
   }
 }
 

@@ -75,7 +75,7 @@ describe("partition shapes cut exactly the intended directed links", () => {
         if (a === b) continue;
         const isCut = cut.has(`${a}>${b}`);
         expect(net.isCut(a, b)).toBe(isCut);
-        expect(net.send(a, b).length).toBe(isCut ? 0 : 1);
+        expect(net.send(a, b, 0).length).toBe(isCut ? 0 : 1);
       }
     }
     net.healPartition("p");

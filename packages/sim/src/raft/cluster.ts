@@ -34,7 +34,7 @@ const HEARTBEAT_TICKS = 2;
 const OP_RETRY_US = 300 * US_PER_MS;
 const OP_MAX_ATTEMPTS = 30;
 
-type SimEvent =
+export type SimEvent =
   | { k: "tick"; node: SimRaftNode }
   | { k: "deliver"; m: Message }
   | { k: "fsync"; node: SimRaftNode; incarnation: number }
@@ -72,8 +72,10 @@ export interface ClusterOptions {
 
 export interface ClusterStats {
   events: number;
+  eventsByKind: Record<SimEvent["k"], number>;
   messagesSent: number;
   messagesDelivered: number;
+  snapshotsDelivered: number;
   crashes: number;
   restarts: number;
   leaderChanges: number;
@@ -114,8 +116,21 @@ export class RaftCluster implements NodeHost {
   private readonly tickUs = new Map<NodeId, number>();
   readonly stats: ClusterStats = {
     events: 0,
+    eventsByKind: {
+      tick: 0,
+      deliver: 0,
+      fsync: 0,
+      "fault-start": 0,
+      "fault-arm": 0,
+      "fault-end": 0,
+      client: 0,
+      op: 0,
+      heal: 0,
+      liveness: 0,
+    },
     messagesSent: 0,
     messagesDelivered: 0,
+    snapshotsDelivered: 0,
     crashes: 0,
     restarts: 0,
     leaderChanges: 0,
@@ -198,6 +213,7 @@ export class RaftCluster implements NodeHost {
       if (t === undefined || t > end) break;
       const ev = this.queue.pop()!;
       this.stats.events++;
+      this.stats.eventsByKind[ev.k]++;
       this.handle(ev);
     }
     this.finalChecks();
@@ -273,13 +289,13 @@ export class RaftCluster implements NodeHost {
     this.stats.messagesSent++;
     const target = this.nodes.get(m.to);
     if (!target) return;
-    const delays = this.network.send(m.from, m.to);
-    if (delays.length === 0) {
+    const arrivals = this.network.send(m.from, m.to, this.queue.now);
+    if (arrivals.length === 0) {
       this.log(() => `${m.from} -> ${m.to} ${describeMessage(m)} lost`);
       if (m.type === "MsgSnap") this.reportSnapshot(m, false);
       return;
     }
-    for (const d of delays) this.queue.after(d, { k: "deliver", m: cloneMessage(m) });
+    for (const at of arrivals) this.queue.at(at, { k: "deliver", m: cloneMessage(m) });
   }
 
   private deliver(m: Message): void {
@@ -303,7 +319,10 @@ export class RaftCluster implements NodeHost {
     this.stats.messagesDelivered++;
     this.log(() => `${m.from} -> ${m.to} ${describeMessage(m)}`);
     target.step(m);
-    if (m.type === "MsgSnap") this.reportSnapshot(m, true);
+    if (m.type === "MsgSnap") {
+      this.stats.snapshotsDelivered++;
+      this.reportSnapshot(m, true);
+    }
   }
 
   /** The transport tells the leader whether a snapshot got through (as etcd's transport does). */

@@ -49,6 +49,13 @@ export interface RaftSimResult {
   replayCommand: string;
 }
 
+/** The Raft core's deliberately wrong variants the CLI and self-tests can switch on. */
+export const UNSAFE_VARIANTS: readonly UnsafeVariant[] = [
+  "commitOldTermEntries",
+  "acceptStaleTermAppend",
+  "voteTwiceInTerm",
+];
+
 export function validateSimOptions(o: RaftSimOptions): void {
   if (!Number.isSafeInteger(o.seed) || o.seed < 0)
     fail("BadParameter", `seed must be a non-negative integer, got ${o.seed}`);
@@ -58,22 +65,36 @@ export function validateSimOptions(o: RaftSimOptions): void {
   if (o.durationUs !== undefined && !(Number.isSafeInteger(o.durationUs) && o.durationUs >= US_PER_S)) {
     fail("BadParameter", "duration must be at least 1s of simulated time");
   }
-  if (o.intensity !== undefined && !(o.intensity in INTENSITIES)) {
+  if (o.intensity !== undefined && !Object.hasOwn(INTENSITIES, o.intensity)) {
     fail("BadParameter", `intensity must be low, medium or high, got "${o.intensity}"`);
+  }
+  if (o.unsafeVariant !== undefined && !UNSAFE_VARIANTS.includes(o.unsafeVariant)) {
+    fail(
+      "BadParameter",
+      `unsafe variant must be one of ${UNSAFE_VARIANTS.join(", ")}, got "${o.unsafeVariant}"`,
+    );
+  }
+  if (o.keepFaults?.some((i) => !Number.isSafeInteger(i) || i < 0)) {
+    fail("BadParameter", "keep-faults must list fault numbers (non-negative integers)");
   }
 }
 
-export function replayCommand(
-  seed: number,
-  scenario: string,
-  durationUs: number,
-  intensity: IntensityName,
-  keepFaults?: readonly number[],
-): string {
-  const parts = ["npx hsmpool sim raft", `--seed ${seed}`, `--scenario ${scenario}`];
-  if (durationUs !== DEFAULT_DURATION_US) parts.push(`--duration ${durationUs / US_PER_S}s`);
-  if (intensity !== "medium") parts.push(`--intensity ${intensity}`);
-  if (keepFaults) parts.push(`--keep-faults ${keepFaults.length > 0 ? keepFaults.join(",") : "none"}`);
+export interface ReplaySpec {
+  seed: number;
+  scenario: string;
+  durationUs: number;
+  intensity: IntensityName;
+  keepFaults?: readonly number[] | undefined;
+  unsafeVariant?: UnsafeVariant | undefined;
+}
+
+/** The one-line CLI command that reproduces a run exactly. */
+export function replayCommand(r: ReplaySpec): string {
+  const parts = ["npx hsmpool sim raft", `--seed ${r.seed}`, `--scenario ${r.scenario}`];
+  if (r.durationUs !== DEFAULT_DURATION_US) parts.push(`--duration ${r.durationUs / US_PER_S}s`);
+  if (r.intensity !== "medium") parts.push(`--intensity ${r.intensity}`);
+  if (r.keepFaults) parts.push(`--keep-faults ${r.keepFaults.length > 0 ? r.keepFaults.join(",") : "none"}`);
+  if (r.unsafeVariant) parts.push(`--unsafe-variant ${r.unsafeVariant}`);
   parts.push("--transcript");
   return parts.join(" ");
 }
@@ -142,7 +163,14 @@ export function runRaftSim(options: RaftSimOptions): RaftSimResult {
     faults: plan.faults,
     scheduledFaults,
     stats: cluster.stats,
-    replayCommand: replayCommand(options.seed, scenarioName, durationUs, intensityName, options.keepFaults),
+    replayCommand: replayCommand({
+      seed: options.seed,
+      scenario: scenarioName,
+      durationUs,
+      intensity: intensityName,
+      keepFaults: options.keepFaults,
+      unsafeVariant: options.unsafeVariant,
+    }),
   };
   if (violation) result.violation = violation;
   return result;

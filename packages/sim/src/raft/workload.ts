@@ -12,7 +12,7 @@ export interface WorkloadConfig {
   keys: number;
 }
 
-export const DEFAULT_WORKLOAD: WorkloadConfig = { meanGapUs: 50_000, readFraction: 0.25, keys: 4 };
+export const DEFAULT_WORKLOAD: WorkloadConfig = { meanGapUs: 100_000, readFraction: 0.25, keys: 4 };
 
 export type ClientOp =
   | { kind: "write"; key: number; writeId: number }
