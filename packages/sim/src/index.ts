@@ -1,5 +1,12 @@
 // Generic simulation pieces (reusable by a later pool simulator).
 export { crc32 } from "./checksum.js";
+export {
+  parseChoiceFlag,
+  parseCountFlag,
+  parseDurationFlag,
+  parseFaultListFlag,
+  parseSeedFlag,
+} from "./cli-args.js";
 export { type CrashOptions, type CrashReport, RECORD_HEADER_BYTES, type Recovery, SimDisk } from "./disk.js";
 export {
   describeFault,
@@ -37,7 +44,13 @@ export {
   UNSAFE_VARIANTS,
   validateSimOptions,
 } from "./raft/run.js";
-export { findScenario, SCENARIO_NAMES, SCENARIOS, type Scenario } from "./raft/scenarios.js";
+export {
+  ALL_SCENARIOS,
+  findScenario,
+  SCENARIO_NAMES,
+  SCENARIOS_BY_NAME,
+  type Scenario,
+} from "./raft/scenarios.js";
 export { runSweep, type SweepOptions, type SweepProgress, type SweepSummary } from "./raft/sweep.js";
 export { decodeWalRecord, recoverStorage } from "./raft/wal.js";
 export { EventQueue, formatSimTime, US_PER_MS, US_PER_S } from "./scheduler.js";

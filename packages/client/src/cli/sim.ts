@@ -1,6 +1,223 @@
+import { fail } from "@hsmpool/errors";
+import {
+  DEFAULT_DURATION_US,
+  formatSimTime,
+  INTENSITY_NAMES,
+  type IntensityName,
+  parseChoiceFlag,
+  parseCountFlag,
+  parseDurationFlag,
+  parseFaultListFlag,
+  parseSeedFlag,
+  type RaftSimOptions,
+  type RaftSimResult,
+  runRaftSim,
+  runSweep,
+  SCENARIO_NAMES,
+  SCENARIOS_BY_NAME,
+  type SweepProgress,
+  shrinkFailure,
+  UNSAFE_VARIANTS,
+  US_PER_S,
+} from "@hsmpool/sim";
 import type { Command } from "commander";
 
-/** `hsmpool sim raft|pool`: the deterministic simulator (owned by @hsmpool/sim). */
+/** Progress lines on stderr at most this often during a sweep. */
+const PROGRESS_INTERVAL_MS = 1000;
+const MAX_SEEDS = 10_000_000;
+
+interface RaftFlags {
+  seed?: string;
+  seeds?: string;
+  from: string;
+  scenario: string;
+  duration: string;
+  intensity: string;
+  transcript?: boolean;
+  keepFaults?: string;
+  unsafeVariant?: string;
+  shrink?: boolean;
+}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function err(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function describeStats(r: RaftSimResult): string {
+  const s = r.stats;
+  return (
+    `${s.writesAcked} writes acked, ${s.readsChecked} reads checked, ${s.faultsApplied} faults, ` +
+    `${s.crashes} crashes, ${s.leaderChanges} leader changes, ${s.confChangesApplied} conf changes applied, ` +
+    `commit index ${s.highestCommit}, ${s.events} events`
+  );
+}
+
+/** Validated options for runRaftSim, shared by single runs and sweeps. */
+function baseOptions(flags: RaftFlags): Omit<RaftSimOptions, "seed"> {
+  const scenario = parseChoiceFlag("--scenario", flags.scenario, SCENARIO_NAMES);
+  const durationUs = parseDurationFlag("--duration", flags.duration);
+  const intensity = parseChoiceFlag<IntensityName>("--intensity", flags.intensity, INTENSITY_NAMES);
+  const o: Omit<RaftSimOptions, "seed"> = { scenario, durationUs, intensity };
+  if (flags.keepFaults !== undefined) o.keepFaults = parseFaultListFlag("--keep-faults", flags.keepFaults);
+  if (flags.unsafeVariant !== undefined) {
+    o.unsafeVariant = parseChoiceFlag("--unsafe-variant", flags.unsafeVariant, UNSAFE_VARIANTS);
+  }
+  return o;
+}
+
+function reportShrink(failed: RaftSimResult, options: Omit<RaftSimOptions, "seed">): void {
+  err(`shrinking the fault schedule of seed ${failed.seed} (${failed.faults.length} faults)...`);
+  const { keepFaults, runs, result } = shrinkFailure(failed, options);
+  out(
+    `shrunk to ${keepFaults.length} of ${failed.scheduledFaults} faults in ${runs} runs: ${result.violation?.message.split("\n")[0]}`,
+  );
+  out(`replay (shrunk): ${result.replayCommand}`);
+}
+
+function runOne(seed: number, flags: RaftFlags): void {
+  const options = baseOptions(flags);
+  const r = runRaftSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
+  const head = `seed ${seed}, scenario ${r.scenario}, intensity ${r.intensity}, ${formatSimTime(r.simulatedUs)} simulated`;
+  if (r.ok) {
+    out(`${head}: ok — ${describeStats(r)}`);
+    out(`trace hash: ${r.traceHash}`);
+    return;
+  }
+  out(`${head}: FAILED at t=${formatSimTime(r.violation!.atUs)}: ${r.violation!.message}`);
+  out(`trace hash: ${r.traceHash}`);
+  out(`replay: ${r.replayCommand}`);
+  if (flags.shrink) reportShrink(r, options);
+  fail("IntegrityError", `seed ${seed} violated ${r.violation!.invariant} (replay command above)`);
+}
+
+function runMany(from: number, count: number, flags: RaftFlags): void {
+  const options = baseOptions(flags);
+  const wallStart = performance.now();
+  let lastProgress = wallStart;
+  const progress = (p: SweepProgress) => {
+    if (!p.last.ok) {
+      err(`seed ${p.last.seed} FAILED: ${p.last.violation!.message.split("\n")[0]}`);
+      err(`  replay: ${p.last.replayCommand}`);
+    }
+    const now = performance.now();
+    if (now - lastProgress < PROGRESS_INTERVAL_MS && p.done < p.total) return;
+    lastProgress = now;
+    const wallS = (now - wallStart) / 1000;
+    const rate = p.simulatedUs / US_PER_S / Math.max(wallS, 1e-3);
+    err(
+      `[sim] ${p.done}/${p.total} seeds, ${p.failures} failed, ${Math.round(rate)} simulated s per wall s (${wallS.toFixed(1)} s elapsed)`,
+    );
+  };
+  const s = runSweep(
+    {
+      from,
+      count,
+      ...(options.scenario !== undefined ? { scenario: options.scenario } : {}),
+      ...(options.durationUs !== undefined ? { durationUs: options.durationUs } : {}),
+      ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
+      ...(options.unsafeVariant !== undefined ? { unsafeVariant: options.unsafeVariant } : {}),
+    },
+    progress,
+  );
+  const wallS = (performance.now() - wallStart) / 1000;
+  out(
+    `${s.seedsRun} seeds (${from}..${from + s.seedsRun - 1}), scenario ${options.scenario}, intensity ${options.intensity}, ` +
+      `${formatSimTime(options.durationUs ?? DEFAULT_DURATION_US)} each: ${s.failures.length} failed`,
+  );
+  out(
+    `${Math.round(s.simulatedUs / US_PER_S)} simulated s in ${wallS.toFixed(1)} s wall ` +
+      `(${Math.round(s.simulatedUs / US_PER_S / Math.max(wallS, 1e-3))}x), ${s.events} events, ` +
+      `${s.writesAcked} writes acked, ${s.readsChecked} reads checked, ${s.faultsApplied} faults`,
+  );
+  out(`trace hash: ${s.traceHash} (combined over ${s.seedsRun} seeds)`);
+  if (s.failures.length === 0) return;
+  for (const f of s.failures)
+    out(`FAILED seed ${f.seed}: ${f.violation!.message.split("\n")[0]}\n  replay: ${f.replayCommand}`);
+  if (flags.shrink) reportShrink(s.failures[0]!, options);
+  fail(
+    "IntegrityError",
+    `${s.failures.length} of ${s.seedsRun} seeds violated an invariant (replay commands above)`,
+  );
+}
+
+/** `hsmpool sim raft|scenarios`: the deterministic simulator (owned by @hsmpool/sim). */
 export function registerSimCommands(program: Command): void {
-  program.command("sim").description("run protocol code under seeded fault schedules in virtual time");
+  const sim = program
+    .command("sim")
+    .description("run protocol code under seeded fault schedules in virtual time");
+
+  sim
+    .command("raft")
+    .description(
+      "run the Raft core on a simulated cluster (virtual clock, seeded network/disk/crash faults, invariants " +
+        "checked after every event); a run is a pure function of its seed, scenario and the code",
+    )
+    .option(
+      "--seed <n>",
+      "run one seed (replays it exactly); the default when --seeds is not given is seed 1",
+    )
+    .option("--seeds <n>", "run n seeds in a row, starting at --from; exit 1 if any violates an invariant")
+    .option("--from <n>", "first seed of --seeds", "1")
+    .option(
+      "--scenario <name>",
+      `fault scenario: ${SCENARIO_NAMES.join(", ")} (see: hsmpool sim scenarios)`,
+      "random",
+    )
+    .option(
+      "--duration <time>",
+      "simulated time per seed, e.g. 60s, 90s, 2m",
+      `${DEFAULT_DURATION_US / US_PER_S}s`,
+    )
+    .option("--intensity <level>", "how often and how hard random faults hit: low, medium, high", "medium")
+    .option(
+      "--transcript",
+      "print every event of the run (one seed only), e.g. 't=1.250s n2 -> n1 AppendEntries(term 3, idx 17..19, commit 16)'",
+    )
+    .option(
+      "--keep-faults <list>",
+      "replay with only these faults of the schedule (from a shrink), e.g. 3,7 or none",
+    )
+    .option("--shrink", "on failure, drop faults while it still fails and print the shorter replay command")
+    .option(
+      "--unsafe-variant <name>",
+      `checker self-test: run a deliberately broken Raft (${UNSAFE_VARIANTS.join(", ")})`,
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  hsmpool sim raft --seeds 200                      # seeds 1..200, 60 s each\n" +
+        "  hsmpool sim raft --seed 1234 --scenario random --transcript\n" +
+        "  hsmpool sim raft --seeds 200 --scenario figure-8 --unsafe-variant commitOldTermEntries\n" +
+        "Every run prints 'trace hash: <hex>'; the same seed always gives the same hash.",
+    )
+    .action((flags: RaftFlags) => {
+      if (flags.seed !== undefined && flags.seeds !== undefined) {
+        fail("BadParameter", "give either --seed (one run) or --seeds (a sweep), not both");
+      }
+      if (flags.seeds !== undefined) {
+        if (flags.transcript)
+          fail("BadParameter", "--transcript prints one run: use it with --seed, not --seeds");
+        if (flags.keepFaults !== undefined)
+          fail("BadParameter", "--keep-faults replays one run: use it with --seed");
+        runMany(
+          parseSeedFlag("--from", flags.from),
+          parseCountFlag("--seeds", flags.seeds, MAX_SEEDS),
+          flags,
+        );
+        return;
+      }
+      runOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
+    });
+
+  sim
+    .command("scenarios")
+    .description("list the named fault scenarios of `hsmpool sim raft --scenario`")
+    .action(() => {
+      for (const name of SCENARIO_NAMES)
+        out(`${name.padEnd(20)} ${SCENARIOS_BY_NAME.get(name)?.description ?? ""}`);
+    });
 }

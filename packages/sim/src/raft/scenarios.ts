@@ -371,3 +371,7 @@ export function findScenario(name: string): Scenario | undefined {
 }
 
 export const SCENARIO_NAMES: readonly string[] = ALL_SCENARIOS.map((s) => s.name);
+
+export const SCENARIOS_BY_NAME: ReadonlyMap<string, Scenario> = new Map(
+  ALL_SCENARIOS.map((s) => [s.name, s]),
+);

@@ -1,4 +1,5 @@
 import type { IntensityName } from "../faults.js";
+import { TraceHash } from "../trace.js";
 import { type RaftSimOptions, type RaftSimResult, runRaftSim } from "./run.js";
 
 /**
@@ -28,6 +29,8 @@ export interface SweepProgress {
 
 export interface SweepSummary {
   seedsRun: number;
+  /** One hash over every seed's trace hash, in seed order. */
+  traceHash: string;
   failures: RaftSimResult[];
   simulatedUs: number;
   events: number;
@@ -37,8 +40,10 @@ export interface SweepSummary {
 }
 
 export function runSweep(options: SweepOptions, onSeed?: (p: SweepProgress) => void): SweepSummary {
+  const combined = new TraceHash();
   const summary: SweepSummary = {
     seedsRun: 0,
+    traceHash: combined.hex(),
     failures: [],
     simulatedUs: 0,
     events: 0,
@@ -55,6 +60,9 @@ export function runSweep(options: SweepOptions, onSeed?: (p: SweepProgress) => v
       ...(options.unsafeVariant !== undefined ? { unsafeVariant: options.unsafeVariant } : {}),
     });
     summary.seedsRun++;
+    combined.add(r.seed);
+    combined.addString(r.traceHash);
+    summary.traceHash = combined.hex();
     summary.simulatedUs += r.simulatedUs;
     summary.events += r.stats.events;
     summary.writesAcked += r.stats.writesAcked;
