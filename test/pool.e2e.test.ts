@@ -129,7 +129,7 @@ describe("a pool of real processes", () => {
     expect(table.stdout).toMatch(new RegExp(`pool ${s.poolId as string}\\s+healthy`));
     const log = await run("logs", "n1", "--lines", "1000");
     expect(log.stdout).toMatch(/"msg":"ready"/);
-  });
+  }, 180_000);
 
   it("every key operation round-trips, and signatures verify with node:crypto from the public JWK", async () => {
     const message = randomBytes(200);
@@ -221,7 +221,7 @@ describe("a pool of real processes", () => {
     await client.deleteKey("e2e-gone");
     expect((await rejection(client.getKey("e2e-gone"))).code).toBe("KeyNotFound");
     expect((await client.listKeys()).map((k) => k.name)).not.toContain("e2e-gone");
-  });
+  }, 180_000);
 
   it("the CLI round-trips keys, signatures and ciphertexts", async () => {
     const created = await run("keys", "create", "cli-ec", "--kty", "EC", "--crv", "P-256", "--json");
@@ -275,7 +275,7 @@ describe("a pool of real processes", () => {
     const gone = await run("keys", "get", "cli-ec");
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/^hsmpool: .*\[KeyNotFound\]\n$/);
-  });
+  }, 180_000);
 
   it("bad input gets a clear error and changes nothing", async () => {
     await client.createKey({ name: "e2e-verify-only", kty: "RSA", size: 2048, ops: ["sign", "verify"] });
@@ -337,7 +337,7 @@ describe("a pool of real processes", () => {
     expect(cliBad.code).toBe(1);
     expect(cliBad.stderr).toMatch(/^hsmpool: .*\[BadParameter\]\n$/);
     expect(await client.listKeys()).toEqual(before);
-  });
+  }, 180_000);
 
   it("after kill -9 of a secondary, writes and reads go on; the restarted node rejoins", async () => {
     const start = await hfc.status();
@@ -371,7 +371,7 @@ describe("a pool of real processes", () => {
     );
     const names = (await client.listKeys()).map((k) => k.name);
     for (let i = 0; i < 5; i++) expect(names).toContain(`during-secondary-loss-${i}`);
-  });
+  }, 180_000);
 
   it("after kill -9 of the primary, survivors elect a new one and every acknowledged create survives", async () => {
     const acked: string[] = [];
@@ -419,7 +419,7 @@ describe("a pool of real processes", () => {
       ),
     ).toBe(true);
     expect(sig.servedBy).not.toBe(old.primary);
-  });
+  }, 180_000);
 
   it("no private key, no plaintext and no wrapped key the test sent appears in the run dir, the logs or CLI output", async () => {
     const files = await allFiles(dirs.runDir);
@@ -437,7 +437,7 @@ describe("a pool of real processes", () => {
       }
     }
     for (const output of transcript) expect(output).not.toMatch(/PRIVATE KEY/);
-  });
+  }, 180_000);
 
   it("hsmpool down stops the HFC and every node and removes hfc.json", async () => {
     const pids = await recordedPids(dirs.runDir);
@@ -460,5 +460,5 @@ describe("a pool of real processes", () => {
     );
     const status = await run("status");
     expect(status.stderr).toMatch(/no pool is running/);
-  });
+  }, 180_000);
 });

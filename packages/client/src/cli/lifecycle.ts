@@ -12,6 +12,7 @@ import {
   type PoolStatus,
   readHfcInfo,
   readNodePids,
+  readPoolSpec,
   runPaths,
   signalProcess,
   spawnHfc,
@@ -75,6 +76,8 @@ export interface StartOptions {
 export async function startPool(opts: StartOptions): Promise<PoolStatus> {
   await assertNoRunningPool(opts.runDir);
   await ensureFabric(opts.fabricDir, opts.onProgress);
+  const existing = await readPoolSpec(opts.runDir);
+  if (existing) opts.onProgress(`resuming pool ${existing.poolId} from ${runPaths(opts.runDir).poolJson}`);
   const pid = spawnHfc({
     runDir: opts.runDir,
     fabricDir: opts.fabricDir,

@@ -1,4 +1,4 @@
-/** `hsmpool up|status|down|logs|kill`: the pool's lifecycle, through the HFC. */
+/** `hsmpool up|status|down|logs|kill|restart`: the pool's lifecycle, through the HFC. */
 import { createReadStream } from "node:fs";
 import { readFile, rm, stat } from "node:fs/promises";
 import { fail } from "@hsmpool/errors";
@@ -198,6 +198,23 @@ export function registerPoolCommands(program: Command): void {
         );
       }
       return printLog(paths.nodeLog(node), lines, opts.follow === true);
+    });
+
+  program
+    .command("restart")
+    .description(
+      "start a stopped or killed member again with its old config and state (it recovers from its WAL)",
+    )
+    .argument("<node>", "a member id")
+    .option("--run-dir <dir>", RUN_DIR_HELP)
+    .action(async (node: string, opts: { runDir?: string }) => {
+      const hfc = await hfcForRunDir(resolveRunDir(opts.runDir));
+      try {
+        await hfc.restart(node);
+        out(`restarted ${node}`);
+      } finally {
+        hfc.close();
+      }
     });
 
   program

@@ -195,6 +195,22 @@ describe("PoolClient", () => {
     }
   });
 
+  it("reports a caller's mistake met after a retry exactly as the server said it", async () => {
+    let calls = 0;
+    const s = await startServer("n1", {
+      Sign: () => {
+        calls++;
+        throw calls === 1
+          ? new HsmPoolError("ServiceUnavailable", "electing")
+          : new HsmPoolError("KeyNotFound", "key k does not exist");
+      },
+    });
+    const e = await rejection(
+      client([s.address]).sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) }),
+    );
+    expect([e.code, e.message, calls]).toEqual(["KeyNotFound", "key k does not exist", 2]);
+  });
+
   it("moves on from a member that is gone to one that answers", async () => {
     const dead = await startServer("n1", {});
     const deadAddress = dead.address;

@@ -21,7 +21,13 @@ import {
   unaryCall,
 } from "@hsmpool/hfc";
 import { issueClientIdentity } from "./identity.js";
-import { DEFAULT_RETRY_POLICY, decideRetry, type RetryPolicy, validateRetryPolicy } from "./retry.js";
+import {
+  DEFAULT_RETRY_POLICY,
+  decideRetry,
+  RETRYABLE_CODES,
+  type RetryPolicy,
+  validateRetryPolicy,
+} from "./retry.js";
 import type {
   CreateKeyOptions,
   DecryptOptions,
@@ -329,7 +335,8 @@ export class PoolClient {
           random: this.random,
         });
         if (!decision.retry) {
-          if (attempt === 1) throw failure.error;
+          // A caller's mistake is reported as the server said it, however many attempts led there.
+          if (attempt === 1 || !RETRYABLE_CODES.has(failure.error.code)) throw failure.error;
           throw new HsmPoolError(failure.error.code, `${failure.error.message} (${decision.reason})`, {
             ...failure.error.details,
             attempts: attempt,
