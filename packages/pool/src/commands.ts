@@ -202,9 +202,7 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
   const w = new ByteWriter().u8(KINDS.indexOf(c.kind) + 1);
   switch (c.kind) {
     case "genesis":
-      w.string(c.poolId);
-      writeCertificate(w, c.ownerRootCert);
-      w.string(c.dekFingerprint).string(c.poolKeyFingerprint).string(c.proposer).uint(c.at);
+      writeGenesisFields(w, c);
       break;
     case "createKey":
       w.string(c.requestId).string(c.name);
@@ -251,15 +249,7 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
   const kind = KINDS[r.u8("kind") - 1];
   switch (kind) {
     case "genesis":
-      return {
-        kind,
-        poolId: r.string("poolId", MAX_STRING_BYTES),
-        ownerRootCert: readCertificate(r, "ownerRootCert"),
-        dekFingerprint: r.string("dekFingerprint", MAX_STRING_BYTES),
-        poolKeyFingerprint: r.string("poolKeyFingerprint", MAX_STRING_BYTES),
-        proposer: r.string("proposer", MAX_STRING_BYTES),
-        at: r.uint("at"),
-      };
+      return readGenesisFields(r, "");
     case "createKey":
       return {
         kind,
@@ -305,6 +295,26 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
 
 const KTY_CODES = ["RSA", "EC", "oct"] as const;
 const CRV_CODES = ["P-256", "P-256K", "P-384", "P-521"] as const;
+
+/** Genesis fields in command order; shared by log entries, snapshots and ownership checkpoints. */
+export function writeGenesisFields(w: ByteWriter, g: GenesisCommand): void {
+  w.string(g.poolId);
+  writeCertificate(w, g.ownerRootCert);
+  w.string(g.dekFingerprint).string(g.poolKeyFingerprint).string(g.proposer).uint(g.at);
+}
+
+/** Reads what writeGenesisFields wrote (unvalidated: pass it to validateCommand). */
+export function readGenesisFields(r: ByteReader, fieldPrefix: string): Record<string, unknown> {
+  return {
+    kind: "genesis",
+    poolId: r.string(`${fieldPrefix}poolId`, MAX_STRING_BYTES),
+    ownerRootCert: readCertificate(r, `${fieldPrefix}ownerRootCert`),
+    dekFingerprint: r.string(`${fieldPrefix}dekFingerprint`, MAX_STRING_BYTES),
+    poolKeyFingerprint: r.string(`${fieldPrefix}poolKeyFingerprint`, MAX_STRING_BYTES),
+    proposer: r.string(`${fieldPrefix}proposer`, MAX_STRING_BYTES),
+    at: r.uint(`${fieldPrefix}at`),
+  };
+}
 
 export function writeShape(w: ByteWriter, shape: KeyShape): void {
   w.u8(KTY_CODES.indexOf(shape.kty) + 1);

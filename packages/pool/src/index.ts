@@ -87,5 +87,14 @@ export {
   validateMessage,
 } from "./messages.js";
 export { createOwnershipState, ownershipStatus, requireOwnership, stepOwnership } from "./ownership.js";
+export {
+  CHECKPOINT_FORMAT,
+  decodeOwnershipCheckpoint,
+  encodeOwnershipCheckpoint,
+  type OwnershipCheckpoint,
+  ownershipCheckpoint,
+  resumeOwnership,
+  validateOwnershipCheckpoint,
+} from "./ownership-checkpoint.js";
 export type * from "./ownership-types.js";
 export { ownershipInputsOf } from "./wiring.js";

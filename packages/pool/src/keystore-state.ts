@@ -16,16 +16,17 @@
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import type { KeyOp, KeyShape } from "./algorithms.js";
 import { type ByteReader, ByteWriter } from "./bytes.js";
-import { readCertificate, writeCertificate } from "./certificate.js";
 import {
   type GenesisCommand,
   MAX_WRAPPED_MATERIAL_BYTES,
   opsMask,
   readAttributes,
+  readGenesisFields,
   readOpsMask,
   readShape,
   validateCommand,
   writeAttributes,
+  writeGenesisFields,
   writeShape,
 } from "./commands.js";
 import { frame, unframe } from "./frame.js";
@@ -99,11 +100,7 @@ function sortedValues<V>(map: Map<string, V>): V[] {
 
 export function encodeSnapshot(state: KeyStoreState): Uint8Array {
   const w = new ByteWriter().uint(state.appliedIndex);
-  w.optional(state.genesis, (w, g) => {
-    w.string(g.poolId);
-    writeCertificate(w, g.ownerRootCert);
-    w.string(g.dekFingerprint).string(g.poolKeyFingerprint).string(g.proposer).uint(g.at);
-  });
+  w.optional(state.genesis, writeGenesisFields);
   w.list(sortedValues(state.members), (w, m) =>
     w.string(m.memberId).string(m.partitionCertFingerprint).string(m.dekFingerprint).uint(m.syncedMs),
   );
@@ -146,18 +143,10 @@ export function decodeSnapshot(data: Uint8Array): KeyStoreState {
 function readState(r: ByteReader): KeyStoreState {
   const state = emptyState();
   state.appliedIndex = r.uint("appliedIndex");
-  state.genesis = r.optional("genesis", (r) => {
-    const genesis = validateCommand({
-      kind: "genesis",
-      poolId: r.string("genesis poolId", MAX_STRING_BYTES),
-      ownerRootCert: readCertificate(r, "genesis ownerRootCert"),
-      dekFingerprint: r.string("genesis dekFingerprint", MAX_STRING_BYTES),
-      poolKeyFingerprint: r.string("genesis poolKeyFingerprint", MAX_STRING_BYTES),
-      proposer: r.string("genesis proposer", MAX_STRING_BYTES),
-      at: r.uint("genesis at"),
-    });
-    return genesis as GenesisCommand;
-  });
+  state.genesis = r.optional(
+    "genesis",
+    (r) => validateCommand(readGenesisFields(r, "genesis ")) as GenesisCommand,
+  );
   const members = r.list("members", MAX_ITEMS, readMember);
   requireAscending(
     r,

@@ -27,7 +27,12 @@ export type OwnershipPhase =
   | "issuingPartitionCert"
   /** Presenting the partition certificate to get the DEK and pool key (ECDH-wrapped). */
   | "receivingDek"
-  /** Holds owner root, partition certificate, DEK and pool key of the committed Genesis. */
+  /**
+   * Holds owner root, partition certificate, DEK and pool key of the committed Genesis.
+   * A member resumed from a checkpoint is "synced" with pending step "verifyKeys" until its
+   * partition is confirmed to still hold the keys; meanwhile it does not hold ownership
+   * (requireOwnership refuses, peers are refused, no ownershipSynced yet).
+   */
   | "synced";
 
 /** The keys a member holds for the pool. */
@@ -82,6 +87,17 @@ export type OwnershipInput =
       correlationId: string;
       keys: { role: OwnershipKeyRole; keyId: string; publicKey?: P384PublicJwk }[];
     }
+  /**
+   * Result of hsm.checkKeys. `partition` is the partition the stored credential opens, or
+   * null when it opens none (no credential, partition zeroized, device replaced);
+   * `missingKeyIds` are the asked key ids the partition does not hold.
+   */
+  | {
+      kind: "keysChecked";
+      correlationId: string;
+      partition: { partitionId: string; transferPublicKey: P384PublicJwk } | null;
+      missingKeyIds: string[];
+    }
   | { kind: "hsmFailed"; correlationId: string; error: HsmError }
   /** A message from peer `from` (the identity the attested channel proved). */
   | { kind: "message"; from: string; message: OwnershipMessage };
@@ -112,6 +128,12 @@ export type OwnershipEffect =
       sourcePartitionId: string;
       sourceTransferPublicKey: P384PublicJwk;
     }
+  /**
+   * Restart path (resumeOwnership): log in to the existing partition with the stored
+   * credential — no zeroize — and report which partition it is (id, transfer public key)
+   * and which of `keyIds` it no longer holds. → keysChecked (a transient failure → hsmFailed)
+   */
+  | { kind: "hsm.checkKeys"; correlationId: string; partitionId: string; keyIds: string[] }
   /** Delete keys this node no longer owns (a lost Genesis race, a wrong import). No result. */
   | { kind: "hsm.deleteKeys"; keyIds: string[] }
   | { kind: "send"; to: string; message: OwnershipMessage }
@@ -144,6 +166,8 @@ export interface OwnershipMaterial {
 
 export type PendingStep =
   | "zeroizeAndInit"
+  /** Resumed from a checkpoint: waiting for hsm.checkKeys (set before start, issued at start). */
+  | "verifyKeys"
   | "createOwnershipKeys"
   | "signOwnerRootCert"
   | "signPartitionCert"

@@ -15,6 +15,13 @@
  * Serving side: only a synced member serves; only to current Raft members; the DEK
  * only to a partition whose certificate chains to this pool's owner root.
  *
+ * Restart path (resumeOwnership, ownership-checkpoint.ts): a member restarted in place
+ * starts "synced" with pending "verifyKeys"; `start` asks the shell to check that its
+ * partition still holds the checkpoint's keys. Only a definite "yes" restores ownership;
+ * a definite "no" falls back to the blank path (zeroize, re-sync from a synced peer); an
+ * HSM failure is retried, never taken as "no" — if every member zeroized on a transient
+ * fault at once, the pool's DEK would be gone.
+ *
  * No clocks, no randomness: time and the run's random incarnation id come in as
  * inputs, retries are counted in ticks.
  */
@@ -203,6 +210,9 @@ class Machine {
       case "transferImported":
         this.onImported(input);
         return;
+      case "keysChecked":
+        this.onKeysChecked(input);
+        return;
       case "hsmFailed":
         this.onHsmFailed(input.correlationId, input.error);
         return;
@@ -226,13 +236,86 @@ class Machine {
     this.s.incarnation = incarnation;
     this.s.nowMs = requireTimeMs(input.nowMs, "nowMs");
     this.s.members = uniqueSorted(input.members.map((id) => requireIdentifier(id, "members[]")));
-    this.startZeroize();
+    if (this.s.pending?.step === "verifyKeys") this.startKeyCheck();
+    else this.startZeroize();
   }
 
   private startZeroize(): void {
     const correlationId = this.nextId();
     this.setPending("zeroizeAndInit", { correlationId });
     this.emit({ kind: "hsm.zeroizeAndInit", correlationId });
+  }
+
+  // --- restart path ---
+
+  private heldKeyIdList(): string[] {
+    const m = this.s.material;
+    return [
+      m.ownerRoot?.keyId ?? fail("Internal", "resumed without an owner root key"),
+      m.dek?.keyId ?? fail("Internal", "resumed without a DEK"),
+      m.poolKey?.keyId ?? fail("Internal", "resumed without a pool key"),
+    ];
+  }
+
+  private startKeyCheck(): void {
+    const correlationId = this.nextId();
+    this.setPending("verifyKeys", { correlationId });
+    this.emit({
+      kind: "hsm.checkKeys",
+      correlationId,
+      partitionId: this.partition().partitionId,
+      keyIds: this.heldKeyIdList(),
+    });
+  }
+
+  private onKeysChecked(input: Extract<OwnershipInput, { kind: "keysChecked" }>): void {
+    const found =
+      input.partition === null
+        ? null
+        : {
+            partitionId: requireIdentifier(input.partition?.partitionId, "partition.partitionId"),
+            transferPublicKey: validateP384Jwk(
+              input.partition?.transferPublicKey,
+              "partition.transferPublicKey",
+            ),
+          };
+    if (!Array.isArray(input.missingKeyIds)) bad("missingKeyIds", "missingKeyIds must be a list");
+    const missing = input.missingKeyIds.map((id, i) => requireKeyId(id, `missingKeyIds[${i}]`));
+    if (!this.isPending("verifyKeys", input.correlationId)) return;
+    const asked = this.heldKeyIdList();
+    const stranger = missing.find((id) => !asked.includes(id));
+    if (stranger !== undefined) bad("missingKeyIds", `key ${stranger} was not asked about`);
+    const expected = this.partition();
+    const problem =
+      found === null
+        ? "the stored partition credential opens no partition (zeroized or device replaced)"
+        : found.partitionId !== expected.partitionId
+          ? `the credential opens partition ${found.partitionId}, not ${expected.partitionId}`
+          : !sameJwk(found.transferPublicKey, expected.transferPublicKey)
+            ? `partition ${found.partitionId} has a new transfer key (it was re-initialized)`
+            : missing.length > 0
+              ? `partition ${found.partitionId} no longer holds key(s) ${missing.join(", ")}`
+              : null;
+    if (problem !== null) {
+      this.fallBackToBlank(problem);
+      return;
+    }
+    this.s.lastError = null;
+    this.emitSynced();
+    // The log (replayed by the shell) usually already records this member as synced;
+    // announce again only if it still does not by the deadline.
+    if (this.s.syncedMembers.includes(this.self)) this.s.pending = null;
+    else this.setPending("announceSynced", { deadlineTick: this.deadline() });
+  }
+
+  /** The checkpoint's keys are gone: start over as a blank member (Genesis and the log's facts stay). */
+  private fallBackToBlank(problem: string): void {
+    this.note("KeyNotFound", `cannot resume ownership from the checkpoint: ${problem}; re-syncing`);
+    // No hsm.deleteKeys: zeroizing wipes whatever is left in the partition.
+    this.s.material = NO_MATERIAL;
+    this.s.partition = null;
+    this.s.phase = "initializingPartition";
+    this.startZeroize();
   }
 
   private onPartitionReady(input: Extract<OwnershipInput, { kind: "partitionReady" }>): void {
@@ -639,11 +722,18 @@ class Machine {
 
   private becomeSynced(): void {
     this.s.phase = "synced";
-    const m = this.s.material;
     const genesis = this.s.genesis ?? fail("Internal", "synced without Genesis");
-    const partitionCert = m.partitionCert ?? fail("Internal", "synced without a partition certificate");
+    const partitionCert =
+      this.s.material.partitionCert ?? fail("Internal", "synced without a partition certificate");
     this.setPending("announceSynced", { deadlineTick: this.deadline() });
     this.s.lastError = null;
+    this.emitSynced();
+    this.announceSynced(partitionCert, genesis);
+  }
+
+  private emitSynced(): void {
+    const m = this.s.material;
+    const genesis = this.s.genesis ?? fail("Internal", "synced without Genesis");
     this.emit({
       kind: "ownershipSynced",
       ownerRootKeyId: m.ownerRoot?.keyId ?? fail("Internal", "no owner root key"),
@@ -652,7 +742,6 @@ class Machine {
       ownerRootFingerprint: certificateFingerprint(genesis.ownerRootCert),
       dekFingerprint: genesis.dekFingerprint,
     });
-    this.announceSynced(partitionCert, genesis);
   }
 
   private announceSynced(partitionCert: PoolCertificate, genesis: GenesisCommand): void {
@@ -710,6 +799,9 @@ class Machine {
     switch (pending.step) {
       case "zeroizeAndInit":
         this.startZeroize();
+        return;
+      case "verifyKeys":
+        this.startKeyCheck();
         return;
       case "createOwnershipKeys":
         this.startCreatingOwnership();
@@ -776,10 +868,10 @@ class Machine {
 
   /** Why this node must not serve `from` now, or null. */
   private refusalFor(from: string, poolId: string): HsmError | null {
-    if (this.s.phase !== "synced") {
+    if (!holdsOwnership(this.s)) {
       return {
         code: "OwnershipPending",
-        message: `${this.self} does not hold the pool's ownership yet (phase ${this.s.phase}); ask a synced member`,
+        message: `${this.self} does not hold the pool's ownership yet (${progressOf(this.s)}); ask a synced member`,
       };
     }
     if (poolId !== this.s.config.poolId) {
@@ -910,12 +1002,23 @@ function uniqueInOrder(ids: readonly string[]): string[] {
   return [...new Set(ids)];
 }
 
+/** Synced, and (after a restart) its partition was confirmed to still hold the keys. */
+export function holdsOwnership(state: OwnershipState): boolean {
+  return state.phase === "synced" && state.pending?.step !== "verifyKeys";
+}
+
+function progressOf(state: OwnershipState): string {
+  return state.pending?.step === "verifyKeys"
+    ? "restarted; checking its partition still holds the pool's keys"
+    : `phase ${state.phase}`;
+}
+
 /** Throws OwnershipPending unless this member holds the pool's ownership (owner root, DEK, pool key). */
 export function requireOwnership(state: OwnershipState): void {
-  if (state.phase !== "synced") {
+  if (!holdsOwnership(state)) {
     fail(
       "OwnershipPending",
-      `member ${state.config.nodeId} does not hold the pool's ownership yet (phase ${state.phase}); ` +
+      `member ${state.config.nodeId} does not hold the pool's ownership yet (${progressOf(state)}); ` +
         "key operations run only on members that have received the DEK: retry on another member or shortly",
       { phase: state.phase },
     );

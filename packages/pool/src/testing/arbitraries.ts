@@ -2,7 +2,14 @@
 import fc from "fast-check";
 import type { KeyOp } from "../algorithms.js";
 import { OPS_BY_TYPE } from "../algorithms.js";
-import type { KeyShape, PoolCertificate, PoolCommand } from "../index.js";
+import {
+  type GenesisCommand,
+  type KeyShape,
+  keyFingerprint,
+  type OwnershipCheckpoint,
+  type PoolCertificate,
+  type PoolCommand,
+} from "../index.js";
 import { base64UrlEncode } from "../jwk.js";
 import type { OwnershipMessage } from "../messages.js";
 
@@ -174,3 +181,40 @@ export const message: fc.Arbitrary<OwnershipMessage> = fc.oneof(
     reason: fc.string({ maxLength: 100 }),
   }),
 );
+
+export const hsmKeyId = fc.stringMatching(/^[A-Za-z0-9._:-]{1,40}$/);
+
+/** Field-consistent checkpoints (same pool everywhere, fingerprints of the key ids); signatures are random. */
+export const checkpoint: fc.Arbitrary<OwnershipCheckpoint> = fc
+  .record({
+    poolId: identifier,
+    nodeId: identifier,
+    proposer: identifier,
+    at: timeMs,
+    ownerRootKeyId: hsmKeyId,
+    dekKeyId: hsmKeyId,
+    poolKeyKeyId: hsmKeyId,
+    rootCert: certificate,
+    partitionCert: certificate,
+  })
+  .map(({ poolId, nodeId, proposer, at, rootCert, partitionCert, ...keyIds }) => {
+    const genesis: GenesisCommand = {
+      kind: "genesis",
+      poolId,
+      ownerRootCert: { ...rootCert, role: "ownerRoot", poolId },
+      dekFingerprint: keyFingerprint(keyIds.dekKeyId),
+      poolKeyFingerprint: keyFingerprint(keyIds.poolKeyKeyId),
+      proposer,
+      at,
+    };
+    return {
+      phase: "synced" as const,
+      poolId,
+      nodeId,
+      genesis,
+      ...keyIds,
+      dekFingerprint: genesis.dekFingerprint,
+      poolKeyFingerprint: genesis.poolKeyFingerprint,
+      partitionCert: { ...partitionCert, role: "partition" as const, poolId, subject: nodeId },
+    };
+  });

@@ -14,6 +14,7 @@ import {
   decodeMessage,
   encodeMessage,
   KeyStore,
+  type OwnershipCheckpoint,
   type OwnershipEffect,
   type OwnershipInput,
   type OwnershipKeyRole,
@@ -22,6 +23,7 @@ import {
   type OwnershipState,
   ownershipInputsOf,
   type P384PublicJwk,
+  resumeOwnership,
   stepOwnership,
 } from "../index.js";
 import { newSigner, sign, type TestSigner } from "./fixtures.js";
@@ -71,6 +73,8 @@ export class FakeHsm {
   private seq = 0;
   /** When set, the next call of this kind fails (DeviceFault). */
   failNext: OwnershipEffect["kind"] | null = null;
+  /** Whether the node's stored credential opens the partition (false before the first init and after wipe). */
+  private initialized = false;
 
   constructor(
     readonly nodeId: string,
@@ -102,6 +106,7 @@ export class FakeHsm {
     switch (effect.kind) {
       case "hsm.zeroizeAndInit":
         this.keys.clear();
+        this.initialized = true;
         this.transfer = newSigner();
         this.secrets.push(this.transfer.secretKey);
         return {
@@ -153,9 +158,31 @@ export class FakeHsm {
       case "hsm.deleteKeys":
         for (const id of effect.keyIds) this.keys.delete(id);
         return null;
+      case "hsm.checkKeys":
+        return {
+          kind: "keysChecked",
+          correlationId: effect.correlationId,
+          partition: this.initialized
+            ? { partitionId: this.partitionId, transferPublicKey: this.transfer.publicKey }
+            : null,
+          missingKeyIds: effect.keyIds.filter((id) => !this.initialized || !this.keys.has(id)),
+        };
       default:
         return null;
     }
+  }
+
+  /** Someone zeroized the partition behind the node's back: keys and credential are gone. */
+  wipe(): void {
+    this.keys.clear();
+    this.initialized = false;
+  }
+
+  /** The partition was zeroized and initialized again (say by an operator): new transfer key, no keys. */
+  reinitialize(): void {
+    this.keys.clear();
+    this.transfer = newSigner();
+    this.secrets.push(this.transfer.secretKey);
   }
 
   /** An application key wrapped under the DEK: the blob (a token) names the DEK it needs. */
@@ -212,6 +239,7 @@ export class Cluster {
   /** Proposals from isolated nodes (a partitioned leader's uncommitted entries). */
   readonly held: { from: string; data: Uint8Array }[] = [];
   private readonly events: Event[] = [];
+  private restarts = 0;
   private termStart = new Map<number, number>();
   private nowMs = 1_700_000_000_000;
 
@@ -240,6 +268,36 @@ export class Cluster {
     // A snapshot carries Genesis and the synced members: tell the machine, as the shell would.
     if (store.genesis) this.feed(id, { kind: "genesisApplied", genesis: store.genesis });
     for (const m of store.syncedMembers())
+      this.feed(id, { kind: "memberSyncedApplied", memberId: m.memberId });
+    return node;
+  }
+
+  /**
+   * kill -9 and restart in place: the process's queued inputs and messages are lost; its
+   * HSM partition and its log/key store (durable) stay. The new process resumes from
+   * `checkpoint` (or starts blank without one), then learns Genesis and the synced
+   * members from its store, as the shell does after replaying its log.
+   */
+  restart(id: string, checkpoint: OwnershipCheckpoint | null): Node {
+    const node = this.node(id);
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const e = this.events[i] as Event;
+      if (e.to === id || (e.kind === "wire" && e.from === id)) this.events.splice(i, 1);
+    }
+    const config = { nodeId: id, poolId: POOL_ID, retryTicks: this.retryTicks };
+    node.state = checkpoint ? resumeOwnership(config, checkpoint) : createOwnershipState(config);
+    node.phases = [];
+    node.effects = [];
+    this.restarts += 1;
+    this.note(`${id} restarts ${checkpoint ? "from its checkpoint" : "blank"}`);
+    this.feed(id, {
+      kind: "start",
+      nowMs: this.nowMs,
+      incarnation: `r${id}x${this.restarts}`,
+      members: this.members,
+    });
+    if (node.store.genesis) this.feed(id, { kind: "genesisApplied", genesis: node.store.genesis });
+    for (const m of node.store.syncedMembers())
       this.feed(id, { kind: "memberSyncedApplied", memberId: m.memberId });
     return node;
   }
