@@ -3,7 +3,7 @@
  * HFC in the background, wait for the pool to become healthy while reporting
  * progress; stop it through the HFC (with a fallback for an HFC that is gone).
  */
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import {
   FabricControllerClient,
@@ -121,6 +121,7 @@ async function waitForHealthy(
         shownPrimary = last.primary;
       }
       if (last.state === "healthy") return last;
+      await failIfMemberExited(opts.runDir, last);
     }
     if (Date.now() > deadline) {
       const why = last ? describeProblems(last) : "the HFC does not answer";
@@ -131,6 +132,35 @@ async function waitForHealthy(
       );
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/** The last line a node logged, compactly (its `msg` and error when it is a JSON line). */
+async function lastLogLine(path: string): Promise<string> {
+  const text = await readFile(path, "utf8").catch(() => "");
+  const line = text.trimEnd().split("\n").at(-1) ?? "";
+  try {
+    const j = JSON.parse(line) as Record<string, unknown>;
+    const err = j.err ?? j.error;
+    const detail = typeof err === "object" && err !== null ? (err as { message?: unknown }).message : err;
+    return [j.msg, detail].filter((x) => typeof x === "string" && x !== "").join(": ") || line.slice(0, 200);
+  } catch {
+    return line.slice(0, 200) || "(empty log)";
+  }
+}
+
+/** A member whose process died before it ever came up will not come up by waiting: say why now. */
+async function failIfMemberExited(runDir: string, s: PoolStatus): Promise<void> {
+  for (const m of s.members) {
+    if (m.health === "down" && m.measurement === "" && m.pid > 0 && !isProcessAlive(m.pid)) {
+      const why = await lastLogLine(runPaths(runDir).nodeLog(m.id));
+      fail(
+        "LaunchRefused",
+        `node ${m.id} exited during start-up (last log line: ${why}); \`hsmpool logs ${m.id}\` shows more, ` +
+          "the HFC keeps running until `hsmpool down`",
+        { nodeId: m.id },
+      );
+    }
   }
 }
 
