@@ -26,6 +26,7 @@ export {
   shrinkList,
   type Target,
 } from "./faults.js";
+export { Nemesis, type NemesisHost } from "./nemesis.js";
 export { DEFAULT_LINK, type LinkConfig, Network, type NetworkStats } from "./network.js";
 export { describeShape, type Link, linksCut, type NodeName, type PartitionShape } from "./partitions.js";
 export { Prng, splitmix64 } from "./prng.js";
@@ -50,6 +51,7 @@ export {
   SCENARIO_NAMES,
   SCENARIOS_BY_NAME,
   type Scenario,
+  type ScenarioPlan,
 } from "./raft/scenarios.js";
 export { runSweep, type SweepOptions, type SweepProgress, type SweepSummary } from "./raft/sweep.js";
 export { decodeWalRecord, recoverStorage } from "./raft/wal.js";

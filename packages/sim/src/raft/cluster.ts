@@ -1,16 +1,8 @@
 import { isHsmPoolError } from "@hsmpool/errors";
 import type { ConfChange, Entry, Message, NodeId, RawNode, Role, UnsafeVariant } from "@hsmpool/raft";
-import {
-  describeFault,
-  type Fault,
-  type Intensity,
-  linkFaultConfig,
-  linksOf,
-  resolveShape,
-  resolveTarget,
-} from "../faults.js";
+import { describeFault, type Fault, type Intensity } from "../faults.js";
+import { Nemesis, type NemesisHost } from "../nemesis.js";
 import { Network } from "../network.js";
-import { describeShape, linksCut } from "../partitions.js";
 import type { Prng } from "../prng.js";
 import { EventQueue, formatSimTime, US_PER_MS } from "../scheduler.js";
 import { TraceHash, Transcript } from "../trace.js";
@@ -88,10 +80,6 @@ export interface ClusterStats {
   faultsApplied: number;
 }
 
-interface ActiveFault {
-  undo: () => void;
-}
-
 export class RaftCluster implements NodeHost {
   readonly checker = new RaftChecker();
   readonly queue = new EventQueue<SimEvent>();
@@ -101,11 +89,9 @@ export class RaftCluster implements NodeHost {
   private readonly nodeNumber = new Map<NodeId, number>();
   private readonly network: Network;
   private readonly workload: Workload;
-  private readonly faultPrng: Prng;
   private readonly opPrng: Prng;
-  private readonly crashPrng: Prng;
   private readonly tickPrng: Prng;
-  private readonly activeFaults = new Map<number, ActiveFault>();
+  private readonly nemesis: Nemesis;
   /** Reactive faults waiting for the next election. */
   private armedFaults: { fault: Fault; id: number }[] = [];
   /** Client requests sent to a paused node, handled when it resumes. */
@@ -150,10 +136,9 @@ export class RaftCluster implements NodeHost {
     const { plan } = options;
     this.transcript = new Transcript(options.transcript !== undefined, options.transcript);
     this.network = new Network(prng.split("network"), plan.link);
+    this.nemesis = new Nemesis(this.network, prng.split("faults"), options.intensity, this.nemesisHost());
     this.workload = new Workload(prng.split("workload"));
-    this.faultPrng = prng.split("faults");
     this.opPrng = prng.split("operator");
-    this.crashPrng = prng.split("crash");
     this.tickPrng = prng.split("ticks");
     const tuning: RaftTuning = {
       electionTicks: ELECTION_TICKS,
@@ -259,14 +244,10 @@ export class RaftCluster implements NodeHost {
         tr.add(ev.id);
         this.armedFaults.push({ fault: ev.fault, id: ev.id });
         return;
-      case "fault-end": {
+      case "fault-end":
         tr.add(ev.id);
-        const f = this.activeFaults.get(ev.id);
-        if (!f) return;
-        this.activeFaults.delete(ev.id);
-        f.undo();
+        this.nemesis.end(ev.id);
         return;
-      }
       case "client":
         this.clientOp();
         this.queue.after(this.workload.gapUs(), ev);
@@ -466,63 +447,45 @@ export class RaftCluster implements NodeHost {
 
   private startFault(fault: Fault, id: number): void {
     if (this.healed) return; // a reactive fault that fired after the heal point
-    const members = this.members();
-    if (members.length === 0) return;
-    const ids = members.map((n) => n.id);
-    const prng = this.faultPrng.split(`fault-${fault.salt}`);
-    const leader = this.leader()?.id ?? null;
-    const a = fault.action;
-    let undo: (() => void) | null = null;
-    let what = "";
-    switch (a.kind) {
-      case "crash": {
-        const node = this.nodes.get(resolveTarget(a.target, ids, leader, prng))!;
-        if (!node.running) break;
-        this.stats.crashes++;
-        node.crash(
-          this.crashPrng.split(`crash-${fault.salt}`),
-          this.options.intensity.corruptOnCrashProbability,
-        );
-        this.deferredOps.delete(node.id);
-        what = `crash ${node.id}`;
-        undo = () => this.restartNode(node);
-        break;
-      }
-      case "pause": {
-        const node = this.nodes.get(resolveTarget(a.target, ids, leader, prng))!;
-        if (node.state !== "up") break;
-        node.pause();
-        what = `pause ${node.id}`;
-        undo = () => this.resumeNode(node);
-        break;
-      }
-      case "partition": {
-        const focus = resolveTarget(a.target, ids, leader, prng);
-        const shape = resolveShape(a.shape, ids, focus, prng);
-        const links = linksCut(shape, ids);
-        const key = `fault-${id}`;
-        this.network.partition(key, links);
-        what = `partition ${describeShape(shape)} (${links.length} links cut)`;
-        undo = () => this.network.healPartition(key);
-        break;
-      }
-      case "link": {
-        const key = `fault-${id}`;
-        const links = a.target === "all" ? "all" : linksOf(resolveTarget(a.target, ids, leader, prng), ids);
-        this.network.addLinkFault(key, links, linkFaultConfig(a.effect, this.options.intensity));
-        what = `link ${a.effect} on ${links === "all" ? "all links" : `${links.length} links`}`;
-        undo = () => this.network.clearLinkFault(key);
-        break;
-      }
-    }
-    if (!undo) {
-      this.log(() => `fault #${id} (${describeFault(fault)}) skipped: target not running`);
+    const what = this.nemesis.start(fault, id);
+    if (what === null) {
+      this.log(() => `fault #${id} (${describeFault(fault)}) skipped: nothing to hit`);
       return;
     }
     this.stats.faultsApplied++;
     this.log(() => `fault #${id} starts: ${what} for ${formatSimTime(fault.durationUs)}`);
-    this.activeFaults.set(id, { undo });
     this.queue.after(fault.durationUs, { k: "fault-end", id });
+  }
+
+  // ---- NemesisHost -----------------------------------------------------------
+
+  private nemesisHost(): NemesisHost {
+    return {
+      members: () => this.members().map((n) => n.id),
+      leader: () => this.leader()?.id ?? null,
+      crash: (id, prng, corruptProbability) => {
+        const node = this.nodes.get(id);
+        if (!node?.running) return false;
+        this.stats.crashes++;
+        node.crash(prng, corruptProbability);
+        this.deferredOps.delete(id);
+        return true;
+      },
+      restart: (id) => {
+        const node = this.nodes.get(id);
+        if (node) this.restartNode(node);
+      },
+      pause: (id) => {
+        const node = this.nodes.get(id);
+        if (node?.state !== "up") return false;
+        node.pause();
+        return true;
+      },
+      resume: (id) => {
+        const node = this.nodes.get(id);
+        if (node) this.resumeNode(node);
+      },
+    };
   }
 
   private restartNode(node: SimRaftNode): void {
@@ -549,11 +512,7 @@ export class RaftCluster implements NodeHost {
     );
     this.armedFaults = [];
     this.healed = true;
-    for (const [id, f] of [...this.activeFaults]) {
-      this.activeFaults.delete(id);
-      f.undo();
-    }
-    this.network.healAll();
+    this.nemesis.healAll();
     for (const node of this.members()) {
       if (node.state === "down") this.restartNode(node);
       else if (node.state === "paused") this.resumeNode(node);

@@ -1,0 +1,84 @@
+/**
+ * Benchmark: how fast the simulator runs the Raft core.
+ *   - simulated cluster-seconds per wall second, 3 nodes, random faults at medium
+ *     intensity (goal: >= 1,000), against a baseline of the same cluster with no
+ *     faults measured in the same run;
+ *   - seeds per minute for `hsmpool sim raft --seeds N` (scenario random, 60 s each).
+ */
+import {
+  DEFAULT_LINK,
+  INTENSITIES,
+  LIVENESS_BOUND_US,
+  Prng,
+  RaftCluster,
+  randomSchedule,
+  runSweep,
+  type ScenarioPlan,
+  US_PER_S,
+} from "../index.js";
+
+const GOAL_SIM_S_PER_WALL_S = 1000;
+const DURATION_US = 60 * US_PER_S;
+const HEAL_AT_US = DURATION_US - 12 * US_PER_S;
+
+function threeNodePlan(seed: number, withFaults: boolean): ScenarioPlan {
+  return {
+    voters: 3,
+    spares: 0,
+    faults: withFaults ? randomSchedule(Prng.fromSeed(seed), INTENSITIES.medium, US_PER_S, HEAL_AT_US) : [],
+    ops: [],
+    compaction: { everyEntries: 200, walRewriteBytes: 256 * 1024 },
+    preVote: true,
+    checkQuorum: true,
+    maxSizePerMsgBytes: undefined,
+    maxInflightMsgs: undefined,
+    link: DEFAULT_LINK,
+  };
+}
+
+/** Simulated seconds per wall second over `seeds` runs of 60 s. */
+function clusterRate(seeds: number, withFaults: boolean): { rate: number; events: number; faults: number } {
+  let events = 0;
+  let faults = 0;
+  const start = performance.now();
+  for (let seed = 1; seed <= seeds; seed++) {
+    const cluster = new RaftCluster(Prng.fromSeed(seed).split("bench"), {
+      plan: threeNodePlan(seed, withFaults),
+      intensity: INTENSITIES.medium,
+      durationUs: DURATION_US,
+      healAtUs: HEAL_AT_US,
+      livenessBoundUs: LIVENESS_BOUND_US,
+    });
+    cluster.start();
+    cluster.run();
+    events += cluster.stats.events;
+    faults += cluster.stats.faultsApplied;
+  }
+  const wallS = (performance.now() - start) / 1000;
+  return { rate: (seeds * DURATION_US) / US_PER_S / wallS, events: events / wallS, faults };
+}
+
+clusterRate(5, true); // warm up the JIT
+
+const quiet = clusterRate(30, false);
+const faulty = clusterRate(60, true);
+console.log(
+  `3 nodes, no faults (baseline):   ${Math.round(quiet.rate)} simulated s per wall s (${Math.round(quiet.events)} events/s)`,
+);
+console.log(
+  `3 nodes, random faults (medium): ${Math.round(faulty.rate)} simulated s per wall s (${Math.round(faulty.events)} events/s, ${faulty.faults} faults)`,
+);
+console.log(`ratio faults / no faults: ${(faulty.rate / quiet.rate).toFixed(2)}`);
+console.log(
+  `goal ratio: ${(faulty.rate / GOAL_SIM_S_PER_WALL_S).toFixed(2)} (>= 1.00 meets the goal of ${GOAL_SIM_S_PER_WALL_S} simulated s per wall s)`,
+);
+
+const sweepStart = performance.now();
+const sweep = runSweep({ from: 1, count: 100 });
+const sweepWallS = (performance.now() - sweepStart) / 1000;
+const perMinute = (sweep.seedsRun / sweepWallS) * 60;
+console.log(
+  `sweep, scenario random (3 or 5 nodes, churn, transfers), 60 s per seed: ${Math.round(perMinute)} seeds per minute ` +
+    `(${sweep.seedsRun} seeds in ${sweepWallS.toFixed(1)} s, ${sweep.failures.length} failed)`,
+);
+console.log(`200-seed run (hsmpool sim raft --seeds 200) estimate: ${((200 / perMinute) * 60).toFixed(1)} s`);
