@@ -33,6 +33,7 @@ export { Prng, splitmix64 } from "./prng.js";
 // Raft on the simulator.
 export { type ClusterStats, RaftCluster, TICK_US } from "./raft/cluster.js";
 export { type InvariantName, InvariantViolation, LogMirror, RaftChecker } from "./raft/invariants.js";
+export { runSweepParallel } from "./raft/parallel-sweep.js";
 export {
   DEFAULT_DURATION_US,
   LIVENESS_BOUND_US,
@@ -53,7 +54,13 @@ export {
   type Scenario,
   type ScenarioPlan,
 } from "./raft/scenarios.js";
-export { runSweep, type SweepOptions, type SweepProgress, type SweepSummary } from "./raft/sweep.js";
+export {
+  runSweep,
+  SweepAccumulator,
+  type SweepOptions,
+  type SweepProgress,
+  type SweepSummary,
+} from "./raft/sweep.js";
 export { decodeWalRecord, recoverStorage } from "./raft/wal.js";
 export { EventQueue, formatSimTime, US_PER_MS, US_PER_S } from "./scheduler.js";
 export { TraceHash, Transcript } from "./trace.js";

@@ -13,6 +13,7 @@ import {
   type RaftSimResult,
   runRaftSim,
   runSweep,
+  runSweepParallel,
   SCENARIO_NAMES,
   SCENARIOS_BY_NAME,
   type SweepProgress,
@@ -37,6 +38,7 @@ interface RaftFlags {
   keepFaults?: string;
   unsafeVariant?: string;
   shrink?: boolean;
+  jobs: string;
 }
 
 function out(line: string): void {
@@ -94,7 +96,7 @@ function runOne(seed: number, flags: RaftFlags): void {
   fail("IntegrityError", `seed ${seed} violated ${r.violation!.invariant} (replay command above)`);
 }
 
-function runMany(from: number, count: number, flags: RaftFlags): void {
+async function runMany(from: number, count: number, jobs: number, flags: RaftFlags): Promise<void> {
   const options = baseOptions(flags);
   const wallStart = performance.now();
   let lastProgress = wallStart;
@@ -112,17 +114,15 @@ function runMany(from: number, count: number, flags: RaftFlags): void {
       `[sim] ${p.done}/${p.total} seeds, ${p.failures} failed, ${Math.round(rate)} simulated s per wall s (${wallS.toFixed(1)} s elapsed)`,
     );
   };
-  const s = runSweep(
-    {
-      from,
-      count,
-      ...(options.scenario !== undefined ? { scenario: options.scenario } : {}),
-      ...(options.durationUs !== undefined ? { durationUs: options.durationUs } : {}),
-      ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
-      ...(options.unsafeVariant !== undefined ? { unsafeVariant: options.unsafeVariant } : {}),
-    },
-    progress,
-  );
+  const sweep = {
+    from,
+    count,
+    ...(options.scenario !== undefined ? { scenario: options.scenario } : {}),
+    ...(options.durationUs !== undefined ? { durationUs: options.durationUs } : {}),
+    ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
+    ...(options.unsafeVariant !== undefined ? { unsafeVariant: options.unsafeVariant } : {}),
+  };
+  const s = jobs > 1 ? await runSweepParallel(sweep, jobs, progress) : runSweep(sweep, progress);
   const wallS = (performance.now() - wallStart) / 1000;
   out(
     `${s.seedsRun} seeds (${from}..${from + s.seedsRun - 1}), scenario ${options.scenario}, intensity ${options.intensity}, ` +
@@ -183,6 +183,11 @@ export function registerSimCommands(program: Command): void {
     )
     .option("--shrink", "on failure, drop faults while it still fails and print the shorter replay command")
     .option(
+      "--jobs <n>",
+      "run --seeds on n worker threads (results and trace hash are the same as with 1)",
+      "1",
+    )
+    .option(
       "--unsafe-variant <name>",
       `checker self-test: run a deliberately broken Raft (${UNSAFE_VARIANTS.join(", ")})`,
     )
@@ -190,11 +195,12 @@ export function registerSimCommands(program: Command): void {
       "after",
       "\nExamples:\n" +
         "  hsmpool sim raft --seeds 200                      # seeds 1..200, 60 s each\n" +
+        "  hsmpool sim raft --seeds 10000 --jobs 2           # the long run, on two cores\n" +
         "  hsmpool sim raft --seed 1234 --scenario random --transcript\n" +
         "  hsmpool sim raft --seeds 200 --scenario figure-8 --unsafe-variant commitOldTermEntries\n" +
         "Every run prints 'trace hash: <hex>'; the same seed always gives the same hash.",
     )
-    .action((flags: RaftFlags) => {
+    .action(async (flags: RaftFlags) => {
       if (flags.seed !== undefined && flags.seeds !== undefined) {
         fail("BadParameter", "give either --seed (one run) or --seeds (a sweep), not both");
       }
@@ -203,11 +209,9 @@ export function registerSimCommands(program: Command): void {
           fail("BadParameter", "--transcript prints one run: use it with --seed, not --seeds");
         if (flags.keepFaults !== undefined)
           fail("BadParameter", "--keep-faults replays one run: use it with --seed");
-        runMany(
-          parseSeedFlag("--from", flags.from),
-          parseCountFlag("--seeds", flags.seeds, MAX_SEEDS),
-          flags,
-        );
+        const from = parseSeedFlag("--from", flags.from);
+        const count = parseCountFlag("--seeds", flags.seeds, MAX_SEEDS);
+        await runMany(from, count, parseCountFlag("--jobs", flags.jobs, 64), flags);
         return;
       }
       runOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);

@@ -39,11 +39,12 @@ export interface SweepSummary {
   faultsApplied: number;
 }
 
-export function runSweep(options: SweepOptions, onSeed?: (p: SweepProgress) => void): SweepSummary {
-  const combined = new TraceHash();
-  const summary: SweepSummary = {
+/** Folds per-seed results (in seed order) into a summary and progress reports. */
+export class SweepAccumulator {
+  private readonly combined = new TraceHash();
+  readonly summary: SweepSummary = {
     seedsRun: 0,
-    traceHash: combined.hex(),
+    traceHash: "",
     failures: [],
     simulatedUs: 0,
     events: 0,
@@ -51,6 +52,35 @@ export function runSweep(options: SweepOptions, onSeed?: (p: SweepProgress) => v
     readsChecked: 0,
     faultsApplied: 0,
   };
+
+  constructor(private readonly total: number) {
+    this.summary.traceHash = this.combined.hex();
+  }
+
+  add(r: RaftSimResult): SweepProgress {
+    const s = this.summary;
+    s.seedsRun++;
+    this.combined.add(r.seed);
+    this.combined.addString(r.traceHash);
+    s.traceHash = this.combined.hex();
+    s.simulatedUs += r.simulatedUs;
+    s.events += r.stats.events;
+    s.writesAcked += r.stats.writesAcked;
+    s.readsChecked += r.stats.readsChecked;
+    s.faultsApplied += r.stats.faultsApplied;
+    if (!r.ok) s.failures.push(r);
+    return {
+      done: s.seedsRun,
+      total: this.total,
+      failures: s.failures.length,
+      simulatedUs: s.simulatedUs,
+      last: r,
+    };
+  }
+}
+
+export function runSweep(options: SweepOptions, onSeed?: (p: SweepProgress) => void): SweepSummary {
+  const acc = new SweepAccumulator(options.count);
   for (let i = 0; i < options.count; i++) {
     const r = runRaftSim({
       seed: options.from + i,
@@ -59,25 +89,9 @@ export function runSweep(options: SweepOptions, onSeed?: (p: SweepProgress) => v
       ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
       ...(options.unsafeVariant !== undefined ? { unsafeVariant: options.unsafeVariant } : {}),
     });
-    summary.seedsRun++;
-    combined.add(r.seed);
-    combined.addString(r.traceHash);
-    summary.traceHash = combined.hex();
-    summary.simulatedUs += r.simulatedUs;
-    summary.events += r.stats.events;
-    summary.writesAcked += r.stats.writesAcked;
-    summary.readsChecked += r.stats.readsChecked;
-    summary.faultsApplied += r.stats.faultsApplied;
-    if (!r.ok) summary.failures.push(r);
-    onSeed?.({
-      done: summary.seedsRun,
-      total: options.count,
-      failures: summary.failures.length,
-      simulatedUs: summary.simulatedUs,
-      last: r,
-    });
-    if (options.stopAfterFailures !== undefined && summary.failures.length >= options.stopAfterFailures)
-      break;
+    const p = acc.add(r);
+    onSeed?.(p);
+    if (options.stopAfterFailures !== undefined && p.failures >= options.stopAfterFailures) break;
   }
-  return summary;
+  return acc.summary;
 }
