@@ -1,1 +1,11 @@
-export {};
+/**
+ * @hsmpool/node: the TEE node process shell (see README.md). The process entry is
+ * main.ts; these exports are for tests and tools.
+ */
+export { loadConfig, type NodeConfig, type PeerConfig, parseConfig } from "./config.js";
+export { foundingKeyStoreData, type NodeOptions, PoolNode, SHUTDOWN_GRACE_MS } from "./node.js";
+export { peerPolicyFor } from "./peer/policy.js";
+export type { NodeStatusMessage } from "./status.js";
+export { RaftStore, SNAPSHOT_FILE, WAL_FILE } from "./storage/raft-store.js";
+export { RecordLog, scanLog } from "./storage/record-log.js";
+export { cpuSealer, poolKeySealer, Sealers } from "./storage/sealer.js";

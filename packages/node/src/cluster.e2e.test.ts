@@ -1,0 +1,256 @@
+/**
+ * Three real node processes on loopback (spawned from the signed dist bundle, with
+ * configs written here and a test CA standing in for the HFC's IssueNodeCert).
+ */
+import { createPublicKey, verify as cryptoVerify } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { HsmDevice } from "@hsmpool/hsm";
+import { launchEnclave } from "@hsmpool/platform";
+import { decodeOwnershipCheckpoint } from "@hsmpool/pool";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { revealKeyForTest, revealTransferKeyForTest } from "../../hsm/src/testing/key-material-door.js";
+import { CREDENTIAL_FILE } from "./hsm/partition-access.js";
+import { CHECKPOINT_FILE } from "./ownership/checkpoint-file.js";
+import type { NodeStatusMessage } from "./status.js";
+import { utf8 } from "./storage/bytes.js";
+import {
+  BUNDLE_DIR,
+  buildAndSignNode,
+  type CallError,
+  call,
+  TestCluster,
+  waitFor,
+} from "./testing/cluster.js";
+import { removeTempDirs, tempDir } from "./testing/fixtures.js";
+
+let cluster: TestCluster;
+const IDS = ["n1", "n2", "n3"];
+
+beforeAll(async () => {
+  buildAndSignNode();
+  cluster = await TestCluster.create(await tempDir("hsmpool-node-e2e-"), IDS);
+  for (const id of IDS) await cluster.start(id);
+}, 120_000);
+
+afterAll(async () => {
+  if (process.env.HSMPOOL_TEST_LOGS) {
+    for (const id of IDS)
+      process.stderr.write(`--- ${id}\n${(await cluster.log(id)).split("\n").slice(-40).join("\n")}\n`);
+  }
+  await cluster?.close();
+  await removeTempDirs();
+});
+
+async function statuses(): Promise<NodeStatusMessage[] | null> {
+  const all = await Promise.all(IDS.map((id) => cluster.status(id)));
+  if (all.every((s) => s !== null)) return all as NodeStatusMessage[];
+  throw new Error(`no status from a member: ${String(cluster.lastStatusError)}`);
+}
+
+async function healthyPool(): Promise<NodeStatusMessage[]> {
+  return waitFor(
+    "one primary and three synced members",
+    async () => {
+      const all = await statuses();
+      if (!all) return null;
+      const primaries = all.filter((s) => s.role === "primary");
+      const ok =
+        primaries.length === 1 &&
+        all.every(
+          (s) => s.ownership === "synced" && s.primaryId === primaries[0]!.nodeId && s.term === all[0]!.term,
+        );
+      return ok ? all : null;
+    },
+    30_000,
+  );
+}
+
+interface KeyBundle {
+  name: string;
+  version: number;
+  kty: string;
+  publicJwkJson: string;
+}
+
+const MESSAGE = Buffer.from("a message signed by the pool");
+
+function verifiesWith(bundle: KeyBundle, alg: "ES256" | "RS256", signature: Uint8Array): boolean {
+  const key = createPublicKey({ key: JSON.parse(bundle.publicJwkJson), format: "jwk" });
+  return alg === "ES256"
+    ? cryptoVerify("sha256", MESSAGE, { key, dsaEncoding: "ieee-p1363" }, signature)
+    : cryptoVerify("sha256", MESSAGE, key, signature);
+}
+
+async function rejection(p: Promise<unknown>): Promise<CallError> {
+  return p.then(
+    () => {
+      throw new Error("expected the call to fail");
+    },
+    (e: CallError) => e,
+  );
+}
+
+const trailer = (e: CallError, key: string): string | undefined => e.metadata?.get(key)[0]?.toString();
+
+describe("three node processes", () => {
+  let primary: string;
+  let secondary: string;
+  let ecKey: KeyBundle;
+
+  it("elect one primary and all sync ownership with the same DEK fingerprint", async () => {
+    const all = await healthyPool();
+    const fingerprints = new Set(all.map((s) => s.dekFingerprint));
+    expect(fingerprints.size).toBe(1);
+    expect([...fingerprints][0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(new Set(all.map((s) => s.rackId)).size).toBe(3);
+    expect(new Set(all.map((s) => s.mrenclave)).size).toBe(1);
+    primary = all.find((s) => s.role === "primary")!.nodeId;
+    secondary = IDS.find((id) => id !== primary)!;
+  });
+
+  it("creates a key on the primary and signs with it on a secondary", async () => {
+    ecKey = await call<KeyBundle>(cluster.keyVault(primary), "CreateKey", {
+      name: "e2e-ec",
+      kty: "EC",
+      crv: "P-256",
+      ops: ["sign", "verify"],
+    });
+    expect(ecKey).toMatchObject({ name: "e2e-ec", version: 1, kty: "EC" });
+    expect(Object.keys(JSON.parse(ecKey.publicJwkJson)).sort()).toEqual(["crv", "kty", "x", "y"]);
+    const signed = await call<{ signature: Buffer; servedBy: string }>(cluster.keyVault(secondary), "Sign", {
+      name: "e2e-ec",
+      alg: "ES256",
+      data: MESSAGE,
+    });
+    expect(signed.servedBy).toBe(secondary);
+    expect(verifiesWith(ecKey, "ES256", signed.signature)).toBe(true);
+  });
+
+  it("refuses a write on a secondary with NotLeader naming the primary and its address", async () => {
+    const e = await rejection(
+      call(cluster.keyVault(secondary), "CreateKey", { name: "e2e-wrong-node", kty: "EC", crv: "P-256" }),
+    );
+    expect(trailer(e, "hsmpool-error-code")).toBe("NotLeader");
+    expect(trailer(e, "hsmpool-leader")).toBe(primary);
+    expect(trailer(e, "hsmpool-leader-addr")).toBe(cluster.member(primary).config.dataListen);
+    const bad = await rejection(
+      call(cluster.keyVault(primary), "CreateKey", { name: "e2e bad name", kty: "EC", crv: "P-256" }),
+    );
+    expect(trailer(bad, "hsmpool-error-code")).toBe("BadParameter");
+    const missing = await rejection(
+      call(cluster.keyVault(secondary), "Sign", { name: "nope", alg: "ES256", data: MESSAGE }),
+    );
+    expect(trailer(missing, "hsmpool-error-code")).toBe("KeyNotFound");
+  });
+
+  it("a secondary killed with SIGKILL restarts from its sealed WAL, rejoins and serves old and new keys", async () => {
+    const victim = secondary;
+    const before = (await cluster.status(victim))!;
+    expect(await cluster.signal(victim, "SIGKILL")).toBe(null);
+    const rsaKey = await call<KeyBundle>(cluster.keyVault(primary), "CreateKey", {
+      name: "e2e-rsa",
+      kty: "RSA",
+      size: 2048,
+      ops: ["sign", "verify"],
+    });
+    await cluster.start(victim);
+    const all = await healthyPool();
+    const after = all.find((s) => s.nodeId === victim)!;
+    expect(after.dekFingerprint).toBe(before.dekFingerprint);
+    expect(after.keyCount).toBe(2);
+    const log = await cluster.log(victim);
+    const recovered = log
+      .split("\n")
+      .filter((l) => l.includes('"msg":"state recovered"'))
+      .map((l) => JSON.parse(l) as { restarted: boolean; sealedWithPoolKey: boolean; lastIndex: number });
+    expect(recovered).toHaveLength(2);
+    expect(recovered[1]).toMatchObject({ restarted: true, sealedWithPoolKey: true });
+    expect(recovered[1]!.lastIndex).toBeGreaterThan(1);
+    for (const [bundle, alg] of [
+      [ecKey, "ES256"],
+      [rsaKey, "RS256"],
+    ] as const) {
+      const signed = await call<{ signature: Buffer; servedBy: string }>(cluster.keyVault(victim), "Sign", {
+        name: bundle.name,
+        alg,
+        data: MESSAGE,
+      });
+      expect(signed.servedBy).toBe(victim);
+      expect(verifiesWith(bundle, alg, signed.signature)).toBe(true);
+    }
+  });
+
+  it("SIGTERM stops a node gracefully with exit code 0, and it comes back", async () => {
+    expect(await cluster.signal(secondary, "SIGTERM")).toBe(0);
+    expect(await cluster.log(secondary)).toContain('"msg":"stopped"');
+    await cluster.start(secondary);
+    await healthyPool();
+  });
+
+  it("leaves no partition credential, DEK, pool key or private key in any file or log under the run dir", async () => {
+    for (const id of IDS) expect(await cluster.signal(id, "SIGTERM")).toBe(0);
+    const secrets: { what: string; bytes: Uint8Array }[] = [];
+    for (const id of IDS) {
+      const { config } = cluster.member(id);
+      const server = cluster.fabric.server(config.serverId);
+      // The test plays the node's own enclave (same signed bundle, same server) to open its sealed state.
+      const enclave = await launchEnclave(server, BUNDLE_DIR);
+      const device = await HsmDevice.open(server.hsmDir);
+      try {
+        const partition = device.partition(config.partition);
+        const credential = enclave.unseal(await readFile(join(config.stateDir, CREDENTIAL_FILE)), {
+          aad: utf8(`hsmpool-partition-credential-v1|${partition.id}`),
+        });
+        secrets.push({ what: `${id} partition credential`, bytes: credential });
+        const checkpoint = decodeOwnershipCheckpoint(
+          enclave.unseal(await readFile(join(config.stateDir, CHECKPOINT_FILE)), {
+            aad: utf8(`hsmpool-ownership-checkpoint-v1|${id}`),
+          }),
+        );
+        const session = await partition.login(credential);
+        const named = new Map([
+          [checkpoint.dekKeyId, "DEK"],
+          [checkpoint.poolKeyKeyId, "pool key"],
+          [checkpoint.ownerRootKeyId, "owner root key"],
+        ]);
+        for (const handle of await session.listHandles()) {
+          const revealed = revealKeyForTest(session, handle);
+          const what = `${id} ${named.get(handle.id) ?? `key ${handle.id}`}`;
+          secrets.push({ what, bytes: revealed.serialized });
+          for (const member of ["d", "p", "q", "k"]) {
+            const v = revealed.jwk[member];
+            if (typeof v === "string")
+              secrets.push({ what: `${what} (${member})`, bytes: Buffer.from(v, "base64url") });
+          }
+        }
+        const transfer = revealTransferKeyForTest(session);
+        secrets.push({
+          what: `${id} transfer key (d)`,
+          bytes: Buffer.from(String(transfer.jwk.d), "base64url"),
+        });
+        expect([...named.values()].every((n) => secrets.some((s) => s.what === `${id} ${n}`))).toBe(true);
+      } finally {
+        await device.close();
+      }
+    }
+    const files = (await readdir(cluster.runDir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name));
+    expect(files.some((f) => f.endsWith("node.log"))).toBe(true);
+    expect(files.some((f) => f.endsWith("wal.log"))).toBe(true);
+    const leaks: string[] = [];
+    for (const file of files) {
+      const content = await readFile(file);
+      const text = content.toString("latin1");
+      if (/PRIVATE KEY-----/.test(text)) leaks.push(`${file}: PEM private key`);
+      for (const s of secrets) {
+        const b = Buffer.from(s.bytes);
+        const forms = [b.toString("hex"), b.toString("base64"), b.toString("base64url")];
+        if (content.includes(b) || forms.some((f) => text.includes(f))) leaks.push(`${file}: ${s.what}`);
+      }
+    }
+    expect(secrets.length).toBeGreaterThanOrEqual(IDS.length * 5);
+    expect(leaks).toEqual([]);
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * This node's HSM partition and its credential (DESIGN.md step 2). The credential
+ * is random, made by the HSM at initialize(), and exists in plaintext only in this
+ * process: on disk it is sealed with the enclave's sealing key (MRSIGNER policy),
+ * so only this code signer on this CPU can unseal it.
+ *
+ *   <state>/partition-credential.sealed   platform sealed blob, AAD "hsmpool-partition-credential-v1|<partition id>"
+ */
+import { join } from "node:path";
+import { fail } from "@hsmpool/errors";
+import type { Partition, Session } from "@hsmpool/hsm";
+import type { Enclave } from "@hsmpool/platform";
+import { readFileIfExists, writeFileAtomic } from "../storage/atomic-file.js";
+import { utf8 } from "../storage/bytes.js";
+
+export const CREDENTIAL_FILE = "partition-credential.sealed";
+
+export class PartitionAccess {
+  private current: Session | null = null;
+
+  constructor(
+    readonly partition: Partition,
+    private readonly enclave: Enclave,
+    private readonly stateDir: string,
+  ) {}
+
+  private get credentialPath(): string {
+    return join(this.stateDir, CREDENTIAL_FILE);
+  }
+
+  private aad(): Uint8Array {
+    return utf8(`hsmpool-partition-credential-v1|${this.partition.id}`);
+  }
+
+  /** The logged-in session; OwnershipPending-style failure until the partition is initialized. */
+  get session(): Session {
+    return this.current ?? fail("NotInitialized", `partition ${this.partition.id} is not initialized yet`);
+  }
+
+  get hasSession(): boolean {
+    return this.current !== null;
+  }
+
+  /** Restart path: unseal the stored credential and log in. False when there is none (first boot). */
+  async loginWithStoredCredential(): Promise<boolean> {
+    const sealed = await readFileIfExists(this.credentialPath);
+    if (sealed === null) return false;
+    const credential = this.enclave.unseal(sealed, { aad: this.aad() });
+    try {
+      this.current = await this.partition.login(credential);
+    } finally {
+      credential.fill(0);
+    }
+    return true;
+  }
+
+  /**
+   * First boot (the ownership machine's hsm.zeroizeAndInit): wipe the partition,
+   * initialize it with a fresh random credential, seal that to disk, log in.
+   */
+  async zeroizeAndInitialize(): Promise<Session> {
+    this.current?.logout();
+    this.current = null;
+    await this.partition.zeroize();
+    const credential = await this.partition.initialize();
+    try {
+      await writeFileAtomic(
+        this.credentialPath,
+        this.enclave.seal(credential, { policy: "mrsigner", aad: this.aad() }),
+      );
+      this.current = await this.partition.login(credential);
+    } finally {
+      credential.fill(0);
+    }
+    return this.current;
+  }
+}

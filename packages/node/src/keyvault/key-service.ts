@@ -1,0 +1,270 @@
+/**
+ * The KeyVault operations, transport-free. Writes: only on the primary; the key is
+ * generated in this node's partition, leaves it only wrapped under the pool DEK,
+ * goes into the log as a CreateKey command and is answered once that entry has
+ * applied. Reads and crypto operations: on any member holding ownership, after a
+ * ReadIndex barrier (linearizable), from local state and the local partition.
+ */
+import { randomUUID } from "node:crypto";
+import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import type { KeySpec } from "@hsmpool/hsm";
+import {
+  type ApplyOutcome,
+  type CreateKeyCommand,
+  type DeleteKeyCommand,
+  encodeCommand,
+  type KeyStore,
+  type KeyVersionView,
+  type PublicJwk,
+  validatePublicJwk,
+} from "@hsmpool/pool";
+import type { PartitionAccess } from "../hsm/partition-access.js";
+import type { RaftDriver } from "../raft/raft-driver.js";
+import { deleteHsmKeys, type KeyIndex } from "./key-index.js";
+import type { ProposalWaiters } from "./proposals.js";
+
+export interface LeaderView {
+  isLeader: boolean;
+  leaderId: string | null;
+  /** The primary's data-plane address, when known. */
+  leaderAddress: string | null;
+}
+
+export interface KeyServiceContext {
+  nodeId: string;
+  store(): KeyStore;
+  raft: RaftDriver;
+  access: PartitionAccess;
+  index: KeyIndex;
+  proposals: ProposalWaiters;
+  /** The DEK's HSM key id; OwnershipPending until this member is synced. */
+  dekKeyId(): string;
+  leader(): LeaderView;
+  now(): number;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  kty: string;
+  size?: number;
+  crv?: string;
+  ops?: string[];
+  enabled: boolean;
+  notBeforeMs: number | null;
+  expiresMs: number | null;
+  tags: Record<string, string>;
+  requestId?: string;
+}
+
+export interface KeyRefInput {
+  name: string;
+  /** Undefined: the latest version. */
+  version?: number;
+}
+
+type CryptoOp = "sign" | "verify" | "encrypt" | "decrypt" | "wrapKey" | "unwrapKey";
+
+const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+export class KeyService {
+  constructor(private readonly ctx: KeyServiceContext) {}
+
+  private notLeaderError(): HsmPoolError {
+    const { leaderId, leaderAddress } = this.ctx.leader();
+    return new HsmPoolError(
+      "NotLeader",
+      leaderId
+        ? `${this.ctx.nodeId} is not the primary; send writes to ${leaderId}${leaderAddress ? ` at ${leaderAddress}` : ""}`
+        : `${this.ctx.nodeId} is not the primary and no primary is elected yet; retry shortly`,
+      { leader: leaderId, leaderAddress },
+    );
+  }
+
+  private requireLeader(): void {
+    if (!this.ctx.leader().isLeader) throw this.notLeaderError();
+  }
+
+  private requestIdOf(given: string | undefined): string {
+    if (given === undefined || given === "") return randomUUID();
+    if (!REQUEST_ID.test(given)) {
+      fail(
+        "BadParameter",
+        "requestId must be 1..128 of letters, digits and . _ : / - (starting alphanumeric)",
+        {
+          field: "requestId",
+        },
+      );
+    }
+    return given;
+  }
+
+  /**
+   * Proposes `data` and waits for its apply outcome (the single acknowledgement path
+   * for writes). Throws NotLeader when the proposal could not be made, NoQuorum when
+   * it did not apply in time (it may still commit later).
+   */
+  private async commit(requestId: string, data: Uint8Array): Promise<ApplyOutcome> {
+    const outcome = this.ctx.proposals.wait(requestId);
+    try {
+      this.ctx.raft.propose(data);
+    } catch (e) {
+      this.ctx.proposals.abandon(requestId, isHsmPoolError(e, "NotLeader") ? this.notLeaderError() : e);
+    }
+    return outcome;
+  }
+
+  async createKey(input: CreateKeyInput): Promise<KeyVersionView> {
+    const store = this.ctx.store();
+    const now = this.ctx.now();
+    const valid = store.validateCreate(
+      {
+        name: input.name,
+        kty: input.kty,
+        ...(input.size !== undefined ? { size: input.size } : {}),
+        ...(input.crv !== undefined ? { crv: input.crv } : {}),
+        ...(input.ops !== undefined ? { ops: input.ops } : {}),
+        enabled: input.enabled,
+        notBeforeMs: input.notBeforeMs,
+        expiresMs: input.expiresMs,
+        tags: input.tags,
+      },
+      now,
+    );
+    const requestId = this.requestIdOf(input.requestId);
+    this.requireLeader();
+    const dekKeyId = this.ctx.dekKeyId();
+    const session = this.ctx.access.session;
+    const spec: KeySpec =
+      valid.shape.kty === "EC"
+        ? { kty: "EC", crv: valid.shape.crv, ops: valid.ops }
+        : { kty: valid.shape.kty, size: valid.shape.size, ops: valid.ops };
+    const handle = await session.generateKey(spec);
+    this.ctx.index.markImported(handle.id);
+    let outcome: ApplyOutcome;
+    try {
+      const wrappedMaterial = await session.exportWrapped(handle, dekKeyId);
+      const publicJwk = valid.shape.kty === "oct" ? null : publicJwkOf(await session.getPublicJwk(handle));
+      const command: CreateKeyCommand = {
+        kind: "createKey",
+        requestId,
+        name: valid.name,
+        shape: valid.shape,
+        ops: valid.ops,
+        attributes: valid.attributes,
+        wrappedMaterial,
+        publicJwk,
+        at: now,
+      };
+      outcome = await this.commit(requestId, encodeCommand(command));
+    } catch (e) {
+      // Not proposed: our key can never be stored. (After a NoQuorum timeout it may still be: keep it.)
+      if (!isHsmPoolError(e, "NoQuorum")) await deleteHsmKeys(session, [handle.id]);
+      throw e;
+    }
+    // Refused, or a retried requestId that had created another key: ours is not the stored one.
+    if (outcome.kind !== "keyCreated" || outcome.duplicate) await deleteHsmKeys(session, [handle.id]);
+    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
+    if (outcome.kind !== "keyCreated") fail("Internal", `create applied as ${outcome.kind}`);
+    return this.ctx.store().get(outcome.name, outcome.version);
+  }
+
+  async deleteKey(nameInput: string, requestIdInput?: string): Promise<string> {
+    const name = this.ctx.store().validateDelete(nameInput);
+    const requestId = this.requestIdOf(requestIdInput);
+    this.requireLeader();
+    this.ctx.dekKeyId();
+    const command: DeleteKeyCommand = { kind: "deleteKey", requestId, name, at: this.ctx.now() };
+    const outcome = await this.commit(requestId, encodeCommand(command));
+    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
+    if (outcome.kind !== "keyDeleted") fail("Internal", `delete applied as ${outcome.kind}`);
+    return outcome.name;
+  }
+
+  /** Linearizable read access to the store: ownership check, ReadIndex barrier. */
+  private async readable(): Promise<KeyStore> {
+    this.ctx.dekKeyId();
+    await this.ctx.raft.readBarrier();
+    return this.ctx.store();
+  }
+
+  async getKey(ref: KeyRefInput): Promise<KeyVersionView> {
+    return (await this.readable()).get(ref.name, ref.version);
+  }
+
+  async listKeys(): Promise<KeyVersionView[]> {
+    return (await this.readable()).list();
+  }
+
+  /** Authorizes `op` on the key and returns the partition key id to run it with. */
+  private async keyFor(
+    ref: KeyRefInput,
+    op: CryptoOp,
+    alg: string,
+  ): Promise<{ keyId: string; version: number }> {
+    const store = await this.readable();
+    const authorized = store.authorizeOperation(ref.name, op, alg, this.ctx.now(), ref.version);
+    const keyId = await this.ctx.index.ensureImported(
+      this.ctx.access.session,
+      store,
+      this.ctx.dekKeyId(),
+      authorized.name,
+      authorized.version,
+    );
+    return { keyId, version: authorized.version };
+  }
+
+  async sign(
+    ref: KeyRefInput,
+    alg: string,
+    data: Uint8Array,
+  ): Promise<{ signature: Uint8Array; version: number }> {
+    const { keyId, version } = await this.keyFor(ref, "sign", alg);
+    return { signature: await this.ctx.access.session.sign(keyId, alg, data), version };
+  }
+
+  async verify(ref: KeyRefInput, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    const { keyId } = await this.keyFor(ref, "verify", alg);
+    return this.ctx.access.session.verify(keyId, alg, data, signature);
+  }
+
+  async encrypt(
+    ref: KeyRefInput,
+    alg: string,
+    plaintext: Uint8Array,
+    opts: { iv?: Uint8Array; aad?: Uint8Array },
+  ): Promise<{ ciphertext: Uint8Array; iv?: Uint8Array; tag?: Uint8Array; version: number }> {
+    const { keyId, version } = await this.keyFor(ref, "encrypt", alg);
+    const r = await this.ctx.access.session.encrypt(keyId, alg, plaintext, opts);
+    return { ...r, version };
+  }
+
+  async decrypt(
+    ref: KeyRefInput,
+    alg: string,
+    ciphertext: Uint8Array,
+    opts: { iv?: Uint8Array; tag?: Uint8Array; aad?: Uint8Array },
+  ): Promise<Uint8Array> {
+    const { keyId } = await this.keyFor(ref, "decrypt", alg);
+    return this.ctx.access.session.decrypt(keyId, alg, ciphertext, opts);
+  }
+
+  async wrapKey(
+    ref: KeyRefInput,
+    alg: string,
+    key: Uint8Array,
+  ): Promise<{ wrapped: Uint8Array; version: number }> {
+    const { keyId, version } = await this.keyFor(ref, "wrapKey", alg);
+    return { wrapped: await this.ctx.access.session.wrapKey(keyId, alg, key), version };
+  }
+
+  async unwrapKey(ref: KeyRefInput, alg: string, wrapped: Uint8Array): Promise<Uint8Array> {
+    const { keyId } = await this.keyFor(ref, "unwrapKey", alg);
+    return this.ctx.access.session.unwrapKey(keyId, alg, wrapped);
+  }
+}
+
+/** The standard public members of the HSM's JWK (no HSM key id, no key_ops: clients name keys by name). */
+function publicJwkOf(jwk: Record<string, unknown>): PublicJwk {
+  const members = jwk.kty === "RSA" ? ["kty", "n", "e"] : ["kty", "crv", "x", "y"];
+  return validatePublicJwk(Object.fromEntries(members.map((m) => [m, jwk[m]])), "publicJwk");
+}

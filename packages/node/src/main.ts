@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/**
+ * The node process: `node packages/node/dist/main.js --config <run>/nodes/<id>/config.json`
+ * (contract-node-hfc.md). Exit codes: 0 after a graceful SIGTERM/SIGINT stop,
+ * 1 when the node cannot continue, 2 for a bad command line or config,
+ * 3 when the platform refuses to launch the enclave (LaunchRefused).
+ */
+import { isHsmPoolError } from "@hsmpool/errors";
+import { loadConfig, type NodeConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { PoolNode } from "./node.js";
+
+export const EXIT_FATAL = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_LAUNCH_REFUSED = 3;
+
+function configPath(argv: readonly string[]): string | null {
+  const i = argv.indexOf("--config");
+  if (i >= 0 && argv[i + 1]) return argv[i + 1] as string;
+  const inline = argv.find((a) => a.startsWith("--config="));
+  return inline ? inline.slice("--config=".length) : null;
+}
+
+async function main(): Promise<void> {
+  const path = configPath(process.argv.slice(2));
+  if (!path) {
+    process.stderr.write("usage: node packages/node/dist/main.js --config <config.json>\n");
+    process.exit(EXIT_USAGE);
+  }
+  let config: NodeConfig;
+  try {
+    config = await loadConfig(path);
+  } catch (e) {
+    const logger = createLogger("unknown");
+    logger.fatal(isHsmPoolError(e) ? { code: e.code, error: e.message } : { error: String(e) }, "bad config");
+    process.exit(EXIT_USAGE);
+  }
+  const logger = createLogger(config.nodeId);
+  const exitFatal = () => process.exit(EXIT_FATAL);
+  process.on("unhandledRejection", (e) => {
+    logger.fatal({ error: String(e) }, "unhandled rejection");
+    exitFatal();
+  });
+  let node: PoolNode;
+  try {
+    node = await PoolNode.start(config, { logger, onFatal: exitFatal });
+  } catch (e) {
+    if (isHsmPoolError(e, "LaunchRefused")) {
+      logger.fatal({ code: e.code, error: e.message, details: e.details }, "enclave launch refused");
+      process.exit(EXIT_LAUNCH_REFUSED);
+    }
+    logger.fatal(
+      isHsmPoolError(e) ? { code: e.code, error: e.message, details: e.details } : { error: String(e) },
+      "node failed to start",
+    );
+    process.exit(EXIT_FATAL);
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "signal received");
+    node.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.fatal({ error: String(e) }, "shutdown failed");
+        exitFatal();
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+void main();

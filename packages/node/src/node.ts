@@ -1,0 +1,472 @@
+/**
+ * One TEE node process: composes the platform (enclave), the HSM partition, the
+ * Raft core with its durable store, the pool's key store and ownership machines,
+ * the attested peer server/links and the data plane. Boot order:
+ *
+ *   launch enclave (measured bundle) → open HSM device → unseal credential + log in
+ *   (restart) → load sealed ownership state → open WAL/snapshot (sealed) → restore
+ *   key store → Raft → attested peer server → ticks → data-plane cert (CSR to the
+ *   HFC) → KeyVault/NodeControl server → log "ready".
+ */
+import { randomInt } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type * as grpc from "@grpc/grpc-js";
+import {
+  type AttestedServer,
+  attestedChannelCredentials,
+  createAttestedIdentity,
+  peerService,
+  startAttestedServer,
+} from "@hsmpool/attested-tls";
+import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { HsmDevice } from "@hsmpool/hsm";
+import { type Enclave, launchEnclave, openFabric } from "@hsmpool/platform";
+import { type ApplyResult, KeyStore, ownershipInputsOf, requireOwnership } from "@hsmpool/pool";
+import {
+  type ConfState,
+  type Entry,
+  type Message,
+  RawNode,
+  type Snapshot,
+  type SoftState,
+} from "@hsmpool/raft";
+import type { Logger } from "pino";
+import { ownershipService, raftService } from "./cluster/cluster-service.js";
+import { PeerLinks } from "./cluster/peer-links.js";
+import { type NodeConfig, splitHostPort } from "./config.js";
+import { type DataServer, startDataServer } from "./data-plane/data-server.js";
+import { unary } from "./data-plane/grpc-errors.js";
+import { keyVaultImplementation } from "./data-plane/keyvault-handlers.js";
+import { obtainDataPlaneCredentials } from "./data-plane/node-cert.js";
+import { PartitionAccess } from "./hsm/partition-access.js";
+import { deleteHsmKeys, KeyIndex } from "./keyvault/key-index.js";
+import { KeyService } from "./keyvault/key-service.js";
+import { ProposalWaiters } from "./keyvault/proposals.js";
+import { CheckpointFile } from "./ownership/checkpoint-file.js";
+import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
+import { peerPolicyFor } from "./peer/policy.js";
+import { RaftDriver } from "./raft/raft-driver.js";
+import { type NodeStatusMessage, nodeStatus } from "./status.js";
+import { RaftStore } from "./storage/raft-store.js";
+import { cpuSealer, poolKeySealer, Sealers } from "./storage/sealer.js";
+
+/** How long graceful shutdown lets in-flight data-plane calls finish. */
+export const SHUTDOWN_GRACE_MS = 2_000;
+
+export interface NodeOptions {
+  logger: Logger;
+  /** The node cannot continue (a persist failed, the log is corrupt): the process should exit. */
+  onFatal: (error: unknown) => void;
+  now?: () => number;
+}
+
+/** The key-store state at the founding snapshot (index 1, term 1): empty, applied through 1. */
+export function foundingKeyStoreData(poolId: string): Uint8Array {
+  const store = new KeyStore({ poolId });
+  store.apply({ index: 1, term: 1, type: "normal", data: new Uint8Array() });
+  return store.snapshot();
+}
+
+const random = (): number => randomInt(0, 2 ** 47) / 2 ** 47;
+
+export class PoolNode {
+  readonly startedMs: number;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private enclave!: Enclave;
+  private device!: HsmDevice;
+  private access!: PartitionAccess;
+  private store!: RaftStore;
+  private keyStore!: KeyStore;
+  private readonly keyIndex = new KeyIndex();
+  private proposals!: ProposalWaiters;
+  private raft!: RaftDriver;
+  private ownership!: OwnershipDriver;
+  private links!: PeerLinks;
+  private peerServer!: AttestedServer;
+  private dataServer: DataServer | null = null;
+  private ownershipTimer: NodeJS.Timeout | null = null;
+  private synced: OwnershipSyncedInfo | null = null;
+  private readonly peerDataAddresses = new Map<string, string>();
+  private readonly heardFrom = new Set<string>();
+  private peersConnectedFed = false;
+  private caughtUpTerm = 0;
+  private stopping = false;
+  private fatalReported = false;
+
+  private constructor(
+    readonly config: NodeConfig,
+    private readonly opts: NodeOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.logger = opts.logger;
+    this.startedMs = this.now();
+  }
+
+  /** Launches the enclave and starts every part; resolves once the peer server listens. */
+  static async start(config: NodeConfig, opts: NodeOptions): Promise<PoolNode> {
+    const node = new PoolNode(config, opts);
+    await node.boot();
+    return node;
+  }
+
+  private async boot(): Promise<void> {
+    const { config, logger } = this;
+    const fabric = await openFabric(config.fabricDir);
+    const server = fabric.server(config.serverId);
+    this.enclave = await launchEnclave(server, config.bundleDir);
+    const id = this.enclave.identity;
+    logger.info(
+      {
+        mrenclave: id.mrenclave,
+        mrsigner: id.mrsigner,
+        svn: id.svn,
+        serverId: id.serverId,
+        rackId: id.rackId,
+      },
+      "enclave launched",
+    );
+    await mkdir(join(config.stateDir, "raft"), { recursive: true, mode: 0o700 });
+
+    this.device = await HsmDevice.open(server.hsmDir);
+    this.access = new PartitionAccess(this.device.partition(config.partition), this.enclave, config.stateDir);
+    const restarted = await this.access.loginWithStoredCredential();
+    const checkpoints = new CheckpointFile(this.enclave, config.stateDir, config.nodeId);
+    const checkpoint = await checkpoints.load();
+
+    // A synced member's log may be sealed with the pool key: it must be usable before replay.
+    const sealers = new Sealers(cpuSealer(this.enclave));
+    if (checkpoint && restarted)
+      sealers.usePoolKey(poolKeySealer(this.access.session, checkpoint.poolKeyKeyId));
+
+    const foundingConf: ConfState = {
+      voters: [config.nodeId, ...config.peers.map((p) => p.id)].sort(),
+      learners: [],
+    };
+    const { store, recovered } = await RaftStore.open({
+      dir: join(config.stateDir, "raft"),
+      sealers,
+      ...(config.mode === "bootstrap"
+        ? { bootstrap: { conf: foundingConf, data: foundingKeyStoreData(config.poolId) } }
+        : {}),
+    });
+    this.store = store;
+    this.keyStore = this.restoreKeyStore(recovered.snapshot);
+    logger.info(
+      {
+        restarted,
+        snapshotIndex: recovered.snapshot.meta.index,
+        lastIndex: recovered.lastIndex,
+        commit: recovered.hardState.commit,
+        term: recovered.hardState.term,
+        tornBytesCut: recovered.truncatedBytes,
+        sealedWithPoolKey: sealers.hasPoolKey,
+      },
+      "state recovered",
+    );
+
+    const tickMs = config.electionTickMs;
+    this.proposals = new ProposalWaiters(Math.max(2_000, tickMs * config.electionTicks * 5));
+    const rawNode = new RawNode({
+      id: config.nodeId,
+      storage: store.storage,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      random,
+      preVote: true,
+      checkQuorum: true,
+      applied: recovered.snapshot.meta.index,
+    });
+    const conf = recovered.snapshot.meta.conf;
+    this.raft = new RaftDriver({
+      node: rawNode,
+      store,
+      tickMs,
+      snapshotEveryEntries: config.snapshotEveryEntries,
+      conf: rawNode.status().conf,
+      appliedIndex: recovered.snapshot.meta.index,
+      logger,
+      hooks: {
+        send: (messages) => this.links.send(messages),
+        onSnapshot: (snap) => this.installSnapshot(snap),
+        onCommitted: (entry) => this.apply(entry),
+        onConfChange: (c) => this.ownership.input({ kind: "membershipChanged", members: membersOf(c) }),
+        onSoftState: (soft, term) => this.onSoftState(soft, term),
+        snapshotData: () => this.keyStore.snapshot(),
+        onFatal: (e) => this.fatal(e),
+      },
+    });
+
+    const identity = await createAttestedIdentity(this.enclave);
+    const policy = peerPolicyFor(this.enclave.identity);
+    this.links = new PeerLinks({
+      selfId: config.nodeId,
+      dataAddress: () => config.dataListen,
+      channelFor: () => {
+        const channel = attestedChannelCredentials({
+          identity,
+          policy,
+          vendorRoot: fabric.vendorRootCertPem,
+        });
+        return { credentials: channel.credentials, channelOptions: channel.channelOptions };
+      },
+      onUnreachable: (to) => this.raft.reportUnreachable(to),
+      onSnapshotStatus: (to, ok) => this.raft.reportSnapshot(to, ok),
+      logger,
+      random,
+    });
+    for (const peer of config.peers) this.links.setPeer(peer.id, peer.address);
+
+    this.ownership = OwnershipDriver.create(
+      {
+        nodeId: config.nodeId,
+        poolId: config.poolId,
+        retryTicks: Math.max(10, config.electionTicks * 2),
+        access: this.access,
+        checkpoints,
+        propose: (data) => this.raft.propose(data),
+        exchange: (peer, message, timeoutMs) => this.links.exchange(peer, message, timeoutMs),
+        onSynced: (info) => this.onSynced(info, sealers),
+        onFatal: (e) => this.fatal(e),
+        logger: logger.child({ part: "ownership" }),
+        now: this.now,
+        exchangeTimeoutMs: 5_000,
+      },
+      checkpoint,
+      membersOf(conf),
+    );
+
+    const clusterOptions = {
+      selfId: config.nodeId,
+      onRaftMessage: (m: Message) => this.onRaftMessage(m),
+      onPeerDataAddress: (peer: string, address: string) => this.peerDataAddresses.set(peer, address),
+      onOwnershipRequest: (from: string, message: Uint8Array) => this.ownership.serve(from, message),
+      logger,
+    };
+    const { host, port } = splitHostPort(config.peerListen);
+    this.peerServer = await startAttestedServer({
+      identity,
+      policy,
+      vendorRoot: fabric.vendorRootCertPem,
+      host,
+      port,
+      services: [
+        peerService({ self: identity, nodeId: config.nodeId }),
+        raftService(clusterOptions),
+        ownershipService(clusterOptions),
+      ],
+      onPeerRejected: ({ error, remoteAddress }) =>
+        logger.warn({ remoteAddress, check: error.details?.check, error: error.message }, "peer rejected"),
+    });
+    logger.info(
+      { peerAddress: this.peerServer.address, certFingerprint: identity.certFingerprint },
+      "peer server listening",
+    );
+
+    this.raft.start();
+    this.ownershipTimer = setInterval(
+      () => this.ownership.input({ kind: "tick", nowMs: this.now() }),
+      tickMs,
+    );
+    void this.startDataPlane();
+  }
+
+  private restoreKeyStore(snapshot: Snapshot): KeyStore {
+    const store =
+      snapshot.data.length > 0
+        ? KeyStore.restore(snapshot.data, { poolId: this.config.poolId })
+        : new KeyStore({ poolId: this.config.poolId });
+    if (store.appliedIndex !== snapshot.meta.index) {
+      fail(
+        "IntegrityError",
+        `snapshot at index ${snapshot.meta.index} holds key-store state applied through ${store.appliedIndex}`,
+      );
+    }
+    this.keyIndex.rebuild(store);
+    return store;
+  }
+
+  /** A snapshot from the leader replaces the key store; the ownership machine learns what it holds. */
+  private installSnapshot(snapshot: Snapshot): void {
+    this.keyStore = this.restoreKeyStore(snapshot);
+    const genesis = this.keyStore.genesis;
+    if (genesis) this.ownership.input({ kind: "genesisApplied", genesis });
+    for (const m of this.keyStore.syncedMembers())
+      this.ownership.input({ kind: "memberSyncedApplied", memberId: m.memberId });
+    this.logger.info({ index: snapshot.meta.index }, "snapshot installed");
+  }
+
+  /**
+   * Applies one committed entry: the ONE place where the replicated state changes and
+   * where client writes are acknowledged (ProposalWaiters.settle).
+   */
+  private apply(entry: Entry): void {
+    const result: ApplyResult = this.keyStore.apply(entry);
+    for (const effect of result.effects) {
+      const doomed = this.keyIndex.onEffect(effect);
+      if (doomed.length > 0 && this.access.hasSession) {
+        deleteHsmKeys(this.access.session, doomed).catch((e: unknown) =>
+          this.logger.warn({ error: String(e) }, "could not remove deleted keys from the partition"),
+        );
+      }
+    }
+    for (const input of ownershipInputsOf(result.outcome)) this.ownership.input(input);
+    if (result.outcome.kind === "rejected") {
+      this.logger.info(
+        { index: entry.index, command: result.outcome.command, error: result.outcome.error },
+        "entry refused on apply",
+      );
+    }
+    this.proposals.settle(result.outcome);
+    const st = this.raft.status();
+    if (st.role === "leader" && entry.term === st.term && this.caughtUpTerm !== st.term) {
+      this.caughtUpTerm = st.term;
+      this.ownership.input({ kind: "leaderCaughtUp", term: st.term });
+    }
+  }
+
+  private onSoftState(soft: SoftState, term: number): void {
+    this.logger.info({ role: soft.role, leader: soft.leader, term }, "raft role");
+    this.ownership.input({ kind: "leaderChanged", leader: soft.leader, term });
+  }
+
+  private onRaftMessage(m: Message): void {
+    this.links.heardFrom(m.from);
+    try {
+      this.raft.step(m);
+    } catch (e) {
+      this.logger.debug({ from: m.from, type: m.type, error: String(e) }, "raft message refused");
+      return;
+    }
+    if (!this.peersConnectedFed) {
+      this.heardFrom.add(m.from);
+      const voters = this.raft.confState.voters;
+      if (this.heardFrom.size + 1 > voters.length / 2) {
+        this.peersConnectedFed = true;
+        this.ownership.input({ kind: "peersConnected" });
+      }
+    }
+  }
+
+  private async onSynced(info: OwnershipSyncedInfo, sealers: Sealers): Promise<void> {
+    // The ownership record holding the pool key id is on disk already (saved before effects run).
+    sealers.usePoolKey(poolKeySealer(this.access.session, info.poolKeyKeyId));
+    this.synced = info;
+  }
+
+  private dekKeyId(): string {
+    if (this.synced) return this.synced.dekKeyId;
+    requireOwnership(this.ownership.current);
+    return fail(
+      "OwnershipPending",
+      `${this.config.nodeId} has not finished ownership sync yet; retry shortly`,
+    );
+  }
+
+  private leaderView() {
+    const st = this.raft.status();
+    const leaderId = st.lead;
+    const leaderAddress =
+      leaderId === null
+        ? null
+        : leaderId === this.config.nodeId
+          ? this.config.dataListen
+          : (this.peerDataAddresses.get(leaderId) ?? null);
+    return { isLeader: st.role === "leader", leaderId, leaderAddress };
+  }
+
+  status(): NodeStatusMessage {
+    return nodeStatus({
+      config: this.config,
+      enclave: this.enclave.identity,
+      raft: this.raft.status(),
+      applied: this.raft.appliedIndex,
+      conf: this.raft.confState,
+      ownership: this.ownership.current,
+      synced: this.synced,
+      peerAddress: (id) =>
+        id === this.config.nodeId ? this.config.peerListen : (this.links.addressOf(id) ?? ""),
+      keyCount: this.keyStore.list().length,
+      startedMs: this.startedMs,
+    });
+  }
+
+  private async startDataPlane(): Promise<void> {
+    const { config, logger } = this;
+    try {
+      const credentials = await obtainDataPlaneCredentials({
+        nodeId: config.nodeId,
+        hfcAddress: config.hfcAddress,
+        fabricCaCertPath: config.fabricCaCertPath,
+        host: splitHostPort(config.dataListen).host,
+        stopped: () => this.stopping,
+        onRetry: (error, attempt) => {
+          if (attempt === 1 || attempt % 10 === 0)
+            logger.warn({ attempt, error: error.message }, "data-plane certificate not issued yet");
+        },
+      });
+      if (!credentials || this.stopping) return;
+      const keys = new KeyService({
+        nodeId: config.nodeId,
+        store: () => this.keyStore,
+        raft: this.raft,
+        access: this.access,
+        index: this.keyIndex,
+        proposals: this.proposals,
+        dekKeyId: () => this.dekKeyId(),
+        leader: () => this.leaderView(),
+        now: this.now,
+      });
+      const onInternalError = (e: unknown) =>
+        logger.error({ error: String(e) }, "internal error in a data-plane call");
+      this.dataServer = await startDataServer({
+        address: config.dataListen,
+        credentials,
+        keyVault: keyVaultImplementation(keys, config.nodeId, onInternalError),
+        status: unary(async () => this.status(), onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
+      });
+      logger.info(
+        {
+          peerAddress: this.peerServer.address,
+          dataAddress: config.dataListen,
+          dataCertFingerprint: credentials.certFingerprint,
+          mrenclave: this.enclave.identity.mrenclave,
+        },
+        "ready",
+      );
+    } catch (e) {
+      this.fatal(e);
+    }
+  }
+
+  private fatal(e: unknown): void {
+    if (this.fatalReported) return;
+    this.fatalReported = true;
+    this.logger.fatal(
+      isHsmPoolError(e) ? { code: e.code, error: e.message, details: e.details } : { error: String(e) },
+      "node cannot continue",
+    );
+    this.opts.onFatal(e);
+  }
+
+  /** Graceful stop: stop accepting, let in-flight calls finish (bounded), flush and close. */
+  async stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.info("shutting down");
+    if (this.ownershipTimer) clearInterval(this.ownershipTimer);
+    await this.dataServer?.close(graceMs);
+    await this.peerServer.close(Math.min(500, graceMs));
+    await this.raft.stop();
+    await this.ownership.stop();
+    this.links.close();
+    await this.store.close();
+    await this.device.close();
+    this.logger.info("stopped");
+  }
+}
+
+function membersOf(conf: ConfState): string[] {
+  return [...conf.voters, ...conf.learners];
+}

@@ -1,0 +1,229 @@
+/**
+ * Drives the pool's pure ownership state machine: feeds it inputs one at a time,
+ * persists its durable part before acting on a step, and executes its effects —
+ * HSM calls (in order, on their own queue, results fed back as inputs), proposals
+ * to Raft, and messages to peers.
+ *
+ * Messages map onto the unary `Ownership.Exchange` RPC: a request the machine sends
+ * becomes a call whose answer is fed back as a message from that peer; a request a
+ * peer sends us is fed in as a message, and the call is answered with the machine's
+ * reply to that nonce (it may come after an HSM export) or fails after a timeout.
+ */
+import { randomBytes } from "node:crypto";
+import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import {
+  createOwnershipState,
+  decodeMessage,
+  encodeMessage,
+  type OwnershipCheckpoint,
+  type OwnershipEffect,
+  type OwnershipInput,
+  type OwnershipMessage,
+  type OwnershipState,
+  ownershipCheckpoint,
+  resumeOwnership,
+  stepOwnership,
+} from "@hsmpool/pool";
+import type { Logger } from "pino";
+import type { PartitionAccess } from "../hsm/partition-access.js";
+import type { CheckpointFile } from "./checkpoint-file.js";
+import { isHsmEffect, runHsmEffect } from "./hsm-effects.js";
+
+export interface OwnershipSyncedInfo {
+  ownerRootKeyId: string;
+  dekKeyId: string;
+  poolKeyKeyId: string;
+  dekFingerprint: string;
+}
+
+export interface OwnershipDriverOptions {
+  nodeId: string;
+  poolId: string;
+  retryTicks: number;
+  access: PartitionAccess;
+  checkpoints: CheckpointFile;
+  /** Propose encoded pool command bytes to Raft (may throw NotLeader: the machine retries). */
+  propose: (data: Uint8Array) => void;
+  /** One request/response exchange with a peer. */
+  exchange: (peerId: string, message: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
+  /** The machine reached (or restored) "synced": key operations and pool-key sealing may start. */
+  onSynced: (info: OwnershipSyncedInfo) => Promise<void>;
+  /** Persisting the state failed: the node cannot continue safely. */
+  onFatal: (error: unknown) => void;
+  logger: Logger;
+  now: () => number;
+  exchangeTimeoutMs: number;
+}
+
+interface ServeWaiter {
+  resolve: (m: Uint8Array) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+const RESPONSE_KINDS = new Set<OwnershipMessage["kind"]>(["ownershipResponse", "dekResponse", "refused"]);
+
+export class OwnershipDriver {
+  private state: OwnershipState;
+  private queue: Promise<void> = Promise.resolve();
+  private hsmQueue: Promise<void> = Promise.resolve();
+  private readonly serveWaiters = new Map<string, ServeWaiter>();
+  private stopped = false;
+
+  private constructor(
+    private readonly opts: OwnershipDriverOptions,
+    initial: OwnershipState,
+  ) {
+    this.state = initial;
+  }
+
+  /**
+   * A driver for a blank member (it will zeroize and initialize its partition) or,
+   * given the checkpoint it recorded, for a member restarted in place (it first checks
+   * that its partition still holds the checkpoint's keys).
+   */
+  static create(
+    opts: OwnershipDriverOptions,
+    checkpoint: OwnershipCheckpoint | null,
+    members: string[],
+  ): OwnershipDriver {
+    const config = { nodeId: opts.nodeId, poolId: opts.poolId, retryTicks: opts.retryTicks };
+    const initial = checkpoint ? resumeOwnership(config, checkpoint) : createOwnershipState(config);
+    const driver = new OwnershipDriver(opts, initial);
+    driver.input({ kind: "start", nowMs: opts.now(), incarnation: randomBytes(8).toString("hex"), members });
+    return driver;
+  }
+
+  get current(): OwnershipState {
+    return this.state;
+  }
+
+  /** Queues an input; inputs are processed strictly one after another. */
+  input(input: OwnershipInput): void {
+    this.enqueue(() => this.process(input));
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((e: unknown) => {
+      if (this.stopped) return;
+      this.stopped = true;
+      this.opts.onFatal(e);
+    });
+  }
+
+  private async process(input: OwnershipInput): Promise<void> {
+    if (this.stopped) return;
+    let step: ReturnType<typeof stepOwnership>;
+    try {
+      step = stepOwnership(this.state, input);
+    } catch (e) {
+      // A bad input (e.g. a malformed peer message) changes nothing.
+      this.opts.logger.warn({ input: input.kind, error: describe(e) }, "ownership input refused");
+      return;
+    }
+    const before = this.state;
+    // Durable before any effect acts on it (e.g. before the WAL is sealed with the pool key).
+    const checkpoint = ownershipCheckpoint(step.state);
+    if (checkpoint) await this.opts.checkpoints.save(checkpoint);
+    this.state = step.state;
+    if (before.phase !== step.state.phase) {
+      this.opts.logger.info({ from: before.phase, to: step.state.phase }, "ownership phase");
+    }
+    for (const effect of step.effects) await this.execute(effect);
+  }
+
+  private async execute(effect: OwnershipEffect): Promise<void> {
+    if (isHsmEffect(effect)) {
+      this.hsmQueue = this.hsmQueue.then(async () => {
+        if (this.stopped) return;
+        const result = await runHsmEffect(this.opts.access, effect);
+        if (result?.kind === "hsmFailed") {
+          this.opts.logger.warn({ effect: effect.kind, error: result.error }, "ownership HSM step failed");
+        }
+        if (result) this.input(result);
+      });
+      return;
+    }
+    switch (effect.kind) {
+      case "propose":
+        try {
+          this.opts.propose(effect.data);
+        } catch (e) {
+          this.opts.logger.debug(
+            { command: effect.command.kind, error: describe(e) },
+            "ownership proposal deferred",
+          );
+        }
+        return;
+      case "send":
+        this.send(effect.to, effect.message);
+        return;
+      case "ownershipSynced":
+        this.opts.logger.info({ dekFingerprint: effect.dekFingerprint }, "ownership synced");
+        await this.opts.onSynced(effect);
+        return;
+    }
+  }
+
+  private send(to: string, message: OwnershipMessage): void {
+    if (RESPONSE_KINDS.has(message.kind)) {
+      const key = `${to}|${message.nonce}`;
+      const waiter = this.serveWaiters.get(key);
+      if (!waiter) return; // the caller gave up already
+      this.serveWaiters.delete(key);
+      clearTimeout(waiter.timer);
+      waiter.resolve(encodeMessage(message));
+      return;
+    }
+    this.opts.exchange(to, encodeMessage(message), this.opts.exchangeTimeoutMs).then(
+      (answer) => {
+        try {
+          this.input({ kind: "message", from: to, message: decodeMessage(answer) });
+        } catch (e) {
+          this.opts.logger.warn({ peer: to, error: describe(e) }, "bad ownership answer");
+        }
+      },
+      (e: unknown) =>
+        this.opts.logger.debug({ peer: to, error: describe(e) }, "ownership request not answered"),
+    );
+  }
+
+  /** Serves a peer's request (Ownership.Exchange): resolves with the machine's reply. */
+  serve(from: string, bytes: Uint8Array): Promise<Uint8Array> {
+    const message = decodeMessage(bytes);
+    if (RESPONSE_KINDS.has(message.kind))
+      fail("BadParameter", `a ${message.kind} is an answer, not a request`);
+    const key = `${from}|${message.nonce}`;
+    if (this.serveWaiters.has(key))
+      fail("Conflict", `request ${message.nonce} from ${from} is already being served`);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.serveWaiters.delete(key);
+        reject(
+          new HsmPoolError(
+            "Timeout",
+            `ownership request ${message.nonce} from ${from} was not answered in time`,
+          ),
+        );
+      }, this.opts.exchangeTimeoutMs);
+      this.serveWaiters.set(key, { resolve, reject, timer });
+      this.input({ kind: "message", from, message });
+    });
+  }
+
+  /** Stops processing; waits for the input and HSM steps under way. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const w of this.serveWaiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(new HsmPoolError("ServiceUnavailable", "the node is shutting down"));
+    }
+    this.serveWaiters.clear();
+    await this.queue;
+    await this.hsmQueue;
+  }
+}
+
+function describe(e: unknown): string {
+  return isHsmPoolError(e) ? `${e.code}: ${e.message}` : String(e);
+}

@@ -1,0 +1,292 @@
+/**
+ * The Raft driving loop: real-timer ticks, incoming messages and local proposals go
+ * into the pure RawNode; each Ready is handled in order —
+ *   1. persist snapshot / entries / hard state (WAL append + fdatasync),
+ *   2. send messages (only after 1: persist-before-send),
+ *   3. hand committed entries (and an installed snapshot) to the application,
+ *   4. advance —
+ * one Ready at a time. Steps that arrive while a Ready is being persisted are fed to
+ * the RawNode at once (as etcd's node loop does); their output comes in the next Ready.
+ *
+ * Linearizable reads: `readBarrier()` runs a ReadIndex round and resolves once this
+ * node has applied up to the read index. Concurrent callers share one round (a caller
+ * that arrives while a round is in flight waits for the next one, so no read can be
+ * served from a round that started before it arrived).
+ */
+import { randomBytes } from "node:crypto";
+import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  Message,
+  NodeId,
+  RawNode,
+  Ready,
+  Snapshot,
+  SoftState,
+} from "@hsmpool/raft";
+import { decodeConfChange } from "@hsmpool/raft";
+import type { Logger } from "pino";
+import type { RaftStore } from "../storage/raft-store.js";
+
+export interface RaftDriverHooks {
+  send(messages: Message[]): void;
+  /** A snapshot was installed (from the leader): the application replaces its state. */
+  onSnapshot(snapshot: Snapshot): void;
+  /** One committed entry, in log order, exactly once per process lifetime. */
+  onCommitted(entry: Entry): void;
+  /** Membership changed (a confChange entry applied). */
+  onConfChange(conf: ConfState): void;
+  onSoftState(soft: SoftState, term: number): void;
+  /** Application state to put in a snapshot at the current applied index. */
+  snapshotData(): Uint8Array;
+  /** Persisting failed: the node cannot continue safely. */
+  onFatal(error: unknown): void;
+}
+
+export interface RaftDriverOptions {
+  node: RawNode;
+  store: RaftStore;
+  tickMs: number;
+  /** Snapshot + compact after this many entries applied since the last snapshot. */
+  snapshotEveryEntries: number;
+  /** Membership as of the snapshot the node started from. */
+  conf: ConfState;
+  appliedIndex: number;
+  hooks: RaftDriverHooks;
+  logger: Logger;
+}
+
+interface ReadWaiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+interface AppliedWaiter {
+  index: number;
+  resolve: () => void;
+}
+
+export class RaftDriver {
+  private readonly node: RawNode;
+  private timer: NodeJS.Timeout | null = null;
+  private processing: Promise<void> | null = null;
+  private stopped = false;
+  private applied: number;
+  private snapshotIndex: number;
+  private conf: ConfState;
+  /** Reads waiting for the next ReadIndex round, and the round in flight. */
+  private queuedReads: ReadWaiter[] = [];
+  private readRound: { ctx: string; waiters: ReadWaiter[]; timer: NodeJS.Timeout } | null = null;
+  private appliedWaiters: AppliedWaiter[] = [];
+  private readonly readTimeoutMs: number;
+
+  constructor(private readonly opts: RaftDriverOptions) {
+    this.node = opts.node;
+    this.applied = opts.appliedIndex;
+    this.snapshotIndex = opts.appliedIndex;
+    this.conf = opts.conf;
+    // A ReadIndex round needs one heartbeat round trip; give it a few election timeouts.
+    this.readTimeoutMs = Math.max(1_000, opts.tickMs * 30);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs);
+    this.schedule();
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get confState(): ConfState {
+    return { voters: [...this.conf.voters], learners: [...this.conf.learners] };
+  }
+
+  status() {
+    return this.node.status();
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.node.tick();
+    this.schedule();
+  }
+
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.node.step(m);
+    this.schedule();
+  }
+
+  /** Appends `data` on the leader (or forwards it to the leader). Throws NotLeader when no leader is known. */
+  propose(data: Uint8Array): void {
+    if (this.stopped) fail("ServiceUnavailable", "the node is shutting down");
+    this.node.propose(data);
+    this.schedule();
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    if (this.stopped) fail("ServiceUnavailable", "the node is shutting down");
+    this.node.proposeConfChange(cc);
+    this.schedule();
+  }
+
+  reportUnreachable(id: NodeId): void {
+    if (!this.stopped) this.node.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    if (this.stopped) return;
+    this.node.reportSnapshot(id, ok);
+    this.schedule();
+  }
+
+  /** Resolves once a ReadIndex round that started after this call is applied locally. */
+  readBarrier(): Promise<void> {
+    if (this.stopped)
+      return Promise.reject(new HsmPoolError("ServiceUnavailable", "the node is shutting down"));
+    return new Promise<void>((resolve, reject) => {
+      this.queuedReads.push({ resolve, reject });
+      if (this.readRound === null) this.startReadRound();
+    });
+  }
+
+  private startReadRound(): void {
+    const waiters = this.queuedReads;
+    if (waiters.length === 0) return;
+    this.queuedReads = [];
+    const ctx = randomBytes(8);
+    const timer = setTimeout(
+      () =>
+        this.finishReadRound(
+          new HsmPoolError(
+            "NoQuorum",
+            `linearizable read not confirmed within ${this.readTimeoutMs} ms: no quorum of members is reachable`,
+            { retryable: true },
+          ),
+        ),
+      this.readTimeoutMs,
+    );
+    this.readRound = { ctx: ctx.toString("hex"), waiters, timer };
+    try {
+      this.node.readIndex(ctx);
+      this.schedule();
+    } catch (e) {
+      this.finishReadRound(
+        isHsmPoolError(e, "NotLeader")
+          ? new HsmPoolError(
+              "ServiceUnavailable",
+              "no primary is elected yet: cannot serve a linearizable read",
+              {
+                retryable: true,
+              },
+            )
+          : e,
+      );
+    }
+  }
+
+  private finishReadRound(error: unknown | null, index = 0): void {
+    const round = this.readRound;
+    if (!round) return;
+    this.readRound = null;
+    clearTimeout(round.timer);
+    for (const w of round.waiters) {
+      if (error !== null) w.reject(error);
+      else this.whenApplied(index).then(w.resolve, w.reject);
+    }
+    this.startReadRound();
+  }
+
+  /** Resolves when the applied index reaches `index`. */
+  whenApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  private schedule(): void {
+    if (this.processing !== null || this.stopped) return;
+    this.processing = this.processReadies().finally(() => {
+      this.processing = null;
+      if (!this.stopped && this.node.hasReady()) this.schedule();
+    });
+  }
+
+  private async processReadies(): Promise<void> {
+    while (!this.stopped && this.node.hasReady()) {
+      const rd = this.node.ready();
+      try {
+        await this.handleReady(rd);
+      } catch (e) {
+        this.stopped = true;
+        this.opts.hooks.onFatal(e);
+        return;
+      }
+      this.node.advance(rd);
+      await this.maybeCompact();
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const { hooks } = this.opts;
+    await this.opts.store.persist(rd);
+    if (rd.softState) hooks.onSoftState(rd.softState, this.node.status().term);
+    if (rd.messages.length > 0) hooks.send(rd.messages);
+    if (rd.snapshot) {
+      hooks.onSnapshot(rd.snapshot);
+      this.applied = rd.snapshot.meta.index;
+      this.snapshotIndex = rd.snapshot.meta.index;
+      this.conf = rd.snapshot.meta.conf;
+      hooks.onConfChange(this.confState);
+    }
+    for (const entry of rd.committedEntries) {
+      if (entry.index <= this.applied) continue;
+      if (entry.type === "confChange") {
+        this.conf = this.node.applyConfChange(decodeConfChange(entry.data));
+        hooks.onConfChange(this.confState);
+      }
+      hooks.onCommitted(entry);
+      this.applied = entry.index;
+    }
+    for (const rs of rd.readStates) {
+      if (this.readRound && Buffer.from(rs.requestCtx).toString("hex") === this.readRound.ctx) {
+        this.finishReadRound(null, rs.index);
+      }
+    }
+    this.releaseAppliedWaiters();
+  }
+
+  private releaseAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const ready = this.appliedWaiters.filter((w) => w.index <= this.applied);
+    this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.applied);
+    for (const w of ready) w.resolve();
+  }
+
+  private async maybeCompact(): Promise<void> {
+    if (this.applied - this.snapshotIndex < this.opts.snapshotEveryEntries) return;
+    const index = this.applied;
+    try {
+      await this.opts.store.compact(index, this.confState, this.opts.hooks.snapshotData());
+      this.snapshotIndex = index;
+      this.opts.logger.info({ index }, "snapshot taken, log compacted");
+    } catch (e) {
+      this.stopped = true;
+      this.opts.hooks.onFatal(e);
+    }
+  }
+
+  /** Stops ticking and waits for the Ready being handled to reach the disk. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const inFlight = this.processing;
+    this.stopped = true;
+    await inFlight;
+    const closing = new HsmPoolError("ServiceUnavailable", "the node is shutting down", { retryable: true });
+    for (const w of this.queuedReads.splice(0)) w.reject(closing);
+    this.finishReadRound(closing);
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * Real node processes for e2e tests: a run directory laid out as the HFC contract
+ * says (fabric, pki/ca.crt, nodes/<id>/{config.json,node.log,state/}), the compiled
+ * node (packages/node/dist/main.js, signed) spawned per member, and mTLS clients for
+ * KeyVault / NodeControl. Everything listens on 127.0.0.1 only.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, open, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import type { Fabric } from "@hsmpool/platform";
+import type { NodeConfig } from "../config.js";
+import { poolProto } from "../data-plane/protos.js";
+import type { NodeStatusMessage } from "../status.js";
+import { makeFabric } from "./fixtures.js";
+import { type ClientCredentialsPem, TestCa } from "./test-ca.js";
+
+export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const REPO_ROOT = resolve(PACKAGE_DIR, "../..");
+export const BUNDLE_DIR = join(PACKAGE_DIR, "dist");
+const MAIN = join(BUNDLE_DIR, "main.js");
+
+/** Compiles the node package and signs its bundle, as `npm run build` does. */
+export function buildAndSignNode(): void {
+  execFileSync("npx", ["--no-install", "tsc", "-b", "packages/node"], { cwd: REPO_ROOT, stdio: "pipe" });
+  execFileSync(process.execPath, [join(PACKAGE_DIR, "scripts/sign-bundle.mjs"), "--quiet"], {
+    cwd: REPO_ROOT,
+    stdio: "pipe",
+  });
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+export interface Member {
+  config: NodeConfig;
+  configPath: string;
+  logPath: string;
+  process: ChildProcess | null;
+  exit: Promise<number | null> | null;
+}
+
+export type GrpcClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+export class TestCluster {
+  readonly members = new Map<string, Member>();
+  private clientCreds!: ClientCredentialsPem;
+  private caServer!: { address: string; stop: () => Promise<void> };
+  private readonly clients: grpc.Client[] = [];
+  /** Why the latest status() call got no answer (for test diagnostics). */
+  lastStatusError: unknown = null;
+
+  private constructor(
+    readonly runDir: string,
+    readonly fabric: Fabric,
+    readonly ca: TestCa,
+  ) {}
+
+  static async create(runDir: string, ids = ["n1", "n2", "n3"], poolId = "pool-test"): Promise<TestCluster> {
+    const fabric = await makeFabric(runDir, ids.length);
+    const ca = await TestCa.create();
+    const cluster = new TestCluster(runDir, fabric, ca);
+    cluster.caServer = await ca.serve();
+    cluster.clientCreds = await ca.clientCredentials();
+    await mkdir(join(runDir, "pki"), { recursive: true });
+    const caPath = join(runDir, "pki", "ca.crt");
+    await writeFile(caPath, ca.certPem);
+    const servers = fabric.servers();
+    const peers: { id: string; address: string }[] = [];
+    for (const id of ids) peers.push({ id, address: `127.0.0.1:${await freePort()}` });
+    for (const [i, id] of ids.entries()) {
+      const dir = join(runDir, "nodes", id);
+      await mkdir(dir, { recursive: true });
+      const config: NodeConfig = {
+        nodeId: id,
+        poolId,
+        mode: "bootstrap",
+        fabricDir: fabric.dir,
+        serverId: servers[i]!.id,
+        partition: 0,
+        bundleDir: BUNDLE_DIR,
+        stateDir: join(dir, "state"),
+        peerListen: peers[i]!.address,
+        dataListen: `127.0.0.1:${await freePort()}`,
+        peers,
+        hfcAddress: cluster.caServer.address,
+        fabricCaCertPath: caPath,
+        electionTickMs: 100,
+        electionTicks: 10,
+        heartbeatTicks: 1,
+        snapshotEveryEntries: 1000,
+      };
+      const configPath = join(dir, "config.json");
+      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+      cluster.members.set(id, {
+        config,
+        configPath,
+        logPath: join(dir, "node.log"),
+        process: null,
+        exit: null,
+      });
+    }
+    return cluster;
+  }
+
+  member(id: string): Member {
+    const m = this.members.get(id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  /** Spawns the node process (stdout+stderr appended to node.log, like the HFC does). */
+  async start(id: string): Promise<void> {
+    const m = this.member(id);
+    const log = await open(m.logPath, "a");
+    const child = spawn(process.execPath, [MAIN, "--config", m.configPath], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", log.fd, log.fd],
+      detached: true,
+    });
+    await log.close();
+    m.process = child;
+    m.exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  }
+
+  /** Sends `signal` and waits for the process to exit; returns its exit code. */
+  async signal(id: string, signal: NodeJS.Signals): Promise<number | null> {
+    const m = this.member(id);
+    if (!m.process || !m.exit) return null;
+    m.process.kill(signal);
+    const code = await m.exit;
+    m.process = null;
+    m.exit = null;
+    return code;
+  }
+
+  async log(id: string): Promise<string> {
+    return readFile(this.member(id).logPath, "utf8").catch(() => "");
+  }
+
+  private client(kind: "KeyVaultClient" | "NodeControlClient", address: string): GrpcClient {
+    const Ctor = poolProto()[kind];
+    const creds = grpc.credentials.createSsl(
+      Buffer.from(this.clientCreds.caPem),
+      Buffer.from(this.clientCreds.keyPem),
+      Buffer.from(this.clientCreds.certPem),
+    );
+    const client = new Ctor(address, creds) as unknown as GrpcClient;
+    this.clients.push(client);
+    return client;
+  }
+
+  keyVault(id: string): GrpcClient {
+    return this.client("KeyVaultClient", this.member(id).config.dataListen);
+  }
+
+  /** NodeControl.Status, or null while the node does not answer. */
+  async status(id: string, timeoutMs = 1_000): Promise<NodeStatusMessage | null> {
+    const client = this.client("NodeControlClient", this.member(id).config.dataListen);
+    try {
+      return await call<NodeStatusMessage>(client, "Status", {}, timeoutMs);
+    } catch (e) {
+      this.lastStatusError = e;
+      return null;
+    } finally {
+      client.close();
+    }
+  }
+
+  async stopAll(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    for (const id of this.members.keys()) await this.signal(id, signal);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.close();
+    await this.stopAll();
+    await this.caServer.stop();
+  }
+}
+
+export interface CallError extends Error {
+  code: number;
+  details: string;
+  metadata: grpc.Metadata;
+}
+
+/** One unary call with a deadline. */
+export function call<T>(
+  client: GrpcClient,
+  method: string,
+  request: unknown,
+  timeoutMs = 10_000,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const fn = client[method] as (
+      req: unknown,
+      options: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res?: T) => void,
+    ) => void;
+    fn.call(client, request, { deadline: Date.now() + timeoutMs }, (err, res) =>
+      err ? reject(err) : resolve(res as T),
+    );
+  });
+}
+
+/** Polls `probe` until it returns a value (not undefined/null/false) or the deadline passes. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== null && v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`,
+  );
+}
