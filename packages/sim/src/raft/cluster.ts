@@ -97,7 +97,6 @@ export class RaftCluster implements NodeHost {
   /** Client requests sent to a paused node, handled when it resumes. */
   private readonly deferredOps = new Map<NodeId, ClientOp[]>();
   private healedAtUs: number | undefined;
-  private healed = false;
   private firstAckAfterHealUs: number | undefined;
   private readonly tickUs = new Map<NodeId, number>();
   readonly stats: ClusterStats = {
@@ -446,7 +445,7 @@ export class RaftCluster implements NodeHost {
   // ---- faults --------------------------------------------------------------
 
   private startFault(fault: Fault, id: number): void {
-    if (this.healed) return; // a reactive fault that fired after the heal point
+    if (this.healedAtUs !== undefined) return; // a reactive fault that fired after the heal point
     const what = this.nemesis.start(fault, id);
     if (what === null) {
       this.log(() => `fault #${id} (${describeFault(fault)}) skipped: nothing to hit`);
@@ -510,14 +509,13 @@ export class RaftCluster implements NodeHost {
     this.log(
       () => "all faults heal: partitions and link faults cleared, crashed nodes restart, paused nodes resume",
     );
+    this.healedAtUs = this.queue.now;
     this.armedFaults = [];
-    this.healed = true;
     this.nemesis.healAll();
     for (const node of this.members()) {
       if (node.state === "down") this.restartNode(node);
       else if (node.state === "paused") this.resumeNode(node);
     }
-    this.healedAtUs = this.queue.now;
   }
 
   // ---- operator (membership, leadership) -------------------------------------
