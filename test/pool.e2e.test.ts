@@ -24,6 +24,7 @@ import {
   type CliResult,
   cli,
   encodingsOf,
+  ensureSignedNodeBundle,
   type PoolDirs,
   recordedPids,
   removeDirs,
@@ -67,6 +68,7 @@ function healthy(s: PoolStatus): boolean {
 }
 
 beforeAll(async () => {
+  ensureSignedNodeBundle();
   dirs = await tempPoolDirs("hsmpool-e2e-pool-");
   up = await cli(
     ["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir, "--timeout-ms", "120000", "--json"],

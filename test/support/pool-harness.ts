@@ -3,7 +3,7 @@
  * child process (the compiled dist, as a user runs it), condition waits with
  * deadlines (never fixed sleeps), and a cleanup that leaves no process behind.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,17 @@ import { fileURLToPath } from "node:url";
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(REPO, "packages/client/bin/hsmpool.js");
+
+/**
+ * `npm test` builds with `tsc -b` only; the node's enclave bundle must also carry a
+ * SIGSTRUCT for its current measurement or the platform refuses to launch it. The
+ * node package's signing script does that (and nothing when already signed).
+ */
+export function ensureSignedNodeBundle(): void {
+  execFileSync(process.execPath, [join(REPO, "packages/node/scripts/sign-bundle.mjs"), "--quiet"], {
+    stdio: "inherit",
+  });
+}
 
 export interface CliResult {
   code: number;
