@@ -29,7 +29,8 @@ const IDS = ["n1", "n2", "n3"];
 
 beforeAll(async () => {
   buildAndSignNode();
-  cluster = await TestCluster.create(await tempDir("hsmpool-node-e2e-"), IDS);
+  // Snapshots every few entries, so a member that was down must catch up from a snapshot.
+  cluster = await TestCluster.create(await tempDir("hsmpool-node-e2e-"), IDS, { snapshotEveryEntries: 4 });
   for (const id of IDS) await cluster.start(id);
 }, 120_000);
 
@@ -154,11 +155,15 @@ describe("three node processes", () => {
       size: 2048,
       ops: ["sign", "verify"],
     });
+    // Enough entries for the primary to compact past the victim's log: it must install a snapshot.
+    for (let i = 0; i < 4; i++) {
+      await call(cluster.keyVault(primary), "CreateKey", { name: `e2e-aes-${i}`, kty: "oct", size: 256 });
+    }
     await cluster.start(victim);
     const all = await healthyPool();
     const after = all.find((s) => s.nodeId === victim)!;
     expect(after.dekFingerprint).toBe(before.dekFingerprint);
-    expect(after.keyCount).toBe(2);
+    expect(after.keyCount).toBe(6);
     const log = await cluster.log(victim);
     const recovered = log
       .split("\n")
@@ -167,6 +172,7 @@ describe("three node processes", () => {
     expect(recovered).toHaveLength(2);
     expect(recovered[1]).toMatchObject({ restarted: true, sealedWithPoolKey: true });
     expect(recovered[1]!.lastIndex).toBeGreaterThan(1);
+    expect(log).toContain('"msg":"snapshot installed"');
     for (const [bundle, alg] of [
       [ecKey, "ES256"],
       [rsaKey, "RS256"],
@@ -179,6 +185,67 @@ describe("three node processes", () => {
       expect(signed.servedBy).toBe(victim);
       expect(verifiesWith(bundle, alg, signed.signature)).toBe(true);
     }
+  });
+
+  it("deletes a key on every member", async () => {
+    const deleted = await call<{ name: string }>(cluster.keyVault(primary), "DeleteKey", {
+      name: "e2e-aes-0",
+    });
+    expect(deleted.name).toBe("e2e-aes-0");
+    const e = await rejection(call(cluster.keyVault(secondary), "GetKey", { name: "e2e-aes-0" }));
+    expect(trailer(e, "hsmpool-error-code")).toBe("KeyNotFound");
+    const listed = await call<{ keys: KeyBundle[] }>(cluster.keyVault(secondary), "ListKeys", {});
+    expect(listed.keys.map((k) => k.name)).toEqual([
+      "e2e-aes-1",
+      "e2e-aes-2",
+      "e2e-aes-3",
+      "e2e-ec",
+      "e2e-rsa",
+    ]);
+  });
+
+  it("after the primary is killed the survivors elect a new one that serves old keys and takes writes", async () => {
+    const old = primary;
+    expect(await cluster.signal(old, "SIGKILL")).toBe(null);
+    const survivors = IDS.filter((id) => id !== old);
+    primary = await waitFor("a new primary", async () => {
+      const st = await Promise.all(survivors.map((id) => cluster.status(id)));
+      return st.find((s) => s?.role === "primary" && s.ownership === "synced")?.nodeId;
+    });
+    secondary = survivors.find((id) => id !== primary)!;
+    await call(cluster.keyVault(primary), "CreateKey", {
+      name: "e2e-after-failover",
+      kty: "EC",
+      crv: "P-256",
+    });
+    const signed = await call<{ signature: Buffer }>(cluster.keyVault(primary), "Sign", {
+      name: "e2e-ec",
+      alg: "ES256",
+      data: MESSAGE,
+    });
+    expect(verifiesWith(ecKey, "ES256", signed.signature)).toBe(true);
+    await cluster.start(old);
+    const all = await healthyPool();
+    expect(all.find((s) => s.nodeId === old)?.role).toBe("secondary");
+  });
+
+  it("a write without quorum fails with NoQuorum; retried with its requestId later it is created exactly once", async () => {
+    const others = IDS.filter((id) => id !== primary);
+    for (const id of others) await cluster.signal(id, "SIGKILL");
+    const request = { name: "e2e-no-quorum", kty: "EC", crv: "P-256", requestId: "e2e-request-1" };
+    const e = await rejection(call(cluster.keyVault(primary), "CreateKey", request, 20_000));
+    expect(trailer(e, "hsmpool-error-code")).toBe("NoQuorum");
+    for (const id of others) await cluster.start(id);
+    const all = await healthyPool();
+    primary = all.find((s) => s.role === "primary")!.nodeId;
+    secondary = IDS.find((id) => id !== primary)!;
+    const created = await call<KeyBundle>(cluster.keyVault(primary), "CreateKey", request);
+    expect(created.version).toBe(1);
+    const again = await call<KeyBundle>(cluster.keyVault(primary), "CreateKey", request);
+    expect(again.version).toBe(1);
+    const got = await call<KeyBundle>(cluster.keyVault(secondary), "GetKey", { name: "e2e-no-quorum" });
+    expect(got.version).toBe(1);
+    expect(got.publicJwkJson).toBe(created.publicJwkJson);
   });
 
   it("SIGTERM stops a node gracefully with exit code 0, and it comes back", async () => {

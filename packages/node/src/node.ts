@@ -183,6 +183,7 @@ export class PoolNode {
       node: rawNode,
       store,
       tickMs,
+      electionTicks: config.electionTicks,
       snapshotEveryEntries: config.snapshotEveryEntries,
       conf: rawNode.status().conf,
       appliedIndex: recovered.snapshot.meta.index,

@@ -138,11 +138,21 @@ class PeerLink {
     if (!ok) this.congested = true;
   }
 
-  /** A message got through the stream's handshake: the link is healthy again. */
+  /**
+   * The peer just sent us something, so it is up: reset the backoff and, if this
+   * link is waiting to reconnect, reconnect now rather than keep dropping messages.
+   */
   markHealthy(): void {
-    if (this.reportedDown) this.opts.logger.info({ peer: this.peerId }, "peer link up");
-    this.reportedDown = false;
     this.backoffMs = MIN_BACKOFF_MS;
+    if (this.stream === null && this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.open();
+    }
+    if (this.reportedDown && this.stream !== null) {
+      this.opts.logger.info({ peer: this.peerId }, "peer link up");
+      this.reportedDown = false;
+    }
   }
 
   private dropped(m: Message): void {

@@ -49,6 +49,8 @@ export interface RaftDriverOptions {
   node: RawNode;
   store: RaftStore;
   tickMs: number;
+  /** Election timeout in ticks (paces ReadIndex retries). */
+  electionTicks: number;
   /** Snapshot + compact after this many entries applied since the last snapshot. */
   snapshotEveryEntries: number;
   /** Membership as of the snapshot the node started from. */
@@ -78,17 +80,21 @@ export class RaftDriver {
   private conf: ConfState;
   /** Reads waiting for the next ReadIndex round, and the round in flight. */
   private queuedReads: ReadWaiter[] = [];
-  private readRound: { ctx: string; waiters: ReadWaiter[]; timer: NodeJS.Timeout } | null = null;
+  private readRound: { contexts: Set<string>; waiters: ReadWaiter[]; timer: NodeJS.Timeout | null } | null =
+    null;
   private appliedWaiters: AppliedWaiter[] = [];
   private readonly readTimeoutMs: number;
+  private readonly readRetryMs: number;
 
   constructor(private readonly opts: RaftDriverOptions) {
     this.node = opts.node;
     this.applied = opts.appliedIndex;
     this.snapshotIndex = opts.appliedIndex;
     this.conf = opts.conf;
-    // A ReadIndex round needs one heartbeat round trip; give it a few election timeouts.
-    this.readTimeoutMs = Math.max(1_000, opts.tickMs * 30);
+    // A ReadIndex round needs one heartbeat round trip: re-ask after an election timeout,
+    // give up (NoQuorum) after a few.
+    this.readRetryMs = Math.max(100, opts.tickMs * opts.electionTicks);
+    this.readTimeoutMs = Math.max(1_000, this.readRetryMs * 4);
   }
 
   start(): void {
@@ -157,34 +163,42 @@ export class RaftDriver {
     const waiters = this.queuedReads;
     if (waiters.length === 0) return;
     this.queuedReads = [];
-    const ctx = randomBytes(8);
-    const timer = setTimeout(
-      () =>
-        this.finishReadRound(
-          new HsmPoolError(
-            "NoQuorum",
-            `linearizable read not confirmed within ${this.readTimeoutMs} ms: no quorum of members is reachable`,
-            { retryable: true },
-          ),
+    const deadline = Date.now() + this.readTimeoutMs;
+    this.readRound = { contexts: new Set(), waiters, timer: null };
+    this.askReadIndex(deadline);
+  }
+
+  /**
+   * One ReadIndex request for the current round. A request or answer can be dropped
+   * (a link down, a leader change), so an unanswered one is asked again after an
+   * election timeout; any answer to any of the round's requests serves the round
+   * (each was asked after all of its waiters arrived).
+   */
+  private askReadIndex(deadline: number): void {
+    const round = this.readRound;
+    if (!round) return;
+    if (Date.now() >= deadline) {
+      this.finishReadRound(
+        new HsmPoolError(
+          "NoQuorum",
+          `linearizable read not confirmed within ${this.readTimeoutMs} ms: no quorum of members is reachable`,
+          { retryable: true },
         ),
-      this.readTimeoutMs,
-    );
-    this.readRound = { ctx: ctx.toString("hex"), waiters, timer };
+      );
+      return;
+    }
+    const ctx = randomBytes(8);
+    round.contexts.add(ctx.toString("hex"));
+    round.timer = setTimeout(() => this.askReadIndex(deadline), this.readRetryMs);
     try {
       this.node.readIndex(ctx);
       this.schedule();
     } catch (e) {
-      this.finishReadRound(
-        isHsmPoolError(e, "NotLeader")
-          ? new HsmPoolError(
-              "ServiceUnavailable",
-              "no primary is elected yet: cannot serve a linearizable read",
-              {
-                retryable: true,
-              },
-            )
-          : e,
-      );
+      if (!isHsmPoolError(e, "NotLeader")) {
+        this.finishReadRound(e);
+        return;
+      }
+      // No leader known yet: keep asking until the deadline (an election may be under way).
     }
   }
 
@@ -192,7 +206,7 @@ export class RaftDriver {
     const round = this.readRound;
     if (!round) return;
     this.readRound = null;
-    clearTimeout(round.timer);
+    if (round.timer) clearTimeout(round.timer);
     for (const w of round.waiters) {
       if (error !== null) w.reject(error);
       else this.whenApplied(index).then(w.resolve, w.reject);
@@ -251,7 +265,7 @@ export class RaftDriver {
       this.applied = entry.index;
     }
     for (const rs of rd.readStates) {
-      if (this.readRound && Buffer.from(rs.requestCtx).toString("hex") === this.readRound.ctx) {
+      if (this.readRound?.contexts.has(Buffer.from(rs.requestCtx).toString("hex"))) {
         this.finishReadRound(null, rs.index);
       }
     }

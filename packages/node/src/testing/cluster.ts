@@ -66,7 +66,11 @@ export class TestCluster {
     readonly ca: TestCa,
   ) {}
 
-  static async create(runDir: string, ids = ["n1", "n2", "n3"], poolId = "pool-test"): Promise<TestCluster> {
+  static async create(
+    runDir: string,
+    ids = ["n1", "n2", "n3"],
+    opts: { poolId?: string; snapshotEveryEntries?: number } = {},
+  ): Promise<TestCluster> {
     const fabric = await makeFabric(runDir, ids.length);
     const ca = await TestCa.create();
     const cluster = new TestCluster(runDir, fabric, ca);
@@ -83,7 +87,7 @@ export class TestCluster {
       await mkdir(dir, { recursive: true });
       const config: NodeConfig = {
         nodeId: id,
-        poolId,
+        poolId: opts.poolId ?? "pool-test",
         mode: "bootstrap",
         fabricDir: fabric.dir,
         serverId: servers[i]!.id,
@@ -98,7 +102,7 @@ export class TestCluster {
         electionTickMs: 100,
         electionTicks: 10,
         heartbeatTicks: 1,
-        snapshotEveryEntries: 1000,
+        snapshotEveryEntries: opts.snapshotEveryEntries ?? 1000,
       };
       const configPath = join(dir, "config.json");
       await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
@@ -155,7 +159,10 @@ export class TestCluster {
       Buffer.from(this.clientCreds.keyPem),
       Buffer.from(this.clientCreds.certPem),
     );
-    const client = new Ctor(address, creds) as unknown as GrpcClient;
+    // The node's certificate names 127.0.0.1 and localhost; SNI with an IP is not allowed, so use the name.
+    const client = new Ctor(address, creds, {
+      "grpc.ssl_target_name_override": "localhost",
+    }) as unknown as GrpcClient;
     this.clients.push(client);
     return client;
   }

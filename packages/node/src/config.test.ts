@@ -1,0 +1,85 @@
+import { HsmPoolError } from "@hsmpool/errors";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "./config.js";
+
+const valid = {
+  nodeId: "n1",
+  poolId: "pool-1a2b",
+  mode: "bootstrap",
+  fabricDir: "/abs/fabric",
+  serverId: "r1-s1",
+  partition: 0,
+  bundleDir: "/abs/packages/node/dist",
+  stateDir: "/abs/run/nodes/n1/state",
+  peerListen: "127.0.0.1:7101",
+  dataListen: "127.0.0.1:7201",
+  peers: [
+    { id: "n1", address: "127.0.0.1:7101" },
+    { id: "n2", address: "127.0.0.1:7102" },
+    { id: "n3", address: "127.0.0.1:7103" },
+  ],
+  hfcAddress: "127.0.0.1:7000",
+  fabricCaCertPath: "/abs/run/pki/ca.crt",
+  electionTickMs: 100,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+};
+
+function refusal(input: unknown): HsmPoolError {
+  try {
+    parseConfig(input);
+  } catch (e) {
+    if (e instanceof HsmPoolError) return e;
+    throw e;
+  }
+  throw new Error("expected the config to be refused");
+}
+
+describe("node config", () => {
+  it("accepts the contract's example, drops self from peers and defaults snapshotEveryEntries", () => {
+    const c = parseConfig(valid);
+    expect(c.peers.map((p) => p.id)).toEqual(["n2", "n3"]);
+    expect(c.snapshotEveryEntries).toBe(1000);
+    expect(c.mode).toBe("bootstrap");
+  });
+
+  it.each([
+    ["nodeId", { nodeId: "" }],
+    ["mode", { mode: "leader" }],
+    ["fabricDir", { fabricDir: "relative/fabric" }],
+    ["partition", { partition: -1 }],
+    ["peerListen", { peerListen: "127.0.0.1" }],
+    ["dataListen", { dataListen: "127.0.0.1:70000" }],
+    ["peers", { peers: "n2" }],
+    [
+      "peers[1].address",
+      {
+        peers: [
+          { id: "n1", address: "x:1" },
+          { id: "n2", address: "nowhere" },
+        ],
+      },
+    ],
+    [
+      "peers[1].id",
+      {
+        peers: [
+          { id: "n2", address: "x:1" },
+          { id: "n2", address: "x:2" },
+        ],
+      },
+    ],
+    ["electionTickMs", { electionTickMs: 0 }],
+    ["heartbeatTicks", { heartbeatTicks: 10 }],
+    ["snapshotEveryEntries", { snapshotEveryEntries: 1.5 }],
+  ])("refuses a bad %s with BadParameter naming it", (field, change) => {
+    const e = refusal({ ...valid, ...change });
+    expect(e.code).toBe("BadParameter");
+    expect(e.details?.field).toBe(field);
+    expect(e.message).toContain(field);
+  });
+
+  it("refuses a non-object config", () => {
+    expect(refusal([valid]).code).toBe("BadParameter");
+  });
+});
