@@ -18,6 +18,7 @@ import { DEFAULT_UP_TIMEOUT_MS, startPool, stopPool, waitForStatus } from "./lif
 import { statusTable } from "./status-format.js";
 
 const DEFAULT_DEMO_DIR = ".hsmpool/demo";
+const indent = (text: string) => text.trimEnd().replace(/^/gm, "      ");
 
 async function runDemo(dir: string, timeoutMs: number): Promise<void> {
   const runDir = join(dir, "run");
@@ -35,7 +36,7 @@ async function runDemo(dir: string, timeoutMs: number): Promise<void> {
 
   step(1, "starting a pool: the HFC places three TEE nodes in three racks");
   const started = await startPool({ runDir, fabricDir, timeoutMs, onProgress: say });
-  out(statusTable(started).replace(/^/gm, "      "));
+  out(indent(statusTable(started)));
 
   let client: PoolClient | undefined;
   try {
@@ -91,7 +92,10 @@ async function runDemo(dir: string, timeoutMs: number): Promise<void> {
       say(`keys: ${names.join(", ")}`);
       if (!names.includes(name) || !names.includes(second.name))
         fail("Internal", "a key acknowledged before or after the failover is missing");
-      out(statusTable(await hfc.status()).replace(/^/gm, "      "));
+      out(indent(statusTable(await hfc.status())));
+      say(
+        `${killed.nodeId} stays down: the HFC reports it, \`hsmpool restart ${killed.nodeId}\` brings it back`,
+      );
     } finally {
       hfc.close();
     }
