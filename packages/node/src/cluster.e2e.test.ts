@@ -5,10 +5,11 @@
 import { createPublicKey, verify as cryptoVerify } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { HsmDevice } from "@hsmpool/hsm";
 import { launchEnclave } from "@hsmpool/platform";
 import { decodeOwnershipCheckpoint } from "@hsmpool/pool";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// The HSM test door works on the HSM source classes, so open the device through the same module.
+import { HsmDevice } from "../../hsm/src/index.js";
 import { revealKeyForTest, revealTransferKeyForTest } from "../../hsm/src/testing/key-material-door.js";
 import { CREDENTIAL_FILE } from "./hsm/partition-access.js";
 import { CHECKPOINT_FILE } from "./ownership/checkpoint-file.js";
