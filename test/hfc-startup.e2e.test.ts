@@ -2,10 +2,18 @@
  * `hsmpool up` refusals that happen before any node runs: real CLI and HFC
  * processes, one-line errors, nothing left running.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { appendFile, cp, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, type PoolDirs, removeDirs, stopEverything, tempPoolDirs } from "./support/pool-harness.js";
+import {
+  cli,
+  ensureSignedNodeBundle,
+  type PoolDirs,
+  REPO,
+  removeDirs,
+  stopEverything,
+  tempPoolDirs,
+} from "./support/pool-harness.js";
 
 let dirs: PoolDirs;
 beforeAll(async () => {
@@ -57,4 +65,30 @@ describe("hsmpool up refusals", () => {
       /^hsmpool: pool pool-busy is already running in .*run-busy \(HFC pid \d+\).*\[Conflict\]\n$/,
     );
   }, 60_000);
+
+  it("a tampered node bundle is refused at launch, and up fails fast with the node's reason", async () => {
+    ensureSignedNodeBundle();
+    const bundle = join(dirs.root, "tampered-bundle");
+    await cp(join(REPO, "packages/node/dist"), bundle, { recursive: true });
+    await appendFile(join(bundle, "config.js"), "\n// one changed byte is enough\n");
+    const runDir = join(dirs.root, "run-tampered");
+    const r = await cli([
+      "up",
+      "--run-dir",
+      runDir,
+      "--fabric-dir",
+      join(dirs.root, "fabric"),
+      "--bundle-dir",
+      bundle,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^hsmpool: node n\d exited during start-up \(last log line: .*does not match the signed MRENCLAVE.*\[LaunchRefused\]$/m,
+    );
+    const status = JSON.parse((await cli(["status", "--run-dir", runDir, "--json"])).stdout) as {
+      state: string;
+    };
+    expect(status.state).toBe("unavailable");
+    expect((await cli(["down", "--run-dir", runDir])).code).toBe(0);
+  }, 120_000);
 });
