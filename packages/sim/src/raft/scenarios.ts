@@ -323,7 +323,7 @@ export const SCENARIOS: readonly Scenario[] = [
 const FIGURE_8: Scenario = {
   name: "figure-8",
   description:
-    "5 nodes, one entry per append, leaders crash soon after election while links lose and stall messages: the Raft paper's Figure 8 (old-term entries overwritten)",
+    "5 nodes, one entry per append; fresh leaders are crashed or cut off within milliseconds of winning and links stall, so old-term suffixes diverge: the Raft paper's Figure 8",
   plan(ctx) {
     const p = base(ctx, 5);
     p.maxSizePerMsgBytes = 1;
