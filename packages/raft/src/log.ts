@@ -79,11 +79,11 @@ export class RaftLog {
 
   /** Entries [lo, hi) (hi defaults to lastIndex()+1), size-limited; throws StorageError("compacted") below firstIndex. */
   entries(lo: number, hi = this.lastIndex() + 1, maxSizeBytes?: number): Entry[] {
-    invariant(lo <= hi, `entries: lo ${lo} > hi ${hi}`);
+    invariant(lo <= hi, () => `entries: lo ${lo} > hi ${hi}`);
     if (lo < this.firstIndex()) {
       throw new StorageError("compacted", `entries(${lo}): compacted, first index is ${this.firstIndex()}`);
     }
-    invariant(hi <= this.lastIndex() + 1, `entries: hi ${hi} beyond last index ${this.lastIndex()}`);
+    invariant(hi <= this.lastIndex() + 1, () => `entries: hi ${hi} beyond last index ${this.lastIndex()}`);
     if (lo === hi) return [];
     let out: Entry[] = [];
     if (lo < this.unstableOffset) {
@@ -146,8 +146,14 @@ export class RaftLog {
   append(ents: Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0]!.index;
-    invariant(after - 1 >= this.committed, `append at ${after} would overwrite committed ${this.committed}`);
-    invariant(after <= this.lastIndex() + 1, `append at ${after} leaves a gap after ${this.lastIndex()}`);
+    invariant(
+      after - 1 >= this.committed,
+      () => `append at ${after} would overwrite committed ${this.committed}`,
+    );
+    invariant(
+      after <= this.lastIndex() + 1,
+      () => `append at ${after} leaves a gap after ${this.lastIndex()}`,
+    );
     for (let i = 1; i < ents.length; i++) {
       invariant(ents[i]!.index === after + i, "appended entries must have consecutive indexes");
     }
@@ -166,13 +172,13 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index <= this.committed) return;
-    invariant(index <= this.lastIndex(), `commit ${index} beyond last index ${this.lastIndex()}`);
+    invariant(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);
     this.committed = index;
   }
 
   appliedTo(index: number): void {
     if (index <= this.applied) return;
-    invariant(index <= this.committed, `applied ${index} beyond commit ${this.committed}`);
+    invariant(index <= this.committed, () => `applied ${index} beyond commit ${this.committed}`);
     this.applied = index;
   }
 

@@ -104,7 +104,7 @@ export class Progress {
       }
       this.paused = this.inflights.full();
     } else {
-      invariant(this.state === "probe", `sent entries in ${this.state} state`);
+      invariant(this.state === "probe", () => `sent entries in ${this.state} state`);
       if (entryCount > 0) this.paused = true;
     }
   }

@@ -130,7 +130,7 @@ export class Raft {
   }
 
   private send(m: Omit<Message, "from" | "term"> & { term?: number }): void {
-    invariant(m.to !== this.id, `message ${m.type} addressed to self`);
+    invariant(m.to !== this.id, () => `message ${m.type} addressed to self`);
     // Forwarded proposals/reads carry no term (like etcd's local messages): they are
     // valid in whatever term the leader is in.
     const term = m.type === "MsgProp" || m.type === "MsgReadIndex" ? 0 : (m.term ?? this.term);
@@ -162,7 +162,7 @@ export class Raft {
 
   private resetRandomizedElectionTimeout(): void {
     const r = this.random();
-    invariant(r >= 0 && r < 1, `config.random() returned ${r}, expected a number in [0, 1)`);
+    invariant(r >= 0 && r < 1, () => `config.random() returned ${r}, expected a number in [0, 1)`);
     this.randomizedElectionTimeout = this.electionTimeout + Math.floor(r * this.electionTimeout);
   }
 
@@ -174,7 +174,7 @@ export class Raft {
 
   private reset(term: number): void {
     if (term !== this.term) {
-      invariant(term > this.term, `term would decrease from ${this.term} to ${term}`);
+      invariant(term > this.term, () => `term would decrease from ${this.term} to ${term}`);
       this.term = term;
       this.vote = null;
     }
@@ -217,7 +217,7 @@ export class Raft {
   }
 
   private becomeLeader(): void {
-    invariant(this.role === "candidate", `only a candidate can become leader (was ${this.role})`);
+    invariant(this.role === "candidate", () => `only a candidate can become leader (was ${this.role})`);
     this.reset(this.term);
     this.lead = this.id;
     this.role = "leader";
@@ -581,7 +581,7 @@ export class Raft {
    */
   private restore(s: Snapshot): boolean {
     if (s.meta.index <= this.log.committed) return false;
-    invariant(this.role === "follower", `restore snapshot as ${this.role}`);
+    invariant(this.role === "follower", () => `restore snapshot as ${this.role}`);
     if (this.log.matchTerm(s.meta.index, s.meta.term)) {
       // We already have the entry: just fast-forward the commit index.
       this.log.commitTo(s.meta.index);

@@ -251,7 +251,7 @@ export class RawNode {
   private checkInvariants(): void {
     const r = this.raft;
     const log = r.log;
-    invariant(r.term >= this.lastSeenTerm, `term decreased from ${this.lastSeenTerm} to ${r.term}`);
+    invariant(r.term >= this.lastSeenTerm, () => `term decreased from ${this.lastSeenTerm} to ${r.term}`);
     invariant(
       log.committed >= this.lastSeenCommit,
       `commit decreased from ${this.lastSeenCommit} to ${log.committed}`,
@@ -260,8 +260,8 @@ export class RawNode {
       log.committed <= log.lastIndex(),
       `commit ${log.committed} beyond last index ${log.lastIndex()}`,
     );
-    invariant(log.applied <= log.committed, `applied ${log.applied} beyond commit ${log.committed}`);
-    invariant(log.lastTerm() <= r.term, `last log term ${log.lastTerm()} above current term ${r.term}`);
+    invariant(log.applied <= log.committed, () => `applied ${log.applied} beyond commit ${log.committed}`);
+    invariant(log.lastTerm() <= r.term, () => `last log term ${log.lastTerm()} above current term ${r.term}`);
     if (r.role === "leader") {
       invariant(r.lead === r.id && r.vote === r.id, "a leader leads and voted for itself");
       invariant(isVoter(r.conf, r.id), "a leader is a voter");
