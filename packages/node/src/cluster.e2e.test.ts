@@ -5,12 +5,14 @@
 import { createPublicKey, verify as cryptoVerify } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
 import { launchEnclave } from "@hsmpool/platform";
 import { decodeOwnershipCheckpoint } from "@hsmpool/pool";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The HSM test door works on the HSM source classes, so open the device through the same module.
 import { HsmDevice } from "../../hsm/src/index.js";
 import { revealKeyForTest, revealTransferKeyForTest } from "../../hsm/src/testing/key-material-door.js";
+import { poolProto } from "./data-plane/protos.js";
 import { CREDENTIAL_FILE } from "./hsm/partition-access.js";
 import { CHECKPOINT_FILE } from "./ownership/checkpoint-file.js";
 import type { NodeStatusMessage } from "./status.js";
@@ -20,10 +22,12 @@ import {
   buildAndSignNode,
   type CallError,
   call,
+  type GrpcClient,
   TestCluster,
   waitFor,
 } from "./testing/cluster.js";
 import { removeTempDirs, tempDir } from "./testing/fixtures.js";
+import { TestCa } from "./testing/test-ca.js";
 
 let cluster: TestCluster;
 const IDS = ["n1", "n2", "n3"];
@@ -52,7 +56,7 @@ async function statuses(): Promise<NodeStatusMessage[] | null> {
 
 async function healthyPool(): Promise<NodeStatusMessage[]> {
   return waitFor(
-    "one primary and three synced members",
+    "one primary and three synced members that have applied the same log",
     async () => {
       const all = await statuses();
       if (!all) return null;
@@ -60,7 +64,11 @@ async function healthyPool(): Promise<NodeStatusMessage[]> {
       const ok =
         primaries.length === 1 &&
         all.every(
-          (s) => s.ownership === "synced" && s.primaryId === primaries[0]!.nodeId && s.term === all[0]!.term,
+          (s) =>
+            s.ownership === "synced" &&
+            s.primaryId === primaries[0]!.nodeId &&
+            s.term === all[0]!.term &&
+            s.appliedIndex === primaries[0]!.appliedIndex,
         );
       return ok ? all : null;
     },
@@ -144,6 +152,29 @@ describe("three node processes", () => {
       call(cluster.keyVault(secondary), "Sign", { name: "nope", alg: "ES256", data: MESSAGE }),
     );
     expect(trailer(missing, "hsmpool-error-code")).toBe("KeyNotFound");
+  });
+
+  it("the data plane refuses clients without a certificate from the fabric CA", async () => {
+    const address = cluster.member(primary).config.dataListen;
+    const { NodeControlClient } = poolProto();
+    const foreign = await (await TestCa.create()).clientCredentials("intruder");
+    const attempts = [
+      grpc.credentials.createSsl(Buffer.from(cluster.ca.certPem)),
+      grpc.credentials.createSsl(
+        Buffer.from(cluster.ca.certPem),
+        Buffer.from(foreign.keyPem),
+        Buffer.from(foreign.certPem),
+      ),
+    ];
+    for (const creds of attempts) {
+      const client = new NodeControlClient(address, creds, {
+        "grpc.ssl_target_name_override": "localhost",
+      }) as unknown as GrpcClient;
+      const e = await rejection(call(client, "Status", {}, 3_000));
+      expect(e.code).toBe(grpc.status.UNAVAILABLE);
+      client.close();
+    }
+    expect((await cluster.status(primary))?.nodeId).toBe(primary);
   });
 
   it("a secondary killed with SIGKILL restarts from its sealed WAL, rejoins and serves old and new keys", async () => {

@@ -236,8 +236,9 @@ export class PeerLinks {
     this.links.get(peerId)?.markHealthy();
   }
 
-  exchange(peerId: NodeId, message: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
-    const link = this.links.get(peerId) ?? fail("NotFound", `no link to peer ${peerId}`);
+  async exchange(peerId: NodeId, message: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const link =
+      this.links.get(peerId) ?? fail("NotFound", `no link to peer ${peerId} (its address is unknown)`);
     return link.exchange(message, timeoutMs);
   }
 

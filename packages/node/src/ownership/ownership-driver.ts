@@ -189,7 +189,7 @@ export class OwnershipDriver {
   }
 
   /** Serves a peer's request (Ownership.Exchange): resolves with the machine's reply. */
-  serve(from: string, bytes: Uint8Array): Promise<Uint8Array> {
+  async serve(from: string, bytes: Uint8Array): Promise<Uint8Array> {
     const message = decodeMessage(bytes);
     if (RESPONSE_KINDS.has(message.kind))
       fail("BadParameter", `a ${message.kind} is an answer, not a request`);

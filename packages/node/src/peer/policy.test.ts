@@ -1,0 +1,50 @@
+import { isHsmPoolError } from "@hsmpool/errors";
+import { checkPolicy, type EnclaveIdentity } from "@hsmpool/platform";
+import { describe, expect, it } from "vitest";
+import { peerPolicyFor } from "./policy.js";
+
+const self: EnclaveIdentity = {
+  mrenclave: "a".repeat(64),
+  mrsigner: "b".repeat(64),
+  productId: 1,
+  svn: 3,
+  debug: false,
+  serverId: "r1-s1",
+  rackId: "rack-1",
+};
+
+function refusedCheck(peer: EnclaveIdentity): unknown {
+  try {
+    checkPolicy(peer, peerPolicyFor(self));
+    return null;
+  } catch (e) {
+    return isHsmPoolError(e, "AttestationFailed") ? e.details?.check : e;
+  }
+}
+
+describe("baked-in peer policy", () => {
+  it("admits the same signer and product at this SVN or newer, on any server, any build", () => {
+    for (const peer of [
+      { ...self, serverId: "r2-s1", rackId: "rack-2" },
+      { ...self, svn: 4, mrenclave: "c".repeat(64) },
+    ]) {
+      expect(refusedCheck(peer)).toBeNull();
+    }
+  });
+
+  it.each([
+    ["signer", { mrsigner: "d".repeat(64) }],
+    ["signer", { productId: 2 }],
+    ["svn", { svn: 2 }],
+    ["debug", { debug: true }],
+  ])("refuses a peer failing the %s check", (check, change) => {
+    expect(refusedCheck({ ...self, ...change })).toBe(check);
+  });
+
+  it("is derived from this enclave only: a debug enclave does not admit debug peers", () => {
+    expect(peerPolicyFor({ ...self, debug: true }).allowDebug).toBe(false);
+    expect(peerPolicyFor(self).allowedSigners).toEqual([
+      { mrsigner: self.mrsigner, productId: 1, minSvn: 3 },
+    ]);
+  });
+});
