@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { isHsmPoolError } from "@hsmpool/errors";
 import pino from "pino";
 import { FabricController } from "./controller.js";
-import { DEFAULT_HEALTH_CONFIG, validateHealthConfig } from "./health.js";
+import { DEFAULT_HEALTH_CONFIG, type HealthConfig, validateHealthConfig } from "./health.js";
 import { DEFAULT_RAFT_TIMING } from "./node-config.js";
 import { DEFAULT_BUNDLE_DIR, DEFAULT_NODE_MAIN } from "./options.js";
 
@@ -24,53 +24,71 @@ function integer(name: string, value: string | undefined, fallback: number): num
   return Number(value);
 }
 
-async function run(): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  const parse = () =>
-    parseArgs({
-      options: {
-        "run-dir": { type: "string" },
-        "fabric-dir": { type: "string" },
-        "pool-id": { type: "string" },
-        "node-main": { type: "string" },
-        "bundle-dir": { type: "string" },
-        "health-interval-ms": { type: "string" },
-        "failure-threshold": { type: "string" },
-        "control-port": { type: "string" },
-        "election-tick-ms": { type: "string" },
-      },
-      strict: true,
-    });
-  let health: ReturnType<typeof validateHealthConfig>;
-  let controlPort: number;
-  let electionTickMs: number;
-  try {
-    args = parse();
-    if (!args.values["run-dir"] || !args.values["fabric-dir"])
-      throw new Error("--run-dir and --fabric-dir are required");
-    health = validateHealthConfig({
+interface HfcArgs {
+  runDir: string;
+  fabricDir: string;
+  poolId: string | undefined;
+  nodeMain: string;
+  bundleDir: string;
+  health: HealthConfig;
+  controlPort: number;
+  electionTickMs: number;
+}
+
+/** Parses and checks the command line; throws an Error with a one-line message. */
+function parseHfcArgs(argv: string[]): HfcArgs {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "run-dir": { type: "string" },
+      "fabric-dir": { type: "string" },
+      "pool-id": { type: "string" },
+      "node-main": { type: "string" },
+      "bundle-dir": { type: "string" },
+      "health-interval-ms": { type: "string" },
+      "failure-threshold": { type: "string" },
+      "control-port": { type: "string" },
+      "election-tick-ms": { type: "string" },
+    },
+    strict: true,
+  });
+  if (!values["run-dir"] || !values["fabric-dir"]) throw new Error("--run-dir and --fabric-dir are required");
+  return {
+    runDir: resolve(values["run-dir"]),
+    fabricDir: resolve(values["fabric-dir"]),
+    poolId: values["pool-id"],
+    nodeMain: resolve(values["node-main"] ?? DEFAULT_NODE_MAIN),
+    bundleDir: resolve(values["bundle-dir"] ?? DEFAULT_BUNDLE_DIR),
+    health: validateHealthConfig({
       healthIntervalMs: integer(
         "health-interval-ms",
-        args.values["health-interval-ms"],
+        values["health-interval-ms"],
         DEFAULT_HEALTH_CONFIG.healthIntervalMs,
       ),
       failureThreshold: integer(
         "failure-threshold",
-        args.values["failure-threshold"],
+        values["failure-threshold"],
         DEFAULT_HEALTH_CONFIG.failureThreshold,
       ),
-    });
-    controlPort = integer("control-port", args.values["control-port"], 0);
-    electionTickMs = integer(
+    }),
+    controlPort: integer("control-port", values["control-port"], 0),
+    electionTickMs: integer(
       "election-tick-ms",
-      args.values["election-tick-ms"],
+      values["election-tick-ms"],
       DEFAULT_RAFT_TIMING.electionTickMs,
-    );
+    ),
+  };
+}
+
+async function run(): Promise<number> {
+  let args: HfcArgs;
+  try {
+    args = parseHfcArgs(process.argv.slice(2));
   } catch (e) {
     process.stderr.write(`hfc: ${e instanceof Error ? e.message : String(e)}\n${USAGE}\n`);
     return 2;
   }
-  const runDir = resolve(args.values["run-dir"] as string);
+  const { runDir } = args;
   const logger = pino(
     { base: { component: "hfc", pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: join(runDir, "hfc.log"), append: true, mkdir: true, sync: true }),
@@ -79,14 +97,14 @@ async function run(): Promise<number> {
   try {
     controller = await FabricController.start({
       runDir,
-      fabricDir: resolve(args.values["fabric-dir"] as string),
-      ...(args.values["pool-id"] ? { poolId: args.values["pool-id"] } : {}),
-      nodeMain: resolve(args.values["node-main"] ?? DEFAULT_NODE_MAIN),
-      bundleDir: resolve(args.values["bundle-dir"] ?? DEFAULT_BUNDLE_DIR),
-      health,
-      timing: { ...DEFAULT_RAFT_TIMING, electionTickMs },
+      fabricDir: args.fabricDir,
+      ...(args.poolId !== undefined ? { poolId: args.poolId } : {}),
+      nodeMain: args.nodeMain,
+      bundleDir: args.bundleDir,
+      health: args.health,
+      timing: { ...DEFAULT_RAFT_TIMING, electionTickMs: args.electionTickMs },
       logger,
-      controlPort,
+      controlPort: args.controlPort,
     });
   } catch (e) {
     const line = isHsmPoolError(e)
