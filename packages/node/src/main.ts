@@ -41,7 +41,25 @@ async function main(): Promise<void> {
     logger.fatal({ error: String(e) }, "unhandled rejection");
     exitFatal();
   });
-  let node: PoolNode;
+  // Signals may arrive while the node is still booting: remember them and stop once it is up.
+  let node: PoolNode | null = null;
+  let stopRequested: string | null = null;
+  const shutdown = (signal: string) => {
+    if (stopRequested !== null) return;
+    stopRequested = signal;
+    logger.info({ signal }, "signal received");
+    if (node) stopAndExit(node);
+  };
+  const stopAndExit = (running: PoolNode) =>
+    running.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.fatal({ error: String(e) }, "shutdown failed");
+        exitFatal();
+      },
+    );
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
   try {
     node = await PoolNode.start(config, { logger, onFatal: exitFatal });
   } catch (e) {
@@ -55,21 +73,7 @@ async function main(): Promise<void> {
     );
     process.exit(EXIT_FATAL);
   }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "signal received");
-    node.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        logger.fatal({ error: String(e) }, "shutdown failed");
-        exitFatal();
-      },
-    );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  if (stopRequested !== null) stopAndExit(node);
 }
 
 void main();
