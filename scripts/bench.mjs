@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
 const filter = process.argv[2] ?? "";
-const build = spawnSync("npx", ["--no-install", "tsc", "-b"], { stdio: "inherit" });
+const build = spawnSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 if (build.status !== 0) process.exit(1);
 let failures = 0;
 for (const pkg of readdirSync("packages").sort()) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: build (incremental), run every vitest tier that can run on this
+// `npm test`: build (incremental, and re-sign the node enclave bundle), run every vitest tier that can run on this
 // machine, and end with the plain summary line CI reads: "N passed, N failed, N skipped".
 // Extra arguments go to vitest (e.g. `npm test -- packages/raft`).
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const build = spawnSync("npx", ["--no-install", "tsc", "-b"], { stdio: "inherit" });
+const build = spawnSync("npm", ["run", "--silent", "build"], { stdio: "inherit" });
 if (build.status !== 0) {
   console.log("build failed");
   console.log("0 passed, 1 failed");
