@@ -52,6 +52,7 @@ export function registerKeyCommands(program: Command): void {
     .requiredOption("--kty <type>", "EC, RSA or oct (AES)")
     .option("--size <bits>", "RSA: 2048 (default), 3072, 4096; oct: 128, 192, 256 (default)")
     .option("--crv <curve>", "EC: P-256 (default), P-256K, P-384, P-521")
+    .option("--curve <curve>", "same as --crv")
     .option("--ops <list>", "allowed operations, comma separated (default: all the key type supports)")
     .option("--disabled", "create the key disabled")
     .option("--not-before <time>", "not usable before (ISO-8601 or Unix ms)")
@@ -66,6 +67,7 @@ export function registerKeyCommands(program: Command): void {
           kty: string;
           size?: string;
           crv?: string;
+          curve?: string;
           ops?: string;
           disabled?: boolean;
           notBefore?: string;
@@ -75,11 +77,15 @@ export function registerKeyCommands(program: Command): void {
           runDir?: string;
         },
       ) => {
+        if (opts.crv !== undefined && opts.curve !== undefined && opts.crv !== opts.curve) {
+          fail("BadParameter", `--crv ${opts.crv} and --curve ${opts.curve} disagree; give one of them`);
+        }
+        const crv = opts.crv ?? opts.curve;
         const request = {
           name,
           kty: opts.kty,
           ...(opts.size !== undefined ? { size: parseWholeNumber("--size", opts.size, 1, 16384) } : {}),
-          ...(opts.crv !== undefined ? { crv: opts.crv } : {}),
+          ...(crv !== undefined ? { crv } : {}),
           ...(opts.ops !== undefined ? { ops: parseOps(opts.ops) } : {}),
           ...(opts.disabled ? { disabled: true } : {}),
           ...(opts.notBefore !== undefined ? { notBeforeMs: parseTime("--not-before", opts.notBefore) } : {}),

@@ -102,6 +102,10 @@ describe("argument mistakes are refused before anything is contacted", () => {
     [["keys", "create", "k", "--kty", "EC", "--tag", "novalue"], /--tag must look like name=value/],
     [["keys", "create", "k", "--kty", "EC", "--expires", "someday"], /--expires must be an ISO-8601 date/],
     [["keys", "create", "k", "--kty", "RSA", "--size", "big"], /--size must be a whole number/],
+    [
+      ["keys", "create", "k", "--kty", "EC", "--crv", "P-256", "--curve", "P-384"],
+      /--crv P-256 and --curve P-384 disagree/,
+    ],
     [["logs", "n1", "--lines", "-3"], /--lines must be a whole number/],
   ])("%j", async (args, message) => {
     expectOneLine(await run(...args, "--run-dir", runDir()), "BadParameter", message);
