@@ -34,7 +34,14 @@ import {
   validateShape,
   validateTags,
 } from "./key-request.js";
-import { bad, requireBytes, requireFingerprint, requireIdentifier, requireTimeMs } from "./validate.js";
+import {
+  bad,
+  requireBytes,
+  requireFingerprint,
+  requireHostPort,
+  requireIdentifier,
+  requireTimeMs,
+} from "./validate.js";
 
 export const COMMAND_FORMAT = { magic: "HPC1", version: 1, what: "pool log entry" } as const;
 /** Upper bound for a DEK-wrapped key blob (RSA-4096 PKCS#8 plus the HSM blob header is ~2.6 KiB). */
@@ -94,12 +101,32 @@ export interface MemberOwnershipSyncedCommand {
   readonly at: number;
 }
 
+/**
+ * The primary records a member's network addresses and attested security version in
+ * the log (healing: a replacement joins), so every member, and every later snapshot,
+ * knows how to reach it. `replaces` lists the members the primary removes once this
+ * one is a voter. Re-registering the same id updates its record.
+ */
+export interface RegisterMemberCommand {
+  readonly kind: "registerMember";
+  readonly memberId: string;
+  /** host:port of its attested peer endpoint. */
+  readonly peerAddress: string;
+  /** host:port of its data plane (KeyVault), for NotLeader redirects. */
+  readonly dataAddress: string;
+  /** The SVN the primary verified in the member's attestation. */
+  readonly svn: number;
+  readonly replaces: readonly string[];
+  readonly at: number;
+}
+
 export type PoolCommand =
   | GenesisCommand
   | CreateKeyCommand
   | UpdateKeyAttributesCommand
   | DeleteKeyCommand
-  | MemberOwnershipSyncedCommand;
+  | MemberOwnershipSyncedCommand
+  | RegisterMemberCommand;
 
 export type PoolCommandKind = PoolCommand["kind"];
 
@@ -109,7 +136,11 @@ const KINDS: readonly PoolCommandKind[] = [
   "updateKeyAttributes",
   "deleteKey",
   "memberOwnershipSynced",
+  "registerMember",
 ];
+/** Largest security version number (the platform's SIGSTRUCT field is a u16). */
+export const MAX_SVN = 65535;
+const MAX_REPLACES = 8;
 
 /** Validates a command (BadParameter naming the field); returns a normalised deep copy. */
 export function validateCommand(input: unknown): PoolCommand {
@@ -152,12 +183,37 @@ export function validateCommand(input: unknown): PoolCommand {
         dekFingerprint: requireFingerprint(c.dekFingerprint, "dekFingerprint"),
         at: requireTimeMs(c.at, "at"),
       });
+    case "registerMember":
+      return validateRegisterMember(c);
     default:
       return bad(
         "kind",
         `unknown pool command kind ${JSON.stringify(c.kind)}; expected one of ${KINDS.join(", ")}`,
       );
   }
+}
+
+function validateRegisterMember(c: Record<string, unknown>): RegisterMemberCommand {
+  const memberId = requireIdentifier(c.memberId, "memberId");
+  const svn = c.svn;
+  if (typeof svn !== "number" || !Number.isInteger(svn) || svn < 0 || svn > MAX_SVN) {
+    bad("svn", `svn must be a whole number from 0 to ${MAX_SVN}`);
+  }
+  if (!Array.isArray(c.replaces) || c.replaces.length > MAX_REPLACES) {
+    bad("replaces", `replaces must be a list of at most ${MAX_REPLACES} member ids`);
+  }
+  const replaces = (c.replaces as unknown[]).map((id, i) => requireIdentifier(id, `replaces[${i}]`));
+  if (replaces.includes(memberId)) bad("replaces", `member ${memberId} cannot replace itself`);
+  if (new Set(replaces).size !== replaces.length) bad("replaces", "replaces lists a member twice");
+  return Object.freeze({
+    kind: "registerMember",
+    memberId,
+    peerAddress: requireHostPort(c.peerAddress, "peerAddress"),
+    dataAddress: requireHostPort(c.dataAddress, "dataAddress"),
+    svn,
+    replaces: Object.freeze(replaces),
+    at: requireTimeMs(c.at, "at"),
+  });
 }
 
 function validateCreateKeyCommand(c: Record<string, unknown>): CreateKeyCommand {
@@ -224,6 +280,9 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
     case "memberOwnershipSynced":
       w.string(c.memberId).string(c.partitionCertFingerprint).string(c.dekFingerprint).uint(c.at);
       break;
+    case "registerMember":
+      writeRegisterMemberFields(w, c);
+      break;
   }
   return frame(COMMAND_FORMAT, w.finish());
 }
@@ -286,12 +345,33 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
         dekFingerprint: r.string("dekFingerprint", MAX_STRING_BYTES),
         at: r.uint("at"),
       };
+    case "registerMember":
+      return readRegisterMemberFields(r);
     default:
       return r.corrupt("unknown command kind");
   }
 }
 
 // --- field encoders shared with the snapshot codec ---
+
+/** RegisterMember fields in command order (without the kind); shared with the snapshot codec. */
+export function writeRegisterMemberFields(w: ByteWriter, c: Omit<RegisterMemberCommand, "kind">): void {
+  w.string(c.memberId).string(c.peerAddress).string(c.dataAddress).u32(c.svn);
+  w.list(c.replaces, (w, id) => w.string(id)).uint(c.at);
+}
+
+/** Reads what writeRegisterMemberFields wrote (unvalidated: pass it to validateCommand). */
+export function readRegisterMemberFields(r: ByteReader): Record<string, unknown> {
+  return {
+    kind: "registerMember",
+    memberId: r.string("memberId", MAX_STRING_BYTES),
+    peerAddress: r.string("peerAddress", MAX_STRING_BYTES),
+    dataAddress: r.string("dataAddress", MAX_STRING_BYTES),
+    svn: r.u32("svn"),
+    replaces: r.list("replaces", MAX_REPLACES, (r) => r.string("replaces[]", MAX_STRING_BYTES)),
+    at: r.uint("at"),
+  };
+}
 
 const KTY_CODES = ["RSA", "EC", "oct"] as const;
 const CRV_CODES = ["P-256", "P-256K", "P-384", "P-521"] as const;

@@ -35,6 +35,18 @@ export function frame(format: FrameFormat, payload: Uint8Array): Uint8Array {
 
 /** Checks magic, version and checksum; returns a reader positioned on the payload. */
 export function unframe(format: FrameFormat, data: unknown): ByteReader {
+  return unframeVersions(format, [format.version], data).reader;
+}
+
+/**
+ * Like unframe, for a format with more than one readable version (a newer version
+ * extends an older one): returns the reader and the version the bytes carry.
+ */
+export function unframeVersions(
+  format: FrameFormat,
+  versions: readonly number[],
+  data: unknown,
+): { reader: ByteReader; version: number } {
   if (!(data instanceof Uint8Array)) fail("BadParameter", `${format.what} must be bytes (Uint8Array)`);
   if (data.length < HEADER_BYTES + CHECKSUM_BYTES) {
     fail("IntegrityError", `${format.what} is truncated: ${data.length} bytes is shorter than any valid one`);
@@ -46,12 +58,12 @@ export function unframe(format: FrameFormat, data: unknown): ByteReader {
   if (!bytesEqual(body.subarray(0, 4), utf8(format.magic))) {
     fail("IntegrityError", `${format.what} has the wrong magic: this is not a ${format.what}`);
   }
-  const version = body[4];
-  if (version !== format.version) {
+  const version = body[4] ?? 0;
+  if (!versions.includes(version)) {
     fail(
       "IntegrityError",
-      `${format.what} has format version ${version}; this build reads version ${format.version} only`,
+      `${format.what} has format version ${version}; this build reads version ${versions.join(" or ")} only`,
     );
   }
-  return new ByteReader(body.subarray(HEADER_BYTES), format.what);
+  return { reader: new ByteReader(body.subarray(HEADER_BYTES), format.what), version };
 }

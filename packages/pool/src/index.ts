@@ -32,10 +32,12 @@ export {
   decodeCommand,
   encodeCommand,
   type GenesisCommand,
+  MAX_SVN,
   MAX_WRAPPED_MATERIAL_BYTES,
   type MemberOwnershipSyncedCommand,
   type PoolCommand,
   type PoolCommandKind,
+  type RegisterMemberCommand,
   type UpdateKeyAttributesCommand,
   validateCommand,
 } from "./commands.js";
@@ -67,7 +69,12 @@ export {
   type KeyVersionView,
   type ValidUpdate,
 } from "./keystore.js";
-export { SNAPSHOT_FORMAT, type SyncedMember } from "./keystore-state.js";
+export {
+  type RegisteredMember,
+  SNAPSHOT_FORMAT,
+  SNAPSHOT_VERSIONS,
+  type SyncedMember,
+} from "./keystore-state.js";
 export {
   linearizeSingleKey,
   type SingleKeyEvent,

@@ -9,6 +9,11 @@
  *   (name, versions: list of version records ascending) sorted by name | requests:
  *   list of (requestId, kind, name, versions) in apply order (oldest first)
  *
+ * Version 2 (written only once a member was registered or removed, so a pool that never
+ * healed keeps writing version-1 bytes) appends: registered members: list of (memberId,
+ * peerAddress, dataAddress, svn u32, replaces list, registeredMs) sorted by id | removed
+ * member ids, sorted. The decoder reads both versions.
+ *
  * Every collection has one canonical order, so equal states give equal bytes on every
  * member; the decoder rejects any other order (IntegrityError) and re-validates every
  * field, so a restored state is one that apply could have produced.
@@ -20,16 +25,19 @@ import {
   type GenesisCommand,
   MAX_WRAPPED_MATERIAL_BYTES,
   opsMask,
+  type RegisterMemberCommand,
   readAttributes,
   readGenesisFields,
   readOpsMask,
+  readRegisterMemberFields,
   readShape,
   validateCommand,
   writeAttributes,
   writeGenesisFields,
+  writeRegisterMemberFields,
   writeShape,
 } from "./commands.js";
-import { frame, unframe } from "./frame.js";
+import { frame, unframeVersions } from "./frame.js";
 import { compareStrings, type PublicJwk, readJwk, validatePublicJwk, writeJwk } from "./jwk.js";
 import {
   type KeyAttributes,
@@ -43,6 +51,8 @@ import {
 import { requireFingerprint, requireIdentifier, requireTimeMs } from "./validate.js";
 
 export const SNAPSHOT_FORMAT = { magic: "HPS1", version: 1, what: "pool snapshot" } as const;
+/** Snapshot versions this build reads; it writes the lowest one that can hold the state. */
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2];
 const MAX_STRING_BYTES = 1024;
 const MAX_ITEMS = 1_000_000;
 
@@ -67,6 +77,16 @@ export interface SyncedMember {
   readonly syncedMs: number;
 }
 
+/** A member's record from the log (RegisterMember): how to reach it and what it replaces. */
+export interface RegisteredMember {
+  readonly memberId: string;
+  readonly peerAddress: string;
+  readonly dataAddress: string;
+  readonly svn: number;
+  readonly replaces: readonly string[];
+  readonly registeredMs: number;
+}
+
 export type DedupedKind = "createKey" | "updateKeyAttributes" | "deleteKey";
 
 /** A remembered client request: a retry with the same requestId gets this answer again. */
@@ -86,10 +106,22 @@ export interface KeyStoreState {
   keys: Map<string, KeyVersionRecord[]>;
   /** Insertion order = apply order; the oldest is evicted first. */
   requests: Map<string, RememberedRequest>;
+  /** Members registered by RegisterMember and not removed since. */
+  registry: Map<string, RegisteredMember>;
+  /** Ids a membership change removed: never members again. */
+  removed: Set<string>;
 }
 
 export function emptyState(): KeyStoreState {
-  return { appliedIndex: 0, genesis: null, members: new Map(), keys: new Map(), requests: new Map() };
+  return {
+    appliedIndex: 0,
+    genesis: null,
+    members: new Map(),
+    keys: new Map(),
+    requests: new Map(),
+    registry: new Map(),
+    removed: new Set(),
+  };
 }
 
 const DEDUPED_KINDS: readonly DedupedKind[] = ["createKey", "updateKeyAttributes", "deleteKey"];
@@ -115,7 +147,19 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
       .string(q.name)
       .list(q.versions, (w, v) => w.uint(v)),
   );
-  return frame(SNAPSHOT_FORMAT, w.finish());
+  if (state.registry.size === 0 && state.removed.size === 0) return frame(SNAPSHOT_FORMAT, w.finish());
+  w.list(sortedValues(state.registry), (w, m) =>
+    writeRegisterMemberFields(w, {
+      memberId: m.memberId,
+      peerAddress: m.peerAddress,
+      dataAddress: m.dataAddress,
+      svn: m.svn,
+      replaces: m.replaces,
+      at: m.registeredMs,
+    }),
+  );
+  w.list([...state.removed].sort(compareStrings), (w, id) => w.string(id));
+  return frame({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
 }
 
 function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
@@ -127,9 +171,10 @@ function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
 }
 
 export function decodeSnapshot(data: Uint8Array): KeyStoreState {
-  const r = unframe(SNAPSHOT_FORMAT, data);
+  const { reader: r, version } = unframeVersions(SNAPSHOT_FORMAT, SNAPSHOT_VERSIONS, data);
   try {
     const state = readState(r);
+    if (version >= 2) readMembership(r, state);
     r.end();
     return state;
   } catch (e) {
@@ -166,6 +211,35 @@ function readState(r: ByteReader): KeyStoreState {
     state.requests.set(q.requestId, q);
   }
   return state;
+}
+
+function readMembership(r: ByteReader, state: KeyStoreState): void {
+  const registry = r.list("registered members", MAX_ITEMS, (r) => {
+    const c = validateCommand(readRegisterMemberFields(r)) as RegisterMemberCommand;
+    return Object.freeze({
+      memberId: c.memberId,
+      peerAddress: c.peerAddress,
+      dataAddress: c.dataAddress,
+      svn: c.svn,
+      replaces: c.replaces,
+      registeredMs: c.at,
+    });
+  });
+  requireAscending(
+    r,
+    registry.map((m) => m.memberId),
+    "registered members",
+  );
+  const removed = r.list("removed members", MAX_ITEMS, (r) =>
+    requireIdentifier(r.string("removed member", MAX_STRING_BYTES), "removed member"),
+  );
+  requireAscending(r, removed, "removed members");
+  if (registry.length === 0 && removed.length === 0) r.corrupt("version 2 with no membership records");
+  for (const m of registry) {
+    if (removed.includes(m.memberId)) r.corrupt(`member ${m.memberId} is both registered and removed`);
+    state.registry.set(m.memberId, m);
+  }
+  for (const id of removed) state.removed.add(id);
 }
 
 /** Strictly ascending ids: the one canonical order (and no duplicates). */

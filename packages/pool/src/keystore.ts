@@ -28,6 +28,7 @@ import {
   type GenesisCommand,
   type MemberOwnershipSyncedCommand,
   type PoolCommand,
+  type RegisterMemberCommand,
   type UpdateKeyAttributesCommand,
 } from "./commands.js";
 import type { PublicJwk } from "./jwk.js";
@@ -50,6 +51,7 @@ import {
   encodeSnapshot,
   type KeyStoreState,
   type KeyVersionRecord,
+  type RegisteredMember,
   type RememberedRequest,
   type SyncedMember,
 } from "./keystore-state.js";
@@ -80,6 +82,7 @@ export type ApplyOutcome =
   | { kind: "keyUpdated"; requestId: string; name: string; version: number; duplicate: boolean }
   | { kind: "keyDeleted"; requestId: string; name: string; versions: number[]; duplicate: boolean }
   | { kind: "memberSynced"; memberId: string }
+  | { kind: "memberRegistered"; member: RegisteredMember }
   | {
       kind: "rejected";
       command: PoolCommand["kind"];
@@ -187,6 +190,11 @@ export class KeyStore {
     if (entry.type === "confChange") {
       const cc = decodeConfChange(entry.data);
       this.state.appliedIndex = entry.index;
+      if (cc.type === "removeNode") {
+        // A removed id never comes back (a replacement gets a new id), so its record goes.
+        this.state.registry.delete(cc.node);
+        this.state.removed.add(cc.node);
+      }
       if (cc.type === "removeNode" && this.state.members.delete(cc.node)) {
         return { index: entry.index, outcome: { kind: "memberRemoved", memberId: cc.node }, effects: [] };
       }
@@ -216,6 +224,8 @@ export class KeyStore {
           return this.applyDelete(command);
         case "memberOwnershipSynced":
           return this.applyMemberSynced(command);
+        case "registerMember":
+          return this.applyRegisterMember(command);
       }
     } catch (e) {
       if (!(e instanceof Rejection)) throw e;
@@ -408,6 +418,22 @@ export class KeyStore {
     return { outcome: { kind: "memberSynced", memberId: c.memberId }, effects: [] };
   }
 
+  private applyRegisterMember(c: RegisterMemberCommand): Omit<ApplyResult, "index"> {
+    if (this.state.removed.has(c.memberId)) {
+      reject("Conflict", `member id ${c.memberId} was removed from the pool; a new member needs a new id`);
+    }
+    const member: RegisteredMember = Object.freeze({
+      memberId: c.memberId,
+      peerAddress: c.peerAddress,
+      dataAddress: c.dataAddress,
+      svn: c.svn,
+      replaces: c.replaces,
+      registeredMs: this.state.registry.get(c.memberId)?.registeredMs ?? c.at,
+    });
+    this.state.registry.set(c.memberId, member);
+    return { outcome: { kind: "memberRegistered", member }, effects: [] };
+  }
+
   private findForApply(
     name: string,
     version: number | null,
@@ -477,7 +503,21 @@ export class KeyStore {
 
   /** Members that announced ownership sync (and were not removed since), ordered by id. */
   syncedMembers(): SyncedMember[] {
-    return [...this.state.members.values()].sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
+    return sortedById([...this.state.members.values()]);
+  }
+
+  /** Members recorded by RegisterMember (and not removed since), ordered by id. */
+  registeredMembers(): RegisteredMember[] {
+    return sortedById([...this.state.registry.values()]);
+  }
+
+  registeredMember(memberId: string): RegisteredMember | null {
+    return this.state.registry.get(memberId) ?? null;
+  }
+
+  /** True when a membership change removed `memberId` (it may never be a member again). */
+  wasRemoved(memberId: string): boolean {
+    return this.state.removed.has(memberId);
   }
 
   private record(name: string, version?: number): KeyVersionRecord {
@@ -568,6 +608,10 @@ export class KeyStore {
     requireAlgorithmFits(op, alg, record.shape);
     return { name, version: record.version, shape: record.shape, op, alg };
   }
+}
+
+function sortedById<T extends { memberId: string }>(items: T[]): T[] {
+  return items.sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
 }
 
 function view(r: KeyVersionRecord): KeyVersionView {

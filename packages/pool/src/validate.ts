@@ -66,3 +66,18 @@ export function requireBoolean(value: unknown, field: string): boolean {
   if (typeof value !== "boolean") bad(field, `${field} must be true or false`);
   return value;
 }
+
+const HOST_PORT = /^[A-Za-z0-9.-]{1,253}:(\d{1,5})$/;
+
+/** A network address "host:port" (host: name or IPv4 literal, port 1..65535). */
+export function requireHostPort(value: unknown, field: string): string {
+  const m = typeof value === "string" ? HOST_PORT.exec(value) : null;
+  const port = m ? Number(m[1]) : 0;
+  if (!m || port < 1 || port > 65535) {
+    bad(
+      field,
+      `${field} must be "host:port" with a port 1..65535; got ${JSON.stringify(value)?.slice(0, 80)}`,
+    );
+  }
+  return value as string;
+}

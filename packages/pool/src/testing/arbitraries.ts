@@ -123,6 +123,25 @@ export const updateKey: fc.Arbitrary<PoolCommand> = fc
     at,
   }));
 
+export const hostPort = fc
+  .tuple(
+    fc.oneof(fc.constant("127.0.0.1"), fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,20}$/)),
+    fc.integer({ min: 1, max: 65535 }),
+  )
+  .map(([host, port]) => `${host}:${port}`);
+
+export const registerMember = fc
+  .record({
+    kind: fc.constant("registerMember" as const),
+    memberId: identifier,
+    peerAddress: hostPort,
+    dataAddress: hostPort,
+    svn: fc.integer({ min: 0, max: 65535 }),
+    replaces: fc.uniqueArray(identifier, { maxLength: 3 }),
+    at: timeMs,
+  })
+  .map((c) => ({ ...c, replaces: c.replaces.filter((id) => id !== c.memberId) }));
+
 export const command: fc.Arbitrary<PoolCommand> = fc.oneof(
   fc.record({
     kind: fc.constant("genesis" as const),
@@ -143,6 +162,7 @@ export const command: fc.Arbitrary<PoolCommand> = fc.oneof(
     dekFingerprint: fingerprint,
     at: timeMs,
   }),
+  registerMember,
 );
 
 const blob = fc.uint8Array({ minLength: 1, maxLength: 64 });
