@@ -11,7 +11,7 @@
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { syncDirectory, TEMP_MARKER, writeFileAtomic } from "./atomic-file.js";
+import { fsyncDir, TEMP_MARKER, writeFileAtomic } from "@hsmpool/files";
 import { openRecord, sealRecord } from "./sealed-file.js";
 
 export const DEVICE_KEY_FILE = "device.key";
@@ -60,7 +60,7 @@ export class DeviceFiles {
   }
 
   async sync(rel: string): Promise<void> {
-    await syncDirectory(join(this.dir, rel));
+    await fsyncDir(join(this.dir, rel));
   }
 
   /** Names in a directory (empty if it does not exist). */

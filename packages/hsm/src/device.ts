@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "@hsmpool/files";
 import { DEVICE_KEY_FILE, DEVICE_STATE_FILE, DeviceFiles, isNotFound } from "./device-files.js";
 import type { FaultHooks } from "./faults.js";
 import { OperationGate } from "./operation-gate.js";

@@ -13,7 +13,7 @@ import {
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import { writeFileAtomic } from "./atomic-fs.js";
+import { writeFileAtomic } from "@hsmpool/files";
 import { ByteReader, ByteWriter, concatBytes, fromHexStrict, toHex, utf8 } from "./bytes.js";
 import {
   type BundleFile,
@@ -239,7 +239,7 @@ export async function signBundle(
     signerPublicKeyDer: spki,
     signature,
   };
-  await writeFileAtomic(join(bundleDir, SIGSTRUCT_FILE), encodeSigstruct(sigstruct));
+  await writeFileAtomic(join(bundleDir, SIGSTRUCT_FILE), encodeSigstruct(sigstruct), 0o644);
   return sigstruct;
 }
 

@@ -15,10 +15,13 @@ import {
 import { mkdir, readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { fsyncDir, writeFileAtomic } from "./atomic-fs.js";
+import { fsyncDir, writeFileAtomic, writeJsonAtomic } from "@hsmpool/files";
 import { createPlatformCert, createVendorRoot, generateEcKeyPair } from "./pki.js";
 import { unwrapPlatformKey, wrapPlatformKey } from "./platform-key.js";
 import type { Fabric, FabricInfo, FabricInitOptions, RackInfo, ServerHandle, ServerInfo } from "./types.js";
+
+/** Certificates and inventory are public: readable by anyone (e.g. a container user). */
+const PUBLIC_FILE_MODE = 0o644;
 
 const FORMAT_VERSION = 1;
 const FUSE_SIZE_BYTES = 32;
@@ -80,11 +83,8 @@ async function createServer(params: {
   await writeFileAtomic(join(dir, FUSE_FILE), fuse, 0o600);
   fuse.fill(0);
   await writeFileAtomic(join(dir, PLATFORM_KEY_FILE), wrapped, 0o600);
-  await writeFileAtomic(join(dir, PLATFORM_CERT_FILE), cert.pem);
-  await writeFileAtomic(
-    join(dir, SERVER_FILE),
-    `${JSON.stringify({ formatVersion: FORMAT_VERSION, ...info }, null, 2)}\n`,
-  );
+  await writeFileAtomic(join(dir, PLATFORM_CERT_FILE), cert.pem, PUBLIC_FILE_MODE);
+  await writeJsonAtomic(join(dir, SERVER_FILE), { formatVersion: FORMAT_VERSION, ...info }, PUBLIC_FILE_MODE);
   return info;
 }
 
@@ -107,7 +107,7 @@ export async function initFabric(dir: string, opts: FabricInitOptions = {}): Pro
   const fabricId = randomUUID();
   const rootKeys = await generateEcKeyPair(false);
   const root = await createVendorRoot(rootKeys, fabricId, now);
-  await writeFileAtomic(join(dir, VENDOR_ROOT_FILE), root.pem);
+  await writeFileAtomic(join(dir, VENDOR_ROOT_FILE), root.pem, PUBLIC_FILE_MODE);
 
   const rackInfos: RackInfo[] = [];
   for (let r = 1; r <= racks; r++) {
@@ -135,10 +135,7 @@ export async function initFabric(dir: string, opts: FabricInitOptions = {}): Pro
     vendorRoot: { subject: root.subject, fingerprintSha256: sha256Hex(root.der) },
     racks: rackInfos,
   };
-  await writeFileAtomic(
-    join(dir, FABRIC_FILE),
-    `${JSON.stringify({ formatVersion: FORMAT_VERSION, ...info }, null, 2)}\n`,
-  );
+  await writeJsonAtomic(join(dir, FABRIC_FILE), { formatVersion: FORMAT_VERSION, ...info }, PUBLIC_FILE_MODE);
   return info;
 }
 

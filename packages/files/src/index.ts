@@ -1,0 +1,58 @@
+/**
+ * Durable small-file writes shared by every package that keeps state on disk
+ * (fabric, HSM device, node state, HFC run dir). A write either lands whole or not
+ * at all, and is on disk before the promise resolves: temp file in the same
+ * directory, fsync, rename over the target, fsync the directory.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+/** Part of every temp file's name, so a directory scan can remove leftovers of a crash mid-write. */
+export const TEMP_MARKER = ".tmp-";
+
+/** Makes a rename, create or unlink in `dir` durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Replaces `path` with `data` crash-safely (parent directories are created). Default mode 0600. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const temp = join(dir, `${basename(path)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+  try {
+    const handle = await open(temp, "wx", mode);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
+  }
+  await fsyncDir(dir);
+}
+
+/** `writeFileAtomic` of pretty-printed JSON with a trailing newline. */
+export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode);
+}
+
+/** The file's bytes, or null when it does not exist (other errors propagate). */
+export async function readFileIfExists(path: string): Promise<Uint8Array | null> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
