@@ -82,4 +82,34 @@ describe("node config", () => {
   it("refuses a non-object config", () => {
     expect(refusal([valid]).code).toBe("BadParameter");
   });
+
+  it("join mode: replaces, minPeerSvn and joinTimeoutMs are read; defaults are no replace, own SVN, 120 s", () => {
+    const plain = parseConfig(valid);
+    expect(plain).toMatchObject({ replaces: null, minPeerSvn: null, joinTimeoutMs: 120_000 });
+    const join = parseConfig({
+      ...valid,
+      nodeId: "n4",
+      mode: "join",
+      replaces: "n2",
+      minPeerSvn: 1,
+      joinTimeoutMs: 5_000,
+    });
+    expect(join).toMatchObject({ mode: "join", replaces: "n2", minPeerSvn: 1, joinTimeoutMs: 5_000 });
+    expect(join.peers.map((p) => p.id)).toEqual(["n1", "n2", "n3"]);
+  });
+
+  it.each([
+    ["replaces", { mode: "bootstrap", replaces: "n2" }, /only a joining node/],
+    ["replaces", { mode: "join", replaces: "n1" }, /cannot replace itself/],
+    ["replaces", { mode: "join", replaces: "bad id" }, /letters, digits/],
+    ["minPeerSvn", { minPeerSvn: 65536 }, /0 to 65535/],
+    ["minPeerSvn", { minPeerSvn: "2" }, /whole number/],
+    ["joinTimeoutMs", { joinTimeoutMs: 10 }, /1000 to/],
+    ["peers", { mode: "join", peers: [{ id: "n1", address: "127.0.0.1:7101" }] }, /at least one live member/],
+  ])("refuses a bad %s (%j)", (field, patch, message) => {
+    const e = refusal({ ...valid, ...patch });
+    expect(e.code).toBe("BadParameter");
+    expect(e.details).toMatchObject({ field });
+    expect(e.message).toMatch(message);
+  });
 });

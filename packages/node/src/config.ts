@@ -36,7 +36,20 @@ export interface NodeConfig {
   heartbeatTicks: number;
   /** Take a snapshot and compact the log every this many applied entries (default 1000). */
   snapshotEveryEntries: number;
+  /** Join mode: the member this node replaces (the primary removes it once this node is a voter). */
+  replaces: string | null;
+  /**
+   * Lowest SVN accepted from peers; null = this enclave's own SVN. A newer bundle joining
+   * an older pool (rolling update) is given the pool's current minimum; it may not be
+   * above the enclave's own SVN (checked at launch, when the SVN is known).
+   */
+  minPeerSvn: number | null;
+  /** Join mode: give up (exit 4) when not a member after this long. */
+  joinTimeoutMs: number;
 }
+
+export const MAX_SVN = 65535;
+export const DEFAULT_JOIN_TIMEOUT_MS = 120_000;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const HOST_PORT = /^[A-Za-z0-9.-]+:(\d{1,5})$/;
@@ -97,6 +110,16 @@ export function parseConfig(input: unknown): NodeConfig {
     // The contract lets the HFC list every initial member, self included: self is implied.
     if (peer.id !== nodeId) peers.push(peer);
   });
+  if (mode === "join" && peers.length === 0)
+    bad("peers", "a joining node needs at least one live member to ask (mode join)");
+  let replaces: string | null = null;
+  if (o.replaces !== undefined && o.replaces !== null && o.replaces !== "") {
+    if (mode !== "join") bad("replaces", 'only a joining node replaces a member (mode "join")');
+    replaces = id(o, "replaces");
+    if (replaces === nodeId) bad("replaces", `a node cannot replace itself (${nodeId})`);
+  }
+  const minPeerSvn =
+    o.minPeerSvn === undefined || o.minPeerSvn === null ? null : int(o, "minPeerSvn", 0, MAX_SVN);
   const electionTicks = int(o, "electionTicks", 2, 1000);
   const heartbeatTicks = int(o, "heartbeatTicks", 1, 1000);
   if (heartbeatTicks >= electionTicks)
@@ -119,6 +142,9 @@ export function parseConfig(input: unknown): NodeConfig {
     electionTicks,
     heartbeatTicks,
     snapshotEveryEntries: int(o, "snapshotEveryEntries", 2, 10_000_000, 1000),
+    replaces,
+    minPeerSvn,
+    joinTimeoutMs: int(o, "joinTimeoutMs", 1_000, 3_600_000, DEFAULT_JOIN_TIMEOUT_MS),
   };
 }
 

@@ -42,6 +42,9 @@ async function configFor(bundleDir: string): Promise<NodeConfig> {
     electionTicks: 10,
     heartbeatTicks: 1,
     snapshotEveryEntries: 1000,
+    replaces: null,
+    minPeerSvn: null,
+    joinTimeoutMs: 120_000,
   };
 }
 

@@ -3,7 +3,8 @@
  * The node process: `node packages/node/dist/main.js --config <run>/nodes/<id>/config.json`
  * (contract-node-hfc.md). Exit codes: 0 after a graceful SIGTERM/SIGINT stop,
  * 1 when the node cannot continue, 2 for a bad command line or config,
- * 3 when the platform refuses to launch the enclave (LaunchRefused).
+ * 3 when the platform refuses to launch the enclave (LaunchRefused), 4 when a joining
+ * node is not admitted to the pool (after its "join refused" log line).
  */
 import { isHsmPoolError } from "@hsmpool/errors";
 import { loadConfig, type NodeConfig } from "./config.js";
@@ -13,6 +14,7 @@ import { PoolNode } from "./node.js";
 export const EXIT_FATAL = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_LAUNCH_REFUSED = 3;
+export const EXIT_JOIN_REFUSED = 4;
 
 function configPath(argv: readonly string[]): string | null {
   const i = argv.indexOf("--config");
@@ -50,9 +52,9 @@ async function main(): Promise<void> {
     logger.info({ signal }, "signal received");
     if (node) stopAndExit(node);
   };
-  const stopAndExit = (running: PoolNode) =>
+  const stopAndExit = (running: PoolNode, code = 0) =>
     running.stop().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (e: unknown) => {
         logger.fatal({ error: String(e) }, "shutdown failed");
         exitFatal();
@@ -61,7 +63,16 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
   try {
-    node = await PoolNode.start(config, { logger, onFatal: exitFatal });
+    node = await PoolNode.start(config, {
+      logger,
+      onFatal: exitFatal,
+      onJoinFailed: () => {
+        if (stopRequested !== null) return;
+        stopRequested = "join refused";
+        if (node) stopAndExit(node, EXIT_JOIN_REFUSED);
+        else process.exit(EXIT_JOIN_REFUSED);
+      },
+    });
   } catch (e) {
     if (isHsmPoolError(e, "LaunchRefused")) {
       logger.fatal({ code: e.code, error: e.message, details: e.details }, "enclave launch refused");
@@ -71,9 +82,10 @@ async function main(): Promise<void> {
       isHsmPoolError(e) ? { code: e.code, error: e.message, details: e.details } : { error: String(e) },
       "node failed to start",
     );
-    process.exit(EXIT_FATAL);
+    // A config value that only the launched enclave can judge (minPeerSvn) is still a bad config.
+    process.exit(isHsmPoolError(e, "BadParameter") && e.details?.field ? EXIT_USAGE : EXIT_FATAL);
   }
-  if (stopRequested !== null) stopAndExit(node);
+  if (stopRequested !== null) stopAndExit(node, stopRequested === "join refused" ? EXIT_JOIN_REFUSED : 0);
 }
 
 void main();

@@ -7,6 +7,11 @@
  *   (restart) → load sealed ownership state → open WAL/snapshot (sealed) → restore
  *   key store → Raft → attested peer server → ticks → data-plane cert (CSR to the
  *   HFC) → KeyVault/NodeControl server → log "ready".
+ *
+ * A node in join mode that is not a Raft member yet then asks the pool to admit it
+ * (membership/joiner.ts); every member answers Membership.Join and, while primary,
+ * drives the healing membership changes (membership/membership-driver.ts). The peer
+ * address book follows the replicated member registry.
  */
 import { randomInt } from "node:crypto";
 import { mkdir } from "node:fs/promises";
@@ -18,6 +23,7 @@ import {
   createAttestedIdentity,
   peerService,
   startAttestedServer,
+  type VerifiedPeer,
 } from "@hsmpool/attested-tls";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { HsmDevice } from "@hsmpool/hsm";
@@ -32,7 +38,7 @@ import {
   type SoftState,
 } from "@hsmpool/raft";
 import type { Logger } from "pino";
-import { ownershipService, raftService } from "./cluster/cluster-service.js";
+import { membershipService, ownershipService, raftService } from "./cluster/cluster-service.js";
 import { PeerLinks } from "./cluster/peer-links.js";
 import { type NodeConfig, splitHostPort } from "./config.js";
 import { type DataServer, startDataServer } from "./data-plane/data-server.js";
@@ -43,11 +49,14 @@ import { PartitionAccess } from "./hsm/partition-access.js";
 import { deleteHsmKeys, KeyIndex } from "./keyvault/key-index.js";
 import { KeyService } from "./keyvault/key-service.js";
 import { ProposalWaiters } from "./keyvault/proposals.js";
+import { Joiner, type JoinFailure } from "./membership/joiner.js";
+import { MembershipDriver } from "./membership/membership-driver.js";
+import { describeQuorum, type QuorumReport, quorumReport } from "./membership/quorum.js";
 import { CheckpointFile } from "./ownership/checkpoint-file.js";
 import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
-import { peerPolicyFor } from "./peer/policy.js";
+import { peerPolicyFor, peerSvnFloor } from "./peer/policy.js";
 import { RaftDriver } from "./raft/raft-driver.js";
-import { type NodeStatusMessage, nodeStatus } from "./status.js";
+import { type Membership, type NodeStatusMessage, nodeStatus } from "./status.js";
 import { RaftStore } from "./storage/raft-store.js";
 import { cpuSealer, poolKeySealer, Sealers } from "./storage/sealer.js";
 
@@ -58,6 +67,8 @@ export interface NodeOptions {
   logger: Logger;
   /** The node cannot continue (a persist failed, the log is corrupt): the process should exit. */
   onFatal: (error: unknown) => void;
+  /** Join mode: the pool did not admit this node (logged as "join refused"); the process should stop. */
+  onJoinFailed?: (failure: JoinFailure) => void;
   now?: () => number;
 }
 
@@ -90,6 +101,13 @@ export class PoolNode {
   private synced: OwnershipSyncedInfo | null = null;
   private readonly peerDataAddresses = new Map<string, string>();
   private readonly heardFrom = new Set<string>();
+  /** When a Raft message from each peer last arrived (for the quorum report). */
+  private readonly lastHeardMs = new Map<string, number>();
+  /** The SVN each peer's attestation proved on its Raft stream to this node. */
+  private readonly observedSvns = new Map<string, number>();
+  private membership!: MembershipDriver;
+  private joiner: Joiner | null = null;
+  private membershipState: Membership = "joining";
   private peersConnectedFed = false;
   private caughtUpTerm = 0;
   private stopping = false;
@@ -167,7 +185,9 @@ export class PoolNode {
     );
 
     const tickMs = config.electionTickMs;
-    this.proposals = new ProposalWaiters(Math.max(2_000, tickMs * config.electionTicks * 5));
+    this.proposals = new ProposalWaiters(Math.max(2_000, tickMs * config.electionTicks * 5), () =>
+      describeQuorum(this.quorum()),
+    );
     const rawNode = new RawNode({
       id: config.nodeId,
       storage: store.storage,
@@ -188,11 +208,15 @@ export class PoolNode {
       conf: rawNode.status().conf,
       appliedIndex: recovered.snapshot.meta.index,
       logger,
+      quorumNote: () => describeQuorum(this.quorum()),
       hooks: {
         send: (messages) => this.links.send(messages),
         onSnapshot: (snap) => this.installSnapshot(snap),
         onCommitted: (entry) => this.apply(entry),
-        onConfChange: (c) => this.ownership.input({ kind: "membershipChanged", members: membersOf(c) }),
+        onConfChange: (c) => {
+          this.ownership.input({ kind: "membershipChanged", members: membersOf(c) });
+          this.onMembershipChanged();
+        },
         onSoftState: (soft, term) => this.onSoftState(soft, term),
         snapshotData: () => this.keyStore.snapshot(),
         onFatal: (e) => this.fatal(e),
@@ -200,7 +224,7 @@ export class PoolNode {
     });
 
     const identity = await createAttestedIdentity(this.enclave);
-    const policy = peerPolicyFor(this.enclave.identity);
+    const policy = peerPolicyFor(this.enclave.identity, config.minPeerSvn);
     this.links = new PeerLinks({
       selfId: config.nodeId,
       dataAddress: () => config.dataListen,
@@ -218,6 +242,22 @@ export class PoolNode {
       random,
     });
     for (const peer of config.peers) this.links.setPeer(peer.id, peer.address);
+    this.membership = new MembershipDriver({
+      selfId: config.nodeId,
+      selfPeerAddress: config.peerListen,
+      raft: this.raft,
+      store: () => this.keyStore,
+      svnOf: (id) => this.svnOf(id),
+      peerAddressOf: (id) => this.links.addressOf(id),
+      isCaughtUpLeader: () => {
+        const st = this.raft.status();
+        return st.role === "leader" && this.caughtUpTerm === st.term;
+      },
+      quorumNote: () => describeQuorum(this.quorum()),
+      registerTimeoutMs: Math.max(2_000, tickMs * config.electionTicks * 3),
+      logger: logger.child({ part: "membership" }),
+      now: this.now,
+    });
 
     this.ownership = OwnershipDriver.create(
       {
@@ -242,6 +282,7 @@ export class PoolNode {
       selfId: config.nodeId,
       onRaftMessage: (m: Message) => this.onRaftMessage(m),
       onPeerDataAddress: (peer: string, address: string) => this.peerDataAddresses.set(peer, address),
+      onPeerIdentity: (peer: string, identity: VerifiedPeer) => this.observedSvns.set(peer, identity.svn),
       onOwnershipRequest: (from: string, message: Uint8Array) => this.ownership.serve(from, message),
       logger,
     };
@@ -256,6 +297,7 @@ export class PoolNode {
         peerService({ self: identity, nodeId: config.nodeId }),
         raftService(clusterOptions),
         ownershipService(clusterOptions),
+        membershipService({ onJoin: (caller, request) => this.membership.onJoin(caller, request) }),
       ],
       onPeerRejected: ({ error, remoteAddress }) =>
         logger.warn({ remoteAddress, check: error.details?.check, error: error.message }, "peer rejected"),
@@ -265,12 +307,119 @@ export class PoolNode {
       "peer server listening",
     );
 
+    this.membershipState = initialMembership(this.raft.confState, config.nodeId);
+    this.onMembershipChanged();
     this.raft.start();
-    this.ownershipTimer = setInterval(
-      () => this.ownership.input({ kind: "tick", nowMs: this.now() }),
-      tickMs,
-    );
+    this.ownershipTimer = setInterval(() => {
+      this.ownership.input({ kind: "tick", nowMs: this.now() });
+      this.membership.tick();
+    }, tickMs);
+    if (config.mode === "join" && this.membershipState === "joining")
+      this.startJoining(identity, policy, fabric);
     void this.startDataPlane();
+  }
+
+  /** Join mode, not a member yet: ask the live members to admit this node. */
+  private startJoining(
+    identity: Awaited<ReturnType<typeof createAttestedIdentity>>,
+    policy: ReturnType<typeof peerPolicyFor>,
+    fabric: Awaited<ReturnType<typeof openFabric>>,
+  ): void {
+    const { config, logger } = this;
+    logger.info(
+      { peers: config.peers.map((p) => p.id), replaces: config.replaces, minPeerSvn: this.minPeerSvn },
+      "joining the pool",
+    );
+    this.joiner = new Joiner({
+      request: {
+        nodeId: config.nodeId,
+        peerAddress: config.peerListen,
+        dataAddress: config.dataListen,
+        replaces: config.replaces ?? "",
+      },
+      peers: config.peers,
+      channel: () => attestedChannelCredentials({ identity, policy, vendorRoot: fabric.vendorRootCertPem }),
+      isMember: () => this.membershipState !== "joining",
+      timeoutMs: config.joinTimeoutMs,
+      logger,
+      random,
+      onGiveUp: (failure) => {
+        const { reason, check, code, error, peers } = failure;
+        logger.error({ reason, check, code, error, peers }, "join refused");
+        this.opts.onJoinFailed?.(failure);
+      },
+    });
+    void this.joiner.run();
+  }
+
+  private get minPeerSvn(): number {
+    return peerSvnFloor(this.enclave.identity, this.config.minPeerSvn);
+  }
+
+  private svnOf(id: string): number | null {
+    if (id === this.config.nodeId) return this.enclave.identity.svn;
+    return this.keyStore.registeredMember(id)?.svn ?? this.observedSvns.get(id) ?? null;
+  }
+
+  /** Which voters this node can reach now: a connected link or a message within an election timeout. */
+  private quorum(): QuorumReport {
+    const windowMs = this.config.electionTickMs * this.config.electionTicks;
+    return quorumReport({
+      selfId: this.config.nodeId,
+      voters: this.raft.confState.voters,
+      connected: (id) => this.links.isConnected(id),
+      lastHeardMs: (id) => this.lastHeardMs.get(id),
+      nowMs: this.now(),
+      windowMs,
+    });
+  }
+
+  /**
+   * Membership or the member registry changed: update this node's own membership state
+   * and the peer address book — links to every member (addresses from the registry,
+   * else the launch config), to registered members about to be added, and none to
+   * removed members. A node that is not a member yet keeps the configured peers.
+   */
+  private onMembershipChanged(): void {
+    const { config } = this;
+    const self = config.nodeId;
+    const conf = this.raft.confState;
+    const next: Membership = conf.voters.includes(self)
+      ? "voter"
+      : conf.learners.includes(self)
+        ? "learner"
+        : this.membershipState === "joining"
+          ? "joining"
+          : "removed";
+    if (next !== this.membershipState) {
+      this.logger.info({ from: this.membershipState, to: next, conf }, "membership");
+      this.membershipState = next;
+      if (next !== "joining") this.joiner?.stop();
+    }
+    const members = membersOf(conf);
+    const registered = this.keyStore.registeredMembers();
+    const configured = new Map(config.peers.map((p) => [p.id, p.address]));
+    const wanted = new Map<string, string>();
+    if (next === "joining") for (const [id, address] of configured) wanted.set(id, address);
+    for (const id of members) {
+      const address =
+        registered.find((m) => m.memberId === id)?.peerAddress ??
+        configured.get(id) ??
+        this.links.addressOf(id);
+      if (address) wanted.set(id, address);
+    }
+    for (const m of registered) {
+      if (!this.keyStore.wasRemoved(m.memberId)) wanted.set(m.memberId, m.peerAddress);
+      this.peerDataAddresses.set(m.memberId, m.dataAddress);
+    }
+    wanted.delete(self);
+    for (const id of this.links.peers()) {
+      if (!wanted.has(id)) {
+        this.links.removePeer(id);
+        this.logger.info({ peer: id }, "peer link closed (no longer a member)");
+      }
+    }
+    for (const [id, address] of wanted) this.links.setPeer(id, address);
   }
 
   private restoreKeyStore(snapshot: Snapshot): KeyStore {
@@ -313,6 +462,20 @@ export class PoolNode {
       }
     }
     for (const input of ownershipInputsOf(result.outcome)) this.ownership.input(input);
+    if (result.outcome.kind === "memberRegistered") {
+      const { member } = result.outcome;
+      this.logger.info(
+        {
+          memberId: member.memberId,
+          peerAddress: member.peerAddress,
+          svn: member.svn,
+          replaces: member.replaces,
+        },
+        "member registered",
+      );
+      this.onMembershipChanged();
+      this.membership.onRegistered(member);
+    }
     if (result.outcome.kind === "rejected") {
       this.logger.info(
         { index: entry.index, command: result.outcome.command, error: result.outcome.error },
@@ -334,6 +497,7 @@ export class PoolNode {
 
   private onRaftMessage(m: Message): void {
     this.links.heardFrom(m.from);
+    this.lastHeardMs.set(m.from, this.now());
     try {
       this.raft.step(m);
     } catch (e) {
@@ -390,6 +554,8 @@ export class PoolNode {
         id === this.config.nodeId ? this.config.peerListen : (this.links.addressOf(id) ?? ""),
       keyCount: this.keyStore.list().length,
       startedMs: this.startedMs,
+      membership: this.membershipState,
+      minPeerSvn: this.minPeerSvn,
     });
   }
 
@@ -417,6 +583,7 @@ export class PoolNode {
         proposals: this.proposals,
         dekKeyId: () => this.dekKeyId(),
         leader: () => this.leaderView(),
+        quorum: () => this.quorum(),
         now: this.now,
       });
       const onInternalError = (e: unknown) =>
@@ -456,6 +623,7 @@ export class PoolNode {
     if (this.stopping) return;
     this.stopping = true;
     this.logger.info("shutting down");
+    this.joiner?.stop();
     if (this.ownershipTimer) clearInterval(this.ownershipTimer);
     await this.dataServer?.close(graceMs);
     await this.peerServer.close(Math.min(500, graceMs));
@@ -466,6 +634,13 @@ export class PoolNode {
     await this.device.close();
     this.logger.info("stopped");
   }
+}
+
+/** A node whose recovered membership lists others but not itself was removed while it was down. */
+function initialMembership(conf: ConfState, self: string): Membership {
+  if (conf.voters.includes(self)) return "voter";
+  if (conf.learners.includes(self)) return "learner";
+  return membersOf(conf).length > 0 ? "removed" : "joining";
 }
 
 function membersOf(conf: ConfState): string[] {

@@ -5,6 +5,9 @@ import type { ConfState, Status } from "@hsmpool/raft";
 import type { NodeConfig } from "./config.js";
 import type { OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
 
+/** Where this node stands in the pool's Raft membership (healing phases, contract-healing.md). */
+export type Membership = "joining" | "learner" | "voter" | "removed";
+
 export interface NodeStatusMessage {
   nodeId: string;
   poolId: string;
@@ -23,9 +26,12 @@ export interface NodeStatusMessage {
   rackId: string;
   peerAddress: string;
   dataAddress: string;
-  members: { id: string; role: "voter" | "learner"; peerAddress: string }[];
+  members: { id: string; role: "voter" | "learner"; peerAddress: string; matchLag?: number }[];
   keyCount: number;
   startedMs: number;
+  membership: Membership;
+  replacing: string;
+  minPeerSvn: number;
 }
 
 export interface StatusInputs {
@@ -39,27 +45,40 @@ export interface StatusInputs {
   peerAddress: (id: string) => string;
   keyCount: number;
   startedMs: number;
+  membership: Membership;
+  minPeerSvn: number;
 }
 
-export function roleOf(raft: Status, conf: ConfState): NodeStatusMessage["role"] {
+export function roleOf(raft: Status, conf: ConfState, membership: Membership): NodeStatusMessage["role"] {
   if (raft.role === "leader") return "primary";
-  if (conf.learners.includes(raft.id)) return "learner";
+  if (conf.learners.includes(raft.id) || membership === "joining") return "learner";
   if (raft.role === "candidate" || raft.role === "preCandidate") return "candidate";
   return "secondary";
 }
 
 export function nodeStatus(s: StatusInputs): NodeStatusMessage {
   const synced = s.synced !== null && s.ownership.phase === "synced";
+  const progress = s.raft.progress;
+  const lastIndex = progress?.[s.raft.id]?.match;
+  const member = (id: string, role: "voter" | "learner") => {
+    const match = progress?.[id]?.match;
+    return {
+      id,
+      role,
+      peerAddress: s.peerAddress(id),
+      ...(lastIndex !== undefined && match !== undefined ? { matchLag: Math.max(0, lastIndex - match) } : {}),
+    };
+  };
   return {
     nodeId: s.config.nodeId,
     poolId: s.config.poolId,
-    role: roleOf(s.raft, s.conf),
+    role: roleOf(s.raft, s.conf, s.membership),
     term: s.raft.term,
     primaryId: s.raft.lead ?? "",
     commitIndex: s.raft.commit,
     appliedIndex: s.applied,
     ownership: synced ? "synced" : "pending",
-    ownershipPhase: s.ownership.phase,
+    ownershipPhase: s.membership === "joining" ? "joining" : s.ownership.phase,
     dekFingerprint: synced ? (s.synced?.dekFingerprint ?? "") : "",
     mrenclave: s.enclave.mrenclave,
     mrsigner: s.enclave.mrsigner,
@@ -69,10 +88,13 @@ export function nodeStatus(s: StatusInputs): NodeStatusMessage {
     peerAddress: s.config.peerListen,
     dataAddress: s.config.dataListen,
     members: [
-      ...s.conf.voters.map((id) => ({ id, role: "voter" as const, peerAddress: s.peerAddress(id) })),
-      ...s.conf.learners.map((id) => ({ id, role: "learner" as const, peerAddress: s.peerAddress(id) })),
+      ...s.conf.voters.map((id) => member(id, "voter")),
+      ...s.conf.learners.map((id) => member(id, "learner")),
     ],
     keyCount: s.keyCount,
     startedMs: s.startedMs,
+    membership: s.membership,
+    replacing: s.config.replaces ?? "",
+    minPeerSvn: s.minPeerSvn,
   };
 }

@@ -46,11 +46,27 @@ export interface OwnershipEnvelope {
   message: Uint8Array;
 }
 
+export interface JoinRequestWire {
+  nodeId: string;
+  peerAddress: string;
+  dataAddress: string;
+  replaces: string;
+}
+
+export interface JoinResponseWire {
+  leaderId: string;
+  accepted: boolean;
+  message: string;
+  leaderAddress: string;
+}
+
 export interface ClusterProto {
   raftService: grpc.ServiceDefinition;
   ownershipService: grpc.ServiceDefinition;
+  membershipService: grpc.ServiceDefinition;
   RaftClient: grpc.ServiceClientConstructor;
   OwnershipClient: grpc.ServiceClientConstructor;
+  MembershipClient: grpc.ServiceClientConstructor;
 }
 
 let loaded: ClusterProto | undefined;
@@ -67,15 +83,23 @@ export function clusterProto(): ClusterProto {
   });
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
     hsmpool: {
-      cluster: { v1: { Raft: grpc.ServiceClientConstructor; Ownership: grpc.ServiceClientConstructor } };
+      cluster: {
+        v1: {
+          Raft: grpc.ServiceClientConstructor;
+          Ownership: grpc.ServiceClientConstructor;
+          Membership: grpc.ServiceClientConstructor;
+        };
+      };
     };
   };
-  const { Raft, Ownership } = pkg.hsmpool.cluster.v1;
+  const { Raft, Ownership, Membership } = pkg.hsmpool.cluster.v1;
   loaded = {
     raftService: Raft.service,
     ownershipService: Ownership.service,
+    membershipService: Membership.service,
     RaftClient: Raft,
     OwnershipClient: Ownership,
+    MembershipClient: Membership,
   };
   return loaded;
 }

@@ -5,12 +5,15 @@
  * must come from the node id the stream announced and be addressed to this node.
  */
 import * as grpc from "@grpc/grpc-js";
-import { peerIdentityOf, type ServiceRegistration } from "@hsmpool/attested-tls";
-import { HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import { peerIdentityOf, type ServiceRegistration, type VerifiedPeer } from "@hsmpool/attested-tls";
+import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import type { Message, NodeId } from "@hsmpool/raft";
 import type { Logger } from "pino";
+import type { JoinRequest } from "../membership/join-rules.js";
 import {
   clusterProto,
+  type JoinRequestWire,
+  type JoinResponseWire,
   messageFromWire,
   type OwnershipEnvelope,
   type RaftMessageWire,
@@ -23,6 +26,8 @@ export interface ClusterServiceOptions {
   onRaftMessage: (m: Message) => void;
   /** A peer announced its data-plane address (used for NotLeader trailers). */
   onPeerDataAddress: (peerId: NodeId, address: string) => void;
+  /** A peer opened its Raft stream over a connection attested as `identity`. */
+  onPeerIdentity?: (peerId: NodeId, identity: VerifiedPeer) => void;
   /** Serves one ownership request (pool message bytes in, pool message bytes out). */
   onOwnershipRequest: (from: NodeId, message: Uint8Array) => Promise<Uint8Array>;
   logger: Logger;
@@ -45,7 +50,8 @@ function unauthenticated(what: string): Partial<grpc.StatusObject> {
 
 export function raftService(opts: ClusterServiceOptions): ServiceRegistration {
   const send: grpc.handleClientStreamingCall<RaftMessageWire, Record<string, never>> = (call, callback) => {
-    if (!peerIdentityOf(call)) {
+    const identity = peerIdentityOf(call);
+    if (!identity) {
       call.on("data", () => {});
       callback(unauthenticated("Raft.Send"));
       return;
@@ -58,6 +64,7 @@ export function raftService(opts: ClusterServiceOptions): ServiceRegistration {
       });
       return;
     }
+    opts.onPeerIdentity?.(from, identity);
     const dataAddress = metadataString(call, DATA_ADDRESS_METADATA);
     if (dataAddress && HOST_PORT.test(dataAddress)) opts.onPeerDataAddress(from, dataAddress);
     let warned = false;
@@ -109,4 +116,45 @@ export function ownershipService(opts: ClusterServiceOptions): ServiceRegistrati
     );
   };
   return { definition: clusterProto().ownershipService, implementation: { Exchange: exchange } };
+}
+
+export interface MembershipServiceOptions {
+  /** Answers a validated Join from an attested caller (accepted, or not the primary: a hint). */
+  onJoin: (caller: VerifiedPeer, request: JoinRequest) => Promise<JoinResponseWire>;
+}
+
+/** Checks the wire request's shape (BadParameter naming the field). */
+export function joinRequestFromWire(w: JoinRequestWire): JoinRequest {
+  const field = (name: string, ok: boolean, what: string) => {
+    if (!ok) fail("BadParameter", `Join ${name} must be ${what}`, { field: name });
+  };
+  field("node_id", ID.test(w.nodeId), "a node id (letters, digits, '.', '_', '-')");
+  field("peer_address", HOST_PORT.test(w.peerAddress), '"host:port"');
+  field("data_address", HOST_PORT.test(w.dataAddress), '"host:port"');
+  field("replaces", w.replaces === "" || ID.test(w.replaces), "empty or a node id");
+  return {
+    nodeId: w.nodeId,
+    peerAddress: w.peerAddress,
+    dataAddress: w.dataAddress,
+    replaces: w.replaces === "" ? null : w.replaces,
+  };
+}
+
+export function membershipService(opts: MembershipServiceOptions): ServiceRegistration {
+  const join: grpc.handleUnaryCall<JoinRequestWire, JoinResponseWire> = (call, callback) => {
+    const caller = peerIdentityOf(call);
+    if (!caller) {
+      callback(unauthenticated("Membership.Join"));
+      return;
+    }
+    const answer = async () => opts.onJoin(caller, joinRequestFromWire(call.request));
+    answer().then(
+      (response) => callback(null, response),
+      (e: unknown) => {
+        const err = isHsmPoolError(e) ? e : new HsmPoolError("Internal", "join request failed");
+        callback({ code: err.grpcStatus, details: `${err.message} [${err.code}]` });
+      },
+    );
+  };
+  return { definition: clusterProto().membershipService, implementation: { Join: join } };
 }

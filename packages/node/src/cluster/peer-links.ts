@@ -215,6 +215,11 @@ export class PeerLinks {
     this.links.delete(peerId);
   }
 
+  /** The attested link to `peerId` is connected right now. */
+  isConnected(peerId: NodeId): boolean {
+    return this.links.get(peerId)?.connected ?? false;
+  }
+
   addressOf(peerId: NodeId): string | undefined {
     return this.links.get(peerId)?.address;
   }

@@ -19,6 +19,7 @@ import {
   validatePublicJwk,
 } from "@hsmpool/pool";
 import type { PartitionAccess } from "../hsm/partition-access.js";
+import { describeQuorum, type QuorumReport } from "../membership/quorum.js";
 import type { RaftDriver } from "../raft/raft-driver.js";
 import { deleteHsmKeys, type KeyIndex } from "./key-index.js";
 import type { ProposalWaiters } from "./proposals.js";
@@ -40,6 +41,8 @@ export interface KeyServiceContext {
   /** The DEK's HSM key id; OwnershipPending until this member is synced. */
   dekKeyId(): string;
   leader(): LeaderView;
+  /** Which voters this node can reach now (to refuse writes without quorum, saying so). */
+  quorum(): QuorumReport;
   now(): number;
 }
 
@@ -80,8 +83,25 @@ export class KeyService {
     );
   }
 
+  /**
+   * Writes need the primary and a reachable majority. Without a majority the write is
+   * refused before anything is proposed (NoQuorum naming who is unreachable), rather
+   * than left waiting; a follower that knows no primary says the same when it cannot
+   * reach a majority either (no election can succeed), else NotLeader (one is coming).
+   */
   private requireLeader(): void {
-    if (!this.ctx.leader().isLeader) throw this.notLeaderError();
+    const view = this.ctx.leader();
+    if (view.isLeader || view.leaderId === null) {
+      const quorum = this.ctx.quorum();
+      if (!quorum.hasQuorum) {
+        throw new HsmPoolError(
+          "NoQuorum",
+          `${describeQuorum(quorum)}: writes are refused until a majority of the pool's members is back`,
+          { retryable: true, reachable: quorum.reachable, unreachable: quorum.unreachable },
+        );
+      }
+    }
+    if (!view.isLeader) throw this.notLeaderError();
   }
 
   private requestIdOf(given: string | undefined): string {

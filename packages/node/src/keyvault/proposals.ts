@@ -17,7 +17,11 @@ interface Waiter {
 export class ProposalWaiters {
   private readonly waiting = new Map<string, Waiter[]>();
 
-  constructor(private readonly timeoutMs: number) {}
+  /** `quorumNote` says why a write may not commit, e.g. "no quorum: 1 of 3 voters reachable (n2, n3 unreachable)". */
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly quorumNote: () => string = () => "no quorum of pool members is reachable",
+  ) {}
 
   /** Register before proposing, so an outcome cannot slip past. */
   wait(requestId: string): Promise<ApplyOutcome> {
@@ -30,7 +34,7 @@ export class ProposalWaiters {
           reject(
             new HsmPoolError(
               "NoQuorum",
-              `the write was not committed within ${this.timeoutMs} ms: no quorum of pool members is reachable ` +
+              `${this.quorumNote()}: the write was not committed within ${this.timeoutMs} ms ` +
                 `(it may still commit; retrying with requestId ${requestId} is safe)`,
               { retryable: true, requestId },
             ),

@@ -1,4 +1,4 @@
-import { isHsmPoolError } from "@hsmpool/errors";
+import { HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import { checkPolicy, type EnclaveIdentity } from "@hsmpool/platform";
 import { describe, expect, it } from "vitest";
 import { peerPolicyFor } from "./policy.js";
@@ -13,9 +13,9 @@ const self: EnclaveIdentity = {
   rackId: "rack-1",
 };
 
-function refusedCheck(peer: EnclaveIdentity): unknown {
+function refusedCheck(peer: EnclaveIdentity, minPeerSvn: number | null = null): unknown {
   try {
-    checkPolicy(peer, peerPolicyFor(self));
+    checkPolicy(peer, peerPolicyFor(self, minPeerSvn));
     return null;
   } catch (e) {
     return isHsmPoolError(e, "AttestationFailed") ? e.details?.check : e;
@@ -46,5 +46,23 @@ describe("baked-in peer policy", () => {
     expect(peerPolicyFor(self).allowedSigners).toEqual([
       { mrsigner: self.mrsigner, productId: 1, minSvn: 3 },
     ]);
+  });
+
+  it("minPeerSvn lowers the floor for a rolling update: an SVN-3 node given 2 admits SVN 2, not 1", () => {
+    expect(refusedCheck({ ...self, svn: 2 }, 2)).toBeNull();
+    expect(refusedCheck({ ...self, svn: 1 }, 2)).toBe("svn");
+    expect(refusedCheck({ ...self, svn: 3 }, 3)).toBeNull();
+  });
+
+  it("minPeerSvn above the enclave's own SVN is refused (it would refuse its own code)", () => {
+    let error: unknown;
+    try {
+      peerPolicyFor(self, 4);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(HsmPoolError);
+    expect((error as HsmPoolError).details).toMatchObject({ field: "minPeerSvn" });
+    expect((error as HsmPoolError).message).toMatch(/above this enclave's own SVN 3/);
   });
 });

@@ -58,6 +58,8 @@ export interface RaftDriverOptions {
   appliedIndex: number;
   hooks: RaftDriverHooks;
   logger: Logger;
+  /** Why a read may not be confirmed, e.g. "no quorum: 1 of 3 voters reachable (n2, n3 unreachable)". */
+  quorumNote?: () => string;
 }
 
 interface ReadWaiter {
@@ -181,7 +183,7 @@ export class RaftDriver {
       this.finishReadRound(
         new HsmPoolError(
           "NoQuorum",
-          `linearizable read not confirmed within ${this.readTimeoutMs} ms: no quorum of members is reachable`,
+          `${this.opts.quorumNote?.() ?? "no quorum of members is reachable"}: linearizable read not confirmed within ${this.readTimeoutMs} ms`,
           { retryable: true },
         ),
       );

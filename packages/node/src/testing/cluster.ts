@@ -69,9 +69,17 @@ export class TestCluster {
   static async create(
     runDir: string,
     ids = ["n1", "n2", "n3"],
-    opts: { poolId?: string; snapshotEveryEntries?: number } = {},
+    opts: {
+      poolId?: string;
+      snapshotEveryEntries?: number;
+      /** Servers (one per rack) beyond the founding members', for replacements. */
+      spareServers?: number;
+      /** The signed bundle every founding member launches (default: the built one). */
+      bundleDir?: string;
+      minPeerSvn?: number;
+    } = {},
   ): Promise<TestCluster> {
-    const fabric = await makeFabric(runDir, ids.length);
+    const fabric = await makeFabric(runDir, ids.length + (opts.spareServers ?? 0));
     const ca = await TestCa.create();
     const cluster = new TestCluster(runDir, fabric, ca);
     cluster.caServer = await ca.serve();
@@ -92,7 +100,7 @@ export class TestCluster {
         fabricDir: fabric.dir,
         serverId: servers[i]!.id,
         partition: 0,
-        bundleDir: BUNDLE_DIR,
+        bundleDir: opts.bundleDir ?? BUNDLE_DIR,
         stateDir: join(dir, "state"),
         peerListen: peers[i]!.address,
         dataListen: `127.0.0.1:${await freePort()}`,
@@ -103,18 +111,57 @@ export class TestCluster {
         electionTicks: 10,
         heartbeatTicks: 1,
         snapshotEveryEntries: opts.snapshotEveryEntries ?? 1000,
+        replaces: null,
+        minPeerSvn: opts.minPeerSvn ?? null,
+        joinTimeoutMs: 120_000,
       };
-      const configPath = join(dir, "config.json");
-      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
-      cluster.members.set(id, {
-        config,
-        configPath,
-        logPath: join(dir, "node.log"),
-        process: null,
-        exit: null,
-      });
+      await cluster.addMember(config);
     }
     return cluster;
+  }
+
+  private async addMember(config: NodeConfig): Promise<Member> {
+    const dir = join(this.runDir, "nodes", config.nodeId);
+    await mkdir(dir, { recursive: true });
+    const configPath = join(dir, "config.json");
+    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    const member: Member = { config, configPath, logPath: join(dir, "node.log"), process: null, exit: null };
+    this.members.set(config.nodeId, member);
+    return member;
+  }
+
+  /**
+   * Writes the config of a blank node in join mode on the first server no member uses
+   * (as the HFC does for a replacement): `peers` = the live members to ask.
+   */
+  async addJoiner(
+    id: string,
+    opts: {
+      peers: string[];
+      replaces?: string;
+      bundleDir?: string;
+      minPeerSvn?: number;
+      joinTimeoutMs?: number;
+    },
+  ): Promise<Member> {
+    const used = new Set([...this.members.values()].map((m) => m.config.serverId));
+    const server = this.fabric.servers().find((s) => !used.has(s.id));
+    if (!server) throw new Error("no spare server left in the test fabric");
+    const template = this.member(opts.peers[0] ?? "").config;
+    return this.addMember({
+      ...template,
+      nodeId: id,
+      mode: "join",
+      serverId: server.id,
+      bundleDir: opts.bundleDir ?? BUNDLE_DIR,
+      stateDir: join(this.runDir, "nodes", id, "state"),
+      peerListen: `127.0.0.1:${await freePort()}`,
+      dataListen: `127.0.0.1:${await freePort()}`,
+      peers: opts.peers.map((p) => ({ id: p, address: this.member(p).config.peerListen })),
+      replaces: opts.replaces ?? null,
+      minPeerSvn: opts.minPeerSvn ?? null,
+      joinTimeoutMs: opts.joinTimeoutMs ?? 120_000,
+    });
   }
 
   member(id: string): Member {

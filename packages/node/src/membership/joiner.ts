@@ -1,0 +1,237 @@
+/**
+ * The joining node's side of healing: until Raft makes it a member, call
+ * `Membership.Join` on the live members the HFC listed, following "ask the primary"
+ * hints, with backoff and jitter. Gives up (the caller exits 4) when the primary
+ * refuses it for good, when every member refuses it during the attested handshake, or
+ * after `timeoutMs`; the reason goes into one machine-readable log line.
+ *
+ * Each attempt uses fresh attested credentials, so a refused handshake can be told
+ * apart: our own verifier refusing the member names its check (lastRejection); a
+ * member that drops the connection after our side of the handshake completed is
+ * recorded as "peer-closed" (it refused us); a refused TCP connect is "unreachable".
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { AttestedChannel } from "@hsmpool/attested-tls";
+import type { Logger } from "pino";
+import { clusterProto, type JoinRequestWire, type JoinResponseWire } from "../cluster/cluster-proto.js";
+import { CLUSTER_CHANNEL_OPTIONS } from "../cluster/peer-links.js";
+import type { PeerConfig } from "../config.js";
+
+export interface JoinFailure {
+  reason: "attestation" | "pool" | "timeout";
+  /** reason attestation: the failed check (the most recent one seen). */
+  check?: string;
+  /** reason pool: the HsmPoolError code the primary answered with. */
+  code?: string;
+  error: string;
+  /** What each peer did on the latest attempt. */
+  peers: Record<string, string>;
+}
+
+export interface JoinerOptions {
+  request: JoinRequestWire;
+  peers: readonly PeerConfig[];
+  /** Fresh attested client credentials for one attempt. */
+  channel: () => AttestedChannel;
+  isMember: () => boolean;
+  timeoutMs: number;
+  attemptTimeoutMs?: number;
+  logger: Logger;
+  random: () => number;
+  onGiveUp: (failure: JoinFailure) => void;
+}
+
+type Attempt =
+  | { kind: "accepted"; response: JoinResponseWire }
+  | { kind: "redirect"; response: JoinResponseWire }
+  | { kind: "refused"; code: string; error: string }
+  | { kind: "attestation"; check: string; error: string }
+  | { kind: "unavailable"; error: string };
+
+interface JoinClient extends grpc.Client {
+  Join(
+    request: JoinRequestWire,
+    options: grpc.CallOptions,
+    callback: (err: grpc.ServiceError | null, response?: JoinResponseWire) => void,
+  ): grpc.ClientUnaryCall;
+}
+
+/** Answers that will not change by asking again. */
+const FINAL_CODES = new Set(["Conflict", "Forbidden", "BadParameter", "NotFound", "AttestationFailed"]);
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL/;
+/** Consecutive handshake refusals from a member before it counts as refusing us. */
+const ATTESTATION_STRIKES = 2;
+const MIN_BACKOFF_MS = 200;
+const MAX_BACKOFF_MS = 2_000;
+/** After being accepted, how long to wait for the learner conf change before asking again. */
+const ACCEPTED_RECHECK_MS = 2_000;
+
+export function classifyJoinError(err: grpc.ServiceError, channel: AttestedChannel): Attempt {
+  const rejection = channel.lastRejection();
+  if (rejection) {
+    return {
+      kind: "attestation",
+      check: String(rejection.details?.check ?? "unknown"),
+      error: rejection.message,
+    };
+  }
+  const coded = /\[([A-Za-z]+)\]$/.exec(err.details ?? "");
+  if (coded?.[1] && FINAL_CODES.has(coded[1])) return { kind: "refused", code: coded[1], error: err.details };
+  if (err.code === grpc.status.UNAVAILABLE && !coded && !UNREACHABLE.test(err.details ?? "")) {
+    return {
+      kind: "attestation",
+      check: "peer-closed",
+      error: `the member closed the connection during the attested handshake: ${err.details}`,
+    };
+  }
+  return { kind: "unavailable", error: err.details ?? err.message };
+}
+
+export class Joiner {
+  private stopped = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly opts: JoinerOptions) {}
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /** Resolves when this node is a member, the joiner gave up, or it was stopped. */
+  async run(): Promise<void> {
+    const { opts } = this;
+    const deadline = Date.now() + opts.timeoutMs;
+    const strikes = new Map<string, number>();
+    const lastSeen = new Map<string, string>();
+    let hint: PeerConfig | null = null;
+    let next = 0;
+    let backoffMs = MIN_BACKOFF_MS;
+    let acceptedBy: string | null = null;
+    let lastCheck = "unknown";
+    while (!this.stopped && !opts.isMember()) {
+      if (Date.now() >= deadline) {
+        this.giveUp({
+          reason: "timeout",
+          error: `not a member of the pool after ${opts.timeoutMs} ms`,
+          peers: Object.fromEntries(lastSeen),
+        });
+        return;
+      }
+      const target: PeerConfig = hint ?? (opts.peers[next++ % opts.peers.length] as PeerConfig);
+      hint = null;
+      const attempt = await this.attempt(target);
+      if (this.stopped || opts.isMember()) return;
+      lastSeen.set(target.id, describe(attempt));
+      if (attempt.kind !== "attestation") strikes.delete(target.id);
+      switch (attempt.kind) {
+        case "accepted":
+          if (acceptedBy !== target.id) {
+            acceptedBy = target.id;
+            opts.logger.info({ by: target.id, message: attempt.response.message }, "join accepted");
+          }
+          backoffMs = MIN_BACKOFF_MS;
+          // Registered: the primary adds us as a learner; ask again only if that does not happen.
+          await this.sleep(ACCEPTED_RECHECK_MS);
+          hint = target;
+          continue;
+        case "redirect": {
+          const { leaderId, leaderAddress } = attempt.response;
+          const known = opts.peers.find((p) => p.id === leaderId)?.address;
+          const address = leaderAddress || known;
+          if (leaderId && address && leaderId !== target.id) {
+            hint = { id: leaderId, address };
+            continue;
+          }
+          // The primary itself asked us to come back (it is catching up): ask it again.
+          if (leaderId === target.id) hint = target;
+          break;
+        }
+        case "refused":
+          this.giveUp({
+            reason: "pool",
+            code: attempt.code,
+            error: attempt.error,
+            peers: Object.fromEntries(lastSeen),
+          });
+          return;
+        case "attestation":
+          strikes.set(target.id, (strikes.get(target.id) ?? 0) + 1);
+          lastCheck = attempt.check;
+          if (this.everyMemberRefuses(strikes, lastSeen)) {
+            this.giveUp({
+              reason: "attestation",
+              check: lastCheck,
+              error: `every member refused this node in the attested handshake (${lastCheck}): ${attempt.error}`,
+              peers: Object.fromEntries(lastSeen),
+            });
+            return;
+          }
+          break;
+        case "unavailable":
+          break;
+      }
+      await this.sleep(backoffMs * (0.5 + opts.random()));
+      backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+    }
+  }
+
+  /** Every listed member either refused our attestation repeatedly or cannot be reached at all. */
+  private everyMemberRefuses(strikes: Map<string, number>, lastSeen: Map<string, string>): boolean {
+    let refusing = 0;
+    for (const p of this.opts.peers) {
+      if ((strikes.get(p.id) ?? 0) >= ATTESTATION_STRIKES) refusing++;
+      else if (!lastSeen.get(p.id)?.startsWith("unreachable")) return false;
+    }
+    return refusing > 0;
+  }
+
+  private attempt(target: PeerConfig): Promise<Attempt> {
+    const channel = this.opts.channel();
+    const client = new (clusterProto().MembershipClient)(target.address, channel.credentials, {
+      ...CLUSTER_CHANNEL_OPTIONS,
+      ...channel.channelOptions,
+    }) as unknown as JoinClient;
+    const deadline = Date.now() + (this.opts.attemptTimeoutMs ?? 5_000);
+    return new Promise<Attempt>((resolve) => {
+      client.Join(this.opts.request, { deadline }, (err, response) => {
+        client.close();
+        if (err) resolve(classifyJoinError(err, channel));
+        else if (!response) resolve({ kind: "unavailable", error: "empty answer" });
+        else resolve(response.accepted ? { kind: "accepted", response } : { kind: "redirect", response });
+      });
+    });
+  }
+
+  private giveUp(failure: JoinFailure): void {
+    this.stopped = true;
+    this.opts.onGiveUp(failure);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+function describe(a: Attempt): string {
+  switch (a.kind) {
+    case "accepted":
+      return "accepted";
+    case "redirect":
+      return a.response.leaderId ? `not primary (primary ${a.response.leaderId})` : "no primary yet";
+    case "refused":
+      return `refused [${a.code}]`;
+    case "attestation":
+      return `attestation refused (${a.check})`;
+    case "unavailable":
+      return UNREACHABLE.test(a.error) ? `unreachable: ${a.error}` : `unavailable: ${a.error}`;
+  }
+}
