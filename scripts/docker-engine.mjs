@@ -4,6 +4,7 @@
 //   node scripts/docker-engine.mjs start   engine up (install Debian's docker.io + docker-compose + tini when root and
 //                                          apt-get exists, start dockerd in the background); exit 0 when it answers,
 //                                          exit 3 with the reason on the last line when it cannot be had
+//                                          (`start --no-install`: never install, only start what is there)
 //   node scripts/docker-engine.mjs stop    stop the dockerd this script started (no one else's)
 //   node scripts/docker-engine.mjs status  print whether an engine answers
 //
@@ -90,7 +91,10 @@ export async function ensureEngine({
   if (engineAnswers()) return { ok: true, started: false };
   const needed = ["dockerd", "docker-compose", "tini-static"].filter((c) => !which(c));
   if (needed.length > 0 || !existsSync("/usr/bin/docker")) {
-    if (!install) return { ok: false, reason: `not installed: ${needed.join(", ") || "/usr/bin/docker"}` };
+    if (!install) {
+      const missing = needed.join(", ") || "/usr/bin/docker";
+      return { ok: false, reason: `not installed: ${missing} (\`npm run docker:build\` installs them as root)` };
+    }
     const why = installEngine(say);
     if (why) return { ok: false, reason: why };
   }
@@ -161,12 +165,12 @@ export async function stopEngine({ say = (line) => process.stderr.write(`${line}
 async function main() {
   const cmd = process.argv[2];
   if (cmd === "start") {
-    const r = await ensureEngine();
+    const r = await ensureEngine({ install: !process.argv.includes("--no-install") });
     if (!r.ok) {
       console.log(`docker engine unavailable: ${r.reason}`);
       process.exit(3);
     }
-    console.log(r.started ? "docker engine started" : "docker engine already running");
+    console.log(r.started ? "docker engine started (by hsmpool)" : "docker engine already running");
   } else if (cmd === "stop") {
     await stopEngine();
   } else if (cmd === "status") {

@@ -17,6 +17,7 @@ import Docker from "dockerode";
 
 const CONFIG_LABEL = "org.hsmpool.config";
 const MEMBER_LABEL = "org.hsmpool.member";
+const PROJECT_LABEL = "com.docker.compose.project";
 const STOP_TIMEOUT_S = 5;
 
 function usage(message) {
@@ -52,39 +53,41 @@ function ancestors() {
   return out;
 }
 
-/** Host directory → path mapping of the HFC's own container, or undefined when the HFC runs on the host. */
-async function hfcMounts() {
+/** The HFC's own container (inspected), or undefined when the HFC runs on the host. */
+async function hfcContainer() {
   const mine = new Set([process.pid, ...ancestors()]);
   for (const info of await docker.listContainers({ filters: { label: ["org.hsmpool.role=hfc"] } })) {
     const c = await docker.getContainer(info.Id).inspect();
-    if (mine.has(c.State.Pid)) return c.Mounts.filter((m) => m.Type === "bind");
+    if (mine.has(c.State.Pid)) return c;
   }
   return undefined;
 }
 
 /** `Binds` for a new node container: the run, fabric and bundle directories as the HFC sees them. */
-async function bindsFor() {
+function bindsFor(hfc) {
   const runDir = dirname(dirname(dirname(configPath)));
   const needed = [
     { path: runDir, mode: "rw" },
     { path: config.fabricDir, mode: "rw" },
     { path: config.bundleDir, mode: "ro" },
   ];
-  const mounts = await hfcMounts();
-  if (mounts === undefined) return needed.map((n) => `${n.path}:${n.path}:${n.mode}`);
+  if (hfc === undefined) return needed.map((n) => `${n.path}:${n.path}:${n.mode}`);
   const binds = new Set();
   for (const n of needed) {
-    const m = mounts.find((m) => n.path === m.Destination || n.path.startsWith(`${m.Destination}/`));
+    const m = hfc.Mounts.find(
+      (m) => m.Type === "bind" && (n.path === m.Destination || n.path.startsWith(`${m.Destination}/`)),
+    );
     if (m) binds.add(`${m.Source}:${m.Destination}:${m.RW ? "rw" : "ro"}`);
   }
   return [...binds];
 }
 
 async function findOrCreate() {
-  const found = await docker.listContainers({
-    all: true,
-    filters: { label: [`${CONFIG_LABEL}=${configPath}`] },
-  });
+  const hfc = await hfcContainer();
+  // Two compose projects have the same in-container config paths: only a container of the HFC's own project counts.
+  const project = hfc?.Config.Labels[PROJECT_LABEL];
+  const labels = [`${CONFIG_LABEL}=${configPath}`, ...(project ? [`${PROJECT_LABEL}=${project}`] : [])];
+  const found = await docker.listContainers({ all: true, filters: { label: labels } });
   if (found[0]) return { container: docker.getContainer(found[0].Id), running: found[0].State === "running" };
   const image = process.env.HSMPOOL_NODE_IMAGE ?? "hsmpool-node:latest";
   const container = await docker.createContainer({
@@ -92,7 +95,7 @@ async function findOrCreate() {
     Image: image,
     Cmd: ["--config", configPath],
     Labels: { [CONFIG_LABEL]: configPath, [MEMBER_LABEL]: config.nodeId, "org.hsmpool.pool": config.poolId },
-    HostConfig: { NetworkMode: "host", Binds: await bindsFor(), AutoRemove: true },
+    HostConfig: { NetworkMode: "host", Binds: bindsFor(hfc), AutoRemove: true },
   });
   return { container, running: false };
 }

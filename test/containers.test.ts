@@ -1,0 +1,253 @@
+/**
+ * Container tier: the compose deployment (deploy/docker-compose.yml: an HFC and three node services, host network)
+ * started by testcontainers from the images `scripts/docker-build.mjs` makes offline. Node containers are killed
+ * (`docker kill`) and paused (`docker pause`) through the Docker API while a client keeps writing; the pool must heal
+ * and every acknowledged write must still be there. Everything the tier created is removed at the end.
+ *
+ * Needs a Docker engine: the file starts an installed dockerd when none answers (and stops it again), and when there
+ * is no engine to be had the whole tier is reported as skipped with the reason, never as passed. `.ci/run`
+ * installs the engine on CI.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PoolClient } from "@hsmpool/client";
+import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/hfc";
+import Docker from "dockerode";
+import type { StartedDockerComposeEnvironment } from "testcontainers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO, waitFor } from "./support/pool-harness.js";
+
+// testcontainers reads these when it first talks to the engine: no Ryuk container (it would have to be pulled),
+// and the engine's host is this machine's loopback.
+process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+process.env.TESTCONTAINERS_HOST_OVERRIDE = "127.0.0.1";
+
+const HEAL_TIMEOUT_MS = 90_000;
+const PROJECT_LABEL = "com.docker.compose.project";
+
+interface Engine {
+  ok: boolean;
+  /** This file started dockerd, so it stops it at the end. */
+  started: boolean;
+  reason: string;
+}
+
+function prepareEngine(): Engine {
+  const r = spawnSync(process.execPath, [join(REPO, "scripts/docker-engine.mjs"), "start", "--no-install"], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  const said = `${r.stdout ?? ""}`.trim().split("\n").at(-1) ?? "";
+  return {
+    ok: r.status === 0,
+    started: said.includes("started (by hsmpool)"),
+    reason: said || String(r.error),
+  };
+}
+
+const engine = prepareEngine();
+if (!engine.ok) process.stderr.write(`container tier skipped: ${engine.reason}\n`);
+
+const project = `hsmpool-ct-${randomBytes(3).toString("hex")}`;
+let stateDir = "";
+let runDir = "";
+let env: StartedDockerComposeEnvironment | undefined;
+let hfc: FabricControllerClient | undefined;
+let client: PoolClient | undefined;
+const docker = new Docker();
+/** Names of keys whose create the pool acknowledged. */
+const acknowledged: string[] = [];
+
+function isHealthy(s: PoolStatus): boolean {
+  return (
+    s.state === "healthy" &&
+    s.primary !== "" &&
+    s.members.length === 3 &&
+    s.members.every((m) => m.health === "up" && m.ownership === "synced") &&
+    new Set(s.members.map((m) => m.rack)).size === 3
+  );
+}
+
+async function status(): Promise<PoolStatus> {
+  if (!hfc) throw new Error("no HFC client");
+  return hfc.status(2000);
+}
+
+async function waitHealthy(what: string): Promise<PoolStatus> {
+  return waitFor(
+    what,
+    async () => {
+      const s = await status();
+      return isHealthy(s) ? s : undefined;
+    },
+    HEAL_TIMEOUT_MS,
+    250,
+  );
+}
+
+/** The running container of member `nodeId` in this deployment. */
+async function memberContainer(nodeId: string): Promise<Docker.Container> {
+  const found = await docker.listContainers({
+    filters: { label: [`org.hsmpool.member=${nodeId}`, `${PROJECT_LABEL}=${project}`] },
+  });
+  if (found.length !== 1 || !found[0])
+    throw new Error(`expected one running container for ${nodeId}, found ${found.length}`);
+  return docker.getContainer(found[0].Id);
+}
+
+/** Creates keys one after the other until `stop` resolves; records each acknowledged create. */
+async function writeUntil(stop: Promise<unknown>, prefix: string): Promise<number> {
+  let done = false;
+  void stop.finally(() => {
+    done = true;
+  });
+  let n = 0;
+  while (!done && n < 200) {
+    const name = `${prefix}-${n++}`;
+    await client?.createKey({ name, kty: "EC", crv: "P-256" });
+    acknowledged.push(name);
+  }
+  return n;
+}
+
+async function expectEveryAcknowledgedKey(): Promise<void> {
+  const names = new Set((await client?.listKeys())?.map((k) => k.name));
+  const missing = acknowledged.filter((n) => !names.has(n));
+  expect(missing).toEqual([]);
+}
+
+/** Every container this deployment made: compose's services and any the HFC created for replacements. */
+async function deploymentContainers(poolId: string): Promise<Docker.ContainerInfo[]> {
+  const [ofProject, ofPool] = await Promise.all([
+    docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] } }),
+    docker.listContainers({ all: true, filters: { label: [`org.hsmpool.pool=${poolId}`] } }),
+  ]);
+  return [...ofProject, ...ofPool];
+}
+
+let poolId = "";
+
+describe.skipIf(!engine.ok)("container tier: compose pool from offline images", () => {
+  beforeAll(async () => {
+    const build = spawnSync(process.execPath, [join(REPO, "scripts/docker-build.mjs"), "--quiet"], {
+      encoding: "utf8",
+      timeout: 300_000,
+    });
+    expect(build.status, `docker-build failed: ${build.stderr}`).toBe(0);
+    stateDir = await mkdtemp(join(tmpdir(), "hsmpool-containers-"));
+    runDir = join(stateDir, "run");
+    const { DockerComposeEnvironment, Wait } = await import("testcontainers");
+    const nodeWait = () => Wait.forLogMessage(/waiting for the HFC|"msg":"ready"/).withStartupTimeout(60_000);
+    env = await new DockerComposeEnvironment(join(REPO, "deploy"), "docker-compose.yml")
+      .withProjectName(project)
+      .withEnvironment({ HSMPOOL_STATE_DIR: stateDir })
+      .withClientOptions({ executable: { standalone: true } })
+      .withWaitStrategy(`${project}_hfc_1`, Wait.forLogMessage("starting the HFC").withStartupTimeout(60_000))
+      .withWaitStrategy(`${project}_node1_1`, nodeWait())
+      .withWaitStrategy(`${project}_node2_1`, nodeWait())
+      .withWaitStrategy(`${project}_node3_1`, nodeWait())
+      .up();
+    const info = await waitFor("the HFC's hfc.json", () => readHfcInfo(runDir), 60_000, 200);
+    poolId = info.poolId;
+    hfc = new FabricControllerClient(info.controlAddress);
+    await waitHealthy("the compose pool to become healthy");
+    client = await PoolClient.connect({ runDir });
+  }, 420_000);
+
+  afterAll(async () => {
+    client?.close();
+    hfc?.close();
+    await env?.down({ timeout: 20_000, removeVolumes: true }).catch(() => undefined);
+    if (poolId !== "") {
+      for (const c of await deploymentContainers(poolId).catch(() => [])) {
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
+      }
+    }
+    if (stateDir !== "") await rm(stateDir, { recursive: true, force: true });
+    if (engine.started) {
+      spawnSync(process.execPath, [join(REPO, "scripts/docker-engine.mjs"), "stop"], { stdio: "inherit" });
+    }
+  }, 120_000);
+
+  it("serves from containers: three members up and synced in three racks, status visible through hfc.json", async () => {
+    const s = await status();
+    expect(isHealthy(s)).toBe(true);
+    for (const m of s.members) await expect(memberContainer(m.id)).resolves.toBeDefined();
+    for (let i = 0; i < 5; i++) {
+      const name = `before-${i}`;
+      await client?.createKey({ name, kty: "EC", crv: "P-256" });
+      acknowledged.push(name);
+    }
+    await expectEveryAcknowledgedKey();
+  }, 120_000);
+
+  it("a killed primary container is started again by the HFC and the pool heals with no acknowledged write lost", async () => {
+    const before = await status();
+    const victim = before.primary;
+    const container = await memberContainer(victim);
+    const startedBefore = (await container.inspect()).State.StartedAt;
+    await container.kill();
+    const healed = waitFor(
+      `the HFC to restart ${victim}'s container and the pool to heal`,
+      async () => {
+        const s = await status();
+        if (!isHealthy(s)) return undefined;
+        const again = await memberContainer(victim).catch(() => undefined);
+        const started = again ? (await again.inspect()).State.StartedAt : startedBefore;
+        return started !== startedBefore ? s : undefined;
+      },
+      HEAL_TIMEOUT_MS,
+      250,
+    );
+    const written = await writeUntil(healed, "during-kill");
+    const after = await healed;
+    expect(after.members.map((m) => m.id).sort()).toEqual(before.members.map((m) => m.id).sort());
+    expect(written).toBeGreaterThan(0);
+    await expectEveryAcknowledgedKey();
+  }, 180_000);
+
+  it("a paused primary container loses the primacy, the pool keeps taking writes, and it rejoins when unpaused", async () => {
+    const victim = (await status()).primary;
+    const container = await memberContainer(victim);
+    await container.pause();
+    try {
+      const failedOver = waitFor(
+        `a new primary while ${victim} is paused`,
+        async () => {
+          const s = await status();
+          return s.primary !== "" &&
+            s.primary !== victim &&
+            s.members.find((m) => m.id === victim)?.health === "down"
+            ? s
+            : undefined;
+        },
+        HEAL_TIMEOUT_MS,
+        250,
+      );
+      await writeUntil(failedOver, "during-pause");
+      const s = await failedOver;
+      expect(s.primary).not.toBe(victim);
+    } finally {
+      await container.unpause().catch(() => undefined);
+    }
+    const healed = await waitHealthy(`${victim} to rejoin after unpause`);
+    expect(healed.members.find((m) => m.id === victim)?.health).toBe("up");
+    await expectEveryAcknowledgedKey();
+  }, 180_000);
+
+  it("down removes every container of the deployment", async () => {
+    client?.close();
+    client = undefined;
+    hfc?.close();
+    hfc = undefined;
+    await env?.down({ timeout: 20_000, removeVolumes: true });
+    env = undefined;
+    expect(await deploymentContainers(poolId)).toEqual([]);
+  }, 120_000);
+});
