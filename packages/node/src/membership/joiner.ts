@@ -110,6 +110,8 @@ export class Joiner {
     let backoffMs = MIN_BACKOFF_MS;
     let acceptedBy: string | null = null;
     let lastCheck = "unknown";
+    /** Hints followed in a row (stale hints could bounce between two members). */
+    let redirects = 0;
     while (!this.stopped && !opts.isMember()) {
       if (Date.now() >= deadline) {
         this.giveUp({
@@ -125,6 +127,7 @@ export class Joiner {
       if (this.stopped || opts.isMember()) return;
       lastSeen.set(target.id, describe(attempt));
       if (attempt.kind !== "attestation") strikes.delete(target.id);
+      redirects = attempt.kind === "redirect" ? redirects + 1 : 0;
       switch (attempt.kind) {
         case "accepted":
           if (acceptedBy !== target.id) {
@@ -142,7 +145,7 @@ export class Joiner {
           const address = leaderAddress || known;
           if (leaderId && address && leaderId !== target.id) {
             hint = { id: leaderId, address };
-            continue;
+            if (redirects <= opts.peers.length) continue;
           }
           // The primary itself asked us to come back (it is catching up): ask it again.
           if (leaderId === target.id) hint = target;
@@ -172,6 +175,8 @@ export class Joiner {
         case "unavailable":
           break;
       }
+      // Try every listed member once per round; back off between rounds.
+      if (hint === null && next % opts.peers.length !== 0) continue;
       await this.sleep(backoffMs * (0.5 + opts.random()));
       backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
     }
