@@ -66,6 +66,20 @@ export class FabricControllerClient {
     await this.call("Restart", { nodeId });
   }
 
+  /** Marks a server lost: the HFC fences its members and replaces them elsewhere. */
+  loseServer(serverId: string): Promise<{ serverId: string; fenced: string[] }> {
+    return this.call("LoseServer", { serverId });
+  }
+
+  /** Starts a rolling upgrade to `bundleDir` (an absolute path on the HFC's machine). */
+  upgrade(bundleDir: string, unchecked = false): Promise<{ svn: number; members: string[] }> {
+    return this.call("Upgrade", { bundleDir, unchecked }, 30_000);
+  }
+
+  async setHealing(paused: boolean): Promise<void> {
+    await this.call("SetHealing", { paused });
+  }
+
   async shutdown(): Promise<void> {
     await this.call("Shutdown", {});
   }

@@ -16,6 +16,9 @@ export interface ControlHandlers {
   status(): PoolStatus;
   kill(target: string, signal: string): Promise<{ nodeId: string; pid: number }>;
   restart(nodeId: string): Promise<void>;
+  loseServer(serverId: string): Promise<{ serverId: string; fenced: string[] }>;
+  upgrade(bundleDir: string, unchecked: boolean): Promise<{ svn: number; members: string[] }>;
+  setHealing(paused: boolean): Promise<void>;
   /** Starts the shutdown; the reply goes out before the process exits. */
   shutdown(): void;
 }
@@ -70,6 +73,14 @@ export async function startControlServer(
     Kill: unary((req: { target: string; signal: string }) => handlers.kill(req.target, req.signal)),
     Restart: unary(async (req: { nodeId: string }) => {
       await handlers.restart(req.nodeId);
+      return {};
+    }),
+    LoseServer: unary((req: { serverId: string }) => handlers.loseServer(req.serverId)),
+    Upgrade: unary((req: { bundleDir: string; unchecked: boolean }) =>
+      handlers.upgrade(req.bundleDir, req.unchecked === true),
+    ),
+    SetHealing: unary(async (req: { paused: boolean }) => {
+      await handlers.setHealing(req.paused === true);
       return {};
     }),
     Shutdown: unary(() => {

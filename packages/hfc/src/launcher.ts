@@ -7,18 +7,24 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { fail } from "@hsmpool/errors";
+import { isRunning } from "./processes.js";
 
 export interface NodeExit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
-export interface LaunchedNode {
+/** A node process the HFC watches: one it launched, or one a previous HFC launched and this one adopted. */
+export interface NodeProcess {
   nodeId: string;
   pid: number;
-  child: ChildProcess;
-  /** Resolves when the process has exited. */
+  /** Resolves when the process has exited (for an adopted process the status is unknown: nulls). */
   exited: Promise<NodeExit>;
+  adopted: boolean;
+}
+
+export interface LaunchedNode extends NodeProcess {
+  child: ChildProcess;
 }
 
 export interface LaunchRequest {
@@ -50,5 +56,20 @@ export function launchNode(req: LaunchRequest): LaunchedNode {
     child.once("exit", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: null, signal: null }));
   });
-  return { nodeId: req.nodeId, pid: child.pid, child, exited };
+  return { nodeId: req.nodeId, pid: child.pid, child, exited, adopted: false };
+}
+
+/**
+ * Watches a node process this HFC did not start (it survived a crash of the previous
+ * HFC): not our child, so its exit is noticed by polling, and its status is unknown.
+ */
+export function adoptNode(nodeId: string, pid: number, pollMs = 100): NodeProcess {
+  const exited = new Promise<NodeExit>((resolve) => {
+    const timer = setInterval(() => {
+      if (isRunning(pid)) return;
+      clearInterval(timer);
+      resolve({ code: null, signal: null });
+    }, pollMs);
+  });
+  return { nodeId, pid, exited, adopted: true };
 }

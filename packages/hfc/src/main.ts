@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { isHsmPoolError } from "@hsmpool/errors";
 import pino from "pino";
 import { FabricController } from "./controller.js";
+import { DEFAULT_HEALING_TIMING } from "./healing/model.js";
 import { DEFAULT_HEALTH_CONFIG, type HealthConfig, validateHealthConfig } from "./health.js";
 import { DEFAULT_RAFT_TIMING } from "./node-config.js";
 import { DEFAULT_BUNDLE_DIR, DEFAULT_NODE_MAIN } from "./options.js";
@@ -16,7 +17,7 @@ import { DEFAULT_BUNDLE_DIR, DEFAULT_NODE_MAIN } from "./options.js";
 const USAGE =
   "usage: node packages/hfc/dist/main.js --run-dir <dir> --fabric-dir <dir> [--pool-id <id>] " +
   "[--node-main <file>] [--bundle-dir <dir>] [--health-interval-ms <n>] [--failure-threshold <n>] " +
-  "[--control-port <n>] [--election-tick-ms <n>]";
+  "[--control-port <n>] [--election-tick-ms <n>] [--join-timeout-ms <n>]";
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -33,6 +34,7 @@ interface HfcArgs {
   health: HealthConfig;
   controlPort: number;
   electionTickMs: number;
+  joinTimeoutMs: number;
 }
 
 /** Parses and checks the command line; throws an Error with a one-line message. */
@@ -49,10 +51,19 @@ function parseHfcArgs(argv: string[]): HfcArgs {
       "failure-threshold": { type: "string" },
       "control-port": { type: "string" },
       "election-tick-ms": { type: "string" },
+      "join-timeout-ms": { type: "string" },
     },
     strict: true,
   });
   if (!values["run-dir"] || !values["fabric-dir"]) throw new Error("--run-dir and --fabric-dir are required");
+  const joinTimeoutMs = integer(
+    "join-timeout-ms",
+    values["join-timeout-ms"],
+    DEFAULT_HEALING_TIMING.joinTimeoutMs,
+  );
+  if (joinTimeoutMs < 1000 || joinTimeoutMs > 3_600_000) {
+    throw new Error(`--join-timeout-ms must be from 1000 to 3600000, got ${joinTimeoutMs}`);
+  }
   return {
     runDir: resolve(values["run-dir"]),
     fabricDir: resolve(values["fabric-dir"]),
@@ -76,6 +87,11 @@ function parseHfcArgs(argv: string[]): HfcArgs {
       "election-tick-ms",
       values["election-tick-ms"],
       DEFAULT_RAFT_TIMING.electionTickMs,
+    ),
+    joinTimeoutMs: integer(
+      "join-timeout-ms",
+      values["join-timeout-ms"],
+      DEFAULT_HEALING_TIMING.joinTimeoutMs,
     ),
   };
 }
@@ -105,6 +121,7 @@ async function run(): Promise<number> {
       timing: { ...DEFAULT_RAFT_TIMING, electionTickMs: args.electionTickMs },
       logger,
       controlPort: args.controlPort,
+      healing: { joinTimeoutMs: args.joinTimeoutMs },
     });
   } catch (e) {
     const line = isHsmPoolError(e)

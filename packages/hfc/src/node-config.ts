@@ -21,15 +21,27 @@ export interface NodeConfigContext {
   hfcAddress: string;
   fabricCaCertPath: string;
   stateDir: string;
-  mode: "bootstrap" | "join";
   timing: RaftTiming;
+  /** How long a joiner tries to get in before it gives up by itself. */
+  joinTimeoutMs: number;
 }
 
+/**
+ * The member's launch config. A bootstrap member lists the other bootstrap members
+ * (with self they are the initial voters); a joiner lists the members it should ask
+ * to let it in, names the member it replaces and the lowest peer security version
+ * its policy accepts (contract-healing.md).
+ */
 export function buildNodeConfig(pool: PoolSpec, member: MemberSpec, ctx: NodeConfigContext): NodeConfig {
+  const byId = new Map(pool.members.map((m) => [m.id, m]));
+  const peers =
+    member.mode === "bootstrap"
+      ? pool.members.filter((m) => m.mode === "bootstrap" && m.id !== member.id)
+      : member.joinPeers.map((id) => byId.get(id)).filter((m): m is MemberSpec => m !== undefined);
   return {
     nodeId: member.id,
     poolId: pool.poolId,
-    mode: ctx.mode,
+    mode: member.mode,
     fabricDir: ctx.fabricDir,
     serverId: member.serverId,
     partition: member.partition,
@@ -37,12 +49,14 @@ export function buildNodeConfig(pool: PoolSpec, member: MemberSpec, ctx: NodeCon
     stateDir: ctx.stateDir,
     peerListen: member.peerAddress,
     dataListen: member.dataAddress,
-    // The other initial voters; with self they form the bootstrap configuration.
-    peers: pool.members.filter((m) => m.id !== member.id).map((m) => ({ id: m.id, address: m.peerAddress })),
+    peers: peers.map((m) => ({ id: m.id, address: m.peerAddress })),
     hfcAddress: ctx.hfcAddress,
     fabricCaCertPath: ctx.fabricCaCertPath,
     electionTickMs: ctx.timing.electionTickMs,
     electionTicks: ctx.timing.electionTicks,
     heartbeatTicks: ctx.timing.heartbeatTicks,
+    ...(member.mode === "join" && member.replaces !== null ? { replaces: member.replaces } : {}),
+    ...(member.mode === "join" && member.minPeerSvn !== null ? { minPeerSvn: member.minPeerSvn } : {}),
+    ...(member.mode === "join" ? { joinTimeoutMs: ctx.joinTimeoutMs } : {}),
   };
 }

@@ -28,10 +28,10 @@ export function isOurProcess(pid: number, marker: string): boolean {
 export async function waitForExit(pid: number, timeoutMs: number, pollMs = 50): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isProcessAlive(pid)) return true;
+    if (!isRunning(pid)) return true;
     await new Promise((r) => setTimeout(r, pollMs));
   }
-  return !isProcessAlive(pid);
+  return !isRunning(pid);
 }
 
 /** Sends `signal`, ignoring "no such process". */
@@ -41,5 +41,21 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Whether `pid` runs (not gone, not a zombie). A process whose parent died is
+ * reaped by whoever adopted it; until then it shows as a zombie, which is as good
+ * as gone.
+ */
+export function isRunning(pid: number): boolean {
+  if (!isProcessAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "<pid> (<comm>) <state> ...": comm may contain spaces and parentheses.
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc: trust signal 0
   }
 }

@@ -16,6 +16,10 @@ export interface RunPaths {
   poolJson: string;
   /** `{ "<nodeId>": pid }` of the node processes the HFC launched (for cleanup when the HFC itself is gone). */
   pidsJson: string;
+  /** The healing controller's records, upgrade, pause flag and last control port (public). */
+  healingJson: string;
+  /** Servers marked lost (never used again). */
+  fabricStateJson: string;
   nodeDir(nodeId: string): string;
   nodeConfig(nodeId: string): string;
   nodeLog(nodeId: string): string;
@@ -33,6 +37,8 @@ export function runPaths(runDir: string): RunPaths {
     caCert: join(dir, "pki", "ca.crt"),
     poolJson: join(dir, "pool.json"),
     pidsJson: join(dir, "pids.json"),
+    healingJson: join(dir, "healing.json"),
+    fabricStateJson: join(dir, "fabric-state.json"),
     nodeDir,
     nodeConfig: (id) => join(nodeDir(id), "config.json"),
     nodeLog: (id) => join(nodeDir(id), "node.log"),
@@ -44,7 +50,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-async function readJson(path: string): Promise<unknown | undefined> {
+export async function readJson(path: string): Promise<unknown | undefined> {
   const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
     if (e.code === "ENOENT") return undefined;
     throw e;
@@ -87,20 +93,59 @@ export async function readHfcInfo(runDir: string): Promise<HfcInfo | undefined> 
   };
 }
 
+const LIFECYCLES = new Set(["active", "joining", "fenced", "retired", "failed"]);
+const optional = <T>(v: unknown, check: (v: unknown) => boolean, fallback: T): T | undefined =>
+  v === undefined ? fallback : check(v) ? (v as T) : undefined;
+const isString = (v: unknown) => typeof v === "string";
+const isStringOrNull = (v: unknown) => v === null || typeof v === "string";
+const isWhole = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/**
+ * One pool.json member. The launch fields are required; the healing fields default
+ * to a bootstrap member's (pool.json files from before healing read unchanged). A
+ * joiner's addresses stay "" until its ports are allocated.
+ */
 function parseMember(path: string, raw: unknown, i: number): MemberSpec {
+  const malformed = (why: string): never =>
+    fail("IntegrityError", `${path}: members[${i}] is malformed (${why})`, { path });
+  if (!isRecord(raw)) return malformed("not an object");
+  const m = raw;
+  const lifecycle = optional<MemberSpec["lifecycle"]>(
+    m.lifecycle,
+    (v) => LIFECYCLES.has(v as string),
+    "active",
+  );
+  const mode = optional<MemberSpec["mode"]>(m.mode, (v) => v === "bootstrap" || v === "join", "bootstrap");
+  const address = (v: unknown) => typeof v === "string" && (ADDRESS.test(v) || (v === "" && mode === "join"));
   const ok =
-    isRecord(raw) &&
-    typeof raw.id === "string" &&
-    typeof raw.serverId === "string" &&
-    typeof raw.rackId === "string" &&
-    Number.isSafeInteger(raw.partition) &&
-    typeof raw.peerAddress === "string" &&
-    ADDRESS.test(raw.peerAddress) &&
-    typeof raw.dataAddress === "string" &&
-    ADDRESS.test(raw.dataAddress) &&
-    typeof raw.bundleDir === "string";
-  if (!ok) return fail("IntegrityError", `${path}: members[${i}] is malformed`, { path });
-  const m = raw as Record<string, unknown>;
+    typeof m.id === "string" &&
+    typeof m.serverId === "string" &&
+    typeof m.rackId === "string" &&
+    Number.isSafeInteger(m.partition) &&
+    address(m.peerAddress) &&
+    address(m.dataAddress) &&
+    typeof m.bundleDir === "string";
+  if (!ok) return malformed("id, serverId, rackId, partition, peerAddress, dataAddress, bundleDir");
+  const replaces = optional<string | null>(m.replaces, isStringOrNull, null);
+  const joinPeers = optional<string[]>(m.joinPeers, (v) => Array.isArray(v) && v.every(isString), []);
+  const minPeerSvn = optional<number | null>(m.minPeerSvn, (v) => v === null || isWhole(v), null);
+  const svn = optional<number>(m.svn, isWhole, 0);
+  const mrsigner = optional<string>(m.mrsigner, isString, "");
+  const replacedBy = optional<string | null>(m.replacedBy, isStringOrNull, null);
+  const wasVoter = optional<boolean>(m.wasVoter, (v) => typeof v === "boolean", mode === "bootstrap");
+  if (
+    lifecycle === undefined ||
+    mode === undefined ||
+    replaces === undefined ||
+    joinPeers === undefined ||
+    minPeerSvn === undefined ||
+    svn === undefined ||
+    mrsigner === undefined ||
+    replacedBy === undefined ||
+    wasVoter === undefined
+  ) {
+    return malformed("a healing field has the wrong type");
+  }
   return {
     id: m.id as string,
     serverId: m.serverId as string,
@@ -109,6 +154,15 @@ function parseMember(path: string, raw: unknown, i: number): MemberSpec {
     peerAddress: m.peerAddress as string,
     dataAddress: m.dataAddress as string,
     bundleDir: m.bundleDir as string,
+    lifecycle,
+    mode,
+    replaces,
+    joinPeers: [...joinPeers],
+    minPeerSvn,
+    svn,
+    mrsigner,
+    replacedBy,
+    wasVoter,
   };
 }
 

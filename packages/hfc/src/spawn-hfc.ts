@@ -20,6 +20,8 @@ export interface SpawnHfcOptions {
   nodeMain?: string;
   healthIntervalMs?: number;
   failureThreshold?: number;
+  /** How long a joiner may take to become a pool member before the HFC gives up on it. */
+  joinTimeoutMs?: number;
   /** Default: `<repo>/packages/hfc/dist/main.js`. */
   hfcMain?: string;
 }
@@ -33,6 +35,7 @@ export function spawnHfc(opts: SpawnHfcOptions): number {
   if (opts.nodeMain !== undefined) args.push("--node-main", resolve(opts.nodeMain));
   if (opts.healthIntervalMs !== undefined) args.push("--health-interval-ms", String(opts.healthIntervalMs));
   if (opts.failureThreshold !== undefined) args.push("--failure-threshold", String(opts.failureThreshold));
+  if (opts.joinTimeoutMs !== undefined) args.push("--join-timeout-ms", String(opts.joinTimeoutMs));
   const logFd = openSync(paths.hfcLog, "a", 0o644);
   try {
     const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", logFd, logFd] });

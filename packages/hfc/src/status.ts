@@ -24,7 +24,17 @@ export interface PoolObservation {
   fabricDir: string;
   runDir: string;
   observedMs: number;
+  /** The healing controller's view (none: nothing healing). */
+  healing?: Pick<PoolStatus, "healing" | "healingPaused" | "lostServers" | "upgrade">;
 }
+
+export const NO_UPGRADE: PoolStatus["upgrade"] = Object.freeze({
+  bundleDir: "",
+  svn: 0,
+  state: "",
+  reason: "",
+  launched: [],
+}) as PoolStatus["upgrade"];
 
 /**
  * Why a Status answer cannot be counted as this member's (wrong node, wrong pool),
@@ -101,5 +111,9 @@ export function aggregatePoolStatus(obs: PoolObservation): PoolStatus {
     fabricDir: obs.fabricDir,
     runDir: obs.runDir,
     observedMs: obs.observedMs,
+    healing: obs.healing?.healing ?? [],
+    healingPaused: obs.healing?.healingPaused ?? false,
+    lostServers: obs.healing?.lostServers ?? [],
+    upgrade: obs.healing?.upgrade ?? NO_UPGRADE,
   };
 }

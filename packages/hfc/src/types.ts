@@ -9,15 +9,86 @@ export type MemberHealthState = "up" | "down";
 export type OwnershipState = "synced" | "pending";
 export type PoolState = "healthy" | "degraded" | "unavailable";
 
-/** One pool member as placed and launched by the HFC (an entry of `<run>/pool.json`). */
+/**
+ * Where a member stands in the HFC's book (contract-healing.md):
+ * - active: a pool member the HFC keeps running (restarts it in place after a crash);
+ * - joining: a blank instance launched in join mode, not yet ready;
+ * - fenced: lost with its server; never launched again;
+ * - retired: replaced by an upgrade and stopped; its server may host someone else;
+ * - failed: a joiner that was refused or never joined; never launched again.
+ */
+export type MemberLifecycle = "active" | "joining" | "fenced" | "retired" | "failed";
+
+/**
+ * One pool member as placed and launched by the HFC (an entry of `<run>/pool.json`).
+ * The first seven fields are the launch contract's; the rest is the HFC's healing
+ * book (a pool.json without them reads as bootstrap members, all active).
+ */
 export interface MemberSpec {
   id: string;
   serverId: string;
   rackId: string;
   partition: number;
+  /** "" until the HFC has allocated ports for a joiner. */
   peerAddress: string;
   dataAddress: string;
   bundleDir: string;
+  lifecycle: MemberLifecycle;
+  mode: "bootstrap" | "join";
+  /** For a joiner: the member whose place it takes. */
+  replaces: string | null;
+  /** For a joiner: the members it contacts to join (ids; their addresses go into its config). */
+  joinPeers: string[];
+  /** For a joiner: the lowest peer security version its policy accepts (the pool's minimum at launch). */
+  minPeerSvn: number | null;
+  /** Security version and signer: from the bundle at launch, then from the node's attested Status. */
+  svn: number;
+  mrsigner: string;
+  /** Set once another member has taken this one's place as a voter (no replacement is owed any more). */
+  replacedBy: string | null;
+  /** Whether it has been a Raft voter (a fenced voter leaves a hole to fill; a fenced learner does not). */
+  wasVoter: boolean;
+}
+
+export type HealingKind = "restart" | "replace" | "upgrade";
+export type HealingPhase =
+  | "detected"
+  | "fenced"
+  | "launching"
+  | "attesting"
+  | "catching_up"
+  | "syncing_ownership"
+  | "ready"
+  | "failed";
+
+export interface PhaseMark {
+  phase: HealingPhase;
+  atMs: number;
+}
+
+/** One healing, as `PoolStatus.healing` (hfc.proto HealingEvent) shows it. */
+export interface HealingEvent {
+  /** `h<n>`, in the order healings started. */
+  id: string;
+  kind: HealingKind;
+  /** The member that crashed, was lost, or is being upgraded away. */
+  memberId: string;
+  /** The blank joiner that takes its place ("" for a restart in place). */
+  replacementId: string;
+  phase: HealingPhase;
+  phases: PhaseMark[];
+  /** Why it failed, or what it waits for ("" when there is nothing to say). */
+  reason: string;
+}
+
+/** A rolling upgrade (hfc.proto UpgradeStatus); state "" when none was ever asked for. */
+export interface UpgradeStatus {
+  bundleDir: string;
+  svn: number;
+  state: "" | "running" | "done" | "failed";
+  reason: string;
+  /** Joiners launched by it, in order. */
+  launched: string[];
 }
 
 /** `<run>/pool.json`: the pool parameters. */
@@ -56,6 +127,11 @@ export interface NodeConfig {
   electionTickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
+  /** join mode only (contract-healing.md). */
+  replaces?: string;
+  minPeerSvn?: number;
+  /** join mode only: the node gives up ("join refused", exit 4) when not a member after this long. */
+  joinTimeoutMs?: number;
 }
 
 /** One node's own view, as `hsmpool.pool.v1.NodeControl/Status` returns it (proto-loader camelCase). */
@@ -77,9 +153,14 @@ export interface NodeStatus {
   rackId: string;
   peerAddress: string;
   dataAddress: string;
-  members: { id: string; role: string; peerAddress: string }[];
+  members: { id: string; role: string; peerAddress: string; matchLag?: number }[];
   keyCount: number;
   startedMs: number;
+  /** "joining" (not yet a Raft member) | "learner" | "voter" | "removed" ("" from a node that predates healing). */
+  membership: string;
+  /** The member this node was launched to replace ("" if none). */
+  replacing: string;
+  minPeerSvn: number;
 }
 
 /** hfc.proto MemberStatus. */
@@ -108,4 +189,9 @@ export interface PoolStatus {
   fabricDir: string;
   runDir: string;
   observedMs: number;
+  /** Open healings and the latest finished ones, oldest first. */
+  healing: HealingEvent[];
+  healingPaused: boolean;
+  lostServers: string[];
+  upgrade: UpgradeStatus;
 }

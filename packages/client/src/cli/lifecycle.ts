@@ -3,12 +3,12 @@
  * HFC in the background, wait for the pool to become healthy while reporting
  * progress; stop it through the HFC (with a fallback for an HFC that is gone).
  */
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import {
   FabricControllerClient,
   isOurProcess,
-  isProcessAlive,
+  isRunning,
   type PoolStatus,
   readHfcInfo,
   readNodePids,
@@ -50,7 +50,7 @@ export async function ensureFabric(fabricDir: string, onProgress: Progress): Pro
 async function assertNoRunningPool(runDir: string): Promise<void> {
   const info = await readHfcInfo(runDir).catch(() => undefined);
   if (!info) return;
-  if (isProcessAlive(info.pid)) {
+  if (isRunning(info.pid)) {
     fail(
       "Conflict",
       `pool ${info.poolId} is already running in ${runDir} (HFC pid ${info.pid}); \`hsmpool status\` shows it, \`hsmpool down\` stops it`,
@@ -68,6 +68,7 @@ export interface StartOptions {
   nodeMain?: string;
   healthIntervalMs?: number;
   failureThreshold?: number;
+  joinTimeoutMs?: number;
   timeoutMs: number;
   onProgress: Progress;
 }
@@ -86,6 +87,7 @@ export async function startPool(opts: StartOptions): Promise<PoolStatus> {
     ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
     ...(opts.healthIntervalMs !== undefined ? { healthIntervalMs: opts.healthIntervalMs } : {}),
     ...(opts.failureThreshold !== undefined ? { failureThreshold: opts.failureThreshold } : {}),
+    ...(opts.joinTimeoutMs !== undefined ? { joinTimeoutMs: opts.joinTimeoutMs } : {}),
   });
   const info = await waitForHfc(opts.runDir, pid, HFC_START_TIMEOUT_MS);
   opts.onProgress(`HFC started (pid ${info.pid}, control ${info.controlAddress}), pool ${info.poolId}`);
@@ -107,7 +109,7 @@ async function waitForHealthy(
   let shownPrimary = "";
   let last: PoolStatus | undefined;
   for (;;) {
-    if (!isProcessAlive(hfcPid))
+    if (!isRunning(hfcPid))
       fail("ServiceUnavailable", `the HFC (pid ${hfcPid}) exited; see ${runPaths(opts.runDir).hfcLog}`);
     last = await hfc.status(2000).catch(() => last);
     if (last) {
@@ -152,7 +154,7 @@ async function lastLogLine(path: string): Promise<string> {
 /** A member whose process died before it ever came up will not come up by waiting: say why now. */
 async function failIfMemberExited(runDir: string, s: PoolStatus): Promise<void> {
   for (const m of s.members) {
-    if (m.health === "down" && m.measurement === "" && m.pid > 0 && !isProcessAlive(m.pid)) {
+    if (m.health === "down" && m.measurement === "" && m.pid > 0 && !isRunning(m.pid)) {
       const why = await lastLogLine(runPaths(runDir).nodeLog(m.id));
       fail(
         "LaunchRefused",
@@ -202,7 +204,7 @@ export async function stopPool(runDir: string, onProgress: Progress): Promise<St
   const paths = runPaths(runDir);
   const info = await readHfcInfo(runDir).catch(() => undefined);
   const forced: string[] = [];
-  if (info && isProcessAlive(info.pid)) {
+  if (info && isRunning(info.pid)) {
     const hfc = new FabricControllerClient(info.controlAddress);
     try {
       await hfc.shutdown();
@@ -228,5 +230,7 @@ export async function stopPool(runDir: string, onProgress: Progress): Promise<St
   }
   if (!info && forced.length === 0) fail("NotFound", `no pool is running in ${runDir}`, { runDir });
   await rm(paths.hfcJson, { force: true });
+  // Nothing of this run dir runs now: the next HFC starts the pool afresh instead of recovering from a crash.
+  if (forced.length > 0) await writeFile(paths.pidsJson, "{}\n");
   return { poolId: info?.poolId, forced };
 }

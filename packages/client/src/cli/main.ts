@@ -5,6 +5,7 @@ import { registerCryptoCommands } from "./crypto.js";
 import { registerDemoCommand } from "./demo.js";
 import { takeRequestedExitCode } from "./exit-code.js";
 import { registerFabricCommands } from "./fabric.js";
+import { registerHealingCommands } from "./healing.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerPoolCommands } from "./pool.js";
 import { registerSimCommands } from "./sim.js";
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerBundleCommands(program);
   registerSimCommands(program);
   registerPoolCommands(program);
+  registerHealingCommands(program);
   registerKeyCommands(program);
   registerCryptoCommands(program);
   registerDemoCommand(program);

@@ -9,6 +9,7 @@ import { out, progress, RUN_DIR_HELP, resolveRunDir } from "./context.js";
 import { parseWholeNumber } from "./inputs.js";
 import { DEFAULT_FABRIC_DIR, DEFAULT_UP_TIMEOUT_MS, startPool, stopPool } from "./lifecycle.js";
 import { statusJson, statusTable } from "./status-format.js";
+import { watchStatus } from "./watch.js";
 
 const KILL_SIGNALS = ["SIGKILL", "SIGTERM", "SIGSTOP", "SIGCONT"];
 
@@ -22,37 +23,6 @@ async function currentStatus(runDir: string): Promise<PoolStatus> {
   const hfc = await hfcForRunDir(runDir);
   try {
     return await hfc.status();
-  } finally {
-    hfc.close();
-  }
-}
-
-function statusKey(s: PoolStatus): string {
-  return JSON.stringify({ ...statusJson(s) });
-}
-
-async function watchStatus(
-  runDir: string,
-  json: boolean,
-  intervalMs: number,
-  maxUpdates: number,
-): Promise<void> {
-  const hfc = await hfcForRunDir(runDir);
-  let shown = "";
-  let updates = 0;
-  try {
-    while (updates < maxUpdates) {
-      const s = await hfc.status();
-      const key = statusKey(s);
-      if (key !== shown) {
-        out(
-          json ? JSON.stringify(statusJson(s)) : `${new Date(s.observedMs).toISOString()}\n${statusTable(s)}`,
-        );
-        shown = key;
-        updates++;
-      }
-      if (updates < maxUpdates) await new Promise((r) => setTimeout(r, intervalMs));
-    }
   } finally {
     hfc.close();
   }
@@ -93,6 +63,11 @@ export function registerPoolCommands(program: Command): void {
     .option("--node-main <file>", "node entry script (default: packages/node/dist/main.js)")
     .option("--health-interval-ms <n>", "how often the HFC polls each node's status", "250")
     .option("--failure-threshold <n>", "missed polls before a node counts as down", "3")
+    .option(
+      "--join-timeout-ms <n>",
+      "how long a replacement may take to join the pool before the HFC gives up on it",
+      "60000",
+    )
     .option("--timeout-ms <n>", "how long to wait for a healthy pool", String(DEFAULT_UP_TIMEOUT_MS))
     .option("--json", "print the final status as JSON (the `status --json` shape)")
     .action(
@@ -104,6 +79,7 @@ export function registerPoolCommands(program: Command): void {
         nodeMain?: string;
         healthIntervalMs: string;
         failureThreshold: string;
+        joinTimeoutMs: string;
         timeoutMs: string;
         json?: boolean;
       }) => {
@@ -116,6 +92,7 @@ export function registerPoolCommands(program: Command): void {
           ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
           healthIntervalMs: parseWholeNumber("--health-interval-ms", opts.healthIntervalMs, 20, 60_000),
           failureThreshold: parseWholeNumber("--failure-threshold", opts.failureThreshold, 1, 100),
+          joinTimeoutMs: parseWholeNumber("--join-timeout-ms", opts.joinTimeoutMs, 1000, 3_600_000),
           timeoutMs: parseWholeNumber("--timeout-ms", opts.timeoutMs, 1000, 3_600_000),
           onProgress: progress,
         });
@@ -129,13 +106,24 @@ export function registerPoolCommands(program: Command): void {
 
   program
     .command("status")
-    .description("show the pool: state (healthy|degraded|unavailable), term, primary and every member")
+    .description(
+      "show the pool: state (healthy|degraded|unavailable), term, primary, every member, and healing in " +
+        "progress with the time of each phase (detected, fenced, launching, attesting, catching_up, " +
+        "syncing_ownership, ready, or failed with the reason)",
+    )
     .option("--run-dir <dir>", RUN_DIR_HELP)
     .option(
       "--json",
-      "print { poolId, state, term, primary, members: [{ id, role, server, rack, pid, health, measurement, ownership, peerAddress, dataAddress }] }",
+      "print { poolId, state, term, primary, members: [{ id, role, server, rack, pid, health, measurement, " +
+        "ownership, peerAddress, dataAddress }], healing: [{ id, kind, memberId, replacementId, phase, " +
+        "phases: [{ phase, atMs }], reason }], healingPaused, lostServers, upgrade }",
     )
-    .option("--watch", "keep printing whenever the status changes (Ctrl-C stops)")
+    .option("--watch", "keep printing whenever the status changes, healing phases included (Ctrl-C stops)")
+    .option("--until <state>", "with --watch: stop once the pool is healthy and nothing is healing (healthy)")
+    .option(
+      "--timeout-ms <n>",
+      "with --watch: stop after this long (with --until: fail if not reached by then)",
+    )
     .option("--interval-ms <n>", "poll interval for --watch", "500")
     .option("--max-updates <n>", "with --watch: stop after this many updates")
     .action(
@@ -143,22 +131,41 @@ export function registerPoolCommands(program: Command): void {
         runDir?: string;
         json?: boolean;
         watch?: boolean;
+        until?: string;
+        timeoutMs?: string;
         intervalMs: string;
         maxUpdates?: string;
       }) => {
         const runDir = resolveRunDir(opts.runDir);
-        if (opts.watch) {
-          const intervalMs = parseWholeNumber("--interval-ms", opts.intervalMs, 50, 60_000);
-          const maxUpdates =
-            opts.maxUpdates === undefined
-              ? Number.POSITIVE_INFINITY
-              : parseWholeNumber("--max-updates", opts.maxUpdates, 1, 1e9);
-          await watchStatus(runDir, opts.json === true, intervalMs, maxUpdates);
+        if (!opts.watch) {
+          for (const [flag, value] of [
+            ["--max-updates", opts.maxUpdates],
+            ["--until", opts.until],
+            ["--timeout-ms", opts.timeoutMs],
+          ] as const) {
+            if (value !== undefined) fail("BadParameter", `${flag} only applies with --watch`);
+          }
+          const s = await currentStatus(runDir);
+          out(opts.json ? JSON.stringify(statusJson(s)) : statusTable(s));
           return;
         }
-        if (opts.maxUpdates !== undefined) fail("BadParameter", "--max-updates only applies with --watch");
-        const s = await currentStatus(runDir);
-        out(opts.json ? JSON.stringify(statusJson(s)) : statusTable(s));
+        if (opts.until !== undefined && opts.until !== "healthy") {
+          fail("BadParameter", `--until must be "healthy", got ${JSON.stringify(opts.until)}`);
+        }
+        await watchStatus({
+          runDir,
+          json: opts.json === true,
+          intervalMs: parseWholeNumber("--interval-ms", opts.intervalMs, 50, 60_000),
+          maxUpdates:
+            opts.maxUpdates === undefined
+              ? Number.POSITIVE_INFINITY
+              : parseWholeNumber("--max-updates", opts.maxUpdates, 1, 1e9),
+          until: opts.until === "healthy" ? "healthy" : null,
+          timeoutMs:
+            opts.timeoutMs === undefined
+              ? null
+              : parseWholeNumber("--timeout-ms", opts.timeoutMs, 1, 86_400_000),
+        });
       },
     );
 
@@ -219,21 +226,49 @@ export function registerPoolCommands(program: Command): void {
 
   program
     .command("kill")
-    .description("send a node a signal through the HFC (SIGKILL by default), to watch the pool cope")
-    .argument("<target>", "primary, secondary, or a member id")
+    .description(
+      "send a node a signal through the HFC (SIGKILL by default), to watch the pool heal: the HFC restarts " +
+        "a crashed process in place. With --server, mark a whole server lost instead: the HFC fences every " +
+        "member on it (SIGKILL, never relaunched) and replaces it on a spare server in a rack no live member uses",
+    )
+    .argument("[target]", "primary, secondary, or a member id")
     .option("--run-dir <dir>", RUN_DIR_HELP)
     .option("-s, --signal <name>", `one of ${KILL_SIGNALS.join(", ")}`, "SIGKILL")
-    .action(async (target: string, opts: { runDir?: string; signal: string }) => {
-      const signal = opts.signal.toUpperCase();
-      if (!KILL_SIGNALS.includes(signal)) {
-        fail("BadParameter", `--signal must be one of ${KILL_SIGNALS.join(", ")}, got "${opts.signal}"`);
-      }
-      const hfc = await hfcForRunDir(resolveRunDir(opts.runDir));
-      try {
-        const r = await hfc.kill(target, signal);
-        out(`sent ${signal} to ${r.nodeId} (pid ${r.pid})`);
-      } finally {
-        hfc.close();
-      }
-    });
+    .option(
+      "--server <id>",
+      "mark this server lost (e.g. r1-s1; `hsmpool status` shows each member's server)",
+    )
+    .action(
+      async (target: string | undefined, opts: { runDir?: string; signal: string; server?: string }) => {
+        if (opts.server !== undefined) {
+          if (target !== undefined) fail("BadParameter", "give either a target or --server <id>, not both");
+          const hfc = await hfcForRunDir(resolveRunDir(opts.runDir));
+          try {
+            const r = await hfc.loseServer(opts.server);
+            out(
+              `server ${r.serverId} marked lost; ` +
+                (r.fenced.length > 0
+                  ? `fenced ${r.fenced.join(", ")} (killed, never relaunched); the HFC replaces ${r.fenced.length > 1 ? "them" : "it"} on a spare server`
+                  : "no member ran there"),
+            );
+          } finally {
+            hfc.close();
+          }
+          return;
+        }
+        if (target === undefined)
+          fail("BadParameter", "name a target (primary, secondary or a member id) or --server <id>");
+        const signal = opts.signal.toUpperCase();
+        if (!KILL_SIGNALS.includes(signal)) {
+          fail("BadParameter", `--signal must be one of ${KILL_SIGNALS.join(", ")}, got "${opts.signal}"`);
+        }
+        const hfc = await hfcForRunDir(resolveRunDir(opts.runDir));
+        try {
+          const r = await hfc.kill(target, signal);
+          out(`sent ${signal} to ${r.nodeId} (pid ${r.pid})`);
+        } finally {
+          hfc.close();
+        }
+      },
+    );
 }

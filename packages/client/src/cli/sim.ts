@@ -4,6 +4,13 @@ import {
   formatSimTime,
   INTENSITY_NAMES,
   type IntensityName,
+  POOL_DEFAULT_DURATION_US,
+  POOL_SCENARIO_NAMES,
+  POOL_SCENARIOS,
+  POOL_UNSAFE_MODES,
+  type PoolSimOptions,
+  type PoolSimResult,
+  type PoolUnsafeMode,
   parseChoiceFlag,
   parseCountFlag,
   parseDurationFlag,
@@ -11,6 +18,9 @@ import {
   parseSeedFlag,
   type RaftSimOptions,
   type RaftSimResult,
+  runPoolSim,
+  runPoolSweep,
+  runPoolSweepParallel,
   runRaftSim,
   runSweep,
   runSweepParallel,
@@ -18,6 +28,7 @@ import {
   SCENARIOS_BY_NAME,
   type SweepProgress,
   shrinkFailure,
+  shrinkPoolFailure,
   UNSAFE_VARIANTS,
   US_PER_S,
 } from "@hsmpool/sim";
@@ -144,6 +155,178 @@ async function runMany(from: number, count: number, jobs: number, flags: RaftFla
   );
 }
 
+// ---- hsmpool sim pool ---------------------------------------------------------------
+
+interface PoolFlags {
+  seed?: string;
+  seeds?: string;
+  from: string;
+  scenario: string;
+  duration: string;
+  intensity: string;
+  transcript?: boolean;
+  keepFaults?: string;
+  unsafeMode?: string;
+  shrink?: boolean;
+  jobs: string;
+}
+
+function describePoolStats(r: PoolSimResult): string {
+  const s = r.stats;
+  return (
+    `${s.writesAcked} writes acked, ${s.readsChecked} reads/signs answered, ${s.opsLinearized} ops linearized, ` +
+    `${s.opsRefused} refused, ${s.opsUnknown} unknown, ${s.faultsApplied} faults, ${s.crashes} crashes, ` +
+    `${s.leaderChanges} leader changes, ${s.hsmCalls} HSM calls (${s.hsmFaults} failed), commit index ${s.highestCommit}, ${s.events} events`
+  );
+}
+
+/** Validated options for runPoolSim, shared by single runs and sweeps. */
+function poolBaseOptions(flags: PoolFlags): Omit<PoolSimOptions, "seed"> {
+  const o: Omit<PoolSimOptions, "seed"> = {
+    scenario: parseChoiceFlag("--scenario", flags.scenario, POOL_SCENARIO_NAMES),
+    durationUs: parseDurationFlag("--duration", flags.duration),
+    intensity: parseChoiceFlag<IntensityName>("--intensity", flags.intensity, INTENSITY_NAMES),
+  };
+  if (flags.keepFaults !== undefined) o.keepFaults = parseFaultListFlag("--keep-faults", flags.keepFaults);
+  if (flags.unsafeMode !== undefined) {
+    o.unsafeMode = parseChoiceFlag<PoolUnsafeMode>("--unsafe-mode", flags.unsafeMode, POOL_UNSAFE_MODES);
+  }
+  return o;
+}
+
+function reportPoolShrink(failed: PoolSimResult, options: Omit<PoolSimOptions, "seed">): void {
+  err(`shrinking the fault schedule of seed ${failed.seed} (${failed.faults.length} faults)...`);
+  const { keepFaults, runs, result } = shrinkPoolFailure(failed, options);
+  out(
+    `shrunk to ${keepFaults.length} of ${failed.scheduledFaults} faults in ${runs} runs: ${result.violation?.message.split("\n")[0]}`,
+  );
+  out(`replay (shrunk): ${result.replayCommand}`);
+}
+
+function runPoolOne(seed: number, flags: PoolFlags): void {
+  const options = poolBaseOptions(flags);
+  const r = runPoolSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
+  const head = `seed ${seed}, scenario ${r.scenario}, intensity ${r.intensity}, ${formatSimTime(r.simulatedUs)} simulated`;
+  if (r.ok) {
+    out(`${head}: ok — ${describePoolStats(r)}`);
+    out(`trace hash: ${r.traceHash}`);
+    return;
+  }
+  out(`${head}: FAILED at t=${formatSimTime(r.violation!.atUs)}: ${r.violation!.message}`);
+  out(`trace hash: ${r.traceHash}`);
+  out(`replay: ${r.replayCommand}`);
+  if (flags.shrink) reportPoolShrink(r, options);
+  fail("IntegrityError", `seed ${seed} violated ${r.violation!.invariant} (replay command above)`);
+}
+
+async function runPoolMany(from: number, count: number, jobs: number, flags: PoolFlags): Promise<void> {
+  const options = poolBaseOptions(flags);
+  const wallStart = performance.now();
+  let lastProgress = wallStart;
+  const progress = (p: SweepProgress<PoolSimResult>) => {
+    if (!p.last.ok) {
+      err(`seed ${p.last.seed} FAILED: ${p.last.violation!.message.split("\n")[0]}`);
+      err(`  replay: ${p.last.replayCommand}`);
+    }
+    const now = performance.now();
+    if (now - lastProgress < PROGRESS_INTERVAL_MS && p.done < p.total) return;
+    lastProgress = now;
+    const wallS = (now - wallStart) / 1000;
+    const rate = p.simulatedUs / US_PER_S / Math.max(wallS, 1e-3);
+    err(
+      `[sim pool] ${p.done}/${p.total} seeds, ${p.failures} failed, ${Math.round(rate)} simulated s per wall s (${wallS.toFixed(1)} s elapsed)`,
+    );
+  };
+  const sweep = { from, count, ...options };
+  const s = jobs > 1 ? await runPoolSweepParallel(sweep, jobs, progress) : runPoolSweep(sweep, progress);
+  const wallS = (performance.now() - wallStart) / 1000;
+  out(
+    `${s.seedsRun} seeds (${from}..${from + s.seedsRun - 1}), scenario ${options.scenario}, intensity ${options.intensity}, ` +
+      `${formatSimTime(options.durationUs ?? POOL_DEFAULT_DURATION_US)} each: ${s.failures.length} failed`,
+  );
+  out(
+    `${Math.round(s.simulatedUs / US_PER_S)} simulated s in ${wallS.toFixed(1)} s wall ` +
+      `(${Math.round(s.simulatedUs / US_PER_S / Math.max(wallS, 1e-3))}x), ${s.events} events, ` +
+      `${s.writesAcked} writes acked, ${s.readsChecked} reads/signs answered, ${s.faultsApplied} faults`,
+  );
+  out(`trace hash: ${s.traceHash} (combined over ${s.seedsRun} seeds)`);
+  if (s.failures.length === 0) return;
+  for (const f of s.failures)
+    out(`FAILED seed ${f.seed}: ${f.violation!.message.split("\n")[0]}\n  replay: ${f.replayCommand}`);
+  if (flags.shrink) reportPoolShrink(s.failures[0]!, options);
+  fail(
+    "IntegrityError",
+    `${s.failures.length} of ${s.seedsRun} seeds violated an invariant (replay commands above)`,
+  );
+}
+
+/** `hsmpool sim pool`: the pool protocol on the simulator. */
+function registerSimPoolCommand(sim: Command): void {
+  sim
+    .command("pool")
+    .description(
+      "run the pool protocol (key store + ownership machine of @hsmpool/pool) on simulated Raft nodes with a " +
+        "simulated HSM each, a client workload and random faults; checks one owner root, one DEK among synced " +
+        "members, no key operation without ownership, a linearizable key store, no acknowledged create lost, " +
+        "and liveness after the faults heal",
+    )
+    .option(
+      "--seed <n>",
+      "run one seed (replays it exactly); the default when --seeds is not given is seed 1",
+    )
+    .option("--seeds <n>", "run n seeds in a row, starting at --from; exit 1 if any violates an invariant")
+    .option("--from <n>", "first seed of --seeds", "1")
+    .option("--scenario <name>", `fault scenario: ${POOL_SCENARIO_NAMES.join(", ")}`, "random")
+    .option(
+      "--duration <time>",
+      "simulated time per seed, e.g. 30s, 60s, 2m (from 15s on, liveness after healing is checked)",
+      `${POOL_DEFAULT_DURATION_US / US_PER_S}s`,
+    )
+    .option("--intensity <level>", "how often and how hard random faults hit: low, medium, high", "medium")
+    .option("--transcript", "print every event of the run (one seed only)")
+    .option(
+      "--keep-faults <list>",
+      "replay with only these faults of the schedule (from a shrink), e.g. 3,7 or none",
+    )
+    .option("--shrink", "on failure, drop faults while it still fails and print the shorter replay command")
+    .option(
+      "--jobs <n>",
+      "run --seeds on n worker threads (results and trace hash are the same as with 1)",
+      "1",
+    )
+    .option(
+      "--unsafe-mode <name>",
+      `checker self-test: a deliberately wrong node shell (${POOL_UNSAFE_MODES.join(", ")})`,
+    )
+    .addHelpText(
+      "after",
+      "\nScenarios:\n" +
+        POOL_SCENARIOS.map((s) => `  ${s.name.padEnd(15)} ${s.description}`).join("\n") +
+        "\n\nExamples:\n" +
+        "  hsmpool sim pool --seeds 100                      # seeds 1..100, 30 s each\n" +
+        "  hsmpool sim pool --seed 7 --transcript            # one run, every event\n" +
+        "  hsmpool sim pool --seeds 50 --scenario genesis-crash\n" +
+        "  hsmpool sim pool --seeds 50 --unsafe-mode staleReads   # the checker must catch it\n" +
+        "Every run prints 'trace hash: <hex>'; the same seed always gives the same hash.",
+    )
+    .action(async (flags: PoolFlags) => {
+      if (flags.seed !== undefined && flags.seeds !== undefined) {
+        fail("BadParameter", "give either --seed (one run) or --seeds (a sweep), not both");
+      }
+      if (flags.seeds !== undefined) {
+        if (flags.transcript)
+          fail("BadParameter", "--transcript prints one run: use it with --seed, not --seeds");
+        if (flags.keepFaults !== undefined)
+          fail("BadParameter", "--keep-faults replays one run: use it with --seed");
+        const from = parseSeedFlag("--from", flags.from);
+        const count = parseCountFlag("--seeds", flags.seeds, MAX_SEEDS);
+        await runPoolMany(from, count, parseCountFlag("--jobs", flags.jobs, 64), flags);
+        return;
+      }
+      runPoolOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
+    });
+}
+
 /** `hsmpool sim raft|scenarios`: the deterministic simulator (owned by @hsmpool/sim). */
 export function registerSimCommands(program: Command): void {
   const sim = program
@@ -216,6 +399,8 @@ export function registerSimCommands(program: Command): void {
       }
       runOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
     });
+
+  registerSimPoolCommand(sim);
 
   sim
     .command("scenarios")

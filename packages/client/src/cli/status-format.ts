@@ -1,7 +1,10 @@
-/** How pool status is shown: the `--json` document (a stable shape scripts read) and the table. */
-import type { PoolStatus } from "@hsmpool/hfc";
+/** How pool status is shown: the `--json` document (a stable shape scripts read), the table and healing lines. */
+import type { HealingEvent, PoolStatus } from "@hsmpool/hfc";
 
-/** `hsmpool status --json`: exactly these fields; `primary` is null when there is none. */
+/**
+ * `hsmpool status --json`: exactly these fields; `primary` is null when there is none;
+ * `healing` lists open healings and the latest finished ones, oldest first.
+ */
 export interface StatusJson {
   poolId: string;
   state: PoolStatus["state"];
@@ -19,6 +22,10 @@ export interface StatusJson {
     peerAddress: string;
     dataAddress: string;
   }[];
+  healing: HealingEvent[];
+  healingPaused: boolean;
+  lostServers: string[];
+  upgrade: { state: string; bundleDir: string; svn: number; reason: string; launched: string[] } | null;
 }
 
 export function statusJson(s: PoolStatus): StatusJson {
@@ -39,7 +46,66 @@ export function statusJson(s: PoolStatus): StatusJson {
       peerAddress: m.peerAddress,
       dataAddress: m.dataAddress,
     })),
+    healing: s.healing.map((h) => ({
+      id: h.id,
+      kind: h.kind,
+      memberId: h.memberId,
+      replacementId: h.replacementId,
+      phase: h.phase,
+      phases: h.phases.map((p) => ({ phase: p.phase, atMs: p.atMs })),
+      reason: h.reason,
+    })),
+    healingPaused: s.healingPaused,
+    lostServers: [...s.lostServers],
+    upgrade:
+      s.upgrade && s.upgrade.state !== ""
+        ? {
+            state: s.upgrade.state,
+            bundleDir: s.upgrade.bundleDir,
+            svn: s.upgrade.svn,
+            reason: s.upgrade.reason,
+            launched: [...s.upgrade.launched],
+          }
+        : null,
   };
+}
+
+/** Whether a healing still runs (not ready, not failed). */
+export const isHealing = (h: HealingEvent): boolean => h.phase !== "ready" && h.phase !== "failed";
+
+/** Healthy and nothing healing: what `status --watch --until healthy` waits for. */
+export const isSettledHealthy = (s: PoolStatus): boolean =>
+  s.state === "healthy" && !s.healing.some(isHealing);
+
+const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+const delta = (ms: number) => (ms < 1000 ? `+${ms} ms` : `+${(ms / 1000).toFixed(2)} s`);
+
+/** "replace n3 -> n4" / "restart n2" / "upgrade n1 -> n5". */
+export function healingTitle(h: HealingEvent): string {
+  return `${h.kind} ${h.memberId}${h.replacementId ? ` -> ${h.replacementId}` : ""}`;
+}
+
+/** One line per healing: its phases with the time since detection. */
+export function healingLine(h: HealingEvent): string {
+  const start = h.phases[0]?.atMs ?? 0;
+  const phases = h.phases
+    .map((p, i) => (i === 0 ? `${p.phase} ${clock(p.atMs)}` : `${p.phase} ${delta(p.atMs - start)}`))
+    .join(", ");
+  const reason = h.reason ? ` (${h.reason})` : "";
+  return `${h.id} ${healingTitle(h)}: ${h.phase.toUpperCase()}${reason} | ${phases}`;
+}
+
+/** The healing section under the member table ("" when there is nothing to say). */
+export function healingSection(s: PoolStatus): string {
+  const lines: string[] = [];
+  if (s.healingPaused) lines.push("healing is PAUSED: nothing is relaunched (`hsmpool healing resume`)");
+  if (s.lostServers.length > 0) lines.push(`lost servers (never used again): ${s.lostServers.join(", ")}`);
+  if (s.upgrade && s.upgrade.state !== "") {
+    const reason = s.upgrade.reason ? ` (${s.upgrade.reason})` : "";
+    lines.push(`upgrade to svn ${s.upgrade.svn} from ${s.upgrade.bundleDir}: ${s.upgrade.state}${reason}`);
+  }
+  if (s.healing.length > 0) lines.push("HEALING", ...s.healing.map(healingLine));
+  return lines.length > 0 ? `${lines.join("\n")}\n` : "";
 }
 
 function table(rows: string[][]): string {
@@ -70,7 +136,7 @@ export function statusTable(s: PoolStatus): string {
       m.measurement ? `${m.measurement.slice(0, 16)}…` : "-",
     ]),
   ];
-  return `${head}\n${table(rows)}\n`;
+  return `${head}\n${table(rows)}\n${healingSection(s)}`;
 }
 
 /** One line per member, for progress output. */

@@ -13,7 +13,7 @@ import {
   dataPlaneCredentials,
   FabricControllerClient,
   fromServiceError,
-  isProcessAlive,
+  isRunning,
   type PoolStatus,
   poolProto,
   readHfcInfo,
@@ -109,7 +109,7 @@ const buf = (b: Uint8Array | undefined): Buffer => Buffer.from(b ?? new Uint8Arr
 export async function hfcForRunDir(runDir: string): Promise<FabricControllerClient> {
   const info = await readHfcInfo(runDir);
   if (!info) fail("NotFound", `no pool is running in ${runDir} (start one with \`hsmpool up\`)`, { runDir });
-  if (!isProcessAlive(info.pid)) {
+  if (!isRunning(info.pid)) {
     fail(
       "NotFound",
       `no pool is running in ${runDir} (its HFC, pid ${info.pid}, is gone; \`hsmpool up\` starts it again)`,

@@ -13,6 +13,15 @@ export function spec(id: string, i = Number(id.slice(1))): MemberSpec {
     peerAddress: `127.0.0.1:${7100 + i}`,
     dataAddress: `127.0.0.1:${7200 + i}`,
     bundleDir: "/bundle",
+    lifecycle: "active",
+    mode: "bootstrap",
+    replaces: null,
+    joinPeers: [],
+    minPeerSvn: null,
+    svn: 1,
+    mrsigner: "bb".repeat(32),
+    replacedBy: null,
+    wasVoter: true,
   };
 }
 
@@ -38,6 +47,9 @@ export function nodeStatus(id: string, fields: Partial<NodeStatus> = {}): NodeSt
     members: [],
     keyCount: 0,
     startedMs: 0,
+    membership: "voter",
+    replacing: "",
+    minPeerSvn: 1,
     ...fields,
   };
 }

@@ -1,0 +1,18 @@
+/** What the HFC reads from a code bundle: its SIGSTRUCT's public fields and whether it would launch. */
+import { resolve } from "node:path";
+import { inspectBundle } from "@hsmpool/platform";
+import type { BundleFacts } from "./healing/upgrade-check.js";
+
+export async function readBundleFacts(bundleDir: string): Promise<BundleFacts> {
+  const dir = resolve(bundleDir);
+  const r = await inspectBundle(dir);
+  return {
+    bundleDir: dir,
+    svn: r.sigstruct?.svn ?? null,
+    mrsigner: r.sigstruct?.mrsigner ?? null,
+    debug: r.sigstruct?.debug ?? false,
+    signatureValid: r.signatureValid,
+    measurementMatches: r.measurementMatches,
+    problem: r.sigstructError,
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Why a node process exited, from its exit status and its own log (the node writes
+ * JSON lines with its pid; contract-node-hfc.md). Only exits that a relaunch cannot
+ * fix count as a refusal: the platform refused the enclave (exit code 3), the pool
+ * refused the joiner at the attested handshake ("join refused", exit code 4), or the
+ * config is bad (exit code 2). Anything else (a crash, a kill) is worth a restart.
+ */
+import { open } from "node:fs/promises";
+
+/** The exit codes of packages/node/src/main.ts. */
+export const NODE_EXIT_BAD_CONFIG = 2;
+export const NODE_EXIT_LAUNCH_REFUSED = 3;
+export const NODE_EXIT_JOIN_REFUSED = 4;
+
+/** Log messages that mean "launching this again will not help". */
+const REFUSAL_MESSAGES = new Set(["enclave launch refused", "join refused", "bad config"]);
+
+const TAIL_BYTES = 64 * 1024;
+
+export interface ExitFacts {
+  pid: number;
+  code: number | null;
+  signal: string | null;
+}
+
+interface LogLine {
+  pid?: unknown;
+  msg?: unknown;
+  error?: unknown;
+  reason?: unknown;
+  check?: unknown;
+  code?: unknown;
+}
+
+async function tail(path: string): Promise<string> {
+  const handle = await open(path, "r").catch(() => undefined);
+  if (!handle) return "";
+  try {
+    const { size } = await handle.stat();
+    const start = Math.max(0, size - TAIL_BYTES);
+    const buffer = Buffer.alloc(size - start);
+    await handle.read(buffer, 0, buffer.length, start);
+    return buffer.toString("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
+function parseLine(line: string): LogLine | undefined {
+  if (!line.startsWith("{")) return undefined;
+  try {
+    return JSON.parse(line) as LogLine;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "join refused: attestation, check signer" from the line's message and whatever explains it. */
+export function describeRefusal(line: LogLine): string {
+  const parts = [line.error, line.reason, typeof line.check === "string" ? `check ${line.check}` : undefined]
+    .filter((p): p is string => typeof p === "string" && p !== "")
+    .map((p) => p.replace(/\s+/g, " ").slice(0, 300));
+  return parts.length > 0 ? `${String(line.msg)}: ${parts.join(", ")}` : String(line.msg);
+}
+
+/**
+ * The refusal that explains this exit, or null when the exit is a plain crash. The
+ * log is shared by every launch of the node, so only lines of this pid count.
+ */
+export async function refusalOf(logPath: string, exit: ExitFacts): Promise<string | null> {
+  const lines = (await tail(logPath)).split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = parseLine(lines[i] ?? "");
+    if (!line || line.pid !== exit.pid || typeof line.msg !== "string") continue;
+    if (REFUSAL_MESSAGES.has(line.msg)) return describeRefusal(line);
+  }
+  if (exit.code === NODE_EXIT_LAUNCH_REFUSED) return `enclave launch refused (exit code ${exit.code})`;
+  if (exit.code === NODE_EXIT_BAD_CONFIG) return `bad config (exit code ${exit.code})`;
+  if (exit.code === NODE_EXIT_JOIN_REFUSED) return `join refused (exit code ${exit.code})`;
+  return null;
+}
