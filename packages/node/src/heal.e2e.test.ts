@@ -96,6 +96,11 @@ describe("healing by replacement", () => {
     expect(n4).toMatchObject({ membership: "voter", replacing: victim, ownership: "synced" });
     expect(new Set(healed.map((s) => s.dekFingerprint)).size).toBe(1);
     expect(n4.dekFingerprint).toBe(all[0]!.dekFingerprint);
+    // Only the primary knows how far behind each member is.
+    const primaryView = healed.find((s) => s.role === "primary")!;
+    expect(primaryView.members.map((m) => typeof m.matchLag)).toEqual(["number", "number", "number"]);
+    const secondaryView = healed.find((s) => s.role !== "primary")!;
+    expect(secondaryView.members.every((m) => m.matchLag === undefined || m.matchLag === null)).toBe(true);
     const steps = (await logLines(cluster, "n4", "membership")).map((l) => l.to);
     expect(steps).toEqual(["learner", "voter"]);
     expect(await cluster.log("n4")).toContain('"msg":"snapshot installed"');

@@ -94,4 +94,12 @@ describe("node launch", () => {
     expect(output).toContain("config peerListen");
     expect(await readFile(join(config.stateDir, "partition-credential.sealed")).catch(() => null)).toBeNull();
   });
+
+  it("exits 2 when minPeerSvn is above the enclave's own SVN, before its partition is touched", async () => {
+    const config = { ...(await configFor(BUNDLE_DIR)), minPeerSvn: 2 };
+    const { code, output } = await runNode(config);
+    expect(code).toBe(2);
+    expect(output).toContain("config minPeerSvn: 2 is above this enclave's own SVN 1");
+    expect(await readFile(join(config.stateDir, "partition-credential.sealed")).catch(() => null)).toBeNull();
+  });
 });

@@ -145,6 +145,8 @@ export class PoolNode {
       },
       "enclave launched",
     );
+    // minPeerSvn can only be judged against the launched enclave's SVN: refuse it before anything is opened.
+    peerSvnFloor(id, config.minPeerSvn);
     await mkdir(join(config.stateDir, "raft"), { recursive: true, mode: 0o700 });
 
     this.device = await HsmDevice.open(server.hsmDir);

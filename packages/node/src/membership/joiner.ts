@@ -37,6 +37,8 @@ export interface JoinerOptions {
   isMember: () => boolean;
   timeoutMs: number;
   attemptTimeoutMs?: number;
+  /** After being accepted, how long to wait for the learner conf change before asking again (default 2 s). */
+  acceptedRecheckMs?: number;
   logger: Logger;
   random: () => number;
   onGiveUp: (failure: JoinFailure) => void;
@@ -64,7 +66,6 @@ const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|E
 const ATTESTATION_STRIKES = 2;
 const MIN_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 2_000;
-/** After being accepted, how long to wait for the learner conf change before asking again. */
 const ACCEPTED_RECHECK_MS = 2_000;
 
 export function classifyJoinError(err: grpc.ServiceError, channel: AttestedChannel): Attempt {
@@ -136,7 +137,7 @@ export class Joiner {
           }
           backoffMs = MIN_BACKOFF_MS;
           // Registered: the primary adds us as a learner; ask again only if that does not happen.
-          await this.sleep(ACCEPTED_RECHECK_MS);
+          await this.sleep(Math.min(opts.acceptedRecheckMs ?? ACCEPTED_RECHECK_MS, deadline - Date.now()));
           hint = target;
           continue;
         case "redirect": {
@@ -177,7 +178,7 @@ export class Joiner {
       }
       // Try every listed member once per round; back off between rounds.
       if (hint === null && next % opts.peers.length !== 0) continue;
-      await this.sleep(backoffMs * (0.5 + opts.random()));
+      await this.sleep(Math.min(backoffMs * (0.5 + opts.random()), deadline - Date.now()));
       backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
     }
   }
@@ -216,7 +217,7 @@ export class Joiner {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(done, Math.max(0, ms));
       function done() {
         clearTimeout(timer);
         resolve();
