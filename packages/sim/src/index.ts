@@ -29,11 +29,27 @@ export {
 export { Nemesis, type NemesisHost } from "./nemesis.js";
 export { DEFAULT_LINK, type LinkConfig, Network, type NetworkStats } from "./network.js";
 export { describeShape, type Link, linksCut, type NodeName, type PartitionShape } from "./partitions.js";
+// The pool protocol on the simulator.
+export { POOL_INVARIANTS, type PoolInvariantName } from "./pool/checker.js";
+export type { PoolStats } from "./pool/cluster.js";
+export {
+  POOL_DEFAULT_DURATION_US,
+  POOL_LIVENESS_BOUND_US,
+  type PoolSimOptions,
+  type PoolSimResult,
+  poolReplayCommand,
+  runPoolSim,
+  shrinkPoolFailure,
+  validatePoolSimOptions,
+} from "./pool/run.js";
+export { POOL_SCENARIO_NAMES, POOL_SCENARIOS, type PoolScenario } from "./pool/scenarios.js";
+export { type PoolSweepOptions, runPoolSweep } from "./pool/sweep.js";
+export { POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./pool/unsafe.js";
 export { Prng, splitmix64 } from "./prng.js";
 // Raft on the simulator.
 export { type ClusterStats, RaftCluster, TICK_US } from "./raft/cluster.js";
 export { type InvariantName, InvariantViolation, LogMirror, RaftChecker } from "./raft/invariants.js";
-export { runSweepParallel } from "./raft/parallel-sweep.js";
+export { runPoolSweepParallel, runSweepParallel } from "./raft/parallel-sweep.js";
 export {
   DEFAULT_DURATION_US,
   LIVENESS_BOUND_US,
@@ -56,6 +72,7 @@ export {
 } from "./raft/scenarios.js";
 export {
   runSweep,
+  type SeedResult,
   SweepAccumulator,
   type SweepOptions,
   type SweepProgress,

@@ -19,19 +19,28 @@ export interface SweepOptions {
   stopAfterFailures?: number;
 }
 
-export interface SweepProgress {
+/** What a sweep folds from one seed's run (Raft runs and pool runs both provide it). */
+export interface SeedResult {
+  seed: number;
+  ok: boolean;
+  traceHash: string;
+  simulatedUs: number;
+  stats: { events: number; writesAcked: number; readsChecked: number; faultsApplied: number };
+}
+
+export interface SweepProgress<R extends SeedResult = RaftSimResult> {
   done: number;
   total: number;
   failures: number;
   simulatedUs: number;
-  last: RaftSimResult;
+  last: R;
 }
 
-export interface SweepSummary {
+export interface SweepSummary<R extends SeedResult = RaftSimResult> {
   seedsRun: number;
   /** One hash over every seed's trace hash, in seed order. */
   traceHash: string;
-  failures: RaftSimResult[];
+  failures: R[];
   simulatedUs: number;
   events: number;
   writesAcked: number;
@@ -40,9 +49,9 @@ export interface SweepSummary {
 }
 
 /** Folds per-seed results (in seed order) into a summary and progress reports. */
-export class SweepAccumulator {
+export class SweepAccumulator<R extends SeedResult = RaftSimResult> {
   private readonly combined = new TraceHash();
-  readonly summary: SweepSummary = {
+  readonly summary: SweepSummary<R> = {
     seedsRun: 0,
     traceHash: "",
     failures: [],
@@ -57,7 +66,7 @@ export class SweepAccumulator {
     this.summary.traceHash = this.combined.hex();
   }
 
-  add(r: RaftSimResult): SweepProgress {
+  add(r: R): SweepProgress<R> {
     const s = this.summary;
     s.seedsRun++;
     this.combined.add(r.seed);

@@ -1,0 +1,138 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { isHsmPoolError } from "@hsmpool/errors";
+import { describe, expect, it } from "vitest";
+import { US_PER_S } from "../scheduler.js";
+import { runPoolSim, shrinkPoolFailure } from "./run.js";
+import { runPoolSweep } from "./sweep.js";
+
+describe("runPoolSim determinism and replay", () => {
+  it("the same seed twice gives the same trace hash, stats and history", () => {
+    const a = runPoolSim({ seed: 4242 });
+    const b = runPoolSim({ seed: 4242 });
+    expect(a.ok, a.violation?.message).toBe(true);
+    expect(a.traceHash).toMatch(/^[0-9a-f]{16}$/);
+    expect(b.traceHash).toBe(a.traceHash);
+    expect(b.stats).toEqual(a.stats);
+    expect(b.genesis).toEqual(a.genesis);
+  });
+
+  it("different seeds give different trace hashes", () => {
+    const hashes = new Set(
+      [1, 2, 3, 4, 5].map((seed) => runPoolSim({ seed, durationUs: 8 * US_PER_S }).traceHash),
+    );
+    expect(hashes.size).toBe(5);
+  });
+
+  it("turning the transcript on does not change the run, and the transcript tells the bootstrap story", () => {
+    const lines: string[] = [];
+    const quiet = runPoolSim({ seed: 77, durationUs: 8 * US_PER_S });
+    const loud = runPoolSim({ seed: 77, durationUs: 8 * US_PER_S, transcript: (l) => lines.push(l) });
+    expect(loud.traceHash).toBe(quiet.traceHash);
+    const has = (re: RegExp) => lines.some((l) => re.test(l));
+    expect(has(/^t=\d+\.\d{3}s n\d proposes Genesis$/)).toBe(true);
+    expect(has(/n\d applies Genesis by n\d \(the pool's owner root\) at index \d+/)).toBe(true);
+    expect(has(/n\d -> n\d ownershipRequest \(\d+ bytes\)/)).toBe(true);
+    expect(has(/n\d -> n\d dekResponse \(\d+ bytes\)/)).toBe(true);
+    expect(has(/n\d ownership receivingDek -> synced/)).toBe(true);
+    expect(has(/client <- n\d op \d+ \(c\d\) create key-\d: v\d+/)).toBe(true);
+  });
+
+  it("bootstraps a pool where all three members hold ownership and clients are served", () => {
+    const r = runPoolSim({ seed: 3, scenario: "random", durationUs: 30 * US_PER_S });
+    expect(r.ok, r.violation?.message).toBe(true);
+    expect(r.genesis.committedBy).toMatch(/^n[123]$/);
+    expect(r.stats.writesAcked).toBeGreaterThan(50);
+    expect(r.stats.readsChecked).toBeGreaterThan(50);
+    expect(r.stats.opsLinearized).toBeGreaterThan(100);
+  });
+
+  it("reports a replay command with seed, scenario and the non-default flags", () => {
+    const r = runPoolSim({ seed: 12, scenario: "bootstrap", durationUs: 15 * US_PER_S, intensity: "high" });
+    expect(r.replayCommand).toBe(
+      "npx hsmpool sim pool --seed 12 --scenario bootstrap --duration 15s --intensity high --transcript",
+    );
+    const d = runPoolSim({
+      seed: 5,
+      durationUs: 30 * US_PER_S,
+      unsafeMode: "staleReads",
+      keepFaults: [0, 2],
+    });
+    expect(d.replayCommand).toBe(
+      "npx hsmpool sim pool --seed 5 --scenario random --keep-faults 0,2 --unsafe-mode staleReads --transcript",
+    );
+  });
+
+  it("refuses bad options with BadParameter and runs nothing", () => {
+    const bad = [
+      { seed: -1 },
+      { seed: 1.5 },
+      { seed: 1, scenario: "nope" },
+      { seed: 1, durationUs: 10 },
+      { seed: 1, intensity: "extreme" as "high" },
+      { seed: 1, unsafeMode: "yolo" as "staleReads" },
+      { seed: 1, keepFaults: [-2] },
+    ];
+    for (const o of bad) {
+      let err: unknown;
+      try {
+        runPoolSim(o);
+      } catch (e) {
+        err = e;
+      }
+      expect(isHsmPoolError(err, "BadParameter"), JSON.stringify(o)).toBe(true);
+    }
+  });
+
+  it("keepFaults replays a subset of the schedule and 'none' runs without faults", () => {
+    const full = runPoolSim({ seed: 9 });
+    expect(full.faults.length).toBeGreaterThan(2);
+    const none = runPoolSim({ seed: 9, keepFaults: [] });
+    expect(none.faults).toEqual([]);
+    expect(none.scheduledFaults).toBe(full.faults.length);
+    expect(none.stats.faultsApplied).toBe(0);
+    expect(none.ok, none.violation?.message).toBe(true);
+  });
+
+  it("shrinking keeps the failure and drops faults that do not matter", () => {
+    const s = runPoolSweep({ from: 1, count: 20, unsafeMode: "staleReads", stopAfterFailures: 1 });
+    const failing = s.failures[0]!;
+    expect(failing.faults.length).toBeGreaterThan(1);
+    const shrunk = shrinkPoolFailure(failing, { unsafeMode: "staleReads" }, 40);
+    expect(shrunk.result.violation?.invariant).toBe("linearizable-key-store");
+    expect(shrunk.keepFaults.length).toBeLessThan(failing.faults.length);
+    const replay = runPoolSim({
+      seed: failing.seed,
+      unsafeMode: "staleReads",
+      keepFaults: shrunk.keepFaults,
+    });
+    expect(replay.traceHash).toBe(shrunk.result.traceHash);
+  });
+});
+
+// The worker thread runs compiled JS, so this test uses dist/ (built by `npm test`
+// before vitest runs); with no build it is skipped rather than testing stale code.
+const distSweep = fileURLToPath(new URL("../../dist/raft/parallel-sweep.js", import.meta.url));
+
+describe("parallel pool sweep", () => {
+  it.runIf(existsSync(distSweep))(
+    "gives the same failures, totals and combined hash as a sequential sweep",
+    async () => {
+      const { runPoolSweepParallel } = (await import(
+        distSweep
+      )) as typeof import("../raft/parallel-sweep.js");
+      const options = {
+        from: 30,
+        count: 4,
+        durationUs: 8 * US_PER_S,
+        unsafeMode: "ackBeforeCommit" as const,
+      };
+      const parallel = await runPoolSweepParallel(options, 2);
+      const sequential = runPoolSweep(options);
+      expect(parallel.traceHash).toBe(sequential.traceHash);
+      expect(parallel.seedsRun).toBe(4);
+      expect(parallel.failures.map((f) => f.seed)).toEqual(sequential.failures.map((f) => f.seed));
+      expect(parallel.events).toBe(sequential.events);
+    },
+  );
+});

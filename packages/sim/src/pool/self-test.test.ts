@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { US_PER_S } from "../scheduler.js";
+import type { PoolInvariantName } from "./checker.js";
+import { runPoolSim } from "./run.js";
+import { runPoolSweep } from "./sweep.js";
+import type { PoolUnsafeMode } from "./unsafe.js";
+
+/**
+ * Checker self-tests: with a deliberately wrong node shell, the simulator must find a
+ * violation of the matching invariant within a bounded number of seeds — proof that
+ * each pool checker can fail. The same scenarios pass with the correct shell (the
+ * sweeps and scenario tests).
+ */
+const MAX_SEEDS = 40;
+
+const CASES: { mode: PoolUnsafeMode; scenario: string; invariant: PoolInvariantName; what: string }[] = [
+  {
+    mode: "serveWithoutOwnership",
+    scenario: "random",
+    invariant: "no-op-without-ownership",
+    what: "a member serving get/sign before it holds the DEK",
+  },
+  {
+    mode: "genesisBeforeCommit",
+    scenario: "genesis-crash",
+    invariant: "one-owner-root",
+    what: "a primary treating its own Genesis as committed when it proposes it",
+  },
+  {
+    mode: "ackBeforeCommit",
+    scenario: "random",
+    invariant: "acked-create-kept",
+    what: "creates acknowledged before their entry commits",
+  },
+  {
+    mode: "divergentDek",
+    scenario: "random",
+    invariant: "same-dek",
+    what: "one member's HSM holding other material under the DEK's id",
+  },
+  {
+    mode: "staleReads",
+    scenario: "random",
+    invariant: "linearizable-key-store",
+    what: "gets and signs without the ReadIndex barrier",
+  },
+];
+
+describe("the pool simulator catches a deliberately broken node shell", () => {
+  it.each(CASES)("$mode ($what) violates $invariant", ({ mode, scenario, invariant }) => {
+    const s = runPoolSweep({ from: 1, count: MAX_SEEDS, scenario, unsafeMode: mode, stopAfterFailures: 1 });
+    expect(s.failures.length).toBe(1);
+    const f = s.failures[0]!;
+    expect(f.violation?.invariant, f.violation?.message).toBe(invariant);
+    expect(f.simulatedUs).toBeLessThanOrEqual(30 * US_PER_S);
+  });
+
+  it("a failing seed replays to the same violation and trace hash", () => {
+    const s = runPoolSweep({
+      from: 1,
+      count: MAX_SEEDS,
+      unsafeMode: "ackBeforeCommit",
+      stopAfterFailures: 1,
+    });
+    const f = s.failures[0]!;
+    const again = runPoolSim({ seed: f.seed, unsafeMode: "ackBeforeCommit" });
+    expect(again.traceHash).toBe(f.traceHash);
+    expect(again.violation).toEqual(f.violation);
+    expect(f.replayCommand).toBe(
+      `npx hsmpool sim pool --seed ${f.seed} --scenario random --unsafe-mode ackBeforeCommit --transcript`,
+    );
+  });
+});
