@@ -83,6 +83,11 @@ export class HistoryRecorder {
     private readonly sink: (event: HistoryEvent) => void = () => {},
   ) {}
 
+  /** The recorder's clock (ms since the run started). */
+  now(): number {
+    return this.nowMs();
+  }
+
   client(e: NewClientEvent): ClientEvent {
     const event: ClientEvent = { index: this.events.length, timeMs: round1(this.nowMs()), ...e };
     this.push(event);

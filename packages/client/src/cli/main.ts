@@ -1,6 +1,7 @@
 import { isHsmPoolError } from "@hsmpool/errors";
 import { Command, CommanderError } from "commander";
 import { registerBundleCommands } from "./bundle.js";
+import { registerChaosCommands } from "./chaos.js";
 import { registerCryptoCommands } from "./crypto.js";
 import { registerDemoCommand } from "./demo.js";
 import { takeRequestedExitCode } from "./exit-code.js";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerKeyCommands(program);
   registerCryptoCommands(program);
   registerDemoCommand(program);
+  registerChaosCommands(program);
   return program;
 }
 

@@ -1,0 +1,366 @@
+/**
+ * One chaos run, end to end: its own run directory (pool, fabric, history), a pool
+ * brought up through the injected PoolDriver, concurrent clients (generator +
+ * client), the nemesis on its schedule, heal-everything, final reads, the checkers,
+ * results.json and report.html — and the pool torn down at the end, always, also
+ * when anything fails. Every phase is bounded in time.
+ */
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { fail } from "@hsmpool/errors";
+import {
+  FabricControllerClient,
+  isOurProcess,
+  readHfcInfo,
+  readNodePids,
+  runPaths,
+  signalProcess,
+  waitForExit,
+} from "@hsmpool/hfc";
+import { Prng } from "@hsmpool/sim";
+import { evaluateRun } from "./evaluate.js";
+import { encodeHistoryLine, HistoryRecorder } from "./history.js";
+import { NemesisRunner } from "./nemesis/nemesis.js";
+import { planFaults } from "./nemesis/plan.js";
+import { killInjector, pauseInjector } from "./nemesis/process-faults.js";
+import { renderReport } from "./report/html.js";
+import { exitCodeFor, type RunResults } from "./results.js";
+import { StatusSampler } from "./sampler.js";
+import type { Scenario } from "./scenario/schema.js";
+import { isFullyHealthy, type StatusSample } from "./timeline.js";
+import { type KeyVaultClient, runOperation } from "./workload/client.js";
+import { type HeldSignature, keyName, WorkloadGenerator } from "./workload/generator.js";
+
+export interface PoolStartOptions {
+  runDir: string;
+  fabricDir: string;
+  healthIntervalMs: number;
+  failureThreshold: number;
+  timeoutMs: number;
+  /** TEST-ONLY broken node mode (see PoolSettings). A driver that cannot do it must refuse. */
+  unsafeAckBeforeCommit: boolean;
+  onProgress: (line: string) => void;
+}
+
+/** How a run starts, stops and talks to a pool; the CLI provides it with `hsmpool up`'s code and the SDK. */
+export interface PoolDriver {
+  /** Resolves when the pool is healthy; throws (HsmPoolError) when it does not get there in time. */
+  start(opts: PoolStartOptions): Promise<void>;
+  stop(runDir: string, onProgress: (line: string) => void): Promise<void>;
+  connect(runDir: string, opts: { opTimeoutMs: number }): Promise<KeyVaultClient>;
+}
+
+export interface RunOptions {
+  scenario: Scenario;
+  /** The scenario file's text, copied into the run dir. */
+  scenarioText?: string;
+  /** Overrides the scenario's seed / duration. */
+  seed?: number;
+  durationMs?: number;
+  /** Parent directory: the run gets its own directory inside. */
+  outDir: string;
+  driver: PoolDriver;
+  onProgress?: (line: string) => void;
+  /** Aborting ends the workload early; the run still heals, checks and tears down. */
+  signal?: AbortSignal;
+  /** Wall clock for the run dir name and startedAt (injected for tests). */
+  now?: () => Date;
+}
+
+export interface RunOutcome {
+  runDir: string;
+  results: RunResults;
+  exitCode: 0 | 1 | 2;
+}
+
+const STATUS_INTERVAL_MS = 250;
+const FINAL_READ_ATTEMPTS = 3;
+const TEARDOWN_SLACK_MS = 120_000;
+
+/** Resolves after `ms`, or at once when `signal` aborts (removing its listener either way). */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done);
+  });
+
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function stamp(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")
+    .replace("T", "-");
+}
+
+class JsonLines {
+  private readonly stream: WriteStream;
+  constructor(path: string) {
+    this.stream = createWriteStream(path, { flags: "a" });
+  }
+  write(line: string): void {
+    this.stream.write(line);
+  }
+  close(): Promise<void> {
+    return new Promise((r) => this.stream.end(r));
+  }
+}
+
+export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
+  const scenario = opts.scenario;
+  const seed = opts.seed ?? scenario.seed;
+  const durationMs = opts.durationMs ?? scenario.durationMs;
+  const progress = opts.onProgress ?? (() => {});
+  const wall = opts.now ?? (() => new Date());
+  const started = wall();
+  const runDir = resolve(opts.outDir, `${scenario.name}-${stamp(started)}-seed${seed}`);
+  const poolDir = join(runDir, "pool");
+  const fabricDir = join(runDir, "fabric");
+  await mkdir(runDir, { recursive: true });
+  if (opts.scenarioText !== undefined) await writeFile(join(runDir, "scenario.yaml"), opts.scenarioText);
+  progress(`run dir ${runDir}`);
+
+  const t0 = performance.now();
+  const nowMs = () => performance.now() - t0;
+  const historyFile = new JsonLines(join(runDir, "history.jsonl"));
+  const timelineFile = new JsonLines(join(runDir, "timeline.jsonl"));
+  const history = new HistoryRecorder(nowMs, (e) => historyFile.write(encodeHistoryLine(e)));
+  const prng = Prng.fromSeed(seed);
+  const plan = planFaults(scenario.nemesis, durationMs, prng.split("nemesis-plan"));
+  const notes: string[] = plan.skipped.map((s) => `nemesis at line ${s.line}: ${s.why}`);
+  const keys = Array.from({ length: scenario.workload.keys }, (_, i) => keyName(i));
+  const canaries: Uint8Array[] = [];
+  const phases = { workloadFromMs: 0, workloadToMs: 0, healedFromMs: 0, endMs: 0 };
+  let harnessError: string | undefined;
+  let sampler: StatusSampler | undefined;
+  let hfc: FabricControllerClient | undefined;
+  const clients: KeyVaultClient[] = [];
+  const hardBoundMs =
+    scenario.pool.startTimeoutMs +
+    durationMs +
+    2 * scenario.workload.opTimeoutMs +
+    scenario.pool.healTimeoutMs +
+    TEARDOWN_SLACK_MS;
+
+  const body = async () => {
+    progress(
+      `starting a pool (${scenario.name}, seed ${seed}, ${Math.round(durationMs / 1000)} s of workload)`,
+    );
+    await bounded(
+      opts.driver.start({
+        runDir: poolDir,
+        fabricDir,
+        healthIntervalMs: scenario.pool.healthIntervalMs,
+        failureThreshold: scenario.pool.failureThreshold,
+        timeoutMs: scenario.pool.startTimeoutMs,
+        unsafeAckBeforeCommit: scenario.pool.unsafeAckBeforeCommit,
+        onProgress: (l) => progress(`  ${l}`),
+      }),
+      scenario.pool.startTimeoutMs + 30_000,
+      "pool start",
+    );
+    const info =
+      (await readHfcInfo(poolDir)) ??
+      fail("ServiceUnavailable", `the pool in ${poolDir} has no hfc.json after start`);
+    hfc = new FabricControllerClient(info.controlAddress);
+    const control = hfc;
+    sampler = new StatusSampler(control, nowMs, STATUS_INTERVAL_MS, (s) =>
+      timelineFile.write(`${JSON.stringify(s)}\n`),
+    );
+    await sampler.sampleOnce();
+    sampler.start();
+    for (let i = 0; i < scenario.workload.clients; i++) {
+      clients.push(await opts.driver.connect(poolDir, { opTimeoutMs: scenario.workload.opTimeoutMs }));
+    }
+    const activeSampler = sampler;
+    const nemesis = new NemesisRunner(
+      plan.faults,
+      { kill: killInjector(control), pause: pauseInjector(control) },
+      history,
+      () => activeSampler.latest,
+      prng.split("nemesis-targets"),
+      progress,
+    );
+
+    // ---- workload + nemesis
+    progress(
+      `workload: ${scenario.workload.clients} clients, ${scenario.workload.rateOpsPerS} ops/s, ${plan.faults.length} faults planned`,
+    );
+    const stop = new AbortController();
+    opts.signal?.addEventListener("abort", () => stop.abort());
+    phases.workloadFromMs = nowMs();
+    nemesis.start();
+    const workers = clients.map(async (client, i) => {
+      const gen = new WorkloadGenerator(prng.split(`client-${i}`), scenario.workload);
+      const held = new Map<string, HeldSignature>();
+      while (!stop.signal.aborted) {
+        await sleep(gen.nextDelayMs(), stop.signal);
+        if (stop.signal.aborted) break;
+        const op = gen.next(held);
+        if (op.f === "sign" && canaries.length < 64) canaries.push(op.data);
+        await runOperation(client, op, i, history, { timeoutMs: scenario.workload.opTimeoutMs, held });
+      }
+    });
+    const ticker = setInterval(() => {
+      const done = history.events.filter((e) => e.process !== "nemesis" && e.type === "ok").length;
+      progress(
+        `  ${Math.round((nowMs() - phases.workloadFromMs) / 1000)} s: ${done} ok, primary ${activeSampler.latest?.primary || "none"}, state ${activeSampler.latest?.state ?? "?"}`,
+      );
+    }, 5000);
+    await sleep(durationMs, stop.signal);
+    stop.abort();
+    clearInterval(ticker);
+    await bounded(
+      Promise.all(workers),
+      scenario.workload.opTimeoutMs + 10_000,
+      "the clients' last operations",
+    );
+    phases.workloadToMs = nowMs();
+
+    // ---- heal everything, wait for a healthy pool
+    progress("healing everything");
+    phases.healedFromMs = nowMs();
+    await bounded(nemesis.healEverything(), 60_000, "heal-everything");
+    const healthy = await waitUntil(() => activeSampler.latest, isFullyHealthy, scenario.pool.healTimeoutMs);
+    if (!healthy)
+      notes.push(
+        `the pool was not healthy within ${Math.round(scenario.pool.healTimeoutMs / 1000)} s after healing everything`,
+      );
+    else progress(`  healthy again (primary ${healthy.primary})`);
+
+    // ---- final reads (durability)
+    const reader = await opts.driver.connect(poolDir, { opTimeoutMs: scenario.workload.opTimeoutMs });
+    clients.push(reader);
+    const finalProcess = scenario.workload.clients;
+    for (const key of keys) {
+      for (let attempt = 1; attempt <= FINAL_READ_ATTEMPTS; attempt++) {
+        const done = await runOperation(reader, { f: "get", key }, finalProcess, history, {
+          timeoutMs: scenario.workload.opTimeoutMs,
+          final: true,
+        });
+        if (done.type === "ok" || done.error?.code === "KeyNotFound") break;
+      }
+    }
+    await runOperation(reader, { f: "list" }, finalProcess, history, {
+      timeoutMs: scenario.workload.opTimeoutMs,
+      final: true,
+    });
+    await sampler.sampleOnce();
+  };
+
+  let watchdog: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      body(),
+      new Promise<never>((_, reject) => {
+        watchdog = setTimeout(
+          () => reject(new Error(`the run exceeded its time bound of ${Math.round(hardBoundMs / 1000)} s`)),
+          hardBoundMs,
+        );
+      }),
+    ]);
+  } catch (e) {
+    harnessError = e instanceof Error ? e.message : String(e);
+    progress(`harness error: ${harnessError}`);
+  } finally {
+    clearTimeout(watchdog);
+    await sampler?.stop();
+    for (const c of clients) c.close();
+    hfc?.close();
+    phases.endMs = nowMs();
+    progress("tearing the pool down");
+    await teardown(opts.driver, poolDir, progress);
+    await historyFile.close();
+    await timelineFile.close();
+  }
+
+  const results = await evaluateRun({
+    scenario,
+    seed,
+    durationMs,
+    runDir,
+    poolDir,
+    fabricDir,
+    startedAt: started.toISOString(),
+    elapsedMs: nowMs(),
+    phases,
+    events: history.events,
+    samples: sampler?.samples ?? ([] as StatusSample[]),
+    keys,
+    canaries,
+    harnessError,
+    notes,
+  });
+  await writeFile(join(runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(
+    join(runDir, "report.html"),
+    renderReport({ results, events: history.events, samples: sampler?.samples ?? [] }),
+  );
+  return { runDir, results, exitCode: exitCodeFor(results.valid) };
+}
+
+async function waitUntil(
+  latest: () => StatusSample | undefined,
+  ok: (s: StatusSample) => boolean,
+  timeoutMs: number,
+): Promise<StatusSample | undefined> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const s = latest();
+    if (s && ok(s)) return s;
+    await sleep(STATUS_INTERVAL_MS);
+  }
+  return undefined;
+}
+
+/** driver.stop, then SIGKILL anything this pool dir launched that still runs (by recorded pid and command line). */
+async function teardown(driver: PoolDriver, poolDir: string, progress: (l: string) => void): Promise<void> {
+  const paths = runPaths(poolDir);
+  const hfcPid = (await readHfcInfo(poolDir).catch(() => undefined))?.pid;
+  const nodePids = await readNodePids(poolDir).catch(() => ({}) as Record<string, number>);
+  try {
+    await bounded(
+      driver.stop(poolDir, (l) => progress(`  ${l}`)),
+      45_000,
+      "pool stop",
+    );
+  } catch (e) {
+    progress(`  stop: ${e instanceof Error ? e.message : String(e)}; killing what is left`);
+  }
+  const after = await readNodePids(poolDir).catch(() => ({}) as Record<string, number>);
+  const candidates: [string, number, string][] = [];
+  if (hfcPid !== undefined) candidates.push(["hfc", hfcPid, paths.runDir]);
+  for (const [id, pid] of Object.entries({ ...nodePids, ...after }))
+    candidates.push([id, pid, paths.nodeConfig(id)]);
+  for (const [id, pid, marker] of candidates) {
+    if (isOurProcess(pid, marker)) {
+      signalProcess(pid, "SIGCONT");
+      signalProcess(pid, "SIGKILL");
+      await waitForExit(pid, 2000);
+      progress(`  killed leftover ${id} (pid ${pid})`);
+    }
+  }
+}
