@@ -439,13 +439,19 @@ export class PoolNode {
     return store;
   }
 
-  /** A snapshot from the leader replaces the key store; the ownership machine learns what it holds. */
+  /**
+   * A snapshot from the leader replaces the key store; the ownership machine learns what
+   * it holds — membership and synced members before Genesis, so a blank member's first
+   * owner-root request goes to a current synced member (the primary first), not to the
+   * Genesis proposer, which may have been replaced long ago.
+   */
   private installSnapshot(snapshot: Snapshot): void {
     this.keyStore = this.restoreKeyStore(snapshot);
-    const genesis = this.keyStore.genesis;
-    if (genesis) this.ownership.input({ kind: "genesisApplied", genesis });
+    this.ownership.input({ kind: "membershipChanged", members: membersOf(snapshot.meta.conf) });
     for (const m of this.keyStore.syncedMembers())
       this.ownership.input({ kind: "memberSyncedApplied", memberId: m.memberId });
+    const genesis = this.keyStore.genesis;
+    if (genesis) this.ownership.input({ kind: "genesisApplied", genesis });
     this.logger.info({ index: snapshot.meta.index }, "snapshot installed");
   }
 

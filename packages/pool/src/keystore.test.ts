@@ -575,7 +575,8 @@ class KeyModel {
   private readonly seen = new Map<string, { kind: string; name: string }>();
 
   apply(c: PoolCommand): ApplyOutcome["kind"] {
-    if (c.kind === "genesis" || c.kind === "memberOwnershipSynced") throw new Error("not modelled");
+    if (c.kind === "genesis" || c.kind === "memberOwnershipSynced" || c.kind === "registerMember")
+      throw new Error("not modelled");
     const prior = this.seen.get(c.requestId);
     if (prior) return prior.kind === c.kind && prior.name === c.name ? outcomeOf(c.kind) : "rejected";
     const versions = this.keys.get(c.name);
