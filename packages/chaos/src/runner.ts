@@ -21,6 +21,7 @@ import {
 import { Prng } from "@hsmpool/sim";
 import { evaluateRun } from "./evaluate.js";
 import { encodeHistoryLine, HistoryRecorder } from "./history.js";
+import { type Inventory, rackLossInjector, serverLossInjector } from "./nemesis/fabric-faults.js";
 import { NemesisRunner } from "./nemesis/nemesis.js";
 import { planFaults } from "./nemesis/plan.js";
 import { killInjector, pauseInjector } from "./nemesis/process-faults.js";
@@ -35,6 +36,9 @@ import { type HeldSignature, keyName, WorkloadGenerator } from "./workload/gener
 export interface PoolStartOptions {
   runDir: string;
   fabricDir: string;
+  /** The fabric to create for this run. */
+  racks: number;
+  serversPerRack: number;
   healthIntervalMs: number;
   failureThreshold: number;
   timeoutMs: number;
@@ -49,6 +53,8 @@ export interface PoolDriver {
   start(opts: PoolStartOptions): Promise<void>;
   stop(runDir: string, onProgress: (line: string) => void): Promise<void>;
   connect(runDir: string, opts: { opTimeoutMs: number }): Promise<KeyVaultClient>;
+  /** The fabric's racks and servers (public inventory), for rack loss. */
+  inventory(fabricDir: string): Promise<Inventory>;
 }
 
 export interface RunOptions {
@@ -173,6 +179,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
       opts.driver.start({
         runDir: poolDir,
         fabricDir,
+        racks: scenario.pool.racks,
+        serversPerRack: scenario.pool.serversPerRack,
         healthIntervalMs: scenario.pool.healthIntervalMs,
         failureThreshold: scenario.pool.failureThreshold,
         timeoutMs: scenario.pool.startTimeoutMs,
@@ -198,7 +206,12 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     const activeSampler = sampler;
     const nemesis = new NemesisRunner(
       plan.faults,
-      { kill: killInjector(control), pause: pauseInjector(control) },
+      {
+        kill: killInjector(control),
+        pause: pauseInjector(control),
+        "server-loss": serverLossInjector(control),
+        "rack-loss": rackLossInjector(control, () => opts.driver.inventory(fabricDir)),
+      },
       history,
       () => activeSampler.latest,
       prng.split("nemesis-targets"),

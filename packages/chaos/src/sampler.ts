@@ -16,7 +16,14 @@ export function toSample(timeMs: number, s: PoolStatus): StatusSample {
     state: s.state,
     primary: s.primary,
     term: Number(s.term),
-    members: s.members.map((m) => ({ id: m.id, role: m.role, health: m.health, ownership: m.ownership })),
+    members: s.members.map((m) => ({
+      id: m.id,
+      server: m.server,
+      rack: m.rack,
+      role: m.role,
+      health: m.health,
+      ownership: m.ownership,
+    })),
   };
 }
 

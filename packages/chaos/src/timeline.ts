@@ -8,6 +8,8 @@ import type { FaultKind } from "./scenario/schema.js";
 
 export interface MemberSample {
   id: string;
+  server: string;
+  rack: string;
   role: string;
   health: string;
   ownership: string;

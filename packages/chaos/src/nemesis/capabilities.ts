@@ -5,4 +5,10 @@
  */
 import type { FaultKind } from "../scenario/schema.js";
 
-export const SUPPORTED_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>(["kill", "pause", "random"]);
+export const SUPPORTED_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>([
+  "kill",
+  "pause",
+  "server-loss",
+  "rack-loss",
+  "random",
+]);

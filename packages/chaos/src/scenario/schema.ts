@@ -81,6 +81,9 @@ export interface NemesisEntry {
 }
 
 export interface PoolSettings {
+  /** The fabric the run creates: racks x servers (a rack loss needs a spare rack to heal into). */
+  racks: number;
+  serversPerRack: number;
   healthIntervalMs: number;
   failureThreshold: number;
   /** How long the pool may take to become healthy at the start. */
@@ -138,6 +141,8 @@ export interface Scenario {
 }
 
 export const DEFAULT_POOL: PoolSettings = {
+  racks: 3,
+  serversPerRack: 2,
   healthIntervalMs: 250,
   failureThreshold: 3,
   startTimeoutMs: 90_000,

@@ -107,10 +107,24 @@ function readPool(log: IssueLog, top: MapReader): Scenario["pool"] {
     log,
     top.node("pool"),
     "pool",
-    ["healthInterval", "failureThreshold", "startTimeout", "healTimeout", "unsafeAckBeforeCommit"],
+    [
+      "racks",
+      "serversPerRack",
+      "healthInterval",
+      "failureThreshold",
+      "startTimeout",
+      "healTimeout",
+      "unsafeAckBeforeCommit",
+    ],
     top.lineOf("pool"),
   );
   return {
+    racks: r.number("racks", { min: 3, max: 16, integer: true }, DEFAULT_POOL.racks),
+    serversPerRack: r.number(
+      "serversPerRack",
+      { min: 1, max: 8, integer: true },
+      DEFAULT_POOL.serversPerRack,
+    ),
     healthIntervalMs: r.duration(
       "healthInterval",
       { minMs: 50, maxMs: 10_000 },

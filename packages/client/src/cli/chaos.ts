@@ -17,6 +17,8 @@ import {
   summaryLines,
 } from "@hsmpool/chaos";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
+import { initFabric, openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
 import { PoolClient } from "../sdk/pool-client.js";
 import { out, progress } from "./context.js";
@@ -35,6 +37,8 @@ export const cliPoolDriver: PoolDriver = {
         "not supported yet: pool.unsafeAckBeforeCommit (the test-only broken node mode)",
       );
     }
+    if (o.racks !== 3 || o.serversPerRack !== 2)
+      await createFabric(o.fabricDir, o.racks, o.serversPerRack, o.onProgress);
     await startPool({
       runDir: o.runDir,
       fabricDir: o.fabricDir,
@@ -51,6 +55,10 @@ export const cliPoolDriver: PoolDriver = {
       if (!isHsmPoolError(e, "NotFound")) throw e;
     }
   },
+  async inventory(fabricDir) {
+    const fabric = await openFabric(fabricDir);
+    return fabric.info.racks.map((r) => ({ rackId: r.id, serverIds: r.servers.map((s) => s.id) }));
+  },
   connect(runDir, { opTimeoutMs }) {
     return PoolClient.connect({
       runDir,
@@ -59,6 +67,19 @@ export const cliPoolDriver: PoolDriver = {
     });
   },
 };
+
+/** A fabric of another shape than `hsmpool up`'s default 3 x 2 (e.g. a spare rack for a rack loss to heal into). */
+async function createFabric(
+  dir: string,
+  racks: number,
+  serversPerRack: number,
+  onProgress: (l: string) => void,
+) {
+  await initFabric(dir, { racks, serversPerRack, onProgress });
+  for (const server of (await openFabric(dir)).servers()) {
+    await (await HsmDevice.create(server.hsmDir, { partitionCount: DEFAULT_PARTITION_COUNT })).close();
+  }
+}
 
 /** A path, or the name of a shipped scenario (`kill-primary` → `<repo>/chaos/kill-primary.yaml`). */
 function resolveScenarioFile(arg: string): string {
