@@ -94,7 +94,17 @@ afterAll(async () => {
 describe("a pool of real processes", () => {
   it("hsmpool up reaches three healthy members in three racks, with a primary and ownership synced everywhere", async () => {
     const s = JSON.parse(up.stdout) as Record<string, unknown> & { members: Record<string, unknown>[] };
-    expect(Object.keys(s).sort()).toEqual(["members", "poolId", "primary", "state", "term"]);
+    expect(Object.keys(s).sort()).toEqual([
+      "healing",
+      "healingPaused",
+      "lostServers",
+      "members",
+      "poolId",
+      "primary",
+      "state",
+      "term",
+      "upgrade",
+    ]);
     expect(s.state).toBe("healthy");
     expect(s.primary).toMatch(/^n[123]$/);
     expect(s.members).toHaveLength(3);
@@ -345,6 +355,8 @@ describe("a pool of real processes", () => {
     const start = await hfc.status();
     const victim = start.members.find((m) => m.role === "secondary");
     if (!victim) throw new Error("no secondary");
+    // The HFC would restart it in place at once; paused, it stays down until restarted by hand.
+    await hfc.setHealing(true);
     const killed = await run("kill", victim.id);
     expect(killed.stdout).toBe(`sent SIGKILL to ${victim.id} (pid ${victim.pid})\n`);
     await waitFor("the killed secondary to show as down", async () => {
@@ -371,6 +383,7 @@ describe("a pool of real processes", () => {
       async () => ((s) => (healthy(s) ? s : undefined))(await hfc.status()),
       90_000,
     );
+    await hfc.setHealing(false);
     const names = (await client.listKeys()).map((k) => k.name);
     for (let i = 0; i < 5; i++) expect(names).toContain(`during-secondary-loss-${i}`);
   }, 180_000);

@@ -24,6 +24,7 @@ export interface ExitFacts {
 }
 
 interface LogLine {
+  level?: unknown;
   pid?: unknown;
   msg?: unknown;
   error?: unknown;
@@ -63,19 +64,26 @@ export function describeRefusal(line: LogLine): string {
   return parts.length > 0 ? `${String(line.msg)}: ${parts.join(", ")}` : String(line.msg);
 }
 
+const EXIT_MEANING = new Map([
+  [NODE_EXIT_BAD_CONFIG, "bad config"],
+  [NODE_EXIT_LAUNCH_REFUSED, "enclave launch refused"],
+  [NODE_EXIT_JOIN_REFUSED, "join refused"],
+]);
+
 /**
  * The refusal that explains this exit, or null when the exit is a plain crash. The
  * log is shared by every launch of the node, so only lines of this pid count.
  */
 export async function refusalOf(logPath: string, exit: ExitFacts): Promise<string | null> {
-  const lines = (await tail(logPath)).split("\n");
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = parseLine(lines[i] ?? "");
-    if (!line || line.pid !== exit.pid || typeof line.msg !== "string") continue;
-    if (REFUSAL_MESSAGES.has(line.msg)) return describeRefusal(line);
-  }
-  if (exit.code === NODE_EXIT_LAUNCH_REFUSED) return `enclave launch refused (exit code ${exit.code})`;
-  if (exit.code === NODE_EXIT_BAD_CONFIG) return `bad config (exit code ${exit.code})`;
-  if (exit.code === NODE_EXIT_JOIN_REFUSED) return `join refused (exit code ${exit.code})`;
-  return null;
+  const lines = (await tail(logPath))
+    .split("\n")
+    .map(parseLine)
+    .filter((l): l is LogLine => l !== undefined && l.pid === exit.pid && typeof l.msg === "string");
+  const refusal = lines.findLast((l) => REFUSAL_MESSAGES.has(l.msg as string));
+  if (refusal) return describeRefusal(refusal);
+  const what = EXIT_MEANING.get(exit.code ?? -1);
+  if (what === undefined) return null;
+  // The node's last error line says why (e.g. a minPeerSvn above its own security version).
+  const lastError = lines.findLast((l) => typeof l.level === "number" && l.level >= 50);
+  return lastError ? `${what}: ${describeRefusal(lastError)}` : `${what} (exit code ${exit.code})`;
 }

@@ -2,7 +2,7 @@
 import { createReadStream } from "node:fs";
 import { readFile, rm, stat } from "node:fs/promises";
 import { fail } from "@hsmpool/errors";
-import { type PoolStatus, readPoolSpec, runPaths } from "@hsmpool/hfc";
+import { type PoolStatus, readHfcInfo, readPoolSpec, runPaths } from "@hsmpool/hfc";
 import type { Command } from "commander";
 import { hfcForRunDir } from "../sdk/pool-client.js";
 import { out, progress, RUN_DIR_HELP, resolveRunDir } from "./context.js";
@@ -13,10 +13,16 @@ import { watchStatus } from "./watch.js";
 
 const KILL_SIGNALS = ["SIGKILL", "SIGTERM", "SIGSTOP", "SIGCONT"];
 
-function resolveFabricDir(flag: string | undefined): string {
+/**
+ * `--fabric-dir`, else $HSMPOOL_FABRIC_DIR, else the fabric a crashed HFC of this run
+ * dir used (its hfc.json is still there), else `.hsmpool/fabric`.
+ */
+async function resolveFabricDir(flag: string | undefined, runDir: string): Promise<string> {
   if (flag !== undefined && flag !== "") return flag;
   const env = process.env.HSMPOOL_FABRIC_DIR;
-  return env !== undefined && env !== "" ? env : DEFAULT_FABRIC_DIR;
+  if (env !== undefined && env !== "") return env;
+  const stale = await readHfcInfo(runDir).catch(() => undefined);
+  return stale?.fabricDir ?? DEFAULT_FABRIC_DIR;
 }
 
 async function currentStatus(runDir: string): Promise<PoolStatus> {
@@ -57,7 +63,10 @@ export function registerPoolCommands(program: Command): void {
         "A run directory that holds a stopped pool resumes it.",
     )
     .option("--run-dir <dir>", RUN_DIR_HELP)
-    .option("--fabric-dir <dir>", `fabric directory (default: $HSMPOOL_FABRIC_DIR or ${DEFAULT_FABRIC_DIR})`)
+    .option(
+      "--fabric-dir <dir>",
+      `fabric directory (default: $HSMPOOL_FABRIC_DIR, else the one a crashed HFC of this run dir used, else ${DEFAULT_FABRIC_DIR})`,
+    )
     .option("--pool-id <id>", "pool id for a new pool (default: pool-<random hex>)")
     .option("--bundle-dir <dir>", "signed enclave bundle the nodes launch (default: packages/node/dist)")
     .option("--node-main <file>", "node entry script (default: packages/node/dist/main.js)")
@@ -86,7 +95,7 @@ export function registerPoolCommands(program: Command): void {
         const runDir = resolveRunDir(opts.runDir);
         const status = await startPool({
           runDir,
-          fabricDir: resolveFabricDir(opts.fabricDir),
+          fabricDir: await resolveFabricDir(opts.fabricDir, runDir),
           ...(opts.poolId !== undefined ? { poolId: opts.poolId } : {}),
           ...(opts.bundleDir !== undefined ? { bundleDir: opts.bundleDir } : {}),
           ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
