@@ -161,8 +161,8 @@ describe("hsmpool chaos", () => {
     const { runDir, results, stdout } = await runScenario("kill-primary", "15s");
     expect(stdout).toMatch(/^VALID {2}results: .*results\.json {2}report: .*report\.html$/m);
     await expectCompleteRun(runDir, results, "kill");
-    const faults = (results.checkers.healing?.details as { faults: { failoverMs?: number }[] }).faults;
-    expect(faults[0]?.failoverMs).toBeGreaterThan(0);
+    const healing = results.checkers.healing?.details as { faults: { failoverMs?: number }[] } | undefined;
+    expect(healing?.faults[0]?.failoverMs).toBeGreaterThan(0);
   }, 180_000);
 
   it("pause-primary: a resumed old primary acknowledges nothing stale (exit 0, every checker valid)", async () => {
