@@ -1,4 +1,4 @@
-import { type ApplyOutcome, encodeMessage, type OwnershipMessage, type SingleKeyResult } from "@hsmpool/pool";
+import { type ApplyOutcome, encodeMessage, type OwnershipMessage } from "@hsmpool/pool";
 import type { ConfChange, Entry, Message, NodeId, Role } from "@hsmpool/raft";
 import { describeFault, type Fault, type Intensity } from "../faults.js";
 import { Nemesis, type NemesisHost } from "../nemesis.js";
@@ -10,11 +10,11 @@ import { type NodeHost, type RaftTuning, SimRaftNode } from "../raft/node.js";
 import { EventQueue, formatSimTime, US_PER_MS } from "../scheduler.js";
 import { TraceHash, Transcript } from "../trace.js";
 import { holdsOwnership, type MemberView, PoolChecker, PoolInvariantViolation } from "./checker.js";
+import { ClientActor, type ClientEvent, type ClientWorld } from "./clients.js";
 import { type MemberHost, PoolMember, simWallMs } from "./member.js";
 import type { PoolFault, PoolScenarioPlan } from "./scenarios.js";
 import { SimHsmFabric, SimPartition } from "./sim-hsm.js";
 import type { PoolUnsafeMode } from "./unsafe.js";
-import { type ClientOp, describeOp, describeResult, type KeyOpKind, PoolWorkload } from "./workload.js";
 
 /**
  * The pool harness: one run's event queue, network, three members, clients, fault
@@ -55,8 +55,7 @@ type PoolEvent =
   | { k: "hsm"; member: PoolMember; label: string; fn: () => void }
   | { k: "fault-start"; fault: PoolFault; id: number }
   | { k: "fault-end"; id: number }
-  | { k: "client"; client: number }
-  | { k: "client-timeout"; op: ClientOp }
+  | ClientEvent
   | { k: "heal" }
   | { k: "liveness" }
   | { k: "workload-stop" };
@@ -83,8 +82,6 @@ const OWNERSHIP_MESSAGE_CODES: Record<OwnershipMessage["kind"], number> = {
   dekResponse: 4,
   refused: 5,
 };
-
-const OP_CODES: Record<KeyOpKind, number> = { create: 1, delete: 2, get: 3, sign: 4 };
 
 export interface PoolClusterOptions {
   plan: PoolScenarioPlan;
@@ -161,7 +158,7 @@ export class PoolCluster {
   readonly fabric = new SimHsmFabric();
   readonly checker: PoolChecker;
   readonly members = new Map<NodeId, PoolMember>();
-  readonly workload: PoolWorkload;
+  readonly clients: ClientActor;
   readonly stats = emptyStats();
   private readonly memberNumber = new Map<NodeId, number>();
   private readonly network: Network;
@@ -172,8 +169,6 @@ export class PoolCluster {
   private armedOnGenesis: { fault: PoolFault; id: number }[] = [];
   private armedOnElection: { fault: PoolFault; id: number }[] = [];
   private healedAtUs: number | undefined;
-  private firstCreateAckAfterHealUs: number | undefined;
-  private workloadStopped = false;
   private readId = 0;
   /** Who proposed a Genesis, in order (scenario tests classify runs by it). */
   readonly genesisProposers: string[] = [];
@@ -186,7 +181,7 @@ export class PoolCluster {
     this.transcript = new Transcript(options.transcript !== undefined, options.transcript);
     this.network = new Network(prng.split("network"), DEFAULT_LINK);
     this.nemesis = new Nemesis(this.network, prng.split("faults"), options.intensity, this.nemesisHost());
-    this.workload = new PoolWorkload(prng.split("workload"));
+    this.clients = new ClientActor(this.clientWorld(), prng.split("workload"), this.stats);
     this.tickPrng = prng.split("ticks");
     this.hsmPrng = prng.split("hsm-latency");
     this.checker = new PoolChecker(POOL_ID, this.fabric);
@@ -249,9 +244,7 @@ export class PoolCluster {
       else if (fault.onElection) this.armedOnElection.push({ fault, id });
       else this.queue.at(fault.atUs, { k: "fault-start", fault, id });
     });
-    for (let c = 1; c <= this.workload.config.clients; c++) {
-      this.queue.after(this.workload.thinkUs(), { k: "client", client: c });
-    }
+    this.clients.start();
     this.queue.at(healAtUs, { k: "heal" });
     const deadline = healAtUs + livenessBoundUs;
     if (deadline <= durationUs) this.queue.at(deadline, { k: "liveness" });
@@ -297,6 +290,7 @@ export class PoolCluster {
         tr.add(this.num(ev.member.id));
         tr.addString(ev.label);
         this.stats.hsmCalls++;
+        this.log(() => `${ev.member.id} HSM ${ev.label.replace(/^hsm\./, "")} completes`);
         ev.fn();
         return;
       case "fault-start":
@@ -308,10 +302,8 @@ export class PoolCluster {
         this.nemesis.end(ev.id);
         return;
       case "client":
-        this.clientOp(ev.client);
-        return;
       case "client-timeout":
-        if (ev.op.status === "pending") this.settle(ev.op, "unknown", null, "timed out");
+        this.clients.handle(ev);
         return;
       case "heal":
         this.healAll();
@@ -320,8 +312,7 @@ export class PoolCluster {
         this.checkLiveness();
         return;
       case "workload-stop":
-        this.workloadStopped = true;
-        this.log(() => "clients stop issuing operations");
+        this.clients.stop();
         return;
     }
   }
@@ -442,9 +433,9 @@ export class PoolCluster {
       applied: (_member, index, outcome: ApplyOutcome) =>
         this.checker.observeApplied(index, outcome, this.queue.now),
       served: (member, op) => this.checker.served(member, op),
-      complete: (op, result) => this.settle(op, "ok", result, null),
-      refuse: (op, code, message) => this.settle(op, "refused", null, `${code}: ${message}`),
-      unknown: (op, why) => this.settle(op, "unknown", null, why),
+      complete: (op, result) => this.clients.settle(op, "ok", result, null),
+      refuse: (op, code, message) => this.clients.settle(op, "refused", null, `${code}: ${message}`),
+      unknown: (op, why) => this.clients.settle(op, "unknown", null, why),
       nextReadId: () => ++this.readId,
       log: (make) => this.log(make),
     };
@@ -492,51 +483,19 @@ export class PoolCluster {
 
   // ---- clients ----------------------------------------------------------------------
 
-  private clientOp(client: number): void {
-    if (this.workloadStopped) return;
-    const reachable = [...this.members.values()].filter((m) => m.running).map((m) => m.id);
-    if (reachable.length === 0) {
-      this.queue.after(this.workload.thinkUs(), { k: "client", client });
-      return;
-    }
-    const op = this.workload.next(client, this.queue.now, reachable, this.leader()?.id ?? null);
-    this.stats.opsIssued++;
-    this.trace.add(op.id);
-    this.trace.add(OP_CODES[op.kind]);
-    this.trace.add(this.num(op.member));
-    this.log(() => `client -> ${op.member} ${describeOp(op)}`);
-    this.queue.after(this.workload.config.timeoutUs, { k: "client-timeout", op });
-    this.member(op.member).request(op);
-  }
-
-  /** The client learns the outcome of `op` (first outcome wins), then thinks and issues its next one. */
-  private settle(
-    op: ClientOp,
-    status: "ok" | "refused" | "unknown",
-    result: SingleKeyResult | null,
-    why: string | null,
-  ): void {
-    if (op.status !== "pending") return;
-    op.status = status;
-    op.result = result;
-    op.refusal = why;
-    op.returnUs = status === "ok" ? this.queue.now : null;
-    this.trace.add(op.id);
-    this.trace.add(status === "ok" ? 1 : status === "refused" ? 2 : 3);
-    if (typeof result === "number") this.trace.add(result);
-    if (status === "ok") {
-      if (op.kind === "create" || op.kind === "delete") this.stats.writesAcked++;
-      else this.stats.readsChecked++;
-      if (op.kind === "create" && this.healedAtUs !== undefined && op.callUs >= this.healedAtUs) {
-        this.firstCreateAckAfterHealUs ??= this.queue.now;
-      }
-    } else if (status === "refused") this.stats.opsRefused++;
-    else this.stats.opsUnknown++;
-    this.log(
-      () =>
-        `client <- ${op.member} ${describeOp(op)}: ${status === "ok" ? describeResult(result) : `${status} (${why})`}`,
-    );
-    this.queue.after(this.workload.thinkUs(), { k: "client", client: op.client });
+  private clientWorld(): ClientWorld {
+    return {
+      nowUs: () => this.queue.now,
+      after: (delayUs, event) => this.queue.after(delayUs, event),
+      reachable: () => [...this.members.values()].filter((m) => m.running).map((m) => m.id),
+      leader: () => this.leader()?.id ?? null,
+      send: (op) => {
+        this.trace.add(this.num(op.member));
+        this.member(op.member).request(op);
+      },
+      trace: (n) => this.trace.add(n),
+      log: (make) => this.log(make),
+    };
   }
 
   // ---- faults -------------------------------------------------------------------------
@@ -615,11 +574,14 @@ export class PoolCluster {
     const synced = new Set(leader.store.syncedMembers().map((s) => s.memberId));
     const missing = [...this.members.keys()].filter((id) => !synced.has(id));
     if (missing.length > 0) fail(`the key store does not record ${missing.join(", ")} as synced`);
-    if (this.firstCreateAckAfterHealUs === undefined)
+    const firstAck = this.clients.firstCreateAckedSince(this.healedAtUs ?? 0);
+    if (firstAck === undefined) {
       fail("no create issued after the heal was acknowledged");
+      return;
+    }
     this.log(
       () =>
-        `liveness ok: primary ${leader.id}, every member synced, first create after the heal acknowledged at ${formatSimTime(this.firstCreateAckAfterHealUs!)}`,
+        `liveness ok: primary ${leader.id}, every member synced, first create after the heal acknowledged at ${formatSimTime(firstAck)}`,
     );
   }
 
@@ -628,7 +590,7 @@ export class PoolCluster {
     const livenessChecked = this.options.healAtUs + this.options.livenessBoundUs <= this.options.durationUs;
     const views: MemberView[] = leader ? [leader] : [];
     for (const m of this.members.values()) if (m !== leader && holdsOwnership(m.ownership)) views.push(m);
-    this.checker.finalCheck(this.workload.ops, views, livenessChecked);
+    this.checker.finalCheck(this.clients.ops, views, livenessChecked);
     this.stats.opsLinearized = this.checker.opsChecked;
   }
 }
