@@ -19,18 +19,24 @@ beforeAll(async () => {
   svn2Bundle = await resignedBundle({ svn: 2 });
 }, 120_000);
 
-afterAll(async () => {
-  for (const c of clusters) {
-    if (process.env.HSMPOOL_TEST_LOGS) {
-      for (const id of c.members.keys())
-        process.stderr.write(`--- ${id}\n${(await c.log(id)).split("\n").slice(-40).join("\n")}\n`);
-    }
-    await c.close();
+/** Stops a pool (its processes would only compete for the CPU with the next one). */
+async function finish(c: TestCluster): Promise<void> {
+  const i = clusters.indexOf(c);
+  if (i < 0) return;
+  clusters.splice(i, 1);
+  if (process.env.HSMPOOL_TEST_LOGS) {
+    for (const id of c.members.keys())
+      process.stderr.write(`--- ${id}\n${(await c.log(id)).split("\n").slice(-40).join("\n")}\n`);
   }
+  await c.close();
+}
+
+afterAll(async () => {
+  for (const c of [...clusters]) await finish(c);
   await removeTempDirs();
 });
 
-async function startPool(opts: { bundleDir?: string } = {}): Promise<TestCluster> {
+async function startPool(opts: { bundleDir?: string; minPeerSvn?: number } = {}): Promise<TestCluster> {
   const cluster = await TestCluster.create(await tempDir("hsmpool-node-heal-att-"), FOUNDERS, {
     spareServers: 2,
     ...opts,
@@ -64,6 +70,7 @@ describe("attested joins (SVN 1 pool)", () => {
   beforeAll(async () => {
     cluster = await startPool();
   }, 60_000);
+  afterAll(() => finish(cluster));
 
   it("a joiner signed by another key is refused in the handshake by every member and never becomes one", async () => {
     const before = await healthyPoolOf(cluster, FOUNDERS);
@@ -115,7 +122,7 @@ describe("attested joins (SVN 1 pool)", () => {
   });
 });
 
-describe("downgrade refused (SVN 2 pool)", () => {
+describe("downgrade refused (SVN 2 pools)", () => {
   it("an SVN-1 joiner is refused in the handshake by members that run SVN 2 with their own SVN as the floor", async () => {
     const cluster = await startPool({ bundleDir: svn2Bundle });
     const pool = await healthyPoolOf(cluster, FOUNDERS);
@@ -136,5 +143,21 @@ describe("downgrade refused (SVN 2 pool)", () => {
       expect(await logLines(cluster, id, "member registered")).toEqual([]);
     }
     await healthyPoolOf(cluster, FOUNDERS);
+    await finish(cluster);
+  });
+
+  it("an SVN-1 joiner that the members' TLS policy admits (minPeerSvn 1, left from a rolling update) is refused by the primary", async () => {
+    const cluster = await startPool({ bundleDir: svn2Bundle, minPeerSvn: 1 });
+    const pool = await healthyPoolOf(cluster, FOUNDERS);
+    expect(pool.every((s) => s.svn === 2 && s.minPeerSvn === 1)).toBe(true);
+    await cluster.addJoiner("old2", { peers: FOUNDERS, replaces: "n3", minPeerSvn: 1 });
+    await cluster.start("old2");
+
+    const refused = await refusedJoin(cluster, "old2");
+    expect(refused).toMatchObject({ reason: "pool", code: "Forbidden" });
+    expect(String(refused.error)).toMatch(/downgrade refused: old2 runs SVN 1, below SVN 2/);
+    for (const id of FOUNDERS) expect(await logLines(cluster, id, "member registered")).toEqual([]);
+    await healthyPoolOf(cluster, FOUNDERS);
+    await finish(cluster);
   });
 });
