@@ -31,6 +31,8 @@ export interface ClientCounters {
   /** Gets and signs answered. */
   readsChecked: number;
   opsRefused: number;
+  /** Refused with OwnershipPending: the member did not hold the pool's ownership yet. */
+  refusedOwnershipPending: number;
   opsUnknown: number;
 }
 
@@ -107,8 +109,10 @@ export class ClientActor {
     if (status === "ok") {
       if (op.kind === "create" || op.kind === "delete") c.writesAcked++;
       else c.readsChecked++;
-    } else if (status === "refused") c.opsRefused++;
-    else c.opsUnknown++;
+    } else if (status === "refused") {
+      c.opsRefused++;
+      if (why?.startsWith("OwnershipPending")) c.refusedOwnershipPending++;
+    } else c.opsUnknown++;
     w.log(
       () =>
         `client <- ${op.member} ${describeOp(op)}: ${status === "ok" ? describeResult(result) : `${status} (${why})`}`,

@@ -116,6 +116,8 @@ export interface PoolStats {
   /** Gets and signs answered. */
   readsChecked: number;
   opsRefused: number;
+  /** Refused with OwnershipPending: the member did not hold the pool's ownership yet. */
+  refusedOwnershipPending: number;
   opsUnknown: number;
   /** Operations the linearizability check placed. */
   opsLinearized: number;
@@ -144,6 +146,7 @@ function emptyStats(): PoolStats {
     writesAcked: 0,
     readsChecked: 0,
     opsRefused: 0,
+    refusedOwnershipPending: 0,
     opsUnknown: 0,
     opsLinearized: 0,
     faultsApplied: 0,
