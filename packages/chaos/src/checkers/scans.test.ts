@@ -60,7 +60,9 @@ describe("leak scan", () => {
             i += c;
           }
           s.push(stream.subarray(i));
-          expect([...s.findings]).toEqual(["cpu fuse of r1-s1 (base64)"]);
+          // base64url is the same text when the base64 form has no "+" or "/": either way it is named.
+          expect(s.findings.has("cpu fuse of r1-s1 (base64)")).toBe(true);
+          expect([...s.findings].every((f) => f.startsWith("cpu fuse of r1-s1 (base64"))).toBe(true);
           expect(s.bytesScanned).toBe(stream.length);
         },
       ),
