@@ -59,6 +59,11 @@ const POOL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KILL_SIGNALS = new Set<NodeJS.Signals>(["SIGKILL", "SIGTERM", "SIGSTOP", "SIGCONT"]);
 /** How long nodes get to finish after SIGTERM before SIGKILL (the contract gives a node ~2 s to drain). */
 const STOP_GRACE_MS = 5000;
+/**
+ * A member coming back (launched, not up yet, or healing) is probed this often
+ * instead of every health interval, so the status shows it ready without delay.
+ */
+const RECOVERY_PROBE_MS = 50;
 /** How long a fence waits for the killed process to be gone before it says so anyway. */
 const FENCE_WAIT_MS = 5000;
 
@@ -90,6 +95,8 @@ interface MemberShell {
   probeInFlight: boolean;
   statusClient: NodeStatusClient | undefined;
   statusAddress: string;
+  /** When the next Status probe is due. */
+  nextProbeMs: number;
   /** What was last fed to the healing controller about this member's Status. */
   fedObservation: string;
 }
@@ -109,6 +116,7 @@ export class FabricController {
   private controlServer: ControlServer | undefined;
   private controlPort = 0;
   private pollTimer: NodeJS.Timeout | undefined;
+  private nextTickMs = 0;
   private lastLogged = { state: "", primary: "", term: 0 };
   private readonly inbox: QueuedInput[] = [];
   private draining = false;
@@ -260,7 +268,10 @@ export class FabricController {
       { controlAddress: this.controlServer.address, poolId: this.pool.poolId, paused: this.healing.paused },
       "HFC ready",
     );
-    this.pollTimer = setInterval(() => this.onTimer(), this.opts.health.healthIntervalMs);
+    this.pollTimer = setInterval(
+      () => this.onTimer(),
+      Math.min(RECOVERY_PROBE_MS, this.opts.health.healthIntervalMs),
+    );
   }
 
   /** The port the previous HFC of this run dir used, so configured `hfcAddress`es stay right; else any. */
@@ -392,6 +403,7 @@ export class FabricController {
         probeInFlight: false,
         statusClient: undefined,
         statusAddress: "",
+        nextProbeMs: 0,
         fedObservation: "",
       };
       this.shells.set(id, s);
@@ -421,6 +433,9 @@ export class FabricController {
     shell.running = true;
     shell.health = STARTING;
     shell.fedObservation = "";
+    // A fresh channel: the old one may be backing off after the previous process died.
+    shell.statusAddress = "";
+    shell.nextProbeMs = 0;
     void proc.exited.then((exit) => this.onProcessExit(shell, proc, exit));
   }
 
@@ -601,16 +616,31 @@ export class FabricController {
   // ---------------------------------------------------------------- health
 
   private onTimer(): void {
-    this.pollAll();
-    void this.enqueue({ type: "tick", atMs: this.nowMs() });
+    const now = this.nowMs();
+    this.pollAll(now);
+    if (now < this.nextTickMs) return;
+    this.nextTickMs = now + this.opts.health.healthIntervalMs;
+    void this.enqueue({ type: "tick", atMs: now });
   }
 
-  private pollAll(): void {
-    const deadlineMs = Math.max(200, this.opts.health.healthIntervalMs);
+  /** Whether the member is on its way back: launched but not up, joining, or in an open healing. */
+  private recovering(m: MemberSpec, shell: MemberShell): boolean {
+    if (!shell.running) return false;
+    if (shell.health.health !== "up" || m.lifecycle === "joining") return true;
+    return this.healing.healings.some(
+      (h) => h.phase !== "ready" && h.phase !== "failed" && (h.memberId === m.id || h.replacementId === m.id),
+    );
+  }
+
+  private pollAll(now: number): void {
+    const intervalMs = this.opts.health.healthIntervalMs;
+    const deadlineMs = Math.max(200, intervalMs);
     for (const m of this.healing.members) {
       if (!isLive(m) || m.dataAddress === "") continue;
       const shell = this.shell(m.id);
-      if (shell.probeInFlight) continue;
+      if (shell.probeInFlight || now < shell.nextProbeMs) continue;
+      shell.nextProbeMs =
+        now + (this.recovering(m, shell) ? Math.min(RECOVERY_PROBE_MS, intervalMs) : intervalMs);
       if (shell.statusAddress !== m.dataAddress) {
         shell.statusClient?.close();
         shell.statusClient = new NodeStatusClient(m.dataAddress, this.credentials);
