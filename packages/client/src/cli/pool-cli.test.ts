@@ -51,6 +51,11 @@ describe("pool commands without a running pool", () => {
       ["status"],
       ["status", "--json"],
       ["kill", "primary"],
+      ["kill", "--server", "r1-s1"],
+      ["upgrade", "--bundle", "/some/bundle"],
+      ["healing", "pause"],
+      ["healing", "resume"],
+      ["status", "--watch", "--until", "healthy"],
       ["keys", "list"],
       ["sign", "k", "--alg", "ES256", "--text", "hi"],
       ["down"],
@@ -99,6 +104,14 @@ describe("argument mistakes are refused before anything is contacted", () => {
     [["up", "--timeout-ms", "soon"], /--timeout-ms must be a whole number/],
     [["up", "--failure-threshold", "0"], /--failure-threshold must be a whole number from 1 to 100/],
     [["status", "--max-updates", "3"], /--max-updates only applies with --watch/],
+    [["status", "--until", "healthy"], /--until only applies with --watch/],
+    [["status", "--timeout-ms", "1000"], /--timeout-ms only applies with --watch/],
+    [["status", "--watch", "--until", "green"], /--until must be "healthy", got "green"/],
+    [["status", "--watch", "--timeout-ms", "soon"], /--timeout-ms must be a whole number/],
+    [["kill", "n1", "--server", "r1-s1"], /give either a target or --server <id>, not both/],
+    [["kill"], /name a target \(primary, secondary or a member id\) or --server <id>/],
+    [["up", "--join-timeout-ms", "10"], /--join-timeout-ms must be a whole number from 1000 to 3600000/],
+    [["upgrade", "--bundle", "/b", "--timeout-ms", "0"], /--timeout-ms must be a whole number from 1000/],
     [["keys", "create", "k", "--kty", "EC", "--tag", "novalue"], /--tag must look like name=value/],
     [["keys", "create", "k", "--kty", "EC", "--expires", "someday"], /--expires must be an ISO-8601 date/],
     [["keys", "create", "k", "--kty", "RSA", "--size", "big"], /--size must be a whole number/],
@@ -110,6 +123,12 @@ describe("argument mistakes are refused before anything is contacted", () => {
   ])("%j", async (args, message) => {
     expectOneLine(await run(...args, "--run-dir", runDir()), "BadParameter", message);
     await expect(readdir(runDir())).rejects.toThrow(/ENOENT/);
+  });
+
+  it("upgrade needs --bundle (one commander error line, exit 2)", async () => {
+    const r = await run("upgrade", "--run-dir", runDir());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: required option '--bundle <dir>' not specified\n/);
   });
 
   it("a missing required option is one commander error line and exit 2", async () => {
