@@ -54,7 +54,7 @@ describe("healing by restart in place (real processes)", () => {
     for (let round = 0; round < 10; round++) {
       const before = await p.hfc.status();
       expect(healedAndHealthy(before)).toBe(true);
-      const kind = (["primary", "secondary", "random"] as const)[round % 3];
+      const kind = (["primary", "secondary", "random"] as const)[round % 3] ?? "random";
       const random = before.members[Math.floor(Math.random() * before.members.length)]?.id ?? "n1";
       const target = kind === "random" ? random : kind;
       const killed = await p.run("kill", target);

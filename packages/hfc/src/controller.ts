@@ -567,6 +567,8 @@ export class FabricController {
       } else {
         await this.refreshConfig(m);
       }
+      // Shutdown began while the config was written: launch nothing the stop would miss.
+      if (this.stopping) return;
       const launched = this.launchProcess(spec);
       await this.writePids();
       this.enqueue({
