@@ -122,8 +122,10 @@ describe("healing by restart in place (real processes)", () => {
       retry: { maxAttempts: 1 },
     });
     try {
+      let attempt = 0;
       const refusal = await waitFor("a write refused for lack of quorum", async () => {
-        const e = await noRetry.createKey({ name: "never-acked", kty: "EC" }).then(
+        // A refused write may still commit once quorum is back; only acknowledged ones are promised.
+        const e = await noRetry.createKey({ name: `refused-${attempt++}`, kty: "EC" }).then(
           () => {
             throw new Error("a write was acknowledged without quorum");
           },
@@ -147,7 +149,6 @@ describe("healing by restart in place (real processes)", () => {
     for (const m of secondaries) expect(pidOf(healed, m.id)).not.toBe(m.pid);
     const names = new Set((await p.client.listKeys()).map((k) => k.name));
     for (let i = 0; i < 5; i++) expect(names.has(`kept-${i}`)).toBe(true);
-    expect(names.has("never-acked")).toBe(false);
     await p.client.createKey({ name: "after-quorum-is-back", kty: "EC" });
   }, 180_000);
 
@@ -162,9 +163,8 @@ describe("healing by restart in place (real processes)", () => {
     const midway = await waitFor("the replacement to be launched", async () => {
       const s = await p.hfc.status(2000);
       const h = s.healing.find((x) => x.kind === "replace" && x.memberId === lost.id);
-      return h && ["launching", "attesting", "catching_up", "syncing_ownership"].includes(h.phase)
-        ? s
-        : undefined;
+      // Attesting or later: the joiner's process runs and is recorded in pids.json.
+      return h && ["attesting", "catching_up", "syncing_ownership"].includes(h.phase) ? s : undefined;
     });
     const hfcPid = (await readHfcInfo(p.dirs.runDir))?.pid ?? 0;
     process.kill(hfcPid, "SIGKILL");
