@@ -49,7 +49,7 @@ import { dataPlaneCredentials, NodeStatusClient } from "./node-status-client.js"
 import { FabricCa } from "./pki.js";
 import { type InventoryRack, placeMembers } from "./placement.js";
 import { allocateLoopbackPorts } from "./ports.js";
-import { isOurProcess, isRunning, signalProcess, waitForExit } from "./processes.js";
+import { findProcessesByConfig, isOurProcess, isRunning, signalProcess, waitForExit } from "./processes.js";
 import { type RunPaths, readHfcInfo, readNodePids, readPoolSpec, runPaths } from "./run-dir.js";
 import { aggregatePoolStatus, statusMismatch } from "./status.js";
 import type { HfcInfo, MemberSpec, NodeConfig, NodeStatus, PoolSpec, PoolStatus } from "./types.js";
@@ -304,11 +304,17 @@ export class FabricController {
    */
   private async takeOverNodes(): Promise<void> {
     const previous = await readNodePids(this.paths.runDir);
-    const crashed = Object.keys(previous).length > 0;
+    // A node launched just before the previous HFC died may be missing from pids.json.
+    const running = findProcessesByConfig(this.healing.members.map((m) => this.paths.nodeConfig(m.id)));
+    const crashed = Object.keys(previous).length > 0 || running.size > 0;
     const now = this.nowMs();
     for (const m of this.healing.members) {
-      const pid = previous[m.id];
-      const alive = pid !== undefined && isRunning(pid) && isOurProcess(pid, this.paths.nodeConfig(m.id));
+      const recorded = previous[m.id];
+      const pid =
+        recorded !== undefined && isRunning(recorded) && isOurProcess(recorded, this.paths.nodeConfig(m.id))
+          ? recorded
+          : running.get(this.paths.nodeConfig(m.id));
+      const alive = pid !== undefined;
       if (!isLive(m)) {
         if (alive) {
           this.log.warn(

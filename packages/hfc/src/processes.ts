@@ -3,7 +3,7 @@
  * by an unrelated process once ours is gone, so before signalling a recorded pid we
  * check (on Linux, via /proc) that its command line still names our file.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { isProcessAlive } from "./run-dir.js";
 
 /** The process's argv, or undefined when it cannot be read (gone, or no /proc). */
@@ -58,4 +58,28 @@ export function isRunning(pid: number): boolean {
   } catch {
     return true; // no /proc: trust signal 0
   }
+}
+
+/**
+ * Running processes whose command line names one of `configPaths` (Linux /proc): how
+ * a restarted HFC finds a node the previous one launched but had not recorded yet.
+ * Returns config path → pid; empty where /proc cannot be read.
+ */
+export function findProcessesByConfig(configPaths: readonly string[]): Map<string, number> {
+  const wanted = new Set(configPaths);
+  const found = new Map<string, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    const argv = commandLineOf(pid);
+    const config = argv?.find((a) => wanted.has(a));
+    if (config !== undefined && isRunning(pid)) found.set(config, pid);
+  }
+  return found;
 }
