@@ -156,8 +156,9 @@ export class PoolNode {
     const checkpoint = await checkpoints.load();
 
     // A synced member's log may be sealed with the pool key: it must be usable before replay.
+    // (A provisional checkpoint's pool key is not the pool's until its Genesis wins: never seal with it.)
     const sealers = new Sealers(cpuSealer(this.enclave));
-    if (checkpoint && restarted)
+    if (checkpoint?.phase === "synced" && restarted)
       sealers.usePoolKey(poolKeySealer(this.access.session, checkpoint.poolKeyKeyId));
 
     const foundingConf: ConfState = {

@@ -96,11 +96,14 @@ export {
 export { createOwnershipState, ownershipStatus, requireOwnership, stepOwnership } from "./ownership.js";
 export {
   CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSIONS,
   decodeOwnershipCheckpoint,
   encodeOwnershipCheckpoint,
   type OwnershipCheckpoint,
   ownershipCheckpoint,
+  type ProvisionalOwnershipCheckpoint,
   resumeOwnership,
+  type SyncedOwnershipCheckpoint,
   validateOwnershipCheckpoint,
 } from "./ownership-checkpoint.js";
 export type * from "./ownership-types.js";

@@ -20,6 +20,7 @@ import {
   ownershipCheckpoint,
   requireOwnership,
   resumeOwnership,
+  type SyncedOwnershipCheckpoint,
   stepOwnership,
   validateOwnershipCheckpoint,
 } from "./index.js";
@@ -38,9 +39,9 @@ function bootstrap(): Cluster {
   return c;
 }
 
-function checkpointOf(c: Cluster, id: string): OwnershipCheckpoint {
+function checkpointOf(c: Cluster, id: string): SyncedOwnershipCheckpoint {
   const checkpoint = ownershipCheckpoint(c.node(id).state);
-  if (!checkpoint) throw new Error(`${id} has no checkpoint`);
+  if (checkpoint?.phase !== "synced") throw new Error(`${id} has no synced checkpoint`);
   return checkpoint;
 }
 
@@ -73,17 +74,21 @@ function createWrappedKey(c: Cluster, name: string): void {
   c.drain();
 }
 
-/** HPO1 as README/ownership-checkpoint.ts document it, without validation. */
-function handEncoded(c: OwnershipCheckpoint): Uint8Array {
-  const w = new ByteWriter().u8(1).string(c.poolId).string(c.nodeId);
-  writeGenesisFields(w, c.genesis);
+/** HPO1 as README/ownership-checkpoint.ts document it (v1 synced, v2 provisional), without validation. */
+function handEncoded(c: OwnershipCheckpoint, version: number = c.phase === "synced" ? 1 : 2): Uint8Array {
+  const w = new ByteWriter()
+    .u8(c.phase === "synced" ? 1 : 2)
+    .string(c.poolId)
+    .string(c.nodeId);
+  if (c.phase === "synced") writeGenesisFields(w, c.genesis);
+  else writeCertificate(w, c.ownerRootCert);
   w.string(c.ownerRootKeyId)
     .string(c.dekKeyId)
     .string(c.poolKeyKeyId)
     .string(c.dekFingerprint)
     .string(c.poolKeyFingerprint);
   writeCertificate(w, c.partitionCert);
-  return frame(CHECKPOINT_FORMAT, w.finish());
+  return frame({ ...CHECKPOINT_FORMAT, version }, w.finish());
 }
 
 function expectIntegrityError(decode: () => unknown): void {
@@ -131,7 +136,7 @@ describe("ownership checkpoint codec (HPO1)", () => {
   });
 
   it("refuses well-framed bytes whose fields disagree (IntegrityError) and encodes no inconsistent checkpoint", () => {
-    const [checkpoint] = fc.sample(arb.checkpoint, { numRuns: 1, seed: 7 });
+    const [checkpoint] = fc.sample(arb.syncedCheckpoint, { numRuns: 1, seed: 7 });
     const wrongDek = { ...checkpoint!, dekKeyId: `${checkpoint!.dekKeyId}x` };
     expect(thrown(() => encodeOwnershipCheckpoint(wrongDek), "BadParameter").details).toMatchObject({
       field: "dekFingerprint",
@@ -148,11 +153,47 @@ describe("ownership checkpoint codec (HPO1)", () => {
     expect(thrown(() => decodeOwnershipCheckpoint(badPhase), "IntegrityError").message).toMatch(
       /unknown phase/,
     );
-    const otherFormat = frame({ ...CHECKPOINT_FORMAT, version: 2 }, new ByteWriter().u8(1).finish());
+    const otherFormat = frame({ ...CHECKPOINT_FORMAT, version: 3 }, new ByteWriter().u8(1).finish());
     expect(thrown(() => decodeOwnershipCheckpoint(otherFormat), "IntegrityError").message).toMatch(
-      /version 2/,
+      /format version 3; this build reads version 1 or 2 only/,
     );
     thrown(() => decodeOwnershipCheckpoint("HPO1" as unknown as Uint8Array), "BadParameter");
+  });
+
+  it("writes a synced checkpoint as version 1 (older builds read it) and a provisional one as version 2", () => {
+    fc.assert(
+      fc.property(arb.checkpoint, (checkpoint) => {
+        const bytes = encodeOwnershipCheckpoint(checkpoint);
+        expect(bytes[4]).toBe(checkpoint.phase === "synced" ? 1 : 2);
+        expect(bytes).toEqual(handEncoded(checkpoint));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("refuses a checkpoint kind framed in the other version, and an inconsistent provisional checkpoint", () => {
+    const [synced] = fc.sample(arb.syncedCheckpoint, { numRuns: 1, seed: 3 });
+    const [provisional] = fc.sample(arb.provisionalCheckpoint, { numRuns: 1, seed: 3 });
+    expect(
+      thrown(() => decodeOwnershipCheckpoint(handEncoded(synced!, 2)), "IntegrityError").message,
+    ).toMatch(/a checkpoint of phase synced in format version 2/);
+    expect(
+      thrown(() => decodeOwnershipCheckpoint(handEncoded(provisional!, 1)), "IntegrityError").message,
+    ).toMatch(/a checkpoint of phase ownershipProposed in format version 1/);
+    const foreignRoot = {
+      ...provisional!,
+      ownerRootCert: { ...provisional!.ownerRootCert, subject: `${provisional!.nodeId}x` },
+    };
+    expect(thrown(() => encodeOwnershipCheckpoint(foreignRoot), "BadParameter").details).toMatchObject({
+      field: "ownerRootCert",
+    });
+    expect(
+      thrown(() => decodeOwnershipCheckpoint(handEncoded(foreignRoot)), "IntegrityError").message,
+    ).toMatch(/ownerRootCert must be the owner root certificate/);
+    const wrongPoolKey = { ...provisional!, poolKeyKeyId: `${provisional!.poolKeyKeyId}x` };
+    expect(thrown(() => encodeOwnershipCheckpoint(wrongPoolKey), "BadParameter").details).toMatchObject({
+      field: "poolKeyFingerprint",
+    });
   });
 
   it("holds no secret: a real member's checkpoint bytes contain none of the HSM material", () => {

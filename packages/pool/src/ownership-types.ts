@@ -19,7 +19,11 @@ export type OwnershipPhase =
   | "electing"
   /** This node is the primary of a pool without Genesis: making owner root, DEK, pool key, certificates. */
   | "creatingOwnership"
-  /** Genesis proposed; waiting for the first committed Genesis. */
+  /**
+   * Genesis proposed; waiting for the first committed Genesis. ownershipCheckpoint gives a
+   * provisional checkpoint in this phase (written before the proposal leaves); a member
+   * resumed from it is here with pending step "verifyKeys" until its partition is confirmed.
+   */
   | "ownershipProposed"
   /** Asking a synced member for the owner root key (ECDH-wrapped to this partition). */
   | "requestingOwnerRoot"
@@ -166,7 +170,7 @@ export interface OwnershipMaterial {
 
 export type PendingStep =
   | "zeroizeAndInit"
-  /** Resumed from a checkpoint: waiting for hsm.checkKeys (set before start, issued at start). */
+  /** Resumed from a checkpoint (synced or provisional): waiting for hsm.checkKeys (set before start, issued at start). */
   | "verifyKeys"
   | "createOwnershipKeys"
   | "signOwnerRootCert"

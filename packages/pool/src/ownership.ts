@@ -16,11 +16,14 @@
  * only to a partition whose certificate chains to this pool's owner root.
  *
  * Restart path (resumeOwnership, ownership-checkpoint.ts): a member restarted in place
- * starts "synced" with pending "verifyKeys"; `start` asks the shell to check that its
- * partition still holds the checkpoint's keys. Only a definite "yes" restores ownership;
- * a definite "no" falls back to the blank path (zeroize, re-sync from a synced peer); an
- * HSM failure is retried, never taken as "no" — if every member zeroized on a transient
- * fault at once, the pool's DEK would be gone.
+ * starts "synced" (or, if it crashed with its own Genesis proposed and undecided,
+ * "ownershipProposed") with pending "verifyKeys"; `start` asks the shell to check that its
+ * partition still holds the checkpoint's keys. Only a definite "yes" restores ownership
+ * (or, for a proposer, lets it wait for the committed Genesis with its material: its own
+ * → synced, another's → discard and sync as a secondary); a definite "no" falls back to
+ * the blank path (zeroize, re-sync from a synced peer); an HSM failure is retried, never
+ * taken as "no" — if every member zeroized on a transient fault at once, the pool's DEK
+ * would be gone. Until the answer comes, nothing is served, proposed or discarded.
  *
  * No clocks, no randomness: time and the run's random incarnation id come in as
  * inputs, retries are counted in ticks.
@@ -301,6 +304,12 @@ class Machine {
       return;
     }
     this.s.lastError = null;
+    if (this.s.phase === "ownershipProposed") {
+      // A proposer's material is intact: the committed Genesis (now or later) decides its fate.
+      this.s.pending = null;
+      this.advance();
+      return;
+    }
     this.emitSynced();
     // The log (replayed by the shell) usually already records this member as synced;
     // announce again only if it still does not by the deadline.
@@ -310,7 +319,8 @@ class Machine {
 
   /** The checkpoint's keys are gone: start over as a blank member (Genesis and the log's facts stay). */
   private fallBackToBlank(problem: string): void {
-    this.note("KeyNotFound", `cannot resume ownership from the checkpoint: ${problem}; re-syncing`);
+    const what = this.s.phase === "ownershipProposed" ? "its proposed Genesis material" : "ownership";
+    this.note("KeyNotFound", `cannot resume ${what} from the checkpoint: ${problem}; re-syncing`);
     // No hsm.deleteKeys: zeroizing wipes whatever is left in the partition.
     this.s.material = NO_MATERIAL;
     this.s.partition = null;
@@ -350,6 +360,8 @@ class Machine {
   private advance(): void {
     const { phase, genesis } = this.s;
     if (phase === "initializingPartition" || phase === "connecting") return;
+    // Restarted: until the partition is confirmed, its material may be neither used nor discarded.
+    if (this.s.pending?.step === "verifyKeys") return;
     const onPrimaryPath =
       phase === "electing" || phase === "creatingOwnership" || phase === "ownershipProposed";
     if (genesis) {

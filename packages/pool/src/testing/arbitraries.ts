@@ -9,6 +9,8 @@ import {
   type OwnershipCheckpoint,
   type PoolCertificate,
   type PoolCommand,
+  type ProvisionalOwnershipCheckpoint,
+  type SyncedOwnershipCheckpoint,
 } from "../index.js";
 import { base64UrlEncode } from "../jwk.js";
 import type { OwnershipMessage } from "../messages.js";
@@ -204,8 +206,8 @@ export const message: fc.Arbitrary<OwnershipMessage> = fc.oneof(
 
 export const hsmKeyId = fc.stringMatching(/^[A-Za-z0-9._:-]{1,40}$/);
 
-/** Field-consistent checkpoints (same pool everywhere, fingerprints of the key ids); signatures are random. */
-export const checkpoint: fc.Arbitrary<OwnershipCheckpoint> = fc
+/** Field-consistent synced checkpoints (same pool everywhere, fingerprints of the key ids); signatures are random. */
+export const syncedCheckpoint: fc.Arbitrary<SyncedOwnershipCheckpoint> = fc
   .record({
     poolId: identifier,
     nodeId: identifier,
@@ -238,3 +240,37 @@ export const checkpoint: fc.Arbitrary<OwnershipCheckpoint> = fc
       partitionCert: { ...partitionCert, role: "partition" as const, poolId, subject: nodeId },
     };
   });
+
+/** Field-consistent provisional checkpoints (the member's own owner root, in its own partition). */
+export const provisionalCheckpoint: fc.Arbitrary<ProvisionalOwnershipCheckpoint> = fc
+  .record({
+    poolId: identifier,
+    nodeId: identifier,
+    ownerRootKeyId: hsmKeyId,
+    dekKeyId: hsmKeyId,
+    poolKeyKeyId: hsmKeyId,
+    rootCert: certificate,
+    partitionCert: certificate,
+  })
+  .map(({ poolId, nodeId, rootCert, partitionCert, ...keyIds }) => ({
+    phase: "ownershipProposed" as const,
+    poolId,
+    nodeId,
+    ownerRootCert: {
+      ...rootCert,
+      role: "ownerRoot" as const,
+      poolId,
+      subject: nodeId,
+      partitionId: partitionCert.partitionId,
+    },
+    ...keyIds,
+    dekFingerprint: keyFingerprint(keyIds.dekKeyId),
+    poolKeyFingerprint: keyFingerprint(keyIds.poolKeyKeyId),
+    partitionCert: { ...partitionCert, role: "partition" as const, poolId, subject: nodeId },
+  }));
+
+/** Either kind of checkpoint. */
+export const checkpoint: fc.Arbitrary<OwnershipCheckpoint> = fc.oneof(
+  syncedCheckpoint,
+  provisionalCheckpoint,
+);

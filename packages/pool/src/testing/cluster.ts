@@ -12,7 +12,9 @@ import { bytesEqual, utf8 } from "../bytes.js";
 import {
   createOwnershipState,
   decodeMessage,
+  decodeOwnershipCheckpoint,
   encodeMessage,
+  encodeOwnershipCheckpoint,
   KeyStore,
   type OwnershipCheckpoint,
   type OwnershipEffect,
@@ -21,6 +23,7 @@ import {
   type OwnershipMessage,
   type OwnershipPhase,
   type OwnershipState,
+  ownershipCheckpoint,
   ownershipInputsOf,
   type P384PublicJwk,
   resumeOwnership,
@@ -211,6 +214,11 @@ export interface Node {
   phases: OwnershipPhase[];
   /** Every effect the node's machine emitted. */
   effects: OwnershipEffect[];
+  /**
+   * The node's checkpoint file (survives restarts), kept by the shell contract: after each
+   * step, a changed ownershipCheckpoint is written before any of the step's effects run.
+   */
+  disk: Uint8Array | null;
 }
 
 type Event =
@@ -262,6 +270,7 @@ export class Cluster {
       hsm,
       phases: [],
       effects: [],
+      disk: null,
     };
     this.nodes.set(id, node);
     this.feed(id, { kind: "start", nowMs: this.nowMs, incarnation: `r${id}`, members: this.members });
@@ -302,6 +311,12 @@ export class Cluster {
     return node;
   }
 
+  /** kill -9 and restart in place from whatever checkpoint the node's disk holds (see restart). */
+  restartFromDisk(id: string): Node {
+    const disk = this.node(id).disk;
+    return this.restart(id, disk ? decodeOwnershipCheckpoint(disk) : null);
+  }
+
   node(id: string): Node {
     const n = this.nodes.get(id);
     if (!n) throw new Error(`no node ${id}`);
@@ -315,13 +330,30 @@ export class Cluster {
   /** Steps a node's machine and queues what its effects produce. */
   feed(id: string, input: OwnershipInput): void {
     const node = this.node(id);
-    const { state, effects } = stepOwnership(node.state, input);
+    const before = node.state;
+    const { state, effects } = stepOwnership(before, input);
     node.state = state;
     if (node.phases.at(-1) !== state.phase) {
       node.phases.push(state.phase);
       this.note(`${id} phase ${state.phase}`);
     }
+    if (
+      state.phase !== before.phase ||
+      state.material !== before.material ||
+      state.pending !== before.pending
+    )
+      this.persist(node);
     for (const effect of effects) this.execute(node, effect);
+  }
+
+  /** The shell's side of the checkpoint contract: durable before the step's effects act. */
+  private persist(node: Node): void {
+    const checkpoint = ownershipCheckpoint(node.state);
+    if (!checkpoint) return;
+    const bytes = encodeOwnershipCheckpoint(checkpoint);
+    if (node.disk && bytesEqual(node.disk, bytes)) return;
+    node.disk = bytes;
+    this.note(`${node.id} saves its ${checkpoint.phase} checkpoint`);
   }
 
   private execute(node: Node, effect: OwnershipEffect): void {
