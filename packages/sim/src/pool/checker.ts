@@ -6,6 +6,7 @@ import {
   dekFingerprintsOfSynced,
   type GenesisCommand,
   type KeyStore,
+  type OwnershipCheckpoint,
   type OwnershipState,
   ownerRootsOf,
   requireOwnership,
@@ -33,6 +34,10 @@ import { type ClientOp, describeResult } from "./workload.js";
  *                           primary's key store and every synced member's after healing
  *  linearizable-key-store   per key name, the create/delete/get/sign history has a
  *                           linearization (linearizability.ts: Wing & Gong per real-time segment)
+ *  checkpoint-before-genesis  when a member proposes Genesis, its disk already holds the
+ *                           provisional ownership checkpoint naming that Genesis's owner root,
+ *                           DEK and pool key (persist before send: a crash right after the
+ *                           proposal must not lose the only copy of committed material)
  *  liveness                 after the last fault heals: a primary, every member holding
  *                           ownership and recorded as synced, and creates commit
  *  ownership-input          the ownership machine refused an input the shell fed it
@@ -51,6 +56,7 @@ export type PoolInvariantName =
   | "no-op-without-ownership"
   | "acked-create-kept"
   | "linearizable-key-store"
+  | "checkpoint-before-genesis"
   | "ownership-input";
 
 export const POOL_INVARIANTS: readonly PoolInvariantName[] = [
@@ -59,6 +65,7 @@ export const POOL_INVARIANTS: readonly PoolInvariantName[] = [
   "no-op-without-ownership",
   "acked-create-kept",
   "linearizable-key-store",
+  "checkpoint-before-genesis",
   "liveness",
 ];
 
@@ -156,6 +163,22 @@ export class PoolChecker {
       }
       default:
         return;
+    }
+  }
+
+  /** `member` proposes `genesis`; `saved` is the ownership checkpoint on its disk right now. */
+  checkGenesisRecorded(member: string, genesis: GenesisCommand, saved: OwnershipCheckpoint | null): void {
+    const ok =
+      saved?.phase === "ownershipProposed" &&
+      certificateFingerprint(saved.ownerRootCert) === certificateFingerprint(genesis.ownerRootCert) &&
+      saved.dekFingerprint === genesis.dekFingerprint &&
+      saved.poolKeyFingerprint === genesis.poolKeyFingerprint;
+    if (!ok) {
+      violate(
+        "checkpoint-before-genesis",
+        `${member} proposed Genesis while its disk held ${saved ? `a ${saved.phase} checkpoint of other material` : "no ownership checkpoint"}; ` +
+          "a crash now would zeroize the only copy of the owner root, DEK and pool key if it commits",
+      );
     }
   }
 

@@ -1,4 +1,4 @@
-import { type ApplyOutcome, encodeMessage, type OwnershipMessage } from "@hsmpool/pool";
+import { type ApplyOutcome, encodeMessage, type GenesisCommand, type OwnershipMessage } from "@hsmpool/pool";
 import type { ConfChange, Entry, Message, NodeId, Role } from "@hsmpool/raft";
 import { describeFault, type Fault, type Intensity } from "../faults.js";
 import { Nemesis, type NemesisHost } from "../nemesis.js";
@@ -109,6 +109,8 @@ export interface PoolStats {
   pauses: number;
   leaderChanges: number;
   genesisProposals: number;
+  /** Restarts of a primary from its provisional checkpoint (Genesis proposed, outcome unknown). */
+  provisionalResumes: number;
   highestCommit: number;
   opsIssued: number;
   /** Creates and deletes acknowledged. */
@@ -141,6 +143,7 @@ function emptyStats(): PoolStats {
     pauses: 0,
     leaderChanges: 0,
     genesisProposals: 0,
+    provisionalResumes: 0,
     highestCommit: 0,
     opsIssued: 0,
     writesAcked: 0,
@@ -432,7 +435,10 @@ export class PoolCluster {
       },
       sendOwnership: (from, to, message) => this.sendOwnership(from, to, message),
       ownershipChanged: () => this.checker.checkOwnership(this.views()),
-      genesisProposed: (member) => this.onGenesisProposed(member),
+      resumed: (_member, phase) => {
+        if (phase === "ownershipProposed") this.stats.provisionalResumes++;
+      },
+      genesisProposed: (member, genesis) => this.onGenesisProposed(member, genesis),
       applied: (_member, index, outcome: ApplyOutcome) =>
         this.checker.observeApplied(index, outcome, this.queue.now),
       served: (member, op) => this.checker.served(member, op),
@@ -459,7 +465,8 @@ export class PoolCluster {
     }
   }
 
-  private onGenesisProposed(member: PoolMember): void {
+  private onGenesisProposed(member: PoolMember, genesis: GenesisCommand): void {
+    this.checker.checkGenesisRecorded(member.id, genesis, member.savedCheckpoint());
     this.stats.genesisProposals++;
     this.genesisProposers.push(member.id);
     this.log(() => `${member.id} proposes Genesis`);

@@ -5,7 +5,9 @@ import {
   decodeMessage,
   decodeOwnershipCheckpoint,
   encodeOwnershipCheckpoint,
+  type GenesisCommand,
   KeyStore,
+  type OwnershipCheckpoint,
   type OwnershipEffect,
   type OwnershipInput,
   type OwnershipMessage,
@@ -35,8 +37,10 @@ import type { ClientOp } from "./workload.js";
  * holding the ownership checkpoint survive a crash; everything else is rebuilt on
  * restart (the key store by replaying the WAL, the machine from the checkpoint).
  *
- * Ownership inputs are processed one at a time (a queue, like the node's driver);
- * the checkpoint is written before the step's effects run.
+ * Ownership inputs are processed one at a time (a queue, like the node's driver) and
+ * follow the pool's persist-before-effects contract: after each step, a changed
+ * ownershipCheckpoint (synced, or the provisional one a primary gets in the step that
+ * proposes Genesis) is written before any of the step's effects run.
  */
 
 /** What a member needs from the harness. */
@@ -53,7 +57,10 @@ export interface MemberHost {
   hsmFault(): string | null;
   sendOwnership(from: PoolMember, to: string, message: OwnershipMessage): void;
   ownershipChanged(member: PoolMember): void;
-  genesisProposed(member: PoolMember): void;
+  /** The process restarted from its ownership checkpoint of this phase. */
+  resumed(member: PoolMember, phase: OwnershipCheckpoint["phase"]): void;
+  /** `member` proposes `genesis` (its checkpoint disk must already record it). */
+  genesisProposed(member: PoolMember, genesis: GenesisCommand): void;
   applied(member: PoolMember, index: number, outcome: ApplyOutcome): void;
   served(member: PoolMember, op: string): void;
   complete(op: ClientOp, result: SingleKeyResult): void;
@@ -101,6 +108,12 @@ export class PoolMember {
     private readonly prng: Prng,
   ) {}
 
+  /** The ownership checkpoint on this member's disk (what a restart would resume from). */
+  savedCheckpoint(): OwnershipCheckpoint | null {
+    const saved = this.checkpointDisk.recover().records.at(-1);
+    return saved ? decodeOwnershipCheckpoint(saved) : null;
+  }
+
   get running(): boolean {
     return this.raft.running;
   }
@@ -137,15 +150,17 @@ export class PoolMember {
     this.leadTerm = -1;
     const config = { nodeId: this.id, poolId: this.host.poolId, retryTicks: this.host.retryTicks };
     const saved = this.checkpointDisk.recover().records.at(-1) ?? null;
+    const checkpoint = saved ? decodeOwnershipCheckpoint(saved) : null;
     this.lastCheckpoint = saved;
-    this.ownership = saved
-      ? resumeOwnership(config, decodeOwnershipCheckpoint(saved))
-      : createOwnershipState(config);
+    this.ownership = checkpoint ? resumeOwnership(config, checkpoint) : createOwnershipState(config);
     this.host.log(
       () =>
-        `${this.id} process starts (incarnation ${this.incarnation}), ${saved ? "resuming from its ownership checkpoint" : "blank"}`,
+        `${this.id} process starts (incarnation ${this.incarnation}), ${checkpoint ? `resuming from its ownership checkpoint (${checkpoint.phase})` : "blank"}`,
     );
-    if (saved) this.host.ownershipChanged(this);
+    if (checkpoint) {
+      this.host.resumed(this, checkpoint.phase);
+      this.host.ownershipChanged(this);
+    }
     this.booting = true;
     try {
       startRaft();
@@ -242,18 +257,24 @@ export class PoolMember {
     this.ownership = after;
     const changed =
       after.phase !== before.phase || after.material !== before.material || after.genesis !== before.genesis;
-    if (changed || (after.pending?.step === "verifyKeys") !== (before.pending?.step === "verifyKeys")) {
-      this.saveCheckpoint(after);
-    }
+    const save =
+      changed || (after.pending?.step === "verifyKeys") !== (before.pending?.step === "verifyKeys");
+    const late = this.host.unsafe === "checkpointAfterEffects";
+    if (save && !late) this.saveCheckpoint(after);
     if (changed) {
       if (after.phase !== before.phase)
         this.host.log(() => `${this.id} ownership ${before.phase} -> ${after.phase}`);
       this.host.ownershipChanged(this);
     }
     for (const effect of next.effects) this.execute(effect);
+    if (save && late) this.saveCheckpoint(after);
   }
 
-  /** Durable before any effect of the step acts on it (as the node's driver does). */
+  /**
+   * Durable before any effect of the step acts on it (as the node's driver does): the
+   * Genesis proposal leaves only once the material it names is recorded. A null
+   * checkpoint leaves the last one in place (the machine's contract).
+   */
   private saveCheckpoint(state: OwnershipState): void {
     const checkpoint = ownershipCheckpoint(state);
     if (!checkpoint) return;
@@ -262,7 +283,9 @@ export class PoolMember {
     if (last && last.length === bytes.length && last.every((b, i) => b === bytes[i])) return;
     this.checkpointDisk.rewrite([bytes]);
     this.lastCheckpoint = bytes;
-    this.host.log(() => `${this.id} saves its ownership checkpoint (${bytes.length} bytes)`);
+    this.host.log(
+      () => `${this.id} saves its ownership checkpoint (${checkpoint.phase}, ${bytes.length} bytes)`,
+    );
   }
 
   private execute(effect: OwnershipEffect): void {
@@ -292,7 +315,7 @@ export class PoolMember {
           this.host.log(() => `${this.id} cannot propose ${effect.command.kind} yet: ${e.code}`);
         }
         if (effect.command.kind === "genesis") {
-          this.host.genesisProposed(this);
+          this.host.genesisProposed(this, effect.command);
           if (this.host.unsafe === "genesisBeforeCommit") {
             this.feed({ kind: "genesisApplied", genesis: effect.command });
           }

@@ -39,6 +39,12 @@ const CASES: { mode: PoolUnsafeMode; scenario: string; invariant: PoolInvariantN
     what: "one member's HSM holding other material under the DEK's id",
   },
   {
+    mode: "checkpointAfterEffects",
+    scenario: "genesis-crash",
+    invariant: "checkpoint-before-genesis",
+    what: "a shell that sends the Genesis proposal before writing the checkpoint that records it",
+  },
+  {
     mode: "staleReads",
     scenario: "random",
     invariant: "linearizable-key-store",

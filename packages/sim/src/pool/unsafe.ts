@@ -14,7 +14,9 @@ export type PoolUnsafeMode =
   /** The first member to import the DEK gets other material under the DEK's key id (a faulty HSM). */
   | "divergentDek"
   /** Gets and signs read the local key store without a ReadIndex barrier. */
-  | "staleReads";
+  | "staleReads"
+  /** The ownership checkpoint is written after the step's effects ran (Genesis leaves unrecorded). */
+  | "checkpointAfterEffects";
 
 export const POOL_UNSAFE_MODES: readonly PoolUnsafeMode[] = [
   "serveWithoutOwnership",
@@ -22,4 +24,5 @@ export const POOL_UNSAFE_MODES: readonly PoolUnsafeMode[] = [
   "ackBeforeCommit",
   "divergentDek",
   "staleReads",
+  "checkpointAfterEffects",
 ];
