@@ -6,7 +6,9 @@
  * 3 when the platform refuses to launch the enclave (LaunchRefused), 4 when a joining
  * node is not admitted to the pool (after its "join refused" log line).
  */
+import { randomInt } from "node:crypto";
 import { isHsmPoolError } from "@hsmpool/errors";
+import { ChaosHooks } from "./chaos-hooks.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { PoolNode } from "./node.js";
@@ -38,6 +40,14 @@ async function main(): Promise<void> {
     process.exit(EXIT_USAGE);
   }
   const logger = createLogger(config.nodeId);
+  // TEST-ONLY: a chaos harness run puts chaos.json next to the config (see chaos-hooks.ts).
+  let chaos: ChaosHooks | null;
+  try {
+    chaos = ChaosHooks.load(path, logger, () => randomInt(0, 2 ** 47) / 2 ** 47);
+  } catch (e) {
+    logger.fatal(isHsmPoolError(e) ? { code: e.code, error: e.message } : { error: String(e) }, "bad config");
+    process.exit(EXIT_USAGE);
+  }
   const exitFatal = () => process.exit(EXIT_FATAL);
   process.on("unhandledRejection", (e) => {
     logger.fatal({ error: String(e) }, "unhandled rejection");
@@ -65,6 +75,7 @@ async function main(): Promise<void> {
   try {
     node = await PoolNode.start(config, {
       logger,
+      ...(chaos ? { chaos, now: () => chaos.now() } : {}),
       onFatal: exitFatal,
       onJoinFailed: () => {
         if (stopRequested !== null) return;

@@ -38,6 +38,7 @@ import {
   type SoftState,
 } from "@hsmpool/raft";
 import type { Logger } from "pino";
+import type { ChaosHooks } from "./chaos-hooks.js";
 import { membershipService, ownershipService, raftService } from "./cluster/cluster-service.js";
 import { PeerLinks } from "./cluster/peer-links.js";
 import { type NodeConfig, splitHostPort } from "./config.js";
@@ -70,6 +71,8 @@ export interface NodeOptions {
   /** Join mode: the pool did not admit this node (logged as "join refused"); the process should stop. */
   onJoinFailed?: (failure: JoinFailure) => void;
   now?: () => number;
+  /** TEST-ONLY fault hooks of a chaos harness run (chaos-hooks.ts); absent in a real pool. */
+  chaos?: ChaosHooks;
 }
 
 /** The key-store state at the founding snapshot (index 1, term 1): empty, applied through 1. */
@@ -150,7 +153,14 @@ export class PoolNode {
     await mkdir(join(config.stateDir, "raft"), { recursive: true, mode: 0o700 });
 
     this.device = await HsmDevice.open(server.hsmDir);
-    this.access = new PartitionAccess(this.device.partition(config.partition), this.enclave, config.stateDir);
+    const chaos = this.opts.chaos;
+    chaos?.start(this.device.faults);
+    this.access = new PartitionAccess(
+      this.device.partition(config.partition),
+      this.enclave,
+      config.stateDir,
+      chaos ? () => chaos.beforeHsmOperation() : undefined,
+    );
     const restarted = await this.access.loginWithStoredCredential();
     const checkpoints = new CheckpointFile(this.enclave, config.stateDir, config.nodeId);
     const checkpoint = await checkpoints.load();
@@ -173,6 +183,7 @@ export class PoolNode {
         : {}),
     });
     this.store = store;
+    if (chaos) store.beforeWrite = () => chaos.beforeDiskWrite();
     this.keyStore = this.restoreKeyStore(recovered.snapshot);
     logger.info(
       {
@@ -243,6 +254,9 @@ export class PoolNode {
       onSnapshotStatus: (to, ok) => this.raft.reportSnapshot(to, ok),
       logger,
       random,
+      ...(chaos
+        ? { dialAddress: (peerId: string, address: string) => chaos.dialAddress(peerId, address) }
+        : {}),
     });
     for (const peer of config.peers) this.links.setPeer(peer.id, peer.address);
     this.membership = new MembershipDriver({
@@ -594,6 +608,7 @@ export class PoolNode {
         leader: () => this.leaderView(),
         quorum: () => this.quorum(),
         now: this.now,
+        unsafeAckBeforeCommit: this.opts.chaos?.unsafeAckBeforeCommit ?? false,
       });
       const onInternalError = (e: unknown) =>
         logger.error({ error: String(e) }, "internal error in a data-plane call");
@@ -640,6 +655,7 @@ export class PoolNode {
     await this.ownership.stop();
     this.links.close();
     await this.store.close();
+    this.opts.chaos?.stop();
     await this.device.close();
     this.logger.info("stopped");
   }

@@ -47,6 +47,8 @@ export interface PeerLinksOptions {
   onSnapshotStatus: (to: NodeId, ok: boolean) => void;
   logger: Logger;
   random: () => number;
+  /** TEST-ONLY (chaos harness): the address to dial for a peer, e.g. a link proxy in front of `address`. */
+  dialAddress?: (peerId: NodeId, address: string) => string;
 }
 
 interface RaftStreamClient extends grpc.Client {
@@ -84,8 +86,9 @@ class PeerLink {
     const { credentials, channelOptions } = opts.channelFor(peerId);
     const { RaftClient, OwnershipClient } = clusterProto();
     const options = { ...CLUSTER_CHANNEL_OPTIONS, ...channelOptions };
-    this.raft = new RaftClient(address, credentials, options) as unknown as RaftStreamClient;
-    this.ownership = new OwnershipClient(address, credentials, {
+    const dial = opts.dialAddress?.(peerId, address) ?? address;
+    this.raft = new RaftClient(dial, credentials, options) as unknown as RaftStreamClient;
+    this.ownership = new OwnershipClient(dial, credentials, {
       ...options,
       channelOverride: this.raft.getChannel(),
     }) as unknown as OwnershipClient;

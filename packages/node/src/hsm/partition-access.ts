@@ -17,11 +17,14 @@ export const CREDENTIAL_FILE = "partition-credential.sealed";
 
 export class PartitionAccess {
   private current: Session | null = null;
+  private gated: { session: Session; proxy: Session } | null = null;
 
+  /** `beforeOperation`: TEST-ONLY chaos hook run before every session call (it may arm an HSM fault). */
   constructor(
     readonly partition: Partition,
     private readonly enclave: Enclave,
     private readonly stateDir: string,
+    private readonly beforeOperation?: () => void,
   ) {}
 
   private get credentialPath(): string {
@@ -34,7 +37,24 @@ export class PartitionAccess {
 
   /** The logged-in session; OwnershipPending-style failure until the partition is initialized. */
   get session(): Session {
-    return this.current ?? fail("NotInitialized", `partition ${this.partition.id} is not initialized yet`);
+    const session =
+      this.current ?? fail("NotInitialized", `partition ${this.partition.id} is not initialized yet`);
+    const gate = this.beforeOperation;
+    if (!gate) return session;
+    if (this.gated?.session !== session) {
+      const proxy = new Proxy(session, {
+        get(target, prop, receiver) {
+          const v = Reflect.get(target, prop, receiver);
+          if (typeof v !== "function") return v;
+          return (...args: unknown[]) => {
+            gate();
+            return (v as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      this.gated = { session, proxy };
+    }
+    return this.gated.proxy;
   }
 
   get hasSession(): boolean {

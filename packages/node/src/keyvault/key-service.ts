@@ -44,6 +44,12 @@ export interface KeyServiceContext {
   /** Which voters this node can reach now (to refuse writes without quorum, saying so). */
   quorum(): QuorumReport;
   now(): number;
+  /**
+   * TEST-ONLY, deliberately broken (chaos harness self-test): answer a write as soon as
+   * it is proposed, before it is committed, and skip the quorum precheck. A chaos run
+   * must catch the writes this loses; never set outside a chaos harness run.
+   */
+  unsafeAckBeforeCommit?: boolean;
 }
 
 export interface CreateKeyInput {
@@ -91,6 +97,7 @@ export class KeyService {
    */
   private requireLeader(): void {
     const view = this.ctx.leader();
+    if (this.ctx.unsafeAckBeforeCommit && view.isLeader) return;
     if (view.isLeader || view.leaderId === null) {
       const quorum = this.ctx.quorum();
       if (!quorum.hasQuorum) {
@@ -131,6 +138,16 @@ export class KeyService {
       this.ctx.proposals.abandon(requestId, isHsmPoolError(e, "NotLeader") ? this.notLeaderError() : e);
     }
     return outcome;
+  }
+
+  /** The broken mode's "acknowledgement": proposed, not committed (see unsafeAckBeforeCommit). */
+  private ackBeforeCommit<T>(data: Uint8Array, answer: T): T {
+    try {
+      this.ctx.raft.propose(data);
+    } catch (e) {
+      throw isHsmPoolError(e, "NotLeader") ? this.notLeaderError() : e;
+    }
+    return answer;
   }
 
   async createKey(input: CreateKeyInput): Promise<KeyVersionView> {
@@ -175,6 +192,8 @@ export class KeyService {
         publicJwk,
         at: now,
       };
+      if (this.ctx.unsafeAckBeforeCommit)
+        return this.ackBeforeCommit(encodeCommand(command), predictedView(command, store));
       outcome = await this.commit(requestId, encodeCommand(command));
     } catch (e) {
       // Not proposed: our key can never be stored. (After a NoQuorum timeout it may still be: keep it.)
@@ -194,6 +213,7 @@ export class KeyService {
     this.requireLeader();
     this.ctx.dekKeyId();
     const command: DeleteKeyCommand = { kind: "deleteKey", requestId, name, at: this.ctx.now() };
+    if (this.ctx.unsafeAckBeforeCommit) return this.ackBeforeCommit(encodeCommand(command), name);
     const outcome = await this.commit(requestId, encodeCommand(command));
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
     if (outcome.kind !== "keyDeleted") fail("Internal", `delete applied as ${outcome.kind}`);
@@ -281,6 +301,21 @@ export class KeyService {
     const { keyId } = await this.keyFor(ref, "unwrapKey", alg);
     return this.ctx.access.session.unwrapKey(keyId, alg, wrapped);
   }
+}
+
+/** What a create would return once applied, guessed from the current state (the broken mode only). */
+function predictedView(c: CreateKeyCommand, store: KeyStore): KeyVersionView {
+  const version = (store.has(c.name) ? store.get(c.name).version : 0) + 1;
+  return {
+    name: c.name,
+    version,
+    shape: c.shape,
+    ops: [...c.ops],
+    attributes: c.attributes,
+    createdMs: c.at,
+    updatedMs: c.at,
+    publicJwk: c.publicJwk,
+  };
 }
 
 /** The standard public members of the HSM's JWK (no HSM key id, no key_ops: clients name keys by name). */

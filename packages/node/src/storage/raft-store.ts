@@ -110,8 +110,12 @@ export class RaftStore {
     };
   }
 
+  /** TEST-ONLY chaos hook run before every durable write (a slow or failing disk). */
+  beforeWrite: (() => Promise<void>) | null = null;
+
   /** Durably stores a Ready's snapshot, entries and hard state (in that order), then fsyncs. */
   async persist(rd: Ready): Promise<void> {
+    if (this.beforeWrite && (rd.snapshot || rd.entries.length > 0 || rd.hardState)) await this.beforeWrite();
     if (rd.snapshot) {
       this.storage.applySnapshot(rd.snapshot);
       await writeSnapshotFile(join(this.dir, SNAPSHOT_FILE), this.sealers, rd.snapshot);
