@@ -52,6 +52,11 @@ async function allFiles(dir: string): Promise<string[]> {
 }
 
 /** Secrets the harness can name: each server's CPU fuse (the fabric's "silicon") and the HFC's CA key-encryption key. */
+/** The fabric's secrets (CPU fuses) alone: known before the pool starts, for the link scanners. */
+export async function fabricSecrets(fabricDir: string): Promise<{ path: string; needle: Needle }[]> {
+  return (await secretFiles(fabricDir, fabricDir)).filter((s) => s.path.endsWith("cpu-fuse.bin"));
+}
+
 async function secretFiles(fabricDir: string, poolDir: string): Promise<{ path: string; needle: Needle }[]> {
   const out: { path: string; needle: Needle }[] = [];
   for (const path of await allFiles(fabricDir)) {
@@ -96,11 +101,15 @@ async function scanNodeLogs(poolDir: string): Promise<CheckerResult> {
   const nodesDir = join(poolDir, "nodes");
   const ids = (await readdir(nodesDir).catch(() => [] as string[])).sort();
   const violations: NodeViolation[] = [];
+  let scanned = 0;
   for (const id of ids) {
-    const text = await readFile(join(nodesDir, id, "node.log"), "utf8").catch(() => "");
+    // Ids prepared for replacements that never ran have a control file but no log.
+    const text = await readFile(join(nodesDir, id, "node.log"), "utf8").catch(() => undefined);
+    if (text === undefined) continue;
+    scanned++;
     violations.push(...scanNodeLog(id, text));
   }
-  return nodeLogResult(violations, ids.length);
+  return nodeLogResult(violations, scanned);
 }
 
 export async function evaluateRun(input: EvaluateInput): Promise<RunResults> {

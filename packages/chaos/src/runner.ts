@@ -12,23 +12,29 @@ import { fail } from "@hsmpool/errors";
 import {
   FabricControllerClient,
   isOurProcess,
+  type PoolSpec,
   readHfcInfo,
   readNodePids,
+  readPoolSpec,
   runPaths,
   signalProcess,
   waitForExit,
 } from "@hsmpool/hfc";
 import { Prng } from "@hsmpool/sim";
-import { evaluateRun } from "./evaluate.js";
+import { evaluateRun, fabricSecrets } from "./evaluate.js";
 import { encodeHistoryLine, HistoryRecorder } from "./history.js";
+import { ControlFiles, memberIds } from "./nemesis/control-files.js";
 import { type Inventory, rackLossInjector, serverLossInjector } from "./nemesis/fabric-faults.js";
 import { NemesisRunner } from "./nemesis/nemesis.js";
+import { linkInjector, partitionInjector } from "./nemesis/network-faults.js";
+import { nodeFaultInjector } from "./nemesis/node-faults.js";
 import { planFaults } from "./nemesis/plan.js";
 import { killInjector, pauseInjector } from "./nemesis/process-faults.js";
+import { LinkFabric } from "./proxy/link-fabric.js";
 import { renderReport } from "./report/html.js";
 import { exitCodeFor, type RunResults } from "./results.js";
 import { StatusSampler } from "./sampler.js";
-import type { Scenario } from "./scenario/schema.js";
+import type { FaultKind, FaultSpec, Scenario } from "./scenario/schema.js";
 import { isFullyHealthy, type StatusSample } from "./timeline.js";
 import { type KeyVaultClient, runOperation } from "./workload/client.js";
 import { type HeldSignature, keyName, WorkloadGenerator } from "./workload/generator.js";
@@ -36,19 +42,20 @@ import { type HeldSignature, keyName, WorkloadGenerator } from "./workload/gener
 export interface PoolStartOptions {
   runDir: string;
   fabricDir: string;
-  /** The fabric to create for this run. */
-  racks: number;
-  serversPerRack: number;
   healthIntervalMs: number;
   failureThreshold: number;
   timeoutMs: number;
-  /** TEST-ONLY broken node mode (see PoolSettings). A driver that cannot do it must refuse. */
-  unsafeAckBeforeCommit: boolean;
   onProgress: (line: string) => void;
 }
 
 /** How a run starts, stops and talks to a pool; the CLI provides it with `hsmpool up`'s code and the SDK. */
 export interface PoolDriver {
+  /** Creates the run's fabric (racks x servers, an HSM device per server) before anything starts. */
+  prepareFabric(
+    fabricDir: string,
+    shape: { racks: number; serversPerRack: number },
+    onProgress: (line: string) => void,
+  ): Promise<void>;
   /** Resolves when the pool is healthy; throws (HsmPoolError) when it does not get there in time. */
   start(opts: PoolStartOptions): Promise<void>;
   stop(runDir: string, onProgress: (line: string) => void): Promise<void>;
@@ -163,6 +170,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   let harnessError: string | undefined;
   let sampler: StatusSampler | undefined;
   let hfc: FabricControllerClient | undefined;
+  let links: LinkFabric | undefined;
+  let controls: ControlFiles | undefined;
   const clients: KeyVaultClient[] = [];
   const hardBoundMs =
     scenario.pool.startTimeoutMs +
@@ -175,16 +184,44 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     progress(
       `starting a pool (${scenario.name}, seed ${seed}, ${Math.round(durationMs / 1000)} s of workload)`,
     );
+    await opts.driver.prepareFabric(fabricDir, scenario.pool, (l) => progress(`  ${l}`));
+    const fuses = (await fabricSecrets(fabricDir)).map((s) => s.needle);
+    const kinds = faultKindsOf(scenario);
+    if (kinds.has("partition") || kinds.has("link")) {
+      progress(`  link proxies for every directed peer link among ${memberIds().length} possible members`);
+      links = await LinkFabric.start({
+        nodeIds: memberIds(),
+        upstreamOf: peerAddressIn(poolDir),
+        needles: () => [
+          ...fuses,
+          ...canaries.map((bytes, i) => ({ name: `client payload #${i + 1}`, bytes })),
+        ],
+        prng: prng.split("links"),
+      });
+    }
+    const needsControl =
+      links !== undefined ||
+      kinds.has("hsm") ||
+      kinds.has("disk") ||
+      kinds.has("clock") ||
+      scenario.pool.unsafeAckBeforeCommit;
+    if (needsControl) {
+      controls = new ControlFiles(poolDir, {
+        unsafeAckBeforeCommit: scenario.pool.unsafeAckBeforeCommit,
+        peerDial: links?.mapping() ?? {},
+      });
+      await controls.prepare(memberIds());
+      if (scenario.pool.unsafeAckBeforeCommit) {
+        progress("  TEST-ONLY: the nodes run in the deliberately broken unsafeAckBeforeCommit mode");
+      }
+    }
     await bounded(
       opts.driver.start({
         runDir: poolDir,
         fabricDir,
-        racks: scenario.pool.racks,
-        serversPerRack: scenario.pool.serversPerRack,
         healthIntervalMs: scenario.pool.healthIntervalMs,
         failureThreshold: scenario.pool.failureThreshold,
         timeoutMs: scenario.pool.startTimeoutMs,
-        unsafeAckBeforeCommit: scenario.pool.unsafeAckBeforeCommit,
         onProgress: (l) => progress(`  ${l}`),
       }),
       scenario.pool.startTimeoutMs + 30_000,
@@ -211,6 +248,14 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
         pause: pauseInjector(control),
         "server-loss": serverLossInjector(control),
         "rack-loss": rackLossInjector(control, () => opts.driver.inventory(fabricDir)),
+        ...(links ? { partition: partitionInjector(links), link: linkInjector(links) } : {}),
+        ...(controls
+          ? {
+              hsm: nodeFaultInjector(controls),
+              disk: nodeFaultInjector(controls),
+              clock: nodeFaultInjector(controls),
+            }
+          : {}),
       },
       history,
       () => activeSampler.latest,
@@ -306,6 +351,7 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     phases.endMs = nowMs();
     progress("tearing the pool down");
     await teardown(opts.driver, poolDir, progress);
+    await links?.close();
     await historyFile.close();
     await timelineFile.close();
   }
@@ -324,6 +370,7 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     samples: sampler?.samples ?? ([] as StatusSample[]),
     keys,
     canaries,
+    ...(links ? { linkScan: links.stats() } : {}),
     harnessError,
     notes,
   });
@@ -333,6 +380,28 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     renderReport({ results, events: history.events, samples: sampler?.samples ?? [] }),
   );
   return { runDir, results, exitCode: exitCodeFor(results.valid) };
+}
+
+/** Every fault kind a scenario can fire (random choices included). */
+function faultKindsOf(s: Scenario): Set<FaultKind> {
+  const out = new Set<FaultKind>();
+  const add = (f: FaultSpec) => {
+    out.add(f.kind);
+    if (f.kind === "random") f.choices.forEach(add);
+  };
+  for (const e of s.nemesis) add(e.fault);
+  return out;
+}
+
+/** Where a member listens for peers now (pool.json; read at most every 500 ms). */
+function peerAddressIn(poolDir: string): (nodeId: string) => Promise<string | undefined> {
+  let cached: { atMs: number; spec: PoolSpec | undefined } | undefined;
+  return async (nodeId) => {
+    if (!cached || performance.now() - cached.atMs > 500) {
+      cached = { atMs: performance.now(), spec: await readPoolSpec(poolDir).catch(() => undefined) };
+    }
+    return cached.spec?.members.find((m) => m.id === nodeId)?.peerAddress;
+  };
 }
 
 async function waitUntil(

@@ -52,21 +52,32 @@ export function findLeaks(content: Uint8Array, needles: readonly Needle[], where
   return out;
 }
 
-/** Needles in a byte stream that arrives in chunks: keeps the tail of the previous chunk so a split needle is found. */
+/**
+ * Needles in a byte stream that arrives in chunks: keeps the tail of the previous
+ * chunk so a split needle is found. `needles` may be a getter (secrets that appear
+ * during the run, such as the workload's payloads); its forms are rebuilt when it grows.
+ */
 export class StreamScanner {
   private tail = Buffer.alloc(0);
-  private readonly forms: { name: string; bytes: Buffer }[];
-  private readonly keep: number;
+  private forms: { name: string; bytes: Buffer }[] = [];
+  private formsFor = -1;
+  private keep = 0;
   readonly findings = new Set<string>();
   bytesScanned = 0;
 
-  constructor(needles: readonly Needle[]) {
-    this.forms = needles.flatMap(needleForms).filter((f) => f.bytes.length > 0);
+  constructor(private readonly needles: readonly Needle[] | (() => readonly Needle[])) {}
+
+  private refresh(): void {
+    const list = typeof this.needles === "function" ? this.needles() : this.needles;
+    if (list.length === this.formsFor) return;
+    this.formsFor = list.length;
+    this.forms = list.flatMap(needleForms).filter((f) => f.bytes.length > 0);
     this.keep = Math.max(0, ...this.forms.map((f) => f.bytes.length - 1));
   }
 
   push(chunk: Uint8Array): void {
     this.bytesScanned += chunk.byteLength;
+    this.refresh();
     if (this.forms.length === 0) return;
     const window = Buffer.concat([this.tail, chunk]);
     for (const f of this.forms) if (window.includes(f.bytes)) this.findings.add(f.name);

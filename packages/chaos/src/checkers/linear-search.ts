@@ -98,7 +98,6 @@ export function searchLinearization<S, I, O>(
           calls.push({ entry, state });
           state = next;
           lift(entry);
-          if (calls.length > longestPrefix.length) longestPrefix = calls.map((c) => c.entry.op);
           entry = head.next;
           continue;
         }
@@ -107,7 +106,11 @@ export function searchLinearization<S, I, O>(
       entry = entry.next;
     } else {
       // A return before its call was placed: this branch cannot work; undo the last placement.
-      if (calls.length >= longestPrefix.length) stuckAt = entry.op;
+      // The deepest attempt and the operation that stopped it, recorded together.
+      if (stuckAt === undefined || calls.length > longestPrefix.length) {
+        longestPrefix = calls.map((c) => c.entry.op);
+        stuckAt = entry.op;
+      }
       const top = calls.pop();
       if (!top) return { verdict: false, steps, longestPrefix, stuckAt };
       state = top.state;

@@ -34,8 +34,11 @@ export function violationInLine(line: string): string | undefined {
     .join(" ");
   const text = `${msg} ${detail}`;
   if (ASSERTION.test(text)) return text.trim().slice(0, 300);
-  if (typeof j.level === "number" && j.level >= 60 && !EXPECTED_FATAL.test(msg))
+  // A fatal the harness caused on purpose (a full or failing disk) is the node doing the right thing.
+  const injected = /\(injected\b/.test(text);
+  if (typeof j.level === "number" && j.level >= 60 && !EXPECTED_FATAL.test(msg) && !injected) {
     return `fatal: ${text.trim().slice(0, 300)}`;
+  }
   return undefined;
 }
 

@@ -93,6 +93,12 @@ describe("node-reported violations", () => {
     expect(
       violationInLine(JSON.stringify({ level: 40, msg: "peer rejected", check: "signer" })),
     ).toBeUndefined();
+    const injected = {
+      level: 60,
+      msg: "node stopped",
+      error: "ENOSPC: no space left on device (injected by the chaos harness)",
+    };
+    expect(violationInLine(JSON.stringify(injected))).toBeUndefined();
   });
 });
 

@@ -8,6 +8,11 @@ import type { FaultKind } from "../scenario/schema.js";
 export const SUPPORTED_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>([
   "kill",
   "pause",
+  "partition",
+  "link",
+  "hsm",
+  "disk",
+  "clock",
   "server-loss",
   "rack-loss",
   "random",

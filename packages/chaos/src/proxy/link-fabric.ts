@@ -20,7 +20,7 @@ export class LinkFabric {
   static async start(opts: {
     nodeIds: readonly string[];
     upstreamOf: (nodeId: string) => Promise<string | undefined>;
-    needles: readonly Needle[];
+    needles: () => readonly Needle[];
     prng: Prng;
   }): Promise<LinkFabric> {
     const proxies = new Map<string, LinkProxy>();

@@ -30,15 +30,10 @@ const HARNESS_ERROR = 2;
 
 /** The pool a chaos run drives: `hsmpool up`/`down`'s code and the SDK. */
 export const cliPoolDriver: PoolDriver = {
+  async prepareFabric(fabricDir, shape, onProgress) {
+    await createFabric(fabricDir, shape.racks, shape.serversPerRack, onProgress);
+  },
   async start(o) {
-    if (o.unsafeAckBeforeCommit) {
-      fail(
-        "OperationNotAllowed",
-        "not supported yet: pool.unsafeAckBeforeCommit (the test-only broken node mode)",
-      );
-    }
-    if (o.racks !== 3 || o.serversPerRack !== 2)
-      await createFabric(o.fabricDir, o.racks, o.serversPerRack, o.onProgress);
     await startPool({
       runDir: o.runDir,
       fabricDir: o.fabricDir,
@@ -68,7 +63,7 @@ export const cliPoolDriver: PoolDriver = {
   },
 };
 
-/** A fabric of another shape than `hsmpool up`'s default 3 x 2 (e.g. a spare rack for a rack loss to heal into). */
+/** The run's own fabric, of the scenario's shape (e.g. a spare rack for a rack loss to heal into). */
 async function createFabric(
   dir: string,
   racks: number,
