@@ -356,6 +356,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     await timelineFile.close();
   }
 
+  // An interrupted run checks what it saw, but cannot vouch for a whole run.
+  if (opts.signal?.aborted && harnessError === undefined) harnessError = "interrupted before the end of the workload";
   const results = await evaluateRun({
     scenario,
     seed,
