@@ -357,7 +357,8 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   }
 
   // An interrupted run checks what it saw, but cannot vouch for a whole run.
-  if (opts.signal?.aborted && harnessError === undefined) harnessError = "interrupted before the end of the workload";
+  if (opts.signal?.aborted && harnessError === undefined)
+    harnessError = "interrupted before the end of the workload";
   const results = await evaluateRun({
     scenario,
     seed,
