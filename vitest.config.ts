@@ -8,7 +8,11 @@ const root = fileURLToPath(new URL(".", import.meta.url));
 
 export default defineConfig({
   resolve: {
-    alias: [{ find: /^@hsmpool\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` }],
+    alias: [
+      { find: /^@hsmpool\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
+      // Pure subpath exports (e.g. @hsmpool/hfc/healing) map to that folder's index.ts.
+      { find: /^@hsmpool\/([a-z-]+)\/([a-z-]+)$/, replacement: `${root}packages/$1/src/$2/index.ts` },
+    ],
   },
   test: {
     include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],

@@ -34,7 +34,13 @@ export type FaultAction =
   /** Cut links by a partition shape; `target` picks the isolated/minority/one-way-sender side. */
   | { kind: "partition"; shape: PartitionKind; target: Target }
   /** Degrade every link (or the links touching `target`). */
-  | { kind: "link"; effect: LinkEffect; target: Target | "all" };
+  | { kind: "link"; effect: LinkEffect; target: Target | "all" }
+  /** Crash the node's process; its supervisor (a healing controller), not the fault's end, restarts it. */
+  | { kind: "kill"; target: Target }
+  /** The node's server is gone for good (with its disk); only a replacement elsewhere heals it. */
+  | { kind: "lose-server"; target: Target }
+  /** The supervisor (healing controller) crashes and comes back after durationUs. */
+  | { kind: "supervisor-crash" };
 
 export interface Fault {
   atUs: number;
@@ -136,6 +142,11 @@ export function randomAction(prng: Prng, kind: FaultAction["kind"]): FaultAction
       return { kind, shape: prng.pick(PARTITION_KINDS), target: prng.pick(TARGETS) };
     case "link":
       return { kind, effect: prng.pick(LINK_EFFECTS), target: prng.chance(0.5) ? "all" : prng.pick(TARGETS) };
+    case "kill":
+    case "lose-server":
+      return { kind, target: prng.pick(TARGETS) };
+    case "supervisor-crash":
+      return { kind };
   }
 }
 
@@ -256,6 +267,12 @@ export function describeFault(f: Fault): string {
       return `partition ${a.shape} around ${t(a.target)} for ${dur}`;
     case "link":
       return `link ${a.effect} on ${t(a.target)} for ${dur}`;
+    case "kill":
+      return `kill ${t(a.target)} (its supervisor restarts it)`;
+    case "lose-server":
+      return `lose the server of ${t(a.target)}`;
+    case "supervisor-crash":
+      return `crash the supervisor for ${dur}`;
   }
 }
 

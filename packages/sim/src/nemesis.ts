@@ -28,6 +28,13 @@ export interface NemesisHost {
   /** Freeze `node`; false if it was not running. */
   pause(node: NodeName): boolean;
   resume(node: NodeName): void;
+  /** Optional (hosts with a supervisor): crash `node`'s process for the supervisor to restart. */
+  kill?(node: NodeName, prng: Prng): boolean;
+  /** Optional: `node`'s server is lost for good; false if losing it now is not in the fault model. */
+  loseServer?(node: NodeName): boolean;
+  /** Optional: the supervisor crashes (false if it is down already) and restarts on `restartSupervisor`. */
+  crashSupervisor?(): boolean;
+  restartSupervisor?(): void;
 }
 
 export class Nemesis {
@@ -80,6 +87,21 @@ export class Nemesis {
         this.network.addLinkFault(key, links, linkFaultConfig(a.effect, this.intensity));
         this.active.set(id, () => this.network.clearLinkFault(key));
         return `link ${a.effect} on ${links === "all" ? "all links" : `${links.length} links`}`;
+      }
+      case "kill": {
+        const node = resolveTarget(a.target, ids, leader, prng);
+        if (!this.host.kill?.(node, prng.split("disk"))) return null;
+        return `kill ${node}`;
+      }
+      case "lose-server": {
+        const node = resolveTarget(a.target, ids, leader, prng);
+        if (!this.host.loseServer?.(node)) return null;
+        return `lose the server of ${node}`;
+      }
+      case "supervisor-crash": {
+        if (!this.host.crashSupervisor?.()) return null;
+        this.active.set(id, () => this.host.restartSupervisor?.());
+        return "crash the supervisor";
       }
     }
   }

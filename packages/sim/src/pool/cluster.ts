@@ -1,5 +1,5 @@
 import { type ApplyOutcome, encodeMessage, type GenesisCommand, type OwnershipMessage } from "@hsmpool/pool";
-import type { ConfChange, Entry, Message, NodeId, Role } from "@hsmpool/raft";
+import type { ConfChange, ConfState, Entry, Message, NodeId, Role } from "@hsmpool/raft";
 import { describeFault, type Fault, type Intensity } from "../faults.js";
 import { Nemesis, type NemesisHost } from "../nemesis.js";
 import { DEFAULT_LINK, Network } from "../network.js";
@@ -11,6 +11,8 @@ import { EventQueue, formatSimTime, US_PER_MS } from "../scheduler.js";
 import { TraceHash, Transcript } from "../trace.js";
 import { holdsOwnership, type MemberView, PoolChecker, PoolInvariantViolation } from "./checker.js";
 import { ClientActor, type ClientEvent, type ClientWorld } from "./clients.js";
+import type { HealingUnsafeMode } from "./healing-actor.js";
+import { type HealingCluster, PoolHealing } from "./healing-world.js";
 import { type MemberHost, PoolMember, simWallMs } from "./member.js";
 import type { PoolFault, PoolScenarioPlan } from "./scenarios.js";
 import { SimHsmFabric, SimPartition } from "./sim-hsm.js";
@@ -58,7 +60,8 @@ type PoolEvent =
   | ClientEvent
   | { k: "heal" }
   | { k: "liveness" }
-  | { k: "workload-stop" };
+  | { k: "workload-stop" }
+  | { k: "actor"; fn: () => void };
 
 const EVENT_CODES: Record<PoolEvent["k"], number> = {
   tick: 1,
@@ -73,6 +76,7 @@ const EVENT_CODES: Record<PoolEvent["k"], number> = {
   heal: 10,
   liveness: 11,
   "workload-stop": 12,
+  actor: 13,
 };
 
 const OWNERSHIP_MESSAGE_CODES: Record<OwnershipMessage["kind"], number> = {
@@ -94,6 +98,8 @@ export interface PoolClusterOptions {
   /** Clients stop issuing operations here, so the end state is quiet. */
   workloadStopUs: number;
   unsafeMode?: PoolUnsafeMode;
+  /** A deliberately wrong healing controller (healing self-test). */
+  healingUnsafeMode?: HealingUnsafeMode | undefined;
   transcript?: (line: string) => void;
 }
 
@@ -178,6 +184,9 @@ export class PoolCluster {
   private readId = 0;
   /** Who proposed a Genesis, in order (scenario tests classify runs by it). */
   readonly genesisProposers: string[] = [];
+  /** The HFC and its fabric, in scenarios with healing (plan.healing). */
+  readonly healing: PoolHealing | null;
+  private readonly spawn: (id: string, conf: ConfState) => PoolMember;
 
   constructor(
     prng: Prng,
@@ -206,24 +215,64 @@ export class PoolCluster {
     const memberPrng = prng.split("members");
     const nodeHost = this.nodeHost();
     const memberHost = this.memberHost();
-    voters.forEach((id, i) => {
+    this.spawn = (id, conf) => {
       const fsyncDelay = (p: Prng) => 100 + Math.round(p.exponential(900));
       // No log compaction: SimRaftNode's snapshots carry only its own KV state, so the
       // key store is rebuilt by replaying the WAL (see README).
-      const raft = new SimRaftNode(
-        id,
-        { voters, learners: [] },
-        nodePrng.split(id),
-        tuning,
-        null,
-        nodeHost,
-        fsyncDelay,
-      );
+      const raft = new SimRaftNode(id, conf, nodePrng.split(id), tuning, null, nodeHost, fsyncDelay);
       const partition = new SimPartition(id, this.fabric, hsmPrng.split(id));
-      this.members.set(id, new PoolMember(id, raft, partition, memberHost, memberPrng.split(id)));
-      this.memberNumber.set(id, i + 1);
+      const member = new PoolMember(id, raft, partition, memberHost, memberPrng.split(id));
+      this.members.set(id, member);
+      this.memberNumber.set(id, Number(id.slice(1)));
       this.tickUs.set(id, Math.round(POOL_TICK_US * (0.99 + 0.02 * this.tickPrng.float())));
-    });
+      return member;
+    };
+    for (const id of voters) this.spawn(id, { voters, learners: [] });
+    this.healing = plan.healing
+      ? new PoolHealing(
+          this.healingCluster(),
+          prng.split("healing"),
+          voters,
+          plan.placementSeed ?? 0,
+          options.healingUnsafeMode,
+        )
+      : null;
+  }
+
+  /** What the healing fabric may do to the world (healing-world.ts). */
+  private healingCluster(): HealingCluster {
+    return {
+      members: this.members,
+      nowUs: () => this.queue.now,
+      after: (delayUs, fn) => this.queue.after(delayUs, { k: "actor", fn }),
+      sendControl: (from, to, deliver) => {
+        for (const at of this.network.send(from, to, this.queue.now)) {
+          this.queue.at(at, {
+            k: "actor",
+            fn: () => {
+              if (!this.network.isCut(from, to) && this.members.get(to)?.running) deliver();
+            },
+          });
+        }
+      },
+      addMember: (id, conf) => {
+        const member = this.spawn(id, conf);
+        member.start();
+        this.queue.after(this.tickPrng.int(this.tickUs.get(id)!) + 1, { k: "tick", member });
+        return member;
+      },
+      crash: (id, prng) => {
+        const m = this.member(id);
+        if (!m.crash(prng, 0)) return false;
+        this.stats.crashes++;
+        return true;
+      },
+      restart: (id) => this.restart(this.member(id), true),
+      leader: () => this.leader(),
+      firstCreateAckedSince: (us) => this.clients.firstCreateAckedSince(us),
+      trace: (n) => this.trace.add(n),
+      log: (make) => this.log(make),
+    };
   }
 
   get nowUs(): number {
@@ -251,6 +300,7 @@ export class PoolCluster {
       else this.queue.at(fault.atUs, { k: "fault-start", fault, id });
     });
     this.clients.start();
+    this.healing?.start();
     this.queue.at(healAtUs, { k: "heal" });
     const deadline = healAtUs + livenessBoundUs;
     if (deadline <= durationUs) this.queue.at(deadline, { k: "liveness" });
@@ -279,6 +329,7 @@ export class PoolCluster {
       case "tick":
         tr.add(this.num(ev.member.id));
         ev.member.tick();
+        this.healing?.onTick(ev.member);
         this.queue.after(this.tickUs.get(ev.member.id)!, ev);
         return;
       case "deliver":
@@ -319,6 +370,9 @@ export class PoolCluster {
         return;
       case "workload-stop":
         this.clients.stop();
+        return;
+      case "actor":
+        ev.fn();
         return;
     }
   }
@@ -524,7 +578,7 @@ export class PoolCluster {
 
   private nemesisHost(): NemesisHost {
     return {
-      members: () => [...this.members.keys()],
+      members: () => [...this.members.keys()].filter((id) => this.healing?.faultable(id) ?? true),
       leader: () => this.leader()?.id ?? null,
       crash: (id, prng, corruptProbability) => {
         const m = this.member(id);
@@ -540,11 +594,17 @@ export class PoolCluster {
         return true;
       },
       resume: (id) => this.member(id).resume(),
+      kill: (id, prng) => this.healing?.kill(id, prng) ?? false,
+      loseServer: (id) => this.healing?.loseServer(id) ?? false,
+      crashSupervisor: () => this.healing?.crashSupervisor() ?? false,
+      restartSupervisor: () => this.healing?.restartSupervisor(),
     };
   }
 
-  private restart(m: PoolMember): void {
+  /** `bySupervisor`: the HFC restarts it; anyone else may not restart a member the HFC keeps down. */
+  private restart(m: PoolMember, bySupervisor = false): void {
     if (m.raft.state !== "down") return;
+    if (!bySupervisor && this.healing?.staysDown(m.id)) return;
     this.stats.restarts++;
     m.restart();
   }
@@ -559,7 +619,8 @@ export class PoolCluster {
     this.armedOnGenesis = [];
     this.nemesis.healAll();
     for (const m of this.members.values()) {
-      if (m.raft.state === "down") this.restart(m);
+      // With an HFC, restarting crashed members is its job (the healed invariant checks it did).
+      if (m.raft.state === "down" && !this.healing) this.restart(m);
       else if (m.raft.state === "paused") m.resume();
     }
   }
@@ -567,6 +628,11 @@ export class PoolCluster {
   // ---- liveness and the end of the run ------------------------------------------------
 
   private checkLiveness(): void {
+    if (this.healing) {
+      const ok = this.healing.checkHealed(this.healedAtUs ?? 0, this.options.livenessBoundUs);
+      this.log(() => ok);
+      return;
+    }
     const bound = formatSimTime(this.options.livenessBoundUs);
     const fail = (message: string): never => {
       throw new PoolInvariantViolation("liveness", `${message} ${bound} after the last fault healed`);

@@ -5,6 +5,7 @@ import { InvariantViolation } from "../raft/invariants.js";
 import { US_PER_S } from "../scheduler.js";
 import { type PoolInvariantName, PoolInvariantViolation } from "./checker.js";
 import { PoolCluster, type PoolStats } from "./cluster.js";
+import type { HealingUnsafeMode } from "./healing-actor.js";
 import { findPoolScenario, POOL_SCENARIO_NAMES, type PoolFault } from "./scenarios.js";
 import { POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./unsafe.js";
 
@@ -18,8 +19,6 @@ export const POOL_DEFAULT_DURATION_US = 30 * US_PER_S;
 export const POOL_LIVENESS_BOUND_US = 10 * US_PER_S;
 /** Random faults start after this (the "bootstrap" scenario starts them at once). */
 const FAULTS_FROM_US = 1 * US_PER_S;
-/** Heal this long before the end: the liveness bound plus a little slack. */
-const QUIET_TAIL_US = POOL_LIVENESS_BOUND_US + 2 * US_PER_S;
 /** Clients stop this long before the end, so every member has caught up when the run ends. */
 const WORKLOAD_QUIESCE_US = 1.5 * US_PER_S;
 
@@ -32,6 +31,8 @@ export interface PoolSimOptions {
   transcript?: (line: string) => void;
   /** A deliberately wrong shell behaviour (checker self-test). */
   unsafeMode?: PoolUnsafeMode;
+  /** A deliberately wrong healing controller (healed-invariant self-test). */
+  healingUnsafeMode?: HealingUnsafeMode;
   /** Keep only these faults (indices into the scenario's schedule): how a shrunk failure replays. */
   keepFaults?: readonly number[];
 }
@@ -76,6 +77,8 @@ export interface PoolReplaySpec {
   seed: number;
   scenario: string;
   durationUs: number;
+  /** The scenario's default duration (the command leaves --duration out when it matches). */
+  defaultDurationUs?: number;
   intensity: IntensityName;
   keepFaults?: readonly number[] | undefined;
   unsafeMode?: PoolUnsafeMode | undefined;
@@ -84,7 +87,8 @@ export interface PoolReplaySpec {
 /** The one-line CLI command that reproduces a run exactly. */
 export function poolReplayCommand(r: PoolReplaySpec): string {
   const parts = ["npx hsmpool sim pool", `--seed ${r.seed}`, `--scenario ${r.scenario}`];
-  if (r.durationUs !== POOL_DEFAULT_DURATION_US) parts.push(`--duration ${r.durationUs / US_PER_S}s`);
+  if (r.durationUs !== (r.defaultDurationUs ?? POOL_DEFAULT_DURATION_US))
+    parts.push(`--duration ${r.durationUs / US_PER_S}s`);
   if (r.intensity !== "medium") parts.push(`--intensity ${r.intensity}`);
   if (r.keepFaults) parts.push(`--keep-faults ${r.keepFaults.length > 0 ? r.keepFaults.join(",") : "none"}`);
   if (r.unsafeMode) parts.push(`--unsafe-mode ${r.unsafeMode}`);
@@ -96,15 +100,17 @@ export function runPoolSim(options: PoolSimOptions): PoolSimResult {
   validatePoolSimOptions(options);
   const scenarioName = options.scenario ?? "random";
   const scenario = findPoolScenario(scenarioName)!;
-  const durationUs = options.durationUs ?? POOL_DEFAULT_DURATION_US;
+  const durationUs = options.durationUs ?? scenario.defaultDurationUs ?? POOL_DEFAULT_DURATION_US;
+  const livenessBoundUs = scenario.livenessBoundUs ?? POOL_LIVENESS_BOUND_US;
+  const quietTailUs = livenessBoundUs + 2 * US_PER_S;
   const intensityName = options.intensity ?? "medium";
   const intensity = INTENSITIES[intensityName];
   const root = Prng.fromSeed(options.seed);
 
   // Long runs: faults in [1s, end - 12s], heal, liveness within 10s, clients stop 1.5s
   // before the end. Short runs heal at 60% and skip the liveness check.
-  const longEnough = durationUs >= FAULTS_FROM_US + QUIET_TAIL_US + 2 * US_PER_S;
-  const healAtUs = longEnough ? durationUs - QUIET_TAIL_US : Math.round(durationUs * 0.6);
+  const longEnough = durationUs >= FAULTS_FROM_US + quietTailUs + 2 * US_PER_S;
+  const healAtUs = longEnough ? durationUs - quietTailUs : Math.round(durationUs * 0.6);
   const plan = scenario.plan({
     prng: root.split(`pool-scenario/${scenarioName}`),
     intensity,
@@ -122,9 +128,10 @@ export function runPoolSim(options: PoolSimOptions): PoolSimResult {
     intensity,
     durationUs,
     healAtUs,
-    livenessBoundUs: longEnough ? POOL_LIVENESS_BOUND_US : Number.POSITIVE_INFINITY,
+    livenessBoundUs: longEnough ? livenessBoundUs : Number.POSITIVE_INFINITY,
     workloadStopUs: durationUs - Math.min(WORKLOAD_QUIESCE_US, Math.round(durationUs * 0.1)),
     ...(options.unsafeMode ? { unsafeMode: options.unsafeMode } : {}),
+    ...(options.healingUnsafeMode ? { healingUnsafeMode: options.healingUnsafeMode } : {}),
     ...(options.transcript ? { transcript: options.transcript } : {}),
   });
 
@@ -160,6 +167,7 @@ export function runPoolSim(options: PoolSimOptions): PoolSimResult {
       seed: options.seed,
       scenario: scenarioName,
       durationUs,
+      defaultDurationUs: scenario.defaultDurationUs ?? POOL_DEFAULT_DURATION_US,
       intensity: intensityName,
       keepFaults: options.keepFaults,
       unsafeMode: options.unsafeMode,

@@ -1,5 +1,5 @@
 import type { Fault, Intensity } from "../faults.js";
-import { randomSchedule } from "../faults.js";
+import { INTENSITIES, randomSchedule } from "../faults.js";
 import type { Prng } from "../prng.js";
 import { US_PER_MS, US_PER_S } from "../scheduler.js";
 
@@ -22,6 +22,10 @@ export interface PoolScenarioPlan {
   hsmFaultProbability: number;
   preVote: boolean;
   checkQuorum: boolean;
+  /** An HFC actor heals the pool (restart in place, replacement on a spare server). */
+  healing?: boolean;
+  /** Seed of the HFC's replacement placement. */
+  placementSeed?: number;
 }
 
 export interface PoolScenarioContext {
@@ -36,10 +40,48 @@ export interface PoolScenario {
   name: string;
   description: string;
   plan(ctx: PoolScenarioContext): PoolScenarioPlan;
+  /** Simulated run length when none is given, and the liveness bound after the heal (defaults: 30 s, 10 s). */
+  defaultDurationUs?: number;
+  livenessBoundUs?: number;
 }
 
 function base(prng: Prng): Omit<PoolScenarioPlan, "faults"> {
   return { hsmFaultProbability: 0.02, preVote: prng.chance(0.7), checkQuorum: prng.chance(0.7) };
+}
+
+/**
+ * Healing faults: process kills (healed by a restart in place), server losses (healed
+ * by a replacement on a spare server in another rack) and HFC crashes, spread over the
+ * fault window, mixed with a light random schedule of the ordinary faults.
+ */
+function healingFaults(ctx: PoolScenarioContext): PoolFault[] {
+  const { prng, fromUs, untilUs } = ctx;
+  const span = untilUs - fromUs;
+  const at = () => fromUs + prng.int(span);
+  const targets = ["leader", "follower", "any"] as const;
+  const faults: PoolFault[] = [];
+  for (let i = prng.between(1, 3); i > 0; i--)
+    faults.push({
+      atUs: at(),
+      durationUs: 0,
+      salt: prng.nextU32(),
+      action: { kind: "kill", target: prng.pick(targets) },
+    });
+  for (let i = prng.between(1, 2); i > 0; i--)
+    faults.push({
+      atUs: at(),
+      durationUs: 0,
+      salt: prng.nextU32(),
+      action: { kind: "lose-server", target: prng.pick(targets) },
+    });
+  for (let i = prng.between(0, 2); i > 0; i--)
+    faults.push({
+      atUs: at(),
+      durationUs: prng.between(200 * US_PER_MS, 3 * US_PER_S),
+      salt: prng.nextU32(),
+      action: { kind: "supervisor-crash" },
+    });
+  return faults;
 }
 
 export const POOL_SCENARIOS: readonly PoolScenario[] = [
@@ -75,6 +117,18 @@ export const POOL_SCENARIOS: readonly PoolScenario[] = [
         onGenesisProposed: { delayUs },
       };
       return { ...base(prng), hsmFaultProbability: 0, faults: [fault] };
+    },
+  },
+  {
+    name: "healing",
+    defaultDurationUs: 60 * US_PER_S,
+    livenessBoundUs: 30 * US_PER_S,
+    description:
+      "an HFC actor heals the pool: random process kills (restart in place), server losses (replacement in another rack) and HFC crashes, plus light random faults",
+    plan: (ctx) => {
+      const random = randomSchedule(ctx.prng, INTENSITIES.low, ctx.fromUs, ctx.untilUs);
+      const faults = [...random, ...healingFaults(ctx)].sort((a, b) => a.atUs - b.atUs);
+      return { ...base(ctx.prng), faults, healing: true, placementSeed: ctx.prng.nextU32() };
     },
   },
 ];
