@@ -162,7 +162,8 @@ interface PoolFlags {
   seeds?: string;
   from: string;
   scenario: string;
-  duration: string;
+  /** Absent: the scenario's own default (30s; healing 60s). */
+  duration?: string;
   intensity: string;
   transcript?: boolean;
   keepFaults?: string;
@@ -184,9 +185,9 @@ function describePoolStats(r: PoolSimResult): string {
 function poolBaseOptions(flags: PoolFlags): Omit<PoolSimOptions, "seed"> {
   const o: Omit<PoolSimOptions, "seed"> = {
     scenario: parseChoiceFlag("--scenario", flags.scenario, POOL_SCENARIO_NAMES),
-    durationUs: parseDurationFlag("--duration", flags.duration),
     intensity: parseChoiceFlag<IntensityName>("--intensity", flags.intensity, INTENSITY_NAMES),
   };
+  if (flags.duration !== undefined) o.durationUs = parseDurationFlag("--duration", flags.duration);
   if (flags.keepFaults !== undefined) o.keepFaults = parseFaultListFlag("--keep-faults", flags.keepFaults);
   if (flags.unsafeMode !== undefined) {
     o.unsafeMode = parseChoiceFlag<PoolUnsafeMode>("--unsafe-mode", flags.unsafeMode, POOL_UNSAFE_MODES);
@@ -242,7 +243,7 @@ async function runPoolMany(from: number, count: number, jobs: number, flags: Poo
   const wallS = (performance.now() - wallStart) / 1000;
   out(
     `${s.seedsRun} seeds (${from}..${from + s.seedsRun - 1}), scenario ${options.scenario}, intensity ${options.intensity}, ` +
-      `${formatSimTime(options.durationUs ?? POOL_DEFAULT_DURATION_US)} each: ${s.failures.length} failed`,
+      `${options.durationUs === undefined ? "default duration" : formatSimTime(options.durationUs)} each: ${s.failures.length} failed`,
   );
   out(
     `${Math.round(s.simulatedUs / US_PER_S)} simulated s in ${wallS.toFixed(1)} s wall ` +
@@ -279,8 +280,7 @@ function registerSimPoolCommand(sim: Command): void {
     .option("--scenario <name>", `fault scenario: ${POOL_SCENARIO_NAMES.join(", ")}`, "random")
     .option(
       "--duration <time>",
-      "simulated time per seed, e.g. 30s, 60s, 2m (from 15s on, liveness after healing is checked)",
-      `${POOL_DEFAULT_DURATION_US / US_PER_S}s`,
+      `simulated time per seed, e.g. 30s, 60s, 2m (default ${POOL_DEFAULT_DURATION_US / US_PER_S}s, healing 60s; liveness after the heal is checked when the run is long enough)`,
     )
     .option("--intensity <level>", "how often and how hard random faults hit: low, medium, high", "medium")
     .option("--transcript", "print every event of the run (one seed only)")
