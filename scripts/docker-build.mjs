@@ -36,8 +36,6 @@ const work = join(repo, ".hsmpool", "docker");
 export const BASE_IMAGE = "hsmpool-base";
 export const NODE_IMAGE = "hsmpool-node:latest";
 export const HFC_IMAGE = "hsmpool-hfc:latest";
-/** Root dependencies the images need besides the workspaces' own: deploy/entry/docker-node.mjs uses the Docker API. */
-const IMAGE_EXTRA_DEPENDENCIES = ["dockerode"];
 const NODE_HASH_LABEL = "org.hsmpool.node-sha256";
 const quiet = process.argv.includes("--quiet");
 const say = (line) => {
@@ -167,13 +165,10 @@ function resolvePackageDir(name, fromDir) {
 /** Every installed package directory the workspace packages reach through `dependencies`/`optionalDependencies`. */
 function productionPackages(workspaceDirs) {
   const seen = new Set();
-  const queue = [...workspaceDirs, repo];
+  const queue = [...workspaceDirs];
   while (queue.length > 0) {
     const dir = queue.pop();
-    const manifest =
-      dir === repo
-        ? { dependencies: Object.fromEntries(IMAGE_EXTRA_DEPENDENCIES.map((d) => [d, "*"])) }
-        : JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+    const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     const deps = { ...manifest.optionalDependencies, ...manifest.dependencies };
     for (const name of Object.keys(deps)) {
       const found = resolvePackageDir(name, dir);

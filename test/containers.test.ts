@@ -88,11 +88,17 @@ async function waitHealthy(what: string): Promise<PoolStatus> {
   );
 }
 
-/** The running container of member `nodeId` in this deployment. */
+/** The running container of member `nodeId` in this deployment (a compose service, or one the HFC created). */
 async function memberContainer(nodeId: string): Promise<Docker.Container> {
-  const found = await docker.listContainers({
-    filters: { label: [`org.hsmpool.member=${nodeId}`, `${PROJECT_LABEL}=${project}`] },
-  });
+  const [ofProject, ofPool] = await Promise.all([
+    docker.listContainers({
+      filters: { label: [`org.hsmpool.member=${nodeId}`, `${PROJECT_LABEL}=${project}`] },
+    }),
+    docker.listContainers({
+      filters: { label: [`org.hsmpool.member=${nodeId}`, `org.hsmpool.pool=${poolId}`] },
+    }),
+  ]);
+  const found = [...ofProject, ...ofPool];
   if (found.length !== 1 || !found[0])
     throw new Error(`expected one running container for ${nodeId}, found ${found.length}`);
   return docker.getContainer(found[0].Id);
@@ -238,6 +244,38 @@ describe.skipIf(!engine.ok)("container tier: compose pool from offline images", 
     }
     const healed = await waitHealthy(`${victim} to rejoin after unpause`);
     expect(healed.members.find((m) => m.id === victim)?.health).toBe("up");
+    await expectEveryAcknowledgedKey();
+  }, 180_000);
+
+  it("a lost server's member is fenced and replaced by a new container in a rack no live member uses", async () => {
+    const before = await status();
+    const victim = before.members.find((m) => m.id !== before.primary);
+    if (!victim) throw new Error("no secondary to lose");
+    const oldContainer = await memberContainer(victim.id);
+    const lost = await hfc?.loseServer(victim.server);
+    expect(lost?.fenced).toEqual([victim.id]);
+    const replaced = waitFor(
+      `a replacement for ${victim.id} (server ${victim.server} lost)`,
+      async () => {
+        const s = await status();
+        return isHealthy(s) && !s.members.some((m) => m.id === victim.id) ? s : undefined;
+      },
+      HEAL_TIMEOUT_MS,
+      250,
+    );
+    await writeUntil(replaced, "during-replace");
+    const after = await replaced;
+    const newcomer = after.members.find((m) => !before.members.some((b) => b.id === m.id));
+    if (!newcomer) throw new Error("no new member");
+    const liveRacks = before.members.filter((m) => m.id !== victim.id).map((m) => m.rack);
+    expect(liveRacks).not.toContain(newcomer.rack);
+    expect(newcomer.server).not.toBe(victim.server);
+    // The fenced member's container is stopped; the newcomer runs in a container the HFC created for it.
+    expect((await oldContainer.inspect()).State.Running).toBe(false);
+    const created = await docker.listContainers({
+      filters: { label: [`org.hsmpool.member=${newcomer.id}`] },
+    });
+    expect(created.map((c) => c.Labels["org.hsmpool.pool"])).toEqual([poolId]);
     await expectEveryAcknowledgedKey();
   }, 180_000);
 

@@ -2,7 +2,7 @@
 // Entry of the hsmpool-hfc image: creates the simulated fabric on first start (3 racks x 2 servers, an HSM device
 // per server: what `hsmpool up` does on the host), then runs the HFC process with the given arguments.
 // Defaults suit deploy/docker-compose.yml: run dir /app/.hsmpool/run, fabric /app/.hsmpool/fabric, and each node
-// launched in its own container by deploy/entry/docker-node.mjs.
+// launched in its own container (the HFC's Docker launcher, through the mounted Docker socket).
 import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
 import { initFabric, openFabric } from "@hsmpool/platform";
 
@@ -10,7 +10,7 @@ const HFC_MAIN = "/app/packages/hfc/dist/main.js";
 const DEFAULTS = {
   "--run-dir": "/app/.hsmpool/run",
   "--fabric-dir": "/app/.hsmpool/fabric",
-  "--node-main": "/app/deploy/entry/docker-node.mjs",
+  "--launcher": "docker",
 };
 
 const args = process.argv.slice(2);

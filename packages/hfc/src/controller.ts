@@ -43,7 +43,7 @@ import {
   processExited,
   STARTING,
 } from "./health.js";
-import { adoptNode, launchNode, type NodeProcess } from "./launcher.js";
+import { type LaunchRequest, type NodeLauncher, type NodeProcess, processLauncher } from "./launcher.js";
 import { buildNodeConfig, type RaftTiming } from "./node-config.js";
 import { dataPlaneCredentials, NodeStatusClient } from "./node-status-client.js";
 import { FabricCa } from "./pki.js";
@@ -74,6 +74,8 @@ export interface ControllerOptions {
   poolId?: string;
   /** The node entry script (`packages/node/dist/main.js`). */
   nodeMain: string;
+  /** How nodes run: child processes (default) or one container each (DockerNodeLauncher). */
+  launcher?: NodeLauncher;
   /** The signed enclave bundle the nodes launch (default: the node's dist dir). */
   bundleDir: string;
   health: HealthConfig;
@@ -119,6 +121,7 @@ export class FabricController {
   private nextTickMs = 0;
   private lastLogged = { state: "", primary: "", term: 0 };
   private readonly inbox: QueuedInput[] = [];
+  private readonly launcher: NodeLauncher;
   private draining = false;
   private stopping: Promise<void> | undefined;
   private resolveDone!: () => void;
@@ -140,6 +143,7 @@ export class FabricController {
     private readonly nowMs: () => number,
   ) {
     this.store = new HealingStore(paths);
+    this.launcher = opts.launcher ?? processLauncher;
     this.healingConfig = defaultHealingConfig({
       poolSize: POOL_SIZE,
       inventory,
@@ -332,7 +336,7 @@ export class FabricController {
       if (alive) {
         this.log.info({ nodeId: m.id, nodePid: pid }, "adopting a node the previous HFC launched");
         const addresses = m.peerAddress === "" ? await this.addressesFromConfig(m.id) : undefined;
-        this.attach(shell, adoptNode(m.id, pid));
+        this.attach(shell, this.launcher.adopt(this.launchRequest(m.id), pid));
         this.enqueue({ type: "adopted", memberId: m.id, pid, atMs: now, ...addresses });
       } else if (crashed || m.lifecycle === "joining") {
         this.enqueue({
@@ -344,7 +348,7 @@ export class FabricController {
           atMs: now,
         });
       } else {
-        const launched = this.launchProcess(m);
+        const launched = await this.launchProcess(m);
         this.enqueue({
           type: "launched",
           memberId: m.id,
@@ -419,15 +423,26 @@ export class FabricController {
 
   // ---------------------------------------------------------------- processes
 
-  private launchProcess(m: MemberSpec): NodeProcess {
-    const launched = launchNode({
-      nodeId: m.id,
+  private launchRequest(nodeId: string): LaunchRequest {
+    return {
+      nodeId,
       nodeMain: this.opts.nodeMain,
-      configPath: this.paths.nodeConfig(m.id),
-      logPath: this.paths.nodeLog(m.id),
-    });
+      configPath: this.paths.nodeConfig(nodeId),
+      logPath: this.paths.nodeLog(nodeId),
+    };
+  }
+
+  private async launchProcess(m: MemberSpec): Promise<NodeProcess> {
+    const launched = await this.launcher.launch(this.launchRequest(m.id));
     this.log.info(
-      { nodeId: m.id, nodePid: launched.pid, server: m.serverId, rack: m.rackId, mode: m.mode },
+      {
+        nodeId: m.id,
+        nodePid: launched.pid,
+        server: m.serverId,
+        rack: m.rackId,
+        mode: m.mode,
+        launcher: this.launcher.kind,
+      },
       "node launched",
     );
     this.attach(this.shell(m.id), launched);
@@ -575,7 +590,7 @@ export class FabricController {
       }
       // Shutdown began while the config was written: launch nothing the stop would miss.
       if (this.stopping) return;
-      const launched = this.launchProcess(spec);
+      const launched = await this.launchProcess(spec);
       await this.writePids();
       this.enqueue({
         type: "launched",

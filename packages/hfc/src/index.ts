@@ -67,6 +67,15 @@ export {
   STARTING,
   validateHealthConfig,
 } from "./health.js";
+export {
+  LAUNCHER_KINDS,
+  type LauncherKind,
+  type LaunchRequest,
+  type NodeExit,
+  type NodeLauncher,
+  type NodeProcess,
+  processLauncher,
+} from "./launcher.js";
 export { buildNodeConfig, DEFAULT_RAFT_TIMING, type RaftTiming } from "./node-config.js";
 export {
   DATA_PLANE_CHANNEL_OPTIONS,

@@ -27,6 +27,28 @@ export interface LaunchedNode extends NodeProcess {
   child: ChildProcess;
 }
 
+/**
+ * How the HFC runs nodes: as child processes ("process", the default) or each in its own container ("docker",
+ * docker-launcher.ts). Either way a node is a host process with a pid the HFC can signal and watch, so health,
+ * healing, fencing, adoption after an HFC crash and `hsmpool kill` work the same.
+ */
+export interface NodeLauncher {
+  readonly kind: LauncherKind;
+  /** Starts the node; resolves once it runs (its pid is known). Throws LaunchRefused when it cannot start. */
+  launch(req: LaunchRequest): Promise<NodeProcess>;
+  /** Watches a node a previous HFC launched and that still runs. */
+  adopt(req: LaunchRequest, pid: number): NodeProcess;
+}
+
+export const LAUNCHER_KINDS = ["process", "docker"] as const;
+export type LauncherKind = (typeof LAUNCHER_KINDS)[number];
+
+export const processLauncher: NodeLauncher = {
+  kind: "process",
+  launch: async (req) => launchNode(req),
+  adopt: (req, pid) => adoptNode(req.nodeId, pid),
+};
+
 export interface LaunchRequest {
   nodeId: string;
   /** The node's entry script, e.g. `<repo>/packages/node/dist/main.js`. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The HFC process: `node packages/hfc/dist/main.js --run-dir <dir> --fabric-dir <dir>
- * [--pool-id <id>]`. Normally started in the background by `hsmpool up`; logs JSON
+ * [--pool-id <id>] [--launcher process|docker]`. Normally started in the background by `hsmpool up`; logs JSON
  * lines to <run>/hfc.log; stops on the control API's Shutdown, SIGTERM or SIGINT.
  */
 import { join, resolve } from "node:path";
@@ -11,13 +11,15 @@ import pino from "pino";
 import { FabricController } from "./controller.js";
 import { DEFAULT_HEALING_TIMING } from "./healing/model.js";
 import { DEFAULT_HEALTH_CONFIG, type HealthConfig, validateHealthConfig } from "./health.js";
+import { LAUNCHER_KINDS, type LauncherKind, type NodeLauncher } from "./launcher.js";
 import { DEFAULT_RAFT_TIMING } from "./node-config.js";
 import { DEFAULT_BUNDLE_DIR, DEFAULT_NODE_MAIN } from "./options.js";
 
 const USAGE =
   "usage: node packages/hfc/dist/main.js --run-dir <dir> --fabric-dir <dir> [--pool-id <id>] " +
   "[--node-main <file>] [--bundle-dir <dir>] [--health-interval-ms <n>] [--failure-threshold <n>] " +
-  "[--control-port <n>] [--election-tick-ms <n>] [--join-timeout-ms <n>]";
+  "[--control-port <n>] [--election-tick-ms <n>] [--join-timeout-ms <n>] [--launcher process|docker] " +
+  "[--node-image <image>]";
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -35,6 +37,8 @@ interface HfcArgs {
   controlPort: number;
   electionTickMs: number;
   joinTimeoutMs: number;
+  launcher: LauncherKind;
+  nodeImage: string | undefined;
 }
 
 /** Parses and checks the command line; throws an Error with a one-line message. */
@@ -52,6 +56,8 @@ function parseHfcArgs(argv: string[]): HfcArgs {
       "control-port": { type: "string" },
       "election-tick-ms": { type: "string" },
       "join-timeout-ms": { type: "string" },
+      launcher: { type: "string" },
+      "node-image": { type: "string" },
     },
     strict: true,
   });
@@ -64,7 +70,16 @@ function parseHfcArgs(argv: string[]): HfcArgs {
   if (joinTimeoutMs < 1000 || joinTimeoutMs > 3_600_000) {
     throw new Error(`--join-timeout-ms must be from 1000 to 3600000, got ${joinTimeoutMs}`);
   }
+  const launcher = values.launcher ?? "process";
+  if (!(LAUNCHER_KINDS as readonly string[]).includes(launcher)) {
+    throw new Error(`--launcher must be one of ${LAUNCHER_KINDS.join(", ")}, got "${launcher}"`);
+  }
+  if (values["node-image"] !== undefined && launcher !== "docker") {
+    throw new Error("--node-image needs --launcher docker");
+  }
   return {
+    launcher: launcher as LauncherKind,
+    nodeImage: values["node-image"],
     runDir: resolve(values["run-dir"]),
     fabricDir: resolve(values["fabric-dir"]),
     poolId: values["pool-id"],
@@ -96,6 +111,12 @@ function parseHfcArgs(argv: string[]): HfcArgs {
   };
 }
 
+/** Loaded only when asked for: the Docker client is not needed to run nodes as child processes. */
+async function dockerLauncher(image: string | undefined): Promise<NodeLauncher> {
+  const { DockerNodeLauncher } = await import("./docker-launcher.js");
+  return new DockerNodeLauncher(image !== undefined ? { image } : {});
+}
+
 async function run(): Promise<number> {
   let args: HfcArgs;
   try {
@@ -116,6 +137,7 @@ async function run(): Promise<number> {
       fabricDir: args.fabricDir,
       ...(args.poolId !== undefined ? { poolId: args.poolId } : {}),
       nodeMain: args.nodeMain,
+      ...(args.launcher === "docker" ? { launcher: await dockerLauncher(args.nodeImage) } : {}),
       bundleDir: args.bundleDir,
       health: args.health,
       timing: { ...DEFAULT_RAFT_TIMING, electionTickMs: args.electionTickMs },

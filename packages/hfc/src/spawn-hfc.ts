@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
+import type { LauncherKind } from "./launcher.js";
 import { HFC_MAIN } from "./options.js";
 import { isProcessAlive, readHfcInfo, runPaths } from "./run-dir.js";
 import type { HfcInfo } from "./types.js";
@@ -18,6 +19,10 @@ export interface SpawnHfcOptions {
   poolId?: string;
   bundleDir?: string;
   nodeMain?: string;
+  /** How the HFC runs nodes (default: child processes). */
+  launcher?: LauncherKind;
+  /** With the docker launcher: the node image (default hsmpool-node:latest). */
+  nodeImage?: string;
   healthIntervalMs?: number;
   failureThreshold?: number;
   /** How long a joiner may take to become a pool member before the HFC gives up on it. */
@@ -33,6 +38,8 @@ export function spawnHfc(opts: SpawnHfcOptions): number {
   if (opts.poolId !== undefined) args.push("--pool-id", opts.poolId);
   if (opts.bundleDir !== undefined) args.push("--bundle-dir", resolve(opts.bundleDir));
   if (opts.nodeMain !== undefined) args.push("--node-main", resolve(opts.nodeMain));
+  if (opts.launcher !== undefined) args.push("--launcher", opts.launcher);
+  if (opts.nodeImage !== undefined) args.push("--node-image", opts.nodeImage);
   if (opts.healthIntervalMs !== undefined) args.push("--health-interval-ms", String(opts.healthIntervalMs));
   if (opts.failureThreshold !== undefined) args.push("--failure-threshold", String(opts.failureThreshold));
   if (opts.joinTimeoutMs !== undefined) args.push("--join-timeout-ms", String(opts.joinTimeoutMs));

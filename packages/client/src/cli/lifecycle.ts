@@ -9,6 +9,7 @@ import {
   FabricControllerClient,
   isOurProcess,
   isRunning,
+  type LauncherKind,
   type PoolStatus,
   readHfcInfo,
   readNodePids,
@@ -66,6 +67,8 @@ export interface StartOptions {
   poolId?: string;
   bundleDir?: string;
   nodeMain?: string;
+  launcher?: LauncherKind;
+  nodeImage?: string;
   healthIntervalMs?: number;
   failureThreshold?: number;
   joinTimeoutMs?: number;
@@ -85,6 +88,8 @@ export async function startPool(opts: StartOptions): Promise<PoolStatus> {
     ...(opts.poolId !== undefined ? { poolId: opts.poolId } : {}),
     ...(opts.bundleDir !== undefined ? { bundleDir: opts.bundleDir } : {}),
     ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
+    ...(opts.launcher !== undefined ? { launcher: opts.launcher } : {}),
+    ...(opts.nodeImage !== undefined ? { nodeImage: opts.nodeImage } : {}),
     ...(opts.healthIntervalMs !== undefined ? { healthIntervalMs: opts.healthIntervalMs } : {}),
     ...(opts.failureThreshold !== undefined ? { failureThreshold: opts.failureThreshold } : {}),
     ...(opts.joinTimeoutMs !== undefined ? { joinTimeoutMs: opts.joinTimeoutMs } : {}),

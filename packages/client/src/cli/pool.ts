@@ -2,7 +2,14 @@
 import { createReadStream } from "node:fs";
 import { readFile, rm, stat } from "node:fs/promises";
 import { fail } from "@hsmpool/errors";
-import { type PoolStatus, readHfcInfo, readPoolSpec, runPaths } from "@hsmpool/hfc";
+import {
+  LAUNCHER_KINDS,
+  type LauncherKind,
+  type PoolStatus,
+  readHfcInfo,
+  readPoolSpec,
+  runPaths,
+} from "@hsmpool/hfc";
 import type { Command } from "commander";
 import { hfcForRunDir } from "../sdk/pool-client.js";
 import { out, progress, RUN_DIR_HELP, resolveRunDir } from "./context.js";
@@ -54,6 +61,22 @@ async function printLog(path: string, lines: number, follow: boolean): Promise<v
   }
 }
 
+function parseLauncher(kind: string, nodeImage: string | undefined): LauncherKind {
+  if (!(LAUNCHER_KINDS as readonly string[]).includes(kind)) {
+    fail(
+      "BadParameter",
+      `--launcher must be one of ${LAUNCHER_KINDS.join(", ")}, got ${JSON.stringify(kind)}`,
+      {
+        field: "launcher",
+      },
+    );
+  }
+  if (nodeImage !== undefined && kind !== "docker") {
+    fail("BadParameter", "--node-image needs --launcher docker", { field: "node-image" });
+  }
+  return kind as LauncherKind;
+}
+
 export function registerPoolCommands(program: Command): void {
   program
     .command("up")
@@ -70,6 +93,13 @@ export function registerPoolCommands(program: Command): void {
     .option("--pool-id <id>", "pool id for a new pool (default: pool-<random hex>)")
     .option("--bundle-dir <dir>", "signed enclave bundle the nodes launch (default: packages/node/dist)")
     .option("--node-main <file>", "node entry script (default: packages/node/dist/main.js)")
+    .option(
+      "--launcher <kind>",
+      "how the HFC runs nodes: process (child processes) or docker (a container each, from the image " +
+        "`npm run docker:build` makes; needs a running Docker engine)",
+      "process",
+    )
+    .option("--node-image <image>", "with --launcher docker: the node image (default: hsmpool-node:latest)")
     .option("--health-interval-ms <n>", "how often the HFC polls each node's status", "250")
     .option("--failure-threshold <n>", "missed polls before a node counts as down", "3")
     .option(
@@ -86,6 +116,8 @@ export function registerPoolCommands(program: Command): void {
         poolId?: string;
         bundleDir?: string;
         nodeMain?: string;
+        launcher: string;
+        nodeImage?: string;
         healthIntervalMs: string;
         failureThreshold: string;
         joinTimeoutMs: string;
@@ -99,6 +131,8 @@ export function registerPoolCommands(program: Command): void {
           ...(opts.poolId !== undefined ? { poolId: opts.poolId } : {}),
           ...(opts.bundleDir !== undefined ? { bundleDir: opts.bundleDir } : {}),
           ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
+          launcher: parseLauncher(opts.launcher, opts.nodeImage),
+          ...(opts.nodeImage !== undefined ? { nodeImage: opts.nodeImage } : {}),
           healthIntervalMs: parseWholeNumber("--health-interval-ms", opts.healthIntervalMs, 20, 60_000),
           failureThreshold: parseWholeNumber("--failure-threshold", opts.failureThreshold, 1, 100),
           joinTimeoutMs: parseWholeNumber("--join-timeout-ms", opts.joinTimeoutMs, 1000, 3_600_000),
