@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { verifyBundle } from "@hsmpool/platform";
-import { afterAll, describe, expect, it, vi } from "vitest";
-import { main } from "./main.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { runCli } from "./testing/run-cli.js";
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -26,26 +26,7 @@ async function inDir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs the real CLI in-process and captures what it prints. */
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(["node", "hsmpool", ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 describe("hsmpool bundle", () => {
   it("sign with the default key generates .hsmpool/dev-signing-key.pem once, with a one-line notice", async () => {

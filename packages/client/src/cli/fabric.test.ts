@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HsmDevice } from "@hsmpool/hsm";
 import { openFabric } from "@hsmpool/platform";
-import { afterAll, describe, expect, it, vi } from "vitest";
-import { main } from "./main.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { runCli } from "./testing/run-cli.js";
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -14,26 +14,7 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-/** Runs the real CLI in-process and captures what it prints. */
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(["node", "hsmpool", ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 describe("hsmpool fabric", () => {
   it("init gives every server its own HSM device with the requested partitions", async () => {
