@@ -2,7 +2,8 @@
  * Container tier: the compose deployment (deploy/docker-compose.yml: an HFC and three node services, host network)
  * started by testcontainers from the images `scripts/docker-build.mjs` makes offline. Node containers are killed
  * (`docker kill`) and paused (`docker pause`) through the Docker API while a client keeps writing; the pool must heal
- * and every acknowledged write must still be there. Everything the tier created is removed at the end.
+ * and every acknowledged write must still be there. A second block runs `hsmpool up --launcher docker` on the host
+ * (the HFC as a host process, each node in a container) through the real CLI. Everything created is removed at the end.
  *
  * Needs a Docker engine: the file starts an installed dockerd when none answers (and stops it again), and when there
  * is no engine to be had the whole tier is reported as skipped with the reason, never as passed. `.ci/run`
@@ -18,7 +19,7 @@ import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/h
 import Docker from "dockerode";
 import type { StartedDockerComposeEnvironment } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, waitFor } from "./support/pool-harness.js";
+import { cli, REPO, waitFor } from "./support/pool-harness.js";
 
 // testcontainers reads these when it first talks to the engine: no Ryuk container (it would have to be pulled),
 // and the engine's host is this machine's loopback.
@@ -135,14 +136,22 @@ async function deploymentContainers(poolId: string): Promise<Docker.ContainerInf
 }
 
 let poolId = "";
+let imagesBuilt = false;
+
+/** The images from the current build (scripts/docker-build.mjs; cached layers make a second call cheap). */
+function buildImages(): void {
+  if (imagesBuilt) return;
+  const build = spawnSync(process.execPath, [join(REPO, "scripts/docker-build.mjs"), "--quiet"], {
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  expect(build.status, `docker-build failed: ${build.stderr}`).toBe(0);
+  imagesBuilt = true;
+}
 
 describe.skipIf(!engine.ok)("container tier: compose pool from offline images", () => {
   beforeAll(async () => {
-    const build = spawnSync(process.execPath, [join(REPO, "scripts/docker-build.mjs"), "--quiet"], {
-      encoding: "utf8",
-      timeout: 300_000,
-    });
-    expect(build.status, `docker-build failed: ${build.stderr}`).toBe(0);
+    buildImages();
     stateDir = await mkdtemp(join(tmpdir(), "hsmpool-containers-"));
     runDir = join(stateDir, "run");
     const { DockerComposeEnvironment, Wait } = await import("testcontainers");
@@ -287,5 +296,169 @@ describe.skipIf(!engine.ok)("container tier: compose pool from offline images", 
     await env?.down({ timeout: 20_000, removeVolumes: true });
     env = undefined;
     expect(await deploymentContainers(poolId)).toEqual([]);
+  }, 120_000);
+});
+
+describe("hsmpool up --launcher: arguments", () => {
+  it("refuses an unknown launcher and an image without the docker launcher, in one line each", async () => {
+    const unknown = await cli([
+      "up",
+      "--launcher",
+      "vm",
+      "--run-dir",
+      join(tmpdir(), "hsmpool-never-started"),
+    ]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr.trim()).toMatch(
+      /^hsmpool: --launcher must be one of process, docker, got "vm" \[BadParameter\]$/,
+    );
+    const image = await cli([
+      "up",
+      "--node-image",
+      "x:y",
+      "--run-dir",
+      join(tmpdir(), "hsmpool-never-started"),
+    ]);
+    expect(image.code).not.toBe(0);
+    expect(image.stderr.trim()).toMatch(/^hsmpool: --node-image needs --launcher docker \[BadParameter\]$/);
+  });
+});
+
+describe.skipIf(!engine.ok)("container tier: hsmpool up --launcher docker on the host", () => {
+  let dir = "";
+  let run = "";
+  let pool = "";
+  let launched: PoolClient | undefined;
+  const acked: string[] = [];
+  const hsmpool = (...args: string[]) => cli([...args, "--run-dir", run], { timeoutMs: 120_000 });
+
+  async function hostStatus(): Promise<PoolStatus> {
+    const info = await readHfcInfo(run);
+    if (!info) throw new Error("no hfc.json");
+    const c = new FabricControllerClient(info.controlAddress);
+    try {
+      return await c.status(2000);
+    } finally {
+      c.close();
+    }
+  }
+
+  async function containersOfPool(all: boolean): Promise<Docker.ContainerInfo[]> {
+    return docker.listContainers({ all, filters: { label: [`org.hsmpool.pool=${pool}`] } });
+  }
+
+  async function createSome(prefix: string, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      await launched?.createKey({ name: `${prefix}-${i}`, kty: "EC", crv: "P-256" });
+      acked.push(`${prefix}-${i}`);
+    }
+  }
+
+  beforeAll(async () => {
+    buildImages();
+    dir = await mkdtemp(join(tmpdir(), "hsmpool-launcher-"));
+    run = join(dir, "run");
+    const up = await hsmpool("up", "--launcher", "docker", "--fabric-dir", join(dir, "fabric"), "--json");
+    expect(up.code, up.stderr).toBe(0);
+    pool = (JSON.parse(up.stdout) as { poolId: string }).poolId;
+    launched = await PoolClient.connect({ runDir: run });
+  }, 300_000);
+
+  afterAll(async () => {
+    launched?.close();
+    if (run !== "") await hsmpool("down").catch(() => undefined);
+    if (pool !== "") {
+      for (const c of await containersOfPool(true).catch(() => [])) {
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
+      }
+    }
+    if (dir !== "") await rm(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it("runs each member in its own container, and the pid the HFC reports is the node process inside it", async () => {
+    const s = await hostStatus();
+    expect(isHealthy(s)).toBe(true);
+    const containers = await containersOfPool(false);
+    expect(containers.map((c) => c.Labels["org.hsmpool.member"]).sort()).toEqual(
+      s.members.map((m) => m.id).sort(),
+    );
+    for (const m of s.members) {
+      const c = containers.find((x) => x.Labels["org.hsmpool.member"] === m.id);
+      const top = (await docker.getContainer(c?.Id ?? "").top()) as {
+        Processes: string[][];
+        Titles: string[];
+      };
+      const pidColumn = top.Titles.indexOf("PID");
+      expect(top.Processes.map((p) => Number(p[pidColumn]))).toContain(m.pid);
+    }
+    await createSome("launcher-before", 3);
+  }, 120_000);
+
+  it("hsmpool kill of the primary kills its container; the HFC starts a new one in place and nothing acked is lost", async () => {
+    const before = await hostStatus();
+    const victim = before.primary;
+    const oldId = (await containersOfPool(false)).find((c) => c.Labels["org.hsmpool.member"] === victim)?.Id;
+    const killed = await hsmpool("kill", "primary");
+    expect(killed.code, killed.stderr).toBe(0);
+    await createSome("launcher-during-kill", 3);
+    const healed = await waitFor(
+      `${victim} restarted in a new container`,
+      async () => {
+        const s = await hostStatus();
+        const now = (await containersOfPool(false)).find((c) => c.Labels["org.hsmpool.member"] === victim);
+        return isHealthy(s) && now !== undefined && now.Id !== oldId ? s : undefined;
+      },
+      HEAL_TIMEOUT_MS,
+      250,
+    );
+    expect(healed.members.map((m) => m.id).sort()).toEqual(before.members.map((m) => m.id).sort());
+    const names = new Set((await launched?.listKeys())?.map((k) => k.name));
+    expect(acked.filter((n) => !names.has(n))).toEqual([]);
+  }, 180_000);
+
+  it("SIGSTOP through hsmpool kill freezes a member in its container until SIGCONT", async () => {
+    const victim = (await hostStatus()).members.find((m) => m.role === "secondary")?.id ?? "";
+    expect((await hsmpool("kill", victim, "--signal", "SIGSTOP")).code).toBe(0);
+    await waitFor(
+      `${victim} down while stopped`,
+      async () => {
+        const s = await hostStatus();
+        return s.members.find((m) => m.id === victim)?.health === "down" ? s : undefined;
+      },
+      HEAL_TIMEOUT_MS,
+      250,
+    );
+    await createSome("launcher-during-stop", 2);
+    expect((await hsmpool("kill", victim, "--signal", "SIGCONT")).code).toBe(0);
+    await waitFor(
+      `${victim} up again`,
+      async () => {
+        const s = await hostStatus();
+        return isHealthy(s) ? s : undefined;
+      },
+      HEAL_TIMEOUT_MS,
+      250,
+    );
+  }, 180_000);
+
+  it("hsmpool down stops the pool and leaves no container behind", async () => {
+    launched?.close();
+    launched = undefined;
+    const down = await hsmpool("down");
+    expect(down.code, down.stderr).toBe(0);
+    const left = await waitFor(
+      "the pool's containers to be gone",
+      async () => {
+        const all = await containersOfPool(true);
+        return all.length === 0 ? all : undefined;
+      },
+      30_000,
+      200,
+    );
+    expect(left).toEqual([]);
+    run = "";
   }, 120_000);
 });

@@ -34,6 +34,8 @@ const PROJECT_LABEL = "com.docker.compose.project";
 const HFC_ROLE_LABEL = "org.hsmpool.role=hfc";
 /** A container still running from an earlier start is stopped first, so the node reads the config just written. */
 const RESTART_STOP_TIMEOUT_S = 5;
+/** How long an old container of the member may take to disappear before a new one is created. */
+const REMOVE_TIMEOUT_MS = 10_000;
 /** How long to wait for the container's init (tini) to have started the node process. */
 const NODE_PID_TIMEOUT_MS = 5000;
 
@@ -156,6 +158,23 @@ export class DockerNodeLauncher implements NodeLauncher {
     }
   }
 
+  /** Removes a container (forcibly: it runs no member any more) and waits until Docker has forgotten it. */
+  private async removeGone(id: string): Promise<void> {
+    const container = this.docker.getContainer(id);
+    await container.remove({ force: true }).catch(() => undefined);
+    const deadline = Date.now() + REMOVE_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (
+        !(await container.inspect().then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** The host pid of the node process: the child of the container's init (tini), once it has started it. */
   private async nodePid(initPid: number): Promise<number> {
     const deadline = Date.now() + NODE_PID_TIMEOUT_MS;
@@ -173,7 +192,12 @@ export class DockerNodeLauncher implements NodeLauncher {
     let output: NodeJS.ReadWriteStream;
     let exit: Promise<{ StatusCode?: number }>;
     try {
-      const found = await this.existing(req.configPath);
+      let found = await this.existing(req.configPath);
+      if (found?.Labels[POOL_LABEL] !== undefined) {
+        // One this launcher made for an earlier run of the member: it removes itself on exit (maybe not yet done).
+        await this.removeGone(found.Id);
+        found = undefined;
+      }
       container = found ? this.docker.getContainer(found.Id) : await this.create(req);
       if (found?.State === "paused") await container.unpause();
       if (found && found.State !== "exited" && found.State !== "created") {
