@@ -93,7 +93,10 @@ export async function ensureEngine({
   if (needed.length > 0 || !existsSync("/usr/bin/docker")) {
     if (!install) {
       const missing = needed.join(", ") || "/usr/bin/docker";
-      return { ok: false, reason: `not installed: ${missing} (\`npm run docker:build\` installs them as root)` };
+      return {
+        ok: false,
+        reason: `not installed: ${missing} (\`npm run docker:build\` installs them as root)`,
+      };
     }
     const why = installEngine(say);
     if (why) return { ok: false, reason: why };
