@@ -180,6 +180,9 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     scenario.pool.healTimeoutMs +
     TEARDOWN_SLACK_MS;
 
+  // Ends the workload: at its planned end, on the caller's abort, or when the run overruns its bound.
+  const stop = new AbortController();
+  opts.signal?.addEventListener("abort", () => stop.abort());
   const body = async () => {
     progress(
       `starting a pool (${scenario.name}, seed ${seed}, ${Math.round(durationMs / 1000)} s of workload)`,
@@ -267,8 +270,6 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     progress(
       `workload: ${scenario.workload.clients} clients, ${scenario.workload.rateOpsPerS} ops/s, ${plan.faults.length} faults planned`,
     );
-    const stop = new AbortController();
-    opts.signal?.addEventListener("abort", () => stop.abort());
     phases.workloadFromMs = nowMs();
     nemesis.start();
     const workers = clients.map(async (client, i) => {
@@ -334,10 +335,10 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
     await Promise.race([
       body(),
       new Promise<never>((_, reject) => {
-        watchdog = setTimeout(
-          () => reject(new Error(`the run exceeded its time bound of ${Math.round(hardBoundMs / 1000)} s`)),
-          hardBoundMs,
-        );
+        watchdog = setTimeout(() => {
+          stop.abort();
+          reject(new Error(`the run exceeded its time bound of ${Math.round(hardBoundMs / 1000)} s`));
+        }, hardBoundMs);
       }),
     ]);
   } catch (e) {
