@@ -1,13 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { HistoryBuilder } from "../testing/history-builder.js";
-import { faultsOf, type StatusSample } from "../timeline.js";
+import { faultsOf, type MemberSample, type StatusSample } from "../timeline.js";
 import { checkAvailability } from "./availability.js";
 import { checkHealing, healingOf } from "./healing.js";
 import { checkHypothesis } from "./hypothesis.js";
 import { checkLatency, percentile } from "./latency.js";
 
-const member = (id: string, health = "up", ownership = "synced") => ({
+const member = (id: string, health = "up", ownership = "synced"): MemberSample => ({
   id,
+  server: `${id}-server`,
+  rack: `${id}-rack`,
   role: "secondary",
   health,
   ownership,
