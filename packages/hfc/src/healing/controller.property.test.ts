@@ -245,6 +245,24 @@ describe("healing controller under random fault schedules", () => {
     );
   });
 
+  it("abandons a joiner that crashed before joining and is past its give-up time, without relaunching it", () => {
+    // Found by the property above (seed 1391417686): the joiner n4 crashes at 5.3 s and the
+    // next tick (20.001 s) is past joinTimeoutMs + grace; it used to be relaunched and given up on in one step.
+    const { inputs, actions, state } = simulate([
+      { kind: "lose", server: 0 },
+      { kind: "tick", ms: 5337 },
+      { kind: "crash", member: 3 },
+      { kind: "tick", ms: 14664 },
+    ]);
+    expect(state.members.find((m) => m.id === "n4")?.lifecycle).toBe("failed");
+    const replace = state.healings.find((r) => r.replacementId === "n4");
+    expect(replace?.phase).toBe("failed");
+    expect(replace?.reason).toContain("did not become a pool member");
+    // n4 was launched exactly once (its first launch), never again after the crash.
+    expect(actions.filter((a) => a.type === "launch" && a.memberId === "n4")).toHaveLength(1);
+    expect(inputs.at(-1)).toMatchObject({ type: "tick", atMs: 20_001 });
+  });
+
   it("is deterministic: the same schedule gives the same inputs and actions", () => {
     fc.assert(
       fc.property(fc.array(faultArb, { maxLength: 40 }), (faults) => {

@@ -269,8 +269,10 @@ function onExit(step: Step, m: MemberRecord, rt: MemberRuntime, refusal: string 
 
 function reconcile(step: Step): void {
   fenceMembersOnLostServers(step);
-  restartCrashedMembers(step);
+  // A joiner's fate (given up, removed, promoted) is settled before anything is restarted:
+  // otherwise a crashed joiner past its give-up time is relaunched and abandoned in one step.
   followJoiners(step);
+  restartCrashedMembers(step);
   followRestarts(step);
   startOwedReplacement(step);
   continueUpgrade(step);
