@@ -29,7 +29,7 @@ import {
 } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dockerCli, ensureEngine } from "./docker-engine.mjs";
+import { aptInstall, dockerCli, ensureEngine } from "./docker-engine.mjs";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const work = join(repo, ".hsmpool", "docker");
@@ -104,11 +104,13 @@ async function buildBaseImage() {
     say(`base image ${tag} is current (node ${process.version})`);
     return;
   }
-  const tini = ["/usr/bin/tini-static", "/usr/bin/tini"].find((p) => existsSync(p));
-  if (!tini)
-    throw new Error(
-      "tini is not installed (Debian package tini); scripts/docker-engine.mjs start installs it",
-    );
+  const findTini = () => ["/usr/bin/tini-static", "/usr/bin/tini"].find((p) => existsSync(p));
+  if (!findTini()) {
+    const why = aptInstall(["tini"], (line) => say(line));
+    if (why) throw new Error(`tini (the images' init) is missing: ${why}`);
+  }
+  const tini = findTini();
+  if (!tini) throw new Error("tini is missing after installing Debian's tini package");
   say(`making base image ${tag} from ${nodeBinary} (node ${process.version})`);
   const root = join(work, "rootfs");
   rmSync(root, { recursive: true, force: true });

@@ -59,24 +59,26 @@ function isRoot() {
   return typeof process.getuid === "function" && process.getuid() === 0;
 }
 
-/** Installs docker.io, docker-compose and tini from Debian's archive; returns a reason string on failure. */
-function installEngine(say) {
-  if (!isRoot()) return "dockerd is not installed and this is not root (cannot apt-get install docker.io)";
-  if (!which("apt-get")) return "dockerd is not installed and there is no apt-get to install docker.io with";
-  say("installing docker.io, docker-compose and tini (apt-get)");
+/** Installs Debian packages (root + apt-get only); returns a reason string on failure. */
+export function aptInstall(packages, say = (line) => process.stderr.write(`${line}\n`)) {
+  if (!isRoot()) return `${packages.join(", ")} not installed and this is not root (cannot apt-get install)`;
+  if (!which("apt-get")) return `${packages.join(", ")} not installed and there is no apt-get`;
+  say(`installing ${packages.join(", ")} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   const install = () =>
-    spawnSync(
-      "apt-get",
-      ["install", "-y", "-q", "--no-install-recommends", "docker.io", "docker-compose", "tini"],
-      { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", env },
-    );
+    spawnSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...packages], {
+      stdio: ["ignore", "ignore", "pipe"],
+      encoding: "utf8",
+      env,
+    });
   let r = install();
   if (r.status !== 0) {
+    // A fresh machine has no package lists yet.
     spawnSync("apt-get", ["update", "-q"], { stdio: "ignore", env });
     r = install();
   }
-  if (r.status !== 0) return `apt-get install docker.io failed: ${r.stderr.trim().split("\n").at(-1) ?? ""}`;
+  if (r.status !== 0)
+    return `apt-get install ${packages.join(" ")} failed: ${r.stderr.trim().split("\n").at(-1) ?? ""}`;
   return undefined;
 }
 
@@ -98,7 +100,7 @@ export async function ensureEngine({
         reason: `not installed: ${missing} (\`npm run docker:build\` installs them as root)`,
       };
     }
-    const why = installEngine(say);
+    const why = aptInstall(["docker.io", "docker-compose", "tini"], say);
     if (why) return { ok: false, reason: why };
   }
   if (!isRoot())
