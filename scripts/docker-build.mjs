@@ -221,11 +221,11 @@ function stageContext() {
     if (real.startsWith(join(repo, "packages"))) {
       symlinkSync(relative(dirname(dir), real), join(app, rel));
     } else {
-      cpSync(dir, join(app, rel), { recursive: true, filter: (src) => !src.endsWith(".map") });
+      // No source maps, and no PEM files (test fixtures of dependencies): an image holds no key of any kind.
+      cpSync(dir, join(app, rel), { recursive: true, filter: (src) => !/\.(map|pem)$/.test(src) });
       count++;
     }
   }
-  // The enclave bundle must be byte-identical to the signed one (its measurement is over these files).
   say(`app context staged: ${workspaces.length} workspace packages, ${count} production dependencies`);
   return join(work, "context");
 }
