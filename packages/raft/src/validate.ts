@@ -1,7 +1,8 @@
 import { fail } from "@hsmpool/errors";
 import type { Config, Entry, Message, MessageType } from "./types.js";
 
-const MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+/** Every Raft message type, for codecs that must refuse anything else. */
+export const MESSAGE_TYPES: readonly MessageType[] = [
   "MsgProp",
   "MsgApp",
   "MsgAppResp",
@@ -15,7 +16,8 @@ const MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   "MsgTimeoutNow",
   "MsgReadIndex",
   "MsgReadIndexResp",
-]);
+];
+const MESSAGE_TYPE_SET: ReadonlySet<string> = new Set(MESSAGE_TYPES);
 
 function isIndex(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
@@ -84,7 +86,7 @@ function validateEntry(e: Entry, where: string): void {
  */
 export function validateMessage(m: Message, self: string): void {
   if (typeof m !== "object" || m === null) fail("BadParameter", "raft message must be an object");
-  if (!MESSAGE_TYPES.has(m.type)) fail("BadParameter", `unknown raft message type ${String(m.type)}`);
+  if (!MESSAGE_TYPE_SET.has(m.type)) fail("BadParameter", `unknown raft message type ${String(m.type)}`);
   if (!isNodeId(m.from)) fail("BadParameter", `${m.type}: from must be a node id`);
   if (m.to !== self) fail("BadParameter", `${m.type} for ${String(m.to)} delivered to ${self}`);
   if (m.from === self) fail("BadParameter", `${m.type} from ${self} to itself`);

@@ -1,24 +1,10 @@
 import { isHsmPoolError } from "@hsmpool/errors";
-import type { Entry, Message, MessageType } from "@hsmpool/raft";
+import { type Entry, MESSAGE_TYPES, type Message } from "@hsmpool/raft";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { clusterProto, messageFromWire, messageToWire, type RaftMessageWire } from "./cluster-proto.js";
 
-const TYPES: MessageType[] = [
-  "MsgProp",
-  "MsgApp",
-  "MsgAppResp",
-  "MsgVote",
-  "MsgVoteResp",
-  "MsgPreVote",
-  "MsgPreVoteResp",
-  "MsgHeartbeat",
-  "MsgHeartbeatResp",
-  "MsgSnap",
-  "MsgTimeoutNow",
-  "MsgReadIndex",
-  "MsgReadIndexResp",
-];
+const TYPES = [...MESSAGE_TYPES];
 const id = fc.constantFrom("n1", "n2", "n3", "node-with.long_id-7");
 const index = fc.nat({ max: 2 ** 40 });
 const bytes = fc.uint8Array({ maxLength: 64 });

@@ -7,7 +7,14 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { fail } from "@hsmpool/errors";
-import type { Entry, EntryType, Message, MessageType, Snapshot } from "@hsmpool/raft";
+import {
+  type Entry,
+  type EntryType,
+  MESSAGE_TYPES,
+  type Message,
+  type MessageType,
+  type Snapshot,
+} from "@hsmpool/raft";
 
 /** This module sits in src/cluster/ and dist/cluster/ alike: the repo's proto/ is four levels up. */
 export const CLUSTER_PROTO_PATH = fileURLToPath(new URL("../../../../proto/cluster.proto", import.meta.url));
@@ -104,21 +111,7 @@ export function clusterProto(): ClusterProto {
   return loaded;
 }
 
-const MESSAGE_TYPES: ReadonlySet<string> = new Set<MessageType>([
-  "MsgProp",
-  "MsgApp",
-  "MsgAppResp",
-  "MsgVote",
-  "MsgVoteResp",
-  "MsgPreVote",
-  "MsgPreVoteResp",
-  "MsgHeartbeat",
-  "MsgHeartbeatResp",
-  "MsgSnap",
-  "MsgTimeoutNow",
-  "MsgReadIndex",
-  "MsgReadIndexResp",
-]);
+const MESSAGE_TYPE_SET: ReadonlySet<string> = new Set(MESSAGE_TYPES);
 const ENTRY_TYPES: ReadonlySet<string> = new Set<EntryType>(["normal", "confChange"]);
 
 function entryToWire(e: Entry): RaftEntryWire {
@@ -160,7 +153,7 @@ export function messageToWire(m: Message): RaftMessageWire {
  * the semantics (addressing, terms, index continuity).
  */
 export function messageFromWire(w: RaftMessageWire): Message {
-  if (!MESSAGE_TYPES.has(w.type))
+  if (!MESSAGE_TYPE_SET.has(w.type))
     fail("BadParameter", `raft message type ${JSON.stringify(w.type)} is unknown`);
   const m: Message = { type: w.type as MessageType, from: w.from, to: w.to, term: w.term };
   if (w.logTerm !== undefined && w.logTerm !== null) m.logTerm = w.logTerm;
