@@ -533,10 +533,11 @@ export class FabricController {
   private async process(input: HealingInput): Promise<void> {
     const before = this.healing;
     const { state, actions } = healingStep(this.healingConfig, before, input);
-    this.healing = state;
     this.logHealingChanges(before, state);
-    // Persist first: a fence or a joiner is on disk before anything acts on it.
+    // Persist first: a fence or a joiner is on disk before anything acts on it, and status never shows a state
+    // that pool.json does not hold yet (a reader of the run dir after "ready" must find the member active).
     await this.store.save(this.poolSpec(), state, this.controlPort);
+    this.healing = state;
     for (const action of actions) await this.perform(action);
     if (actions.length > 0 || before.members !== state.members) this.logPoolChanges();
   }
