@@ -39,12 +39,17 @@ try {
   passed = j.numPassedTests;
   failed = j.numFailedTests;
   skipped = j.numPendingTests + j.numTodoTests;
-  // A file that fails to load has no tests but is a failure all the same.
-  suiteErrors = j.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+  // A file that fails to load, or whose beforeAll/afterAll fails, is a failure even
+  // though none of its tests is (they show as skipped or are missing).
+  suiteErrors = j.testResults.filter(
+    (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
+  ).length;
 } catch {
   suiteErrors = 1;
 }
 rmSync(dir, { recursive: true, force: true });
 failed += suiteErrors;
+// vitest failing for any other reason (unhandled error, crash) must not print "0 failed".
+if (run.status !== 0 && failed === 0) failed = 1;
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(run.status === 0 && failed === 0 ? 0 : 1);
