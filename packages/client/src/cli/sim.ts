@@ -82,29 +82,52 @@ function baseOptions(flags: RaftFlags): Omit<RaftSimOptions, "seed"> {
   return o;
 }
 
-function reportShrink(failed: RaftSimResult, options: Omit<RaftSimOptions, "seed">): void {
+/** What both simulators report for one seed. */
+interface SeedOutcome {
+  seed: number;
+  scenario: string;
+  intensity: string;
+  simulatedUs: number;
+  ok: boolean;
+  faults: readonly unknown[];
+  scheduledFaults: number;
+  violation?: { atUs: number; message: string; invariant: string } | null;
+  traceHash: string;
+  replayCommand: string;
+}
+
+function reportShrink<R extends SeedOutcome>(
+  failed: R,
+  shrink: (failed: R) => { keepFaults: readonly unknown[]; runs: number; result: SeedOutcome },
+): void {
   err(`shrinking the fault schedule of seed ${failed.seed} (${failed.faults.length} faults)...`);
-  const { keepFaults, runs, result } = shrinkFailure(failed, options);
+  const { keepFaults, runs, result } = shrink(failed);
   out(
     `shrunk to ${keepFaults.length} of ${failed.scheduledFaults} faults in ${runs} runs: ${result.violation?.message.split("\n")[0]}`,
   );
   out(`replay (shrunk): ${result.replayCommand}`);
 }
 
-function runOne(seed: number, flags: RaftFlags): void {
-  const options = baseOptions(flags);
-  const r = runRaftSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
-  const head = `seed ${seed}, scenario ${r.scenario}, intensity ${r.intensity}, ${formatSimTime(r.simulatedUs)} simulated`;
+/** Prints one seed's verdict and trace hash; a failure prints the replay command, optionally shrinks, and fails. */
+function reportOne<R extends SeedOutcome>(r: R, stats: string, shrink: (() => void) | undefined): void {
+  const head = `seed ${r.seed}, scenario ${r.scenario}, intensity ${r.intensity}, ${formatSimTime(r.simulatedUs)} simulated`;
   if (r.ok) {
-    out(`${head}: ok — ${describeStats(r)}`);
+    out(`${head}: ok — ${stats}`);
     out(`trace hash: ${r.traceHash}`);
     return;
   }
   out(`${head}: FAILED at t=${formatSimTime(r.violation!.atUs)}: ${r.violation!.message}`);
   out(`trace hash: ${r.traceHash}`);
   out(`replay: ${r.replayCommand}`);
-  if (flags.shrink) reportShrink(r, options);
-  fail("IntegrityError", `seed ${seed} violated ${r.violation!.invariant} (replay command above)`);
+  shrink?.();
+  fail("IntegrityError", `seed ${r.seed} violated ${r.violation!.invariant} (replay command above)`);
+}
+
+function runOne(seed: number, flags: RaftFlags): void {
+  const options = baseOptions(flags);
+  const r = runRaftSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
+  const shrink = flags.shrink ? () => reportShrink(r, (f) => shrinkFailure(f, options)) : undefined;
+  reportOne(r, r.ok ? describeStats(r) : "", shrink);
 }
 
 async function runMany(from: number, count: number, jobs: number, flags: RaftFlags): Promise<void> {
@@ -148,7 +171,7 @@ async function runMany(from: number, count: number, jobs: number, flags: RaftFla
   if (s.failures.length === 0) return;
   for (const f of s.failures)
     out(`FAILED seed ${f.seed}: ${f.violation!.message.split("\n")[0]}\n  replay: ${f.replayCommand}`);
-  if (flags.shrink) reportShrink(s.failures[0]!, options);
+  if (flags.shrink) reportShrink(s.failures[0]!, (f) => shrinkFailure(f, options));
   fail(
     "IntegrityError",
     `${s.failures.length} of ${s.seedsRun} seeds violated an invariant (replay commands above)`,
@@ -195,29 +218,11 @@ function poolBaseOptions(flags: PoolFlags): Omit<PoolSimOptions, "seed"> {
   return o;
 }
 
-function reportPoolShrink(failed: PoolSimResult, options: Omit<PoolSimOptions, "seed">): void {
-  err(`shrinking the fault schedule of seed ${failed.seed} (${failed.faults.length} faults)...`);
-  const { keepFaults, runs, result } = shrinkPoolFailure(failed, options);
-  out(
-    `shrunk to ${keepFaults.length} of ${failed.scheduledFaults} faults in ${runs} runs: ${result.violation?.message.split("\n")[0]}`,
-  );
-  out(`replay (shrunk): ${result.replayCommand}`);
-}
-
 function runPoolOne(seed: number, flags: PoolFlags): void {
   const options = poolBaseOptions(flags);
   const r = runPoolSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
-  const head = `seed ${seed}, scenario ${r.scenario}, intensity ${r.intensity}, ${formatSimTime(r.simulatedUs)} simulated`;
-  if (r.ok) {
-    out(`${head}: ok — ${describePoolStats(r)}`);
-    out(`trace hash: ${r.traceHash}`);
-    return;
-  }
-  out(`${head}: FAILED at t=${formatSimTime(r.violation!.atUs)}: ${r.violation!.message}`);
-  out(`trace hash: ${r.traceHash}`);
-  out(`replay: ${r.replayCommand}`);
-  if (flags.shrink) reportPoolShrink(r, options);
-  fail("IntegrityError", `seed ${seed} violated ${r.violation!.invariant} (replay command above)`);
+  const shrink = flags.shrink ? () => reportShrink(r, (f) => shrinkPoolFailure(f, options)) : undefined;
+  reportOne(r, r.ok ? describePoolStats(r) : "", shrink);
 }
 
 async function runPoolMany(from: number, count: number, jobs: number, flags: PoolFlags): Promise<void> {
@@ -254,7 +259,7 @@ async function runPoolMany(from: number, count: number, jobs: number, flags: Poo
   if (s.failures.length === 0) return;
   for (const f of s.failures)
     out(`FAILED seed ${f.seed}: ${f.violation!.message.split("\n")[0]}\n  replay: ${f.replayCommand}`);
-  if (flags.shrink) reportPoolShrink(s.failures[0]!, options);
+  if (flags.shrink) reportShrink(s.failures[0]!, (f) => shrinkPoolFailure(f, options));
   fail(
     "IntegrityError",
     `${s.failures.length} of ${s.seedsRun} seeds violated an invariant (replay commands above)`,
