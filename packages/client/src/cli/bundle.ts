@@ -47,6 +47,11 @@ export function registerBundleCommands(program: Command): void {
     .command("bundle")
     .description("sign and inspect enclave code bundles (MRENCLAVE measurement + SIGSTRUCT)");
 
+  registerBundleSignCommand(bundle);
+  registerBundleShowCommand(bundle);
+}
+
+function registerBundleSignCommand(bundle: Command): void {
   bundle
     .command("sign")
     .description("measure <dir> and write its SIGSTRUCT (sigstruct.bin) signed with the project signing key")
@@ -79,7 +84,9 @@ export function registerBundleCommands(program: Command): void {
           `  product id ${s.productId}, svn ${s.svn}, debug ${s.debug ? "yes" : "no"}\n`,
       );
     });
+}
 
+function registerBundleShowCommand(bundle: Command): void {
   bundle
     .command("show")
     .description("print a bundle's measurement, signer, svn, debug flag and whether its signature verifies")

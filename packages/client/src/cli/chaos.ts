@@ -122,6 +122,11 @@ export function registerChaosCommands(program: Command): void {
     .command("chaos")
     .description("run chaos scenarios (chaos/*.yaml) against a real pool and check what the clients saw");
 
+  registerChaosListCommand(chaos);
+  registerChaosRunCommand(chaos);
+}
+
+function registerChaosListCommand(chaos: Command): void {
   chaos
     .command("list")
     .description("list the shipped scenarios and whether each can run here")
@@ -137,7 +142,9 @@ export function registerChaosCommands(program: Command): void {
         out(`${r.name.padEnd(width)}  ${r.problem ? `(${r.problem})` : r.description}`);
       }
     });
+}
 
+function registerChaosRunCommand(chaos: Command): void {
   chaos
     .command("run")
     .description(

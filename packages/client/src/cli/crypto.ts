@@ -74,6 +74,15 @@ async function readEncryptOutput(path: string): Promise<Ciphertext> {
 }
 
 export function registerCryptoCommands(program: Command): void {
+  registerSignCommand(program);
+  registerVerifyCommand(program);
+  registerEncryptCommand(program);
+  registerDecryptCommand(program);
+  registerWrapKeyCommand(program);
+  registerUnwrapKeyCommand(program);
+}
+
+function registerSignCommand(program: Command): void {
   withByteInput(
     program
       .command("sign")
@@ -100,7 +109,9 @@ export function registerCryptoCommands(program: Command): void {
         out(opts.json ? JSON.stringify({ signature, version: r.version, servedBy: r.servedBy }) : signature);
       },
     );
+}
 
+function registerVerifyCommand(program: Command): void {
   withByteInput(
     program
       .command("verify")
@@ -126,7 +137,9 @@ export function registerCryptoCommands(program: Command): void {
         if (!valid) requestExitCode(1);
       },
     );
+}
 
+function registerEncryptCommand(program: Command): void {
   withByteInput(
     program
       .command("encrypt")
@@ -172,7 +185,9 @@ export function registerCryptoCommands(program: Command): void {
         );
       },
     );
+}
 
+function registerDecryptCommand(program: Command): void {
   program
     .command("decrypt")
     .description("decrypt with a pool key; prints the plaintext as base64 (or --as-text, or --out <file>)")
@@ -231,7 +246,9 @@ export function registerCryptoCommands(program: Command): void {
         } else out(opts.asText ? Buffer.from(plaintext).toString("utf8") : encodeBase64(plaintext));
       },
     );
+}
 
+function registerWrapKeyCommand(program: Command): void {
   withByteInput(
     program
       .command("wrap-key")
@@ -251,7 +268,9 @@ export function registerCryptoCommands(program: Command): void {
         out(encodeBase64(r.wrapped));
       },
     );
+}
 
+function registerUnwrapKeyCommand(program: Command): void {
   program
     .command("unwrap-key")
     .description("unwrap a wrapped key with a pool key; prints the key bytes as base64 (or --out <file>)")

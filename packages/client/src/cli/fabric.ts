@@ -34,6 +34,11 @@ export function registerFabricCommands(program: Command): void {
     .command("fabric")
     .description("create and inspect the simulated fabric (vendor root, racks, servers)");
 
+  registerFabricInitCommand(fabric);
+  registerFabricShowCommand(fabric);
+}
+
+function registerFabricInitCommand(fabric: Command): void {
   fabric
     .command("init")
     .description(
@@ -56,7 +61,9 @@ export function registerFabricCommands(program: Command): void {
       }
       process.stdout.write(describeFabric(opts.dir, info));
     });
+}
 
+function registerFabricShowCommand(fabric: Command): void {
   fabric
     .command("show")
     .description("print the racks and servers of a fabric")

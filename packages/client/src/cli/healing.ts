@@ -61,6 +61,42 @@ async function followUpgrade(
 }
 
 export function registerHealingCommands(program: Command): void {
+  registerUpgradeCommand(program);
+  const healing = program
+    .command("healing")
+    .description("pause or resume the HFC's healing (it keeps detecting and fencing while paused)");
+  registerHealingSwitchCommand(
+    healing,
+    "pause",
+    true,
+    "stop relaunching and replacing members (maintenance, or to watch a pool without quorum)",
+  );
+  registerHealingSwitchCommand(
+    healing,
+    "resume",
+    false,
+    "relaunch and replace again; pending healings continue where they stopped",
+  );
+}
+
+/** `hsmpool healing pause|resume`: the two differ only in the flag they send. */
+function registerHealingSwitchCommand(healing: Command, name: string, paused: boolean, what: string): void {
+  healing
+    .command(name)
+    .description(what)
+    .option("--run-dir <dir>", RUN_DIR_HELP)
+    .action(async (opts: { runDir?: string }) => {
+      const hfc = await hfcForRunDir(resolveRunDir(opts.runDir));
+      try {
+        await hfc.setHealing(paused);
+        out(paused ? "healing paused" : "healing resumed");
+      } finally {
+        hfc.close();
+      }
+    });
+}
+
+function registerUpgradeCommand(program: Command): void {
   program
     .command("upgrade")
     .description(
@@ -110,30 +146,4 @@ export function registerHealingCommands(program: Command): void {
         }
       },
     );
-
-  const healing = program
-    .command("healing")
-    .description("pause or resume the HFC's healing (it keeps detecting and fencing while paused)");
-  for (const [name, paused, what] of [
-    [
-      "pause",
-      true,
-      "stop relaunching and replacing members (maintenance, or to watch a pool without quorum)",
-    ],
-    ["resume", false, "relaunch and replace again; pending healings continue where they stopped"],
-  ] as const) {
-    healing
-      .command(name)
-      .description(what)
-      .option("--run-dir <dir>", RUN_DIR_HELP)
-      .action(async (opts: { runDir?: string }) => {
-        const hfc = await hfcForRunDir(resolveRunDir(opts.runDir));
-        try {
-          await hfc.setHealing(paused);
-          out(paused ? "healing paused" : "healing resumed");
-        } finally {
-          hfc.close();
-        }
-      });
-  }
 }

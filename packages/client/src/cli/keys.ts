@@ -43,6 +43,13 @@ function parseOps(value: string): string[] {
 export function registerKeyCommands(program: Command): void {
   const keys = program.command("keys").description("create, inspect and delete keys in the running pool");
 
+  registerKeysCreateCommand(keys);
+  registerKeysGetCommand(keys);
+  registerKeysListCommand(keys);
+  registerKeysDeleteCommand(keys);
+}
+
+function registerKeysCreateCommand(keys: Command): void {
   keys
     .command("create")
     .description(
@@ -96,7 +103,9 @@ export function registerKeyCommands(program: Command): void {
         out(opts.json ? JSON.stringify(key) : `created ${keyLine(key)}`);
       },
     );
+}
 
+function registerKeysGetCommand(keys: Command): void {
   keys
     .command("get")
     .description(
@@ -120,7 +129,9 @@ export function registerKeyCommands(program: Command): void {
         else out(`${keyLine(key)}${key.publicJwk ? `\npublic JWK: ${JSON.stringify(key.publicJwk)}` : ""}`);
       },
     );
+}
 
+function registerKeysListCommand(keys: Command): void {
   keys
     .command("list")
     .description("list the keys (latest version of each)")
@@ -131,7 +142,9 @@ export function registerKeyCommands(program: Command): void {
       if (opts.json) out(JSON.stringify(list));
       else out(list.length === 0 ? "no keys" : list.map(keyLine).join("\n"));
     });
+}
 
+function registerKeysDeleteCommand(keys: Command): void {
   keys
     .command("delete")
     .description("delete a key and all its versions")

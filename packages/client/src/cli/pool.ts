@@ -78,6 +78,15 @@ function parseLauncher(kind: string, nodeImage: string | undefined): LauncherKin
 }
 
 export function registerPoolCommands(program: Command): void {
+  registerUpCommand(program);
+  registerStatusCommand(program);
+  registerDownCommand(program);
+  registerLogsCommand(program);
+  registerRestartCommand(program);
+  registerKillCommand(program);
+}
+
+function registerUpCommand(program: Command): void {
   program
     .command("up")
     .description(
@@ -146,7 +155,9 @@ export function registerPoolCommands(program: Command): void {
         );
       },
     );
+}
 
+function registerStatusCommand(program: Command): void {
   program
     .command("status")
     .description(
@@ -211,7 +222,9 @@ export function registerPoolCommands(program: Command): void {
         });
       },
     );
+}
 
+function registerDownCommand(program: Command): void {
   program
     .command("down")
     .description(
@@ -226,7 +239,9 @@ export function registerPoolCommands(program: Command): void {
       if (opts.purge) await rm(runPaths(runDir).runDir, { recursive: true, force: true });
       out(`pool ${result.poolId ?? "(unknown)"} stopped${opts.purge ? `; ${runDir} deleted` : ""}`);
     });
+}
 
+function registerLogsCommand(program: Command): void {
   program
     .command("logs")
     .description("print a node's log (JSON lines) from the run directory; `hfc` prints the HFC's own log")
@@ -249,7 +264,9 @@ export function registerPoolCommands(program: Command): void {
       }
       return printLog(paths.nodeLog(node), lines, opts.follow === true);
     });
+}
 
+function registerRestartCommand(program: Command): void {
   program
     .command("restart")
     .description(
@@ -266,7 +283,9 @@ export function registerPoolCommands(program: Command): void {
         hfc.close();
       }
     });
+}
 
+function registerKillCommand(program: Command): void {
   program
     .command("kill")
     .description(

@@ -338,6 +338,12 @@ export function registerSimCommands(program: Command): void {
     .command("sim")
     .description("run protocol code under seeded fault schedules in virtual time");
 
+  registerSimRaftCommand(sim);
+  registerSimPoolCommand(sim);
+  registerSimScenariosCommand(sim);
+}
+
+function registerSimRaftCommand(sim: Command): void {
   sim
     .command("raft")
     .description(
@@ -404,9 +410,9 @@ export function registerSimCommands(program: Command): void {
       }
       runOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
     });
+}
 
-  registerSimPoolCommand(sim);
-
+function registerSimScenariosCommand(sim: Command): void {
   sim
     .command("scenarios")
     .description("list the named fault scenarios of `hsmpool sim raft --scenario`")
