@@ -38,6 +38,8 @@ export const ErrorCodes = {
   LaunchRefused: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 400 },
   IntegrityError: { grpc: GrpcStatus.DATA_LOSS, http: 500 },
   NotInitialized: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409 },
+  /** The pool is provisioned (or recovering) and not activated: download (or upload) the security domain first. */
+  NotActivated: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 409 },
   OwnershipPending: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
   NotLeader: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
   NoQuorum: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
