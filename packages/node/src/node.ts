@@ -13,8 +13,6 @@
  * drives the healing membership changes (membership/membership-driver.ts). The peer
  * address book follows the replicated member registry.
  */
-import { randomInt } from "node:crypto";
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import {
@@ -57,6 +55,14 @@ import { CheckpointFile } from "./ownership/checkpoint-file.js";
 import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
 import { peerPolicyFor, peerSvnFloor } from "./peer/policy.js";
 import { RaftDriver } from "./raft/raft-driver.js";
+import {
+  type Clock,
+  NO_VARIANTS,
+  type NodeSeams,
+  type ShellVariants,
+  systemSeams,
+  type TimerId,
+} from "./seams/index.js";
 import { type Membership, type NodeStatusMessage, nodeStatus } from "./status.js";
 import { RaftStore } from "./storage/raft-store.js";
 import { cpuSealer, poolKeySealer, Sealers } from "./storage/sealer.js";
@@ -70,7 +76,12 @@ export interface NodeOptions {
   onFatal: (error: unknown) => void;
   /** Join mode: the pool did not admit this node (logged as "join refused"); the process should stop. */
   onJoinFailed?: (failure: JoinFailure) => void;
+  /** The node's notion of wall time when it differs from the clock seam's (a chaos clock skew). */
   now?: () => number;
+  /** Clock, randomness and storage (default: the real ones). */
+  seams?: Partial<NodeSeams>;
+  /** Deliberately broken variants (tests and the simulator only; seams/variants.ts). */
+  variants?: ShellVariants;
   /** TEST-ONLY fault hooks of a chaos harness run (chaos-hooks.ts); absent in a real pool. */
   chaos?: ChaosHooks;
 }
@@ -82,11 +93,13 @@ export function foundingKeyStoreData(poolId: string): Uint8Array {
   return store.snapshot();
 }
 
-const random = (): number => randomInt(0, 2 ** 47) / 2 ** 47;
-
 export class PoolNode {
   readonly startedMs: number;
   private readonly now: () => number;
+  private readonly seams: NodeSeams;
+  /** The clock with the node's wall time (now), for what stamps or judges times. */
+  private readonly wallClock: Clock;
+  private readonly variants: ShellVariants;
   private readonly logger: Logger;
   private enclave!: Enclave;
   private device!: HsmDevice;
@@ -100,7 +113,7 @@ export class PoolNode {
   private links!: PeerLinks;
   private peerServer!: AttestedServer;
   private dataServer: DataServer | null = null;
-  private ownershipTimer: NodeJS.Timeout | null = null;
+  private ownershipTimer: TimerId | null = null;
   private synced: OwnershipSyncedInfo | null = null;
   private readonly peerDataAddresses = new Map<string, string>();
   private readonly heardFrom = new Set<string>();
@@ -120,7 +133,11 @@ export class PoolNode {
     readonly config: NodeConfig,
     private readonly opts: NodeOptions,
   ) {
-    this.now = opts.now ?? Date.now;
+    this.seams = { ...systemSeams, ...opts.seams };
+    const clock = this.seams.clock;
+    this.now = opts.now ?? (() => clock.now());
+    this.wallClock = { ...clock, now: this.now };
+    this.variants = opts.variants ?? NO_VARIANTS;
     this.logger = opts.logger;
     this.startedMs = this.now();
   }
@@ -150,7 +167,8 @@ export class PoolNode {
     );
     // minPeerSvn can only be judged against the launched enclave's SVN: refuse it before anything is opened.
     peerSvnFloor(id, config.minPeerSvn);
-    await mkdir(join(config.stateDir, "raft"), { recursive: true, mode: 0o700 });
+    const { clock, random, storage } = this.seams;
+    await storage.mkdir(join(config.stateDir, "raft"));
 
     this.device = await HsmDevice.open(server.hsmDir);
     const chaos = this.opts.chaos;
@@ -160,9 +178,10 @@ export class PoolNode {
       this.enclave,
       config.stateDir,
       chaos ? () => chaos.beforeHsmOperation() : undefined,
+      storage,
     );
     const restarted = await this.access.loginWithStoredCredential();
-    const checkpoints = new CheckpointFile(this.enclave, config.stateDir, config.nodeId);
+    const checkpoints = new CheckpointFile(this.enclave, config.stateDir, config.nodeId, storage);
     const checkpoint = await checkpoints.load();
 
     // A synced member's log may be sealed with the pool key: it must be usable before replay.
@@ -178,6 +197,8 @@ export class PoolNode {
     const { store, recovered } = await RaftStore.open({
       dir: join(config.stateDir, "raft"),
       sealers,
+      storage,
+      random,
       ...(config.mode === "bootstrap"
         ? { bootstrap: { conf: foundingConf, data: foundingKeyStoreData(config.poolId) } }
         : {}),
@@ -199,7 +220,7 @@ export class PoolNode {
     );
 
     const tickMs = config.electionTickMs;
-    this.proposals = new ProposalWaiters(Math.max(2_000, tickMs * config.electionTicks * 5), () =>
+    this.proposals = new ProposalWaiters(clock, Math.max(2_000, tickMs * config.electionTicks * 5), () =>
       describeQuorum(this.quorum()),
     );
     const rawNode = new RawNode({
@@ -207,7 +228,7 @@ export class PoolNode {
       storage: store.storage,
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
-      random,
+      random: () => random.float(),
       preVote: true,
       checkQuorum: true,
       applied: recovered.snapshot.meta.index,
@@ -222,6 +243,9 @@ export class PoolNode {
       conf: rawNode.status().conf,
       appliedIndex: recovered.snapshot.meta.index,
       logger,
+      clock,
+      random,
+      variants: this.variants,
       quorumNote: () => describeQuorum(this.quorum()),
       hooks: {
         send: (messages) => this.links.send(messages),
@@ -253,6 +277,7 @@ export class PoolNode {
       onUnreachable: (to) => this.raft.reportUnreachable(to),
       onSnapshotStatus: (to, ok) => this.raft.reportSnapshot(to, ok),
       logger,
+      clock,
       random,
       ...(chaos
         ? { dialAddress: (peerId: string, address: string) => chaos.dialAddress(peerId, address) }
@@ -273,7 +298,7 @@ export class PoolNode {
       quorumNote: () => describeQuorum(this.quorum()),
       registerTimeoutMs: Math.max(2_000, tickMs * config.electionTicks * 3),
       logger: logger.child({ part: "membership" }),
-      now: this.now,
+      clock: this.wallClock,
     });
 
     this.ownership = OwnershipDriver.create(
@@ -288,8 +313,10 @@ export class PoolNode {
         onSynced: (info) => this.onSynced(info, sealers),
         onFatal: (e) => this.fatal(e),
         logger: logger.child({ part: "ownership" }),
-        now: this.now,
+        clock: this.wallClock,
+        random,
         exchangeTimeoutMs: 5_000,
+        variants: this.variants,
       },
       checkpoint,
       membersOf(conf),
@@ -327,7 +354,7 @@ export class PoolNode {
     this.membershipState = initialMembership(this.raft.confState, config.nodeId);
     this.onMembershipChanged();
     this.raft.start();
-    this.ownershipTimer = setInterval(() => {
+    this.ownershipTimer = clock.setInterval(() => {
       this.ownership.input({ kind: "tick", nowMs: this.now() });
       this.membership.tick();
     }, tickMs);
@@ -359,7 +386,8 @@ export class PoolNode {
       isMember: () => this.membershipState !== "joining",
       timeoutMs: config.joinTimeoutMs,
       logger,
-      random,
+      clock: this.seams.clock,
+      random: this.seams.random,
       onGiveUp: (failure) => {
         const { reason, check, code, error, peers } = failure;
         logger.error({ reason, check, code, error, peers }, "join refused");
@@ -607,8 +635,11 @@ export class PoolNode {
         dekKeyId: () => this.dekKeyId(),
         leader: () => this.leaderView(),
         quorum: () => this.quorum(),
-        now: this.now,
-        unsafeAckBeforeCommit: this.opts.chaos?.unsafeAckBeforeCommit ?? false,
+        clock: this.wallClock,
+        random: this.seams.random,
+        variants: this.opts.chaos?.unsafeAckBeforeCommit
+          ? new Set([...this.variants, "ackBeforeCommit"])
+          : this.variants,
       });
       const onInternalError = (e: unknown) =>
         logger.error({ error: String(e) }, "internal error in a data-plane call");
@@ -648,7 +679,7 @@ export class PoolNode {
     this.stopping = true;
     this.logger.info("shutting down");
     this.joiner?.stop();
-    if (this.ownershipTimer) clearInterval(this.ownershipTimer);
+    this.seams.clock.clear(this.ownershipTimer);
     await this.dataServer?.close(graceMs);
     await this.peerServer.close(Math.min(500, graceMs));
     await this.raft.stop();

@@ -12,6 +12,8 @@ import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError } from "@hsmpool/errors";
 import type { Message, NodeId } from "@hsmpool/raft";
 import type { Logger } from "pino";
+import type { Clock, TimerId } from "../seams/clock.js";
+import type { Randomness } from "../seams/random.js";
 import { clusterProto, messageToWire, type OwnershipEnvelope } from "./cluster-proto.js";
 
 export const NODE_ID_METADATA = "hsmpool-node-id";
@@ -46,7 +48,8 @@ export interface PeerLinksOptions {
   /** Raft feedback: a MsgSnap to `to` was handed to the transport (ok) or dropped. */
   onSnapshotStatus: (to: NodeId, ok: boolean) => void;
   logger: Logger;
-  random: () => number;
+  clock: Clock;
+  random: Randomness;
   /** TEST-ONLY (chaos harness): the address to dial for a peer, e.g. a link proxy in front of `address`. */
   dialAddress?: (peerId: NodeId, address: string) => string;
 }
@@ -74,7 +77,7 @@ class PeerLink {
   private stream: grpc.ClientWritableStream<unknown> | null = null;
   private congested = false;
   private backoffMs = MIN_BACKOFF_MS;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: TimerId | null = null;
   private reportedDown = false;
   private closed = false;
 
@@ -119,9 +122,9 @@ class PeerLink {
       this.opts.logger.info({ peer: this.peerId, reason: err?.details ?? "stream ended" }, "peer link down");
       this.reportedDown = true;
     }
-    const delay = this.backoffMs * (0.5 + this.opts.random());
+    const delay = this.backoffMs * (0.5 + this.opts.random.float());
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.opts.clock.setTimeout(() => {
       this.retryTimer = null;
       this.open();
     }, delay);
@@ -148,7 +151,7 @@ class PeerLink {
   markHealthy(): void {
     this.backoffMs = MIN_BACKOFF_MS;
     if (this.stream === null && this.retryTimer !== null) {
-      clearTimeout(this.retryTimer);
+      this.opts.clock.clear(this.retryTimer);
       this.retryTimer = null;
       this.open();
     }
@@ -191,7 +194,7 @@ class PeerLink {
 
   close(): void {
     this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.opts.clock.clear(this.retryTimer);
     this.stream?.end();
     this.stream = null;
     this.ownership.close();

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
 import type { Partition, Session } from "@hsmpool/hsm";
 import type { Enclave } from "@hsmpool/platform";
-import { readFileIfExists, writeFileAtomic } from "../storage/atomic-file.js";
+import { type DurableStorage, fileStorage } from "../seams/storage.js";
 import { utf8 } from "../storage/bytes.js";
 
 export const CREDENTIAL_FILE = "partition-credential.sealed";
@@ -25,6 +25,7 @@ export class PartitionAccess {
     private readonly enclave: Enclave,
     private readonly stateDir: string,
     private readonly beforeOperation?: () => void,
+    private readonly storage: DurableStorage = fileStorage,
   ) {}
 
   private get credentialPath(): string {
@@ -63,7 +64,7 @@ export class PartitionAccess {
 
   /** Restart path: unseal the stored credential and log in. False when there is none (first boot). */
   async loginWithStoredCredential(): Promise<boolean> {
-    const sealed = await readFileIfExists(this.credentialPath);
+    const sealed = await this.storage.read(this.credentialPath);
     if (sealed === null) return false;
     const credential = this.enclave.unseal(sealed, { aad: this.aad() });
     try {
@@ -84,7 +85,7 @@ export class PartitionAccess {
     await this.partition.zeroize();
     const credential = await this.partition.initialize();
     try {
-      await writeFileAtomic(
+      await this.storage.writeAtomic(
         this.credentialPath,
         this.enclave.seal(credential, { policy: "mrsigner", aad: this.aad() }),
       );

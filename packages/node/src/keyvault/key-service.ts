@@ -5,7 +5,6 @@
  * applied. Reads and crypto operations: on any member holding ownership, after a
  * ReadIndex barrier (linearizable), from local state and the local partition.
  */
-import { randomUUID } from "node:crypto";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import type { KeySpec } from "@hsmpool/hsm";
 import {
@@ -21,6 +20,9 @@ import {
 import type { PartitionAccess } from "../hsm/partition-access.js";
 import { describeQuorum, type QuorumReport } from "../membership/quorum.js";
 import type { RaftDriver } from "../raft/raft-driver.js";
+import type { Clock } from "../seams/clock.js";
+import type { Randomness } from "../seams/random.js";
+import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
 import { deleteHsmKeys, type KeyIndex } from "./key-index.js";
 import type { ProposalWaiters } from "./proposals.js";
 
@@ -43,13 +45,14 @@ export interface KeyServiceContext {
   leader(): LeaderView;
   /** Which voters this node can reach now (to refuse writes without quorum, saying so). */
   quorum(): QuorumReport;
-  now(): number;
+  clock: Clock;
+  random: Randomness;
   /**
-   * TEST-ONLY, deliberately broken (chaos harness self-test): answer a write as soon as
-   * it is proposed, before it is committed, and skip the quorum precheck. A chaos run
-   * must catch the writes this loses; never set outside a chaos harness run.
+   * Broken variants for checker self-tests (seams/variants.ts): readWithoutBarrier,
+   * serveWithoutOwnership, ackBeforeCommit (answer a write when proposed and skip the
+   * quorum precheck). Empty in a real node.
    */
-  unsafeAckBeforeCommit?: boolean;
+  variants?: ShellVariants;
 }
 
 export interface CreateKeyInput {
@@ -76,7 +79,13 @@ type CryptoOp = "sign" | "verify" | "encrypt" | "decrypt" | "wrapKey" | "unwrapK
 const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
 export class KeyService {
-  constructor(private readonly ctx: KeyServiceContext) {}
+  private readonly variants: ShellVariants;
+  private readonly ackBeforeCommitVariant: boolean;
+
+  constructor(private readonly ctx: KeyServiceContext) {
+    this.variants = ctx.variants ?? NO_VARIANTS;
+    this.ackBeforeCommitVariant = this.variants.has("ackBeforeCommit");
+  }
 
   private notLeaderError(): HsmPoolError {
     const { leaderId, leaderAddress } = this.ctx.leader();
@@ -97,7 +106,7 @@ export class KeyService {
    */
   private requireLeader(): void {
     const view = this.ctx.leader();
-    if (this.ctx.unsafeAckBeforeCommit && view.isLeader) return;
+    if (this.ackBeforeCommitVariant && view.isLeader) return;
     if (view.isLeader || view.leaderId === null) {
       const quorum = this.ctx.quorum();
       if (!quorum.hasQuorum) {
@@ -112,7 +121,7 @@ export class KeyService {
   }
 
   private requestIdOf(given: string | undefined): string {
-    if (given === undefined || given === "") return randomUUID();
+    if (given === undefined || given === "") return this.ctx.random.uuid();
     if (!REQUEST_ID.test(given)) {
       fail(
         "BadParameter",
@@ -140,7 +149,7 @@ export class KeyService {
     return outcome;
   }
 
-  /** The broken mode's "acknowledgement": proposed, not committed (see unsafeAckBeforeCommit). */
+  /** The broken variant's "acknowledgement": proposed, not committed (ackBeforeCommit). */
   private ackBeforeCommit<T>(data: Uint8Array, answer: T): T {
     try {
       this.ctx.raft.propose(data);
@@ -152,7 +161,7 @@ export class KeyService {
 
   async createKey(input: CreateKeyInput): Promise<KeyVersionView> {
     const store = this.ctx.store();
-    const now = this.ctx.now();
+    const now = this.ctx.clock.now();
     const valid = store.validateCreate(
       {
         name: input.name,
@@ -192,7 +201,7 @@ export class KeyService {
         publicJwk,
         at: now,
       };
-      if (this.ctx.unsafeAckBeforeCommit)
+      if (this.ackBeforeCommitVariant)
         return this.ackBeforeCommit(encodeCommand(command), predictedView(command, store));
       outcome = await this.commit(requestId, encodeCommand(command));
     } catch (e) {
@@ -212,18 +221,21 @@ export class KeyService {
     const requestId = this.requestIdOf(requestIdInput);
     this.requireLeader();
     this.ctx.dekKeyId();
-    const command: DeleteKeyCommand = { kind: "deleteKey", requestId, name, at: this.ctx.now() };
-    if (this.ctx.unsafeAckBeforeCommit) return this.ackBeforeCommit(encodeCommand(command), name);
+    const command: DeleteKeyCommand = { kind: "deleteKey", requestId, name, at: this.ctx.clock.now() };
+    if (this.ackBeforeCommitVariant) return this.ackBeforeCommit(encodeCommand(command), name);
     const outcome = await this.commit(requestId, encodeCommand(command));
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
     if (outcome.kind !== "keyDeleted") fail("Internal", `delete applied as ${outcome.kind}`);
     return outcome.name;
   }
 
-  /** Linearizable read access to the store: ownership check, ReadIndex barrier. */
+  /**
+   * Linearizable read access to the store: ownership check, ReadIndex barrier. (The
+   * broken variants skip one of them: serveWithoutOwnership, readWithoutBarrier.)
+   */
   private async readable(): Promise<KeyStore> {
-    this.ctx.dekKeyId();
-    await this.ctx.raft.readBarrier();
+    if (!this.variants.has("serveWithoutOwnership")) this.ctx.dekKeyId();
+    if (!this.variants.has("readWithoutBarrier")) await this.ctx.raft.readBarrier();
     return this.ctx.store();
   }
 
@@ -242,7 +254,7 @@ export class KeyService {
     alg: string,
   ): Promise<{ keyId: string; version: number }> {
     const store = await this.readable();
-    const authorized = store.authorizeOperation(ref.name, op, alg, this.ctx.now(), ref.version);
+    const authorized = store.authorizeOperation(ref.name, op, alg, this.ctx.clock.now(), ref.version);
     const keyId = await this.ctx.index.ensureImported(
       this.ctx.access.session,
       store,

@@ -7,11 +7,12 @@
  */
 import { HsmPoolError } from "@hsmpool/errors";
 import type { ApplyOutcome } from "@hsmpool/pool";
+import type { Clock, TimerId } from "../seams/clock.js";
 
 interface Waiter {
   resolve: (outcome: ApplyOutcome) => void;
   reject: (e: unknown) => void;
-  timer: NodeJS.Timeout;
+  timer: TimerId;
 }
 
 export class ProposalWaiters {
@@ -19,6 +20,7 @@ export class ProposalWaiters {
 
   /** `quorumNote` says why a write may not commit, e.g. "no quorum: 1 of 3 voters reachable (n2, n3 unreachable)". */
   constructor(
+    private readonly clock: Clock,
     private readonly timeoutMs: number,
     private readonly quorumNote: () => string = () => "no quorum of pool members is reachable",
   ) {}
@@ -29,7 +31,7 @@ export class ProposalWaiters {
       const waiter: Waiter = {
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: this.clock.setTimeout(() => {
           this.remove(requestId, waiter);
           reject(
             new HsmPoolError(
@@ -48,7 +50,7 @@ export class ProposalWaiters {
   /** Fails the waiters of `requestId` at once (e.g. the proposal could not even be made). */
   abandon(requestId: string, error: unknown): void {
     for (const w of this.waiting.get(requestId) ?? []) {
-      clearTimeout(w.timer);
+      this.clock.clear(w.timer);
       w.reject(error);
     }
     this.waiting.delete(requestId);
@@ -62,7 +64,7 @@ export class ProposalWaiters {
     if (!waiters) return;
     this.waiting.delete(requestId);
     for (const w of waiters) {
-      clearTimeout(w.timer);
+      this.clock.clear(w.timer);
       w.resolve(outcome);
     }
   }

@@ -11,6 +11,7 @@ import { HsmPoolError } from "@hsmpool/errors";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { clusterProto, type JoinRequestWire, type JoinResponseWire } from "../cluster/cluster-proto.js";
+import { systemClock, systemRandomness } from "../seams/index.js";
 import { freePort } from "../testing/cluster.js";
 import { classifyJoinError, Joiner, type JoinFailure } from "./joiner.js";
 
@@ -74,7 +75,8 @@ function joiner(
     attemptTimeoutMs: 1_000,
     acceptedRecheckMs: 50,
     logger: pino({ level: "silent" }),
-    random: () => 0.5,
+    clock: systemClock,
+    random: { ...systemRandomness, float: () => 0.5 },
     onGiveUp: (f) => failures.push(f),
   });
   return { j, failures };

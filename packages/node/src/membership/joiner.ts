@@ -17,6 +17,8 @@ import type { Logger } from "pino";
 import { clusterProto, type JoinRequestWire, type JoinResponseWire } from "../cluster/cluster-proto.js";
 import { CLUSTER_CHANNEL_OPTIONS } from "../cluster/peer-links.js";
 import type { PeerConfig } from "../config.js";
+import type { Clock } from "../seams/clock.js";
+import type { Randomness } from "../seams/random.js";
 
 export interface JoinFailure {
   reason: "attestation" | "pool" | "timeout";
@@ -40,7 +42,8 @@ export interface JoinerOptions {
   /** After being accepted, how long to wait for the learner conf change before asking again (default 2 s). */
   acceptedRecheckMs?: number;
   logger: Logger;
-  random: () => number;
+  clock: Clock;
+  random: Randomness;
   onGiveUp: (failure: JoinFailure) => void;
 }
 
@@ -103,7 +106,7 @@ export class Joiner {
   /** Resolves when this node is a member, the joiner gave up, or it was stopped. */
   async run(): Promise<void> {
     const { opts } = this;
-    const deadline = Date.now() + opts.timeoutMs;
+    const deadline = this.opts.clock.now() + opts.timeoutMs;
     const strikes = new Map<string, number>();
     const lastSeen = new Map<string, string>();
     let hint: PeerConfig | null = null;
@@ -114,7 +117,7 @@ export class Joiner {
     /** Hints followed in a row (stale hints could bounce between two members). */
     let redirects = 0;
     while (!this.stopped && !opts.isMember()) {
-      if (Date.now() >= deadline) {
+      if (this.opts.clock.now() >= deadline) {
         this.giveUp({
           reason: "timeout",
           error: `not a member of the pool after ${opts.timeoutMs} ms`,
@@ -137,7 +140,9 @@ export class Joiner {
           }
           backoffMs = MIN_BACKOFF_MS;
           // Registered: the primary adds us as a learner; ask again only if that does not happen.
-          await this.sleep(Math.min(opts.acceptedRecheckMs ?? ACCEPTED_RECHECK_MS, deadline - Date.now()));
+          await this.sleep(
+            Math.min(opts.acceptedRecheckMs ?? ACCEPTED_RECHECK_MS, deadline - this.opts.clock.now()),
+          );
           hint = target;
           continue;
         case "redirect": {
@@ -178,7 +183,7 @@ export class Joiner {
       }
       // Try every listed member once per round; back off between rounds.
       if (hint === null && next % opts.peers.length !== 0) continue;
-      await this.sleep(Math.min(backoffMs * (0.5 + opts.random()), deadline - Date.now()));
+      await this.sleep(Math.min(backoffMs * (0.5 + opts.random.float()), deadline - this.opts.clock.now()));
       backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
     }
   }
@@ -199,7 +204,7 @@ export class Joiner {
       ...CLUSTER_CHANNEL_OPTIONS,
       ...channel.channelOptions,
     }) as unknown as JoinClient;
-    const deadline = Date.now() + (this.opts.attemptTimeoutMs ?? 5_000);
+    const deadline = this.opts.clock.now() + (this.opts.attemptTimeoutMs ?? 5_000);
     return new Promise<Attempt>((resolve) => {
       client.Join(this.opts.request, { deadline }, (err, response) => {
         client.close();
@@ -217,9 +222,10 @@ export class Joiner {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
+      const clock = this.opts.clock;
+      const timer = clock.setTimeout(done, Math.max(0, ms));
       function done() {
-        clearTimeout(timer);
+        clock.clear(timer);
         resolve();
       }
       this.wake = done;

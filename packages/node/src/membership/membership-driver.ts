@@ -12,6 +12,7 @@ import type { ConfChange } from "@hsmpool/raft";
 import type { Logger } from "pino";
 import type { JoinResponseWire } from "../cluster/cluster-proto.js";
 import type { RaftDriver } from "../raft/raft-driver.js";
+import type { Clock } from "../seams/clock.js";
 import { decideJoin, type JoinRequest, type MembershipView, nextMembershipChange } from "./join-rules.js";
 
 export interface MembershipDriverOptions {
@@ -29,7 +30,7 @@ export interface MembershipDriverOptions {
   quorumNote: () => string;
   registerTimeoutMs: number;
   logger: Logger;
-  now: () => number;
+  clock: Clock;
 }
 
 interface RegistrationWaiter {
@@ -84,7 +85,9 @@ export class MembershipDriver {
     }
     if (decision.kind === "register") {
       const registered = this.waitRegistered(decision.memberId, decision.peerAddress);
-      this.opts.raft.propose(encodeCommand({ ...decision, kind: "registerMember", at: this.opts.now() }));
+      this.opts.raft.propose(
+        encodeCommand({ ...decision, kind: "registerMember", at: this.opts.clock.now() }),
+      );
       await registered;
     }
     const member = decision.kind === "accept" && decision.member;
@@ -101,7 +104,7 @@ export class MembershipDriver {
   private waitRegistered(memberId: string, peerAddress: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const waiter: RegistrationWaiter = { peerAddress, resolve: () => done(null) };
-      const timer = setTimeout(
+      const timer = this.opts.clock.setTimeout(
         () =>
           done(
             new HsmPoolError(
@@ -113,7 +116,7 @@ export class MembershipDriver {
         this.opts.registerTimeoutMs,
       );
       const done = (error: HsmPoolError | null) => {
-        clearTimeout(timer);
+        this.opts.clock.clear(timer);
         const rest = (this.waiters.get(memberId) ?? []).filter((w) => w !== waiter);
         if (rest.length > 0) this.waiters.set(memberId, rest);
         else this.waiters.delete(memberId);

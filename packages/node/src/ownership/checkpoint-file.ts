@@ -18,7 +18,7 @@ import {
   encodeOwnershipCheckpoint,
   type OwnershipCheckpoint,
 } from "@hsmpool/pool";
-import { readFileIfExists, writeFileAtomic } from "../storage/atomic-file.js";
+import { type DurableStorage, fileStorage } from "../seams/storage.js";
 import { utf8 } from "../storage/bytes.js";
 
 export const CHECKPOINT_FILE = "ownership.sealed";
@@ -30,6 +30,7 @@ export class CheckpointFile {
     private readonly enclave: Enclave,
     private readonly stateDir: string,
     private readonly nodeId: string,
+    private readonly storage: DurableStorage = fileStorage,
   ) {}
 
   private get path(): string {
@@ -41,7 +42,7 @@ export class CheckpointFile {
   }
 
   async load(): Promise<OwnershipCheckpoint | null> {
-    const sealed = await readFileIfExists(this.path);
+    const sealed = await this.storage.read(this.path);
     if (sealed === null) return null;
     const bytes = this.enclave.unseal(sealed, { aad: this.aad() });
     const checkpoint = decodeOwnershipCheckpoint(bytes);
@@ -54,7 +55,10 @@ export class CheckpointFile {
     const bytes = encodeOwnershipCheckpoint(checkpoint);
     const key = Buffer.from(bytes).toString("base64");
     if (key === this.lastSaved) return;
-    await writeFileAtomic(this.path, this.enclave.seal(bytes, { policy: "mrsigner", aad: this.aad() }));
+    await this.storage.writeAtomic(
+      this.path,
+      this.enclave.seal(bytes, { policy: "mrsigner", aad: this.aad() }),
+    );
     this.lastSaved = key;
   }
 }

@@ -9,7 +9,6 @@
  * peer sends us is fed in as a message, and the call is answered with the machine's
  * reply to that nonce (it may come after an HSM export) or fails after a timeout.
  */
-import { randomBytes } from "node:crypto";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import {
   createOwnershipState,
@@ -26,6 +25,9 @@ import {
 } from "@hsmpool/pool";
 import type { Logger } from "pino";
 import type { PartitionAccess } from "../hsm/partition-access.js";
+import type { Clock, TimerId } from "../seams/clock.js";
+import type { Randomness } from "../seams/random.js";
+import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
 import type { CheckpointFile } from "./checkpoint-file.js";
 import { isHsmEffect, runHsmEffect } from "./hsm-effects.js";
 
@@ -51,14 +53,19 @@ export interface OwnershipDriverOptions {
   /** Persisting the state failed: the node cannot continue safely. */
   onFatal: (error: unknown) => void;
   logger: Logger;
-  now: () => number;
+  clock: Clock;
+  random: Randomness;
   exchangeTimeoutMs: number;
+  /** Observes every proposal the machine makes (after it was handed to Raft); simulator checks use it. */
+  onProposed?: (command: Extract<OwnershipEffect, { kind: "propose" }>["command"]) => void;
+  /** Broken variants for checker self-tests (genesisBeforeCommit, checkpointAfterEffects); empty in a real node. */
+  variants?: ShellVariants;
 }
 
 interface ServeWaiter {
   resolve: (m: Uint8Array) => void;
   reject: (e: unknown) => void;
-  timer: NodeJS.Timeout;
+  timer: TimerId;
 }
 
 const RESPONSE_KINDS = new Set<OwnershipMessage["kind"]>(["ownershipResponse", "dekResponse", "refused"]);
@@ -69,12 +76,14 @@ export class OwnershipDriver {
   private hsmQueue: Promise<void> = Promise.resolve();
   private readonly serveWaiters = new Map<string, ServeWaiter>();
   private stopped = false;
+  private readonly variants: ShellVariants;
 
   private constructor(
     private readonly opts: OwnershipDriverOptions,
     initial: OwnershipState,
   ) {
     this.state = initial;
+    this.variants = opts.variants ?? NO_VARIANTS;
   }
 
   /**
@@ -90,7 +99,12 @@ export class OwnershipDriver {
     const config = { nodeId: opts.nodeId, poolId: opts.poolId, retryTicks: opts.retryTicks };
     const initial = checkpoint ? resumeOwnership(config, checkpoint) : createOwnershipState(config);
     const driver = new OwnershipDriver(opts, initial);
-    driver.input({ kind: "start", nowMs: opts.now(), incarnation: randomBytes(8).toString("hex"), members });
+    driver.input({
+      kind: "start",
+      nowMs: opts.clock.now(),
+      incarnation: Buffer.from(opts.random.bytes(8)).toString("hex"),
+      members,
+    });
     return driver;
   }
 
@@ -123,13 +137,16 @@ export class OwnershipDriver {
     }
     const before = this.state;
     // Durable before any effect acts on it (e.g. before the WAL is sealed with the pool key).
+    // The broken variant checkpointAfterEffects saves only after the effects ran.
     const checkpoint = ownershipCheckpoint(step.state);
-    if (checkpoint) await this.opts.checkpoints.save(checkpoint);
+    const late = this.variants.has("checkpointAfterEffects");
+    if (checkpoint && !late) await this.opts.checkpoints.save(checkpoint);
     this.state = step.state;
     if (before.phase !== step.state.phase) {
       this.opts.logger.info({ from: before.phase, to: step.state.phase }, "ownership phase");
     }
     for (const effect of step.effects) await this.execute(effect);
+    if (checkpoint && late) await this.opts.checkpoints.save(checkpoint);
   }
 
   private async execute(effect: OwnershipEffect): Promise<void> {
@@ -154,6 +171,10 @@ export class OwnershipDriver {
             "ownership proposal deferred",
           );
         }
+        this.opts.onProposed?.(effect.command);
+        // The broken variant genesisBeforeCommit treats its own proposal as committed.
+        if (effect.command.kind === "genesis" && this.variants.has("genesisBeforeCommit"))
+          this.input({ kind: "genesisApplied", genesis: effect.command });
         return;
       case "send":
         this.send(effect.to, effect.message);
@@ -171,7 +192,7 @@ export class OwnershipDriver {
       const waiter = this.serveWaiters.get(key);
       if (!waiter) return; // the caller gave up already
       this.serveWaiters.delete(key);
-      clearTimeout(waiter.timer);
+      this.opts.clock.clear(waiter.timer);
       waiter.resolve(encodeMessage(message));
       return;
     }
@@ -197,7 +218,7 @@ export class OwnershipDriver {
     if (this.serveWaiters.has(key))
       fail("Conflict", `request ${message.nonce} from ${from} is already being served`);
     return new Promise<Uint8Array>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.opts.clock.setTimeout(() => {
         this.serveWaiters.delete(key);
         reject(
           new HsmPoolError(
@@ -215,7 +236,7 @@ export class OwnershipDriver {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const w of this.serveWaiters.values()) {
-      clearTimeout(w.timer);
+      this.opts.clock.clear(w.timer);
       w.reject(new HsmPoolError("ServiceUnavailable", "the node is shutting down"));
     }
     this.serveWaiters.clear();

@@ -13,7 +13,6 @@
  * that arrives while a round is in flight waits for the next one, so no read can be
  * served from a round that started before it arrived).
  */
-import { randomBytes } from "node:crypto";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import type {
   ConfChange,
@@ -28,6 +27,9 @@ import type {
 } from "@hsmpool/raft";
 import { decodeConfChange } from "@hsmpool/raft";
 import type { Logger } from "pino";
+import type { Clock, TimerId } from "../seams/clock.js";
+import type { Randomness } from "../seams/random.js";
+import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
 import type { RaftStore } from "../storage/raft-store.js";
 
 export interface RaftDriverHooks {
@@ -58,6 +60,10 @@ export interface RaftDriverOptions {
   appliedIndex: number;
   hooks: RaftDriverHooks;
   logger: Logger;
+  clock: Clock;
+  random: Randomness;
+  /** Broken variants for checker self-tests (sendBeforePersist); empty in a real node. */
+  variants?: ShellVariants;
   /** Why a read may not be confirmed, e.g. "no quorum: 1 of 3 voters reachable (n2, n3 unreachable)". */
   quorumNote?: () => string;
 }
@@ -74,7 +80,7 @@ interface AppliedWaiter {
 
 export class RaftDriver {
   private readonly node: RawNode;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerId | null = null;
   private processing: Promise<void> | null = null;
   private stopped = false;
   private applied: number;
@@ -82,14 +88,15 @@ export class RaftDriver {
   private conf: ConfState;
   /** Reads waiting for the next ReadIndex round, and the round in flight. */
   private queuedReads: ReadWaiter[] = [];
-  private readRound: { contexts: Set<string>; waiters: ReadWaiter[]; timer: NodeJS.Timeout | null } | null =
-    null;
+  private readRound: { contexts: Set<string>; waiters: ReadWaiter[]; timer: TimerId | null } | null = null;
   private appliedWaiters: AppliedWaiter[] = [];
   private readonly readTimeoutMs: number;
   private readonly readRetryMs: number;
+  private readonly sendBeforePersist: boolean;
 
   constructor(private readonly opts: RaftDriverOptions) {
     this.node = opts.node;
+    this.sendBeforePersist = (opts.variants ?? NO_VARIANTS).has("sendBeforePersist");
     this.applied = opts.appliedIndex;
     this.snapshotIndex = opts.appliedIndex;
     this.conf = opts.conf;
@@ -100,7 +107,7 @@ export class RaftDriver {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.tick(), this.opts.tickMs);
+    this.timer = this.opts.clock.setInterval(() => this.tick(), this.opts.tickMs);
     this.schedule();
   }
 
@@ -165,7 +172,7 @@ export class RaftDriver {
     const waiters = this.queuedReads;
     if (waiters.length === 0) return;
     this.queuedReads = [];
-    const deadline = Date.now() + this.readTimeoutMs;
+    const deadline = this.opts.clock.now() + this.readTimeoutMs;
     this.readRound = { contexts: new Set(), waiters, timer: null };
     this.askReadIndex(deadline);
   }
@@ -179,7 +186,7 @@ export class RaftDriver {
   private askReadIndex(deadline: number): void {
     const round = this.readRound;
     if (!round) return;
-    if (Date.now() >= deadline) {
+    if (this.opts.clock.now() >= deadline) {
       this.finishReadRound(
         new HsmPoolError(
           "NoQuorum",
@@ -189,9 +196,9 @@ export class RaftDriver {
       );
       return;
     }
-    const ctx = randomBytes(8);
-    round.contexts.add(ctx.toString("hex"));
-    round.timer = setTimeout(() => this.askReadIndex(deadline), this.readRetryMs);
+    const ctx = this.opts.random.bytes(8);
+    round.contexts.add(Buffer.from(ctx).toString("hex"));
+    round.timer = this.opts.clock.setTimeout(() => this.askReadIndex(deadline), this.readRetryMs);
     try {
       this.node.readIndex(ctx);
       this.schedule();
@@ -208,7 +215,7 @@ export class RaftDriver {
     const round = this.readRound;
     if (!round) return;
     this.readRound = null;
-    if (round.timer) clearTimeout(round.timer);
+    this.opts.clock.clear(round.timer);
     for (const w of round.waiters) {
       if (error !== null) w.reject(error);
       else this.whenApplied(index).then(w.resolve, w.reject);
@@ -247,9 +254,11 @@ export class RaftDriver {
 
   private async handleReady(rd: Ready): Promise<void> {
     const { hooks } = this.opts;
+    // The broken variant sends first: a crash before the fsync loses what a peer was told.
+    if (this.sendBeforePersist && rd.messages.length > 0) hooks.send(rd.messages);
     await this.opts.store.persist(rd);
     if (rd.softState) hooks.onSoftState(rd.softState, this.node.status().term);
-    if (rd.messages.length > 0) hooks.send(rd.messages);
+    if (!this.sendBeforePersist && rd.messages.length > 0) hooks.send(rd.messages);
     if (rd.snapshot) {
       hooks.onSnapshot(rd.snapshot);
       this.applied = rd.snapshot.meta.index;
@@ -296,7 +305,7 @@ export class RaftDriver {
 
   /** Stops ticking and waits for the Ready being handled to reach the disk. */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.opts.clock.clear(this.timer);
     this.timer = null;
     const inFlight = this.processing;
     this.stopped = true;

@@ -23,7 +23,8 @@ import {
   type Ready,
   type Snapshot,
 } from "@hsmpool/raft";
-import { readFileIfExists, writeFileAtomic } from "./atomic-file.js";
+import { type Randomness, systemRandomness } from "../seams/random.js";
+import { type DurableStorage, fileStorage } from "../seams/storage.js";
 import { utf8, Writer } from "./bytes.js";
 import { type Batch, decodeBatch, decodeSnapshot, encodeBatch, encodeSnapshot } from "./raft-records.js";
 import { newGeneration, RecordLog } from "./record-log.js";
@@ -53,6 +54,10 @@ export interface RecoveredRaftState {
 export interface OpenRaftStoreOptions {
   dir: string;
   sealers: Sealers;
+  /** Where the files live (default: the file system). */
+  storage?: DurableStorage;
+  /** Draws WAL file generations (default: the OS CSPRNG). */
+  random?: Randomness;
   /** For a founding member with no state: the initial snapshot (index 1, term 1) to write. */
   bootstrap?: { conf: ConfState; data: Uint8Array };
 }
@@ -63,23 +68,27 @@ export class RaftStore {
     private readonly sealers: Sealers,
     readonly storage: MemoryStorage,
     private wal: RecordLog,
+    private readonly files: DurableStorage,
+    private readonly random: Randomness,
   ) {}
 
   static async open(
     opts: OpenRaftStoreOptions,
   ): Promise<{ store: RaftStore; recovered: RecoveredRaftState }> {
     const { dir, sealers } = opts;
+    const files = opts.storage ?? fileStorage;
+    const random = opts.random ?? systemRandomness;
     const storage = new MemoryStorage();
-    let snapshot = await readSnapshotFile(join(dir, SNAPSHOT_FILE), sealers);
+    let snapshot = await readSnapshotFile(files, join(dir, SNAPSHOT_FILE), sealers);
     const fresh = snapshot === null;
     if (snapshot === null && opts.bootstrap) {
       snapshot = { meta: { index: 1, term: 1, conf: opts.bootstrap.conf }, data: opts.bootstrap.data };
-      await writeSnapshotFile(join(dir, SNAPSHOT_FILE), sealers, snapshot);
+      await writeSnapshotFile(files, join(dir, SNAPSHOT_FILE), sealers, snapshot);
     }
     if (snapshot !== null && snapshot.meta.index > 0) storage.applySnapshot(snapshot);
 
-    const { log, records, truncatedBytes } = await RecordLog.open(join(dir, WAL_FILE));
-    const store = new RaftStore(dir, sealers, storage, log);
+    const { log, records, truncatedBytes } = await RecordLog.open(join(dir, WAL_FILE), files, random);
+    const store = new RaftStore(dir, sealers, storage, log, files, random);
     let hardState: HardState = { term: 0, vote: null, commit: 0 };
     try {
       for (let i = 0; i < records.length; i++) {
@@ -118,7 +127,7 @@ export class RaftStore {
     if (this.beforeWrite && (rd.snapshot || rd.entries.length > 0 || rd.hardState)) await this.beforeWrite();
     if (rd.snapshot) {
       this.storage.applySnapshot(rd.snapshot);
-      await writeSnapshotFile(join(this.dir, SNAPSHOT_FILE), this.sealers, rd.snapshot);
+      await writeSnapshotFile(this.files, join(this.dir, SNAPSHOT_FILE), this.sealers, rd.snapshot);
       await this.rewriteWal();
     }
     if (rd.entries.length > 0) this.storage.append(rd.entries);
@@ -136,7 +145,7 @@ export class RaftStore {
    */
   async compact(index: number, conf: ConfState, data: Uint8Array): Promise<void> {
     const snap = this.storage.createSnapshot(index, conf, data);
-    await writeSnapshotFile(join(this.dir, SNAPSHOT_FILE), this.sealers, snap);
+    await writeSnapshotFile(this.files, join(this.dir, SNAPSHOT_FILE), this.sealers, snap);
     this.storage.compact(index);
     await this.rewriteWal();
   }
@@ -148,10 +157,10 @@ export class RaftStore {
     const entries: Entry[] = last >= first ? this.storage.entries(first, last + 1) : [];
     const batch: Batch = { hardState: this.storage.initialState().hardState, entries };
     // One atomic replace: the new file appears complete (hard state included) or not at all.
-    const generation = newGeneration();
+    const generation = newGeneration(this.random);
     const sealed = await this.sealers.seal(encodeBatch(batch), walAad(generation, 0));
     await this.wal.close();
-    this.wal = await RecordLog.create(join(this.dir, WAL_FILE), [sealed], generation);
+    this.wal = await RecordLog.create(join(this.dir, WAL_FILE), [sealed], generation, this.files);
   }
 
   private async appendBatch(batch: Batch): Promise<void> {
@@ -182,8 +191,12 @@ function replayEntries(storage: MemoryStorage, entries: Entry[], record: number)
   }
 }
 
-async function readSnapshotFile(path: string, sealers: Sealers): Promise<Snapshot | null> {
-  const bytes = await readFileIfExists(path);
+async function readSnapshotFile(
+  files: DurableStorage,
+  path: string,
+  sealers: Sealers,
+): Promise<Snapshot | null> {
+  const bytes = await files.read(path);
   if (bytes === null) return null;
   const header = SNAPSHOT_MAGIC.length + 1;
   if (bytes.length <= header || !SNAPSHOT_MAGIC.every((b, i) => bytes[i] === b)) {
@@ -195,7 +208,12 @@ async function readSnapshotFile(path: string, sealers: Sealers): Promise<Snapsho
   return decodeSnapshot(await sealers.open(bytes.subarray(header), SNAPSHOT_AAD, path));
 }
 
-async function writeSnapshotFile(path: string, sealers: Sealers, snap: Snapshot): Promise<void> {
+async function writeSnapshotFile(
+  files: DurableStorage,
+  path: string,
+  sealers: Sealers,
+  snap: Snapshot,
+): Promise<void> {
   const sealed = await sealers.seal(encodeSnapshot(snap), SNAPSHOT_AAD);
-  await writeFileAtomic(path, new Writer().raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).raw(sealed).finish());
+  await files.writeAtomic(path, new Writer().raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).raw(sealed).finish());
 }

@@ -18,11 +18,10 @@
  * A corruption inside the very last record cannot be told apart from a torn write
  * and is treated as one (like etcd's WAL); Raft re-replicates that entry.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { type FileHandle, open, readFile, rename, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { createHash } from "node:crypto";
 import { fail } from "@hsmpool/errors";
-import { fsyncDir } from "./atomic-file.js";
+import { type Randomness, systemRandomness } from "../seams/random.js";
+import { type AppendableFile, type DurableStorage, fileStorage } from "../seams/storage.js";
 
 const FILE_MAGIC = Buffer.from("HWAL", "ascii");
 const FILE_VERSION = 1;
@@ -116,8 +115,8 @@ export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
 }
 
 /** A fresh random file generation (bound into every record's AAD by the sealing layer). */
-export function newGeneration(): Uint8Array {
-  return new Uint8Array(randomBytes(GENERATION_BYTES));
+export function newGeneration(random: Randomness = systemRandomness): Uint8Array {
+  return random.bytes(GENERATION_BYTES);
 }
 
 function fileHeader(generation: Uint8Array): Buffer {
@@ -127,7 +126,7 @@ function fileHeader(generation: Uint8Array): Buffer {
 
 export class RecordLog {
   private constructor(
-    private fh: FileHandle,
+    private fh: AppendableFile,
     readonly path: string,
     readonly generation: Uint8Array,
     private size: number,
@@ -149,22 +148,21 @@ export class RecordLog {
    */
   static async open(
     path: string,
+    storage: DurableStorage = fileStorage,
+    random: Randomness = systemRandomness,
   ): Promise<{ log: RecordLog; records: Uint8Array[]; truncatedBytes: number }> {
-    const exists = await stat(path).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
-      const log = await RecordLog.create(path, []);
+    const stored = await storage.read(path);
+    if (stored === null) {
+      const log = await RecordLog.create(path, [], newGeneration(random), storage);
       return { log, records: [], truncatedBytes: 0 };
     }
-    const image = await readFile(path);
+    const image = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     const scanned = scanLog(image, `write-ahead log ${path}`);
-    const fh = await open(path, "r+");
+    const fh = await storage.openForWrite(path);
     const truncatedBytes = image.length - scanned.validEnd;
     if (truncatedBytes > 0) {
       await fh.truncate(scanned.validEnd);
-      await fh.datasync();
+      await fh.sync();
     }
     const log = new RecordLog(fh, path, scanned.generation, scanned.validEnd, scanned.records.length);
     return { log, records: scanned.records, truncatedBytes };
@@ -172,26 +170,18 @@ export class RecordLog {
 
   /**
    * Atomically replaces (or creates) the log at `path` with a new generation holding
-   * `payloads`: written to a temp file, fsynced, renamed over, directory fsynced.
+   * `payloads` (storage.writeAtomic: temp file, fsync, rename over, directory fsync).
    */
   static async create(
     path: string,
     payloads: readonly Uint8Array[],
-    generation: Uint8Array = newGeneration(),
+    generation: Uint8Array,
+    storage: DurableStorage = fileStorage,
   ): Promise<RecordLog> {
     if (generation.length !== GENERATION_BYTES) fail("Internal", "WAL generation must be 16 bytes");
     const image = Buffer.concat([fileHeader(generation), ...payloads.map(encodeRecord)]);
-    const tmp = `${path}.tmp`;
-    const out = await open(tmp, "w", 0o600);
-    try {
-      await out.write(image, 0, image.length, 0);
-      await out.sync();
-    } finally {
-      await out.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(dirname(path));
-    const fh = await open(path, "r+");
+    await storage.writeAtomic(path, image);
+    const fh = await storage.openForWrite(path);
     return new RecordLog(fh, path, generation, image.length, payloads.length);
   }
 
@@ -199,18 +189,14 @@ export class RecordLog {
   async append(payloads: readonly Uint8Array[]): Promise<void> {
     if (payloads.length === 0) return;
     const buf = Buffer.concat(payloads.map(encodeRecord));
-    let written = 0;
-    while (written < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, written, buf.length - written, this.size + written);
-      written += bytesWritten;
-    }
+    await this.fh.write(buf, this.size);
     this.size += buf.length;
     this.count += payloads.length;
   }
 
   /** Makes every appended record durable. */
   async sync(): Promise<void> {
-    await this.fh.datasync();
+    await this.fh.sync();
   }
 
   async close(): Promise<void> {
