@@ -112,6 +112,7 @@ export class ControlApi {
     }
     const fenced = ctx.healing.members.filter((m) => isLive(m) && m.serverId === serverId).map((m) => m.id);
     ctx.log.warn({ serverId, fenced }, "server marked lost");
+    ctx.metrics.serverLost("requested");
     await ctx.enqueue({ type: "server-lost", serverId, atMs: ctx.nowMs() });
     return { serverId, fenced };
   }

@@ -8,6 +8,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { HealingConfig, HealingInput, HealingState } from "./healing/model.js";
 import { type HealthConfig, type MemberHealth, STARTING } from "./health.js";
+import type { HfcMetrics } from "./hfc-metrics.js";
 import type { NodeLauncher, NodeProcess } from "./launcher.js";
 import type { RaftTiming } from "./node-config.js";
 import type { NodeStatusClient } from "./node-status-client.js";
@@ -77,6 +78,9 @@ export interface ControllerContext {
   /** The control API's address (empty until it listens) and port. */
   controlAddress: string;
   controlPort: number;
+  /** The HFC's Prometheus series, and where they are served ("" until then). */
+  readonly metrics: HfcMetrics;
+  metricsUrl: string;
   /** Client credentials for the nodes' data plane (the Status probe). */
   credentials: grpc.ChannelCredentials;
   /** Queues an observation for the healing controller; resolves once it has been processed. */

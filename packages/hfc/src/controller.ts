@@ -10,6 +10,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
+import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { openFabric } from "@hsmpool/platform";
 import type { Logger } from "pino";
 import { writeJsonAtomic } from "./atomic-fs.js";
@@ -31,6 +32,7 @@ import { restoreHealingState } from "./healing/persisted.js";
 import { HealingLoop } from "./healing-loop.js";
 import { HealingStore, readFabricStateFile, readHealingFile } from "./healing-store.js";
 import { HealthPoller, poolStatus } from "./health-poller.js";
+import { HfcMetrics } from "./hfc-metrics.js";
 import { dataPlaneCredentials } from "./node-status-client.js";
 import { FabricCa } from "./pki.js";
 import { type InventoryRack, placeMembers } from "./placement.js";
@@ -52,6 +54,7 @@ export class FabricController {
   private readonly loop: HealingLoop;
   private readonly controlApi: ControlApi;
   private controlServer: ControlServer | undefined;
+  private metricsServer: MetricsServer | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private resolveDone!: () => void;
   /** Resolves once the controller has stopped every node and its server. */
@@ -90,6 +93,8 @@ export class FabricController {
       stopping: undefined,
       controlAddress: "",
       controlPort: 0,
+      metrics: new HfcMetrics({ pool: pool.poolId }, () => poolStatus(this.ctx)),
+      metricsUrl: "",
       credentials: undefined as never, // set in boot(), before anything probes
       enqueue: (input) => this.loop.enqueue(input),
     };
@@ -208,6 +213,8 @@ export class FabricController {
     this.controlServer = await this.controlApi.listen(this.preferredControlPort);
     ctx.controlAddress = this.controlServer.address;
     ctx.controlPort = Number(this.controlServer.address.split(":")[1]);
+    this.metricsServer = await serveMetrics({ registry: ctx.metrics.registry });
+    ctx.metricsUrl = this.metricsServer.url;
     await this.store.save(poolSpecOf(ctx), ctx.healing, ctx.controlPort);
     await this.supervisor.takeOverNodes();
     await this.supervisor.writePids();
@@ -221,7 +228,12 @@ export class FabricController {
     // hfc.json last: its presence tells the CLI the control API answers.
     await writeJsonAtomic(ctx.paths.hfcJson, info);
     ctx.log.info(
-      { controlAddress: this.controlServer.address, poolId: ctx.pool.poolId, paused: ctx.healing.paused },
+      {
+        controlAddress: this.controlServer.address,
+        metricsUrl: ctx.metricsUrl,
+        poolId: ctx.pool.poolId,
+        paused: ctx.healing.paused,
+      },
       "HFC ready",
     );
     this.pollTimer = setInterval(
@@ -248,6 +260,7 @@ export class FabricController {
     for (const s of ctx.shells.values()) s.statusClient?.close();
     await this.supervisor.writePids();
     await this.controlServer?.close();
+    await this.metricsServer?.close();
     const claim = await readHfcInfo(ctx.paths.runDir).catch(() => undefined);
     if (claim?.pid === process.pid) await rm(ctx.paths.hfcJson, { force: true });
     ctx.log.info({ poolId: ctx.pool.poolId }, "HFC stopped");

@@ -74,7 +74,9 @@ export class HealingLoop {
     const old = new Map(before.healings.map((r) => [r.id, r.phases.length]));
     for (const r of after.healings) {
       const seen = old.get(r.id) ?? 0;
-      for (const mark of r.phases.slice(seen)) {
+      for (const [i, mark] of r.phases.entries()) {
+        if (i < seen) continue;
+        this.ctx.metrics.healingPhase(r, mark, r.phases[i - 1]);
         const level = mark.phase === "failed" ? "warn" : "info";
         this.ctx.log[level](
           {

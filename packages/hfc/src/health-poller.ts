@@ -136,6 +136,7 @@ export function poolStatus(ctx: ControllerContext): PoolStatus {
     fabricDir: ctx.fabricDir,
     runDir: ctx.paths.runDir,
     observedMs: ctx.nowMs(),
+    metricsUrl: ctx.metricsUrl,
     healing: {
       healing: h.healings,
       healingPaused: h.paused,

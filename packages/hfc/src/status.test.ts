@@ -21,6 +21,20 @@ const member = (id: string, health: MemberObservation["health"]): MemberObservat
 });
 
 describe("aggregatePoolStatus", () => {
+  it("gives each member's scrape URL from its Status, and crash-looping with the last error line", () => {
+    const s = observe([
+      member("n1", up(nodeStatus("n1", { role: "primary", term: 3, metricsAddress: "127.0.0.1:9101" }))),
+      { ...member("n2", down(nodeStatus("n2", { term: 3 }))), crashLoop: { lastError: "fabric gone" } },
+      member("n3", up(nodeStatus("n3", { term: 3 }))),
+    ]);
+    expect(s.members.map((m) => [m.id, m.health, m.metricsUrl, m.healthDetail])).toEqual([
+      ["n1", "up", "http://127.0.0.1:9101/metrics", ""],
+      ["n2", "crash-looping", "", "fabric gone"],
+      ["n3", "up", "", ""],
+    ]);
+    expect(s.state).toBe("degraded");
+  });
+
   it("healthy: three members up, one primary, all ownership synced", () => {
     const s = observe([
       member("n1", up(nodeStatus("n1", { role: "primary", term: 3 }))),

@@ -14,6 +14,8 @@ export interface MemberObservation {
   health: MemberHealth;
   /** Process id of the member's current (or last) process; 0 when never launched. */
   pid: number;
+  /** Set while the member's process keeps exiting soon after launch: the last error line it logged. */
+  crashLoop?: { lastError: string } | null;
 }
 
 export interface PoolObservation {
@@ -24,6 +26,8 @@ export interface PoolObservation {
   fabricDir: string;
   runDir: string;
   observedMs: number;
+  /** The HFC's Prometheus endpoint ("" when none). */
+  metricsUrl?: string;
   /** The healing controller's view (none: nothing healing). */
   healing?: Pick<PoolStatus, "healing" | "healingPaused" | "lostServers" | "upgrade">;
 }
@@ -71,19 +75,27 @@ function roleOf(m: MemberObservation, primary: string): MemberRole {
 
 function memberStatus(m: MemberObservation, primary: string): MemberStatus {
   const last = m.health.lastStatus;
+  const crashLooping = m.health.health !== "up" && m.crashLoop;
+  const metricsAddress = last?.metricsAddress ?? "";
   return {
     id: m.spec.id,
     role: roleOf(m, primary),
     server: m.spec.serverId,
     rack: m.spec.rackId,
     pid: m.pid,
-    health: m.health.health,
+    health: crashLooping ? "crash-looping" : m.health.health,
     measurement: last?.mrenclave ?? "",
     ownership: last?.ownership === "synced" ? "synced" : "pending",
     peerAddress: m.spec.peerAddress,
     dataAddress: m.spec.dataAddress,
     term: last?.term ?? 0,
     appliedIndex: last?.appliedIndex ?? 0,
+    metricsUrl: metricsAddress === "" ? "" : `http://${metricsAddress}/metrics`,
+    healthDetail: crashLooping
+      ? m.crashLoop?.lastError || ""
+      : m.health.health === "up"
+        ? ""
+        : (m.health.lastError ?? ""),
   };
 }
 
@@ -115,5 +127,6 @@ export function aggregatePoolStatus(obs: PoolObservation): PoolStatus {
     healingPaused: obs.healing?.healingPaused ?? false,
     lostServers: obs.healing?.lostServers ?? [],
     upgrade: obs.healing?.upgrade ?? NO_UPGRADE,
+    metricsUrl: obs.metricsUrl ?? "",
   };
 }

@@ -158,6 +158,7 @@ export class NodeSupervisor {
       },
       "node launched",
     );
+    this.ctx.metrics.launched(m.id);
     this.attach(shellOf(this.ctx, m.id), launched);
     return launched;
   }

@@ -5,7 +5,8 @@
  */
 
 export type MemberRole = "primary" | "secondary" | "learner";
-export type MemberHealthState = "up" | "down";
+/** "crash-looping": its process keeps exiting soon after launch; the HFC relaunches it with backoff, up to a limit. */
+export type MemberHealthState = "up" | "down" | "crash-looping";
 export type OwnershipState = "synced" | "pending";
 export type PoolState = "healthy" | "degraded" | "unavailable";
 
@@ -161,6 +162,8 @@ export interface NodeStatus {
   /** The member this node was launched to replace ("" if none). */
   replacing: string;
   minPeerSvn: number;
+  /** host:port of the node's Prometheus endpoint ("" from a node that predates metrics). */
+  metricsAddress: string;
 }
 
 /** hfc.proto MemberStatus. */
@@ -177,6 +180,10 @@ export interface MemberStatus {
   dataAddress: string;
   term: number;
   appliedIndex: number;
+  /** `http://<host:port>/metrics` of the node, "" until it has answered Status. */
+  metricsUrl: string;
+  /** Why the member is not up ("" when up or nothing is known). */
+  healthDetail: string;
 }
 
 /** hfc.proto PoolStatus. `primary` is "" when there is none (proto3 has no null). */
@@ -194,4 +201,6 @@ export interface PoolStatus {
   healingPaused: boolean;
   lostServers: string[];
   upgrade: UpgradeStatus;
+  /** The HFC's own Prometheus endpoint ("" when it serves none). */
+  metricsUrl: string;
 }

@@ -25,6 +25,7 @@ import {
 } from "@hsmpool/attested-tls";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { HsmDevice } from "@hsmpool/hsm";
+import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { type Enclave, launchEnclave, openFabric } from "@hsmpool/platform";
 import { type ApplyResult, KeyStore, ownershipInputsOf, requireOwnership } from "@hsmpool/pool";
 import {
@@ -44,6 +45,7 @@ import { type DataServer, startDataServer } from "./data-plane/data-server.js";
 import { unary } from "./data-plane/grpc-errors.js";
 import { keyVaultImplementation } from "./data-plane/keyvault-handlers.js";
 import { obtainDataPlaneCredentials } from "./data-plane/node-cert.js";
+import { withRequestMetrics } from "./data-plane/request-metrics.js";
 import { PartitionAccess } from "./hsm/partition-access.js";
 import { deleteHsmKeys, KeyIndex } from "./keyvault/key-index.js";
 import { KeyService } from "./keyvault/key-service.js";
@@ -51,6 +53,7 @@ import { ProposalWaiters } from "./keyvault/proposals.js";
 import { Joiner, type JoinFailure } from "./membership/joiner.js";
 import { MembershipDriver } from "./membership/membership-driver.js";
 import { describeQuorum, type QuorumReport, quorumReport } from "./membership/quorum.js";
+import { NodeMetrics } from "./metrics/node-metrics.js";
 import { CheckpointFile } from "./ownership/checkpoint-file.js";
 import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
 import { peerPolicyFor, peerSvnFloor } from "./peer/policy.js";
@@ -113,6 +116,8 @@ export class PoolNode {
   private links!: PeerLinks;
   private peerServer!: AttestedServer;
   private dataServer: DataServer | null = null;
+  private readonly metrics: NodeMetrics;
+  private metricsServer: MetricsServer | null = null;
   private ownershipTimer: TimerId | null = null;
   private synced: OwnershipSyncedInfo | null = null;
   private readonly peerDataAddresses = new Map<string, string>();
@@ -140,6 +145,11 @@ export class PoolNode {
     this.variants = opts.variants ?? NO_VARIANTS;
     this.logger = opts.logger;
     this.startedMs = this.now();
+    this.metrics = new NodeMetrics({ node: config.nodeId, pool: config.poolId }, () => {
+      if (!this.raft) return null;
+      const st = this.raft.status();
+      return { term: st.term, commitIndex: st.commit, appliedIndex: this.raft.appliedIndex };
+    });
   }
 
   /** Launches the enclave and starts every part; resolves once the peer server listens. */
@@ -179,6 +189,7 @@ export class PoolNode {
       config.stateDir,
       chaos ? () => chaos.beforeHsmOperation() : undefined,
       storage,
+      (operation, ok, seconds) => this.metrics.hsmOperation(operation, ok, seconds),
     );
     const restarted = await this.access.loginWithStoredCredential();
     const checkpoints = new CheckpointFile(this.enclave, config.stateDir, config.nodeId, storage);
@@ -204,6 +215,7 @@ export class PoolNode {
         : {}),
     });
     this.store = store;
+    store.onFsync = (seconds) => this.metrics.walFsync(seconds);
     if (chaos) store.beforeWrite = () => chaos.beforeDiskWrite();
     this.keyStore = this.restoreKeyStore(recovered.snapshot);
     logger.info(
@@ -350,6 +362,10 @@ export class PoolNode {
       { peerAddress: this.peerServer.address, certFingerprint: identity.certFingerprint },
       "peer server listening",
     );
+
+    // Loopback, any free port: the address is in this node's Status, where the HFC finds it.
+    this.metricsServer = await serveMetrics({ registry: this.metrics.registry });
+    logger.info({ metricsUrl: this.metricsServer.url }, "metrics served");
 
     this.membershipState = initialMembership(this.raft.confState, config.nodeId);
     this.onMembershipChanged();
@@ -543,6 +559,7 @@ export class PoolNode {
 
   private onSoftState(soft: SoftState, term: number): void {
     this.logger.info({ role: soft.role, leader: soft.leader, term }, "raft role");
+    this.metrics.leaderSeen(soft.leader);
     this.ownership.input({ kind: "leaderChanged", leader: soft.leader, term });
   }
 
@@ -607,6 +624,7 @@ export class PoolNode {
       startedMs: this.startedMs,
       membership: this.membershipState,
       minPeerSvn: this.minPeerSvn,
+      metricsAddress: this.metricsServer?.address ?? "",
     });
   }
 
@@ -646,7 +664,10 @@ export class PoolNode {
       this.dataServer = await startDataServer({
         address: config.dataListen,
         credentials,
-        keyVault: keyVaultImplementation(keys, config.nodeId, onInternalError),
+        keyVault: withRequestMetrics(
+          keyVaultImplementation(keys, config.nodeId, onInternalError),
+          this.metrics,
+        ),
         status: unary(async () => this.status(), onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
       });
       logger.info(
@@ -685,6 +706,7 @@ export class PoolNode {
     await this.raft.stop();
     await this.ownership.stop();
     this.links.close();
+    await this.metricsServer?.close();
     await this.store.close();
     this.opts.chaos?.stop();
     await this.device.close();

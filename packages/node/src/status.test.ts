@@ -58,6 +58,7 @@ function statusOf(raft: Partial<Status>, conf: ConfState, membership: Membership
     keyCount: 0,
     startedMs: 1,
     membership,
+    metricsAddress: "127.0.0.1:9",
     minPeerSvn: 1,
   });
 }

@@ -32,6 +32,8 @@ export interface NodeStatusMessage {
   membership: Membership;
   replacing: string;
   minPeerSvn: number;
+  /** host:port of this node's Prometheus endpoint (GET /metrics on loopback); "" before it listens. */
+  metricsAddress: string;
 }
 
 export interface StatusInputs {
@@ -47,6 +49,7 @@ export interface StatusInputs {
   startedMs: number;
   membership: Membership;
   minPeerSvn: number;
+  metricsAddress: string;
 }
 
 export function roleOf(raft: Status, conf: ConfState, membership: Membership): NodeStatusMessage["role"] {
@@ -96,5 +99,6 @@ export function nodeStatus(s: StatusInputs): NodeStatusMessage {
     membership: s.membership,
     replacing: s.config.replaces ?? "",
     minPeerSvn: s.minPeerSvn,
+    metricsAddress: s.metricsAddress,
   };
 }

@@ -34,6 +34,7 @@ function pool(fields: Partial<PoolStatus> = {}): PoolStatus {
     healingPaused: false,
     lostServers: [],
     upgrade: NO_UPGRADE,
+    metricsUrl: "",
     ...fields,
   };
 }

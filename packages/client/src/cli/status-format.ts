@@ -21,11 +21,18 @@ export interface StatusJson {
     ownership: string;
     peerAddress: string;
     dataAddress: string;
+    /** The node's Prometheus endpoint ("" until it has answered the HFC). */
+    metricsUrl: string;
+    /** Why it is not up (the last error line while crash-looping); "" when up. */
+    healthDetail: string;
+    term: number;
   }[];
   healing: HealingEvent[];
   healingPaused: boolean;
   lostServers: string[];
   upgrade: { state: string; bundleDir: string; svn: number; reason: string; launched: string[] } | null;
+  /** The HFC's Prometheus endpoint. */
+  metricsUrl: string;
 }
 
 export function statusJson(s: PoolStatus): StatusJson {
@@ -45,6 +52,9 @@ export function statusJson(s: PoolStatus): StatusJson {
       ownership: m.ownership,
       peerAddress: m.peerAddress,
       dataAddress: m.dataAddress,
+      metricsUrl: m.metricsUrl,
+      healthDetail: m.healthDetail,
+      term: m.term,
     })),
     healing: s.healing.map((h) => ({
       id: h.id,
@@ -67,6 +77,7 @@ export function statusJson(s: PoolStatus): StatusJson {
             launched: [...s.upgrade.launched],
           }
         : null,
+    metricsUrl: s.metricsUrl,
   };
 }
 
@@ -136,7 +147,11 @@ export function statusTable(s: PoolStatus): string {
       m.measurement ? `${m.measurement.slice(0, 16)}…` : "-",
     ]),
   ];
-  return `${head}\n${table(rows)}\n${healingSection(s)}`;
+  const looping = s.members
+    .filter((m) => m.health === "crash-looping")
+    .map((m) => `${m.id} is crash-looping (relaunched with backoff): ${m.healthDetail || "no error line"}\n`)
+    .join("");
+  return `${head}\n${table(rows)}\n${looping}${healingSection(s)}`;
 }
 
 /** One line per member, for progress output. */

@@ -42,6 +42,8 @@ const member = (id: string, health: "up" | "down", role: "primary" | "secondary"
   dataAddress: "127.0.0.1:2",
   term: 3,
   appliedIndex: 9,
+  metricsUrl: "",
+  healthDetail: "",
 });
 
 const restart = (phase: HealingEvent["phase"]): HealingEvent => ({
@@ -81,6 +83,7 @@ function status(state: PoolStatus["state"], healing: HealingEvent[]): PoolStatus
     healingPaused: false,
     lostServers: [],
     upgrade: NO_UPGRADE,
+    metricsUrl: "",
   };
 }
 

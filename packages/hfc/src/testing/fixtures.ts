@@ -50,6 +50,7 @@ export function nodeStatus(id: string, fields: Partial<NodeStatus> = {}): NodeSt
     membership: "voter",
     replacing: "",
     minPeerSvn: 1,
+    metricsAddress: "",
     ...fields,
   };
 }

@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
 import type { Partition, Session } from "@hsmpool/hsm";
+import { secondsSince } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
 import { type DurableStorage, fileStorage } from "../seams/storage.js";
 import { utf8 } from "../storage/bytes.js";
@@ -19,13 +20,17 @@ export class PartitionAccess {
   private current: Session | null = null;
   private gated: { session: Session; proxy: Session } | null = null;
 
-  /** `beforeOperation`: TEST-ONLY chaos hook run before every session call (it may arm an HSM fault). */
+  /**
+   * `beforeOperation`: TEST-ONLY chaos hook run before every session call (it may arm an HSM fault).
+   * `observe`: told each session call's method name, outcome and duration (the node's metrics).
+   */
   constructor(
     readonly partition: Partition,
     private readonly enclave: Enclave,
     private readonly stateDir: string,
     private readonly beforeOperation?: () => void,
     private readonly storage: DurableStorage = fileStorage,
+    private readonly observe?: (operation: string, ok: boolean, seconds: number) => void,
   ) {}
 
   private get credentialPath(): string {
@@ -41,15 +46,17 @@ export class PartitionAccess {
     const session =
       this.current ?? fail("NotInitialized", `partition ${this.partition.id} is not initialized yet`);
     const gate = this.beforeOperation;
-    if (!gate) return session;
+    const observe = this.observe;
+    if (!gate && !observe) return session;
     if (this.gated?.session !== session) {
       const proxy = new Proxy(session, {
         get(target, prop, receiver) {
           const v = Reflect.get(target, prop, receiver);
           if (typeof v !== "function") return v;
           return (...args: unknown[]) => {
-            gate();
-            return (v as (...a: unknown[]) => unknown).apply(target, args);
+            gate?.();
+            const call = () => (v as (...a: unknown[]) => unknown).apply(target, args);
+            return observe ? timed(String(prop), call, observe) : call();
           };
         },
       });
@@ -95,4 +102,35 @@ export class PartitionAccess {
     }
     return this.current;
   }
+}
+
+/** Runs a session call and reports how it went once it settles (sync or async). */
+function timed(
+  operation: string,
+  call: () => unknown,
+  observe: (operation: string, ok: boolean, seconds: number) => void,
+): unknown {
+  const started = process.hrtime.bigint();
+  const done = (ok: boolean) => observe(operation, ok, secondsSince(started));
+  let result: unknown;
+  try {
+    result = call();
+  } catch (e) {
+    done(false);
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (v: unknown) => {
+        done(true);
+        return v;
+      },
+      (e: unknown) => {
+        done(false);
+        throw e;
+      },
+    );
+  }
+  done(true);
+  return result;
 }

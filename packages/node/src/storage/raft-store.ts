@@ -15,6 +15,7 @@
  */
 import { join } from "node:path";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { secondsSince } from "@hsmpool/metrics";
 import {
   type ConfState,
   type Entry,
@@ -121,6 +122,8 @@ export class RaftStore {
 
   /** TEST-ONLY chaos hook run before every durable write (a slow or failing disk). */
   beforeWrite: (() => Promise<void>) | null = null;
+  /** Told how long each WAL fdatasync took, in seconds (the node's metrics). */
+  onFsync: ((seconds: number) => void) | null = null;
 
   /** Durably stores a Ready's snapshot, entries and hard state (in that order), then fsyncs. */
   async persist(rd: Ready): Promise<void> {
@@ -169,7 +172,9 @@ export class RaftStore {
       walAad(this.wal.generation, this.wal.recordCount),
     );
     await this.wal.append([sealed]);
+    const started = process.hrtime.bigint();
     await this.wal.sync();
+    this.onFsync?.(secondsSince(started));
   }
 
   get walSizeBytes(): number {
