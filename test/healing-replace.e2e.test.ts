@@ -9,6 +9,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { appendFile, cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { issueClientIdentity, PoolClient } from "@hsmpool/client";
+import { poolResourceUri } from "@hsmpool/pool";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { logsTail, startTestPool, type TestPool, Writer, waitForHealed } from "./support/healing-harness.js";
 import { cli, ensureSignedNodeBundle, REPO, waitFor } from "./support/pool-harness.js";
@@ -93,6 +94,7 @@ describe("healing by replacement (real processes)", () => {
     expect(writer.acked.filter((n) => !present.has(n))).toEqual([]);
     const direct = new PoolClient({
       tls: await issueClientIdentity(p.hfc),
+      resource: poolResourceUri((await p.hfc.status()).poolId),
       endpoints: [joiner.dataAddress],
       retry: { maxAttempts: 20, totalTimeoutMs: 30_000 },
     });

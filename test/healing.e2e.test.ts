@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { issueClientIdentity, PoolClient } from "@hsmpool/client";
 import { isHsmPoolError } from "@hsmpool/errors";
 import { type PoolStatus, readHfcInfo } from "@hsmpool/hfc";
+import { poolResourceUri } from "@hsmpool/pool";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   healedAndHealthy,
@@ -33,6 +34,7 @@ const message = Buffer.from("signed after healing");
 async function clientFor(p: TestPool, dataAddress: string): Promise<PoolClient> {
   return new PoolClient({
     tls: await issueClientIdentity(p.hfc),
+    resource: poolResourceUri((await p.hfc.status()).poolId),
     endpoints: [dataAddress],
     primaryAddress: dataAddress,
     retry: { maxAttempts: 20, totalTimeoutMs: 30_000 },
@@ -118,6 +120,7 @@ describe("healing by restart in place (real processes)", () => {
     const primary = before.members.find((m) => m.id === before.primary);
     const noRetry = new PoolClient({
       tls: await issueClientIdentity(p.hfc),
+      resource: poolResourceUri((await p.hfc.status()).poolId),
       endpoints: [primary?.dataAddress ?? ""],
       retry: { maxAttempts: 1 },
     });

@@ -1,2 +1,3 @@
 export { buildProgram, main } from "./cli/main.js";
 export * from "./sdk/index.js";
+export * from "./tenant/index.js";

@@ -71,14 +71,14 @@ export function unaryCall<Res>(
   client: grpc.Client,
   method: string,
   request: object,
-  options: { deadlineMs?: number } = {},
+  options: { deadlineMs?: number; metadata?: grpc.Metadata } = {},
 ): Promise<Res> {
   const fn = (client as unknown as Record<string, UnaryMethod>)[method];
   if (typeof fn !== "function") throw new Error(`no gRPC method ${method} on this client`);
   const callOptions: grpc.CallOptions =
     options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) };
   return new Promise<Res>((resolve, reject) => {
-    fn.call(client, request, new grpc.Metadata(), callOptions, (err, response) => {
+    fn.call(client, request, options.metadata ?? new grpc.Metadata(), callOptions, (err, response) => {
       if (err) reject(err);
       else resolve(response as Res);
     });

@@ -27,7 +27,13 @@ import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { HsmDevice } from "@hsmpool/hsm";
 import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { type Enclave, launchEnclave, openFabric } from "@hsmpool/platform";
-import { type ApplyResult, KeyStore, ownershipInputsOf, requireOwnership } from "@hsmpool/pool";
+import {
+  type ApplyResult,
+  KeyStore,
+  ownershipInputsOf,
+  poolResourceUri,
+  requireOwnership,
+} from "@hsmpool/pool";
 import {
   type ConfState,
   type Entry,
@@ -41,6 +47,7 @@ import type { ChaosHooks } from "./chaos-hooks.js";
 import { membershipService, ownershipService, raftService } from "./cluster/cluster-service.js";
 import { PeerLinks } from "./cluster/peer-links.js";
 import { type NodeConfig, splitHostPort } from "./config.js";
+import { DataPlaneAccess } from "./data-plane/access.js";
 import { type DataServer, startDataServer } from "./data-plane/data-server.js";
 import { unary } from "./data-plane/grpc-errors.js";
 import { keyVaultImplementation } from "./data-plane/keyvault-handlers.js";
@@ -661,11 +668,17 @@ export class PoolNode {
       });
       const onInternalError = (e: unknown) =>
         logger.error({ error: String(e) }, "internal error in a data-plane call");
+      const access = new DataPlaneAccess(
+        { tenant: () => null, assignments: () => [], definitions: () => new Map() },
+        poolResourceUri(config.poolId),
+        this.now,
+        false,
+      );
       this.dataServer = await startDataServer({
         address: config.dataListen,
         credentials,
         keyVault: withRequestMetrics(
-          keyVaultImplementation(keys, config.nodeId, onInternalError),
+          keyVaultImplementation(keys, config.nodeId, onInternalError, access),
           this.metrics,
         ),
         status: unary(async () => this.status(), onInternalError) as grpc.handleUnaryCall<unknown, unknown>,

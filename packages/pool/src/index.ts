@@ -1,4 +1,6 @@
 /** @hsmpool/pool: the pure pool protocol (see README.md). No I/O, no clocks, no randomness. */
+
+export * from "./access/index.js";
 export {
   AES_SIZES,
   CURVES,

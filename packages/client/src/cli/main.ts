@@ -2,11 +2,13 @@ import { isHsmPoolError } from "@hsmpool/errors";
 import { Command, CommanderError } from "commander";
 import { registerBundleCommands } from "./bundle.js";
 import { registerChaosCommands } from "./chaos.js";
+import { AS_HELP, selectIdentity, TENANT_HELP } from "./context.js";
 import { registerCryptoCommands } from "./crypto.js";
 import { registerDemoCommand } from "./demo.js";
 import { takeRequestedExitCode } from "./exit-code.js";
 import { registerFabricCommands } from "./fabric.js";
 import { registerHealingCommands } from "./healing.js";
+import { registerIdentityCommands } from "./identity.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerPoolCommands } from "./pool.js";
 import { registerSimCommands } from "./sim.js";
@@ -16,13 +18,17 @@ export function buildProgram(): Command {
   const program = new Command("hsmpool")
     .description("Run, break and watch a confidential HSM pool heal.")
     .showHelpAfterError("(run with --help for usage)")
+    .option("--as <principal>", AS_HELP)
+    .option("--tenant <dir>", TENANT_HELP)
     .exitOverride();
+  program.hook("preAction", (_program, action) => selectIdentity(action.optsWithGlobals()));
   registerFabricCommands(program);
   registerBundleCommands(program);
   registerSimCommands(program);
   registerPoolCommands(program);
   registerHealingCommands(program);
   registerKeyCommands(program);
+  registerIdentityCommands(program);
   registerCryptoCommands(program);
   registerDemoCommand(program);
   registerChaosCommands(program);

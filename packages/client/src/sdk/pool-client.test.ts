@@ -95,6 +95,8 @@ function client(
 ) {
   const c = new PoolClient({
     tls: clientTls,
+    credential: { getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 60_000 }) },
+    resource: "https://test-pool.managedhsm.hsmpool.local",
     endpoints,
     retry: { initialBackoffMs: 1, maxBackoffMs: 5, ...retry },
     callDeadlineMs: 2000,

@@ -6,7 +6,7 @@
  * within a bounded policy (retry.ts); every failure surfaces as an HsmPoolError.
  */
 import { type JsonWebKey, randomUUID } from "node:crypto";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError } from "@hsmpool/errors";
 import {
   DATA_PLANE_CHANNEL_OPTIONS,
@@ -20,6 +20,8 @@ import {
   type TlsClientMaterial,
   unaryCall,
 } from "@hsmpool/hfc";
+import { poolResourceUri } from "@hsmpool/pool";
+import { TenantDirectoryCredential, type TokenCredential } from "../tenant/credential.js";
 import { issueClientIdentity } from "./identity.js";
 import {
   DEFAULT_RETRY_POLICY,
@@ -43,6 +45,13 @@ export const DEFAULT_CALL_DEADLINE_MS = 5000;
 
 export interface PoolClientOptions {
   tls: TlsClientMaterial;
+  /**
+   * Who the requests are from: every call carries `authorization: Bearer <token>` from it.
+   * Default: the tenant directory principal of $HSMPOOL_TENANT / $HSMPOOL_PRINCIPAL.
+   */
+  credential?: TokenCredential;
+  /** The pool's resource URI (the token audience; scope = resource + "/.default"). */
+  resource: string;
   /** Data-plane addresses of the members (host:port). */
   endpoints: string[];
   /** Where to send the first request (default: the first endpoint). */
@@ -62,6 +71,8 @@ export interface ConnectOptions {
   runDir?: string;
   /** Or the HFC control address directly. */
   hfcAddress?: string;
+  /** Default: the tenant directory principal of $HSMPOOL_TENANT / $HSMPOOL_PRINCIPAL (`.hsmpool/tenant`, `admin`). */
+  credential?: TokenCredential;
   retry?: Partial<RetryPolicy>;
   callDeadlineMs?: number;
 }
@@ -129,6 +140,7 @@ export class PoolClient {
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly nowMs: () => number;
+  private readonly credential: TokenCredential;
   private endpoints: string[];
   private target: string | undefined;
   private nextEndpoint = 0;
@@ -143,6 +155,7 @@ export class PoolClient {
     this.random = opts.random ?? Math.random;
     this.sleep = opts.sleep ?? defaultSleep;
     this.nowMs = opts.nowMs ?? Date.now;
+    this.credential = opts.credential ?? TenantDirectoryCredential.fromEnvironment();
     this.endpoints = [...opts.endpoints];
     this.target = opts.primaryAddress ?? opts.endpoints[0];
   }
@@ -158,6 +171,8 @@ export class PoolClient {
       const status = await hfc.status();
       return new PoolClient({
         tls,
+        ...(opts.credential ? { credential: opts.credential } : {}),
+        resource: poolResourceUri(status.poolId),
         endpoints: status.members.map((m) => m.dataAddress),
         ...(primaryAddressOf(status) ? { primaryAddress: primaryAddressOf(status) } : {}),
         hfc,
@@ -308,6 +323,15 @@ export class PoolClient {
     return next ?? failed;
   }
 
+  /** `authorization: Bearer <token>` for this pool (the credential caches and refreshes tokens). */
+  private async authorization(): Promise<grpc.Metadata> {
+    const token = await this.credential.getToken(`${this.opts.resource}/.default`);
+    if (!token) fail("Unauthenticated", "the credential returned no token");
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token.token}`);
+    return metadata;
+  }
+
   private async invoke<Res>(method: string, request: object): Promise<Res> {
     const startedMs = this.nowMs();
     let previousWasRedirect = false;
@@ -316,6 +340,7 @@ export class PoolClient {
       try {
         const res = await unaryCall<Res>(this.channel(address), method, request, {
           deadlineMs: this.deadlineMs,
+          metadata: await this.authorization(),
         });
         this.target = address;
         return res;

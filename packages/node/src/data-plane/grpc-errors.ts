@@ -28,11 +28,11 @@ export function toServiceError(e: unknown): Partial<grpc.StatusObject> {
 
 /** Wraps an async handler as a grpc-js unary handler with error mapping. */
 export function unary<Req, Res>(
-  handler: (request: Req) => Promise<Res>,
+  handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
   onInternalError: (e: unknown) => void,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    handler(call.request).then(
+    handler(call.request, call).then(
       (response) => callback(null, response),
       (e: unknown) => {
         if (!isHsmPoolError(e)) onInternalError(e);

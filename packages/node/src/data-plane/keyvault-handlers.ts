@@ -5,8 +5,9 @@
  * the key type allows).
  */
 import type * as grpc from "@grpc/grpc-js";
-import type { KeyVersionView } from "@hsmpool/pool";
+import { DataActions as A, KEYS_SCOPE, type KeyVersionView, keyScope } from "@hsmpool/pool";
 import type { KeyRefInput, KeyService } from "../keyvault/key-service.js";
+import type { DataPlaneAccess } from "./access.js";
 import { unary } from "./grpc-errors.js";
 import type { CreateKeyRequestMessage, KeyBundleMessage } from "./protos.js";
 
@@ -44,15 +45,19 @@ const optionalBytes = (b: Uint8Array | undefined): Uint8Array | undefined =>
 
 const asBuffer = (b: Uint8Array | undefined): Buffer => Buffer.from(b ?? new Uint8Array(0));
 
+/** Every handler authorises first: `access.authorize(call, <data action>, <scope>)`. */
 export function keyVaultImplementation(
   keys: KeyService,
   nodeId: string,
   onInternalError: (e: unknown) => void,
+  access: DataPlaneAccess,
 ): grpc.UntypedServiceImplementation {
-  const u = <Req, Res>(h: (r: Req) => Promise<Res>) => unary(h, onInternalError);
+  const u = <Req, Res>(h: (r: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) =>
+    unary(h, onInternalError);
   return {
-    CreateKey: u(async (r: CreateKeyRequestMessage) =>
-      keyBundleOf(
+    CreateKey: u(async (r: CreateKeyRequestMessage, call) => {
+      await access.authorize(call, A.KeysCreate, keyScope(r.name));
+      return keyBundleOf(
         await keys.createKey({
           name: r.name,
           kty: r.kty,
@@ -65,21 +70,31 @@ export function keyVaultImplementation(
           tags: r.tags,
           requestId: r.requestId,
         }),
-      ),
-    ),
-    GetKey: u(async (r: { name: string; version: number }) => keyBundleOf(await keys.getKey(refOf(r)))),
-    ListKeys: u(async () => ({ keys: (await keys.listKeys()).map(keyBundleOf) })),
-    DeleteKey: u(async (r: { name: string; requestId: string }) => ({
-      name: await keys.deleteKey(r.name, r.requestId),
-    })),
-    Sign: u(async (r: NamedRequest & { data: Buffer }) => {
+      );
+    }),
+    GetKey: u(async (r: { name: string; version: number }, call) => {
+      await access.authorize(call, A.KeysRead, keyScope(r.name));
+      return keyBundleOf(await keys.getKey(refOf(r)));
+    }),
+    ListKeys: u(async (_r: unknown, call) => {
+      await access.authorize(call, A.KeysRead, KEYS_SCOPE);
+      return { keys: (await keys.listKeys()).map(keyBundleOf) };
+    }),
+    DeleteKey: u(async (r: { name: string; requestId: string }, call) => {
+      await access.authorize(call, A.KeysDelete, keyScope(r.name));
+      return { name: await keys.deleteKey(r.name, r.requestId) };
+    }),
+    Sign: u(async (r: NamedRequest & { data: Buffer }, call) => {
+      await access.authorize(call, A.KeysSign, keyScope(r.name));
       const { signature, version } = await keys.sign(refOf(r), r.alg, r.data);
       return { signature: asBuffer(signature), version, servedBy: nodeId };
     }),
-    Verify: u(async (r: NamedRequest & { data: Buffer; signature: Buffer }) => ({
-      valid: await keys.verify(refOf(r), r.alg, r.data, r.signature),
-    })),
-    Encrypt: u(async (r: NamedRequest & { plaintext: Buffer; iv: Buffer; aad: Buffer }) => {
+    Verify: u(async (r: NamedRequest & { data: Buffer; signature: Buffer }, call) => {
+      await access.authorize(call, A.KeysVerify, keyScope(r.name));
+      return { valid: await keys.verify(refOf(r), r.alg, r.data, r.signature) };
+    }),
+    Encrypt: u(async (r: NamedRequest & { plaintext: Buffer; iv: Buffer; aad: Buffer }, call) => {
+      await access.authorize(call, A.KeysEncrypt, keyScope(r.name));
       const opts: { iv?: Uint8Array; aad?: Uint8Array } = {};
       const iv = optionalBytes(r.iv);
       const aad = optionalBytes(r.aad);
@@ -93,22 +108,27 @@ export function keyVaultImplementation(
         version: out.version,
       };
     }),
-    Decrypt: u(async (r: NamedRequest & { ciphertext: Buffer; iv: Buffer; tag: Buffer; aad: Buffer }) => {
-      const opts: { iv?: Uint8Array; tag?: Uint8Array; aad?: Uint8Array } = {};
-      const iv = optionalBytes(r.iv);
-      const tag = optionalBytes(r.tag);
-      const aad = optionalBytes(r.aad);
-      if (iv) opts.iv = iv;
-      if (tag) opts.tag = tag;
-      if (aad) opts.aad = aad;
-      return { plaintext: asBuffer(await keys.decrypt(refOf(r), r.alg, r.ciphertext, opts)) };
-    }),
-    WrapKey: u(async (r: NamedRequest & { key: Buffer }) => {
+    Decrypt: u(
+      async (r: NamedRequest & { ciphertext: Buffer; iv: Buffer; tag: Buffer; aad: Buffer }, call) => {
+        await access.authorize(call, A.KeysDecrypt, keyScope(r.name));
+        const opts: { iv?: Uint8Array; tag?: Uint8Array; aad?: Uint8Array } = {};
+        const iv = optionalBytes(r.iv);
+        const tag = optionalBytes(r.tag);
+        const aad = optionalBytes(r.aad);
+        if (iv) opts.iv = iv;
+        if (tag) opts.tag = tag;
+        if (aad) opts.aad = aad;
+        return { plaintext: asBuffer(await keys.decrypt(refOf(r), r.alg, r.ciphertext, opts)) };
+      },
+    ),
+    WrapKey: u(async (r: NamedRequest & { key: Buffer }, call) => {
+      await access.authorize(call, A.KeysWrap, keyScope(r.name));
       const { wrapped, version } = await keys.wrapKey(refOf(r), r.alg, r.key);
       return { wrapped: asBuffer(wrapped), version };
     }),
-    UnwrapKey: u(async (r: NamedRequest & { wrapped: Buffer }) => ({
-      key: asBuffer(await keys.unwrapKey(refOf(r), r.alg, r.wrapped)),
-    })),
+    UnwrapKey: u(async (r: NamedRequest & { wrapped: Buffer }, call) => {
+      await access.authorize(call, A.KeysUnwrap, keyScope(r.name));
+      return { key: asBuffer(await keys.unwrapKey(refOf(r), r.alg, r.wrapped)) };
+    }),
   };
 }
