@@ -22,6 +22,8 @@ import {
 } from "@hsmpool/hfc";
 import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
 import { initFabric, openFabric } from "@hsmpool/platform";
+import { TenantDirectoryCredential } from "../tenant/credential.js";
+import { DEFAULT_PRINCIPAL, TenantDirectory } from "../tenant/tenant-dir.js";
 import { memberLine } from "./status-format.js";
 
 export const DEFAULT_FABRIC_DIR = ".hsmpool/fabric";
@@ -74,11 +76,31 @@ export interface StartOptions {
   joinTimeoutMs?: number;
   timeoutMs: number;
   onProgress: Progress;
+  /** The customer's tenant directory (default: $HSMPOOL_TENANT or .hsmpool/tenant). */
+  tenantDir?: string;
+}
+
+/**
+ * The default identity: the tenant directory exists (created with principal `admin` when
+ * missing), so the CLI and SDK can mint tokens for the pool.
+ */
+export async function ensureTenant(opts: {
+  tenantDir?: string;
+  onProgress: Progress;
+}): Promise<TenantDirectory> {
+  const dir = opts.tenantDir ?? TenantDirectoryCredential.fromEnvironment().tenantDir;
+  const { tenant, created } = await TenantDirectory.openOrInit(dir, [DEFAULT_PRINCIPAL]);
+  if (created)
+    opts.onProgress(
+      `no tenant in ${dir}: created tenant ${tenant.tenantId} with principal ${DEFAULT_PRINCIPAL}`,
+    );
+  return tenant;
 }
 
 /** Starts the HFC and waits until the pool is healthy; returns that status. */
 export async function startPool(opts: StartOptions): Promise<PoolStatus> {
   await assertNoRunningPool(opts.runDir);
+  await ensureTenant(opts);
   await ensureFabric(opts.fabricDir, opts.onProgress);
   const existing = await readPoolSpec(opts.runDir);
   if (existing) opts.onProgress(`resuming pool ${existing.poolId} from ${runPaths(opts.runDir).poolJson}`);

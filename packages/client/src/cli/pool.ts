@@ -12,7 +12,7 @@ import {
 } from "@hsmpool/hfc";
 import type { Command } from "commander";
 import { hfcForRunDir } from "../sdk/pool-client.js";
-import { out, progress, RUN_DIR_HELP, resolveRunDir } from "./context.js";
+import { out, progress, RUN_DIR_HELP, resolveRunDir, selectedTenantDir } from "./context.js";
 import { parseWholeNumber } from "./inputs.js";
 import { DEFAULT_FABRIC_DIR, DEFAULT_UP_TIMEOUT_MS, startPool, stopPool } from "./lifecycle.js";
 import { statusJson, statusTable } from "./status-format.js";
@@ -147,6 +147,7 @@ function registerUpCommand(program: Command): void {
           joinTimeoutMs: parseWholeNumber("--join-timeout-ms", opts.joinTimeoutMs, 1000, 3_600_000),
           timeoutMs: parseWholeNumber("--timeout-ms", opts.timeoutMs, 1000, 3_600_000),
           onProgress: progress,
+          tenantDir: selectedTenantDir(),
         });
         out(
           opts.json
