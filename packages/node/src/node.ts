@@ -13,23 +13,13 @@
  * drives the healing membership changes (membership/membership-driver.ts). The peer
  * address book follows the replicated member registry.
  */
-import { join } from "node:path";
-import type * as grpc from "@grpc/grpc-js";
-import {
-  type AttestedServer,
-  attestedChannelCredentials,
-  createAttestedIdentity,
-  peerService,
-  startAttestedServer,
-  type VerifiedPeer,
-} from "@hsmpool/attested-tls";
+import type { VerifiedPeer } from "@hsmpool/attested-tls";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import { HsmDevice } from "@hsmpool/hsm";
-import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
-import { type Enclave, launchEnclave, openFabric } from "@hsmpool/platform";
+import type { MetricsServer } from "@hsmpool/metrics";
+import type { Enclave } from "@hsmpool/platform";
 import {
   type ApplyResult,
-  KeyStore,
+  type KeyStore,
   ownershipInputsOf,
   poolResourceUri,
   requireOwnership,
@@ -44,16 +34,9 @@ import {
 } from "@hsmpool/raft";
 import type { Logger } from "pino";
 import type { ChaosHooks } from "./chaos-hooks.js";
-import { membershipService, ownershipService, raftService } from "./cluster/cluster-service.js";
-import { PeerLinks } from "./cluster/peer-links.js";
-import { type NodeConfig, splitHostPort } from "./config.js";
+import type { NodeConfig } from "./config.js";
 import { DataPlaneAccess } from "./data-plane/access.js";
-import { type DataServer, startDataServer } from "./data-plane/data-server.js";
-import { unary } from "./data-plane/grpc-errors.js";
-import { keyVaultImplementation } from "./data-plane/keyvault-handlers.js";
-import { obtainDataPlaneCredentials } from "./data-plane/node-cert.js";
-import { withRequestMetrics } from "./data-plane/request-metrics.js";
-import { PartitionAccess } from "./hsm/partition-access.js";
+import type { PartitionAccess } from "./hsm/partition-access.js";
 import { deleteHsmKeys, KeyIndex } from "./keyvault/key-index.js";
 import { KeyService } from "./keyvault/key-service.js";
 import { ProposalWaiters } from "./keyvault/proposals.js";
@@ -61,21 +44,28 @@ import { Joiner, type JoinFailure } from "./membership/joiner.js";
 import { MembershipDriver } from "./membership/membership-driver.js";
 import { describeQuorum, type QuorumReport, quorumReport } from "./membership/quorum.js";
 import { NodeMetrics } from "./metrics/node-metrics.js";
-import { CheckpointFile } from "./ownership/checkpoint-file.js";
 import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
-import { peerPolicyFor, peerSvnFloor } from "./peer/policy.js";
+import { peerSvnFloor } from "./peer/policy.js";
 import { RaftDriver } from "./raft/raft-driver.js";
 import {
   type Clock,
+  type DataPlane,
+  type HsmDevicePort,
   NO_VARIANTS,
+  type NodeObserver,
   type NodeSeams,
+  type PeerTransport,
   type ShellVariants,
   systemSeams,
   type TimerId,
 } from "./seams/index.js";
+import type { LaunchedServer } from "./seams/platform.js";
+import { openNodeState, restoreKeyStore } from "./startup.js";
 import { type Membership, type NodeStatusMessage, nodeStatus } from "./status.js";
-import { RaftStore } from "./storage/raft-store.js";
-import { cpuSealer, poolKeySealer, Sealers } from "./storage/sealer.js";
+import type { RaftStore } from "./storage/raft-store.js";
+import { poolKeySealer, type Sealers } from "./storage/sealer.js";
+
+export { foundingKeyStoreData } from "./startup.js";
 
 /** How long graceful shutdown lets in-flight data-plane calls finish. */
 export const SHUTDOWN_GRACE_MS = 2_000;
@@ -88,19 +78,14 @@ export interface NodeOptions {
   onJoinFailed?: (failure: JoinFailure) => void;
   /** The node's notion of wall time when it differs from the clock seam's (a chaos clock skew). */
   now?: () => number;
-  /** Clock, randomness and storage (default: the real ones). */
+  /** Clock, randomness, storage and the server (default: the real ones). */
   seams?: Partial<NodeSeams>;
   /** Deliberately broken variants (tests and the simulator only; seams/variants.ts). */
   variants?: ShellVariants;
+  /** Watches facts inside the node (the simulator's checkers); absent in a real node. */
+  observer?: NodeObserver;
   /** TEST-ONLY fault hooks of a chaos harness run (chaos-hooks.ts); absent in a real pool. */
   chaos?: ChaosHooks;
-}
-
-/** The key-store state at the founding snapshot (index 1, term 1): empty, applied through 1. */
-export function foundingKeyStoreData(poolId: string): Uint8Array {
-  const store = new KeyStore({ poolId });
-  store.apply({ index: 1, term: 1, type: "normal", data: new Uint8Array() });
-  return store.snapshot();
 }
 
 export class PoolNode {
@@ -112,7 +97,7 @@ export class PoolNode {
   private readonly variants: ShellVariants;
   private readonly logger: Logger;
   private enclave!: Enclave;
-  private device!: HsmDevice;
+  private device!: HsmDevicePort;
   private access!: PartitionAccess;
   private store!: RaftStore;
   private keyStore!: KeyStore;
@@ -120,9 +105,9 @@ export class PoolNode {
   private proposals!: ProposalWaiters;
   private raft!: RaftDriver;
   private ownership!: OwnershipDriver;
-  private links!: PeerLinks;
-  private peerServer!: AttestedServer;
-  private dataServer: DataServer | null = null;
+  private links!: PeerTransport;
+  private peerAddress = "";
+  private dataServer: DataPlane | null = null;
   private readonly metrics: NodeMetrics;
   private metricsServer: MetricsServer | null = null;
   private ownershipTimer: TimerId | null = null;
@@ -168,75 +153,18 @@ export class PoolNode {
 
   private async boot(): Promise<void> {
     const { config, logger } = this;
-    const fabric = await openFabric(config.fabricDir);
-    const server = fabric.server(config.serverId);
-    this.enclave = await launchEnclave(server, config.bundleDir);
-    const id = this.enclave.identity;
-    logger.info(
-      {
-        mrenclave: id.mrenclave,
-        mrsigner: id.mrsigner,
-        svn: id.svn,
-        serverId: id.serverId,
-        rackId: id.rackId,
-      },
-      "enclave launched",
-    );
-    // minPeerSvn can only be judged against the launched enclave's SVN: refuse it before anything is opened.
-    peerSvnFloor(id, config.minPeerSvn);
-    const { clock, random, storage } = this.seams;
-    await storage.mkdir(join(config.stateDir, "raft"));
-
-    this.device = await HsmDevice.open(server.hsmDir);
+    const { clock, random } = this.seams;
     const chaos = this.opts.chaos;
-    chaos?.start(this.device.faults);
-    this.access = new PartitionAccess(
-      this.device.partition(config.partition),
-      this.enclave,
-      config.stateDir,
-      chaos ? () => chaos.beforeHsmOperation() : undefined,
-      storage,
-      (operation, ok, seconds) => this.metrics.hsmOperation(operation, ok, seconds),
-    );
-    const restarted = await this.access.loginWithStoredCredential();
-    const checkpoints = new CheckpointFile(this.enclave, config.stateDir, config.nodeId, storage);
-    const checkpoint = await checkpoints.load();
-
-    // A synced member's log may be sealed with the pool key: it must be usable before replay.
-    // (A provisional checkpoint's pool key is not the pool's until its Genesis wins: never seal with it.)
-    const sealers = new Sealers(cpuSealer(this.enclave));
-    if (checkpoint?.phase === "synced" && restarted)
-      sealers.usePoolKey(poolKeySealer(this.access.session, checkpoint.poolKeyKeyId));
-
-    const foundingConf: ConfState = {
-      voters: [config.nodeId, ...config.peers.map((p) => p.id)].sort(),
-      learners: [],
-    };
-    const { store, recovered } = await RaftStore.open({
-      dir: join(config.stateDir, "raft"),
-      sealers,
-      storage,
-      random,
-      ...(config.mode === "bootstrap"
-        ? { bootstrap: { conf: foundingConf, data: foundingKeyStoreData(config.poolId) } }
-        : {}),
-    });
-    this.store = store;
-    store.onFsync = (seconds) => this.metrics.walFsync(seconds);
-    if (chaos) store.beforeWrite = () => chaos.beforeDiskWrite();
-    this.keyStore = this.restoreKeyStore(recovered.snapshot);
-    logger.info(
-      {
-        restarted,
-        snapshotIndex: recovered.snapshot.meta.index,
-        lastIndex: recovered.lastIndex,
-        commit: recovered.hardState.commit,
-        term: recovered.hardState.term,
-        tornBytesCut: recovered.truncatedBytes,
-        sealedWithPoolKey: sealers.hasPoolKey,
-      },
-      "state recovered",
-    );
+    const observer = this.opts.observer;
+    const state = await openNodeState({ config, seams: this.seams, logger, chaos, metrics: this.metrics });
+    const { recovered, sealers, checkpoints } = state;
+    this.enclave = state.enclave;
+    this.device = state.device;
+    this.access = state.access;
+    this.store = state.store;
+    this.keyStore = state.keyStore;
+    this.keyIndex.rebuild(this.keyStore);
+    observer?.raftRecovered?.(this.store.storage, recovered.hardState);
 
     const tickMs = config.electionTickMs;
     this.proposals = new ProposalWaiters(clock, Math.max(2_000, tickMs * config.electionTicks * 5), () =>
@@ -244,7 +172,7 @@ export class PoolNode {
     );
     const rawNode = new RawNode({
       id: config.nodeId,
-      storage: store.storage,
+      storage: this.store.storage,
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
       random: () => random.float(),
@@ -255,7 +183,7 @@ export class PoolNode {
     const conf = recovered.snapshot.meta.conf;
     this.raft = new RaftDriver({
       node: rawNode,
-      store,
+      store: this.store,
       tickMs,
       electionTicks: config.electionTicks,
       snapshotEveryEntries: config.snapshotEveryEntries,
@@ -265,6 +193,7 @@ export class PoolNode {
       clock,
       random,
       variants: this.variants,
+      ...(observer ? { observer } : {}),
       quorumNote: () => describeQuorum(this.quorum()),
       hooks: {
         send: (messages) => this.links.send(messages),
@@ -280,24 +209,13 @@ export class PoolNode {
       },
     });
 
-    const identity = await createAttestedIdentity(this.enclave);
-    const policy = peerPolicyFor(this.enclave.identity, config.minPeerSvn);
-    this.links = new PeerLinks({
-      selfId: config.nodeId,
-      dataAddress: () => config.dataListen,
-      channelFor: () => {
-        const channel = attestedChannelCredentials({
-          identity,
-          policy,
-          vendorRoot: fabric.vendorRootCertPem,
-        });
-        return { credentials: channel.credentials, channelOptions: channel.channelOptions };
-      },
-      onUnreachable: (to) => this.raft.reportUnreachable(to),
-      onSnapshotStatus: (to, ok) => this.raft.reportSnapshot(to, ok),
+    this.links = await state.server.openTransport({
+      config,
       logger,
       clock,
       random,
+      onUnreachable: (to) => this.raft.reportUnreachable(to),
+      onSnapshotStatus: (to, ok) => this.raft.reportSnapshot(to, ok),
       ...(chaos
         ? { dialAddress: (peerId: string, address: string) => chaos.dialAddress(peerId, address) }
         : {}),
@@ -336,43 +254,23 @@ export class PoolNode {
         random,
         exchangeTimeoutMs: 5_000,
         variants: this.variants,
+        ...(observer ? { observer } : {}),
       },
-      checkpoint,
+      state.checkpoint,
       membersOf(conf),
     );
 
-    const clusterOptions = {
-      selfId: config.nodeId,
-      onRaftMessage: (m: Message) => this.onRaftMessage(m),
-      onPeerDataAddress: (peer: string, address: string) => this.peerDataAddresses.set(peer, address),
-      onPeerIdentity: (peer: string, identity: VerifiedPeer) => this.observedSvns.set(peer, identity.svn),
-      onOwnershipRequest: (from: string, message: Uint8Array) => this.ownership.serve(from, message),
-      logger,
-    };
-    const { host, port } = splitHostPort(config.peerListen);
-    this.peerServer = await startAttestedServer({
-      identity,
-      policy,
-      vendorRoot: fabric.vendorRootCertPem,
-      host,
-      port,
-      services: [
-        peerService({ self: identity, nodeId: config.nodeId }),
-        raftService(clusterOptions),
-        ownershipService(clusterOptions),
-        membershipService({ onJoin: (caller, request) => this.membership.onJoin(caller, request) }),
-      ],
-      onPeerRejected: ({ error, remoteAddress }) =>
-        logger.warn({ remoteAddress, check: error.details?.check, error: error.message }, "peer rejected"),
+    this.peerAddress = await this.links.listen({
+      onRaftMessage: (m) => this.onRaftMessage(m),
+      onPeerDataAddress: (peer, address) => this.peerDataAddresses.set(peer, address),
+      onPeerIdentity: (peer, identity: VerifiedPeer) => this.observedSvns.set(peer, identity.svn),
+      onOwnershipRequest: (from, message) => this.ownership.serve(from, message),
+      onJoin: (caller, request) => this.membership.onJoin(caller, request),
     });
-    logger.info(
-      { peerAddress: this.peerServer.address, certFingerprint: identity.certFingerprint },
-      "peer server listening",
-    );
 
     // Loopback, any free port: the address is in this node's Status, where the HFC finds it.
-    this.metricsServer = await serveMetrics({ registry: this.metrics.registry });
-    logger.info({ metricsUrl: this.metricsServer.url }, "metrics served");
+    this.metricsServer = await state.server.serveMetrics(this.metrics.registry);
+    if (this.metricsServer) logger.info({ metricsUrl: this.metricsServer.url }, "metrics served");
 
     this.membershipState = initialMembership(this.raft.confState, config.nodeId);
     this.onMembershipChanged();
@@ -381,17 +279,12 @@ export class PoolNode {
       this.ownership.input({ kind: "tick", nowMs: this.now() });
       this.membership.tick();
     }, tickMs);
-    if (config.mode === "join" && this.membershipState === "joining")
-      this.startJoining(identity, policy, fabric);
-    void this.startDataPlane();
+    if (config.mode === "join" && this.membershipState === "joining") this.startJoining();
+    void this.startDataPlane(state.server);
   }
 
   /** Join mode, not a member yet: ask the live members to admit this node. */
-  private startJoining(
-    identity: Awaited<ReturnType<typeof createAttestedIdentity>>,
-    policy: ReturnType<typeof peerPolicyFor>,
-    fabric: Awaited<ReturnType<typeof openFabric>>,
-  ): void {
+  private startJoining(): void {
     const { config, logger } = this;
     logger.info(
       { peers: config.peers.map((p) => p.id), replaces: config.replaces, minPeerSvn: this.minPeerSvn },
@@ -405,7 +298,7 @@ export class PoolNode {
         replaces: config.replaces ?? "",
       },
       peers: config.peers,
-      channel: () => attestedChannelCredentials({ identity, policy, vendorRoot: fabric.vendorRootCertPem }),
+      join: (target, request, timeoutMs) => this.links.join(target, request, timeoutMs),
       isMember: () => this.membershipState !== "joining",
       timeoutMs: config.joinTimeoutMs,
       logger,
@@ -490,21 +383,6 @@ export class PoolNode {
     for (const [id, address] of wanted) this.links.setPeer(id, address);
   }
 
-  private restoreKeyStore(snapshot: Snapshot): KeyStore {
-    const store =
-      snapshot.data.length > 0
-        ? KeyStore.restore(snapshot.data, { poolId: this.config.poolId })
-        : new KeyStore({ poolId: this.config.poolId });
-    if (store.appliedIndex !== snapshot.meta.index) {
-      fail(
-        "IntegrityError",
-        `snapshot at index ${snapshot.meta.index} holds key-store state applied through ${store.appliedIndex}`,
-      );
-    }
-    this.keyIndex.rebuild(store);
-    return store;
-  }
-
   /**
    * A snapshot from the leader replaces the key store; the ownership machine learns what
    * it holds — membership and synced members before Genesis, so a blank member's first
@@ -512,7 +390,8 @@ export class PoolNode {
    * Genesis proposer, which may have been replaced long ago.
    */
   private installSnapshot(snapshot: Snapshot): void {
-    this.keyStore = this.restoreKeyStore(snapshot);
+    this.keyStore = restoreKeyStore(snapshot, this.config.poolId);
+    this.keyIndex.rebuild(this.keyStore);
     this.ownership.input({ kind: "membershipChanged", members: membersOf(snapshot.meta.conf) });
     for (const m of this.keyStore.syncedMembers())
       this.ownership.input({ kind: "memberSyncedApplied", memberId: m.memberId });
@@ -527,6 +406,7 @@ export class PoolNode {
    */
   private apply(entry: Entry): void {
     const result: ApplyResult = this.keyStore.apply(entry);
+    this.opts.observer?.applied?.(entry, result.outcome);
     for (const effect of result.effects) {
       const doomed = this.keyIndex.onEffect(effect);
       if (doomed.length > 0 && this.access.hasSession) {
@@ -635,21 +515,9 @@ export class PoolNode {
     });
   }
 
-  private async startDataPlane(): Promise<void> {
+  private async startDataPlane(server: LaunchedServer): Promise<void> {
     const { config, logger } = this;
     try {
-      const credentials = await obtainDataPlaneCredentials({
-        nodeId: config.nodeId,
-        hfcAddress: config.hfcAddress,
-        fabricCaCertPath: config.fabricCaCertPath,
-        host: splitHostPort(config.dataListen).host,
-        stopped: () => this.stopping,
-        onRetry: (error, attempt) => {
-          if (attempt === 1 || attempt % 10 === 0)
-            logger.warn({ attempt, error: error.message }, "data-plane certificate not issued yet");
-        },
-      });
-      if (!credentials || this.stopping) return;
       const keys = new KeyService({
         nodeId: config.nodeId,
         store: () => this.keyStore,
@@ -665,29 +533,35 @@ export class PoolNode {
         variants: this.opts.chaos?.unsafeAckBeforeCommit
           ? new Set([...this.variants, "ackBeforeCommit"])
           : this.variants,
+        ...(this.opts.observer ? { observer: this.opts.observer } : {}),
       });
-      const onInternalError = (e: unknown) =>
-        logger.error({ error: String(e) }, "internal error in a data-plane call");
       const access = new DataPlaneAccess(
         { tenant: () => null, assignments: () => [], definitions: () => new Map() },
         poolResourceUri(config.poolId),
         this.now,
         false,
       );
-      this.dataServer = await startDataServer({
-        address: config.dataListen,
-        credentials,
-        keyVault: withRequestMetrics(
-          keyVaultImplementation(keys, config.nodeId, onInternalError, access),
-          this.metrics,
-        ),
-        status: unary(async () => this.status(), onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
+      const dataPlane = await server.serveDataPlane({
+        config,
+        logger,
+        keys,
+        access,
+        metrics: this.metrics,
+        status: () => this.status(),
+        stopped: () => this.stopping,
+        onInternalError: (e) => logger.error({ error: String(e) }, "internal error in a data-plane call"),
       });
+      if (!dataPlane) return;
+      if (this.stopping) {
+        await dataPlane.close(0);
+        return;
+      }
+      this.dataServer = dataPlane;
       logger.info(
         {
-          peerAddress: this.peerServer.address,
+          peerAddress: this.peerAddress,
           dataAddress: config.dataListen,
-          dataCertFingerprint: credentials.certFingerprint,
+          dataCertFingerprint: dataPlane.certFingerprint,
           mrenclave: this.enclave.identity.mrenclave,
         },
         "ready",
@@ -715,10 +589,9 @@ export class PoolNode {
     this.joiner?.stop();
     this.seams.clock.clear(this.ownershipTimer);
     await this.dataServer?.close(graceMs);
-    await this.peerServer.close(Math.min(500, graceMs));
+    await this.links.close(graceMs);
     await this.raft.stop();
     await this.ownership.stop();
-    this.links.close();
     await this.metricsServer?.close();
     await this.store.close();
     this.opts.chaos?.stop();

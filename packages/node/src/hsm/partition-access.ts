@@ -8,24 +8,24 @@
  */
 import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
-import type { Partition, Session } from "@hsmpool/hsm";
 import { secondsSince } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
+import type { HsmPartition, HsmSession } from "../seams/hsm.js";
 import { type DurableStorage, fileStorage } from "../seams/storage.js";
 import { utf8 } from "../storage/bytes.js";
 
 export const CREDENTIAL_FILE = "partition-credential.sealed";
 
 export class PartitionAccess {
-  private current: Session | null = null;
-  private gated: { session: Session; proxy: Session } | null = null;
+  private current: HsmSession | null = null;
+  private gated: { session: HsmSession; proxy: HsmSession } | null = null;
 
   /**
    * `beforeOperation`: TEST-ONLY chaos hook run before every session call (it may arm an HSM fault).
    * `observe`: told each session call's method name, outcome and duration (the node's metrics).
    */
   constructor(
-    readonly partition: Partition,
+    readonly partition: HsmPartition,
     private readonly enclave: Enclave,
     private readonly stateDir: string,
     private readonly beforeOperation?: () => void,
@@ -42,7 +42,7 @@ export class PartitionAccess {
   }
 
   /** The logged-in session; OwnershipPending-style failure until the partition is initialized. */
-  get session(): Session {
+  get session(): HsmSession {
     const session =
       this.current ?? fail("NotInitialized", `partition ${this.partition.id} is not initialized yet`);
     const gate = this.beforeOperation;
@@ -86,7 +86,7 @@ export class PartitionAccess {
    * First boot (the ownership machine's hsm.zeroizeAndInit): wipe the partition,
    * initialize it with a fresh random credential, seal that to disk, log in.
    */
-  async zeroizeAndInitialize(): Promise<Session> {
+  async zeroizeAndInitialize(): Promise<HsmSession> {
     this.current?.logout();
     this.current = null;
     await this.partition.zeroize();

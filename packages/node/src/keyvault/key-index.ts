@@ -9,8 +9,8 @@
  * "HSMK" | version 1 | mode | key id (16 bytes) | ...): a public identifier.
  */
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import type { Session } from "@hsmpool/hsm";
 import type { KeyStore, KeyStoreEffect } from "@hsmpool/pool";
+import type { HsmSession } from "../seams/hsm.js";
 
 const BLOB_MAGIC = [0x48, 0x53, 0x4d, 0x4b]; // "HSMK"
 const KEY_ID_OFFSET = 6;
@@ -68,7 +68,7 @@ export class KeyIndex {
 
   /** The key id of a version, importing it into the partition first if needed. */
   async ensureImported(
-    session: Session,
+    session: HsmSession,
     store: KeyStore,
     dekKeyId: string,
     name: string,
@@ -84,7 +84,7 @@ export class KeyIndex {
 }
 
 /** Deletes keys from the partition; a key it never held is fine. */
-export async function deleteHsmKeys(session: Session, keyIds: readonly string[]): Promise<void> {
+export async function deleteHsmKeys(session: HsmSession, keyIds: readonly string[]): Promise<void> {
   for (const id of keyIds) {
     await session.deleteKey(id).catch((e: unknown) => {
       if (!isHsmPoolError(e, "KeyNotFound")) throw e;

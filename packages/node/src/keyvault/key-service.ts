@@ -21,6 +21,7 @@ import type { PartitionAccess } from "../hsm/partition-access.js";
 import { describeQuorum, type QuorumReport } from "../membership/quorum.js";
 import type { RaftDriver } from "../raft/raft-driver.js";
 import type { Clock } from "../seams/clock.js";
+import type { NodeObserver } from "../seams/observer.js";
 import type { Randomness } from "../seams/random.js";
 import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
 import { deleteHsmKeys, type KeyIndex } from "./key-index.js";
@@ -53,6 +54,7 @@ export interface KeyServiceContext {
    * quorum precheck). Empty in a real node.
    */
   variants?: ShellVariants;
+  observer?: NodeObserver;
 }
 
 export interface CreateKeyInput {
@@ -179,6 +181,7 @@ export class KeyService {
     const requestId = this.requestIdOf(input.requestId);
     this.requireLeader();
     const dekKeyId = this.ctx.dekKeyId();
+    this.ctx.observer?.serving?.("createKey");
     const session = this.ctx.access.session;
     const spec: KeySpec =
       valid.shape.kty === "EC"
@@ -240,7 +243,9 @@ export class KeyService {
   }
 
   async getKey(ref: KeyRefInput): Promise<KeyVersionView> {
-    return (await this.readable()).get(ref.name, ref.version);
+    const store = await this.readable();
+    this.ctx.observer?.serving?.("getKey");
+    return store.get(ref.name, ref.version);
   }
 
   async listKeys(): Promise<KeyVersionView[]> {
@@ -254,6 +259,7 @@ export class KeyService {
     alg: string,
   ): Promise<{ keyId: string; version: number }> {
     const store = await this.readable();
+    this.ctx.observer?.serving?.(op);
     const authorized = store.authorizeOperation(ref.name, op, alg, this.ctx.clock.now(), ref.version);
     const keyId = await this.ctx.index.ensureImported(
       this.ctx.access.session,

@@ -13,7 +13,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { clusterProto, type JoinRequestWire, type JoinResponseWire } from "../cluster/cluster-proto.js";
 import { systemClock, systemRandomness } from "../seams/index.js";
 import { freePort } from "../testing/cluster.js";
-import { classifyJoinError, Joiner, type JoinFailure } from "./joiner.js";
+import { classifyJoinError, grpcJoin } from "./join-client.js";
+import { Joiner, type JoinFailure } from "./joiner.js";
 
 type Answer = (request: JoinRequestWire) => JoinResponseWire | Partial<grpc.StatusObject>;
 
@@ -69,7 +70,7 @@ function joiner(
   const j = new Joiner({
     request: REQUEST,
     peers,
-    channel: () => plainChannel(opts.rejection),
+    join: grpcJoin(() => plainChannel(opts.rejection)),
     isMember: opts.isMember ?? (() => false),
     timeoutMs: opts.timeoutMs ?? 10_000,
     attemptTimeoutMs: 1_000,

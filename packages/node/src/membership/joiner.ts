@@ -5,19 +5,15 @@
  * refuses it for good, when every member refuses it during the attested handshake, or
  * after `timeoutMs`; the reason goes into one machine-readable log line.
  *
- * Each attempt uses fresh attested credentials, so a refused handshake can be told
- * apart: our own verifier refusing the member names its check (lastRejection); a
- * member that drops the connection after our side of the handshake completed is
- * recorded as "peer-closed" (it refused us); a refused TCP connect is "unreachable".
+ * Each attempt (join-client.ts) classifies what happened: accepted, redirected to the
+ * primary, refused for good, refused in the attested handshake, or unreachable.
  */
 
-import * as grpc from "@grpc/grpc-js";
-import type { AttestedChannel } from "@hsmpool/attested-tls";
 import type { Logger } from "pino";
-import { clusterProto, type JoinRequestWire, type JoinResponseWire } from "../cluster/cluster-proto.js";
-import { CLUSTER_CHANNEL_OPTIONS } from "../cluster/peer-links.js";
+import type { JoinRequestWire } from "../cluster/cluster-proto.js";
 import type { PeerConfig } from "../config.js";
 import type { Clock } from "../seams/clock.js";
+import type { JoinAttempt } from "../seams/platform.js";
 import type { Randomness } from "../seams/random.js";
 
 export interface JoinFailure {
@@ -34,8 +30,8 @@ export interface JoinFailure {
 export interface JoinerOptions {
   request: JoinRequestWire;
   peers: readonly PeerConfig[];
-  /** Fresh attested client credentials for one attempt. */
-  channel: () => AttestedChannel;
+  /** One Membership.Join call (the transport seam; join-client.ts over attested gRPC). */
+  join: (target: PeerConfig, request: JoinRequestWire, timeoutMs: number) => Promise<JoinAttempt>;
   isMember: () => boolean;
   timeoutMs: number;
   attemptTimeoutMs?: number;
@@ -47,50 +43,14 @@ export interface JoinerOptions {
   onGiveUp: (failure: JoinFailure) => void;
 }
 
-type Attempt =
-  | { kind: "accepted"; response: JoinResponseWire }
-  | { kind: "redirect"; response: JoinResponseWire }
-  | { kind: "refused"; code: string; error: string }
-  | { kind: "attestation"; check: string; error: string }
-  | { kind: "unavailable"; error: string };
+type Attempt = JoinAttempt;
 
-interface JoinClient extends grpc.Client {
-  Join(
-    request: JoinRequestWire,
-    options: grpc.CallOptions,
-    callback: (err: grpc.ServiceError | null, response?: JoinResponseWire) => void,
-  ): grpc.ClientUnaryCall;
-}
-
-/** Answers that will not change by asking again. */
-const FINAL_CODES = new Set(["Conflict", "Forbidden", "BadParameter", "NotFound", "AttestationFailed"]);
-const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL/;
+export const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL/;
 /** Consecutive handshake refusals from a member before it counts as refusing us. */
 const ATTESTATION_STRIKES = 2;
 const MIN_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 2_000;
 const ACCEPTED_RECHECK_MS = 2_000;
-
-export function classifyJoinError(err: grpc.ServiceError, channel: AttestedChannel): Attempt {
-  const rejection = channel.lastRejection();
-  if (rejection) {
-    return {
-      kind: "attestation",
-      check: String(rejection.details?.check ?? "unknown"),
-      error: rejection.message,
-    };
-  }
-  const coded = /\[([A-Za-z]+)\]$/.exec(err.details ?? "");
-  if (coded?.[1] && FINAL_CODES.has(coded[1])) return { kind: "refused", code: coded[1], error: err.details };
-  if (err.code === grpc.status.UNAVAILABLE && !coded && !UNREACHABLE.test(err.details ?? "")) {
-    return {
-      kind: "attestation",
-      check: "peer-closed",
-      error: `the member closed the connection during the attested handshake: ${err.details}`,
-    };
-  }
-  return { kind: "unavailable", error: err.details ?? err.message };
-}
 
 export class Joiner {
   private stopped = false;
@@ -127,7 +87,7 @@ export class Joiner {
       }
       const target: PeerConfig = hint ?? (opts.peers[next++ % opts.peers.length] as PeerConfig);
       hint = null;
-      const attempt = await this.attempt(target);
+      const attempt = await opts.join(target, opts.request, opts.attemptTimeoutMs ?? 5_000);
       if (this.stopped || opts.isMember()) return;
       lastSeen.set(target.id, describe(attempt));
       if (attempt.kind !== "attestation") strikes.delete(target.id);
@@ -196,23 +156,6 @@ export class Joiner {
       else if (!lastSeen.get(p.id)?.startsWith("unreachable")) return false;
     }
     return refusing > 0;
-  }
-
-  private attempt(target: PeerConfig): Promise<Attempt> {
-    const channel = this.opts.channel();
-    const client = new (clusterProto().MembershipClient)(target.address, channel.credentials, {
-      ...CLUSTER_CHANNEL_OPTIONS,
-      ...channel.channelOptions,
-    }) as unknown as JoinClient;
-    const deadline = this.opts.clock.now() + (this.opts.attemptTimeoutMs ?? 5_000);
-    return new Promise<Attempt>((resolve) => {
-      client.Join(this.opts.request, { deadline }, (err, response) => {
-        client.close();
-        if (err) resolve(classifyJoinError(err, channel));
-        else if (!response) resolve({ kind: "unavailable", error: "empty answer" });
-        else resolve(response.accepted ? { kind: "accepted", response } : { kind: "redirect", response });
-      });
-    });
   }
 
   private giveUp(failure: JoinFailure): void {

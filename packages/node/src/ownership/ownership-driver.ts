@@ -26,6 +26,7 @@ import {
 import type { Logger } from "pino";
 import type { PartitionAccess } from "../hsm/partition-access.js";
 import type { Clock, TimerId } from "../seams/clock.js";
+import type { NodeObserver } from "../seams/observer.js";
 import type { Randomness } from "../seams/random.js";
 import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
 import type { CheckpointFile } from "./checkpoint-file.js";
@@ -56,8 +57,7 @@ export interface OwnershipDriverOptions {
   clock: Clock;
   random: Randomness;
   exchangeTimeoutMs: number;
-  /** Observes every proposal the machine makes (after it was handed to Raft); simulator checks use it. */
-  onProposed?: (command: Extract<OwnershipEffect, { kind: "propose" }>["command"]) => void;
+  observer?: NodeObserver;
   /** Broken variants for checker self-tests (genesisBeforeCommit, checkpointAfterEffects); empty in a real node. */
   variants?: ShellVariants;
 }
@@ -145,6 +145,8 @@ export class OwnershipDriver {
     if (before.phase !== step.state.phase) {
       this.opts.logger.info({ from: before.phase, to: step.state.phase }, "ownership phase");
     }
+    if (this.opts.observer?.ownershipChanged && changed(before, step.state))
+      this.opts.observer.ownershipChanged(step.state);
     for (const effect of step.effects) await this.execute(effect);
     if (checkpoint && late) await this.opts.checkpoints.save(checkpoint);
   }
@@ -171,7 +173,7 @@ export class OwnershipDriver {
             "ownership proposal deferred",
           );
         }
-        this.opts.onProposed?.(effect.command);
+        this.opts.observer?.proposed?.(effect.command);
         // The broken variant genesisBeforeCommit treats its own proposal as committed.
         if (effect.command.kind === "genesis" && this.variants.has("genesisBeforeCommit"))
           this.input({ kind: "genesisApplied", genesis: effect.command });
@@ -243,6 +245,10 @@ export class OwnershipDriver {
     await this.queue;
     await this.hsmQueue;
   }
+}
+
+function changed(a: OwnershipState, b: OwnershipState): boolean {
+  return a.phase !== b.phase || a.material !== b.material || a.genesis !== b.genesis;
 }
 
 function describe(e: unknown): string {

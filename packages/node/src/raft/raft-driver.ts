@@ -28,6 +28,7 @@ import type {
 import { decodeConfChange } from "@hsmpool/raft";
 import type { Logger } from "pino";
 import type { Clock, TimerId } from "../seams/clock.js";
+import type { NodeObserver } from "../seams/observer.js";
 import type { Randomness } from "../seams/random.js";
 import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
 import type { RaftStore } from "../storage/raft-store.js";
@@ -64,6 +65,7 @@ export interface RaftDriverOptions {
   random: Randomness;
   /** Broken variants for checker self-tests (sendBeforePersist); empty in a real node. */
   variants?: ShellVariants;
+  observer?: NodeObserver;
   /** Why a read may not be confirmed, e.g. "no quorum: 1 of 3 voters reachable (n2, n3 unreachable)". */
   quorumNote?: () => string;
 }
@@ -255,10 +257,11 @@ export class RaftDriver {
   private async handleReady(rd: Ready): Promise<void> {
     const { hooks } = this.opts;
     // The broken variant sends first: a crash before the fsync loses what a peer was told.
-    if (this.sendBeforePersist && rd.messages.length > 0) hooks.send(rd.messages);
+    if (this.sendBeforePersist) this.send(rd.messages);
     await this.opts.store.persist(rd);
+    this.opts.observer?.raftPersisted?.(rd);
     if (rd.softState) hooks.onSoftState(rd.softState, this.node.status().term);
-    if (!this.sendBeforePersist && rd.messages.length > 0) hooks.send(rd.messages);
+    if (!this.sendBeforePersist) this.send(rd.messages);
     if (rd.snapshot) {
       hooks.onSnapshot(rd.snapshot);
       this.applied = rd.snapshot.meta.index;
@@ -281,6 +284,12 @@ export class RaftDriver {
       }
     }
     this.releaseAppliedWaiters();
+  }
+
+  private send(messages: Message[]): void {
+    if (messages.length === 0) return;
+    this.opts.observer?.raftSent?.(messages);
+    this.opts.hooks.send(messages);
   }
 
   private releaseAppliedWaiters(): void {

@@ -5,11 +5,26 @@
  * node:fs or node:crypto randomness directly.
  */
 import { type Clock, systemClock } from "./clock.js";
+import type { NodePlatform } from "./platform.js";
 import { type Randomness, systemRandomness } from "./random.js";
+import { systemPlatform } from "./real-platform.js";
 import { type DurableStorage, fileStorage } from "./storage.js";
 
 export { type Clock, sleep, systemClock, type TimerId } from "./clock.js";
+export type { HsmDevicePort, HsmPartition, HsmSession } from "./hsm.js";
+export type { NodeObserver } from "./observer.js";
+export type {
+  DataPlane,
+  DataPlaneOptions,
+  JoinAttempt,
+  LaunchedServer,
+  NodePlatform,
+  PeerHandlers,
+  PeerTransport,
+  TransportOptions,
+} from "./platform.js";
 export { type Randomness, systemRandomness } from "./random.js";
+export { systemPlatform } from "./real-platform.js";
 export { type AppendableFile, type DurableStorage, fileStorage } from "./storage.js";
 export {
   isShellVariant,
@@ -23,10 +38,13 @@ export interface NodeSeams {
   clock: Clock;
   random: Randomness;
   storage: DurableStorage;
+  /** The server: enclave launch/quote/seal, HSM device, attested transport, data plane. */
+  platform: NodePlatform;
 }
 
 export const systemSeams: NodeSeams = {
   clock: systemClock,
   random: systemRandomness,
   storage: fileStorage,
+  platform: systemPlatform,
 };

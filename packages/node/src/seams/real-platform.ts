@@ -1,0 +1,86 @@
+/**
+ * The real server (seams/platform.ts): the fabric directory's server (launch the
+ * measured bundle as an enclave), its HSM device files, gRPC over attested TLS to
+ * peers, and the data plane on fabric-PKI mTLS with a certificate from the HFC.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { createAttestedIdentity } from "@hsmpool/attested-tls";
+import { HsmDevice } from "@hsmpool/hsm";
+import type { Registry } from "@hsmpool/metrics";
+import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
+import { type Enclave, type Fabric, launchEnclave, openFabric, type ServerHandle } from "@hsmpool/platform";
+import { AttestedTransport } from "../cluster/attested-transport.js";
+import type { NodeConfig } from "../config.js";
+import { splitHostPort } from "../config.js";
+import { startDataServer } from "../data-plane/data-server.js";
+import { unary } from "../data-plane/grpc-errors.js";
+import { keyVaultImplementation } from "../data-plane/keyvault-handlers.js";
+import { obtainDataPlaneCredentials } from "../data-plane/node-cert.js";
+import { withRequestMetrics } from "../data-plane/request-metrics.js";
+import { peerPolicyFor } from "../peer/policy.js";
+import type { HsmDevicePort } from "./hsm.js";
+import type {
+  DataPlane,
+  DataPlaneOptions,
+  LaunchedServer,
+  NodePlatform,
+  PeerTransport,
+  TransportOptions,
+} from "./platform.js";
+
+class RealServer implements LaunchedServer {
+  constructor(
+    private readonly config: NodeConfig,
+    private readonly fabric: Fabric,
+    private readonly server: ServerHandle,
+    readonly enclave: Enclave,
+  ) {}
+
+  openHsm(): Promise<HsmDevicePort> {
+    return HsmDevice.open(this.server.hsmDir);
+  }
+
+  async openTransport(options: TransportOptions): Promise<PeerTransport> {
+    const identity = await createAttestedIdentity(this.enclave);
+    const policy = peerPolicyFor(this.enclave.identity, this.config.minPeerSvn);
+    return new AttestedTransport(options, identity, policy, this.fabric.vendorRootCertPem);
+  }
+
+  async serveDataPlane(o: DataPlaneOptions): Promise<DataPlane | null> {
+    const { config, logger } = o;
+    const credentials = await obtainDataPlaneCredentials({
+      nodeId: config.nodeId,
+      hfcAddress: config.hfcAddress,
+      fabricCaCertPath: config.fabricCaCertPath,
+      host: splitHostPort(config.dataListen).host,
+      stopped: o.stopped,
+      onRetry: (error, attempt) => {
+        if (attempt === 1 || attempt % 10 === 0)
+          logger.warn({ attempt, error: error.message }, "data-plane certificate not issued yet");
+      },
+    });
+    if (!credentials || o.stopped()) return null;
+    const server = await startDataServer({
+      address: config.dataListen,
+      credentials,
+      keyVault: withRequestMetrics(
+        keyVaultImplementation(o.keys, config.nodeId, o.onInternalError, o.access),
+        o.metrics,
+      ),
+      status: unary(async () => o.status(), o.onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
+    });
+    return { certFingerprint: credentials.certFingerprint, close: (graceMs) => server.close(graceMs) };
+  }
+
+  serveMetrics(registry: Registry): Promise<MetricsServer | null> {
+    return serveMetrics({ registry });
+  }
+}
+
+export const systemPlatform: NodePlatform = {
+  async launch(config) {
+    const fabric = await openFabric(config.fabricDir);
+    const server = fabric.server(config.serverId);
+    return new RealServer(config, fabric, server, await launchEnclave(server, config.bundleDir));
+  },
+};
