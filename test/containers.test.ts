@@ -15,7 +15,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PoolClient } from "@hsmpool/client";
-import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/hfc";
+import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/wire";
 import Docker from "dockerode";
 import type { StartedDockerComposeEnvironment } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

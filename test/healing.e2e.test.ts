@@ -8,8 +8,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { issueClientIdentity, PoolClient } from "@hsmpool/client";
 import { isHsmPoolError } from "@hsmpool/errors";
-import { type PoolStatus, readHfcInfo } from "@hsmpool/hfc";
 import { poolResourceUri } from "@hsmpool/pool";
+import { type PoolStatus, readHfcInfo } from "@hsmpool/wire";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   healedAndHealthy,

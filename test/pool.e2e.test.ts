@@ -17,7 +17,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type KeyBundle, PoolClient } from "@hsmpool/client";
 import { type HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/hfc";
+import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   allFiles,

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PoolClient } from "@hsmpool/client";
-import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/hfc";
+import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/wire";
 import { cli, type PoolDirs, removeDirs, stopEverything, tempPoolDirs, waitFor } from "./pool-harness.js";
 
 export interface TestPool {

@@ -9,6 +9,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
+import { Prng } from "@hsmpool/sim";
 import {
   FabricControllerClient,
   isOurProcess,
@@ -19,8 +20,7 @@ import {
   runPaths,
   signalProcess,
   waitForExit,
-} from "@hsmpool/hfc";
-import { Prng } from "@hsmpool/sim";
+} from "@hsmpool/wire";
 import { evaluateRun, fabricSecrets } from "./evaluate.js";
 import { encodeHistoryLine, HistoryRecorder } from "./history.js";
 import { ControlFiles, memberIds } from "./nemesis/control-files.js";

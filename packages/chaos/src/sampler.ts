@@ -3,7 +3,7 @@
  * primary, membership and health over time, which the healing checker and the
  * report use). An HFC that does not answer is a sample too ("unreachable").
  */
-import type { PoolStatus } from "@hsmpool/hfc";
+import type { PoolStatus } from "@hsmpool/wire";
 import type { StatusSample } from "./timeline.js";
 
 export interface StatusSource {

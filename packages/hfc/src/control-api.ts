@@ -5,14 +5,14 @@
  * itself is control-server.ts.
  */
 import { fail } from "@hsmpool/errors";
+import type { MemberSpec } from "@hsmpool/wire";
+import { signalProcess } from "@hsmpool/wire";
 import { readBundleFacts } from "./bundle-facts.js";
 import { type ControlServer, startControlServer } from "./control-server.js";
 import { type ControllerContext, isLive, shellOf, specOf } from "./controller-context.js";
 import { checkUpgrade } from "./healing/upgrade-check.js";
 import { poolStatus } from "./health-poller.js";
 import type { FabricCa } from "./pki.js";
-import { signalProcess } from "./processes.js";
-import type { MemberSpec } from "./types.js";
 
 const KILL_SIGNALS = new Set<NodeJS.Signals>(["SIGKILL", "SIGTERM", "SIGSTOP", "SIGCONT"]);
 

@@ -6,9 +6,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import { toServiceError } from "./grpc-errors.js";
-import { hfcProto } from "./proto.js";
-import type { PoolStatus } from "./types.js";
+import type { PoolStatus } from "@hsmpool/wire";
+import { hfcProto, toServiceError } from "@hsmpool/wire";
 
 export interface ControlHandlers {
   issueNodeCert(nodeId: string, csrDer: Uint8Array): Promise<{ certDer: Uint8Array; caCertDer: Uint8Array }>;

@@ -5,15 +5,13 @@
  * control API) around one of these; each part reads and updates it.
  */
 import type * as grpc from "@grpc/grpc-js";
+import type { MemberSpec, NodeStatusClient, PoolSpec, RunPaths } from "@hsmpool/wire";
 import type { Logger } from "pino";
 import type { HealingConfig, HealingInput, HealingState } from "./healing/model.js";
 import { type HealthConfig, type MemberHealth, STARTING } from "./health.js";
 import type { HfcMetrics } from "./hfc-metrics.js";
 import type { NodeLauncher, NodeProcess } from "./launcher.js";
 import type { RaftTiming } from "./node-config.js";
-import type { NodeStatusClient } from "./node-status-client.js";
-import type { RunPaths } from "./run-dir.js";
-import type { MemberSpec, PoolSpec } from "./types.js";
 
 export const POOL_SIZE = 3;
 /** How long nodes get to finish after SIGTERM before SIGKILL (the contract gives a node ~2 s to drain). */

@@ -12,6 +12,17 @@ import { resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
 import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { openFabric } from "@hsmpool/platform";
+import type { HfcInfo, MemberSpec, PoolSpec, PoolStatus } from "@hsmpool/wire";
+import {
+  certDerToPem,
+  createCsrKeyPair,
+  dataPlaneCredentials,
+  isRunning,
+  type RunPaths,
+  readHfcInfo,
+  readPoolSpec,
+  runPaths,
+} from "@hsmpool/wire";
 import type { Logger } from "pino";
 import { writeJsonAtomic } from "./atomic-fs.js";
 import { readBundleFacts } from "./bundle-facts.js";
@@ -25,7 +36,6 @@ import {
   poolSpecOf,
   RECOVERY_PROBE_MS,
 } from "./controller-context.js";
-import { certDerToPem, createCsrKeyPair } from "./csr.js";
 import { defaultHealingConfig, initialHealingState } from "./healing/controller.js";
 import type { HealingState } from "./healing/model.js";
 import { restoreHealingState } from "./healing/persisted.js";
@@ -33,14 +43,10 @@ import { HealingLoop } from "./healing-loop.js";
 import { HealingStore, readFabricStateFile, readHealingFile } from "./healing-store.js";
 import { HealthPoller, poolStatus } from "./health-poller.js";
 import { HfcMetrics } from "./hfc-metrics.js";
-import { dataPlaneCredentials } from "./node-status-client.js";
 import { FabricCa } from "./pki.js";
 import { type InventoryRack, placeMembers } from "./placement.js";
 import { allocateLoopbackPorts } from "./ports.js";
-import { isRunning } from "./processes.js";
-import { type RunPaths, readHfcInfo, readPoolSpec, runPaths } from "./run-dir.js";
 import { NodeSupervisor } from "./supervisor.js";
-import type { HfcInfo, MemberSpec, PoolSpec, PoolStatus } from "./types.js";
 
 export { type ControllerOptions, POOL_SIZE } from "./controller-context.js";
 

@@ -13,6 +13,7 @@
 import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { isRunning } from "@hsmpool/wire";
 import Docker from "dockerode";
 import { type BindMount, containerName, exitFromStatusCode, planBinds } from "./container-plan.js";
 import {
@@ -22,7 +23,6 @@ import {
   type NodeLauncher,
   type NodeProcess,
 } from "./launcher.js";
-import { isRunning } from "./processes.js";
 
 export const DEFAULT_NODE_IMAGE = "hsmpool-node:latest";
 /** The config path a node container runs: how the launcher finds a member's container. */

@@ -4,6 +4,9 @@
  * `fabric-state.json`. Written before any action that depends on them is performed
  * (fence before kill, joiner before launch), each file only when it changed.
  */
+
+import type { PoolSpec } from "@hsmpool/wire";
+import { type RunPaths, readJson } from "@hsmpool/wire";
 import { writeJsonAtomic } from "./atomic-fs.js";
 import type { HealingState } from "./healing/model.js";
 import {
@@ -13,8 +16,6 @@ import {
   parseHealingFile,
   toHealingFile,
 } from "./healing/persisted.js";
-import { type RunPaths, readJson } from "./run-dir.js";
-import type { PoolSpec } from "./types.js";
 
 export async function readHealingFile(paths: RunPaths): Promise<HealingFile | undefined> {
   const raw = await readJson(paths.healingJson);

@@ -5,6 +5,9 @@
  * loop when what a member says about itself changes, and aggregates the pool
  * status the control API serves.
  */
+
+import type { MemberSpec, NodeStatus, PoolStatus } from "@hsmpool/wire";
+import { fromServiceError, NodeStatusClient } from "@hsmpool/wire";
 import {
   type ControllerContext,
   isLive,
@@ -14,12 +17,9 @@ import {
   shellOf,
   specOf,
 } from "./controller-context.js";
-import { fromServiceError } from "./grpc-errors.js";
 import type { NodeObservation } from "./healing/model.js";
 import { type HealthStep, probeFailed, probeSucceeded } from "./health.js";
-import { NodeStatusClient } from "./node-status-client.js";
 import { aggregatePoolStatus, statusMismatch } from "./status.js";
-import type { MemberSpec, NodeStatus, PoolStatus } from "./types.js";
 
 export class HealthPoller {
   private nextTickMs = 0;

@@ -5,7 +5,7 @@
  * returned events; the (later) healing controller consumes the same events.
  */
 import { fail } from "@hsmpool/errors";
-import type { MemberHealthState, NodeStatus } from "./types.js";
+import type { MemberHealthState, NodeStatus } from "@hsmpool/wire";
 
 export interface HealthConfig {
   /** How often the HFC polls each member's Status. */

@@ -4,7 +4,7 @@
  * health states); node ids are public names the HFC itself assigns.
  */
 import { Counter, Gauge, Histogram, newRegistry, type Registry } from "@hsmpool/metrics";
-import type { HealingEvent, PhaseMark, PoolStatus } from "./types.js";
+import type { HealingEvent, PhaseMark, PoolStatus } from "@hsmpool/wire";
 
 /** Seconds: a phase lasts from a few ms (detected → fenced) to a join timeout (minutes). */
 const PHASE_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300];

@@ -7,7 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { isRunning } from "./processes.js";
+import type { LauncherKind } from "@hsmpool/wire";
+import { isRunning } from "@hsmpool/wire";
 
 export interface NodeExit {
   code: number | null;
@@ -39,9 +40,6 @@ export interface NodeLauncher {
   /** Watches a node a previous HFC launched and that still runs. */
   adopt(req: LaunchRequest, pid: number): NodeProcess;
 }
-
-export const LAUNCHER_KINDS = ["process", "docker"] as const;
-export type LauncherKind = (typeof LAUNCHER_KINDS)[number];
 
 export const processLauncher: NodeLauncher = {
   kind: "process",

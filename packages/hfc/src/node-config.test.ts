@@ -1,7 +1,7 @@
+import type { PoolSpec } from "@hsmpool/wire";
 import { describe, expect, it } from "vitest";
 import { buildNodeConfig, DEFAULT_RAFT_TIMING } from "./node-config.js";
 import { spec } from "./testing/fixtures.js";
-import type { PoolSpec } from "./types.js";
 
 const ctx = {
   fabricDir: "/fabric",

@@ -2,7 +2,7 @@
  * A node's launch configuration (contract-node-hfc.md), built from the pool
  * parameters (pure). Public data only: addresses, ids, paths.
  */
-import type { MemberSpec, NodeConfig, PoolSpec } from "./types.js";
+import type { MemberSpec, NodeConfig, PoolSpec } from "@hsmpool/wire";
 
 export interface RaftTiming {
   electionTickMs: number;

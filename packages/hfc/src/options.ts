@@ -5,5 +5,3 @@ import { fileURLToPath } from "node:url";
 export const DEFAULT_NODE_MAIN = fileURLToPath(new URL("../../node/dist/main.js", import.meta.url));
 /** The signed enclave bundle the nodes launch: the node's dist directory. */
 export const DEFAULT_BUNDLE_DIR = fileURLToPath(new URL("../../node/dist", import.meta.url));
-/** `<repo>/packages/hfc/dist/main.js`: the HFC process entry. */
-export const HFC_MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));

@@ -5,9 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { isHsmPoolError } from "@hsmpool/errors";
+import { certDerToPem, createCsrKeyPair, NODE_TLS_NAME } from "@hsmpool/wire";
 import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { certDerToPem, createCsrKeyPair, FabricCa, NODE_TLS_NAME } from "./index.js";
+import { FabricCa } from "./index.js";
 import { CA_CERT_FILE, CA_KEK_FILE, CA_KEY_FILE } from "./pki.js";
 
 let dir: string;

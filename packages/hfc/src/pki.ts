@@ -15,6 +15,7 @@ import { randomBytes, webcrypto } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
+import { NODE_TLS_NAME } from "@hsmpool/wire";
 import * as x509 from "@peculiar/x509";
 import { writeFileAtomic } from "./atomic-fs.js";
 import { loadOrCreateKek, sealCaKey, unsealCaKey } from "./ca-key-store.js";
@@ -24,7 +25,6 @@ const crypto = webcrypto as unknown as Parameters<typeof x509.X509CertificateGen
 x509.cryptoProvider.set(crypto);
 
 /** Clients set this TLS server name; every node certificate carries it as a DNS SAN. */
-export const NODE_TLS_NAME = "hsmpool-node";
 export const CA_CERT_FILE = "ca.crt";
 export const CA_KEY_FILE = "ca.key.enc";
 export const CA_KEK_FILE = "ca-kek.bin";

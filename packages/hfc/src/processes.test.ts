@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { findProcessesByConfig, isRunning } from "@hsmpool/wire";
 import { describe, expect, it } from "vitest";
 import { adoptNode } from "./launcher.js";
-import { findProcessesByConfig, isRunning } from "./processes.js";
 
 function sleeper(configPath: string) {
   return spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)", "--", "--config", configPath], {

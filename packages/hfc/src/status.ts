@@ -6,8 +6,17 @@
  * The primary is the up member that says "primary" at the highest term, unless an
  * up member already reports a higher term (then that primary has been deposed).
  */
+
+import {
+  type MemberRole,
+  type MemberSpec,
+  type MemberStatus,
+  NO_UPGRADE,
+  type NodeStatus,
+  type PoolState,
+  type PoolStatus,
+} from "@hsmpool/wire";
 import type { MemberHealth } from "./health.js";
-import type { MemberRole, MemberSpec, MemberStatus, NodeStatus, PoolState, PoolStatus } from "./types.js";
 
 export interface MemberObservation {
   spec: MemberSpec;
@@ -31,14 +40,6 @@ export interface PoolObservation {
   /** The healing controller's view (none: nothing healing). */
   healing?: Pick<PoolStatus, "healing" | "healingPaused" | "lostServers" | "upgrade">;
 }
-
-export const NO_UPGRADE: PoolStatus["upgrade"] = Object.freeze({
-  bundleDir: "",
-  svn: 0,
-  state: "",
-  reason: "",
-  launched: [],
-}) as PoolStatus["upgrade"];
 
 /**
  * Why a Status answer cannot be counted as this member's (wrong node, wrong pool),

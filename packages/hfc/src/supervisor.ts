@@ -6,6 +6,15 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { isHsmPoolError } from "@hsmpool/errors";
+import type { MemberSpec, NodeConfig } from "@hsmpool/wire";
+import {
+  findProcessesByConfig,
+  isOurProcess,
+  isRunning,
+  readNodePids,
+  signalProcess,
+  waitForExit,
+} from "@hsmpool/wire";
 import { writeJsonAtomic } from "./atomic-fs.js";
 import {
   type ControllerContext,
@@ -23,9 +32,6 @@ import { type HealthStep, processExited, STARTING } from "./health.js";
 import { type LaunchRequest, type NodeLauncher, type NodeProcess, processLauncher } from "./launcher.js";
 import { buildNodeConfig } from "./node-config.js";
 import { allocateLoopbackPorts } from "./ports.js";
-import { findProcessesByConfig, isOurProcess, isRunning, signalProcess, waitForExit } from "./processes.js";
-import { readNodePids } from "./run-dir.js";
-import type { MemberSpec, NodeConfig } from "./types.js";
 
 export class NodeSupervisor {
   private readonly launcher: NodeLauncher;

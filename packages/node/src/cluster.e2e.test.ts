@@ -8,11 +8,11 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { launchEnclave } from "@hsmpool/platform";
 import { decodeOwnershipCheckpoint } from "@hsmpool/pool";
+import { poolProto } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The HSM test door works on the HSM source classes, so open the device through the same module.
 import { HsmDevice } from "../../hsm/src/index.js";
 import { revealKeyForTest, revealTransferKeyForTest } from "../../hsm/src/testing/key-material-door.js";
-import { poolProto } from "./data-plane/protos.js";
 import { CREDENTIAL_FILE } from "./hsm/partition-access.js";
 import { CHECKPOINT_FILE } from "./ownership/checkpoint-file.js";
 import type { NodeStatusMessage } from "./status.js";
@@ -156,7 +156,7 @@ describe("three node processes", () => {
 
   it("the data plane refuses clients without a certificate from the fabric CA", async () => {
     const address = cluster.member(primary).config.dataListen;
-    const { NodeControlClient } = poolProto();
+    const NodeControlClient = poolProto().NodeControl.ctor;
     const foreign = await (await TestCa.create()).clientCredentials("intruder");
     const attempts = [
       grpc.credentials.createSsl(Buffer.from(cluster.ca.certPem)),

@@ -8,7 +8,7 @@ import { createPublicKey, randomBytes, verify as verifyLocally } from "node:cryp
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { FabricControllerClient, readHfcInfo, runPaths } from "@hsmpool/hfc";
+import { FabricControllerClient, readHfcInfo, runPaths } from "@hsmpool/wire";
 import type { Command } from "commander";
 import { PoolClient } from "../sdk/pool-client.js";
 import { out } from "./context.js";

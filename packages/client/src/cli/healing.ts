@@ -4,7 +4,7 @@
  */
 import { resolve } from "node:path";
 import { type ErrorCode, fail } from "@hsmpool/errors";
-import type { FabricControllerClient, HealingEvent, PoolStatus } from "@hsmpool/hfc";
+import type { FabricControllerClient, HealingEvent, PoolStatus } from "@hsmpool/wire";
 import type { Command } from "commander";
 import { hfcForRunDir } from "../sdk/pool-client.js";
 import { out, progress, RUN_DIR_HELP, resolveRunDir } from "./context.js";

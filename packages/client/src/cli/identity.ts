@@ -3,8 +3,9 @@
  * identity provider in a directory the HFC never reads) and `hsmpool token --as <name>`
  * (a short-lived bearer token for the pool of the run directory).
  */
-import { readHfcInfo, readPoolSpec } from "@hsmpool/hfc";
+
 import { poolResourceUri } from "@hsmpool/pool";
+import { readHfcInfo, readPoolSpec } from "@hsmpool/wire";
 import type { Command } from "commander";
 import { mintToken } from "../tenant/credential.js";
 import { TenantDirectory } from "../tenant/tenant-dir.js";

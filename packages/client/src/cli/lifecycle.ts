@@ -5,6 +5,8 @@
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
+import { initFabric, openFabric } from "@hsmpool/platform";
 import {
   FabricControllerClient,
   isOurProcess,
@@ -19,9 +21,7 @@ import {
   spawnHfc,
   waitForExit,
   waitForHfc,
-} from "@hsmpool/hfc";
-import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
-import { initFabric, openFabric } from "@hsmpool/platform";
+} from "@hsmpool/wire";
 import { TenantDirectoryCredential } from "../tenant/credential.js";
 import { DEFAULT_PRINCIPAL, TenantDirectory } from "../tenant/tenant-dir.js";
 import { memberLine } from "./status-format.js";

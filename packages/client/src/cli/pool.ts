@@ -9,7 +9,7 @@ import {
   readHfcInfo,
   readPoolSpec,
   runPaths,
-} from "@hsmpool/hfc";
+} from "@hsmpool/wire";
 import type { Command } from "commander";
 import { hfcForRunDir } from "../sdk/pool-client.js";
 import { out, progress, RUN_DIR_HELP, resolveRunDir, selectedTenantDir } from "./context.js";

@@ -1,5 +1,5 @@
 /** How pool status is shown: the `--json` document (a stable shape scripts read), the table and healing lines. */
-import type { HealingEvent, PoolStatus } from "@hsmpool/hfc";
+import type { HealingEvent, PoolStatus } from "@hsmpool/wire";
 
 /**
  * `hsmpool status --json`: exactly these fields; `primary` is null when there is none;

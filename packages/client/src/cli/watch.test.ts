@@ -7,13 +7,8 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isHsmPoolError } from "@hsmpool/errors";
-import {
-  type ControlServer,
-  type HealingEvent,
-  NO_UPGRADE,
-  type PoolStatus,
-  startControlServer,
-} from "@hsmpool/hfc";
+import { type ControlServer, startControlServer } from "@hsmpool/hfc";
+import { type HealingEvent, NO_UPGRADE, type PoolStatus } from "@hsmpool/wire";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { isSettledHealthy, type statusJson } from "./status-format.js";
 import { watchStatus } from "./watch.js";

@@ -7,7 +7,7 @@
  * again through the run directory.
  */
 import { fail } from "@hsmpool/errors";
-import type { FabricControllerClient, PoolStatus } from "@hsmpool/hfc";
+import type { FabricControllerClient, PoolStatus } from "@hsmpool/wire";
 import { hfcForRunDir } from "../sdk/pool-client.js";
 import { out, progress } from "./context.js";
 import { isSettledHealthy, statusJson, statusTable } from "./status-format.js";

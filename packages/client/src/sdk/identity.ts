@@ -7,7 +7,7 @@ import {
   createCsrKeyPair,
   type FabricControllerClient,
   type TlsClientMaterial,
-} from "@hsmpool/hfc";
+} from "@hsmpool/wire";
 
 export async function issueClientIdentity(hfc: FabricControllerClient): Promise<TlsClientMaterial> {
   const { csrDer, privateKeyPem } = await createCsrKeyPair("hsmpool-client");

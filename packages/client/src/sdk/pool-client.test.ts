@@ -7,16 +7,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { type ErrorCode, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import { FabricCa } from "@hsmpool/hfc";
 import {
   certDerToPem,
   createCsrKeyPair,
-  FabricCa,
   LEADER_ADDR_TRAILER,
   LEADER_TRAILER,
   poolProto,
   type TlsClientMaterial,
   toServiceError,
-} from "@hsmpool/hfc";
+} from "@hsmpool/wire";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PoolClient } from "./pool-client.js";
 

@@ -8,6 +8,7 @@
 import { type JsonWebKey, randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError } from "@hsmpool/errors";
+import { poolResourceUri } from "@hsmpool/pool";
 import {
   DATA_PLANE_CHANNEL_OPTIONS,
   dataPlaneCredentials,
@@ -19,8 +20,7 @@ import {
   readHfcInfo,
   type TlsClientMaterial,
   unaryCall,
-} from "@hsmpool/hfc";
-import { poolResourceUri } from "@hsmpool/pool";
+} from "@hsmpool/wire";
 import { TenantDirectoryCredential, type TokenCredential } from "../tenant/credential.js";
 import { issueClientIdentity } from "./identity.js";
 import {

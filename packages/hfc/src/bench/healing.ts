@@ -17,15 +17,21 @@ import { performance } from "node:perf_hooks";
 import type * as grpc from "@grpc/grpc-js";
 import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
 import { initFabric, openFabric } from "@hsmpool/platform";
+import type { PoolStatus } from "@hsmpool/wire";
+import {
+  certDerToPem,
+  createCsrKeyPair,
+  DATA_PLANE_CHANNEL_OPTIONS,
+  dataPlaneCredentials,
+  FabricControllerClient,
+  poolProto,
+  spawnHfc,
+  unaryCall,
+  waitForExit,
+  waitForHfc,
+} from "@hsmpool/wire";
 import { EtcdCluster, etcdVersion, findOrInstallEtcd } from "../bench-support/etcd-cluster.js";
-import { FabricControllerClient } from "../control-client.js";
-import { certDerToPem, createCsrKeyPair } from "../csr.js";
 import { DEFAULT_RAFT_TIMING } from "../node-config.js";
-import { DATA_PLANE_CHANNEL_OPTIONS, dataPlaneCredentials } from "../node-status-client.js";
-import { waitForExit } from "../processes.js";
-import { poolProto, unaryCall } from "../proto.js";
-import { spawnHfc, waitForHfc } from "../spawn-hfc.js";
-import type { PoolStatus } from "../types.js";
 
 const KILLS = Number(process.env.HSMPOOL_BENCH_KILLS ?? 10);
 const ATTEMPT_DEADLINE_MS = 300;

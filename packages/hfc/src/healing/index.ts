@@ -5,8 +5,8 @@
  * HFC process does. Keep it that way: shell code belongs in ../controller.ts.
  */
 
+export type { MemberSpec } from "@hsmpool/wire";
 export type { InventoryRack } from "../placement.js";
-export type { MemberSpec } from "../types.js";
 export {
   defaultHealingConfig,
   freshRuntime,

@@ -4,10 +4,11 @@
  * the shell feeds it and the actions it asks the shell to perform. Plain JSON-able
  * values only, so the persisted part can be written to the run dir as is.
  */
-import type { InventoryRack } from "../placement.js";
-import type { HealingEvent, HealingKind, MemberSpec } from "../types.js";
 
-export type { HealingKind, HealingPhase, MemberLifecycle, PhaseMark } from "../types.js";
+import type { HealingEvent, HealingKind, MemberSpec } from "@hsmpool/wire";
+import type { InventoryRack } from "../placement.js";
+
+export type { HealingKind, HealingPhase, MemberLifecycle, PhaseMark } from "@hsmpool/wire";
 
 /** Phases in the order they happen; a record only ever moves forward through them. */
 export const HEALING_PHASES = [

@@ -1,6 +1,7 @@
 /** Test data builders for the pure cores (excluded from the build). */
+
+import type { MemberSpec, NodeStatus } from "@hsmpool/wire";
 import type { MemberHealth } from "../health.js";
-import type { MemberSpec, NodeStatus } from "../types.js";
 
 export const POOL_ID = "pool-test";
 

@@ -5,8 +5,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { HsmPoolError } from "@hsmpool/errors";
+import { poolProto } from "@hsmpool/wire";
 import type { DataPlaneCredentials } from "./node-cert.js";
-import { poolProto } from "./protos.js";
 
 export interface DataServer {
   readonly address: string;
@@ -20,10 +20,10 @@ export async function startDataServer(opts: {
   keyVault: grpc.UntypedServiceImplementation;
   status: grpc.handleUnaryCall<unknown, unknown>;
 }): Promise<DataServer> {
-  const { keyVault, nodeControl } = poolProto();
+  const { KeyVault, NodeControl } = poolProto();
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
-  server.addService(keyVault, opts.keyVault);
-  server.addService(nodeControl, { Status: opts.status });
+  server.addService(KeyVault.service, opts.keyVault);
+  server.addService(NodeControl.service, { Status: opts.status });
   const creds = grpc.ServerCredentials.createSsl(
     Buffer.from(opts.credentials.caPem),
     [

@@ -10,8 +10,8 @@ import { webcrypto, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError } from "@hsmpool/errors";
+import { hfcProto } from "@hsmpool/wire";
 import * as x509 from "@peculiar/x509";
-import { fabricControllerClient } from "./protos.js";
 
 const cryptoProvider = webcrypto as unknown as Parameters<
   typeof x509.Pkcs10CertificateRequestGenerator.create
@@ -69,7 +69,7 @@ async function makeCsr(
 }
 
 function issue(hfcAddress: string, nodeId: string, csrDer: Uint8Array, timeoutMs: number) {
-  const Client = fabricControllerClient();
+  const Client = hfcProto().FabricController.ctor;
   const client = new Client(hfcAddress, grpc.credentials.createInsecure()) as unknown as IssueNodeCertClient;
   return new Promise<{ certDer: Buffer; caCertDer: Buffer }>((resolve, reject) => {
     client.IssueNodeCert(

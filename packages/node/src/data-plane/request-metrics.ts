@@ -6,8 +6,8 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { secondsSince } from "@hsmpool/metrics";
+import { ERROR_CODE_TRAILER } from "@hsmpool/wire";
 import type { NodeMetrics } from "../metrics/node-metrics.js";
-import { ERROR_CODE_TRAILER } from "./grpc-errors.js";
 
 type UnaryHandler = (call: unknown, callback: (error: unknown, value?: unknown) => void) => void;
 

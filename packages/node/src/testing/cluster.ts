@@ -12,8 +12,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import type { Fabric } from "@hsmpool/platform";
+import { poolProto } from "@hsmpool/wire";
 import type { NodeConfig } from "../config.js";
-import { poolProto } from "../data-plane/protos.js";
 import type { NodeStatusMessage } from "../status.js";
 import { makeFabric } from "./fixtures.js";
 import { type ClientCredentialsPem, TestCa } from "./test-ca.js";
@@ -199,8 +199,8 @@ export class TestCluster {
     return readFile(this.member(id).logPath, "utf8").catch(() => "");
   }
 
-  private client(kind: "KeyVaultClient" | "NodeControlClient", address: string): GrpcClient {
-    const Ctor = poolProto()[kind];
+  private client(kind: "KeyVault" | "NodeControl", address: string): GrpcClient {
+    const Ctor = poolProto()[kind].ctor;
     const creds = grpc.credentials.createSsl(
       Buffer.from(this.clientCreds.caPem),
       Buffer.from(this.clientCreds.keyPem),
@@ -215,12 +215,12 @@ export class TestCluster {
   }
 
   keyVault(id: string): GrpcClient {
-    return this.client("KeyVaultClient", this.member(id).config.dataListen);
+    return this.client("KeyVault", this.member(id).config.dataListen);
   }
 
   /** NodeControl.Status, or null while the node does not answer. */
   async status(id: string, timeoutMs = 1_000): Promise<NodeStatusMessage | null> {
-    const client = this.client("NodeControlClient", this.member(id).config.dataListen);
+    const client = this.client("NodeControl", this.member(id).config.dataListen);
     try {
       return await call<NodeStatusMessage>(client, "Status", {}, timeoutMs);
     } catch (e) {

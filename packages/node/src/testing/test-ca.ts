@@ -7,8 +7,8 @@
 import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { hfcProto } from "@hsmpool/wire";
 import * as x509 from "@peculiar/x509";
-import { fabricControllerClient } from "../data-plane/protos.js";
 
 const provider = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
 const EC = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -120,7 +120,7 @@ export class TestCa {
     const server = new grpc.Server();
     const unimplemented: grpc.handleUnaryCall<unknown, unknown> = (_call, cb) =>
       cb({ code: grpc.status.UNIMPLEMENTED, details: "test CA only issues node certificates" });
-    server.addService(fabricControllerClient().service, {
+    server.addService(hfcProto().FabricController.service, {
       IssueNodeCert: (
         call: grpc.ServerUnaryCall<{ nodeId: string; csrDer: Buffer }, unknown>,
         cb: grpc.sendUnaryData<unknown>,

@@ -3,9 +3,11 @@
  * plane over mTLS with a fabric-PKI client certificate.
  */
 import * as grpc from "@grpc/grpc-js";
-import { NODE_TLS_NAME } from "./pki.js";
 import { poolProto, unaryCall } from "./proto.js";
 import type { NodeStatus } from "./types.js";
+
+/** The DNS name in every node's data-plane certificate (clients override the TLS server name to it). */
+export const NODE_TLS_NAME = "hsmpool-node";
 
 export interface TlsClientMaterial {
   caCertPem: string;

@@ -7,11 +7,17 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { fail } from "@hsmpool/errors";
-import type { LauncherKind } from "./launcher.js";
-import { HFC_MAIN } from "./options.js";
 import { isProcessAlive, readHfcInfo, runPaths } from "./run-dir.js";
 import type { HfcInfo } from "./types.js";
+
+/** `<repo>/packages/hfc/dist/main.js`: the HFC process entry (this module sits in wire/src and wire/dist alike). */
+export const HFC_MAIN = fileURLToPath(new URL("../../hfc/dist/main.js", import.meta.url));
+
+/** How the HFC runs nodes (its `--launcher` flag). */
+export const LAUNCHER_KINDS = ["process", "docker"] as const;
+export type LauncherKind = (typeof LAUNCHER_KINDS)[number];
 
 export interface SpawnHfcOptions {
   runDir: string;

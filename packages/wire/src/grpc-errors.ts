@@ -1,8 +1,11 @@
 /**
  * HsmPoolError <-> gRPC status, as proto/pool.proto describes it: the gRPC code
- * from @hsmpool/errors' table plus the trailer `hsmpool-error-code`, so the code a
- * program branches on survives the wire. Servers of both the HFC and the nodes use
- * this shape; clients turn any failed call back into an HsmPoolError.
+ * from @hsmpool/errors' table plus the trailers
+ *   hsmpool-error-code   the HsmPoolError code (so the code a program branches on survives the wire)
+ *   hsmpool-leader       on NotLeader: the primary's node id, when known
+ *   hsmpool-leader-addr  on NotLeader: its data-plane "host:port", when known
+ * Servers of both the HFC and the nodes use this shape; clients turn any failed
+ * call back into an HsmPoolError.
  */
 import * as grpc from "@grpc/grpc-js";
 import { type ErrorCode, HsmPoolError, isErrorCode, isHsmPoolError } from "@hsmpool/errors";
@@ -11,14 +14,23 @@ export const ERROR_CODE_TRAILER = "hsmpool-error-code";
 export const LEADER_TRAILER = "hsmpool-leader";
 export const LEADER_ADDR_TRAILER = "hsmpool-leader-addr";
 
-/** A grpc-js server error object for `e` (an HsmPoolError keeps its code; anything else is Internal). */
-export function toServiceError(e: unknown): Partial<grpc.ServiceError> {
+/**
+ * A grpc-js server error object for `e` (an HsmPoolError keeps its code; anything else is Internal).
+ * `server` names who answers in the Internal message ("node", "server").
+ */
+export function toServiceError(e: unknown, server = "server"): Partial<grpc.ServiceError> {
   // Anything unexpected keeps its details in the server's log, not on the wire.
   const err = isHsmPoolError(e)
     ? e
-    : new HsmPoolError("Internal", "internal error in the server; see its log");
+    : new HsmPoolError("Internal", `internal error in the ${server}; see its log`);
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_CODE_TRAILER, err.code);
+  if (err.code === "NotLeader") {
+    const leader = err.details?.leader;
+    const address = err.details?.leaderAddress;
+    if (typeof leader === "string" && leader !== "") metadata.set(LEADER_TRAILER, leader);
+    if (typeof address === "string" && address !== "") metadata.set(LEADER_ADDR_TRAILER, address);
+  }
   return { code: err.grpcStatus, details: err.message, metadata };
 }
 

@@ -1,0 +1,57 @@
+/**
+ * @hsmpool/wire: the contracts between the processes (HFC, node, SDK/CLI, chaos):
+ * proto loaders, gRPC error mapping, config/status/run-dir types and layout,
+ * data-plane credentials and the HFC control client.
+ */
+
+export { FabricControllerClient, type IssuedCert } from "./control-client.js";
+export { type CsrKeyPair, certDerToPem, createCsrKeyPair } from "./csr.js";
+export {
+  type CallFailure,
+  ERROR_CODE_TRAILER,
+  fromServiceError,
+  LEADER_ADDR_TRAILER,
+  LEADER_TRAILER,
+  toServiceError,
+} from "./grpc-errors.js";
+export {
+  DATA_PLANE_CHANNEL_OPTIONS,
+  dataPlaneCredentials,
+  NODE_TLS_NAME,
+  NodeStatusClient,
+  type TlsClientMaterial,
+} from "./node-status-client.js";
+export {
+  commandLineOf,
+  findProcessesByConfig,
+  isOurProcess,
+  isRunning,
+  signalProcess,
+  waitForExit,
+} from "./processes.js";
+export {
+  HFC_PROTO_PATH,
+  hfcProto,
+  type LoadedService,
+  POOL_PROTO_PATH,
+  poolProto,
+  unaryCall,
+} from "./proto.js";
+export {
+  isProcessAlive,
+  type RunPaths,
+  readHfcInfo,
+  readJson,
+  readNodePids,
+  readPoolSpec,
+  runPaths,
+} from "./run-dir.js";
+export {
+  HFC_MAIN,
+  LAUNCHER_KINDS,
+  type LauncherKind,
+  type SpawnHfcOptions,
+  spawnHfc,
+  waitForHfc,
+} from "./spawn-hfc.js";
+export * from "./types.js";
