@@ -38,7 +38,8 @@ import type { NodeConfig } from "./config.js";
 import { DataPlaneAccess } from "./data-plane/access.js";
 import type { PartitionAccess } from "./hsm/partition-access.js";
 import { deleteHsmKeys, KeyIndex } from "./keyvault/key-index.js";
-import { KeyService } from "./keyvault/key-service.js";
+import { KeyReserve } from "./keyvault/key-reserve.js";
+import { KeyService, prepareKey } from "./keyvault/key-service.js";
 import { ProposalWaiters } from "./keyvault/proposals.js";
 import { Joiner, type JoinFailure } from "./membership/joiner.js";
 import { MembershipDriver } from "./membership/membership-driver.js";
@@ -102,6 +103,13 @@ export class PoolNode {
   private store!: RaftStore;
   private keyStore!: KeyStore;
   private readonly keyIndex = new KeyIndex();
+  private readonly keyReserve = new KeyReserve({
+    depth: 2,
+    maxSpecs: 8,
+    prepare: (spec, dekKeyId) => prepareKey(this.access.session, spec, dekKeyId),
+    discard: (keyIds) => deleteHsmKeys(this.access.session, keyIds),
+    onError: (e) => this.logger.warn({ error: String(e) }, "preparing a key ahead of need failed"),
+  });
   private proposals!: ProposalWaiters;
   private raft!: RaftDriver;
   private ownership!: OwnershipDriver;
@@ -525,6 +533,7 @@ export class PoolNode {
         access: this.access,
         index: this.keyIndex,
         proposals: this.proposals,
+        reserve: this.keyReserve,
         dekKeyId: () => this.dekKeyId(),
         leader: () => this.leaderView(),
         quorum: () => this.quorum(),
@@ -589,6 +598,9 @@ export class PoolNode {
     this.joiner?.stop();
     this.seams.clock.clear(this.ownershipTimer);
     await this.dataServer?.close(graceMs);
+    await this.keyReserve
+      .close()
+      .catch((e: unknown) => this.logger.warn({ error: String(e) }, "discarding reserved keys failed"));
     await this.links.close(graceMs);
     await this.raft.stop();
     await this.ownership.stop();

@@ -3,7 +3,9 @@
  * loopback. ES256 and RS256 sign throughput through the pool with 64 requests in
  * flight, as a ratio to raw node:crypto signing and to a plain gRPC echo (separate
  * process, loopback, no TLS) measured in the same run; create-key commit latency
- * p50/p99. Temp dirs; the pool is always stopped at the end.
+ * p50/p99 (3 members, fsync) as a ratio to etcd's put p50 on a three-member etcd
+ * cluster on loopback in the same run (Debian's etcd-server, fsync on as always).
+ * Temp dirs; the pool and etcd are always stopped at the end.
  */
 import { fork } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
@@ -12,12 +14,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
+import {
+  EtcdCluster,
+  etcdVersion,
+  findOrInstallEtcd,
+  goalFigure,
+  reportFigure,
+} from "@hsmpool/hfc/bench-support";
 import { startPool, stopPool } from "../cli/lifecycle.js";
 import { PoolClient } from "../sdk/pool-client.js";
 
 const IN_FLIGHT = 64;
 const MEASURE_MS = 3000;
-const CREATE_SAMPLES = 40;
+const CREATE_SAMPLES = 100;
+/** etcd's default Raft timing (what a user of etcd gets). */
+const ETCD_TIMING = { heartbeatMs: 100, electionTimeoutMs: 1000 };
 const ECHO_PATH = "/hsmpool.bench.Echo/Echo";
 const identity = (b: Buffer) => b;
 
@@ -100,6 +111,27 @@ async function echoRate(): Promise<number> {
   }
 }
 
+/** Sequential puts through etcd's leader, after a warm-up: their latencies in ms, sorted. */
+async function etcdPutLatencies(root: string): Promise<number[] | string> {
+  const found = findOrInstallEtcd((line) => console.log(line));
+  if ("skip" in found) return found.skip;
+  console.log(`baseline: etcd ${etcdVersion(found.binary)}, 3 members on loopback`);
+  const cluster = await EtcdCluster.start(found.binary, join(root, "etcd"), ETCD_TIMING);
+  try {
+    const leader = (await cluster.leader()) ?? 0;
+    for (let i = 0; i < 20; i++) await cluster.put(leader, `warm-${i}`, 5000);
+    const latencies: number[] = [];
+    for (let i = 0; i < CREATE_SAMPLES; i++) {
+      const t = performance.now();
+      if (!(await cluster.put(leader, `bench-${i}`, 5000))) throw new Error("etcd put failed");
+      latencies.push(performance.now() - t);
+    }
+    return latencies.sort((a, b) => a - b);
+  } finally {
+    await cluster.stop();
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
@@ -113,6 +145,7 @@ async function bench(): Promise<void> {
     console.log(`pool up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const client = await PoolClient.connect({ runDir });
     try {
+      for (let i = 0; i < 10; i++) await client.createKey({ name: `bench-warm-${i}`, kty: "EC", crv: "P-256" });
       const latencies: number[] = [];
       for (let i = 0; i < CREATE_SAMPLES; i++) {
         const t = performance.now();
@@ -140,10 +173,26 @@ async function bench(): Promise<void> {
         MEASURE_MS,
       );
       const echo = await echoRate();
+      const etcd = await etcdPutLatencies(root);
       const f = (n: number) => n.toFixed(0).padStart(7);
+      const createP50 = percentile(latencies, 50);
       console.log(
-        `create-key commit latency (${CREATE_SAMPLES} sequential EC P-256 creates): p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+        `create-key commit latency (${CREATE_SAMPLES} sequential EC P-256 creates): p50 ${createP50.toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
       );
+      reportFigure({ name: "commit_p50_ms", value: createP50, unit: "ms" });
+      if (typeof etcd === "string") console.log(`etcd baseline skipped: ${etcd}`);
+      else {
+        const etcdP50 = percentile(etcd, 50);
+        console.log(
+          `baseline: etcd put latency (${CREATE_SAMPLES} sequential puts to the leader): p50 ${etcdP50.toFixed(2)} ms, p99 ${percentile(etcd, 99).toFixed(1)} ms`,
+        );
+        reportFigure({ name: "etcd_put_p50_ms", value: etcdP50, unit: "ms" });
+        const ratio = goalFigure("commit_p50_ratio_to_etcd", createP50 / etcdP50, "x", "<=", 1.0);
+        console.log(
+          `create-key commit p50 / etcd put p50: ${ratio.value.toFixed(2)}x (goal ${ratio.goal}: ${ratio.met ? "met" : "NOT met"})`,
+        );
+        reportFigure(ratio);
+      }
       console.log(`baseline: plain gRPC echo (loopback, no TLS, ${IN_FLIGHT} in flight): ${f(echo)} calls/s`);
       for (const [alg, pool, raw] of [
         ["ES256", poolEs, rawEs],
@@ -153,6 +202,16 @@ async function bench(): Promise<void> {
           `${alg} sign through the pool (${IN_FLIGHT} in flight): ${f(pool)} ops/s | raw node:crypto (1 thread): ${f(raw)} ops/s | ` +
             `pool/raw ${(pool / raw).toFixed(3)} | pool/echo ${(pool / echo).toFixed(3)}`,
         );
+      }
+      reportFigure({ name: "echo_calls_per_s", value: echo, unit: "1/s" });
+      reportFigure({ name: "es256_sign_per_s", value: poolEs, unit: "1/s" });
+      reportFigure({ name: "rs256_sign_per_s", value: poolRs, unit: "1/s" });
+      const es = goalFigure("es256_sign_ratio_to_echo", poolEs / echo, "x", ">=", 0.8);
+      // RSA signing is CPU-bound: its ceiling is the echo rate or two cores of raw signing, whichever is lower.
+      const rs = goalFigure("rs256_sign_ratio_to_ceiling", poolRs / Math.min(echo, 2 * rawRs), "x", ">=", 0.8);
+      for (const g of [es, rs]) {
+        console.log(`${g.name}: ${g.value.toFixed(3)} (goal ${g.goal}: ${g.met ? "met" : "NOT met"})`);
+        reportFigure(g);
       }
     } finally {
       client.close();

@@ -6,7 +6,7 @@
  * ReadIndex barrier (linearizable), from local state and the local partition.
  */
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import type { KeySpec } from "@hsmpool/hsm";
+import type { KeySpec, Session } from "@hsmpool/hsm";
 import {
   type ApplyOutcome,
   type CreateKeyCommand,
@@ -25,6 +25,7 @@ import type { NodeObserver } from "../seams/observer.js";
 import type { Randomness } from "../seams/random.js";
 import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
 import { deleteHsmKeys, type KeyIndex } from "./key-index.js";
+import type { KeyReserve, PreparedKey } from "./key-reserve.js";
 import type { ProposalWaiters } from "./proposals.js";
 
 export interface LeaderView {
@@ -41,6 +42,8 @@ export interface KeyServiceContext {
   access: PartitionAccess;
   index: KeyIndex;
   proposals: ProposalWaiters;
+  /** Keys generated and wrapped ahead of the creates that take them. */
+  reserve: KeyReserve;
   /** The DEK's HSM key id; OwnershipPending until this member is synced. */
   dekKeyId(): string;
   leader(): LeaderView;
@@ -187,12 +190,13 @@ export class KeyService {
       valid.shape.kty === "EC"
         ? { kty: "EC", crv: valid.shape.crv, ops: valid.ops }
         : { kty: valid.shape.kty, size: valid.shape.size, ops: valid.ops };
-    const handle = await session.generateKey(spec);
+    const prepared = await this.ctx.reserve.take(spec, dekKeyId);
+    const handle = prepared.handle;
     this.ctx.index.markImported(handle.id);
     let outcome: ApplyOutcome;
     try {
-      const wrappedMaterial = await session.exportWrapped(handle, dekKeyId);
-      const publicJwk = valid.shape.kty === "oct" ? null : publicJwkOf(await session.getPublicJwk(handle));
+      const wrappedMaterial = prepared.wrappedMaterial;
+      const publicJwk = prepared.publicJwk === null ? null : publicJwkOf(prepared.publicJwk as Record<string, unknown>);
       const command: CreateKeyCommand = {
         kind: "createKey",
         requestId,
@@ -211,6 +215,8 @@ export class KeyService {
       // Not proposed: our key can never be stored. (After a NoQuorum timeout it may still be: keep it.)
       if (!isHsmPoolError(e, "NoQuorum")) await deleteHsmKeys(session, [handle.id]);
       throw e;
+    } finally {
+      this.ctx.reserve.refill(spec, dekKeyId);
     }
     // Refused, or a retried requestId that had created another key: ours is not the stored one.
     if (outcome.kind !== "keyCreated" || outcome.duplicate) await deleteHsmKeys(session, [handle.id]);
@@ -318,6 +324,19 @@ export class KeyService {
   async unwrapKey(ref: KeyRefInput, alg: string, wrapped: Uint8Array): Promise<Uint8Array> {
     const { keyId } = await this.keyFor(ref, "unwrapKey", alg);
     return this.ctx.access.session.unwrapKey(keyId, alg, wrapped);
+  }
+}
+
+/** Generates a key of `spec` in the partition and wraps it under the DEK (what a create needs of the HSM). */
+export async function prepareKey(session: Session, spec: KeySpec, dekKeyId: string): Promise<PreparedKey> {
+  const handle = await session.generateKey(spec);
+  try {
+    const wrappedMaterial = await session.exportWrapped(handle, dekKeyId);
+    const publicJwk = spec.kty === "oct" ? null : await session.getPublicJwk(handle);
+    return { handle, wrappedMaterial, publicJwk };
+  } catch (e) {
+    await deleteHsmKeys(session, [handle.id]);
+    throw e;
   }
 }
 

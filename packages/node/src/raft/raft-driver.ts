@@ -8,6 +8,14 @@
  * one Ready at a time. Steps that arrive while a Ready is being persisted are fed to
  * the RawNode at once (as etcd's node loop does); their output comes in the next Ready.
  *
+ * The exception: a leader whose term and vote are already durable sends its messages
+ * (appends, heartbeats) while it writes its own entries, as etcd's leader does (Raft
+ * thesis 10.2.1), so the followers' fsyncs overlap its own. Safe: those messages claim
+ * nothing about the leader's disk (no vote, no acknowledgement), and an entry is
+ * applied, and so acknowledged to a client, only from a later Ready, handled after this
+ * write finished. Followers and candidates always persist first (their MsgAppResp and
+ * votes are promises about their disk).
+ *
  * Linearizable reads: `readBarrier()` runs a ReadIndex round and resolves once this
  * node has applied up to the read index. Concurrent callers share one round (a caller
  * that arrives while a round is in flight waits for the next one, so no read can be
@@ -256,12 +264,13 @@ export class RaftDriver {
 
   private async handleReady(rd: Ready): Promise<void> {
     const { hooks } = this.opts;
-    // The broken variant sends first: a crash before the fsync loses what a peer was told.
-    if (this.sendBeforePersist) this.send(rd.messages);
+    // The broken variant sends first whatever the role: a crash before the fsync loses what a peer was told.
+    const sendFirst = rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
+    if (sendFirst) this.send(rd.messages);
     await this.opts.store.persist(rd);
     this.opts.observer?.raftPersisted?.(rd);
     if (rd.softState) hooks.onSoftState(rd.softState, this.node.status().term);
-    if (!this.sendBeforePersist) this.send(rd.messages);
+    if (!sendFirst) this.send(rd.messages);
     if (rd.snapshot) {
       hooks.onSnapshot(rd.snapshot);
       this.applied = rd.snapshot.meta.index;
@@ -290,6 +299,13 @@ export class RaftDriver {
     if (messages.length === 0) return;
     this.opts.observer?.raftSent?.(messages);
     this.opts.hooks.send(messages);
+  }
+
+  /** A leader in a term and vote already on disk, with no snapshot to install (see the module comment). */
+  private mayLeaderSendBeforePersist(rd: Ready): boolean {
+    if (rd.snapshot || this.node.status().role !== "leader") return false;
+    const durable = this.opts.store.durableHardState;
+    return !rd.hardState || (rd.hardState.term === durable.term && rd.hardState.vote === durable.vote);
   }
 
   private releaseAppliedWaiters(): void {

@@ -64,6 +64,8 @@ export interface OpenRaftStoreOptions {
 }
 
 export class RaftStore {
+  private durable: HardState = { term: 0, vote: null, commit: 0 };
+
   private constructor(
     private readonly dir: string,
     private readonly sealers: Sealers,
@@ -110,6 +112,7 @@ export class RaftStore {
       commit: Math.min(Math.max(hardState.commit, snap.meta.index), storage.lastIndex()),
     };
     storage.setHardState(hardState);
+    store.durable = hardState;
     if (fresh && opts.bootstrap && records.length === 0) {
       // Make the founding hard state durable too, so a restart finds the same state.
       await store.appendBatch({ hardState, entries: [] });
@@ -125,20 +128,25 @@ export class RaftStore {
   /** Told how long each WAL fdatasync took, in seconds (the node's metrics). */
   onFsync: ((seconds: number) => void) | null = null;
 
-  /** Durably stores a Ready's snapshot, entries and hard state (in that order), then fsyncs. */
+  /**
+   * Durably stores a Ready's snapshot, entries and hard state (in that order), then
+   * fsyncs. A Ready whose only change is the commit index (`mustSync` false, as in
+   * etcd) is kept in memory and not written: the commit index is only a hint on
+   * restart (a lower one is re-learned from the leader), and the next record that must
+   * be synced carries the latest hard state. So a commit costs no fsync of its own.
+   */
   async persist(rd: Ready): Promise<void> {
-    if (this.beforeWrite && (rd.snapshot || rd.entries.length > 0 || rd.hardState)) await this.beforeWrite();
     if (rd.snapshot) {
+      if (this.beforeWrite) await this.beforeWrite();
       this.storage.applySnapshot(rd.snapshot);
       await writeSnapshotFile(this.files, join(this.dir, SNAPSHOT_FILE), this.sealers, rd.snapshot);
       await this.rewriteWal();
     }
     if (rd.entries.length > 0) this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
-    if (rd.entries.length > 0 || rd.hardState) {
-      const batch: Batch = { entries: rd.entries };
-      if (rd.hardState) batch.hardState = rd.hardState;
-      await this.appendBatch(batch);
+    if (rd.entries.length > 0 || (rd.hardState && rd.mustSync)) {
+      if (this.beforeWrite && !rd.snapshot) await this.beforeWrite();
+      await this.appendBatch({ entries: rd.entries, hardState: this.storage.initialState().hardState });
     }
   }
 
@@ -164,6 +172,12 @@ export class RaftStore {
     const sealed = await this.sealers.seal(encodeBatch(batch), walAad(generation, 0));
     await this.wal.close();
     this.wal = await RecordLog.create(join(this.dir, WAL_FILE), [sealed], generation, this.files);
+    if (batch.hardState) this.durable = batch.hardState;
+  }
+
+  /** The hard state of the last synced record (what a restart would recover, commit aside). */
+  get durableHardState(): HardState {
+    return this.durable;
   }
 
   private async appendBatch(batch: Batch): Promise<void> {
@@ -175,6 +189,7 @@ export class RaftStore {
     const started = process.hrtime.bigint();
     await this.wal.sync();
     this.onFsync?.(secondsSince(started));
+    if (batch.hardState) this.durable = batch.hardState;
   }
 
   get walSizeBytes(): number {
