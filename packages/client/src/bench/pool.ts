@@ -145,7 +145,8 @@ async function bench(): Promise<void> {
     console.log(`pool up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const client = await PoolClient.connect({ runDir });
     try {
-      for (let i = 0; i < 10; i++) await client.createKey({ name: `bench-warm-${i}`, kty: "EC", crv: "P-256" });
+      for (let i = 0; i < 10; i++)
+        await client.createKey({ name: `bench-warm-${i}`, kty: "EC", crv: "P-256" });
       const latencies: number[] = [];
       for (let i = 0; i < CREATE_SAMPLES; i++) {
         const t = performance.now();
@@ -208,7 +209,13 @@ async function bench(): Promise<void> {
       reportFigure({ name: "rs256_sign_per_s", value: poolRs, unit: "1/s" });
       const es = goalFigure("es256_sign_ratio_to_echo", poolEs / echo, "x", ">=", 0.8);
       // RSA signing is CPU-bound: its ceiling is the echo rate or two cores of raw signing, whichever is lower.
-      const rs = goalFigure("rs256_sign_ratio_to_ceiling", poolRs / Math.min(echo, 2 * rawRs), "x", ">=", 0.8);
+      const rs = goalFigure(
+        "rs256_sign_ratio_to_ceiling",
+        poolRs / Math.min(echo, 2 * rawRs),
+        "x",
+        ">=",
+        0.8,
+      );
       for (const g of [es, rs]) {
         console.log(`${g.name}: ${g.value.toFixed(3)} (goal ${g.goal}: ${g.met ? "met" : "NOT met"})`);
         reportFigure(g);

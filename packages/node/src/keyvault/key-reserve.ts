@@ -63,7 +63,11 @@ export class KeyReserve {
     shelf.filling = true;
     void (async () => {
       try {
-        while (!this.closed && this.shelves.get(specId(spec)) === shelf && shelf.ready.length < this.opts.depth) {
+        while (
+          !this.closed &&
+          this.shelves.get(specId(spec)) === shelf &&
+          shelf.ready.length < this.opts.depth
+        ) {
           shelf.ready.push(await this.opts.prepare(spec, dekKeyId));
         }
       } catch (e) {

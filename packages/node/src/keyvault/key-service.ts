@@ -196,7 +196,8 @@ export class KeyService {
     let outcome: ApplyOutcome;
     try {
       const wrappedMaterial = prepared.wrappedMaterial;
-      const publicJwk = prepared.publicJwk === null ? null : publicJwkOf(prepared.publicJwk as Record<string, unknown>);
+      const publicJwk =
+        prepared.publicJwk === null ? null : publicJwkOf(prepared.publicJwk as Record<string, unknown>);
       const command: CreateKeyCommand = {
         kind: "createKey",
         requestId,

@@ -276,6 +276,36 @@ describe("raft store (sealed WAL + snapshots)", () => {
     await again.store.close();
   });
 
+  it("a Ready that only moves the commit index costs no write; the next synced record carries it", async () => {
+    const dir = await tempDir("hsmpool-raftstore-mustsync-");
+    const sealers = new Sealers(cpuSealer(enclave));
+    const { store } = await RaftStore.open({ dir, sealers, bootstrap: { conf, data: new Uint8Array() } });
+    await store.persist(ready([entry(2, 2, "a"), entry(3, 2, "b")], 1));
+    const size = store.walSizeBytes;
+    await store.persist({ ...ready([], 3), mustSync: false });
+    expect(store.walSizeBytes).toBe(size);
+    expect(store.storage.initialState().hardState.commit).toBe(3);
+    expect(store.durableHardState.commit).toBe(1);
+    // A restart now recovers the older commit index: a hint the leader raises again.
+    await store.close();
+    const middle = await RaftStore.open({ dir, sealers });
+    expect(middle.recovered.hardState).toEqual({ term: 2, vote: "n1", commit: 1 });
+    await middle.store.persist({ ...ready([], 3), mustSync: false });
+    await middle.store.persist({
+      entries: [entry(4, 2, "c")],
+      committedEntries: [],
+      messages: [],
+      readStates: [],
+      mustSync: true,
+    });
+    expect(middle.store.durableHardState.commit).toBe(3);
+    await middle.store.close();
+    const again = await RaftStore.open({ dir, sealers });
+    expect(again.recovered.hardState).toEqual({ term: 2, vote: "n1", commit: 3 });
+    expect(again.recovered.lastIndex).toBe(4);
+    await again.store.close();
+  });
+
   it("a tampered snapshot file is an IntegrityError", async () => {
     const dir = await tempDir("hsmpool-raftstore-snap-");
     const sealers = new Sealers(cpuSealer(enclave));

@@ -1,0 +1,148 @@
+/**
+ * The driver's persist/send order on real stores: followers answer an append only
+ * after their own write finished; a leader sends its appends while its write is in
+ * flight, and applies (acknowledges) nothing until that write finished.
+ */
+import type { Enclave } from "@hsmpool/platform";
+import { type Entry, type Message, RawNode } from "@hsmpool/raft";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RaftStore } from "../storage/raft-store.js";
+import { cpuSealer, Sealers } from "../storage/sealer.js";
+import { launchTestEnclave, makeFabric, removeTempDirs, tempDir } from "../testing/fixtures.js";
+import { RaftDriver } from "./raft-driver.js";
+
+const IDS = ["n1", "n2", "n3"];
+const conf = { voters: IDS, learners: [] };
+let enclave: Enclave;
+
+beforeAll(async () => {
+  const root = await tempDir("hsmpool-driver-");
+  enclave = await launchTestEnclave(root, await makeFabric(root, 1));
+});
+afterAll(removeTempDirs);
+
+/** A gate on a store's disk writes: while closed, every write waits. */
+class DiskGate {
+  private waiting: (() => void)[] = [];
+  closed = false;
+  pass = (): Promise<void> => (this.closed ? new Promise((r) => this.waiting.push(r)) : Promise.resolve());
+  get blocked(): number {
+    return this.waiting.length;
+  }
+  open(): void {
+    this.closed = false;
+    for (const r of this.waiting.splice(0)) r();
+  }
+}
+
+interface Member {
+  driver: RaftDriver;
+  gate: DiskGate;
+  sent: Message[];
+  applied: Entry[];
+}
+
+async function cluster(): Promise<Map<string, Member>> {
+  const members = new Map<string, Member>();
+  for (const id of IDS) {
+    const { store } = await RaftStore.open({
+      dir: await tempDir(`hsmpool-driver-${id}-`),
+      sealers: new Sealers(cpuSealer(enclave)),
+      bootstrap: { conf, data: new Uint8Array() },
+    });
+    const gate = new DiskGate();
+    store.beforeWrite = gate.pass;
+    const node = new RawNode({
+      id,
+      storage: store.storage,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      random: () => 0.5,
+      preVote: true,
+      checkQuorum: false,
+      applied: 1,
+    });
+    const member: Member = { gate, sent: [], applied: [], driver: undefined as unknown as RaftDriver };
+    member.driver = new RaftDriver({
+      node,
+      store,
+      tickMs: 5,
+      electionTicks: 10,
+      snapshotEveryEntries: 1000,
+      conf,
+      appliedIndex: 1,
+      logger: pino({ level: "silent" }),
+      hooks: {
+        send: (messages) => {
+          member.sent.push(...messages);
+          for (const m of messages) queueMicrotask(() => members.get(m.to)?.driver.step(m));
+        },
+        onSnapshot: () => {},
+        onCommitted: (e) => member.applied.push(e),
+        onConfChange: () => {},
+        onSoftState: () => {},
+        snapshotData: () => new Uint8Array(),
+        onFatal: (e) => {
+          throw e;
+        },
+      },
+    });
+    members.set(id, member);
+  }
+  return members;
+}
+
+async function until(what: string, probe: () => boolean, limitMs = 20_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 30));
+const isData = (e: Entry) => e.type === "normal" && e.data.length > 0;
+
+describe("raft driver: persist and send order", () => {
+  it("a leader sends appends during its own write; followers answer and the leader applies only after writing", async () => {
+    const members = await cluster();
+    const n1 = members.get("n1")!;
+    const n2 = members.get("n2")!;
+    const n3 = members.get("n3")!;
+    n1.driver.start(); // only n1 ticks, so only n1 campaigns
+    try {
+      await until("leader", () => n1.driver.status().role === "leader");
+      await until("leader's first entry applied", () => n1.applied.length > 0 && n2.applied.length > 0);
+      n3.gate.closed = true; // n3 never answers: the commit needs n1's and n2's disks
+      n1.gate.closed = true;
+      n2.gate.closed = true;
+      const sentBefore = n1.sent.length;
+      n1.driver.propose(new TextEncoder().encode("x"));
+      await until("n1 writing", () => n1.gate.blocked > 0);
+      await until("append to n2", () =>
+        n1.sent
+          .slice(sentBefore)
+          .some((m) => m.type === "MsgApp" && m.to === "n2" && (m.entries?.length ?? 0) > 0),
+      );
+      // n2 holds the entry in memory but has not written it: it must not acknowledge it.
+      await until("n2 writing", () => n2.gate.blocked > 0);
+      await tick();
+      expect(n2.sent.filter((m) => m.type === "MsgAppResp" && !m.reject && (m.index ?? 0) >= 3)).toEqual([]);
+      n2.gate.open();
+      await until("n2's acknowledgement", () =>
+        n2.sent.some((m) => m.type === "MsgAppResp" && !m.reject && (m.index ?? 0) >= 3),
+      );
+      // A majority (n1 in memory, n2 on disk) has it, but n1's own write is still pending: nothing is applied.
+      await tick();
+      expect(n1.applied.filter(isData)).toEqual([]);
+      n1.gate.open();
+      await until("apply on the leader", () => n1.applied.some(isData));
+    } finally {
+      for (const m of members.values()) {
+        m.gate.open();
+        await m.driver.stop();
+      }
+    }
+  });
+});
