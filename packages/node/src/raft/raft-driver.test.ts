@@ -7,6 +7,7 @@ import type { Enclave } from "@hsmpool/platform";
 import { type Entry, type Message, RawNode } from "@hsmpool/raft";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { systemClock, systemRandomness } from "../seams/index.js";
 import { RaftStore } from "../storage/raft-store.js";
 import { cpuSealer, Sealers } from "../storage/sealer.js";
 import { launchTestEnclave, makeFabric, removeTempDirs, tempDir } from "../testing/fixtures.js";
@@ -72,6 +73,8 @@ async function cluster(): Promise<Map<string, Member>> {
       snapshotEveryEntries: 1000,
       conf,
       appliedIndex: 1,
+      clock: systemClock,
+      random: systemRandomness,
       logger: pino({ level: "silent" }),
       hooks: {
         send: (messages) => {

@@ -265,7 +265,8 @@ export class RaftDriver {
   private async handleReady(rd: Ready): Promise<void> {
     const { hooks } = this.opts;
     // The broken variant sends first whatever the role: a crash before the fsync loses what a peer was told.
-    const sendFirst = rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
+    const sendFirst =
+      rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
     if (sendFirst) this.send(rd.messages);
     await this.opts.store.persist(rd);
     this.opts.observer?.raftPersisted?.(rd);
