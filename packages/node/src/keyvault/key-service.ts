@@ -6,7 +6,7 @@
  * ReadIndex barrier (linearizable), from local state and the local partition.
  */
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import type { KeySpec, Session } from "@hsmpool/hsm";
+import type { KeySpec } from "@hsmpool/hsm";
 import {
   type ApplyOutcome,
   type CreateKeyCommand,
@@ -21,6 +21,7 @@ import type { PartitionAccess } from "../hsm/partition-access.js";
 import { describeQuorum, type QuorumReport } from "../membership/quorum.js";
 import type { RaftDriver } from "../raft/raft-driver.js";
 import type { Clock } from "../seams/clock.js";
+import type { HsmSession } from "../seams/hsm.js";
 import type { NodeObserver } from "../seams/observer.js";
 import type { Randomness } from "../seams/random.js";
 import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
@@ -329,7 +330,7 @@ export class KeyService {
 }
 
 /** Generates a key of `spec` in the partition and wraps it under the DEK (what a create needs of the HSM). */
-export async function prepareKey(session: Session, spec: KeySpec, dekKeyId: string): Promise<PreparedKey> {
+export async function prepareKey(session: HsmSession, spec: KeySpec, dekKeyId: string): Promise<PreparedKey> {
   const handle = await session.generateKey(spec);
   try {
     const wrappedMaterial = await session.exportWrapped(handle, dekKeyId);
