@@ -75,15 +75,29 @@ const EXIT_MEANING = new Map([
  * log is shared by every launch of the node, so only lines of this pid count.
  */
 export async function refusalOf(logPath: string, exit: ExitFacts): Promise<string | null> {
-  const lines = (await tail(logPath))
-    .split("\n")
-    .map(parseLine)
-    .filter((l): l is LogLine => l !== undefined && l.pid === exit.pid && typeof l.msg === "string");
+  const lines = await linesOf(logPath, exit.pid);
   const refusal = lines.findLast((l) => REFUSAL_MESSAGES.has(l.msg as string));
   if (refusal) return describeRefusal(refusal);
   const what = EXIT_MEANING.get(exit.code ?? -1);
   if (what === undefined) return null;
   // The node's last error line says why (e.g. a minPeerSvn above its own security version).
-  const lastError = lines.findLast((l) => typeof l.level === "number" && l.level >= 50);
+  const lastError = lastErrorLine(lines);
   return lastError ? `${what}: ${describeRefusal(lastError)}` : `${what} (exit code ${exit.code})`;
 }
+
+/** The last error (or fatal) line this process logged, described in one line; null when none. */
+export async function lastErrorOf(logPath: string, pid: number): Promise<string | null> {
+  const line = lastErrorLine(await linesOf(logPath, pid));
+  return line ? describeRefusal(line) : null;
+}
+
+/** The log is shared by every launch of the node, so only lines of this pid count. */
+async function linesOf(logPath: string, pid: number): Promise<LogLine[]> {
+  return (await tail(logPath))
+    .split("\n")
+    .map(parseLine)
+    .filter((l): l is LogLine => l !== undefined && l.pid === pid && typeof l.msg === "string");
+}
+
+const lastErrorLine = (lines: LogLine[]) =>
+  lines.findLast((l) => typeof l.level === "number" && l.level >= 50);

@@ -17,12 +17,15 @@ import {
   shellOf,
   specOf,
 } from "./controller-context.js";
+import { crashLoopOf } from "./healing/controller.js";
 import type { NodeObservation } from "./healing/model.js";
-import { type HealthStep, probeFailed, probeSucceeded } from "./health.js";
+import { type HealthStep, missedHealthChecksFor, probeFailed, probeSucceeded } from "./health.js";
 import { aggregatePoolStatus, statusMismatch } from "./status.js";
 
 export class HealthPoller {
   private nextTickMs = 0;
+  /** Servers this HFC declared lost (each once). */
+  private readonly declared = new Set<string>();
   private lastLogged = { state: "", primary: "", term: 0 };
 
   constructor(private readonly ctx: ControllerContext) {}
@@ -31,6 +34,7 @@ export class HealthPoller {
   onTimer(): void {
     const now = this.ctx.nowMs();
     this.pollAll(now);
+    this.declareSilentServersLost(now);
     if (now < this.nextTickMs) return;
     this.nextTickMs = now + this.ctx.opts.health.healthIntervalMs;
     void this.ctx.enqueue({ type: "tick", atMs: now });
@@ -71,6 +75,32 @@ export class HealthPoller {
         .finally(() => {
           shell.probeInFlight = false;
         });
+    }
+  }
+
+  /**
+   * Automatic failure detection (seed 003: the HFC detects failed servers itself): a member
+   * whose process runs but has missed every health check for `serverLostAfterMs` has lost its
+   * server. The healing controller then fences it (SIGKILL: a SIGSTOPped process never
+   * resumes as a member) and replaces it in another rack, exactly as for `hsmpool kill --server`.
+   */
+  private declareSilentServersLost(now: number): void {
+    const { ctx } = this;
+    if (ctx.stopping) return;
+    for (const m of ctx.healing.members) {
+      if (!isLive(m) || this.declared.has(m.serverId)) continue;
+      if (ctx.healing.lostServers.some((s) => s.serverId === m.serverId)) continue;
+      const shell = shellOf(ctx, m.id);
+      if (!shell.running) continue; // an exited process is restarted (or given up on) instead
+      const silentMs = missedHealthChecksFor(shell.health, now, ctx.opts.health);
+      if (silentMs === null) continue;
+      this.declared.add(m.serverId);
+      ctx.log.warn(
+        { serverId: m.serverId, nodeId: m.id, silentMs, lastError: shell.health.lastError },
+        "server declared lost: its member missed every health check",
+      );
+      ctx.metrics.serverLost("missed-health-checks");
+      void ctx.enqueue({ type: "server-lost", serverId: m.serverId, atMs: now });
     }
   }
 
@@ -131,7 +161,12 @@ export function poolStatus(ctx: ControllerContext): PoolStatus {
     memberCount: POOL_SIZE,
     members: h.members.filter(isLive).map((spec) => {
       const shell = shellOf(ctx, spec.id);
-      return { spec, health: shell.health, pid: shell.process?.pid ?? 0 };
+      return {
+        spec,
+        health: shell.health,
+        pid: shell.process?.pid ?? 0,
+        crashLoop: crashLoopOf(h, spec.id),
+      };
     }),
     fabricDir: ctx.fabricDir,
     runDir: ctx.paths.runDir,

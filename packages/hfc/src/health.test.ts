@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   type HealthConfig,
   type MemberHealth,
+  missedHealthChecksFor,
   probeFailed,
   probeSucceeded,
   processExited,
@@ -11,7 +12,7 @@ import {
 } from "./health.js";
 import { nodeStatus } from "./testing/fixtures.js";
 
-const config: HealthConfig = { healthIntervalMs: 250, failureThreshold: 3 };
+const config: HealthConfig = { healthIntervalMs: 250, failureThreshold: 3, serverLostAfterMs: 30_000 };
 const status = nodeStatus("n1");
 
 function fail(state: MemberHealth, times: number, cfg = config): { state: MemberHealth; downEvents: number } {
@@ -38,7 +39,7 @@ describe("member health", () => {
   it("goes down after exactly failureThreshold consecutive misses, for any threshold", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 20 }), (threshold) => {
-        const cfg = { healthIntervalMs: 100, failureThreshold: threshold };
+        const cfg = { healthIntervalMs: 100, failureThreshold: threshold, serverLostAfterMs: 30_000 };
         const upState = probeSucceeded("n1", STARTING, status, 0).state;
         expect(fail(upState, threshold - 1, cfg).state.health).toBe("up");
         const after = fail(upState, threshold, cfg);
@@ -85,5 +86,24 @@ describe("member health", () => {
     expect(() => validateHealthConfig({ healthIntervalMs: 2.5, failureThreshold: 3 })).toThrow(
       /healthIntervalMs/,
     );
+    expect(() =>
+      validateHealthConfig({ healthIntervalMs: 250, failureThreshold: 3, serverLostAfterMs: 500 }),
+    ).toThrow(/serverLostAfterMs must be an integer from 750/);
+  });
+
+  it("a member is a lost server only after answering since launch and then missing every check for the window", () => {
+    const cfg = { ...config, serverLostAfterMs: 4000 };
+    // Never answered since its launch: still starting, never "lost" however long it takes.
+    expect(missedHealthChecksFor(fail(STARTING, 100).state, 1_000_000, cfg)).toBeNull();
+    const answered = probeSucceeded("n1", STARTING, status, 1000).state;
+    expect(missedHealthChecksFor(answered, 60_000, cfg)).toBeNull(); // up: nothing missed
+    const silent = fail(answered, 3).state;
+    expect(silent.health).toBe("down");
+    expect(missedHealthChecksFor(silent, 4999, cfg)).toBeNull(); // SIGSTOPped, window not over
+    expect(missedHealthChecksFor(silent, 5000, cfg)).toBe(4000);
+    // An answer in between restarts the window.
+    const back = fail(probeSucceeded("n1", silent, status, 4500).state, 3).state;
+    expect(missedHealthChecksFor(back, 8000, cfg)).toBeNull();
+    expect(missedHealthChecksFor(back, 8500, cfg)).toBe(4000);
   });
 });

@@ -12,15 +12,26 @@ export interface HealthConfig {
   healthIntervalMs: number;
   /** Consecutive missed polls after which an up member counts as down. */
   failureThreshold: number;
+  /**
+   * A member whose process runs but has answered no health check for this long (after
+   * answering since its launch) has lost its server: the HFC fences it and replaces it in
+   * another rack. Long enough that a GC pause or a short SIGSTOP is not a lost server.
+   */
+  serverLostAfterMs: number;
 }
 
 export const DEFAULT_HEALTH_CONFIG: Readonly<HealthConfig> = Object.freeze({
   healthIntervalMs: 250,
   failureThreshold: 3,
+  serverLostAfterMs: 30_000,
 });
 
-export function validateHealthConfig(config: HealthConfig): HealthConfig {
+/** `serverLostAfterMs` defaults to DEFAULT_HEALTH_CONFIG's. */
+export function validateHealthConfig(
+  config: Omit<HealthConfig, "serverLostAfterMs"> & { serverLostAfterMs?: number },
+): HealthConfig {
   const { healthIntervalMs, failureThreshold } = config;
+  const serverLostAfterMs = config.serverLostAfterMs ?? DEFAULT_HEALTH_CONFIG.serverLostAfterMs;
   if (!Number.isInteger(healthIntervalMs) || healthIntervalMs < 20 || healthIntervalMs > 60_000) {
     fail("BadParameter", `healthIntervalMs must be an integer from 20 to 60000, got ${healthIntervalMs}`, {
       field: "healthIntervalMs",
@@ -31,7 +42,33 @@ export function validateHealthConfig(config: HealthConfig): HealthConfig {
       field: "failureThreshold",
     });
   }
-  return { healthIntervalMs, failureThreshold };
+  const minLostMs = healthIntervalMs * failureThreshold;
+  if (
+    !Number.isInteger(serverLostAfterMs) ||
+    serverLostAfterMs < minLostMs ||
+    serverLostAfterMs > 86_400_000
+  ) {
+    fail(
+      "BadParameter",
+      `serverLostAfterMs must be an integer from ${minLostMs} (health interval × failure threshold) to 86400000, got ${serverLostAfterMs}`,
+      { field: "serverLostAfterMs" },
+    );
+  }
+  return { healthIntervalMs, failureThreshold, serverLostAfterMs };
+}
+
+/**
+ * Whether a member has missed every health check for `serverLostAfterMs` after answering
+ * since its launch (a member still starting is never "lost": its launch may be slow).
+ */
+export function missedHealthChecksFor(
+  health: MemberHealth,
+  nowMs: number,
+  config: HealthConfig,
+): number | null {
+  if (!health.everUp || health.lastOkMs === null || health.health === "up") return null;
+  const silentMs = nowMs - health.lastOkMs;
+  return silentMs >= config.serverLostAfterMs ? silentMs : null;
 }
 
 export interface MemberHealth {

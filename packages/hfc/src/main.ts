@@ -18,7 +18,7 @@ import { DEFAULT_BUNDLE_DIR, DEFAULT_NODE_MAIN } from "./options.js";
 
 const USAGE =
   "usage: node packages/hfc/dist/main.js --run-dir <dir> --fabric-dir <dir> [--pool-id <id>] " +
-  "[--node-main <file>] [--bundle-dir <dir>] [--health-interval-ms <n>] [--failure-threshold <n>] " +
+  "[--node-main <file>] [--bundle-dir <dir>] [--health-interval-ms <n>] [--failure-threshold <n>] [--server-lost-after-ms <n>] " +
   "[--control-port <n>] [--election-tick-ms <n>] [--join-timeout-ms <n>] [--launcher process|docker] " +
   "[--node-image <image>]";
 
@@ -54,6 +54,7 @@ function parseHfcArgs(argv: string[]): HfcArgs {
       "bundle-dir": { type: "string" },
       "health-interval-ms": { type: "string" },
       "failure-threshold": { type: "string" },
+      "server-lost-after-ms": { type: "string" },
       "control-port": { type: "string" },
       "election-tick-ms": { type: "string" },
       "join-timeout-ms": { type: "string" },
@@ -96,6 +97,11 @@ function parseHfcArgs(argv: string[]): HfcArgs {
         "failure-threshold",
         values["failure-threshold"],
         DEFAULT_HEALTH_CONFIG.failureThreshold,
+      ),
+      serverLostAfterMs: integer(
+        "server-lost-after-ms",
+        values["server-lost-after-ms"],
+        DEFAULT_HEALTH_CONFIG.serverLostAfterMs,
       ),
     }),
     controlPort: integer("control-port", values["control-port"], 0),

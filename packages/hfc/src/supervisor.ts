@@ -26,7 +26,7 @@ import {
   shellOf,
   specOf,
 } from "./controller-context.js";
-import { refusalOf } from "./exit-reason.js";
+import { lastErrorOf, refusalOf } from "./exit-reason.js";
 import type { HealingAction } from "./healing/model.js";
 import { type HealthStep, processExited, STARTING } from "./health.js";
 import { type LaunchRequest, type NodeLauncher, type NodeProcess, processLauncher } from "./launcher.js";
@@ -202,6 +202,7 @@ export class NodeSupervisor {
     if (ctx.stopping) return;
     void this.writePids();
     const refusal = await refusalOf(ctx.paths.nodeLog(shell.id), { pid: proc.pid, ...exit });
+    const lastError = await lastErrorOf(ctx.paths.nodeLog(shell.id), proc.pid);
     if (refusal)
       ctx.log.warn({ nodeId: shell.id, refusal }, "node refused to run; it will not be relaunched");
     ctx.enqueue({
@@ -210,6 +211,7 @@ export class NodeSupervisor {
       pid: proc.pid,
       exit,
       refusal,
+      lastError,
       atMs: ctx.nowMs(),
     });
   }

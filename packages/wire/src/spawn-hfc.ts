@@ -31,6 +31,8 @@ export interface SpawnHfcOptions {
   nodeImage?: string;
   healthIntervalMs?: number;
   failureThreshold?: number;
+  /** Missed health checks for this long (process running) = the member's server is lost. */
+  serverLostAfterMs?: number;
   /** How long a joiner may take to become a pool member before the HFC gives up on it. */
   joinTimeoutMs?: number;
   /** Default: `<repo>/packages/hfc/dist/main.js`. */
@@ -48,6 +50,8 @@ export function spawnHfc(opts: SpawnHfcOptions): number {
   if (opts.nodeImage !== undefined) args.push("--node-image", opts.nodeImage);
   if (opts.healthIntervalMs !== undefined) args.push("--health-interval-ms", String(opts.healthIntervalMs));
   if (opts.failureThreshold !== undefined) args.push("--failure-threshold", String(opts.failureThreshold));
+  if (opts.serverLostAfterMs !== undefined)
+    args.push("--server-lost-after-ms", String(opts.serverLostAfterMs));
   if (opts.joinTimeoutMs !== undefined) args.push("--join-timeout-ms", String(opts.joinTimeoutMs));
   const logFd = openSync(paths.hfcLog, "a", 0o644);
   try {

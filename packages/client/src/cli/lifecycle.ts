@@ -73,6 +73,7 @@ export interface StartOptions {
   nodeImage?: string;
   healthIntervalMs?: number;
   failureThreshold?: number;
+  serverLostAfterMs?: number;
   joinTimeoutMs?: number;
   timeoutMs: number;
   onProgress: Progress;
@@ -114,6 +115,7 @@ export async function startPool(opts: StartOptions): Promise<PoolStatus> {
     ...(opts.nodeImage !== undefined ? { nodeImage: opts.nodeImage } : {}),
     ...(opts.healthIntervalMs !== undefined ? { healthIntervalMs: opts.healthIntervalMs } : {}),
     ...(opts.failureThreshold !== undefined ? { failureThreshold: opts.failureThreshold } : {}),
+    ...(opts.serverLostAfterMs !== undefined ? { serverLostAfterMs: opts.serverLostAfterMs } : {}),
     ...(opts.joinTimeoutMs !== undefined ? { joinTimeoutMs: opts.joinTimeoutMs } : {}),
   });
   const info = await waitForHfc(opts.runDir, pid, HFC_START_TIMEOUT_MS);

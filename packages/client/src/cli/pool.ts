@@ -112,6 +112,12 @@ function registerUpCommand(program: Command): void {
     .option("--health-interval-ms <n>", "how often the HFC polls each node's status", "250")
     .option("--failure-threshold <n>", "missed polls before a node counts as down", "3")
     .option(
+      "--server-lost-after-ms <n>",
+      "a member whose process runs but misses every health check this long has lost its server: " +
+        "the HFC fences it and replaces it in another rack",
+      "30000", // the HFC's default (DEFAULT_HEALTH_CONFIG.serverLostAfterMs)
+    )
+    .option(
       "--join-timeout-ms <n>",
       "how long a replacement may take to join the pool before the HFC gives up on it",
       "60000",
@@ -129,6 +135,7 @@ function registerUpCommand(program: Command): void {
         nodeImage?: string;
         healthIntervalMs: string;
         failureThreshold: string;
+        serverLostAfterMs: string;
         joinTimeoutMs: string;
         timeoutMs: string;
         json?: boolean;
@@ -142,8 +149,7 @@ function registerUpCommand(program: Command): void {
           ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
           launcher: parseLauncher(opts.launcher, opts.nodeImage),
           ...(opts.nodeImage !== undefined ? { nodeImage: opts.nodeImage } : {}),
-          healthIntervalMs: parseWholeNumber("--health-interval-ms", opts.healthIntervalMs, 20, 60_000),
-          failureThreshold: parseWholeNumber("--failure-threshold", opts.failureThreshold, 1, 100),
+          ...healthOptions(opts),
           joinTimeoutMs: parseWholeNumber("--join-timeout-ms", opts.joinTimeoutMs, 1000, 3_600_000),
           timeoutMs: parseWholeNumber("--timeout-ms", opts.timeoutMs, 1000, 3_600_000),
           onProgress: progress,
@@ -334,4 +340,24 @@ function registerKillCommand(program: Command): void {
         }
       },
     );
+}
+
+/** The HFC's health settings from `up`'s flags, checked together (the lost-server window outlasts missed polls). */
+function healthOptions(opts: {
+  healthIntervalMs: string;
+  failureThreshold: string;
+  serverLostAfterMs: string;
+}) {
+  const healthIntervalMs = parseWholeNumber("--health-interval-ms", opts.healthIntervalMs, 20, 60_000);
+  const failureThreshold = parseWholeNumber("--failure-threshold", opts.failureThreshold, 1, 100);
+  const minLostMs = healthIntervalMs * failureThreshold;
+  const serverLostAfterMs = parseWholeNumber("--server-lost-after-ms", opts.serverLostAfterMs, 1, 86_400_000);
+  if (serverLostAfterMs < minLostMs) {
+    fail(
+      "BadParameter",
+      `--server-lost-after-ms must be at least --health-interval-ms × --failure-threshold (${minLostMs}), got ${serverLostAfterMs}`,
+      { field: "--server-lost-after-ms" },
+    );
+  }
+  return { healthIntervalMs, failureThreshold, serverLostAfterMs };
 }

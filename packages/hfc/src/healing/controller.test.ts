@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { config, Driver, observation, phasesOf } from "../testing/healing.js";
-import { initialHealingState, restartDelayMs } from "./controller.js";
+import { crashLoopOf, initialHealingState, restartDelayMs } from "./controller.js";
 import { restoreHealingState, toHealingFile } from "./persisted.js";
 
 const launchesOf = (d: Driver) => d.actions.filter((a) => a.type === "launch").map((a) => a.memberId);
@@ -93,6 +93,71 @@ describe("healing controller: crashed process on a healthy server", () => {
     expect(d.state.runtime.n1?.consecutiveRestarts).toBe(0);
     d.exited("n1", 10_000);
     expect(launchesOf(d)).toEqual(["n1", "n1", "n1"]); // immediately again
+  });
+
+  it("a crash loop is reported with its last error, backed off, and after the limit fenced and replaced elsewhere", () => {
+    const cfg = config();
+    const d = new Driver(cfg).boot(0, "n2");
+    const server = d.member("n1").serverId;
+    let t = 100;
+    const launchTimes: number[] = [];
+    const exit = (atMs: number) =>
+      d.feed({
+        type: "process-exited",
+        memberId: "n1",
+        pid: d.state.runtime.n1?.pid ?? 0,
+        exit: { code: 1, signal: null },
+        refusal: null,
+        lastError: "node failed to start: fabric server r1-s1 is missing",
+        atMs,
+      });
+    exit(t);
+    expect(crashLoopOf(d.state, "n1")).toBeNull(); // one crash is not a loop
+    // Every launch exits again before the member is ready (its server's files are gone).
+    let handled = 0;
+    for (let i = 0; i < 50 && d.member("n1").lifecycle === "active"; i++) {
+      for (; launchesOf(d).length === handled && t < 600_000; t += 100) d.feed({ type: "tick", atMs: t });
+      if (launchesOf(d).length === handled) break;
+      handled += 1;
+      launchTimes.push(t);
+      d.launched("n1", t);
+      exit(t + 50);
+      if (i >= 1)
+        expect(crashLoopOf(d.state, "n1")).toEqual({ lastError: expect.stringContaining("fabric") });
+    }
+    // The first exit came from the running member; then at most crashLoopLimit launches in place.
+    expect(launchesOf(d).filter((id) => id === "n1").length).toBe(cfg.crashLoopLimit);
+    const gaps = launchTimes.slice(1).map((at, i) => at - (launchTimes[i] ?? 0));
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(gaps[i - 1] ?? 0);
+    expect(d.member("n1").lifecycle).toBe("fenced");
+    const restart = d.state.healings.find((r) => r.kind === "restart" && r.memberId === "n1");
+    expect(restart).toMatchObject({
+      phase: "failed",
+      reason: expect.stringMatching(/^crash-looping: 5 launches/),
+    });
+    // Once the fence is confirmed, a joiner replaces it on another server; n1 is never launched again.
+    d.feed({ type: "fenced", memberId: "n1", atMs: t + 1000 });
+    const joiner = d.state.members.find((m) => m.replaces === "n1");
+    expect(joiner).toMatchObject({ lifecycle: "joining", mode: "join" });
+    expect(joiner?.serverId).not.toBe(server);
+    for (let u = t + 2000; u < t + 60_000; u += 500) d.feed({ type: "tick", atMs: u });
+    expect(launchesOf(d).filter((id) => id === "n1").length).toBe(cfg.crashLoopLimit);
+  });
+
+  it("a joiner in a crash loop fails after the limit instead of being relaunched forever", () => {
+    const d = new Driver().boot(0, "n2");
+    d.feed({ type: "server-lost", serverId: d.member("n1").serverId, atMs: 100 });
+    d.feed({ type: "fenced", memberId: "n1", atMs: 200 });
+    const joiner = d.state.members.find((m) => m.replaces === "n1")?.id ?? "";
+    let t = 300;
+    for (let i = 0; i < 40; i++, t += 11_000) {
+      if (d.member(joiner).lifecycle !== "joining") break;
+      d.feed({ type: "tick", atMs: t });
+      d.launched(joiner, t + 1);
+      d.exited(joiner, t + 2, null, "");
+    }
+    expect(d.member(joiner).lifecycle).toBe("failed");
+    expect(d.state.healings.find((r) => r.replacementId === joiner)?.reason).toMatch(/crash-looping/);
   });
 
   it("does not relaunch when the node's own log says the launch was refused, and reports the reason", () => {

@@ -50,9 +50,20 @@ export function freshRuntime(): MemberRuntime {
     observed: null,
     refusal: null,
     consecutiveRestarts: 0,
+    lastError: null,
     restartNotBeforeMs: 0,
     fenceConfirmed: false,
   };
+}
+
+/**
+ * A member in a crash loop: at least two launches in a row have not reached ready and it is
+ * not up. Null when it is not; else the last error line its node logged.
+ */
+export function crashLoopOf(state: HealingState, memberId: string): { lastError: string } | null {
+  const rt = state.runtime[memberId];
+  if (!rt || rt.up || rt.consecutiveRestarts < 2) return null;
+  return { lastError: rt.lastError ?? "" };
 }
 
 export function initialHealingState(members: MemberRecord[]): HealingState {
@@ -221,6 +232,7 @@ function apply(step: Step, input: HealingInput): void {
       // the exit was seen, a report can only be about an older process.
       if (rt.process === "launching" || rt.process === "exited") return;
       if (rt.process === "running" && input.pid !== rt.pid) return;
+      if (input.lastError) rt.lastError = input.lastError;
       onExit(step, m, rt, input.refusal);
       return;
     case "node-status":
@@ -316,9 +328,34 @@ function restartCrashedMembers(step: Step): void {
       record.reason = step.state.paused ? "healing paused" : "";
     }
     if (step.state.paused || step.atMs < rt.restartNotBeforeMs) continue;
+    if (rt.consecutiveRestarts >= step.config.crashLoopLimit) {
+      giveUpCrashLoop(step, m, rt);
+      continue;
+    }
     step.launch(m);
     if (m.lifecycle === "active") advanceRestart(step, m);
   }
+}
+
+/**
+ * The member exited `crashLoopLimit` launches in a row before it was ready: relaunching it in
+ * place is not helping. A member is fenced (never launched again) and replaced on another
+ * server like a lost one; a joiner's healing fails with the reason.
+ */
+function giveUpCrashLoop(step: Step, m: MemberRecord, rt: MemberRuntime): void {
+  const why =
+    `crash-looping: ${rt.consecutiveRestarts} launches in a row exited before ${m.id} was ready` +
+    (rt.lastError ? ` (last error: ${rt.lastError})` : "");
+  if (m.lifecycle === "joining") {
+    step.failJoiner(m, why);
+    return;
+  }
+  const restart = findOpen(step.state, "restart", m.id);
+  if (restart) failRecord(restart, `${why}; replacing it on another server`, step.atMs);
+  if (!findOpenForJoinerOf(step, m.id))
+    openRecord(step.state, "replace", m.id, step.atMs, `${m.id} on ${m.serverId} ${why}`);
+  m.lifecycle = "fenced";
+  step.actions.push({ type: "fence", memberId: m.id });
 }
 
 function advanceRestart(step: Step, m: MemberRecord): void {

@@ -8,6 +8,7 @@
 export type { MemberSpec } from "@hsmpool/wire";
 export type { InventoryRack } from "../placement.js";
 export {
+  crashLoopOf,
   defaultHealingConfig,
   freshRuntime,
   healingStep,

@@ -58,8 +58,10 @@ export interface MemberRuntime {
   observed: NodeObservation | null;
   /** Set when the last exit says a relaunch cannot help (launch refused, join refused, bad config). */
   refusal: string | null;
-  /** Restarts in a row that did not reach ready (for backoff). */
+  /** Restarts in a row that did not reach ready (for backoff and the crash-loop limit). */
   consecutiveRestarts: number;
+  /** The last error line the node logged before its last exit (shown while crash-looping). */
+  lastError: string | null;
   restartNotBeforeMs: number;
   /** The shell confirmed a fenced member's process is gone. */
   fenceConfirmed: boolean;
@@ -104,6 +106,11 @@ export interface HealingConfig {
   /** Backoff before the n-th restart in a row that did not reach ready: 0, base, 2·base, ... up to max. */
   restartBackoffBaseMs: number;
   restartBackoffMaxMs: number;
+  /**
+   * Launches in a row that exit before the member is ready, after which the HFC stops relaunching it
+   * in place: a member fences it and is replaced on another server, a joiner fails.
+   */
+  crashLoopLimit: number;
   /** Finished healing records kept for the status. */
   historyLimit: number;
 }
@@ -112,6 +119,7 @@ export const DEFAULT_HEALING_TIMING = Object.freeze({
   joinTimeoutMs: 60_000,
   restartBackoffBaseMs: 500,
   restartBackoffMaxMs: 10_000,
+  crashLoopLimit: 5,
   historyLimit: 20,
 });
 
@@ -140,13 +148,17 @@ export type HealingInput =
       atMs: number;
     }
   | { type: "launch-failed"; memberId: string; reason: string; atMs: number }
-  /** `refusal`: the reason from the node's own log when the exit says a relaunch cannot help. */
+  /**
+   * `refusal`: the reason from the node's own log when the exit says a relaunch cannot help;
+   * `lastError`: the last error line of that process's log (null when it logged none).
+   */
   | {
       type: "process-exited";
       memberId: string;
       pid: number;
       exit: ProcessExit;
       refusal: string | null;
+      lastError?: string | null;
       atMs: number;
     }
   /** A Status probe answered (`status`) or the member counts as down after missed polls (null). */
