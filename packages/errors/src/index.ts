@@ -25,7 +25,7 @@ export const GrpcStatus = {
   UNAUTHENTICATED: 16,
 } as const;
 
-/** Error codes, each with the gRPC status it maps to and the REST status (for the later facade). */
+/** Error codes, each with the gRPC status it maps to and the REST status (the Azure REST endpoint's). */
 export const ErrorCodes = {
   BadParameter: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400 },
   KeyNotFound: { grpc: GrpcStatus.NOT_FOUND, http: 404 },
@@ -46,6 +46,8 @@ export const ErrorCodes = {
   ServiceUnavailable: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
   DeviceFault: { grpc: GrpcStatus.UNAVAILABLE, http: 503 },
   Timeout: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 504 },
+  /** An operation of the real API this pool does not offer (yet): refused, never answered wrongly. */
+  NotImplemented: { grpc: GrpcStatus.UNIMPLEMENTED, http: 501 },
   Internal: { grpc: GrpcStatus.INTERNAL, http: 500 },
 } as const;
 

@@ -25,6 +25,7 @@ import {
 } from "@hsmpool/wire";
 import type { Logger } from "pino";
 import { writeJsonAtomic } from "./atomic-fs.js";
+import type { Balancer } from "./balancer.js";
 import { readBundleFacts } from "./bundle-facts.js";
 import { ControlApi } from "./control-api.js";
 import type { ControlServer } from "./control-server.js";
@@ -45,6 +46,7 @@ import { HealthPoller, poolStatus } from "./health-poller.js";
 import { HfcMetrics } from "./hfc-metrics.js";
 import { FabricCa } from "./pki.js";
 import { type InventoryRack, placeMembers } from "./placement.js";
+import { startPoolEndpoint } from "./pool-endpoint.js";
 import { allocateLoopbackPorts } from "./ports.js";
 import { NodeSupervisor } from "./supervisor.js";
 
@@ -61,6 +63,9 @@ export class FabricController {
   private readonly controlApi: ControlApi;
   private controlServer: ControlServer | undefined;
   private metricsServer: MetricsServer | undefined;
+  private endpoint: Balancer | undefined;
+  /** The endpoint port of the previous HFC of this run dir (0: none). */
+  private previousEndpointPort = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private resolveDone!: () => void;
   /** Resolves once the controller has stopped every node and its server. */
@@ -148,6 +153,9 @@ export class FabricController {
       log,
       nowMs,
     );
+    controller.previousEndpointPort = claim?.endpointAddress
+      ? Number(claim.endpointAddress.split(":")[1])
+      : 0;
     await controller.boot();
     return controller;
   }
@@ -224,9 +232,11 @@ export class FabricController {
     await this.store.save(poolSpecOf(ctx), ctx.healing, ctx.controlPort);
     await this.supervisor.takeOverNodes();
     await this.supervisor.writePids();
+    this.endpoint = await startPoolEndpoint(ctx, this.previousEndpointPort);
     const info: HfcInfo = {
       pid: process.pid,
       controlAddress: this.controlServer.address,
+      endpointAddress: this.endpoint.address,
       poolId: ctx.pool.poolId,
       fabricDir: ctx.fabricDir,
       startedMs: ctx.nowMs(),
@@ -267,6 +277,7 @@ export class FabricController {
     await this.supervisor.writePids();
     await this.controlServer?.close();
     await this.metricsServer?.close();
+    await this.endpoint?.close();
     const claim = await readHfcInfo(ctx.paths.runDir).catch(() => undefined);
     if (claim?.pid === process.pid) await rm(ctx.paths.hfcJson, { force: true });
     ctx.log.info({ poolId: ctx.pool.poolId }, "HFC stopped");

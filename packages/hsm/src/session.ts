@@ -17,6 +17,7 @@ import {
   verifyMessage,
   wrapKeyBytes,
 } from "./crypto-ops.js";
+import { signDigest, verifyDigest } from "./digest-sign.js";
 import {
   copyHandle,
   describeKey,
@@ -126,6 +127,15 @@ export class Session {
 
   verify(ref: KeyRef, alg: string, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return this.gate.run("verify", () => verifyMessage(this.key(ref), alg, data, signature));
+  }
+
+  /** Signs a `digest` the caller computed (the Key Vault REST semantics; digest-sign.ts). */
+  signDigest(ref: KeyRef, alg: string, digest: Uint8Array): Promise<Uint8Array> {
+    return this.gate.run("sign", () => signDigest(this.key(ref), alg, digest));
+  }
+
+  verifyDigest(ref: KeyRef, alg: string, digest: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return this.gate.run("verify", () => verifyDigest(this.key(ref), alg, digest, signature));
   }
 
   encrypt(ref: KeyRef, alg: string, plaintext: Uint8Array, options?: EncryptOptions): Promise<EncryptResult> {

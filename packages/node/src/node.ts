@@ -48,6 +48,9 @@ import { NodeMetrics } from "./metrics/node-metrics.js";
 import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
 import { peerSvnFloor } from "./peer/policy.js";
 import { RaftDriver } from "./raft/raft-driver.js";
+import { accessAuthority } from "./rest/access-authority.js";
+import { WriteForwarder } from "./rest/forward.js";
+import { restEndpoint } from "./rest/rest-endpoint.js";
 import {
   type Clock,
   type DataPlane,
@@ -559,6 +562,22 @@ export class PoolNode {
         status: () => this.status(),
         stopped: () => this.stopping,
         onInternalError: (e) => logger.error({ error: String(e) }, "internal error in a data-plane call"),
+        rest: (caPem) => {
+          const forwarder = new WriteForwarder({
+            nodeId: config.nodeId,
+            leader: () => this.leaderView(),
+            clock: this.seams.clock,
+            caPem,
+          });
+          const listener = restEndpoint({
+            services: { keys },
+            authority: accessAuthority(access, () => null),
+            forwarder,
+            random: this.seams.random,
+            logger: logger.child({ part: "rest" }),
+          });
+          return { listener, close: () => forwarder.close() };
+        },
       });
       if (!dataPlane) return;
       if (this.stopping) {

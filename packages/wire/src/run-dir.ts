@@ -76,11 +76,13 @@ export async function readHfcInfo(runDir: string): Promise<HfcInfo | undefined> 
     !ADDRESS.test(raw.controlAddress) ||
     typeof raw.poolId !== "string" ||
     typeof raw.fabricDir !== "string" ||
-    !Number.isSafeInteger(raw.startedMs)
+    !Number.isSafeInteger(raw.startedMs) ||
+    (raw.endpointAddress !== undefined &&
+      (typeof raw.endpointAddress !== "string" || !ADDRESS.test(raw.endpointAddress)))
   ) {
     return fail(
       "IntegrityError",
-      `${path} is malformed (expected pid, controlAddress 127.0.0.1:<port>, poolId, fabricDir, startedMs)`,
+      `${path} is malformed (expected pid, controlAddress 127.0.0.1:<port>, poolId, fabricDir, startedMs, optional endpointAddress)`,
       { path },
     );
   }
@@ -90,6 +92,7 @@ export async function readHfcInfo(runDir: string): Promise<HfcInfo | undefined> 
     poolId: raw.poolId,
     fabricDir: raw.fabricDir,
     startedMs: raw.startedMs as number,
+    ...(typeof raw.endpointAddress === "string" ? { endpointAddress: raw.endpointAddress } : {}),
   };
 }
 

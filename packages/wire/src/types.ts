@@ -105,6 +105,8 @@ export interface PoolSpec {
 export interface HfcInfo {
   pid: number;
   controlAddress: string;
+  /** The pool's one client endpoint: the balancer in front of the members' data-plane ports. */
+  endpointAddress?: string;
   poolId: string;
   fabricDir: string;
   startedMs: number;

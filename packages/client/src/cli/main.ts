@@ -5,6 +5,7 @@ import { registerChaosCommands } from "./chaos.js";
 import { AS_HELP, selectIdentity, TENANT_HELP } from "./context.js";
 import { registerCryptoCommands } from "./crypto.js";
 import { registerDemoCommand } from "./demo.js";
+import { registerEndpointCommand } from "./endpoint.js";
 import { takeRequestedExitCode } from "./exit-code.js";
 import { registerFabricCommands } from "./fabric.js";
 import { registerHealingCommands } from "./healing.js";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerBundleCommands(program);
   registerSimCommands(program);
   registerPoolCommands(program);
+  registerEndpointCommand(program);
   registerHealingCommands(program);
   registerKeyCommands(program);
   registerIdentityCommands(program);

@@ -1,3 +1,4 @@
+export { discoverEndpoint, type PoolEndpoint, parseBearerChallenge } from "./endpoint.js";
 export { issueClientIdentity } from "./identity.js";
 export {
   type ConnectOptions,

@@ -118,7 +118,7 @@ export function keyVaultImplementation(
         if (iv) opts.iv = iv;
         if (tag) opts.tag = tag;
         if (aad) opts.aad = aad;
-        return { plaintext: asBuffer(await keys.decrypt(refOf(r), r.alg, r.ciphertext, opts)) };
+        return { plaintext: asBuffer((await keys.decrypt(refOf(r), r.alg, r.ciphertext, opts)).plaintext) };
       },
     ),
     WrapKey: u(async (r: NamedRequest & { key: Buffer }, call) => {
@@ -128,7 +128,7 @@ export function keyVaultImplementation(
     }),
     UnwrapKey: u(async (r: NamedRequest & { wrapped: Buffer }, call) => {
       await access.authorize(call, A.KeysUnwrap, keyScope(r.name));
-      return { key: asBuffer(await keys.unwrapKey(refOf(r), r.alg, r.wrapped)) };
+      return { key: asBuffer((await keys.unwrapKey(refOf(r), r.alg, r.wrapped)).key) };
     }),
   };
 }

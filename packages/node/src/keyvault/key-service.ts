@@ -260,6 +260,11 @@ export class KeyService {
     return (await this.readable()).list();
   }
 
+  /** Every version of one key, oldest first (KeyNotFound if absent). */
+  async listVersions(name: string): Promise<KeyVersionView[]> {
+    return (await this.readable()).listVersions(name);
+  }
+
   /** Authorizes `op` on the key and returns the partition key id to run it with. */
   private async keyFor(
     ref: KeyRefInput,
@@ -293,6 +298,26 @@ export class KeyService {
     return this.ctx.access.session.verify(keyId, alg, data, signature);
   }
 
+  /** Key Vault REST semantics: `digest` is the hash the caller computed; it is signed as given. */
+  async signDigest(
+    ref: KeyRefInput,
+    alg: string,
+    digest: Uint8Array,
+  ): Promise<{ signature: Uint8Array; version: number }> {
+    const { keyId, version } = await this.keyFor(ref, "sign", alg);
+    return { signature: await this.ctx.access.session.signDigest(keyId, alg, digest), version };
+  }
+
+  async verifyDigest(
+    ref: KeyRefInput,
+    alg: string,
+    digest: Uint8Array,
+    signature: Uint8Array,
+  ): Promise<boolean> {
+    const { keyId } = await this.keyFor(ref, "verify", alg);
+    return this.ctx.access.session.verifyDigest(keyId, alg, digest, signature);
+  }
+
   async encrypt(
     ref: KeyRefInput,
     alg: string,
@@ -309,9 +334,9 @@ export class KeyService {
     alg: string,
     ciphertext: Uint8Array,
     opts: { iv?: Uint8Array; tag?: Uint8Array; aad?: Uint8Array },
-  ): Promise<Uint8Array> {
-    const { keyId } = await this.keyFor(ref, "decrypt", alg);
-    return this.ctx.access.session.decrypt(keyId, alg, ciphertext, opts);
+  ): Promise<{ plaintext: Uint8Array; version: number }> {
+    const { keyId, version } = await this.keyFor(ref, "decrypt", alg);
+    return { plaintext: await this.ctx.access.session.decrypt(keyId, alg, ciphertext, opts), version };
   }
 
   async wrapKey(
@@ -323,9 +348,13 @@ export class KeyService {
     return { wrapped: await this.ctx.access.session.wrapKey(keyId, alg, key), version };
   }
 
-  async unwrapKey(ref: KeyRefInput, alg: string, wrapped: Uint8Array): Promise<Uint8Array> {
-    const { keyId } = await this.keyFor(ref, "unwrapKey", alg);
-    return this.ctx.access.session.unwrapKey(keyId, alg, wrapped);
+  async unwrapKey(
+    ref: KeyRefInput,
+    alg: string,
+    wrapped: Uint8Array,
+  ): Promise<{ key: Uint8Array; version: number }> {
+    const { keyId, version } = await this.keyFor(ref, "unwrapKey", alg);
+    return { key: await this.ctx.access.session.unwrapKey(keyId, alg, wrapped), version };
   }
 }
 

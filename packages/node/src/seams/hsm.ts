@@ -16,6 +16,8 @@ export type HsmSession = Pick<
   | "getPublicJwk"
   | "sign"
   | "verify"
+  | "signDigest"
+  | "verifyDigest"
   | "encrypt"
   | "decrypt"
   | "wrapKey"

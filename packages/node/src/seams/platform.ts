@@ -5,6 +5,7 @@
  * fabric directory, the HSM device files and gRPC over attested TLS; the simulator's
  * servers answer the same calls in virtual time over its simulated network.
  */
+
 import type { VerifiedPeer } from "@hsmpool/attested-tls";
 import type { MetricsServer, Registry } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
@@ -16,6 +17,7 @@ import type { DataPlaneAccess } from "../data-plane/access.js";
 import type { KeyService } from "../keyvault/key-service.js";
 import type { JoinRequest } from "../membership/join-rules.js";
 import type { NodeMetrics } from "../metrics/node-metrics.js";
+import type { RestListener } from "../rest/rest-endpoint.js";
 import type { NodeStatusMessage } from "../status.js";
 import type { Clock } from "./clock.js";
 import type { HsmDevicePort } from "./hsm.js";
@@ -89,6 +91,11 @@ export interface PeerTransport {
   close(graceMs: number): Promise<void>;
 }
 
+export interface RestMount {
+  listener: RestListener;
+  close(): void;
+}
+
 export interface DataPlaneOptions {
   config: NodeConfig;
   logger: Logger;
@@ -99,6 +106,8 @@ export interface DataPlaneOptions {
   status(): NodeStatusMessage;
   stopped(): boolean;
   onInternalError(error: unknown): void;
+  /** The Key Vault REST endpoint on the same port, made once the fabric CA is known (writes are relayed to the primary over TLS checked against it). */
+  rest(caPem: string): RestMount;
 }
 
 export interface DataPlane {

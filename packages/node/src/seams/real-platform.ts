@@ -60,6 +60,7 @@ class RealServer implements LaunchedServer {
       },
     });
     if (!credentials || o.stopped()) return null;
+    const rest = o.rest(credentials.caPem);
     const server = await startDataServer({
       address: config.dataListen,
       credentials,
@@ -68,8 +69,15 @@ class RealServer implements LaunchedServer {
         o.metrics,
       ),
       status: unary(async () => o.status(), o.onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
+      rest: rest.listener,
     });
-    return { certFingerprint: credentials.certFingerprint, close: (graceMs) => server.close(graceMs) };
+    return {
+      certFingerprint: credentials.certFingerprint,
+      close: async (graceMs) => {
+        await server.close(graceMs);
+        rest.close();
+      },
+    };
   }
 
   serveMetrics(registry: Registry): Promise<MetricsServer | null> {
