@@ -5,9 +5,9 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { config, Driver, observation } from "../testing/healing.js";
 import type { HealingAction, HealingInput, HealingState } from "./model.js";
 import { PHASES_OF } from "./model.js";
+import { config, Driver, observation } from "./testing/healing.js";
 
 type Fault =
   | { kind: "crash"; member: number }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { config, Driver, observation, phasesOf } from "../testing/healing.js";
 import { crashLoopOf, initialHealingState, restartDelayMs } from "./controller.js";
 import { restoreHealingState, toHealingFile } from "./persisted.js";
+import { config, Driver, observation, phasesOf } from "./testing/healing.js";
 
 const launchesOf = (d: Driver) => d.actions.filter((a) => a.type === "launch").map((a) => a.memberId);
 

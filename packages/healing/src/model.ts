@@ -6,7 +6,7 @@
  */
 
 import type { HealingEvent, HealingKind, MemberSpec } from "@hsmpool/wire";
-import type { InventoryRack } from "../placement.js";
+import type { InventoryRack } from "./placement.js";
 
 export type { HealingKind, HealingPhase, MemberLifecycle, PhaseMark } from "@hsmpool/wire";
 

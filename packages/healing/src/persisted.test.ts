@@ -1,9 +1,9 @@
 import { isHsmPoolError } from "@hsmpool/errors";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Driver } from "../testing/healing.js";
 import { freshRuntime } from "./controller.js";
 import { parseFabricStateFile, parseHealingFile, restoreHealingState, toHealingFile } from "./persisted.js";
+import { Driver } from "./testing/healing.js";
 
 /** A state reached by a random mix of crashes, losses and upgrades. */
 const stateArb = fc

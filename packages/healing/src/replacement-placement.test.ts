@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { config, Driver } from "../testing/healing.js";
 import { placeReplacement } from "./replacement-placement.js";
+import { config, Driver } from "./testing/healing.js";
 
 describe("placeReplacement", () => {
   it("never picks a lost server, a server a member holds, or a rack a live member uses; prefers racks that lost nothing", () => {

@@ -5,8 +5,8 @@
  * rack qualifies.
  */
 import { isHsmPoolError } from "@hsmpool/errors";
-import { type PlacedMember, placeMembers } from "../placement.js";
 import type { HealingConfig, HealingState } from "./model.js";
+import { type PlacedMember, placeMembers } from "./placement.js";
 
 export type ReplacementPlacement = { ok: true; placed: PlacedMember } | { ok: false; reason: string };
 

@@ -7,16 +7,17 @@
  * up member already reports a higher term (then that primary has been deposed).
  */
 
-import {
-  type MemberRole,
-  type MemberSpec,
-  type MemberStatus,
-  NO_UPGRADE,
-  type NodeStatus,
-  type PoolState,
-  type PoolStatus,
-} from "@hsmpool/wire";
+import type { MemberRole, MemberSpec, MemberStatus, NodeStatus, PoolState, PoolStatus } from "@hsmpool/wire";
 import type { MemberHealth } from "./health.js";
+
+/** The `upgrade` field of a PoolStatus when no upgrade ever ran. */
+export const NO_UPGRADE: PoolStatus["upgrade"] = Object.freeze({
+  bundleDir: "",
+  svn: 0,
+  state: "",
+  reason: "",
+  launched: [],
+}) as PoolStatus["upgrade"];
 
 export interface MemberObservation {
   spec: MemberSpec;

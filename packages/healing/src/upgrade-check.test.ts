@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Driver } from "../testing/healing.js";
+import { Driver } from "./testing/healing.js";
 import { type BundleFacts, checkUpgrade, poolMinimumSvn } from "./upgrade-check.js";
 
 const signer = "bb".repeat(32);

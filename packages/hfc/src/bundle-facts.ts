@@ -1,7 +1,7 @@
 /** What the HFC reads from a code bundle: its SIGSTRUCT's public fields and whether it would launch. */
 import { resolve } from "node:path";
+import type { BundleFacts } from "@hsmpool/healing";
 import { inspectBundle } from "@hsmpool/platform";
-import type { BundleFacts } from "./healing/upgrade-check.js";
 
 export async function readBundleFacts(bundleDir: string): Promise<BundleFacts> {
   const dir = resolve(bundleDir);

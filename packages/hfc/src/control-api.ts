@@ -5,12 +5,12 @@
  * itself is control-server.ts.
  */
 import { fail } from "@hsmpool/errors";
+import { checkUpgrade } from "@hsmpool/healing";
 import type { MemberSpec } from "@hsmpool/wire";
 import { signalProcess } from "@hsmpool/wire";
 import { readBundleFacts } from "./bundle-facts.js";
 import { type ControlServer, startControlServer } from "./control-server.js";
 import { type ControllerContext, isLive, shellOf, specOf } from "./controller-context.js";
-import { checkUpgrade } from "./healing/upgrade-check.js";
 import { poolStatus } from "./health-poller.js";
 import type { FabricCa } from "./pki.js";
 

@@ -5,10 +5,10 @@
  * control API) around one of these; each part reads and updates it.
  */
 import type * as grpc from "@grpc/grpc-js";
+import type { HealingConfig, HealingInput, HealingState } from "@hsmpool/healing";
+import { type HealthConfig, type MemberHealth, STARTING } from "@hsmpool/healing";
 import type { MemberSpec, NodeStatusClient, PoolSpec, RunPaths } from "@hsmpool/wire";
 import type { Logger } from "pino";
-import type { HealingConfig, HealingInput, HealingState } from "./healing/model.js";
-import { type HealthConfig, type MemberHealth, STARTING } from "./health.js";
 import type { HfcMetrics } from "./hfc-metrics.js";
 import type { NodeLauncher, NodeProcess } from "./launcher.js";
 import type { RaftTiming } from "./node-config.js";

@@ -10,6 +10,14 @@ import { randomBytes, randomInt } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
+import type { HealingState } from "@hsmpool/healing";
+import {
+  defaultHealingConfig,
+  type InventoryRack,
+  initialHealingState,
+  placeMembers,
+  restoreHealingState,
+} from "@hsmpool/healing";
 import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { openFabric } from "@hsmpool/platform";
 import type { HfcInfo, MemberSpec, PoolSpec, PoolStatus } from "@hsmpool/wire";
@@ -37,15 +45,11 @@ import {
   poolSpecOf,
   RECOVERY_PROBE_MS,
 } from "./controller-context.js";
-import { defaultHealingConfig, initialHealingState } from "./healing/controller.js";
-import type { HealingState } from "./healing/model.js";
-import { restoreHealingState } from "./healing/persisted.js";
 import { HealingLoop } from "./healing-loop.js";
 import { HealingStore, readFabricStateFile, readHealingFile } from "./healing-store.js";
 import { HealthPoller, poolStatus } from "./health-poller.js";
 import { HfcMetrics } from "./hfc-metrics.js";
 import { FabricCa } from "./pki.js";
-import { type InventoryRack, placeMembers } from "./placement.js";
 import { startPoolEndpoint } from "./pool-endpoint.js";
 import { allocateLoopbackPorts } from "./ports.js";
 import { NodeSupervisor } from "./supervisor.js";

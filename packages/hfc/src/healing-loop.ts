@@ -5,10 +5,11 @@
  * actions through the supervisor. Follow-up observations (a process launched, a
  * fence confirmed) come back on the queue.
  */
+
+import type { HealingAction, HealingInput, HealingState } from "@hsmpool/healing";
+import { healingStep } from "@hsmpool/healing";
 import type { ControllerContext } from "./controller-context.js";
 import { poolSpecOf } from "./controller-context.js";
-import { healingStep } from "./healing/controller.js";
-import type { HealingAction, HealingInput, HealingState } from "./healing/model.js";
 import type { HealingStore } from "./healing-store.js";
 
 interface QueuedInput {

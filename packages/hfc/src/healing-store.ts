@@ -5,17 +5,17 @@
  * (fence before kill, joiner before launch), each file only when it changed.
  */
 
-import type { PoolSpec } from "@hsmpool/wire";
-import { type RunPaths, readJson } from "@hsmpool/wire";
-import { writeJsonAtomic } from "./atomic-fs.js";
-import type { HealingState } from "./healing/model.js";
+import type { HealingState } from "@hsmpool/healing";
 import {
   type FabricStateFile,
   type HealingFile,
   parseFabricStateFile,
   parseHealingFile,
   toHealingFile,
-} from "./healing/persisted.js";
+} from "@hsmpool/healing";
+import type { PoolSpec } from "@hsmpool/wire";
+import { type RunPaths, readJson } from "@hsmpool/wire";
+import { writeJsonAtomic } from "./atomic-fs.js";
 
 export async function readHealingFile(paths: RunPaths): Promise<HealingFile | undefined> {
   const raw = await readJson(paths.healingJson);

@@ -6,6 +6,16 @@
  * status the control API serves.
  */
 
+import type { NodeObservation } from "@hsmpool/healing";
+import {
+  aggregatePoolStatus,
+  crashLoopOf,
+  type HealthStep,
+  missedHealthChecksFor,
+  probeFailed,
+  probeSucceeded,
+  statusMismatch,
+} from "@hsmpool/healing";
 import type { MemberSpec, NodeStatus, PoolStatus } from "@hsmpool/wire";
 import { fromServiceError, NodeStatusClient } from "@hsmpool/wire";
 import {
@@ -17,10 +27,6 @@ import {
   shellOf,
   specOf,
 } from "./controller-context.js";
-import { crashLoopOf } from "./healing/controller.js";
-import type { NodeObservation } from "./healing/model.js";
-import { type HealthStep, missedHealthChecksFor, probeFailed, probeSucceeded } from "./health.js";
-import { aggregatePoolStatus, statusMismatch } from "./status.js";
 
 export class HealthPoller {
   private nextTickMs = 0;

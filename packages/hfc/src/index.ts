@@ -1,7 +1,7 @@
 /**
- * @hsmpool/hfc: the HSM fabric controller. Pure cores (placement, health, pool
- * status, node config, healing controller) plus the process shell (controller, launcher, fabric PKI,
- * control API). What the CLI/SDK share with it (control client, protos, types) is in @hsmpool/wire.
+ * @hsmpool/hfc: the HSM fabric controller process: controller, launcher, fabric PKI,
+ * control API, node config. Its pure rules (placement, health, pool status, healing
+ * controller) are @hsmpool/healing; what the CLI/SDK share with it is @hsmpool/wire.
  */
 
 export { type ControlServer, startControlServer } from "./control-server.js";
@@ -14,50 +14,6 @@ export {
   refusalOf,
 } from "./exit-reason.js";
 export {
-  defaultHealingConfig,
-  freshRuntime,
-  healingStep,
-  initialHealingState,
-  nextMemberNumberAfter,
-  restartDelayMs,
-} from "./healing/controller.js";
-export {
-  DEFAULT_HEALING_TIMING,
-  HEALING_PHASES,
-  type HealingAction,
-  type HealingConfig,
-  type HealingInput,
-  type HealingRecord,
-  type HealingState,
-  type HealingStep,
-  type MemberRecord,
-  type MemberRuntime,
-  type NodeObservation,
-  PHASES_OF,
-  type ProgressPhase,
-  type UpgradePlan,
-} from "./healing/model.js";
-export {
-  type FabricStateFile,
-  type HealingFile,
-  parseFabricStateFile,
-  parseHealingFile,
-  restoreHealingState,
-  toHealingFile,
-} from "./healing/persisted.js";
-export { placeReplacement, type ReplacementPlacement } from "./healing/replacement-placement.js";
-export { type BundleFacts, checkUpgrade, poolMinimumSvn } from "./healing/upgrade-check.js";
-export {
-  DEFAULT_HEALTH_CONFIG,
-  type HealthConfig,
-  type HealthEvent,
-  type MemberHealth,
-  probeFailed,
-  probeSucceeded,
-  STARTING,
-  validateHealthConfig,
-} from "./health.js";
-export {
   type LaunchRequest,
   type NodeExit,
   type NodeLauncher,
@@ -66,10 +22,3 @@ export {
 } from "./launcher.js";
 export { buildNodeConfig, DEFAULT_RAFT_TIMING, type RaftTiming } from "./node-config.js";
 export { FabricCa } from "./pki.js";
-export { type InventoryRack, type PlacedMember, type PlacementRequest, placeMembers } from "./placement.js";
-export {
-  aggregatePoolStatus,
-  type MemberObservation,
-  type PoolObservation,
-  statusMismatch,
-} from "./status.js";

@@ -7,11 +7,15 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isHsmPoolError } from "@hsmpool/errors";
+import {
+  DEFAULT_HEALING_TIMING,
+  DEFAULT_HEALTH_CONFIG,
+  type HealthConfig,
+  validateHealthConfig,
+} from "@hsmpool/healing";
 import { LAUNCHER_KINDS, type LauncherKind } from "@hsmpool/wire";
 import pino from "pino";
 import { FabricController } from "./controller.js";
-import { DEFAULT_HEALING_TIMING } from "./healing/model.js";
-import { DEFAULT_HEALTH_CONFIG, type HealthConfig, validateHealthConfig } from "./health.js";
 import type { NodeLauncher } from "./launcher.js";
 import { DEFAULT_RAFT_TIMING } from "./node-config.js";
 import { DEFAULT_BUNDLE_DIR, DEFAULT_NODE_MAIN } from "./options.js";

@@ -1,7 +1,7 @@
 import type { PoolSpec } from "@hsmpool/wire";
 import { describe, expect, it } from "vitest";
+import { spec } from "../../healing/src/testing/fixtures.js";
 import { buildNodeConfig, DEFAULT_RAFT_TIMING } from "./node-config.js";
-import { spec } from "./testing/fixtures.js";
 
 const ctx = {
   fabricDir: "/fabric",

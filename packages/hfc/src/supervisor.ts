@@ -6,6 +6,8 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { isHsmPoolError } from "@hsmpool/errors";
+import type { HealingAction } from "@hsmpool/healing";
+import { type HealthStep, processExited, STARTING } from "@hsmpool/healing";
 import type { MemberSpec, NodeConfig } from "@hsmpool/wire";
 import {
   findProcessesByConfig,
@@ -27,8 +29,6 @@ import {
   specOf,
 } from "./controller-context.js";
 import { lastErrorOf, refusalOf } from "./exit-reason.js";
-import type { HealingAction } from "./healing/model.js";
-import { type HealthStep, processExited, STARTING } from "./health.js";
 import { type LaunchRequest, type NodeLauncher, type NodeProcess, processLauncher } from "./launcher.js";
 import { buildNodeConfig } from "./node-config.js";
 import { allocateLoopbackPorts } from "./ports.js";

@@ -19,9 +19,12 @@ import type { MetricsServer } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
 import {
   type ApplyResult,
+  describeQuorum,
   type KeyStore,
   ownershipInputsOf,
   poolResourceUri,
+  type QuorumReport,
+  quorumReport,
   requireOwnership,
 } from "@hsmpool/pool";
 import {
@@ -43,7 +46,6 @@ import { KeyService, prepareKey } from "./keyvault/key-service.js";
 import { ProposalWaiters } from "./keyvault/proposals.js";
 import { Joiner, type JoinFailure } from "./membership/joiner.js";
 import { MembershipDriver } from "./membership/membership-driver.js";
-import { describeQuorum, type QuorumReport, quorumReport } from "./membership/quorum.js";
 import { NodeMetrics } from "./metrics/node-metrics.js";
 import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
 import { peerSvnFloor } from "./peer/policy.js";

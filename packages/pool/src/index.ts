@@ -51,6 +51,16 @@ export {
   ownerRootsOf,
   type ServedOperation,
 } from "./invariants.js";
+export {
+  type ChangeInputs,
+  DEFAULT_PROMOTION_LAG_ENTRIES,
+  decideJoin,
+  type JoinDecision,
+  type JoinRequest,
+  type MembershipView,
+  nextMembershipChange,
+  poolSvnFloor,
+} from "./join-rules.js";
 export { type P384PublicJwk, type PublicJwk, validateP384Jwk, validatePublicJwk } from "./jwk.js";
 export {
   type CreateKeyRequest,
@@ -109,4 +119,5 @@ export {
   validateOwnershipCheckpoint,
 } from "./ownership-checkpoint.js";
 export type * from "./ownership-types.js";
+export { describeQuorum, type QuorumInputs, type QuorumReport, quorumReport } from "./quorum.js";
 export { ownershipInputsOf } from "./wiring.js";

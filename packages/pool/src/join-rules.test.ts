@@ -1,8 +1,8 @@
-import type { RegisteredMember } from "@hsmpool/pool";
 import type { ConfState } from "@hsmpool/raft";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decideJoin, type MembershipView, nextMembershipChange, poolSvnFloor } from "./join-rules.js";
+import type { RegisteredMember } from "./keystore-state.js";
 import { describeQuorum, quorumReport } from "./quorum.js";
 
 function registered(memberId: string, replaces: string[] = [], svn = 1): RegisteredMember {

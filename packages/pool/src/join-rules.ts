@@ -6,8 +6,8 @@
  * change while one is pending, so one change at a time holds even across leader changes.
  */
 import type { ErrorCode } from "@hsmpool/errors";
-import type { RegisteredMember } from "@hsmpool/pool";
 import type { ConfChange, ConfState, ProgressStatus } from "@hsmpool/raft";
+import type { RegisteredMember } from "./keystore-state.js";
 
 /** A learner is promoted once its log is at most this many entries behind the primary's. */
 export const DEFAULT_PROMOTION_LAG_ENTRIES = 16;

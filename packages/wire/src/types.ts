@@ -206,12 +206,3 @@ export interface PoolStatus {
   /** The HFC's own Prometheus endpoint ("" when it serves none). */
   metricsUrl: string;
 }
-
-/** The `upgrade` field of a PoolStatus when no upgrade ever ran. */
-export const NO_UPGRADE: PoolStatus["upgrade"] = Object.freeze({
-  bundleDir: "",
-  svn: 0,
-  state: "",
-  reason: "",
-  launched: [],
-}) as PoolStatus["upgrade"];

@@ -1,5 +1,5 @@
+import { NO_UPGRADE } from "@hsmpool/healing";
 import type { HealingEvent, PoolStatus } from "@hsmpool/wire";
-import { NO_UPGRADE } from "@hsmpool/wire";
 import { describe, expect, it } from "vitest";
 import { healingLine, healingSection, statusJson, statusTable } from "./status-format.js";
 

@@ -4,7 +4,7 @@
  * and collects actions.
  */
 
-import { defaultHealingConfig, healingStep, initialHealingState } from "../healing/controller.js";
+import { defaultHealingConfig, healingStep, initialHealingState } from "../controller.js";
 import type {
   HealingAction,
   HealingConfig,
@@ -12,7 +12,7 @@ import type {
   HealingRecord,
   HealingState,
   NodeObservation,
-} from "../healing/model.js";
+} from "../model.js";
 import { spec } from "./fixtures.js";
 
 /** `racks` racks of `serversPerRack` servers: rack-<r> holds r<r>-s1..s<n>. */

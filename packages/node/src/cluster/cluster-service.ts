@@ -7,9 +7,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { peerIdentityOf, type ServiceRegistration, type VerifiedPeer } from "@hsmpool/attested-tls";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
+import type { JoinRequest } from "@hsmpool/pool";
 import type { Message, NodeId } from "@hsmpool/raft";
 import type { Logger } from "pino";
-import type { JoinRequest } from "../membership/join-rules.js";
 import {
   clusterProto,
   type JoinRequestWire,

@@ -11,14 +11,15 @@ import {
   type ApplyOutcome,
   type CreateKeyCommand,
   type DeleteKeyCommand,
+  describeQuorum,
   encodeCommand,
   type KeyStore,
   type KeyVersionView,
   type PublicJwk,
+  type QuorumReport,
   validatePublicJwk,
 } from "@hsmpool/pool";
 import type { PartitionAccess } from "../hsm/partition-access.js";
-import { describeQuorum, type QuorumReport } from "../membership/quorum.js";
 import type { RaftDriver } from "../raft/raft-driver.js";
 import type { Clock } from "../seams/clock.js";
 import type { HsmSession } from "../seams/hsm.js";

@@ -7,13 +7,20 @@
  */
 import type { VerifiedPeer } from "@hsmpool/attested-tls";
 import { HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import { encodeCommand, type KeyStore, type RegisteredMember } from "@hsmpool/pool";
+import {
+  decideJoin,
+  encodeCommand,
+  type JoinRequest,
+  type KeyStore,
+  type MembershipView,
+  nextMembershipChange,
+  type RegisteredMember,
+} from "@hsmpool/pool";
 import type { ConfChange } from "@hsmpool/raft";
 import type { Logger } from "pino";
 import type { JoinResponseWire } from "../cluster/cluster-proto.js";
 import type { RaftDriver } from "../raft/raft-driver.js";
 import type { Clock } from "../seams/clock.js";
-import { decideJoin, type JoinRequest, type MembershipView, nextMembershipChange } from "./join-rules.js";
 
 export interface MembershipDriverOptions {
   selfId: string;

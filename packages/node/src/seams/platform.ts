@@ -9,13 +9,13 @@
 import type { VerifiedPeer } from "@hsmpool/attested-tls";
 import type { MetricsServer, Registry } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
+import type { JoinRequest } from "@hsmpool/pool";
 import type { Message, NodeId } from "@hsmpool/raft";
 import type { Logger } from "pino";
 import type { JoinRequestWire, JoinResponseWire } from "../cluster/cluster-proto.js";
 import type { NodeConfig, PeerConfig } from "../config.js";
 import type { DataPlaneAccess } from "../data-plane/access.js";
 import type { KeyService } from "../keyvault/key-service.js";
-import type { JoinRequest } from "../membership/join-rules.js";
 import type { NodeMetrics } from "../metrics/node-metrics.js";
 import type { RestListener } from "../rest/rest-endpoint.js";
 import type { NodeStatusMessage } from "../status.js";

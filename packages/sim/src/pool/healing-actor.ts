@@ -12,11 +12,11 @@ import {
   type NodeObservation,
   restoreHealingState,
   toHealingFile,
-} from "@hsmpool/hfc/healing";
+} from "@hsmpool/healing";
 
 /**
  * The HSM fabric controller as a sim actor: the real HFC's pure healing core
- * (`healingStep` from @hsmpool/hfc/healing) fed in virtual time, with the process
+ * (`healingStep` from @hsmpool/healing) fed in virtual time, with the process
  * shell's duties done through a narrow world interface. Like the HFC process it polls
  * every member's Status each `healthIntervalMs`, counts a member as down after
  * `failureThreshold` missed polls, notices exits of the processes it launched, and

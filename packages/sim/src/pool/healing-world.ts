@@ -1,4 +1,4 @@
-import type { InventoryRack, MemberRecord, NodeObservation } from "@hsmpool/hfc/healing";
+import type { InventoryRack, MemberRecord, NodeObservation } from "@hsmpool/healing";
 import type { ConfState } from "@hsmpool/raft";
 import type { Prng } from "../prng.js";
 import { formatSimTime, US_PER_S } from "../scheduler.js";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { runPoolSim } from "./run.js";
 
 /**
- * The healing scenario: the HFC's pure controller (@hsmpool/hfc/healing) runs as a sim
+ * The healing scenario: the HFC's pure controller (@hsmpool/healing) runs as a sim
  * actor while processes are killed, servers lost and the HFC itself crashes; 30 s after
  * the last fault heals the pool must have three running, synced voters with one DEK in
  * three distinct racks (and every other pool invariant held throughout).

@@ -1,12 +1,11 @@
 import { isHsmPoolError } from "@hsmpool/errors";
-import { decideJoin, type JoinRequest, nextMembershipChange } from "@hsmpool/node/membership";
-import { encodeCommand } from "@hsmpool/pool";
+import { decideJoin, encodeCommand, type JoinRequest, nextMembershipChange } from "@hsmpool/pool";
 import type { PoolMember } from "./member.js";
 
 /**
  * The primary's side of healing joins, in the sim: the same pure rules packages/node's
  * membership driver uses (`decideJoin`, `nextMembershipChange` from
- * @hsmpool/node/membership), carried out on a simulated member. A Join that reaches the
+ * @hsmpool/pool), carried out on a simulated member. A Join that reaches the
  * caught-up primary is recorded with a `registerMember` command; on every tick the
  * primary proposes the next single membership change (remove the replaced member,
  * promote a caught-up learner, add a registered joiner as learner). Raft refuses a
