@@ -9,7 +9,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { Prng } from "@hsmpool/sim";
+import { Prng } from "@hsmpool/faults";
 import {
   FabricControllerClient,
   isOurProcess,

@@ -1,7 +1,7 @@
+import { Prng } from "@hsmpool/faults";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RECORD_HEADER_BYTES, SimDisk } from "./disk.js";
-import { Prng } from "./prng.js";
 
 const bytes = (...xs: number[]) => new Uint8Array(xs);
 

@@ -1,5 +1,5 @@
+import type { Prng } from "@hsmpool/faults";
 import { crc32 } from "./checksum.js";
-import type { Prng } from "./prng.js";
 
 /**
  * A simulated disk holding one append-only log file of framed records:

@@ -1,3 +1,4 @@
+import { linksCut, Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import {
   describeFault,
@@ -8,8 +9,6 @@ import {
   resolveTarget,
   shrinkList,
 } from "./faults.js";
-import { linksCut } from "./partitions.js";
-import { Prng } from "./prng.js";
 
 const N5 = ["n1", "n2", "n3", "n4", "n5"];
 

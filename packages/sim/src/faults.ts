@@ -1,6 +1,5 @@
+import type { Link, NodeName, PartitionShape, Prng } from "@hsmpool/faults";
 import type { LinkConfig } from "./network.js";
-import type { Link, NodeName, PartitionShape } from "./partitions.js";
-import type { Prng } from "./prng.js";
 import { US_PER_MS, US_PER_S } from "./scheduler.js";
 
 /**

@@ -28,7 +28,6 @@ export {
 } from "./faults.js";
 export { Nemesis, type NemesisHost } from "./nemesis.js";
 export { DEFAULT_LINK, type LinkConfig, Network, type NetworkStats } from "./network.js";
-export { describeShape, type Link, linksCut, type NodeName, type PartitionShape } from "./partitions.js";
 // The pool protocol on the simulator.
 export { POOL_INVARIANTS, type PoolInvariantName } from "./pool/checker.js";
 export type { PoolStats } from "./pool/cluster.js";
@@ -45,7 +44,6 @@ export {
 export { POOL_SCENARIO_NAMES, POOL_SCENARIOS, type PoolScenario } from "./pool/scenarios.js";
 export { type PoolSweepOptions, runPoolSweep } from "./pool/sweep.js";
 export { POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./pool/unsafe.js";
-export { Prng, splitmix64 } from "./prng.js";
 // Raft on the simulator.
 export { type ClusterStats, RaftCluster, TICK_US } from "./raft/cluster.js";
 export { type InvariantName, InvariantViolation, LogMirror, RaftChecker } from "./raft/invariants.js";

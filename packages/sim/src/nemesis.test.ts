@@ -1,8 +1,8 @@
+import { Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import { type Fault, INTENSITIES } from "./faults.js";
 import { Nemesis, type NemesisHost } from "./nemesis.js";
 import { Network } from "./network.js";
-import { Prng } from "./prng.js";
 
 /** A host of plain in-memory "nodes" that records what the nemesis did to them. */
 function recordingHost(members: string[], leader: string | null) {

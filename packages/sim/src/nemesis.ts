@@ -1,3 +1,5 @@
+import type { Prng } from "@hsmpool/faults";
+import { describeShape, linksCut, type NodeName } from "@hsmpool/faults";
 import {
   type Fault,
   type Intensity,
@@ -7,8 +9,6 @@ import {
   resolveTarget,
 } from "./faults.js";
 import type { Network } from "./network.js";
-import { describeShape, linksCut, type NodeName } from "./partitions.js";
-import type { Prng } from "./prng.js";
 
 /**
  * Applies and undoes faults (Jepsen's "nemesis"): resolves symbolic targets against

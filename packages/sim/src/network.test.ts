@@ -1,6 +1,6 @@
+import { Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LINK, type LinkConfig, Network } from "./network.js";
-import { Prng } from "./prng.js";
 
 const FIXED: LinkConfig = { ...DEFAULT_LINK, delayMinUs: 1000, delayMeanUs: 1000 };
 

@@ -1,5 +1,4 @@
-import type { Link, NodeName } from "./partitions.js";
-import type { Prng } from "./prng.js";
+import type { Link, NodeName, Prng } from "@hsmpool/faults";
 
 /**
  * The simulated network: per-link delay, loss, duplication and reordering, plus

@@ -1,7 +1,6 @@
+import { type Link, linksCut, type PartitionShape, Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import { Network } from "./network.js";
-import { type Link, linksCut, type PartitionShape } from "./partitions.js";
-import { Prng } from "./prng.js";
 
 const N3 = ["n1", "n2", "n3"];
 const N5 = ["n1", "n2", "n3", "n4", "n5"];

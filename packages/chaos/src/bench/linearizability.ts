@@ -6,8 +6,9 @@
  * 10% of writes with an unknown outcome. Prints milliseconds per history and the
  * ratio. Sizes stop growing once the baseline needs more than ~5 s.
  */
+
+import { Prng } from "@hsmpool/faults";
 import { linearizeSingleKey, type SingleKeyEvent } from "@hsmpool/pool";
-import { Prng } from "@hsmpool/sim";
 import { type LinOp, searchLinearization } from "../checkers/linear-search.js";
 import { KEY_MODEL, type KeyInput, type KeyOutput } from "../checkers/linearizability.js";
 

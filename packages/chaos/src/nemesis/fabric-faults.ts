@@ -4,7 +4,7 @@
  * members that ran there and replaces them on spare servers in racks no live member
  * uses. Lost hardware stays lost: "heal" undoes nothing, the pool heals itself.
  */
-import type { Prng } from "@hsmpool/sim";
+import type { Prng } from "@hsmpool/faults";
 import type { StatusSample } from "../timeline.js";
 import type { FaultInjector, Injected } from "./nemesis.js";
 import type { ConcreteFault } from "./plan.js";

@@ -1,4 +1,4 @@
-import { linksCut, Prng } from "@hsmpool/sim";
+import { linksCut, Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import { HistoryRecorder, isNemesisEvent } from "../history.js";
 import type { NemesisEntry } from "../scenario/schema.js";

@@ -4,7 +4,7 @@
  * is a `FaultInjector` per kind (process signals through the HFC today); this file
  * only keeps time and books, recording start / heal / error in the history.
  */
-import type { Prng } from "@hsmpool/sim";
+import type { Prng } from "@hsmpool/faults";
 import type { HistoryRecorder } from "../history.js";
 import type { FaultKind } from "../scenario/schema.js";
 import type { StatusSample } from "../timeline.js";

@@ -1,10 +1,10 @@
 /**
  * Network faults on the link proxies: partitions (Jepsen's shapes, as the exact
- * set of directed links they cut — @hsmpool/sim's linksCut) and link degradation
+ * set of directed links they cut — @hsmpool/faults' linksCut) and link degradation
  * (latency, jitter, bandwidth, resets, blackhole). Healing clears the links again.
  */
-import type { Link, PartitionShape, Prng } from "@hsmpool/sim";
-import { describeShape, linksCut } from "@hsmpool/sim";
+import type { Link, PartitionShape, Prng } from "@hsmpool/faults";
+import { describeShape, linksCut } from "@hsmpool/faults";
 import type { LinkFabric } from "../proxy/link-fabric.js";
 import type { StatusSample } from "../timeline.js";
 import type { FaultInjector, Injected } from "./nemesis.js";

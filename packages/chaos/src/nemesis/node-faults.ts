@@ -4,7 +4,7 @@
  * (slow fsync, full, failing writes) and its clock (an offset on every time it
  * reads). Healing puts that part of the node back to normal.
  */
-import type { Prng } from "@hsmpool/sim";
+import type { Prng } from "@hsmpool/faults";
 import type { StatusSample } from "../timeline.js";
 import type { ControlFiles } from "./control-files.js";
 import { NO_NODE_FAULTS } from "./control-files.js";

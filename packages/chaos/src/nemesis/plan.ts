@@ -3,7 +3,7 @@
  * firing times with their seeded jitter, and `random` faults become the choice the
  * seed picks. Same seed, same plan.
  */
-import type { Prng } from "@hsmpool/sim";
+import type { Prng } from "@hsmpool/faults";
 import type { FaultSpec, NemesisEntry } from "../scenario/schema.js";
 
 export type ConcreteFault = Exclude<FaultSpec, { kind: "random" }>;

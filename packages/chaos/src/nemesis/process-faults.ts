@@ -5,7 +5,7 @@
  * resumes, which the checkers verify).
  */
 import { isHsmPoolError } from "@hsmpool/errors";
-import type { Prng } from "@hsmpool/sim";
+import type { Prng } from "@hsmpool/faults";
 import type { StatusSample } from "../timeline.js";
 import type { FaultInjector, Injected } from "./nemesis.js";
 import type { ConcreteFault } from "./plan.js";

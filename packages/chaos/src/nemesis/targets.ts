@@ -2,7 +2,7 @@
  * Which member a fault hits, decided when it fires from the latest pool status
  * (pure): the primary, an up secondary, any up member, or a named node.
  */
-import type { Prng } from "@hsmpool/sim";
+import type { Prng } from "@hsmpool/faults";
 import type { TargetSpec } from "../scenario/schema.js";
 import type { StatusSample } from "../timeline.js";
 

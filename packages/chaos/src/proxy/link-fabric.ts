@@ -4,7 +4,7 @@
  * dial their peers through them. Faults are set per link; the wire bytes are scanned
  * for secrets on the way through.
  */
-import type { Link, Prng } from "@hsmpool/sim";
+import type { Link, Prng } from "@hsmpool/faults";
 import { type Needle, StreamScanner } from "../checkers/leaks.js";
 import { type LinkFaults, LinkProxy } from "./link-proxy.js";
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, Socket } from "node:net";
-import { Prng } from "@hsmpool/sim";
+import { Prng } from "@hsmpool/faults";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { StreamScanner } from "../checkers/leaks.js";

@@ -1,4 +1,4 @@
-import { Prng } from "@hsmpool/sim";
+import { Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_WORKLOAD } from "../scenario/schema.js";
 import { type HeldSignature, WorkloadGenerator } from "./generator.js";

@@ -3,7 +3,7 @@
  * and how long it waits first. Seeded per client, so a seed replays the same choices
  * (the pool's answers and timing still vary: it is a real system).
  */
-import type { Prng } from "@hsmpool/sim";
+import type { Prng } from "@hsmpool/faults";
 import { OP_NAMES, type OpName, type WorkloadSettings } from "../scenario/schema.js";
 
 /** A signature a client got from the pool, kept to verify later. */

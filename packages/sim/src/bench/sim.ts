@@ -5,11 +5,11 @@
  *     faults measured in the same run;
  *   - seeds per minute for `hsmpool sim raft --seeds N` (scenario random, 60 s each).
  */
+import { Prng } from "@hsmpool/faults";
 import {
   DEFAULT_LINK,
   INTENSITIES,
   LIVENESS_BOUND_US,
-  Prng,
   RaftCluster,
   randomSchedule,
   runSweep,

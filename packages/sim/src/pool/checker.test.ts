@@ -1,6 +1,6 @@
+import { Prng } from "@hsmpool/faults";
 import type { SingleKeyResult } from "@hsmpool/pool";
 import { describe, expect, it } from "vitest";
-import { Prng } from "../prng.js";
 import { type MemberView, PoolChecker, PoolInvariantViolation } from "./checker.js";
 import { foundingKeyStore } from "./member.js";
 import { SimHsmFabric, SimPartition } from "./sim-hsm.js";

@@ -1,5 +1,5 @@
+import type { Prng } from "@hsmpool/faults";
 import type { SingleKeyResult } from "@hsmpool/pool";
-import type { Prng } from "../prng.js";
 import { type ClientOp, describeOp, describeResult, type KeyOpKind, PoolWorkload } from "./workload.js";
 
 /**

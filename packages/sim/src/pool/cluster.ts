@@ -1,9 +1,9 @@
+import type { Prng } from "@hsmpool/faults";
 import { type ApplyOutcome, encodeMessage, type GenesisCommand, type OwnershipMessage } from "@hsmpool/pool";
 import type { ConfChange, ConfState, Entry, Message, NodeId, Role } from "@hsmpool/raft";
 import { describeFault, type Fault, type Intensity } from "../faults.js";
 import { Nemesis, type NemesisHost } from "../nemesis.js";
 import { DEFAULT_LINK, Network } from "../network.js";
-import type { Prng } from "../prng.js";
 import { cloneMessage, describeMessage, MESSAGE_CODES } from "../raft/format.js";
 import { RaftChecker } from "../raft/invariants.js";
 import { type NodeHost, type RaftTuning, SimRaftNode } from "../raft/node.js";

@@ -1,6 +1,6 @@
+import type { Prng } from "@hsmpool/faults";
 import type { InventoryRack, MemberRecord, NodeObservation } from "@hsmpool/healing";
 import type { ConfState } from "@hsmpool/raft";
-import type { Prng } from "../prng.js";
 import { formatSimTime, US_PER_S } from "../scheduler.js";
 import { holdsOwnership, PoolInvariantViolation } from "./checker.js";
 import { HealingActor, type HealingUnsafeMode } from "./healing-actor.js";

@@ -1,4 +1,5 @@
 import { type ErrorCode, isHsmPoolError } from "@hsmpool/errors";
+import type { Prng } from "@hsmpool/faults";
 import {
   type ApplyOutcome,
   createOwnershipState,
@@ -20,7 +21,6 @@ import {
 } from "@hsmpool/pool";
 import type { ConfChange, Entry } from "@hsmpool/raft";
 import { SimDisk } from "../disk.js";
-import type { Prng } from "../prng.js";
 import type { SimRaftNode } from "../raft/node.js";
 import { PoolInvariantViolation } from "./checker.js";
 import { KeyService, type KeyServiceHost } from "./key-service.js";

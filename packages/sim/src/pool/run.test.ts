@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isHsmPoolError } from "@hsmpool/errors";
+import { Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import { INTENSITIES } from "../faults.js";
-import { Prng } from "../prng.js";
 import { US_PER_S } from "../scheduler.js";
 import { PoolCluster } from "./cluster.js";
 import { runPoolSim, shrinkPoolFailure } from "./run.js";

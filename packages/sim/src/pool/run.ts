@@ -1,6 +1,6 @@
 import { fail } from "@hsmpool/errors";
+import { Prng } from "@hsmpool/faults";
 import { INTENSITIES, type IntensityName, shrinkList } from "../faults.js";
-import { Prng } from "../prng.js";
 import { InvariantViolation } from "../raft/invariants.js";
 import { US_PER_S } from "../scheduler.js";
 import { type PoolInvariantName, PoolInvariantViolation } from "./checker.js";

@@ -1,6 +1,6 @@
+import type { Prng } from "@hsmpool/faults";
 import type { Fault, Intensity } from "../faults.js";
 import { INTENSITIES, randomSchedule } from "../faults.js";
-import type { Prng } from "../prng.js";
 import { US_PER_MS, US_PER_S } from "../scheduler.js";
 
 /**

@@ -1,3 +1,4 @@
+import { Prng } from "@hsmpool/faults";
 import {
   certificateSigningBytes,
   keyFingerprint,
@@ -8,7 +9,6 @@ import {
   type UnsignedCertificate,
 } from "@hsmpool/pool";
 import { describe, expect, it } from "vitest";
-import { Prng } from "../prng.js";
 import { SimHsmFabric, SimPartition } from "./sim-hsm.js";
 
 function world(seed = 1) {

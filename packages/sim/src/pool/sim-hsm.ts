@@ -1,4 +1,5 @@
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import type { Prng } from "@hsmpool/faults";
 import {
   keyFingerprint,
   type OwnershipEffect,
@@ -10,7 +11,6 @@ import {
 import { p384 } from "@noble/curves/nist.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import type { Prng } from "../prng.js";
 
 /**
  * A deterministic simulated HSM: one partition per simulated server, all drawing

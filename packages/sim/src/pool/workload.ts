@@ -1,5 +1,5 @@
+import type { Prng } from "@hsmpool/faults";
 import type { SingleKeyResult } from "@hsmpool/pool";
-import type { Prng } from "../prng.js";
 
 /**
  * The client side of the pool simulation: a few closed-loop clients, each with one

@@ -1,9 +1,9 @@
 import { isHsmPoolError } from "@hsmpool/errors";
+import type { Prng } from "@hsmpool/faults";
 import type { ConfChange, Entry, Message, NodeId, RawNode, Role, UnsafeVariant } from "@hsmpool/raft";
 import { describeFault, type Fault, type Intensity } from "../faults.js";
 import { Nemesis, type NemesisHost } from "../nemesis.js";
 import { Network } from "../network.js";
-import type { Prng } from "../prng.js";
 import { EventQueue, formatSimTime, US_PER_MS } from "../scheduler.js";
 import { TraceHash, Transcript } from "../trace.js";
 import { cloneMessage, describeMessage, MESSAGE_CODES } from "./format.js";

@@ -1,3 +1,4 @@
+import type { Prng } from "@hsmpool/faults";
 import {
   type ConfChange,
   type ConfState,
@@ -12,7 +13,6 @@ import {
   type UnsafeVariant,
 } from "@hsmpool/raft";
 import { SimDisk } from "../disk.js";
-import type { Prng } from "../prng.js";
 import type { RaftChecker } from "./invariants.js";
 import { decodeReadCtx, KvStateMachine, type KvWrite } from "./kv.js";
 import {

@@ -1,7 +1,7 @@
 import { isHsmPoolError } from "@hsmpool/errors";
+import { Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
 import { INTENSITIES } from "../faults.js";
-import { Prng } from "../prng.js";
 import { US_PER_S } from "../scheduler.js";
 import { RaftCluster } from "./cluster.js";
 import { InvariantViolation } from "./invariants.js";

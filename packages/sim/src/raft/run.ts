@@ -1,7 +1,7 @@
 import { fail } from "@hsmpool/errors";
+import { Prng } from "@hsmpool/faults";
 import type { UnsafeVariant } from "@hsmpool/raft";
 import { type Fault, INTENSITIES, type IntensityName, shrinkList } from "../faults.js";
-import { Prng } from "../prng.js";
 import { US_PER_S } from "../scheduler.js";
 import { type ClusterStats, RaftCluster } from "./cluster.js";
 import { type InvariantName, InvariantViolation } from "./invariants.js";

@@ -1,3 +1,4 @@
+import type { Prng } from "@hsmpool/faults";
 import {
   type Fault,
   type FaultAction,
@@ -9,7 +10,6 @@ import {
   type Target,
 } from "../faults.js";
 import { DEFAULT_LINK, type LinkConfig } from "../network.js";
-import type { Prng } from "../prng.js";
 import { US_PER_MS, US_PER_S } from "../scheduler.js";
 import type { CompactionPolicy } from "./node.js";
 

@@ -1,8 +1,8 @@
+import { Prng } from "@hsmpool/faults";
 import { type Entry, MemoryStorage } from "@hsmpool/raft";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SimDisk } from "../disk.js";
-import { Prng } from "../prng.js";
 import {
   compactedWal,
   decodeWalRecord,

@@ -1,4 +1,4 @@
-import type { Prng } from "../prng.js";
+import type { Prng } from "@hsmpool/faults";
 
 /**
  * The client workload: a stream of writes (set key := fresh write id) and
