@@ -98,6 +98,7 @@ function memberStatus(m: MemberObservation, primary: string): MemberStatus {
       : m.health.health === "up"
         ? ""
         : (m.health.lastError ?? ""),
+    svn: m.spec.svn,
   };
 }
 

@@ -186,6 +186,8 @@ export interface MemberStatus {
   metricsUrl: string;
   /** Why the member is not up ("" when up or nothing is known). */
   healthDetail: string;
+  /** Security version (the bundle's at launch, then what the node's attestation says). */
+  svn: number;
 }
 
 /** hfc.proto PoolStatus. `primary` is "" when there is none (proto3 has no null). */

@@ -4,6 +4,7 @@ import { registerBundleCommands } from "./bundle.js";
 import { registerChaosCommands } from "./chaos.js";
 import { AS_HELP, selectIdentity, TENANT_HELP } from "./context.js";
 import { registerCryptoCommands } from "./crypto.js";
+import { registerDashboardCommand } from "./dashboard.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerEndpointCommand } from "./endpoint.js";
 import { takeRequestedExitCode } from "./exit-code.js";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerCryptoCommands(program);
   registerDemoCommand(program);
   registerChaosCommands(program);
+  registerDashboardCommand(program);
   return program;
 }
 

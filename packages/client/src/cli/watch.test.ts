@@ -40,6 +40,7 @@ const member = (id: string, health: "up" | "down", role: "primary" | "secondary"
   appliedIndex: 9,
   metricsUrl: "",
   healthDetail: "",
+  svn: 1,
 });
 
 const restart = (phase: HealingEvent["phase"]): HealingEvent => ({
