@@ -15,7 +15,6 @@ export { checkHealing, type FaultHealing, healingOf } from "./checkers/healing.j
 export { checkHypothesis, type Measurements } from "./checkers/hypothesis.js";
 export { checkLatency, latencyStats, percentile } from "./checkers/latency.js";
 export { findLeaks, type LeakFinding, type Needle, StreamScanner } from "./checkers/leaks.js";
-export { type LinOp, type Model, type SearchResult, searchLinearization } from "./checkers/linear-search.js";
 export { checkKey, checkLinearizability, KEY_MODEL, keyOperations } from "./checkers/linearizability.js";
 export { scanNodeLog, violationInLine } from "./checkers/node-logs.js";
 export { type CheckerResult, mergeValidity, type Validity } from "./checkers/result.js";

@@ -88,6 +88,13 @@ export {
   type SyncedMember,
 } from "./keystore-state.js";
 export {
+  type LinOp,
+  MAX_MEMO_STATES,
+  type Model,
+  type SearchResult,
+  searchLinearization,
+} from "./linear-search.js";
+export {
   linearizeSingleKey,
   type SingleKeyEvent,
   type SingleKeyOp,

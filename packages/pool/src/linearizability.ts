@@ -3,11 +3,12 @@
  * used by the chaos checker. Model: the key's latest version, 0 when absent;
  * create adds version latest+1 (1 after a delete), delete removes every version.
  *
- * Search: Wing & Gong with memoisation (like Porcupine). An operation may be placed
- * next only if it was invoked before every still-unplaced completed operation
- * returned. An operation without a response (timeout, crash) may take effect at any
- * point after its call, or never. Exponential in the worst case: keep histories small.
+ * Search: the project's one linearizability search (linear-search.ts, Wing & Gong
+ * with memoisation, like Porcupine). An operation without a response (timeout,
+ * crash) may take effect at any point after its call, or never.
  */
+
+import { type LinOp, type Model, searchLinearization } from "./linear-search.js";
 
 export type SingleKeyOp = "create" | "delete" | "get";
 /** create: the new version; get: the latest version or "notFound"; delete: "ok" or "notFound". */
@@ -34,35 +35,37 @@ function step(latest: number, op: SingleKeyOp): { next: number; result: SingleKe
   }
 }
 
-/** Returns a linearization (indexes into `history`) or null when none exists. */
-export function linearizeSingleKey(history: readonly SingleKeyEvent[], initialLatest = 0): number[] | null {
-  const n = history.length;
-  const completed = history.map((e) => e.returnMs !== null);
-  const seen = new Set<string>();
-  const placed = new Array<boolean>(n).fill(false);
-  const order: number[] = [];
+const SINGLE_KEY_MODEL = (initialLatest: number): Model<number, SingleKeyOp, SingleKeyResult> => ({
+  init: initialLatest,
+  step(latest, op, observed) {
+    const { next, result } = step(latest, op);
+    return { ok: observed === undefined || observed === result, next };
+  },
+  stateKey: String,
+  inputKey: (op) => op,
+});
 
-  const search = (latest: number): boolean => {
-    if (history.every((_, i) => placed[i] || !completed[i])) return true;
-    const key = `${latest}|${placed.map((p) => (p ? 1 : 0)).join("")}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    let horizon = Number.POSITIVE_INFINITY;
-    history.forEach((e, i) => {
-      if (!placed[i] && e.returnMs !== null) horizon = Math.min(horizon, e.returnMs);
-    });
-    for (let i = 0; i < n; i++) {
-      const e = history[i];
-      if (!e || placed[i] || e.callMs > horizon) continue;
-      const { next, result } = step(latest, e.op);
-      if (e.result !== null && e.result !== result) continue;
-      placed[i] = true;
-      order.push(i);
-      if (search(next)) return true;
-      placed[i] = false;
-      order.pop();
-    }
-    return false;
-  };
-  return search(initialLatest) ? order : null;
+/**
+ * Returns a linearization (indexes into `history`) or null when none exists. Operations without a
+ * response that the linearization places after every completed one never took effect and are left out.
+ */
+export function linearizeSingleKey(history: readonly SingleKeyEvent[], initialLatest = 0): number[] | null {
+  // Real time as event positions: at equal times a call comes before a return (they overlap).
+  const marks = history.flatMap((e, i) => [
+    { at: e.callMs, isCall: true, i },
+    ...(e.returnMs === null ? [] : [{ at: e.returnMs, isCall: false, i }]),
+  ]);
+  marks.sort((a, b) => a.at - b.at || (a.isCall ? -1 : 1) - (b.isCall ? -1 : 1) || a.i - b.i);
+  const position = new Map(marks.map((m, k) => [`${m.isCall ? "c" : "r"}${m.i}`, k]));
+  const ops: LinOp<SingleKeyOp, SingleKeyResult>[] = history.map((e, i) => ({
+    input: e.op,
+    output: e.returnMs === null ? undefined : (e.result ?? undefined),
+    callIndex: position.get(`c${i}`) as number,
+    returnIndex: e.returnMs === null ? Number.POSITIVE_INFINITY : (position.get(`r${i}`) as number),
+  }));
+  const r = searchLinearization(SINGLE_KEY_MODEL(initialLatest), ops, Number.POSITIVE_INFINITY);
+  if (r.verdict !== true) return null;
+  const order = [...r.order];
+  while (order.length > 0 && history[order[order.length - 1] as number]?.returnMs === null) order.pop();
+  return order;
 }

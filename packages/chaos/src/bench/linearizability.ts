@@ -8,8 +8,7 @@
  */
 
 import { Prng } from "@hsmpool/faults";
-import { linearizeSingleKey, type SingleKeyEvent } from "@hsmpool/pool";
-import { type LinOp, searchLinearization } from "../checkers/linear-search.js";
+import { type LinOp, linearizeSingleKey, type SingleKeyEvent, searchLinearization } from "@hsmpool/pool";
 import { KEY_MODEL, type KeyInput, type KeyOutput } from "../checkers/linearizability.js";
 
 /** A history from a sequential execution at random points inside each operation's interval, as 4 concurrent clients see it. */

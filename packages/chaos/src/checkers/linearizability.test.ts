@@ -1,8 +1,7 @@
-import { linearizeSingleKey, type SingleKeyEvent } from "@hsmpool/pool";
+import { type LinOp, linearizeSingleKey, type SingleKeyEvent, searchLinearization } from "@hsmpool/pool";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HistoryBuilder } from "../testing/history-builder.js";
-import { type LinOp, searchLinearization } from "./linear-search.js";
 import { checkLinearizability, KEY_MODEL, type KeyInput, type KeyOutput } from "./linearizability.js";
 
 const K = ["k"];

@@ -8,9 +8,10 @@
  * the key is gone (the next create makes version 1); get / list / sign read the
  * latest version or KeyNotFound; verify of version v finds it iff latest >= v. Pure.
  */
+
+import { type LinOp, type Model, searchLinearization } from "@hsmpool/pool";
 import { type ClientEvent, type HistoryEvent, type Operation, pairOperations } from "../history.js";
 import type { OpName } from "../scenario/schema.js";
-import { type LinOp, type Model, searchLinearization } from "./linear-search.js";
 import type { CheckerResult } from "./result.js";
 
 export type KeyInput =

@@ -1,9 +1,10 @@
 /**
  * A bounded linearizability search for one object (Wing & Gong with Lowe's
  * memoisation, as Porcupine's checkSingle does it), generic over a sequential model.
- * It generalises @hsmpool/pool's linearizeSingleKey (same idea, no bound, fixed
- * model) with: any model, a step bound with the verdict "unknown" when it is hit,
- * and a symmetry cut for operations whose outcome is unknown.
+ * One copy for the project: the chaos checker runs it per key, and linearizeSingleKey
+ * (linearizability.ts) is this search over the single-key model. Any model, a step
+ * bound and a bound on memoised states, each giving the verdict "unknown" (with the
+ * reason) when hit, and a symmetry cut for operations whose outcome is unknown.
  *
  * Operations are intervals [callIndex, returnIndex] in the history's real-time
  * order. An operation whose outcome is unknown returns at +infinity with no output:
@@ -51,11 +52,21 @@ interface Entry {
   next: Entry | undefined;
 }
 
-/** Searches for a linearization of `ops` under `model`, giving up with "unknown" after `maxSteps` steps. */
+/**
+ * Memoised states the search keeps at most. A JavaScript Set holds at most 2^24 entries (and that many
+ * keys would take gigabytes); a search that needs more answers "unknown" instead of crashing.
+ */
+export const MAX_MEMO_STATES = 4_000_000;
+
+/**
+ * Searches for a linearization of `ops` under `model`, giving up with "unknown" after `maxSteps` steps
+ * or once it has memoised `maxStates` states.
+ */
 export function searchLinearization<S, I, O>(
   model: Model<S, I, O>,
   ops: readonly LinOp<I, O>[],
   maxSteps: number,
+  maxStates = MAX_MEMO_STATES,
 ): SearchResult {
   for (const [i, o] of ops.entries()) {
     if (!(o.callIndex < o.returnIndex)) throw new RangeError(`operation ${i} returns before it is called`);
@@ -94,6 +105,13 @@ export function searchLinearization<S, I, O>(
         setBit(linearized, entry.op, true);
         const key = `${linearized.join(",")}|${model.stateKey(next)}`;
         if (!cache.has(key)) {
+          if (cache.size >= maxStates) {
+            return {
+              verdict: "unknown",
+              steps,
+              reason: `search memo full (${maxStates} states) after ${steps} steps with ${calls.length} of ${n} operations placed`,
+            };
+          }
           cache.add(key);
           calls.push({ entry, state });
           state = next;
