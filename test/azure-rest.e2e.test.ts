@@ -5,16 +5,21 @@
  * a member's own TLS (never its own), the real service's refusals, that refusals
  * change nothing, and that a killed member costs new connections nothing.
  */
+
+import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
+import { join } from "node:path";
 import { connect } from "node:tls";
+import { promisify } from "node:util";
 import { PoolClient } from "@hsmpool/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cli,
   ensureSignedNodeBundle,
   type PoolDirs,
+  REPO,
   removeDirs,
   stopEverything,
   tempPoolDirs,
@@ -79,9 +84,7 @@ beforeAll(async () => {
   dirs = await tempPoolDirs("hsmpool-e2e-rest-");
   const up = await cli(
     ["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir, "--timeout-ms", "120000"],
-    {
-      timeoutMs: 180_000,
-    },
+    { env: { HSMPOOL_TENANT: join(dirs.root, "tenant") }, timeoutMs: 180_000 },
   );
   if (up.code !== 0) throw new Error(`hsmpool up failed (${up.code}):\n${up.stderr}`);
   const printed = await cli(["endpoint", "--json", "--run-dir", dirs.runDir]);
@@ -156,8 +159,31 @@ describe("the pool's Key Vault REST endpoint", () => {
     const unknownOp = await rest("POST", "/keys/k/1/frobnicate?api-version=7.5", { token: "x", body: "{}" });
     expect(unknownOp.status).toBe(400);
     expect(unknownOp.json().error.message).toMatch(/unknown key operation "frobnicate"/);
+    const malformed = await rest("POST", "/keys/refused/create?api-version=7.5", {
+      token: "x",
+      body: '{"kty": "EC",',
+    });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json().error.code).toBe("BadParameter");
+    expect(malformed.json().error.message).toMatch(/not valid JSON/);
+    const badOps = await rest("POST", "/keys/refused/create?api-version=7.5", {
+      token: "x",
+      body: JSON.stringify({ kty: "EC", key_ops: ["sign", "frobnicate"] }),
+    });
+    expect(badOps.status).toBe(400);
+    expect(badOps.json().error.message).toMatch(/unknown key operation "frobnicate"/);
     expect((await client.listKeys()).length).toBe(before);
   });
+
+  it("the README's example program runs against the pool with the unmodified Azure SDK", async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(REPO, "examples/azure-sdk.mjs")], {
+      cwd: REPO,
+      env: { ...process.env, HSMPOOL_RUN_DIR: dirs.runDir, HSMPOOL_TENANT: join(dirs.root, "tenant") },
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/created https:\/\/127\.0\.0\.1:\d+\/keys\/example-ec\/\S+/);
+    expect(stdout).toContain("verified by the pool: true");
+  }, 90_000);
 
   it("after the primary is killed, every new connection through the balancer is still answered", async () => {
     const kill = await cli(["kill", "primary", "--run-dir", dirs.runDir]);

@@ -1,3 +1,4 @@
+export { type HsmpoolCredentialOptions, hsmpoolCredential } from "./azure-credential.js";
 export { discoverEndpoint, type PoolEndpoint, parseBearerChallenge } from "./endpoint.js";
 export { issueClientIdentity } from "./identity.js";
 export {
