@@ -34,7 +34,6 @@ export {
   type PeerServiceOptions,
   peerService,
 } from "./peer-service.js";
-export { loadPolicyFile, MAX_POLICY_FILE_BYTES } from "./policy-file.js";
 export { RA_TLS_QUOTE_OID, reportDataForSpki } from "./quote-binding.js";
 export {
   type AttestedServer,

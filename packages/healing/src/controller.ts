@@ -4,7 +4,7 @@
  * and returns the new state plus the actions the shell must perform. It never reads
  * a clock, a socket or a file; time arrives in the inputs.
  *
- * Policy (contract-healing.md):
+ * Policy (docs/healing-contract.md):
  * - a crashed process on a healthy server is restarted in place (same config and
  *   state; it rejoins from its log), with a growing delay while restarts keep failing;
  * - a member on a lost server is fenced first (never launched again), then a blank

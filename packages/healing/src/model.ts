@@ -1,5 +1,5 @@
 /**
- * The data of the healing controller (contract-healing.md): what it knows about
+ * The data of the healing controller (docs/healing-contract.md): what it knows about
  * members and servers, the healing records it shows in the pool status, the inputs
  * the shell feeds it and the actions it asks the shell to perform. Plain JSON-able
  * values only, so the persisted part can be written to the run dir as is.

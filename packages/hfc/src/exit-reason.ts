@@ -1,6 +1,6 @@
 /**
  * Why a node process exited, from its exit status and its own log (the node writes
- * JSON lines with its pid; contract-node-hfc.md). Only exits that a relaunch cannot
+ * JSON lines with its pid; docs/node-hfc-contract.md). Only exits that a relaunch cannot
  * fix count as a refusal: the platform refused the enclave (exit code 3), the pool
  * refused the joiner at the attested handshake ("join refused", exit code 4), or the
  * config is bad (exit code 2). Anything else (a crash, a kill) is worth a restart.

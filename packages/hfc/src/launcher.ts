@@ -1,5 +1,5 @@
 /**
- * Starts node processes (contract-node-hfc.md "Launch"): `node <node main> --config
+ * Starts node processes (docs/node-hfc-contract.md "Launch"): `node <node main> --config
  * <config.json>`, detached (its own process group, so stopping it is always an
  * explicit signal), stdout and stderr appended to the node's log file.
  */

@@ -1,5 +1,5 @@
 /**
- * A node's launch configuration (contract-node-hfc.md), built from the pool
+ * A node's launch configuration (docs/node-hfc-contract.md), built from the pool
  * parameters (pure). Public data only: addresses, ids, paths.
  */
 import type { MemberSpec, NodeConfig, PoolSpec } from "@hsmpool/wire";
@@ -30,7 +30,7 @@ export interface NodeConfigContext {
  * The member's launch config. A bootstrap member lists the other bootstrap members
  * (with self they are the initial voters); a joiner lists the members it should ask
  * to let it in, names the member it replaces and the lowest peer security version
- * its policy accepts (contract-healing.md).
+ * its policy accepts (docs/healing-contract.md).
  */
 export function buildNodeConfig(pool: PoolSpec, member: MemberSpec, ctx: NodeConfigContext): NodeConfig {
   const byId = new Map(pool.members.map((m) => [m.id, m]));

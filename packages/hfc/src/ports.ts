@@ -1,4 +1,4 @@
-/** Free loopback ports: bind port 0 on 127.0.0.1, read the port, close (contract-node-hfc.md). */
+/** Free loopback ports: bind port 0 on 127.0.0.1, read the port, close (docs/node-hfc-contract.md). */
 import { createServer } from "node:net";
 
 function onePort(): Promise<number> {

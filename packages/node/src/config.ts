@@ -1,5 +1,5 @@
 /**
- * The node's launch config (contract-node-hfc.md): public data only, written by the
+ * The node's launch config (docs/node-hfc-contract.md): public data only, written by the
  * HFC. Every field is validated here so a bad file fails at start with one message
  * naming the field, before anything is launched or opened.
  */

@@ -1,5 +1,5 @@
 /**
- * Healing with real node processes on loopback (contract-healing.md): a blank node in
+ * Healing with real node processes on loopback (docs/healing-contract.md): a blank node in
  * join mode replaces a member lost for good (kill -9, never restarted) — it attests,
  * is registered by the primary, joins as a learner, catches up from a snapshot, is
  * promoted, the lost member is removed, and it syncs ownership and serves old keys.

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The node process: `node packages/node/dist/main.js --config <run>/nodes/<id>/config.json`
- * (contract-node-hfc.md). Exit codes: 0 after a graceful SIGTERM/SIGINT stop,
+ * (docs/node-hfc-contract.md). Exit codes: 0 after a graceful SIGTERM/SIGINT stop,
  * 1 when the node cannot continue, 2 for a bad command line or config,
  * 3 when the platform refuses to launch the enclave (LaunchRefused), 4 when a joining
  * node is not admitted to the pool (after its "join refused" log line).

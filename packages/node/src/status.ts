@@ -5,7 +5,7 @@ import type { ConfState, Status } from "@hsmpool/raft";
 import type { NodeConfig } from "./config.js";
 import type { OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
 
-/** Where this node stands in the pool's Raft membership (healing phases, contract-healing.md). */
+/** Where this node stands in the pool's Raft membership (healing phases, docs/healing-contract.md). */
 export type Membership = "joining" | "learner" | "voter" | "removed";
 
 export interface NodeStatusMessage {

@@ -1,5 +1,5 @@
 /**
- * The run directory (contract-node-hfc.md): where every file lives and readers for
+ * The run directory (docs/node-hfc-contract.md): where every file lives and readers for
  * the public JSON files. These files can be edited by a person, so readers validate.
  */
 import { readFile } from "node:fs/promises";

@@ -1,5 +1,5 @@
 /**
- * Public data shapes of the HFC: the run-directory files (contract-node-hfc.md) and
+ * Public data shapes of the HFC: the run-directory files (docs/node-hfc-contract.md) and
  * the pool status the control API serves. Everything here is public data; no type
  * in this file ever carries key material.
  */
@@ -11,7 +11,7 @@ export type OwnershipState = "synced" | "pending";
 export type PoolState = "healthy" | "degraded" | "unavailable";
 
 /**
- * Where a member stands in the HFC's book (contract-healing.md):
+ * Where a member stands in the HFC's book (docs/healing-contract.md):
  * - active: a pool member the HFC keeps running (restarts it in place after a crash);
  * - joining: a blank instance launched in join mode, not yet ready;
  * - fenced: lost with its server; never launched again;
@@ -130,7 +130,7 @@ export interface NodeConfig {
   electionTickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
-  /** join mode only (contract-healing.md). */
+  /** join mode only (docs/healing-contract.md). */
   replaces?: string;
   minPeerSvn?: number;
   /** join mode only: the node gives up ("join refused", exit 4) when not a member after this long. */

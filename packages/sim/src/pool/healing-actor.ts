@@ -51,8 +51,6 @@ export type HealingUnsafeMode =
   /** Joiners are placed on a spare server in a rack a live member already uses. */
   | "sameRackReplacement";
 
-export const HEALING_UNSAFE_MODES: readonly HealingUnsafeMode[] = ["neverReplace", "sameRackReplacement"];
-
 export interface HealingActorOptions {
   inventory: readonly InventoryRack[];
   members: readonly MemberRecord[];

@@ -197,7 +197,7 @@ export class PoolHealing {
     };
   }
 
-  /** A member's Status as the HFC maps it (contract-healing.md, "Status phases"). */
+  /** A member's Status as the HFC maps it (docs/healing-contract.md, "Status phases"). */
   private probe(id: string): NodeObservation | null {
     const m = this.cluster.members.get(id);
     if (m?.raft.state !== "up" || !m.store) return null;
