@@ -17,6 +17,11 @@
  *     and the node refuses to start rather than silently drop acknowledged data.
  * A corruption inside the very last record cannot be told apart from a torn write
  * and is treated as one (like etcd's WAL); Raft re-replicates that entry.
+ *
+ * Preallocation (optional, as etcd's WAL does): the file is kept zero-filled ahead of
+ * its last record, in chunks. An fdatasync that does not grow the file needs no
+ * file-system journal commit, so under a busy disk it waits only for its own data
+ * blocks. Zero bytes after the last record are free space, not a torn tail.
  */
 import { createHash } from "node:crypto";
 import { fail } from "@hsmpool/errors";
@@ -68,7 +73,7 @@ function recordAt(file: Buffer, offset: number): { payload: Buffer; end: number 
 export interface ScannedLog {
   generation: Uint8Array;
   records: Uint8Array[];
-  /** Where the valid records end; bytes beyond are a torn tail to cut off. */
+  /** Where the valid records end; bytes beyond are a torn tail to cut off (zero bytes: preallocated space). */
   validEnd: number;
 }
 
@@ -99,7 +104,7 @@ export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
     records.push(Uint8Array.from(r.payload));
     offset = r.end;
   }
-  if (offset < file.length) {
+  if (offset < file.length && !isZero(file.subarray(offset))) {
     for (let probe = offset + 1; probe + RECORD_HEADER_BYTES <= file.length; probe++) {
       if (recordAt(file, probe) !== null) {
         fail(
@@ -112,6 +117,16 @@ export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
     }
   }
   return { generation, records, validEnd: offset };
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  for (const b of bytes) if (b !== 0) return false;
+  return true;
+}
+
+/** `n` rounded up to a whole number of `chunk`s (no rounding when chunk is 0). */
+function allocationFor(n: number, chunk: number): number {
+  return chunk > 0 ? Math.ceil(n / chunk) * chunk : n;
 }
 
 /** A fresh random file generation (bound into every record's AAD by the sealing layer). */
@@ -131,6 +146,9 @@ export class RecordLog {
     readonly generation: Uint8Array,
     private size: number,
     private count: number,
+    /** File length: the records, then zero bytes up to here (preallocation). */
+    private allocated: number,
+    private readonly chunk: number,
   ) {}
 
   /** Number of records in the file (recovered + appended). */
@@ -150,21 +168,31 @@ export class RecordLog {
     path: string,
     storage: DurableStorage = fileStorage,
     random: Randomness = systemRandomness,
+    preallocateBytes = 0,
   ): Promise<{ log: RecordLog; records: Uint8Array[]; truncatedBytes: number }> {
     const stored = await storage.read(path);
     if (stored === null) {
-      const log = await RecordLog.create(path, [], newGeneration(random), storage);
+      const log = await RecordLog.create(path, [], newGeneration(random), storage, preallocateBytes);
       return { log, records: [], truncatedBytes: 0 };
     }
     const image = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     const scanned = scanLog(image, `write-ahead log ${path}`);
     const fh = await storage.openForWrite(path);
-    const truncatedBytes = image.length - scanned.validEnd;
+    const zeroTail = isZero(image.subarray(scanned.validEnd));
+    const truncatedBytes = zeroTail ? 0 : image.length - scanned.validEnd;
     if (truncatedBytes > 0) {
       await fh.truncate(scanned.validEnd);
       await fh.sync();
     }
-    const log = new RecordLog(fh, path, scanned.generation, scanned.validEnd, scanned.records.length);
+    const log = new RecordLog(
+      fh,
+      path,
+      scanned.generation,
+      scanned.validEnd,
+      scanned.records.length,
+      zeroTail ? image.length : scanned.validEnd,
+      preallocateBytes,
+    );
     return { log, records: scanned.records, truncatedBytes };
   }
 
@@ -177,20 +205,38 @@ export class RecordLog {
     payloads: readonly Uint8Array[],
     generation: Uint8Array,
     storage: DurableStorage = fileStorage,
+    preallocateBytes = 0,
   ): Promise<RecordLog> {
     if (generation.length !== GENERATION_BYTES) fail("Internal", "WAL generation must be 16 bytes");
-    const image = Buffer.concat([fileHeader(generation), ...payloads.map(encodeRecord)]);
+    const records = Buffer.concat([fileHeader(generation), ...payloads.map(encodeRecord)]);
+    const image = Buffer.alloc(allocationFor(records.length, preallocateBytes));
+    records.copy(image);
     await storage.writeAtomic(path, image);
     const fh = await storage.openForWrite(path);
-    return new RecordLog(fh, path, generation, image.length, payloads.length);
+    return new RecordLog(
+      fh,
+      path,
+      generation,
+      records.length,
+      payloads.length,
+      image.length,
+      preallocateBytes,
+    );
   }
 
-  /** Appends records with one write (not yet durable: call sync()). */
+  /** Appends records with one write (not yet durable: call sync()); past the allocation it adds a zeroed chunk. */
   async append(payloads: readonly Uint8Array[]): Promise<void> {
     if (payloads.length === 0) return;
-    const buf = Buffer.concat(payloads.map(encodeRecord));
+    let buf = Buffer.concat(payloads.map(encodeRecord));
+    const end = this.size + buf.length;
+    if (this.chunk > 0 && end > this.allocated) {
+      const grown = Buffer.alloc(allocationFor(end, this.chunk) - this.size);
+      buf.copy(grown);
+      buf = grown;
+      this.allocated = this.size + grown.length;
+    }
     await this.fh.write(buf, this.size);
-    this.size += buf.length;
+    this.size = end;
     this.count += payloads.length;
   }
 

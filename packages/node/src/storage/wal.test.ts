@@ -150,6 +150,38 @@ describe("record log crash recovery", () => {
     );
   });
 
+  it("a preallocated log keeps zeros ahead of its records: not a torn tail; grows by chunks; a torn record in it is cut", async () => {
+    const path = join(await tempDir("hsmpool-wal-prealloc-"), "wal.log");
+    const chunk = 4096;
+    const { log } = await RecordLog.open(path, undefined, undefined, chunk);
+    const first = [1, 2, 3].map((n) => new Uint8Array(100).fill(n));
+    await log.append(first);
+    await log.sync();
+    await log.close();
+    expect((await readFile(path)).length).toBe(chunk);
+    const reopened = await RecordLog.open(path, undefined, undefined, chunk);
+    expect(reopened.truncatedBytes).toBe(0);
+    expect(reopened.records.map((r) => r[0])).toEqual([1, 2, 3]);
+    await reopened.log.append([new Uint8Array(5000).fill(4)]); // past the chunk: the file grows to 2 chunks
+    await reopened.log.sync();
+    const logical = reopened.log.sizeBytes;
+    await reopened.log.close();
+    const image = await readFile(path);
+    expect(image.length).toBe(2 * chunk);
+    // A record torn into the zeroed space: cut, the rest kept, appending goes on.
+    image.fill(0x48, logical, logical + 9);
+    await writeFile(path, image);
+    const torn = await RecordLog.open(path, undefined, undefined, chunk);
+    expect(torn.truncatedBytes).toBe(image.length - logical);
+    expect(torn.records.map((r) => r[0])).toEqual([1, 2, 3, 4]);
+    await torn.log.append([new Uint8Array(10).fill(5)]);
+    await torn.log.sync();
+    await torn.log.close();
+    const again = await RecordLog.open(path, undefined, undefined, chunk);
+    expect(again.records.map((r) => r[0])).toEqual([1, 2, 3, 4, 5]);
+    await again.log.close();
+  });
+
   it("cuts a torn last record and keeps appending after it", async () => {
     const path = join(await tempDir("hsmpool-wal-torn-"), "wal.log");
     const { log } = await RecordLog.open(path);
