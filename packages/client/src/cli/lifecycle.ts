@@ -34,8 +34,8 @@ const POLL_MS = 200;
 
 export type Progress = (line: string) => void;
 
-/** Opens the fabric, or creates one (3 racks x 2 servers, an HSM device per server) when there is none. */
-export async function ensureFabric(fabricDir: string, onProgress: Progress): Promise<void> {
+/** Opens the fabric, or creates one (`racks` (3) racks x 2 servers, an HSM device per server) when there is none. */
+export async function ensureFabric(fabricDir: string, onProgress: Progress, racks = 3): Promise<void> {
   try {
     await openFabric(fabricDir);
     return;
@@ -43,7 +43,7 @@ export async function ensureFabric(fabricDir: string, onProgress: Progress): Pro
     if (!isHsmPoolError(e, "NotFound") && !isHsmPoolError(e, "NotInitialized")) throw e;
   }
   onProgress(`no fabric in ${fabricDir}: creating one`);
-  await initFabric(fabricDir, { onProgress: (line) => onProgress(`  ${line}`) });
+  await initFabric(fabricDir, { racks, onProgress: (line) => onProgress(`  ${line}`) });
   for (const server of (await openFabric(fabricDir)).servers()) {
     await (await HsmDevice.create(server.hsmDir, { partitionCount: DEFAULT_PARTITION_COUNT })).close();
   }

@@ -92,8 +92,10 @@ async function startServer(
 function client(
   endpoints: string[],
   retry: Partial<ConstructorParameters<typeof PoolClient>[0]["retry"]> = {},
+  cryptoEndpoints: string[] = [],
 ) {
   const c = new PoolClient({
+    cryptoEndpoints,
     tls: clientTls,
     credential: { getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 60_000 }) },
     resource: "https://test-pool.managedhsm.hsmpool.local",
@@ -124,6 +126,30 @@ async function rejection(p: Promise<unknown>): Promise<HsmPoolError> {
 }
 
 describe("PoolClient", () => {
+  it("spreads crypto operations over the synced members; a member that fails is skipped and the primary answers", async () => {
+    let n2Up = true;
+    const n1 = await startServer("n1", { Sign: signed("n1"), GetKey: () => notLeader("n1", "") });
+    const n2 = await startServer("n2", {
+      Sign: () => {
+        if (!n2Up) throw new HsmPoolError("ServiceUnavailable", "n2 is stopping", { retryable: true });
+        return signed("n2")();
+      },
+    });
+    const n3 = await startServer("n3", { Sign: signed("n3") });
+    const c = client([n1.address, n2.address, n3.address], {}, [n1.address, n2.address, n3.address]);
+    const sign = async () => (await c.sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) })).servedBy;
+    const served: string[] = [];
+    for (let i = 0; i < 6; i++) served.push(await sign());
+    expect(served.sort()).toEqual(["n1", "n1", "n2", "n2", "n3", "n3"]);
+    expect(c.currentTarget).toBe(n1.address); // the primary stays where writes go
+    n2Up = false;
+    const after: string[] = [];
+    for (let i = 0; i < 6; i++) after.push(await sign());
+    expect(n2.calls.Sign).toBe(3); // one failed attempt, then n2 is skipped
+    expect(after.filter((x) => x === "n2")).toEqual([]);
+    expect(after).toHaveLength(6);
+  });
+
   it("follows a NotLeader redirect to the address in hsmpool-leader-addr and stays there", async () => {
     const primary = await startServer("n2", { Sign: signed("n2") });
     const secondary = await startServer("n1", { Sign: () => notLeader("n2", primary.address) });

@@ -54,6 +54,12 @@ export interface PoolClientOptions {
   resource: string;
   /** Data-plane addresses of the members (host:port). */
   endpoints: string[];
+  /**
+   * Members that hold ownership: crypto operations (sign, verify, encrypt, decrypt, wrap,
+   * unwrap) go round-robin over them, since any synced member serves them (after its
+   * ReadIndex barrier). Empty or absent: everything goes to the primary.
+   */
+  cryptoEndpoints?: string[];
   /** Where to send the first request (default: the first endpoint). */
   primaryAddress?: string;
   /** For primary discovery after a failure; without it the client walks `endpoints`. */
@@ -142,6 +148,10 @@ export class PoolClient {
   private readonly nowMs: () => number;
   private readonly credential: TokenCredential;
   private endpoints: string[];
+  private cryptoEndpoints: string[];
+  private nextCrypto = 0;
+  /** Members whose crypto attempt just failed, and until when they are skipped. */
+  private readonly avoidUntil = new Map<string, number>();
   private target: string | undefined;
   private nextEndpoint = 0;
 
@@ -157,6 +167,7 @@ export class PoolClient {
     this.nowMs = opts.nowMs ?? Date.now;
     this.credential = opts.credential ?? TenantDirectoryCredential.fromEnvironment();
     this.endpoints = [...opts.endpoints];
+    this.cryptoEndpoints = [...(opts.cryptoEndpoints ?? [])];
     this.target = opts.primaryAddress ?? opts.endpoints[0];
   }
 
@@ -174,6 +185,7 @@ export class PoolClient {
         ...(opts.credential ? { credential: opts.credential } : {}),
         resource: poolResourceUri(status.poolId),
         endpoints: status.members.map((m) => m.dataAddress),
+        cryptoEndpoints: syncedAddressesOf(status),
         ...(primaryAddressOf(status) ? { primaryAddress: primaryAddressOf(status) } : {}),
         hfc,
         ...(opts.retry ? { retry: opts.retry } : {}),
@@ -313,6 +325,7 @@ export class PoolClient {
       const status = await this.opts.hfc.status(1000).catch(() => undefined);
       if (status) {
         this.endpoints = status.members.map((m) => m.dataAddress);
+        this.cryptoEndpoints = syncedAddressesOf(status);
         const primary = primaryAddressOf(status);
         if (primary && primary !== failed) return primary;
       }
@@ -332,20 +345,34 @@ export class PoolClient {
     return metadata;
   }
 
+  /** The next synced member for a crypto operation (skipping ones that just failed), if any. */
+  private cryptoEndpoint(): string | undefined {
+    const now = this.nowMs();
+    for (let i = 0; i < this.cryptoEndpoints.length; i++) {
+      const address = this.cryptoEndpoints[this.nextCrypto++ % this.cryptoEndpoints.length];
+      if (address !== undefined && (this.avoidUntil.get(address) ?? 0) <= now) return address;
+    }
+    return undefined;
+  }
+
   private async invoke<Res>(method: string, request: object): Promise<Res> {
     const startedMs = this.nowMs();
     let previousWasRedirect = false;
     for (let attempt = 1; ; attempt++) {
-      const address = this.target ?? (await this.rediscover(""));
+      // A crypto operation's first attempt goes to the next synced member; retries follow the primary.
+      const spread = attempt === 1 && CRYPTO_METHODS.has(method) ? this.cryptoEndpoint() : undefined;
+      const address = spread ?? this.target ?? (await this.rediscover(""));
       try {
         const res = await unaryCall<Res>(this.channel(address), method, request, {
           deadlineMs: this.deadlineMs,
           metadata: await this.authorization(),
         });
-        this.target = address;
+        if (spread === undefined) this.target = address;
         return res;
       } catch (e) {
         const failure = fromServiceError(e, `${method} at ${address}`);
+        if (spread !== undefined && RETRYABLE_CODES.has(failure.error.code))
+          this.avoidUntil.set(spread, this.nowMs() + AVOID_FAILED_MEMBER_MS);
         const redirect =
           failure.error.code === "NotLeader" &&
           failure.leaderAddress !== undefined &&
@@ -367,12 +394,30 @@ export class PoolClient {
             attempts: attempt,
           });
         }
-        this.target = redirect ? failure.leaderAddress : await this.rediscover(address);
+        if (redirect) this.target = failure.leaderAddress;
+        else if (spread === undefined) this.target = await this.rediscover(address);
         previousWasRedirect = redirect;
         await this.sleep(decision.delayMs);
       }
     }
   }
+}
+
+const CRYPTO_METHODS: ReadonlySet<string> = new Set([
+  "Sign",
+  "Verify",
+  "Encrypt",
+  "Decrypt",
+  "WrapKey",
+  "UnwrapKey",
+]);
+/** How long a member whose crypto attempt failed gets no more of them. */
+const AVOID_FAILED_MEMBER_MS = 5_000;
+
+function syncedAddressesOf(status: PoolStatus): string[] {
+  return status.members
+    .filter((m) => m.health === "up" && m.ownership === "synced")
+    .map((m) => m.dataAddress);
 }
 
 function primaryAddressOf(status: PoolStatus): string | undefined {
