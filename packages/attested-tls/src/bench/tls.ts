@@ -260,6 +260,13 @@ async function main(): Promise<void> {
     );
     console.log(`ratio attested/plain TLS p99 latency: ${(attested.p99 / plain.p99).toFixed(3)}`);
     console.log(`ratio attested/plain TLS handshakes/s: ${(attested.hps / plain.hps).toFixed(3)}`);
+    // Figure lines for `npm run bench -- --json` (scripts/bench.mjs).
+    const figure = (name: string, value: number, op: ">=" | "<=", limit: number) =>
+      console.log(
+        `bench-figure ${JSON.stringify({ name, value: Number(value.toFixed(3)), unit: "x", goal: `${op} ${limit}`, met: op === ">=" ? value >= limit : value <= limit })}`,
+      );
+    figure("handshake_ratio_to_mtls", attested.hps / plain.hps, ">=", 0.8);
+    figure("unary_p50_ratio_to_tls", attested.p50 / plain.p50, "<=", 1.1);
   } finally {
     for (const t of transports) await t.close();
     await rm(root, { recursive: true, force: true });
