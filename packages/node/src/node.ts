@@ -21,6 +21,7 @@ import {
   type ApplyResult,
   describeQuorum,
   type KeyStore,
+  type OwnershipState,
   ownershipInputsOf,
   poolResourceUri,
   type QuorumReport,
@@ -32,6 +33,7 @@ import {
   type Entry,
   type Message,
   RawNode,
+  type Role,
   type Snapshot,
   type SoftState,
 } from "@hsmpool/raft";
@@ -146,7 +148,12 @@ export class PoolNode {
     this.seams = { ...systemSeams, ...opts.seams };
     const clock = this.seams.clock;
     this.now = opts.now ?? (() => clock.now());
-    this.wallClock = { ...clock, now: this.now };
+    this.wallClock = {
+      now: this.now,
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      setInterval: (fn, ms) => clock.setInterval(fn, ms),
+      clear: (timer) => clock.clear(timer),
+    };
     this.variants = opts.variants ?? NO_VARIANTS;
     this.logger = opts.logger;
     this.startedMs = this.now();
@@ -159,12 +166,38 @@ export class PoolNode {
 
   /** Launches the enclave and starts every part; resolves once the peer server listens. */
   static async start(config: NodeConfig, opts: NodeOptions): Promise<PoolNode> {
-    const node = new PoolNode(config, opts);
+    const node = PoolNode.create(config, opts);
     await node.boot();
     return node;
   }
 
-  private async boot(): Promise<void> {
+  /** A node not started yet: `boot()` starts it (the simulator holds the node while it boots). */
+  static create(config: NodeConfig, opts: NodeOptions): PoolNode {
+    return new PoolNode(config, opts);
+  }
+
+  /**
+   * A read-only look inside for the simulator's checkers and tests: the ownership
+   * machine's state, the key store, Raft's view and this node's membership; null
+   * while the node is still booting.
+   */
+  inspect(): NodeInternals | null {
+    if (!this.raft || !this.ownership || !this.keyStore) return null;
+    const st = this.raft.status();
+    return {
+      ownership: this.ownership.current,
+      keyStore: this.keyStore,
+      role: st.role,
+      term: st.term,
+      lead: st.lead,
+      conf: this.raft.confState,
+      appliedIndex: this.raft.appliedIndex,
+      membership: this.membershipState,
+    };
+  }
+
+  /** Launches the enclave and starts every part (PoolNode.start does this). */
+  async boot(): Promise<void> {
     const { config, logger } = this;
     const { clock, random } = this.seams;
     const chaos = this.opts.chaos;
@@ -631,6 +664,17 @@ export class PoolNode {
     await this.device.close();
     this.logger.info("stopped");
   }
+}
+
+export interface NodeInternals {
+  ownership: OwnershipState;
+  keyStore: KeyStore;
+  role: Role;
+  term: number;
+  lead: string | null;
+  conf: ConfState;
+  appliedIndex: number;
+  membership: Membership;
 }
 
 /** A node whose recovered membership lists others but not itself was removed while it was down. */

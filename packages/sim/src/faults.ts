@@ -281,11 +281,11 @@ export function describeFault(f: Fault): string {
  * re-runs. Returns a list that still fails and from which, when the run budget
  * allowed, no single item can be dropped.
  */
-export function shrinkList<T>(
+/** The shrink search as a coroutine: yields candidates, is told whether each still fails. */
+function* shrinkSteps<T>(
   items: readonly T[],
-  stillFails: (candidate: T[]) => boolean,
-  maxRuns = 200,
-): { items: T[]; runs: number } {
+  maxRuns: number,
+): Generator<T[], { items: T[]; runs: number }, boolean> {
   let current = items.slice();
   let runs = 0;
   let chunk = Math.max(1, Math.ceil(current.length / 2));
@@ -294,7 +294,7 @@ export function shrinkList<T>(
     for (let start = 0; start < current.length && runs < maxRuns; ) {
       const candidate = [...current.slice(0, start), ...current.slice(start + chunk)];
       runs++;
-      if (stillFails(candidate)) {
+      if (yield candidate) {
         current = candidate;
         removedAny = true;
       } else {
@@ -307,4 +307,27 @@ export function shrinkList<T>(
     }
   }
   return { items: current, runs };
+}
+
+export function shrinkList<T>(
+  items: readonly T[],
+  stillFails: (candidate: T[]) => boolean,
+  maxRuns = 200,
+): { items: T[]; runs: number } {
+  const steps = shrinkSteps(items, maxRuns);
+  let step = steps.next();
+  while (!step.done) step = steps.next(stillFails(step.value));
+  return step.value;
+}
+
+/** shrinkList for a check that runs asynchronously (the pool simulator). */
+export async function shrinkListAsync<T>(
+  items: readonly T[],
+  stillFails: (candidate: T[]) => Promise<boolean>,
+  maxRuns = 200,
+): Promise<{ items: T[]; runs: number }> {
+  const steps = shrinkSteps(items, maxRuns);
+  let step = steps.next();
+  while (!step.done) step = steps.next(await stillFails(step.value));
+  return step.value;
 }

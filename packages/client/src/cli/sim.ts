@@ -96,12 +96,14 @@ interface SeedOutcome {
   replayCommand: string;
 }
 
-function reportShrink<R extends SeedOutcome>(
+type Shrunk = { keepFaults: readonly unknown[]; runs: number; result: SeedOutcome };
+
+async function reportShrink<R extends SeedOutcome>(
   failed: R,
-  shrink: (failed: R) => { keepFaults: readonly unknown[]; runs: number; result: SeedOutcome },
-): void {
+  shrink: (failed: R) => Shrunk | Promise<Shrunk>,
+): Promise<void> {
   err(`shrinking the fault schedule of seed ${failed.seed} (${failed.faults.length} faults)...`);
-  const { keepFaults, runs, result } = shrink(failed);
+  const { keepFaults, runs, result } = await shrink(failed);
   out(
     `shrunk to ${keepFaults.length} of ${failed.scheduledFaults} faults in ${runs} runs: ${result.violation?.message.split("\n")[0]}`,
   );
@@ -109,7 +111,11 @@ function reportShrink<R extends SeedOutcome>(
 }
 
 /** Prints one seed's verdict and trace hash; a failure prints the replay command, optionally shrinks, and fails. */
-function reportOne<R extends SeedOutcome>(r: R, stats: string, shrink: (() => void) | undefined): void {
+async function reportOne<R extends SeedOutcome>(
+  r: R,
+  stats: string,
+  shrink: (() => Promise<void>) | undefined,
+): Promise<void> {
   const head = `seed ${r.seed}, scenario ${r.scenario}, intensity ${r.intensity}, ${formatSimTime(r.simulatedUs)} simulated`;
   if (r.ok) {
     out(`${head}: ok — ${stats}`);
@@ -119,15 +125,15 @@ function reportOne<R extends SeedOutcome>(r: R, stats: string, shrink: (() => vo
   out(`${head}: FAILED at t=${formatSimTime(r.violation!.atUs)}: ${r.violation!.message}`);
   out(`trace hash: ${r.traceHash}`);
   out(`replay: ${r.replayCommand}`);
-  shrink?.();
+  await shrink?.();
   fail("IntegrityError", `seed ${r.seed} violated ${r.violation!.invariant} (replay command above)`);
 }
 
-function runOne(seed: number, flags: RaftFlags): void {
+async function runOne(seed: number, flags: RaftFlags): Promise<void> {
   const options = baseOptions(flags);
   const r = runRaftSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
   const shrink = flags.shrink ? () => reportShrink(r, (f) => shrinkFailure(f, options)) : undefined;
-  reportOne(r, r.ok ? describeStats(r) : "", shrink);
+  await reportOne(r, r.ok ? describeStats(r) : "", shrink);
 }
 
 async function runMany(from: number, count: number, jobs: number, flags: RaftFlags): Promise<void> {
@@ -171,7 +177,7 @@ async function runMany(from: number, count: number, jobs: number, flags: RaftFla
   if (s.failures.length === 0) return;
   for (const f of s.failures)
     out(`FAILED seed ${f.seed}: ${f.violation!.message.split("\n")[0]}\n  replay: ${f.replayCommand}`);
-  if (flags.shrink) reportShrink(s.failures[0]!, (f) => shrinkFailure(f, options));
+  if (flags.shrink) await reportShrink(s.failures[0]!, (f) => shrinkFailure(f, options));
   fail(
     "IntegrityError",
     `${s.failures.length} of ${s.seedsRun} seeds violated an invariant (replay commands above)`,
@@ -218,11 +224,11 @@ function poolBaseOptions(flags: PoolFlags): Omit<PoolSimOptions, "seed"> {
   return o;
 }
 
-function runPoolOne(seed: number, flags: PoolFlags): void {
+async function runPoolOne(seed: number, flags: PoolFlags): Promise<void> {
   const options = poolBaseOptions(flags);
-  const r = runPoolSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
+  const r = await runPoolSim({ ...options, seed, ...(flags.transcript ? { transcript: out } : {}) });
   const shrink = flags.shrink ? () => reportShrink(r, (f) => shrinkPoolFailure(f, options)) : undefined;
-  reportOne(r, r.ok ? describePoolStats(r) : "", shrink);
+  await reportOne(r, r.ok ? describePoolStats(r) : "", shrink);
 }
 
 async function runPoolMany(from: number, count: number, jobs: number, flags: PoolFlags): Promise<void> {
@@ -243,8 +249,10 @@ async function runPoolMany(from: number, count: number, jobs: number, flags: Poo
       `[sim pool] ${p.done}/${p.total} seeds, ${p.failures} failed, ${Math.round(rate)} simulated s per wall s (${wallS.toFixed(1)} s elapsed)`,
     );
   };
-  const sweep = { from, count, ...options };
-  const s = jobs > 1 ? await runPoolSweepParallel(sweep, jobs, progress) : runPoolSweep(sweep, progress);
+  // A broken variant's sweep is a self-test: it ends at the first seed that catches it.
+  const sweep = { from, count, ...options, ...(options.unsafeMode ? { stopAfterFailures: 1 } : {}) };
+  const s =
+    jobs > 1 ? await runPoolSweepParallel(sweep, jobs, progress) : await runPoolSweep(sweep, progress);
   const wallS = (performance.now() - wallStart) / 1000;
   out(
     `${s.seedsRun} seeds (${from}..${from + s.seedsRun - 1}), scenario ${options.scenario}, intensity ${options.intensity}, ` +
@@ -259,7 +267,7 @@ async function runPoolMany(from: number, count: number, jobs: number, flags: Poo
   if (s.failures.length === 0) return;
   for (const f of s.failures)
     out(`FAILED seed ${f.seed}: ${f.violation!.message.split("\n")[0]}\n  replay: ${f.replayCommand}`);
-  if (flags.shrink) reportShrink(s.failures[0]!, (f) => shrinkPoolFailure(f, options));
+  if (flags.shrink) await reportShrink(s.failures[0]!, (f) => shrinkPoolFailure(f, options));
   fail(
     "IntegrityError",
     `${s.failures.length} of ${s.seedsRun} seeds violated an invariant (replay commands above)`,
@@ -301,7 +309,7 @@ function registerSimPoolCommand(sim: Command): void {
     )
     .option(
       "--unsafe-mode <name>",
-      `checker self-test: a deliberately wrong node shell (${POOL_UNSAFE_MODES.join(", ")})`,
+      `checker self-test: a deliberately broken variant of the shipped node shell or the simulated HSM (${POOL_UNSAFE_MODES.join(", ")}); the sweep stops at the first seed that catches it`,
     )
     .addHelpText(
       "after",
@@ -311,7 +319,7 @@ function registerSimPoolCommand(sim: Command): void {
         "  hsmpool sim pool --seeds 100                      # seeds 1..100, 30 s each\n" +
         "  hsmpool sim pool --seed 7 --transcript            # one run, every event\n" +
         "  hsmpool sim pool --seeds 50 --scenario genesis-crash\n" +
-        "  hsmpool sim pool --seeds 50 --unsafe-mode staleReads   # the checker must catch it\n" +
+        "  hsmpool sim pool --seeds 50 --unsafe-mode readWithoutBarrier   # must be caught\n" +
         "Every run prints 'trace hash: <hex>'; the same seed always gives the same hash.",
     )
     .action(async (flags: PoolFlags) => {
@@ -328,7 +336,7 @@ function registerSimPoolCommand(sim: Command): void {
         await runPoolMany(from, count, parseCountFlag("--jobs", flags.jobs, 64), flags);
         return;
       }
-      runPoolOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
+      await runPoolOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
     });
 }
 
@@ -408,7 +416,7 @@ function registerSimRaftCommand(sim: Command): void {
         await runMany(from, count, parseCountFlag("--jobs", flags.jobs, 64), flags);
         return;
       }
-      runOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
+      await runOne(flags.seed === undefined ? 1 : parseSeedFlag("--seed", flags.seed), flags);
     });
 }
 

@@ -228,14 +228,25 @@ export class KeyService {
     return this.ctx.store().get(outcome.name, outcome.version);
   }
 
+  /**
+   * Only the name's form is checked before proposing: whether the key exists is decided
+   * where the delete applies (rejected with KeyNotFound), never from this node's store,
+   * which may lag the log (a restarted member, a new primary still applying) — the pool
+   * simulator caught a lagging member answering KeyNotFound for a key that existed.
+   */
   async deleteKey(nameInput: string, requestIdInput?: string): Promise<string> {
-    const name = this.ctx.store().validateDelete(nameInput);
     const requestId = this.requestIdOf(requestIdInput);
+    const command: DeleteKeyCommand = {
+      kind: "deleteKey",
+      requestId,
+      name: nameInput,
+      at: this.ctx.clock.now(),
+    };
+    const data = encodeCommand(command);
     this.requireLeader();
     this.ctx.dekKeyId();
-    const command: DeleteKeyCommand = { kind: "deleteKey", requestId, name, at: this.ctx.clock.now() };
-    if (this.ackBeforeCommitVariant) return this.ackBeforeCommit(encodeCommand(command), name);
-    const outcome = await this.commit(requestId, encodeCommand(command));
+    if (this.ackBeforeCommitVariant) return this.ackBeforeCommit(data, nameInput);
+    const outcome = await this.commit(requestId, data);
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
     if (outcome.kind !== "keyDeleted") fail("Internal", `delete applied as ${outcome.kind}`);
     return outcome.name;

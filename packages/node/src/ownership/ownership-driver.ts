@@ -138,7 +138,8 @@ export class OwnershipDriver {
     const before = this.state;
     // Durable before any effect acts on it (e.g. before the WAL is sealed with the pool key).
     // The broken variant checkpointAfterEffects saves only after the effects ran.
-    const checkpoint = ownershipCheckpoint(step.state);
+    // (Only a step that changed the phase, the material, Genesis or the key check can change it.)
+    const checkpoint = durableChange(before, step.state) ? ownershipCheckpoint(step.state) : null;
     const late = this.variants.has("checkpointAfterEffects");
     if (checkpoint && !late) await this.opts.checkpoints.save(checkpoint);
     this.state = step.state;
@@ -249,6 +250,11 @@ export class OwnershipDriver {
 
 function changed(a: OwnershipState, b: OwnershipState): boolean {
   return a.phase !== b.phase || a.material !== b.material || a.genesis !== b.genesis;
+}
+
+/** What ownershipCheckpoint() reads changed between the two states. */
+function durableChange(a: OwnershipState, b: OwnershipState): boolean {
+  return changed(a, b) || (a.pending?.step === "verifyKeys") !== (b.pending?.step === "verifyKeys");
 }
 
 function describe(e: unknown): string {

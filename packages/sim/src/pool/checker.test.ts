@@ -1,8 +1,8 @@
 import { Prng } from "@hsmpool/faults";
-import type { SingleKeyResult } from "@hsmpool/pool";
+import { foundingKeyStoreData } from "@hsmpool/node";
+import { KeyStore, type SingleKeyResult } from "@hsmpool/pool";
 import { describe, expect, it } from "vitest";
 import { type MemberView, PoolChecker, PoolInvariantViolation } from "./checker.js";
-import { foundingKeyStore } from "./member.js";
 import { SimHsmFabric, SimPartition } from "./sim-hsm.js";
 import type { ClientOp, KeyOpKind, OpStatus } from "./workload.js";
 
@@ -57,7 +57,7 @@ function violation(fn: () => void): string {
 const emptyViews: MemberView[] = [];
 
 describe("pool history checker", () => {
-  it("places an unanswered create that committed no later than its first apply", () => {
+  it("places an unanswered create that committed no later than its first apply", async () => {
     const c = checker();
     const create = op("create", 0, "unknown", null, null);
     created(c, 2, create, 1, 5);
@@ -71,7 +71,7 @@ describe("pool history checker", () => {
     );
   });
 
-  it("treats an unanswered create that never committed as never having happened", () => {
+  it("treats an unanswered create that never committed as never having happened", async () => {
     const create = op("create", 0, "unknown", null, null);
     expect(
       violation(() => checker().finalCheck([create, op("get", 6, "ok", 7, "notFound")], emptyViews, false)),
@@ -81,7 +81,7 @@ describe("pool history checker", () => {
     );
   });
 
-  it("rejects a read that misses an acknowledged create (a stale read)", () => {
+  it("rejects a read that misses an acknowledged create (a stale read)", async () => {
     const c = checker();
     const create = op("create", 0, "ok", 2, 1);
     created(c, 2, create, 1, 1);
@@ -90,7 +90,7 @@ describe("pool history checker", () => {
     ).toBe("linearizable-key-store");
   });
 
-  it("ignores refused operations and reads without an answer", () => {
+  it("ignores refused operations and reads without an answer", async () => {
     const c = checker();
     const refused = op("create", 0, "refused", null, null);
     const lostRead = op("get", 1, "unknown", null, null);
@@ -101,7 +101,7 @@ describe("pool history checker", () => {
     ).toBe("none");
   });
 
-  it("flags an acknowledged create that never committed, or committed as another version", () => {
+  it("flags an acknowledged create that never committed, or committed as another version", async () => {
     const never = op("create", 0, "ok", 2, 1);
     expect(violation(() => checker().finalCheck([never], emptyViews, false))).toBe("acked-create-kept");
     const c = checker();
@@ -110,10 +110,10 @@ describe("pool history checker", () => {
     expect(violation(() => c.finalCheck([other], emptyViews, false))).toBe("acked-create-kept");
   });
 
-  it("requires an acknowledged create on every store after healing, unless a later delete removed it", () => {
+  it("requires an acknowledged create on every store after healing, unless a later delete removed it", async () => {
     const fabric = new SimHsmFabric();
     const view = (appliedThrough: number): MemberView => {
-      const store = foundingKeyStore("p");
+      const store = KeyStore.restore(foundingKeyStoreData("p"), { poolId: "p" });
       for (let i = 2; i <= appliedThrough; i++)
         store.apply({ index: i, term: 1, type: "normal", data: new Uint8Array() });
       return {

@@ -1,12 +1,20 @@
 import type { Prng } from "@hsmpool/faults";
-import { type ApplyOutcome, encodeMessage, type GenesisCommand, type OwnershipMessage } from "@hsmpool/pool";
-import type { ConfChange, ConfState, Entry, Message, NodeId, Role } from "@hsmpool/raft";
+import {
+  isShellVariant,
+  type KeyService,
+  type NodeConfig,
+  type NodeObserver,
+  type ShellVariant,
+} from "@hsmpool/node";
+import type { GenesisCommand } from "@hsmpool/pool";
+import type { Message, NodeId, Role } from "@hsmpool/raft";
+import { pino } from "pino";
 import { describeFault, type Fault, type Intensity } from "../faults.js";
 import { Nemesis, type NemesisHost } from "../nemesis.js";
 import { DEFAULT_LINK, Network } from "../network.js";
-import { cloneMessage, describeMessage, MESSAGE_CODES } from "../raft/format.js";
-import { RaftChecker } from "../raft/invariants.js";
-import { type NodeHost, type RaftTuning, SimRaftNode } from "../raft/node.js";
+import { type Digest, EMPTY_DIGEST } from "../raft/digest.js";
+import { MESSAGE_CODES } from "../raft/format.js";
+import { InvariantViolation, RaftChecker } from "../raft/invariants.js";
 import { EventQueue, formatSimTime, US_PER_MS } from "../scheduler.js";
 import { TraceHash, Transcript } from "../trace.js";
 import { holdsOwnership, type MemberView, PoolChecker, PoolInvariantViolation } from "./checker.js";
@@ -15,13 +23,17 @@ import type { HealingUnsafeMode } from "./healing-actor.js";
 import { type HealingCluster, PoolHealing } from "./healing-world.js";
 import { type MemberHost, PoolMember, simWallMs } from "./member.js";
 import type { PoolFault, PoolScenarioPlan } from "./scenarios.js";
+import type { ShellEventKind, SimProcess } from "./shell/process.js";
+import { type Endpoint, type HsmModel, type NetWorld, SimServer } from "./shell/server.js";
+import { SimDiskFiles } from "./shell/storage.js";
 import { SimHsmFabric, SimPartition } from "./sim-hsm.js";
 import type { PoolUnsafeMode } from "./unsafe.js";
 
 /**
  * The pool harness: one run's event queue, network, three members, clients, fault
  * schedule and checkers. It is the "world": it decides when things happen and
- * delivers what members send; the members are the node shells.
+ * delivers what members send; the members run the shipped node (member.ts), whose
+ * every timer, disk write, HSM call and message is an event here.
  *
  * Actors are kept apart so more can join (the next one: a healing controller that
  * replaces lost members): members react to events, clients issue operations, the
@@ -32,29 +44,32 @@ export const POOL_ID = "sim-pool";
 export const POOL_TICK_US = 50 * US_PER_MS;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
-/** Ownership requests are re-sent after this many ticks (as packages/node: 2 election timeouts). */
-const OWNERSHIP_RETRY_TICKS = 20;
 const MEMBERS = 3;
 
-/** Mean HSM latency per call kind (the device serves one call at a time). */
+/** Mean HSM latency per session call (the device serves one call at a time). */
 const HSM_LATENCY_US: Record<string, number> = {
-  "hsm.zeroizeAndInit": 20_000,
-  "hsm.createOwnershipKeys": 30_000,
-  "hsm.signWithOwnerRoot": 4_000,
-  "hsm.exportForTransfer": 3_000,
-  "hsm.importFromTransfer": 3_000,
-  "hsm.checkKeys": 2_000,
-  "hsm.deleteKeys": 1_000,
-  "generate+wrap": 8_000,
+  zeroize: 10_000,
+  initialize: 10_000,
+  login: 1_000,
+  generateKey: 8_000,
   sign: 2_000,
+  exportForTransfer: 3_000,
+  importFromTransfer: 3_000,
+  exportWrapped: 1_000,
+  importWrapped: 1_000,
+  getTransferPublicKey: 500,
+  getPublicJwk: 500,
+  getHandle: 200,
+  deleteKey: 1_000,
+  encrypt: 150,
+  decrypt: 150,
 };
 
+const SILENT = pino({ level: "silent" });
+const SHELL_CODES: Record<ShellEventKind, number> = { timer: 1, io: 2, hsm: 3, net: 4 };
+
 type PoolEvent =
-  | { k: "tick"; member: PoolMember }
-  | { k: "deliver"; m: Message }
-  | { k: "fsync"; member: PoolMember; incarnation: number }
-  | { k: "ownership-msg"; from: string; to: string; bytes: Uint8Array; kind: OwnershipMessage["kind"] }
-  | { k: "hsm"; member: PoolMember; label: string; fn: () => void }
+  | { k: "shell"; kind: ShellEventKind; member: string; fn: () => void }
   | { k: "fault-start"; fault: PoolFault; id: number }
   | { k: "fault-end"; id: number }
   | ClientEvent
@@ -64,11 +79,7 @@ type PoolEvent =
   | { k: "actor"; fn: () => void };
 
 const EVENT_CODES: Record<PoolEvent["k"], number> = {
-  tick: 1,
-  deliver: 2,
-  fsync: 3,
-  "ownership-msg": 4,
-  hsm: 5,
+  shell: 1,
   "fault-start": 6,
   "fault-end": 7,
   client: 8,
@@ -77,14 +88,6 @@ const EVENT_CODES: Record<PoolEvent["k"], number> = {
   liveness: 11,
   "workload-stop": 12,
   actor: 13,
-};
-
-const OWNERSHIP_MESSAGE_CODES: Record<OwnershipMessage["kind"], number> = {
-  ownershipRequest: 1,
-  ownershipResponse: 2,
-  dekRequest: 3,
-  dekResponse: 4,
-  refused: 5,
 };
 
 export interface PoolClusterOptions {
@@ -162,11 +165,56 @@ function emptyStats(): PoolStats {
   };
 }
 
+/** A founding or joining member's node config (addresses name members on the simulated network). */
+export function simNodeConfig(
+  id: string,
+  serverId: string,
+  mode: "bootstrap" | "join",
+  peers: readonly string[],
+  replaces: string | null,
+): NodeConfig {
+  return {
+    nodeId: id,
+    poolId: POOL_ID,
+    mode,
+    fabricDir: "/sim/fabric",
+    serverId,
+    partition: 0,
+    bundleDir: "/sim/bundle",
+    stateDir: `/sim/${id}/state`,
+    peerListen: `${id}.sim:7001`,
+    dataListen: `${id}.sim:7002`,
+    peers: peers.filter((p) => p !== id).map((p) => ({ id: p, address: `${p}.sim:7001` })),
+    hfcAddress: "hfc.sim:7000",
+    fabricCaCertPath: "/sim/fabric/ca.pem",
+    electionTickMs: POOL_TICK_US / US_PER_MS,
+    electionTicks: ELECTION_TICKS,
+    heartbeatTicks: HEARTBEAT_TICKS,
+    // No log compaction: the key store is rebuilt by replaying the WAL (as before).
+    snapshotEveryEntries: 1_000_000_000,
+    replaces,
+    minPeerSvn: null,
+    joinTimeoutMs: 120_000,
+  };
+}
+
+/** The pool's snapshots hold key-store state: digest the bytes (all founding snapshots are equal). */
+function poolSnapshotDigest(data: Uint8Array, index: number): { applied: number; digest: Digest } {
+  if (data.length === 0) return { applied: index, digest: EMPTY_DIGEST };
+  let a = 0x811c9dc5 | 0;
+  let b = index | 0;
+  for (let i = 0; i < data.length; i++) {
+    a = Math.imul(a ^ (data[i] as number), 0x01000193);
+    b = Math.imul(b ^ (data[i] as number), 0x5bd1e995);
+  }
+  return { applied: index, digest: { a, b } };
+}
+
 export class PoolCluster {
   readonly queue = new EventQueue<PoolEvent>();
   readonly trace = new TraceHash();
   readonly transcript: Transcript;
-  readonly raftChecker = new RaftChecker();
+  readonly raftChecker = new RaftChecker(poolSnapshotDigest);
   readonly fabric = new SimHsmFabric();
   readonly checker: PoolChecker;
   readonly members = new Map<NodeId, PoolMember>();
@@ -175,18 +223,22 @@ export class PoolCluster {
   private readonly memberNumber = new Map<NodeId, number>();
   private readonly network: Network;
   private readonly nemesis: Nemesis;
-  private readonly tickPrng: Prng;
   private readonly hsmPrng: Prng;
-  private readonly tickUs = new Map<NodeId, number>();
+  private readonly endpoints = new Map<NodeId, Endpoint>();
   private armedOnGenesis: { fault: PoolFault; id: number }[] = [];
   private armedOnElection: { fault: PoolFault; id: number }[] = [];
+  private armedOnAppendAck: { fault: PoolFault; id: number }[] = [];
   private healedAtUs: number | undefined;
-  private readId = 0;
+  /** The first invariant violation (a checker may fire inside the node, which would swallow the throw). */
+  private violation: Error | null = null;
+  private readonly roles = new Map<NodeId, Role>();
   /** Who proposed a Genesis, in order (scenario tests classify runs by it). */
   readonly genesisProposers: string[] = [];
   /** The HFC and its fabric, in scenarios with healing (plan.healing). */
   readonly healing: PoolHealing | null;
-  private readonly spawn: (id: string, conf: ConfState) => PoolMember;
+  private readonly spawn: (id: string, config: NodeConfig, rackId: string) => PoolMember;
+  readonly world: NetWorld;
+  private readonly variants: ReadonlySet<ShellVariant>;
 
   constructor(
     prng: Prng,
@@ -197,37 +249,30 @@ export class PoolCluster {
     this.network = new Network(prng.split("network"), DEFAULT_LINK);
     this.nemesis = new Nemesis(this.network, prng.split("faults"), options.intensity, this.nemesisHost());
     this.clients = new ClientActor(this.clientWorld(), prng.split("workload"), this.stats);
-    this.tickPrng = prng.split("ticks");
     this.hsmPrng = prng.split("hsm-latency");
     this.checker = new PoolChecker(POOL_ID, this.fabric);
-    if (options.unsafeMode === "divergentDek") this.fabric.corruptNextDekImport = true;
-    const tuning: RaftTuning = {
-      electionTicks: ELECTION_TICKS,
-      heartbeatTicks: HEARTBEAT_TICKS,
-      preVote: plan.preVote,
-      checkQuorum: plan.checkQuorum,
-      maxSizePerMsgBytes: undefined,
-      maxInflightMsgs: undefined,
-    };
+    const unsafe = options.unsafeMode;
+    if (unsafe === "divergentDek") this.fabric.corruptNextDekImport = true;
+    this.variants = new Set(unsafe && isShellVariant(unsafe) ? [unsafe] : []);
+    this.world = this.netWorld();
     const voters = Array.from({ length: MEMBERS }, (_, i) => `n${i + 1}`);
-    const nodePrng = prng.split("nodes");
     const hsmPrng = prng.split("hsm");
+    const diskPrng = prng.split("disks");
     const memberPrng = prng.split("members");
-    const nodeHost = this.nodeHost();
     const memberHost = this.memberHost();
-    this.spawn = (id, conf) => {
-      const fsyncDelay = (p: Prng) => 100 + Math.round(p.exponential(900));
-      // No log compaction: SimRaftNode's snapshots carry only its own KV state, so the
-      // key store is rebuilt by replaying the WAL (see README).
-      const raft = new SimRaftNode(id, conf, nodePrng.split(id), tuning, null, nodeHost, fsyncDelay);
+    const hsmModel = this.hsmModel();
+    this.spawn = (id, config, rackId) => {
       const partition = new SimPartition(id, this.fabric, hsmPrng.split(id));
-      const member = new PoolMember(id, raft, partition, memberHost, memberPrng.split(id));
+      const server = new SimServer(id, config.serverId, rackId, partition, this.world, hsmModel);
+      const disk = new SimDiskFiles(this.world, id, diskPrng.split(id));
+      const member = new PoolMember(id, server, disk, config, memberHost, memberPrng.split(id));
       this.members.set(id, member);
       this.memberNumber.set(id, Number(id.slice(1)));
-      this.tickUs.set(id, Math.round(POOL_TICK_US * (0.99 + 0.02 * this.tickPrng.float())));
       return member;
     };
-    for (const id of voters) this.spawn(id, { voters, learners: [] });
+    voters.forEach((id, i) => {
+      this.spawn(id, simNodeConfig(id, `rack${i + 1}-s1`, "bootstrap", voters, null), `rack${i + 1}`);
+    });
     this.healing = plan.healing
       ? new PoolHealing(
           this.healingCluster(),
@@ -245,20 +290,9 @@ export class PoolCluster {
       members: this.members,
       nowUs: () => this.queue.now,
       after: (delayUs, fn) => this.queue.after(delayUs, { k: "actor", fn }),
-      sendControl: (from, to, deliver) => {
-        for (const at of this.network.send(from, to, this.queue.now)) {
-          this.queue.at(at, {
-            k: "actor",
-            fn: () => {
-              if (!this.network.isCut(from, to) && this.members.get(to)?.running) deliver();
-            },
-          });
-        }
-      },
-      addMember: (id, conf) => {
-        const member = this.spawn(id, conf);
+      addMember: (id, config, rackId) => {
+        const member = this.spawn(id, config, rackId);
         member.start();
-        this.queue.after(this.tickPrng.int(this.tickUs.get(id)!) + 1, { k: "tick", member });
         return member;
       },
       crash: (id, prng) => {
@@ -290,12 +324,10 @@ export class PoolCluster {
   /** Schedule the plan and start the members and clients. */
   start(): void {
     const { plan, healAtUs, livenessBoundUs, durationUs, workloadStopUs } = this.options;
-    for (const member of this.members.values()) {
-      member.start();
-      this.queue.after(this.tickPrng.int(this.tickUs.get(member.id)!) + 1, { k: "tick", member });
-    }
+    for (const member of this.members.values()) member.start();
     plan.faults.forEach((fault, id) => {
       if (fault.onGenesisProposed) this.armedOnGenesis.push({ fault, id });
+      else if (fault.onAppendAcked) this.armedOnAppendAck.push({ fault, id });
       else if (fault.onElection) this.armedOnElection.push({ fault, id });
       else this.queue.at(fault.atUs, { k: "fault-start", fault, id });
     });
@@ -307,8 +339,12 @@ export class PoolCluster {
     if (workloadStopUs < durationUs) this.queue.at(workloadStopUs, { k: "workload-stop" });
   }
 
-  /** Process events until simulated time passes durationUs; throws on a violated invariant. */
-  run(): void {
+  /**
+   * Process events until simulated time passes durationUs; throws on a violated
+   * invariant. After each event every promise continuation it caused runs (the
+   * shipped node is async) before the next event: the order stays a function of the seed.
+   */
+  async run(): Promise<void> {
     const end = this.options.durationUs;
     for (;;) {
       const t = this.queue.peekTime();
@@ -317,8 +353,32 @@ export class PoolCluster {
       this.stats.events++;
       this.stats.eventsByKind[ev.k]++;
       this.handle(ev);
+      await settled();
+      if (this.violation) throw this.violation;
     }
     this.finalChecks();
+  }
+
+  /** Records the first violation (thrown inside the node, it may have been caught there). */
+  private violated(e: unknown): void {
+    if (this.violation) return;
+    this.violation =
+      e instanceof PoolInvariantViolation || e instanceof InvariantViolation
+        ? e
+        : new PoolInvariantViolation(
+            "no-crash",
+            `no-crash: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+          );
+  }
+
+  /** Runs a checker inside node code: a violation is recorded before the node can swallow it. */
+  private check(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.violated(e);
+      throw e;
+    }
   }
 
   private handle(ev: PoolEvent): void {
@@ -326,28 +386,9 @@ export class PoolCluster {
     tr.add(EVENT_CODES[ev.k]);
     tr.add(this.queue.now);
     switch (ev.k) {
-      case "tick":
-        tr.add(this.num(ev.member.id));
-        ev.member.tick();
-        this.healing?.onTick(ev.member);
-        this.queue.after(this.tickUs.get(ev.member.id)!, ev);
-        return;
-      case "deliver":
-        this.deliver(ev.m);
-        return;
-      case "fsync":
-        tr.add(this.num(ev.member.id));
-        ev.member.raft.fsyncDone(ev.incarnation);
-        ev.member.syncLeader();
-        return;
-      case "ownership-msg":
-        this.deliverOwnership(ev.from, ev.to, ev.bytes, ev.kind);
-        return;
-      case "hsm":
-        tr.add(this.num(ev.member.id));
-        tr.addString(ev.label);
-        this.stats.hsmCalls++;
-        this.log(() => `${ev.member.id} HSM ${ev.label.replace(/^hsm\./, "")} completes`);
+      case "shell":
+        tr.add(SHELL_CODES[ev.kind]);
+        tr.add(this.num(ev.member));
         ev.fn();
         return;
       case "fault-start":
@@ -377,70 +418,60 @@ export class PoolCluster {
     }
   }
 
-  // ---- Raft transport ----------------------------------------------------------------
+  // ---- the world the node seams run in -----------------------------------------------
 
-  private sendRaft(m: Message): void {
-    this.stats.raftMessagesSent++;
-    if (!this.members.has(m.to)) return;
-    const arrivals = this.network.send(m.from, m.to, this.queue.now);
-    if (arrivals.length === 0) {
-      this.log(() => `${m.from} -> ${m.to} ${describeMessage(m)} lost`);
-      if (m.type === "MsgSnap") this.reportSnapshot(m, false);
-      return;
-    }
-    for (const at of arrivals) this.queue.at(at, { k: "deliver", m: cloneMessage(m) });
+  private netWorld(): NetWorld {
+    const at = (atUs: number, kind: ShellEventKind, member: string, fn: () => void) =>
+      this.queue.at(atUs, { k: "shell", kind, member, fn });
+    return {
+      nowUs: () => this.queue.now,
+      wallMs: () => simWallMs(this.queue.now),
+      at,
+      send: (from, to, code, arrive) => {
+        if (code < 100) this.stats.raftMessagesSent++;
+        else this.stats.ownershipMessagesSent++;
+        if (!this.members.has(to)) return false;
+        const arrivals = this.network.send(from, to, this.queue.now);
+        for (const t of arrivals)
+          at(t, "net", to, () => {
+            this.trace.add(this.num(from));
+            this.trace.add(code);
+            if (!this.network.isCut(from, to)) arrive();
+          });
+        return arrivals.length > 0;
+      },
+      connected: (from, to) => !this.network.isCut(from, to) && (this.members.get(to)?.running ?? false),
+      endpoint: (id) => {
+        const ep = this.endpoints.get(id);
+        return ep?.proc.alive ? ep : null;
+      },
+      setEndpoint: (id, ep) => {
+        if (ep) this.endpoints.set(id, ep);
+        else this.endpoints.delete(id);
+      },
+      setKeyService: (id: string, proc: SimProcess, keys: KeyService | null) => {
+        const m = this.members.get(id);
+        if (m?.process === proc) m.keys = keys;
+      },
+      raftCode: (m: Message) => MESSAGE_CODES[m.type],
+    };
   }
 
-  private deliver(m: Message): void {
-    const tr = this.trace;
-    tr.add(this.num(m.from));
-    tr.add(this.num(m.to));
-    tr.add(MESSAGE_CODES[m.type]);
-    tr.add(m.term);
-    tr.add(m.index ?? 0);
-    tr.add(m.entries?.length ?? 0);
-    const target = this.members.get(m.to);
-    if (this.network.isCut(m.from, m.to) || !target?.running) {
-      if (m.type === "MsgSnap") this.reportSnapshot(m, false);
-      return;
-    }
-    this.log(() => `${m.from} -> ${m.to} ${describeMessage(m)}`);
-    target.raft.step(m);
-    target.onRaftMessage(m.from);
-    target.syncLeader();
-    if (m.type === "MsgSnap") this.reportSnapshot(m, true);
-  }
-
-  private reportSnapshot(m: Message, ok: boolean): void {
-    const sender = this.members.get(m.from)?.raft;
-    if (sender?.state !== "up" || !sender.raw) return;
-    sender.act((raw) => raw.reportSnapshot(m.to, ok));
-  }
-
-  // ---- ownership transport (opaque HPM1 bytes over the simulated network) -------------
-
-  private sendOwnership(from: PoolMember, to: string, message: OwnershipMessage): void {
-    this.stats.ownershipMessagesSent++;
-    const bytes = encodeMessage(message);
-    if (!this.members.has(to)) return;
-    for (const at of this.network.send(from.id, to, this.queue.now)) {
-      this.queue.at(at, { k: "ownership-msg", from: from.id, to, bytes, kind: message.kind });
-    }
-  }
-
-  private deliverOwnership(
-    from: string,
-    to: string,
-    bytes: Uint8Array,
-    kind: OwnershipMessage["kind"],
-  ): void {
-    this.trace.add(this.num(from));
-    this.trace.add(this.num(to));
-    this.trace.add(OWNERSHIP_MESSAGE_CODES[kind]);
-    const target = this.members.get(to);
-    if (this.network.isCut(from, to) || !target?.running) return;
-    this.log(() => `${from} -> ${to} ${kind} (${bytes.length} bytes)`);
-    target.receiveOwnership(from, bytes);
+  private hsmModel(): HsmModel {
+    return {
+      latencyUs: (call) => Math.round((HSM_LATENCY_US[call] ?? 2_000) * (0.5 + this.hsmPrng.float())),
+      fault: () => {
+        const p = this.healedAtUs === undefined ? this.options.plan.hsmFaultProbability : 0;
+        if (!this.hsmPrng.chance(p)) return null;
+        this.stats.hsmFaults++;
+        return "injected transient device fault";
+      },
+      completed: (member, call) => {
+        this.stats.hsmCalls++;
+        this.trace.addString(call);
+        this.log(() => `${member} HSM ${call} completes`);
+      },
+    };
   }
 
   // ---- hosts ----------------------------------------------------------------------------
@@ -451,56 +482,72 @@ export class PoolCluster {
     return m;
   }
 
-  private nodeHost(): NodeHost {
+  private memberHost(): MemberHost {
     return {
-      checker: this.raftChecker,
-      send: (m) => this.sendRaft(m),
-      scheduleFsync: (node, delayUs) =>
-        this.queue.after(delayUs, {
-          k: "fsync",
-          member: this.member(node.id),
-          incarnation: node.incarnation,
-        }),
-      onApplied: (node, e: Entry) => {
-        if (e.index > this.stats.highestCommit) this.stats.highestCommit = e.index;
-        this.member(node.id).onApplied(e);
+      world: this.world,
+      variants: this.variants,
+      observerFor: (member) => this.observerFor(member),
+      loggerFor: (member) =>
+        this.options.transcript
+          ? pino(
+              { level: "debug", base: null, timestamp: false },
+              { write: (line: string) => this.log(() => `${member.id} log ${line.trim()}`) },
+            )
+          : SILENT,
+      fatal: (member, error) => {
+        this.log(() => `${member.id} cannot continue: ${String(error)}`);
+        this.violated(error);
+        member.crash(this.hsmPrng, 0);
       },
-      onConfApplied: (node, cc: ConfChange) => this.member(node.id).onConfApplied(cc),
-      onRoleChange: (node, role: Role, term) => this.onRoleChange(node, role, term),
-      onReadServed: (node, readId) => this.member(node.id).keys?.onReadServed(readId),
+      complete: (op, result) => this.clients.settle(op, "ok", result, null),
+      refuse: (op, code, message) => this.clients.settle(op, "refused", null, `${code}: ${message}`),
+      unknown: (op, why) => this.clients.settle(op, "unknown", null, why),
       log: (make) => this.log(make),
     };
   }
 
-  private memberHost(): MemberHost {
+  /** The checkers' view into one member's node (facts reported by the shipped code as they happen). */
+  private observerFor(member: PoolMember): NodeObserver {
+    const id = member.id;
+    const raft = this.raftChecker;
+    let term = 0;
     return {
-      poolId: POOL_ID,
-      unsafe: this.options.unsafeMode,
-      retryTicks: OWNERSHIP_RETRY_TICKS,
-      nowUs: () => this.queue.now,
-      nowMs: () => simWallMs(this.queue.now),
-      at: (atUs, label, member, fn) => this.queue.at(atUs, { k: "hsm", member, label, fn }),
-      hsmLatencyUs: (label) => Math.round((HSM_LATENCY_US[label] ?? 2_000) * (0.5 + this.hsmPrng.float())),
-      hsmFault: () => {
-        const p = this.healedAtUs === undefined ? this.options.plan.hsmFaultProbability : 0;
-        if (!this.hsmPrng.chance(p)) return null;
-        this.stats.hsmFaults++;
-        return "injected transient device fault";
+      raftRecovered: (storage, hardState) => {
+        term = hardState.term;
+        this.check(() => raft.observeRecovered(id, storage, hardState));
       },
-      sendOwnership: (from, to, message) => this.sendOwnership(from, to, message),
-      ownershipChanged: () => this.checker.checkOwnership(this.views()),
-      resumed: (_member, phase) => {
-        if (phase === "ownershipProposed") this.stats.provisionalResumes++;
+      raftPersisted: (rd) =>
+        this.check(() => {
+          if (rd.snapshot) raft.observeSnapshotInstall(id, rd.snapshot);
+          if (rd.entries.length > 0) raft.observeAppend(id, rd.entries);
+          if (rd.hardState) {
+            term = rd.hardState.term;
+            raft.observeCommit(id, rd.hardState.commit, rd.hardState.term);
+          }
+          const role = rd.softState?.role;
+          if (role && role !== this.roles.get(id)) {
+            this.roles.set(id, role);
+            if (role === "leader") raft.observeBecameLeader(id, term);
+            this.onRoleChange(id, role, term);
+          }
+        }),
+      raftSent: (messages) =>
+        this.check(() => {
+          for (const m of messages) {
+            raft.observeSent(m);
+            if (m.type === "MsgAppResp" && !m.reject) this.onAppendAcked(id);
+          }
+        }),
+      applied: (entry, outcome) =>
+        this.check(() => {
+          if (entry.index > this.stats.highestCommit) this.stats.highestCommit = entry.index;
+          this.checker.observeApplied(entry.index, outcome, this.queue.now);
+        }),
+      proposed: (command) => {
+        if (command.kind === "genesis") this.check(() => this.onGenesisProposed(member, command));
       },
-      genesisProposed: (member, genesis) => this.onGenesisProposed(member, genesis),
-      applied: (_member, index, outcome: ApplyOutcome) =>
-        this.checker.observeApplied(index, outcome, this.queue.now),
-      served: (member, op) => this.checker.served(member, op),
-      complete: (op, result) => this.clients.settle(op, "ok", result, null),
-      refuse: (op, code, message) => this.clients.settle(op, "refused", null, `${code}: ${message}`),
-      unknown: (op, why) => this.clients.settle(op, "unknown", null, why),
-      nextReadId: () => ++this.readId,
-      log: (make) => this.log(make),
+      ownershipChanged: () => this.check(() => this.checker.checkOwnership(this.views())),
+      serving: (op) => this.check(() => this.checker.served(member, op)),
     };
   }
 
@@ -508,14 +555,29 @@ export class PoolCluster {
     return [...this.members.values()];
   }
 
-  private onRoleChange(node: SimRaftNode, role: Role, term: number): void {
-    this.log(() => `${node.id} is now ${role} (term ${term})`);
+  private onRoleChange(id: string, role: Role, term: number): void {
+    this.log(() => `${id} is now ${role} (term ${term})`);
     if (role !== "leader") return;
     this.stats.leaderChanges++;
     const armed = this.armedOnElection;
     this.armedOnElection = [];
-    for (const { fault, id } of armed) {
-      this.queue.after(fault.onElection?.delayUs ?? 0, { k: "fault-start", fault, id });
+    for (const { fault, id: faultId } of armed) {
+      this.queue.after(fault.onElection?.delayUs ?? 0, { k: "fault-start", fault, id: faultId });
+    }
+  }
+
+  /** Fire the armed "crash right after an append acknowledgement" faults whose time has come. */
+  private onAppendAcked(id: string): void {
+    const now = this.queue.now;
+    if (this.healedAtUs !== undefined || !this.armedOnAppendAck.some((a) => a.fault.atUs <= now)) return;
+    const due = this.armedOnAppendAck.filter((a) => a.fault.atUs <= now);
+    this.armedOnAppendAck = this.armedOnAppendAck.filter((a) => a.fault.atUs > now);
+    for (const { fault, id: faultId } of due) {
+      const aimed: PoolFault = {
+        ...fault,
+        action: { ...fault.action, target: { node: id } } as Fault["action"],
+      };
+      this.queue.after(fault.onAppendAcked?.delayUs ?? 0, { k: "fault-start", fault: aimed, id: faultId });
     }
   }
 
@@ -538,9 +600,14 @@ export class PoolCluster {
   /** The running primary with the highest term, if any. */
   leader(): PoolMember | null {
     let best: PoolMember | null = null;
+    let bestTerm = -1;
     for (const m of this.members.values()) {
-      const r = m.raft;
-      if (r.state === "up" && r.role === "leader" && (!best || r.term > best.raft.term)) best = m;
+      if (m.state !== "up") continue;
+      const v = m.view();
+      if (v?.role === "leader" && v.term > bestTerm) {
+        best = m;
+        bestTerm = v.term;
+      }
     }
     return best;
   }
@@ -584,7 +651,7 @@ export class PoolCluster {
         const m = this.member(id);
         if (!m.crash(prng, corruptProbability)) return false;
         this.stats.crashes++;
-        this.log(() => `${id} process crashes (its HSM partition and ownership checkpoint survive)`);
+        this.log(() => `${id} process crashes (its HSM partition and disk survive)`);
         return true;
       },
       restart: (id) => this.restart(this.member(id)),
@@ -603,10 +670,12 @@ export class PoolCluster {
 
   /** `bySupervisor`: the HFC restarts it; anyone else may not restart a member the HFC keeps down. */
   private restart(m: PoolMember, bySupervisor = false): void {
-    if (m.raft.state !== "down") return;
+    if (m.state !== "down") return;
     if (!bySupervisor && this.healing?.staysDown(m.id)) return;
     this.stats.restarts++;
-    m.restart();
+    const saved = m.savedCheckpoint();
+    if (saved?.phase === "ownershipProposed") this.stats.provisionalResumes++;
+    m.start();
   }
 
   private healAll(): void {
@@ -617,11 +686,12 @@ export class PoolCluster {
     this.healedAtUs = this.queue.now;
     this.armedOnElection = [];
     this.armedOnGenesis = [];
+    this.armedOnAppendAck = [];
     this.nemesis.healAll();
     for (const m of this.members.values()) {
       // With an HFC, restarting crashed members is its job (the healed invariant checks it did).
-      if (m.raft.state === "down" && !this.healing) this.restart(m);
-      else if (m.raft.state === "paused") m.resume();
+      if (m.state === "down" && !this.healing) this.restart(m);
+      else if (m.state === "paused") m.resume();
     }
   }
 
@@ -638,7 +708,8 @@ export class PoolCluster {
       throw new PoolInvariantViolation("liveness", `${message} ${bound} after the last fault healed`);
     };
     const leader = this.leader();
-    if (!leader?.store) {
+    const leaderStore = leader?.store;
+    if (!leader || !leaderStore) {
       fail("no primary");
       return;
     }
@@ -647,7 +718,7 @@ export class PoolCluster {
         fail(`${m.id} does not hold the pool's ownership (phase ${m.ownership?.phase ?? "down"})`);
       }
     }
-    const synced = new Set(leader.store.syncedMembers().map((s) => s.memberId));
+    const synced = new Set(leaderStore.syncedMembers().map((s) => s.memberId));
     const missing = [...this.members.keys()].filter((id) => !synced.has(id));
     if (missing.length > 0) fail(`the key store does not record ${missing.join(", ")} as synced`);
     const firstAck = this.clients.firstCreateAckedSince(this.healedAtUs ?? 0);
@@ -669,4 +740,9 @@ export class PoolCluster {
     this.checker.finalCheck(this.clients.ops, views, livenessChecked);
     this.stats.opsLinearized = this.checker.opsChecked;
   }
+}
+
+/** Resolves once every promise continuation queued so far (and those they queue) has run. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

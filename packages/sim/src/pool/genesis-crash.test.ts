@@ -14,11 +14,12 @@ let runs: PoolSimResult[] = [];
 const ownGenesisWon = (r: PoolSimResult) => r.genesis.committedBy === r.genesis.proposers[0];
 
 describe("genesis-crash: the primary crashes right after proposing Genesis", () => {
-  beforeAll(() => {
-    runs = SEEDS.map((seed) => runPoolSim({ seed, scenario: "genesis-crash" }));
+  beforeAll(async () => {
+    runs = [];
+    for (const seed of SEEDS) runs.push(await runPoolSim({ seed, scenario: "genesis-crash" }));
   });
 
-  it("crashes the proposer in every run, both before and after its Genesis commits", () => {
+  it("crashes the proposer in every run, both before and after its Genesis commits", async () => {
     for (const r of runs) {
       expect(r.stats.crashes, r.replayCommand).toBe(1);
       expect(r.genesis.proposers.length, r.replayCommand).toBeGreaterThanOrEqual(1);
@@ -28,14 +29,14 @@ describe("genesis-crash: the primary crashes right after proposing Genesis", () 
     expect(runs.filter(ownGenesisWon).length).toBeGreaterThan(5);
   });
 
-  it("never shows two owner roots, two DEKs, a key operation without ownership or a lost create", () => {
+  it("never shows two owner roots, two DEKs, a key operation without ownership or a lost create", async () => {
     const safetyViolations = runs
       .filter((r) => !r.ok && r.violation?.invariant !== "liveness")
       .map((r) => `${r.violation?.message.split("\n")[0]} (${r.replayCommand})`);
     expect(safetyViolations).toEqual([]);
   });
 
-  it("heals completely when the crash lost the proposal (a second Genesis, by another member, commits)", () => {
+  it("heals completely when the crash lost the proposal (a second Genesis, by another member, commits)", async () => {
     const lost = runs.filter((r) => r.genesis.committedBy !== null && !ownGenesisWon(r));
     for (const r of lost) {
       expect(r.violation?.message ?? "ok", r.replayCommand).toBe("ok");
@@ -50,13 +51,13 @@ describe("genesis-crash: the primary crashes right after proposing Genesis", () 
    * owner root, DEK and pool key; the pool never served again. Now it writes a provisional
    * checkpoint before the proposal leaves and resumes from it.
    */
-  it("heals when the primary's own Genesis committed (whether or not it applied it before the crash)", () => {
+  it("heals when the primary's own Genesis committed (whether or not it applied it before the crash)", async () => {
     const own = runs.filter(ownGenesisWon);
     const stuck = own.filter((r) => !r.ok).map((r) => `${r.violation?.message} (${r.replayCommand})`);
     expect(stuck).toEqual([]);
   });
 
-  it("resumes the crashed proposer from its provisional checkpoint, whichever Genesis then wins", () => {
+  it("resumes the crashed proposer from its provisional checkpoint, whichever Genesis then wins", async () => {
     const provisional = runs.filter((r) => r.stats.provisionalResumes > 0);
     // Both outcomes occur after a provisional resume: its own Genesis won (it becomes the
     // pool's source of the owner root), or another's did (it discards its material).

@@ -10,9 +10,9 @@ const FROM = 26;
 const COUNT = 25;
 
 describe("pool healing sweep (seeds 26..50)", () => {
-  it(`seeds ${FROM}..${FROM + COUNT - 1} heal to three synced voters in three racks`, () => {
+  it(`seeds ${FROM}..${FROM + COUNT - 1} heal to three synced voters in three racks`, async () => {
     let kills = 0;
-    const s = runPoolSweep({ from: FROM, count: COUNT, scenario: "healing" }, (p) => {
+    const s = await runPoolSweep({ from: FROM, count: COUNT, scenario: "healing" }, (p) => {
       kills += p.last.stats.crashes;
     });
     const failures = s.failures.map(

@@ -1,17 +1,19 @@
 import type { Prng } from "@hsmpool/faults";
 import type { InventoryRack, MemberRecord, NodeObservation } from "@hsmpool/healing";
-import type { ConfState } from "@hsmpool/raft";
-import { formatSimTime, US_PER_S } from "../scheduler.js";
+import type { NodeConfig } from "@hsmpool/node";
+import { formatSimTime } from "../scheduler.js";
 import { holdsOwnership, PoolInvariantViolation } from "./checker.js";
+import { simNodeConfig } from "./cluster.js";
 import { HealingActor, type HealingUnsafeMode } from "./healing-actor.js";
 import type { PoolMember } from "./member.js";
-import { advanceMembership, handleJoin, SIM_MRSIGNER, SIM_SVN } from "./membership.js";
+import { SIM_MRSIGNER, SIM_SVN } from "./shell/server.js";
 
 /**
  * The fabric around a healing pool in the sim: servers in racks, which member runs
- * where, which servers are lost, the HFC actor, and the joiners' Join calls. The
- * cluster owns the members and the event queue; this class owns everything healing
- * adds, and the "healed" invariant.
+ * where, which servers are lost, and the HFC actor. Joiners are shipped nodes started
+ * in join mode: their own joiner calls Membership.Join and the primary's membership
+ * driver admits them. The cluster owns the members and the event queue; this class
+ * owns everything healing adds, and the "healed" invariant.
  */
 
 /** What the healing fabric needs from the cluster. */
@@ -20,10 +22,8 @@ export interface HealingCluster {
   nowUs(): number;
   /** Run `fn` after `delayUs` (an actor event in the cluster's queue). */
   after(delayUs: number, fn: () => void): void;
-  /** Send a small control message over the simulated network; `deliver` runs on arrival unless cut. */
-  sendControl(from: string, to: string, deliver: () => void): void;
-  /** A blank member with its own fresh HSM partition and disks, started at once. */
-  addMember(id: string, conf: ConfState): PoolMember;
+  /** A blank member on a new server with its own fresh HSM partition and disk, started at once. */
+  addMember(id: string, config: NodeConfig, rackId: string): PoolMember;
   crash(id: string, prng: Prng): boolean;
   restart(id: string): void;
   leader(): PoolMember | null;
@@ -38,7 +38,6 @@ export const HEALING_INVENTORY: readonly InventoryRack[] = Array.from({ length: 
   id: `rack${r + 1}`,
   servers: Array.from({ length: SERVERS_PER_RACK }, (_, s) => ({ id: `rack${r + 1}-s${s + 1}` })),
 }));
-const JOIN_RETRY_US = 1 * US_PER_S;
 /** The health polling of the HFC (its defaults: 250 ms, 3 missed polls). */
 const HEALTH_INTERVAL_MS = 250;
 const FAILURE_THRESHOLD = 3;
@@ -112,11 +111,6 @@ export class PoolHealing {
     this.hfc.start();
   }
 
-  /** The primary's membership work, on each of its ticks. */
-  onTick(member: PoolMember): void {
-    if (member.raft.role === "leader") advanceMembership(member, (make) => this.cluster.log(make));
-  }
-
   // ---- Nemesis host parts ------------------------------------------------------------
 
   /** Members faults may hit: running members the HFC still looks after. */
@@ -144,7 +138,8 @@ export class PoolHealing {
   loseServer(id: string): boolean {
     const leader = this.cluster.leader();
     if (!leader) return false;
-    const conf = leader.raft.conf;
+    const conf = leader.view()?.conf;
+    if (!conf) return false;
     const healthy =
       conf.voters.length === 3 &&
       conf.learners.length === 0 &&
@@ -200,20 +195,15 @@ export class PoolHealing {
   /** A member's Status as the HFC maps it (docs/healing-contract.md, "Status phases"). */
   private probe(id: string): NodeObservation | null {
     const m = this.cluster.members.get(id);
-    if (m?.raft.state !== "up" || !m.store) return null;
-    const conf = m.raft.conf;
-    const membership = conf.voters.includes(id)
-      ? "voter"
-      : conf.learners.includes(id)
-        ? "learner"
-        : m.store.wasRemoved(id)
-          ? "removed"
-          : "joining";
-    const role = membership !== "voter" ? "learner" : m.raft.role === "leader" ? "primary" : "secondary";
+    const v = m?.state === "up" ? m.view() : null;
+    if (!v) return null;
+    const conf = v.conf;
+    const membership = v.membership;
+    const role = membership !== "voter" ? "learner" : v.role === "leader" ? "primary" : "secondary";
     return {
       role,
       membership,
-      ownership: holdsOwnership(m.ownership) ? "synced" : "pending",
+      ownership: holdsOwnership(v.ownership) ? "synced" : "pending",
       members: [
         ...conf.voters.map((v) => ({ id: v, role: "voter" })),
         ...conf.learners.map((l) => ({ id: l, role: "learner" })),
@@ -231,51 +221,16 @@ export class PoolHealing {
     const existing = this.cluster.members.get(record.id);
     if (existing) {
       this.cluster.restart(record.id);
-      // A joiner that restarts before it became a member asks to join again.
-      if (record.mode === "join") this.keepJoining(existing, record.joinPeers, record.replaces, 0);
       return existing.running
         ? { ok: true, pid: existing.incarnation }
         : { ok: false, reason: `${record.id} did not start` };
     }
-    // A blank joiner: new partition, empty disks, knows no members until it is added.
+    // A blank joiner: new server, partition and disk; it asks the listed members to admit it.
     this.placement.set(record.id, { serverId: record.serverId, rackId: record.rackId });
-    const member = this.cluster.addMember(record.id, { voters: [], learners: [] });
+    const config = simNodeConfig(record.id, record.serverId, "join", record.joinPeers, record.replaces);
+    const member = this.cluster.addMember(record.id, config, record.rackId);
     this.stats.joinersStarted++;
-    this.keepJoining(member, record.joinPeers, record.replaces, 0);
     return { ok: true, pid: member.incarnation };
-  }
-
-  /** The joiner calls Join on its peers (the primary acts on it) until it is a member. */
-  private keepJoining(
-    member: PoolMember,
-    peers: readonly string[],
-    replaces: string | null,
-    round: number,
-  ): void {
-    const incarnation = member.incarnation;
-    const alive = () => member.running && member.incarnation === incarnation;
-    if (!alive()) return;
-    const conf = member.raft.conf;
-    if (conf.voters.includes(member.id) || conf.learners.includes(member.id)) return;
-    const peer = peers[round % Math.max(1, peers.length)];
-    if (peer !== undefined) {
-      const request = {
-        nodeId: member.id,
-        peerAddress: `${member.id}.sim:7001`,
-        dataAddress: `${member.id}.sim:7002`,
-        replaces,
-      };
-      this.cluster.sendControl(member.id, peer, () => {
-        const target = this.cluster.members.get(peer);
-        if (target?.raft.state === "up")
-          handleJoin(target, request, Math.floor(this.cluster.nowUs() / 1000), (make) =>
-            this.cluster.log(make),
-          );
-      });
-    }
-    this.cluster.after(JOIN_RETRY_US / Math.max(1, peers.length), () => {
-      if (alive()) this.keepJoining(member, peers, replaces, round + 1);
-    });
   }
 
   // ---- the healed invariant ---------------------------------------------------------
@@ -293,16 +248,17 @@ export class PoolHealing {
       );
     };
     const leader = this.cluster.leader();
-    if (!leader?.store) return fail("no primary");
-    const voters = leader.raft.conf.voters;
+    const lv = leader?.view();
+    if (!leader || !lv) return fail("no primary");
+    const voters = lv.conf.voters;
     if (voters.length !== 3)
       return fail(`the pool has ${voters.length} voters (${voters.join(", ")}), not 3`);
-    const synced = new Map(leader.store.syncedMembers().map((s) => [s.memberId, s.dekFingerprint]));
+    const synced = new Map(lv.keyStore.syncedMembers().map((s) => [s.memberId, s.dekFingerprint]));
     const racks = new Set<string>();
     const deks = new Set<string>();
     for (const id of voters) {
       const m = this.cluster.members.get(id);
-      if (m?.raft.state !== "up") fail(`voter ${id} is not running`);
+      if (m?.state !== "up") fail(`voter ${id} is not running`);
       if (this.isLost(id)) fail(`voter ${id} sits on a lost server`);
       if (!holdsOwnership(m?.ownership ?? null)) fail(`voter ${id} does not hold the pool's ownership`);
       const dek = synced.get(id);

@@ -8,18 +8,18 @@ import { runPoolSim } from "./run.js";
  * three distinct racks (and every other pool invariant held throughout).
  */
 describe("healing scenario", () => {
-  it("is deterministic: the same seed gives the same trace hash", () => {
-    const a = runPoolSim({ seed: 7, scenario: "healing" });
-    const b = runPoolSim({ seed: 7, scenario: "healing" });
-    const c = runPoolSim({ seed: 8, scenario: "healing" });
+  it("is deterministic: the same seed gives the same trace hash", async () => {
+    const a = await runPoolSim({ seed: 7, scenario: "healing" });
+    const b = await runPoolSim({ seed: 7, scenario: "healing" });
+    const c = await runPoolSim({ seed: 8, scenario: "healing" });
     expect(a.traceHash).toBe(b.traceHash);
     expect(a.traceHash).not.toBe(c.traceHash);
     expect(a.stats).toEqual(b.stats);
   });
 
-  it("replaces a lost server through a join on a fresh member and restarts killed ones", () => {
+  it("replaces a lost server through a join on a fresh member and restarts killed ones", async () => {
     const lines: string[] = [];
-    const r = runPoolSim({ seed: 3, scenario: "healing", transcript: (l) => lines.push(l) });
+    const r = await runPoolSim({ seed: 3, scenario: "healing", transcript: (l) => lines.push(l) });
     expect(r.violation?.message).toBeUndefined();
     expect(lines.some((l) => /server \S+ \(n\d\) is lost/.test(l))).toBe(true);
     expect(lines.some((l) => /HFC fences n\d/.test(l))).toBe(true);
@@ -30,21 +30,19 @@ describe("healing scenario", () => {
     expect(lines.some((l) => /healed ok: voters/.test(l))).toBe(true);
   });
 
-  it("self-test: a controller that never replaces lost servers breaks the healed invariant", () => {
-    const failing = [1, 2, 3].map((seed) =>
-      runPoolSim({ seed, scenario: "healing", healingUnsafeMode: "neverReplace" }),
-    );
+  it("self-test: a controller that never replaces lost servers breaks the healed invariant", async () => {
+    const failing = [];
+    for (const seed of [1, 2, 3])
+      failing.push(await runPoolSim({ seed, scenario: "healing", healingUnsafeMode: "neverReplace" }));
     for (const r of failing) expect(r.violation?.message).toMatch(/healed: .*(not running|voters)/);
   });
 
-  it("self-test: a controller that replaces into a used rack breaks the healed invariant", () => {
-    const failing = [1, 2, 3, 4, 5].filter((seed) =>
-      runPoolSim({
-        seed,
-        scenario: "healing",
-        healingUnsafeMode: "sameRackReplacement",
-      }).violation?.message.includes("share a rack"),
-    );
+  it("self-test: a controller that replaces into a used rack breaks the healed invariant", async () => {
+    const failing: number[] = [];
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const r = await runPoolSim({ seed, scenario: "healing", healingUnsafeMode: "sameRackReplacement" });
+      if (r.violation?.message.includes("share a rack")) failing.push(seed);
+    }
     expect(failing.length).toBeGreaterThanOrEqual(3);
   });
 });

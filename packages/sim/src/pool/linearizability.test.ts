@@ -54,7 +54,7 @@ const validHistory = fc
   });
 
 describe("segmented key-history checker", () => {
-  it("agrees with the pool's linearizeSingleKey on random histories", () => {
+  it("agrees with the pool's linearizeSingleKey on random histories", async () => {
     fc.assert(
       fc.property(fc.array(event, { maxLength: 7 }), (history) => {
         expect(checkKeyHistory(history).ok).toBe(linearizeSingleKey(history) !== null);
@@ -63,7 +63,7 @@ describe("segmented key-history checker", () => {
     );
   });
 
-  it("accepts every history produced by a real sequential execution", () => {
+  it("accepts every history produced by a real sequential execution", async () => {
     fc.assert(
       fc.property(validHistory, (history) => {
         expect(checkKeyHistory(history)).toEqual({ ok: true });
@@ -72,7 +72,7 @@ describe("segmented key-history checker", () => {
     );
   });
 
-  it("splits only where nothing is in flight", () => {
+  it("splits only where nothing is in flight", async () => {
     const h = [ev("create", 0, 5, 1), ev("get", 3, 9, 1), ev("get", 10, 11, 1), ev("delete", 11, 12, "ok")];
     expect(segmentsOf(h)).toEqual([
       [0, 1],
@@ -80,7 +80,7 @@ describe("segmented key-history checker", () => {
     ]);
   });
 
-  it("starts each segment from the states the previous one can end in", () => {
+  it("starts each segment from the states the previous one can end in", async () => {
     // create v2 and delete overlap; the delete saw a key, so the create came first: the key ends absent.
     const base = [ev("create", 0, 2, 1), ev("create", 3, 6, 2), ev("delete", 4, 6, "ok")];
     expect(checkKeyHistory([...base, ev("get", 7, 8, "notFound")]).ok).toBe(true);
@@ -96,7 +96,7 @@ describe("segmented key-history checker", () => {
     });
   });
 
-  it("handles long histories quickly (thousands of operations)", () => {
+  it("handles long histories quickly (thousands of operations)", async () => {
     const h: SingleKeyEvent[] = [];
     let latest = 0;
     for (let i = 0; i < 5000; i++) {

@@ -1,474 +1,252 @@
 import { type ErrorCode, isHsmPoolError } from "@hsmpool/errors";
 import type { Prng } from "@hsmpool/faults";
 import {
-  type ApplyOutcome,
-  createOwnershipState,
-  decodeMessage,
+  CHECKPOINT_FILE,
+  type KeyService,
+  type NodeConfig,
+  type NodeInternals,
+  type NodeObserver,
+  PoolNode,
+  type Randomness,
+  type ShellVariants,
+} from "@hsmpool/node";
+import {
   decodeOwnershipCheckpoint,
-  encodeOwnershipCheckpoint,
-  type GenesisCommand,
-  KeyStore,
+  type KeyStore,
   type OwnershipCheckpoint,
-  type OwnershipEffect,
-  type OwnershipInput,
-  type OwnershipMessage,
   type OwnershipState,
-  ownershipCheckpoint,
-  ownershipInputsOf,
-  resumeOwnership,
   type SingleKeyResult,
-  stepOwnership,
 } from "@hsmpool/pool";
-import type { ConfChange, Entry } from "@hsmpool/raft";
-import { SimDisk } from "../disk.js";
-import type { SimRaftNode } from "../raft/node.js";
-import { PoolInvariantViolation } from "./checker.js";
-import { KeyService, type KeyServiceHost } from "./key-service.js";
-import { isHsmEffect, type SimPartition } from "./sim-hsm.js";
-import type { PoolUnsafeMode } from "./unsafe.js";
+import type { Logger } from "pino";
+import { SimClock, SimProcess } from "./shell/process.js";
+import { type NetWorld, type SimServer, simUnseal } from "./shell/server.js";
+import type { SimDiskFiles } from "./shell/storage.js";
+import type { SimPartition } from "./sim-hsm.js";
 import type { ClientOp } from "./workload.js";
 
 /**
- * One simulated pool member: the node shell of packages/node, in virtual time. It
- * owns a Raft node (the sim's SimRaftNode and WAL), the pool KeyStore applied from
- * committed entries, the ownership machine fed with ticks, leader changes and
- * committed Genesis / MemberOwnershipSynced entries, and a KeyService for client
- * operations. Its hardware outlives the process: the HSM partition and the disk
- * holding the ownership checkpoint survive a crash; everything else is rebuilt on
- * restart (the key store by replaying the WAL, the machine from the checkpoint).
- *
- * Ownership inputs are processed one at a time (a queue, like the node's driver) and
- * follow the pool's persist-before-effects contract: after each step, a changed
- * ownershipCheckpoint (synced, or the provisional one a primary gets in the step that
- * proposes Genesis) is written before any of the step's effects run.
+ * One simulated pool member: a server (its disk and HSM partition outlive the
+ * process) running the SHIPPED node — @hsmpool/node's PoolNode with its Raft driver,
+ * WAL, ownership driver, key service, joiner and membership driver — through the
+ * node's seams: virtual clock and timers, the server's simulated disk, the simulated
+ * HSM device, the simulated network as its peer transport and data plane. A crash
+ * drops the process (everything in memory, every pending answer); a restart boots a
+ * new PoolNode from what the disk kept.
  */
 
 /** What a member needs from the harness. */
 export interface MemberHost {
-  readonly poolId: string;
-  readonly unsafe: PoolUnsafeMode | undefined;
-  readonly retryTicks: number;
-  nowUs(): number;
-  nowMs(): number;
-  /** Run `fn` at simulated time `atUs` (the HSM device model uses it). */
-  at(atUs: number, label: string, member: PoolMember, fn: () => void): void;
-  hsmLatencyUs(label: string): number;
-  /** An injected transient device fault for this call, or null. */
-  hsmFault(): string | null;
-  sendOwnership(from: PoolMember, to: string, message: OwnershipMessage): void;
-  ownershipChanged(member: PoolMember): void;
-  /** The process restarted from its ownership checkpoint of this phase. */
-  resumed(member: PoolMember, phase: OwnershipCheckpoint["phase"]): void;
-  /** `member` proposes `genesis` (its checkpoint disk must already record it). */
-  genesisProposed(member: PoolMember, genesis: GenesisCommand): void;
-  applied(member: PoolMember, index: number, outcome: ApplyOutcome): void;
-  served(member: PoolMember, op: string): void;
+  readonly world: NetWorld;
+  readonly variants: ShellVariants;
+  /** The node's log (into the transcript when there is one). */
+  loggerFor(member: PoolMember): Logger;
+  observerFor(member: PoolMember): NodeObserver;
+  /** The node reported it cannot continue (or did not start): the process exits. */
+  fatal(member: PoolMember, error: unknown): void;
   complete(op: ClientOp, result: SingleKeyResult): void;
   refuse(op: ClientOp, code: ErrorCode, message: string): void;
   unknown(op: ClientOp, why: string): void;
-  nextReadId(): number;
   log(make: () => string): void;
 }
 
 const EPOCH_MS = 1_700_000_000_000;
+const SIGN_DATA = new TextEncoder().encode("hsmpool sim: data to sign");
 
-export function foundingKeyStore(poolId: string): KeyStore {
-  const store = new KeyStore({ poolId });
-  // Founding members boot from Raft's bootstrap snapshot at index 1 (as packages/node does).
-  store.apply({ index: 1, term: 1, type: "normal", data: new Uint8Array() });
-  return store;
+export function simWallMs(nowUs: number): number {
+  return EPOCH_MS + Math.floor(nowUs / 1000);
+}
+
+function simRandomness(prng: Prng): Randomness {
+  const bytes = (n: number) => {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i += 4) {
+      const w = prng.nextU32();
+      for (let j = 0; j < 4 && i + j < n; j++) out[i + j] = (w >>> (8 * j)) & 0xff;
+    }
+    return out;
+  };
+  return {
+    float: () => prng.float(),
+    bytes,
+    uuid: () => {
+      const h = Buffer.from(bytes(16)).toString("hex");
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20)}`;
+    },
+  };
 }
 
 export class PoolMember {
-  /** Survives crashes: the ownership checkpoint file (rewritten atomically and durably). */
-  readonly checkpointDisk = new SimDisk();
   incarnation = 0;
-  store: KeyStore | null = null;
-  ownership: OwnershipState | null = null;
+  private proc: SimProcess | null = null;
+  private node: PoolNode | null = null;
+  /** The key service of the running process's data plane (set through the world). */
   keys: KeyService | null = null;
-  private inputs: OwnershipInput[] = [];
-  private stepping = false;
-  private booting = false;
-  /** Work that arrived while the process was paused (HSM results, ownership inputs). */
-  private pausedWork: (() => void)[] = [];
-  /** Client requests that reached a paused process. */
-  private deferred: ClientOp[] = [];
-  private heard = new Set<string>();
-  private peersConnectedFed = false;
-  private caughtUpTerm = 0;
-  private lead: string | null = null;
-  private leadTerm = -1;
-  private lastCheckpoint: Uint8Array | null = null;
+  private readonly inflight = new Set<ClientOp>();
 
   constructor(
     readonly id: string,
-    readonly raft: SimRaftNode,
-    readonly partition: SimPartition,
+    readonly server: SimServer,
+    readonly disk: SimDiskFiles,
+    private config: NodeConfig,
     private readonly host: MemberHost,
     private readonly prng: Prng,
   ) {}
 
-  /** The ownership checkpoint on this member's disk (what a restart would resume from). */
-  savedCheckpoint(): OwnershipCheckpoint | null {
-    const saved = this.checkpointDisk.recover().records.at(-1);
-    return saved ? decodeOwnershipCheckpoint(saved) : null;
+  get state(): "up" | "paused" | "down" {
+    return this.proc?.state ?? "down";
   }
 
   get running(): boolean {
-    return this.raft.running;
+    return this.proc?.alive ?? false;
   }
 
-  // ---- process lifecycle ----------------------------------------------------------
-
-  start(): void {
-    this.boot(() => {
-      this.raft.start();
-      this.raft.pump();
-    });
+  /** The current process (null when down). */
+  get process(): SimProcess | null {
+    return this.running ? this.proc : null;
   }
 
-  restart(): void {
-    if (this.raft.state !== "down") return;
-    this.boot(() => this.raft.restart());
+  /** Inside the running node (null while down or booting). */
+  view(): NodeInternals | null {
+    return this.running ? (this.node?.inspect() ?? null) : null;
   }
 
-  /**
-   * (Re)start the process: volatile state from scratch, the ownership machine from the
-   * checkpoint if one was written, then Raft (whose WAL replay re-applies committed
-   * entries). Inputs produced while Raft boots wait until `start` has been fed.
-   */
-  private boot(startRaft: () => void): void {
+  get ownership(): OwnershipState | null {
+    return this.view()?.ownership ?? null;
+  }
+
+  get store(): KeyStore | null {
+    return this.view()?.keyStore ?? null;
+  }
+
+  get partition(): SimPartition {
+    return this.server.partition;
+  }
+
+  /** The ownership checkpoint on this member's disk (what a restart would resume from). */
+  savedCheckpoint(): OwnershipCheckpoint | null {
+    const sealed = this.disk.durable(`${this.config.stateDir}/${CHECKPOINT_FILE}`);
+    if (!sealed) return null;
+    const aad = new TextEncoder().encode(`hsmpool-ownership-checkpoint-v1|${this.id}`);
+    return decodeOwnershipCheckpoint(simUnseal(sealed, aad));
+  }
+
+  /** Boots a new node process from what the disk holds. */
+  start(config: NodeConfig = this.config): void {
+    this.config = config;
     this.incarnation++;
-    this.store = foundingKeyStore(this.host.poolId);
-    this.keys = new KeyService(this.keyServiceHost());
-    this.inputs = [];
-    this.pausedWork = [];
-    this.heard = new Set();
-    this.peersConnectedFed = false;
-    this.caughtUpTerm = 0;
-    this.lead = null;
-    this.leadTerm = -1;
-    const config = { nodeId: this.id, poolId: this.host.poolId, retryTicks: this.host.retryTicks };
-    const saved = this.checkpointDisk.recover().records.at(-1) ?? null;
-    const checkpoint = saved ? decodeOwnershipCheckpoint(saved) : null;
-    this.lastCheckpoint = saved;
-    this.ownership = checkpoint ? resumeOwnership(config, checkpoint) : createOwnershipState(config);
-    this.host.log(
-      () =>
-        `${this.id} process starts (incarnation ${this.incarnation}), ${checkpoint ? `resuming from its ownership checkpoint (${checkpoint.phase})` : "blank"}`,
-    );
-    if (checkpoint) {
-      this.host.resumed(this, checkpoint.phase);
-      this.host.ownershipChanged(this);
-    }
-    this.booting = true;
-    try {
-      startRaft();
-    } finally {
-      this.booting = false;
-    }
-    const conf = this.raft.conf;
-    this.inputs.unshift({
-      kind: "start",
-      nowMs: this.host.nowMs(),
-      incarnation: `i${this.incarnation}r${this.prng.nextU32().toString(16)}`,
-      members: [...conf.voters, ...conf.learners],
+    const proc = new SimProcess(this.id, this.incarnation);
+    this.proc = proc;
+    this.keys = null;
+    const prng = this.prng.split(`process-${this.incarnation}`);
+    const node = PoolNode.create(config, {
+      logger: this.host.loggerFor(this),
+      onFatal: (e) => {
+        if (this.proc === proc && proc.alive) this.host.fatal(this, e);
+      },
+      onJoinFailed: (f) => {
+        if (this.proc === proc && proc.alive)
+          this.host.fatal(this, new Error(`join refused: ${f.reason} ${f.error}`));
+      },
+      seams: {
+        clock: new SimClock(this.host.world, proc, 0.99 + 0.02 * prng.float()),
+        random: simRandomness(prng),
+        storage: this.disk.forProcess(proc),
+        platform: this.server.platformFor(proc),
+      },
+      variants: this.host.variants,
+      observer: this.host.observerFor(this),
     });
-    this.drain();
-    this.syncLeader();
+    this.node = node;
+    this.host.log(() => `${this.id} process starts (incarnation ${this.incarnation})`);
+    node.boot().catch((e: unknown) => {
+      if (this.proc === proc && proc.alive) this.host.fatal(this, e);
+    });
   }
 
+  /** The process dies: memory and pending answers are gone; the disk keeps what was synced (and maybe a torn tail). */
   crash(prng: Prng, corruptProbability: number): boolean {
-    if (!this.running) return false;
-    this.raft.crash(prng, corruptProbability);
-    this.keys?.dropAll(`${this.id} crashed`);
-    for (const op of this.deferred) this.host.unknown(op, `${this.id} crashed`);
-    this.deferred = [];
+    const proc = this.proc;
+    if (!proc?.alive) return false;
+    proc.kill();
+    this.disk.crash(prng, corruptProbability);
+    this.node = null;
     this.keys = null;
-    this.store = null;
-    this.ownership = null;
-    this.inputs = [];
-    this.pausedWork = [];
+    if (this.host.world.endpoint(this.id)?.proc === proc) this.host.world.setEndpoint(this.id, null);
+    for (const op of this.inflight) this.host.unknown(op, `${this.id} crashed`);
+    this.inflight.clear();
     return true;
   }
 
   pause(): boolean {
-    if (this.raft.state !== "up") return false;
-    this.raft.pause();
-    return true;
+    return this.proc?.pause() ?? false;
   }
 
   resume(): void {
-    if (this.raft.state !== "paused") return;
-    this.raft.resume();
-    const work = this.pausedWork;
-    this.pausedWork = [];
-    for (const w of work) {
-      if (!this.raft.isUp) break;
-      w();
-    }
-    const ops = this.deferred;
-    this.deferred = [];
-    for (const op of ops) this.request(op);
-    this.syncLeader();
-  }
-
-  /** Run `fn` in the process now, later (paused), or never (crashed since `incarnation`). */
-  private inProcess(incarnation: number, fn: () => void): void {
-    if (incarnation !== this.incarnation || !this.running) return;
-    if (this.raft.state === "paused") this.pausedWork.push(fn);
-    else fn();
-  }
-
-  // ---- ownership machine ----------------------------------------------------------
-
-  feed(input: OwnershipInput): void {
-    if (!this.running || !this.ownership) return;
-    if (this.raft.state === "paused") {
-      this.pausedWork.push(() => this.feed(input));
-      return;
-    }
-    this.inputs.push(input);
-    if (!this.stepping && !this.booting) this.drain();
-  }
-
-  private drain(): void {
-    this.stepping = true;
-    try {
-      for (let input = this.inputs.shift(); input && this.ownership; input = this.inputs.shift()) {
-        this.step(this.ownership, input);
-      }
-    } finally {
-      this.stepping = false;
-    }
-  }
-
-  private step(before: OwnershipState, input: OwnershipInput): void {
-    let next: ReturnType<typeof stepOwnership>;
-    try {
-      next = stepOwnership(before, input);
-    } catch (e) {
-      throw new PoolInvariantViolation(
-        "ownership-input",
-        `${this.id}'s ownership machine refused ${input.kind}: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    }
-    const after = next.state;
-    this.ownership = after;
-    const changed =
-      after.phase !== before.phase || after.material !== before.material || after.genesis !== before.genesis;
-    const save =
-      changed || (after.pending?.step === "verifyKeys") !== (before.pending?.step === "verifyKeys");
-    const late = this.host.unsafe === "checkpointAfterEffects";
-    if (save && !late) this.saveCheckpoint(after);
-    if (changed) {
-      if (after.phase !== before.phase)
-        this.host.log(() => `${this.id} ownership ${before.phase} -> ${after.phase}`);
-      this.host.ownershipChanged(this);
-    }
-    for (const effect of next.effects) this.execute(effect);
-    if (save && late) this.saveCheckpoint(after);
-  }
-
-  /**
-   * Durable before any effect of the step acts on it (as the node's driver does): the
-   * Genesis proposal leaves only once the material it names is recorded. A null
-   * checkpoint leaves the last one in place (the machine's contract).
-   */
-  private saveCheckpoint(state: OwnershipState): void {
-    const checkpoint = ownershipCheckpoint(state);
-    if (!checkpoint) return;
-    const bytes = encodeOwnershipCheckpoint(checkpoint);
-    const last = this.lastCheckpoint;
-    if (last && last.length === bytes.length && last.every((b, i) => b === bytes[i])) return;
-    this.checkpointDisk.rewrite([bytes]);
-    this.lastCheckpoint = bytes;
-    this.host.log(
-      () => `${this.id} saves its ownership checkpoint (${checkpoint.phase}, ${bytes.length} bytes)`,
-    );
-  }
-
-  private execute(effect: OwnershipEffect): void {
-    if (isHsmEffect(effect)) {
-      this.hsmCall(effect.kind, (fault) => {
-        if (fault !== null) {
-          if (effect.kind === "hsm.deleteKeys") return null;
-          const correlationId = effect.correlationId;
-          return () =>
-            this.feed({ kind: "hsmFailed", correlationId, error: { code: "DeviceFault", message: fault } });
-        }
-        // The device acts even if the process died meanwhile; only the answer is lost.
-        const result = this.partition.run(effect);
-        return result ? () => this.feed(result) : null;
-      });
-      return;
-    }
-    switch (effect.kind) {
-      case "send":
-        this.host.sendOwnership(this, effect.to, effect.message);
-        return;
-      case "propose": {
-        try {
-          this.raft.act((raw) => raw.propose(effect.data));
-        } catch (e) {
-          if (!isHsmPoolError(e)) throw e;
-          this.host.log(() => `${this.id} cannot propose ${effect.command.kind} yet: ${e.code}`);
-        }
-        if (effect.command.kind === "genesis") {
-          this.host.genesisProposed(this, effect.command);
-          if (this.host.unsafe === "genesisBeforeCommit") {
-            this.feed({ kind: "genesisApplied", genesis: effect.command });
-          }
-        }
-        return;
-      }
-      case "ownershipSynced":
-        this.host.log(
-          () => `${this.id} holds the pool's ownership (DEK ${effect.dekFingerprint.slice(0, 12)})`,
-        );
-        return;
-    }
-  }
-
-  /**
-   * One call on this member's HSM: queued behind the device's earlier calls, done after
-   * its latency. `run(fault)` happens on the device at completion time (crash or not)
-   * and returns what the process does with the answer, if it is still alive.
-   */
-  hsmCall(label: string, run: (fault: string | null) => (() => void) | null): void {
-    const incarnation = this.incarnation;
-    const p = this.partition;
-    const startUs = Math.max(this.host.nowUs(), p.busyUntilUs);
-    p.busyUntilUs = startUs + this.host.hsmLatencyUs(label);
-    this.host.at(p.busyUntilUs, label, this, () => {
-      const then = run(this.host.hsmFault());
-      if (then) this.inProcess(incarnation, then);
-    });
-  }
-
-  // ---- Raft side ------------------------------------------------------------------
-
-  /** A committed entry, applied in order (the one place the key store changes). */
-  onApplied(e: Entry): void {
-    const store = this.store;
-    if (!store) return;
-    if (e.index !== store.appliedIndex + 1) {
-      throw new Error(`${this.id} applies index ${e.index} but its key store is at ${store.appliedIndex}`);
-    }
-    const { outcome } = store.apply(e);
-    this.host.applied(this, e.index, outcome);
-    if (
-      outcome.kind === "genesisAccepted" ||
-      outcome.kind === "genesisIgnored" ||
-      outcome.kind === "memberSynced"
-    ) {
-      this.host.log(() => `${this.id} applies ${describeOutcome(outcome)} at index ${e.index}`);
-    }
-    this.keys?.onApplied(outcome);
-    for (const input of ownershipInputsOf(outcome)) this.feed(input);
-    const raft = this.raft;
-    if (raft.role === "leader" && e.term === raft.term && this.caughtUpTerm !== raft.term) {
-      this.caughtUpTerm = raft.term;
-      this.feed({ kind: "leaderCaughtUp", term: raft.term });
-    }
-  }
-
-  onConfApplied(_cc: ConfChange): void {
-    const conf = this.raft.conf;
-    this.feed({ kind: "membershipChanged", members: [...conf.voters, ...conf.learners] });
-  }
-
-  /** A Raft message from `from` was delivered: attested links to a quorum mean "peers connected". */
-  onRaftMessage(from: string): void {
-    if (this.peersConnectedFed) return;
-    this.heard.add(from);
-    if (this.heard.size + 1 > this.raft.conf.voters.length / 2) {
-      this.peersConnectedFed = true;
-      this.feed({ kind: "peersConnected" });
-    }
-  }
-
-  /** Tell the machine about a new leader or term (after any event that touched Raft). */
-  syncLeader(): void {
-    const raw = this.raft.raw;
-    if (!raw || this.raft.state !== "up") return;
-    const st = raw.status();
-    if (st.lead === this.lead && st.term === this.leadTerm) return;
-    this.lead = st.lead;
-    this.leadTerm = st.term;
-    this.feed({ kind: "leaderChanged", leader: st.lead, term: st.term });
-  }
-
-  tick(): void {
-    if (this.raft.state !== "up") return;
-    this.raft.tick();
-    this.feed({ kind: "tick", nowMs: this.host.nowMs() });
-    this.syncLeader();
-  }
-
-  receiveOwnership(from: string, bytes: Uint8Array): void {
-    if (!this.running) return;
-    this.feed({ kind: "message", from, message: decodeMessage(bytes) });
+    this.proc?.resume();
   }
 
   // ---- clients --------------------------------------------------------------------
 
   request(op: ClientOp): void {
-    if (!this.running || !this.keys) {
+    const proc = this.proc;
+    if (!proc?.alive) {
       this.host.refuse(op, "ServiceUnavailable", `${this.id} is down (connection refused)`);
       return;
     }
-    if (this.raft.state === "paused") {
-      this.deferred.push(op);
-      return;
+    this.inflight.add(op);
+    proc.deliver(() => {
+      const keys = this.keys;
+      if (!keys) {
+        this.inflight.delete(op);
+        this.host.refuse(op, "ServiceUnavailable", `${this.id} does not serve the data plane yet`);
+        return;
+      }
+      const settle = (fn: () => void) => {
+        if (this.proc !== proc || !proc.alive || !this.inflight.delete(op)) return;
+        fn();
+      };
+      serve(keys, op).then(
+        (result) => settle(() => this.host.complete(op, result)),
+        (e: unknown) =>
+          settle(() => {
+            if (!isHsmPoolError(e)) return this.host.fatal(this, e);
+            const write = op.kind === "create" || op.kind === "delete";
+            // Timed out waiting for the apply, or stopped: the write may still commit.
+            if (write && (e.code === "NoQuorum" || e.code === "ServiceUnavailable"))
+              this.host.unknown(op, `${e.code}: ${e.message}`);
+            else this.host.refuse(op, e.code, e.message);
+          }),
+      );
+    });
+  }
+}
+
+/** One client operation through the shipped KeyService. */
+async function serve(keys: KeyService, op: ClientOp): Promise<SingleKeyResult> {
+  const notFound = (e: unknown): SingleKeyResult => {
+    if (isHsmPoolError(e, "KeyNotFound")) return "notFound";
+    throw e;
+  };
+  switch (op.kind) {
+    case "create": {
+      const view = await keys.createKey({
+        name: op.name,
+        kty: "EC",
+        crv: "P-256",
+        ops: ["sign", "verify"],
+        enabled: true,
+        notBeforeMs: null,
+        expiresMs: null,
+        tags: {},
+        ...(op.requestId ? { requestId: op.requestId } : {}),
+      });
+      return view.version;
     }
-    this.keys.request(op);
+    case "delete":
+      return keys.deleteKey(op.name, op.requestId ?? undefined).then(() => "ok" as const, notFound);
+    case "get":
+      return keys.getKey({ name: op.name }).then((v) => v.version, notFound);
+    case "sign":
+      return keys.sign({ name: op.name }, "ES256", SIGN_DATA).then((r) => r.version, notFound);
   }
-
-  private keyServiceHost(): KeyServiceHost {
-    const member = this;
-    const host = this.host;
-    const incarnation = this.incarnation;
-    return {
-      id: this.id,
-      raft: this.raft,
-      partition: this.partition,
-      get store() {
-        return member.store as KeyStore;
-      },
-      get ownership() {
-        return member.ownership;
-      },
-      unsafe: host.unsafe,
-      nowMs: () => host.nowMs(),
-      nextReadId: () => host.nextReadId(),
-      hsm: (label, work, failed) =>
-        this.hsmCall(label, (fault) => (fault === null ? work : () => failed(fault))),
-      serving: (op) => host.served(member, op),
-      complete: (op, result) => {
-        if (member.incarnation === incarnation) host.complete(op, result);
-      },
-      refuse: (op, code, message) => {
-        if (member.incarnation === incarnation) host.refuse(op, code, message);
-      },
-      unknown: (op, why) => host.unknown(op, why),
-    };
-  }
-}
-
-function describeOutcome(o: ApplyOutcome): string {
-  switch (o.kind) {
-    case "genesisAccepted":
-      return `Genesis by ${o.genesis.proposer} (the pool's owner root)`;
-    case "genesisIgnored":
-      return `a later Genesis by ${o.proposer} (ignored)`;
-    case "memberSynced":
-      return `MemberOwnershipSynced ${o.memberId}`;
-    default:
-      return o.kind;
-  }
-}
-
-export function simWallMs(nowUs: number): number {
-  return EPOCH_MS + Math.floor(nowUs / 1000);
 }

@@ -11,9 +11,9 @@ import { findPoolScenario } from "./scenarios.js";
 import { runPoolSweep } from "./sweep.js";
 
 describe("runPoolSim determinism and replay", () => {
-  it("the same seed twice gives the same trace hash, stats and history", () => {
-    const a = runPoolSim({ seed: 4242 });
-    const b = runPoolSim({ seed: 4242 });
+  it("the same seed twice gives the same trace hash, stats and history", async () => {
+    const a = await runPoolSim({ seed: 4242 });
+    const b = await runPoolSim({ seed: 4242 });
     expect(a.ok, a.violation?.message).toBe(true);
     expect(a.traceHash).toMatch(/^[0-9a-f]{16}$/);
     expect(b.traceHash).toBe(a.traceHash);
@@ -21,17 +21,15 @@ describe("runPoolSim determinism and replay", () => {
     expect(b.genesis).toEqual(a.genesis);
   });
 
-  it("different seeds give different trace hashes", () => {
-    const hashes = new Set(
-      [1, 2, 3, 4, 5].map((seed) => runPoolSim({ seed, durationUs: 8 * US_PER_S }).traceHash),
-    );
+  it("different seeds give different trace hashes", async () => {
+    const hashes = new Set(await seedsHashes([1, 2, 3, 4, 5]));
     expect(hashes.size).toBe(5);
   });
 
-  it("turning the transcript on does not change the run, and the transcript tells the bootstrap story", () => {
+  it("turning the transcript on does not change the run, and the transcript tells the bootstrap story", async () => {
     const lines: string[] = [];
-    const quiet = runPoolSim({ seed: 77, durationUs: 8 * US_PER_S });
-    const loud = runPoolSim({ seed: 77, durationUs: 8 * US_PER_S, transcript: (l) => lines.push(l) });
+    const quiet = await runPoolSim({ seed: 77, durationUs: 8 * US_PER_S });
+    const loud = await runPoolSim({ seed: 77, durationUs: 8 * US_PER_S, transcript: (l) => lines.push(l) });
     expect(loud.traceHash).toBe(quiet.traceHash);
     const has = (re: RegExp) => lines.some((l) => re.test(l));
     expect(has(/^t=\d+\.\d{3}s n\d proposes Genesis$/)).toBe(true);
@@ -42,8 +40,8 @@ describe("runPoolSim determinism and replay", () => {
     expect(has(/client <- n\d op \d+ \(c\d\) create key-\d: v\d+/)).toBe(true);
   });
 
-  it("bootstraps a pool where all three members hold ownership and clients are served", () => {
-    const r = runPoolSim({ seed: 3, scenario: "random", durationUs: 30 * US_PER_S });
+  it("bootstraps a pool where all three members hold ownership and clients are served", async () => {
+    const r = await runPoolSim({ seed: 3, scenario: "random", durationUs: 30 * US_PER_S });
     expect(r.ok, r.violation?.message).toBe(true);
     expect(r.genesis.committedBy).toMatch(/^n[123]$/);
     expect(r.stats.writesAcked).toBeGreaterThan(50);
@@ -53,36 +51,41 @@ describe("runPoolSim determinism and replay", () => {
     expect(r.stats.refusedOwnershipPending).toBeGreaterThan(0);
   });
 
-  it("reports a replay command with seed, scenario and the non-default flags", () => {
-    const r = runPoolSim({ seed: 12, scenario: "bootstrap", durationUs: 15 * US_PER_S, intensity: "high" });
+  it("reports a replay command with seed, scenario and the non-default flags", async () => {
+    const r = await runPoolSim({
+      seed: 12,
+      scenario: "bootstrap",
+      durationUs: 15 * US_PER_S,
+      intensity: "high",
+    });
     expect(r.replayCommand).toBe(
       "npx hsmpool sim pool --seed 12 --scenario bootstrap --duration 15s --intensity high --transcript",
     );
-    const d = runPoolSim({
+    const d = await runPoolSim({
       seed: 5,
       durationUs: 30 * US_PER_S,
-      unsafeMode: "staleReads",
+      unsafeMode: "readWithoutBarrier",
       keepFaults: [0, 2],
     });
     expect(d.replayCommand).toBe(
-      "npx hsmpool sim pool --seed 5 --scenario random --keep-faults 0,2 --unsafe-mode staleReads --transcript",
+      "npx hsmpool sim pool --seed 5 --scenario random --keep-faults 0,2 --unsafe-mode readWithoutBarrier --transcript",
     );
   });
 
-  it("refuses bad options with BadParameter and runs nothing", () => {
+  it("refuses bad options with BadParameter and runs nothing", async () => {
     const bad = [
       { seed: -1 },
       { seed: 1.5 },
       { seed: 1, scenario: "nope" },
       { seed: 1, durationUs: 10 },
       { seed: 1, intensity: "extreme" as "high" },
-      { seed: 1, unsafeMode: "yolo" as "staleReads" },
+      { seed: 1, unsafeMode: "yolo" as "readWithoutBarrier" },
       { seed: 1, keepFaults: [-2] },
     ];
     for (const o of bad) {
       let err: unknown;
       try {
-        runPoolSim(o);
+        await runPoolSim(o);
       } catch (e) {
         err = e;
       }
@@ -90,26 +93,31 @@ describe("runPoolSim determinism and replay", () => {
     }
   });
 
-  it("keepFaults replays a subset of the schedule and 'none' runs without faults", () => {
-    const full = runPoolSim({ seed: 9 });
+  it("keepFaults replays a subset of the schedule and 'none' runs without faults", async () => {
+    const full = await runPoolSim({ seed: 9 });
     expect(full.faults.length).toBeGreaterThan(2);
-    const none = runPoolSim({ seed: 9, keepFaults: [] });
+    const none = await runPoolSim({ seed: 9, keepFaults: [] });
     expect(none.faults).toEqual([]);
     expect(none.scheduledFaults).toBe(full.faults.length);
     expect(none.stats.faultsApplied).toBe(0);
     expect(none.ok, none.violation?.message).toBe(true);
   });
 
-  it("shrinking keeps the failure and drops faults that do not matter", () => {
-    const s = runPoolSweep({ from: 1, count: 20, unsafeMode: "staleReads", stopAfterFailures: 1 });
+  it("shrinking keeps the failure and drops faults that do not matter", async () => {
+    const s = await runPoolSweep({
+      from: 1,
+      count: 20,
+      unsafeMode: "readWithoutBarrier",
+      stopAfterFailures: 1,
+    });
     const failing = s.failures[0]!;
     expect(failing.faults.length).toBeGreaterThan(1);
-    const shrunk = shrinkPoolFailure(failing, { unsafeMode: "staleReads" }, 40);
+    const shrunk = await shrinkPoolFailure(failing, { unsafeMode: "readWithoutBarrier" }, 40);
     expect(shrunk.result.violation?.invariant).toBe("linearizable-key-store");
     expect(shrunk.keepFaults.length).toBeLessThan(failing.faults.length);
-    const replay = runPoolSim({
+    const replay = await runPoolSim({
       seed: failing.seed,
-      unsafeMode: "staleReads",
+      unsafeMode: "readWithoutBarrier",
       keepFaults: shrunk.keepFaults,
     });
     expect(replay.traceHash).toBe(shrunk.result.traceHash);
@@ -134,7 +142,7 @@ describe("parallel pool sweep", () => {
         unsafeMode: "ackBeforeCommit" as const,
       };
       const parallel = await runPoolSweepParallel(options, 2);
-      const sequential = runPoolSweep(options);
+      const sequential = await runPoolSweep(options);
       expect(parallel.traceHash).toBe(sequential.traceHash);
       expect(parallel.seedsRun).toBe(4);
       expect(parallel.failures.map((f) => f.seed)).toEqual(sequential.failures.map((f) => f.seed));
@@ -144,7 +152,7 @@ describe("parallel pool sweep", () => {
 });
 
 describe("confidentiality in the simulated pool", () => {
-  it("no HSM key material reaches a member's disk (WAL, ownership checkpoint) or a transfer blob's bytes", () => {
+  it("no HSM key material reaches a member's disk (WAL, ownership checkpoint) or a transfer blob's bytes", async () => {
     const plan = findPoolScenario("random")!.plan({
       prng: Prng.fromSeed(21).split("plan"),
       intensity: INTENSITIES.medium,
@@ -160,11 +168,11 @@ describe("confidentiality in the simulated pool", () => {
       workloadStopUs: 19 * US_PER_S,
     });
     cluster.start();
-    cluster.run();
+    await cluster.run();
     const stored: Uint8Array[] = [];
     const secrets: Uint8Array[] = [];
     for (const m of cluster.members.values()) {
-      stored.push(...m.raft.disk.recover().records, ...m.checkpointDisk.recover().records);
+      stored.push(...m.disk.durableFiles());
       const keys = (m.partition as unknown as { keys: Map<string, { material: Uint8Array }> }).keys;
       for (const k of keys.values()) secrets.push(k.material);
     }
@@ -183,3 +191,9 @@ describe("confidentiality in the simulated pool", () => {
     }
   });
 });
+
+async function seedsHashes(seeds: number[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const seed of seeds) out.push((await runPoolSim({ seed, durationUs: 8 * US_PER_S })).traceHash);
+  return out;
+}

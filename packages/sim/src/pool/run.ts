@@ -1,6 +1,6 @@
 import { fail } from "@hsmpool/errors";
 import { Prng } from "@hsmpool/faults";
-import { INTENSITIES, type IntensityName, shrinkList } from "../faults.js";
+import { INTENSITIES, type IntensityName, shrinkListAsync } from "../faults.js";
 import { InvariantViolation } from "../raft/invariants.js";
 import { US_PER_S } from "../scheduler.js";
 import { type PoolInvariantName, PoolInvariantViolation } from "./checker.js";
@@ -11,7 +11,7 @@ import { POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./unsafe.js";
 
 /**
  * One pool simulator run: a pure function of (seed, scenario, intensity, duration,
- * code). Returns the verdict and the trace hash; a violated invariant (or the code
+ * code), asynchronous because the shipped node it runs is. Returns the verdict and the trace hash; a violated invariant (or the code
  * under test throwing) ends the run early and is reported, never thrown.
  */
 
@@ -96,7 +96,7 @@ export function poolReplayCommand(r: PoolReplaySpec): string {
   return parts.join(" ");
 }
 
-export function runPoolSim(options: PoolSimOptions): PoolSimResult {
+export async function runPoolSim(options: PoolSimOptions): Promise<PoolSimResult> {
   validatePoolSimOptions(options);
   const scenarioName = options.scenario ?? "random";
   const scenario = findPoolScenario(scenarioName)!;
@@ -138,7 +138,7 @@ export function runPoolSim(options: PoolSimOptions): PoolSimResult {
   let violation: PoolSimResult["violation"];
   try {
     cluster.start();
-    cluster.run();
+    await cluster.run();
   } catch (e) {
     violation =
       e instanceof PoolInvariantViolation || e instanceof InvariantViolation
@@ -182,19 +182,19 @@ export function runPoolSim(options: PoolSimOptions): PoolSimResult {
  * invariant (the sim's shrinkList). Returns the kept fault indices and the last
  * failing run, whose replayCommand reproduces it.
  */
-export function shrinkPoolFailure(
+export async function shrinkPoolFailure(
   failing: PoolSimResult,
   options: Omit<PoolSimOptions, "seed" | "keepFaults" | "transcript">,
   maxRuns = 100,
-): { keepFaults: number[]; runs: number; result: PoolSimResult } {
+): Promise<{ keepFaults: number[]; runs: number; result: PoolSimResult }> {
   const want = failing.violation?.invariant;
   if (!want) throw new Error("shrinkPoolFailure needs a failing run");
   let last = failing;
   const all = Array.from({ length: failing.scheduledFaults }, (_, i) => i);
-  const { items, runs } = shrinkList(
+  const { items, runs } = await shrinkListAsync(
     all,
-    (candidate) => {
-      const r = runPoolSim({ ...options, seed: failing.seed, keepFaults: candidate });
+    async (candidate) => {
+      const r = await runPoolSim({ ...options, seed: failing.seed, keepFaults: candidate });
       if (r.violation?.invariant === want) {
         last = r;
         return true;

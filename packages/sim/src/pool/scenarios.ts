@@ -14,6 +14,11 @@ import { US_PER_MS, US_PER_S } from "../scheduler.js";
 export interface PoolFault extends Fault {
   /** Armed at atUs; starts `delayUs` after the next Genesis proposal, aimed at its proposer. */
   onGenesisProposed?: { delayUs: number };
+  /**
+   * Armed at atUs; starts `delayUs` after the next append acknowledgement a member sends,
+   * aimed at that member: a crash there tests that what it acknowledged was durable.
+   */
+  onAppendAcked?: { delayUs: number };
 }
 
 export interface PoolScenarioPlan {
@@ -84,14 +89,29 @@ function healingFaults(ctx: PoolScenarioContext): PoolFault[] {
   return faults;
 }
 
+/** One or two crashes, each aimed at the next member to acknowledge an append after its arming time. */
+function ackCrashes(ctx: PoolScenarioContext): PoolFault[] {
+  const { prng, fromUs, untilUs } = ctx;
+  return Array.from({ length: prng.between(1, 2) }, () => ({
+    atUs: fromUs + prng.int(untilUs - fromUs),
+    durationUs: prng.between(300 * US_PER_MS, 2 * US_PER_S),
+    salt: prng.nextU32(),
+    action: { kind: "crash", target: "follower" } as const,
+    onAppendAcked: { delayUs: 0 },
+  }));
+}
+
 export const POOL_SCENARIOS: readonly PoolScenario[] = [
   {
     name: "random",
     description:
-      "random crashes (with torn WAL tails), pauses, partitions and link faults, plus transient HSM faults",
+      "random crashes (with torn WAL tails), pauses, partitions and link faults, plus transient HSM faults, " +
+      "and crashes of a member right after it acknowledged an append",
     plan: (ctx) => ({
       ...base(ctx.prng),
-      faults: randomSchedule(ctx.prng, ctx.intensity, ctx.fromUs, ctx.untilUs),
+      faults: [...randomSchedule(ctx.prng, ctx.intensity, ctx.fromUs, ctx.untilUs), ...ackCrashes(ctx)].sort(
+        (a, b) => a.atUs - b.atUs,
+      ),
     }),
   },
   {

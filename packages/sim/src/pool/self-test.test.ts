@@ -6,8 +6,9 @@ import { runPoolSweep } from "./sweep.js";
 import type { PoolUnsafeMode } from "./unsafe.js";
 
 /**
- * Checker self-tests: with a deliberately wrong node shell, the simulator must find a
- * violation of the matching invariant within a bounded number of seeds — proof that
+ * Checker self-tests: with a deliberately broken variant of the SHIPPED node shell
+ * (@hsmpool/node seams/variants.ts) or a faulty simulated HSM, the simulator must find
+ * a violation of the matching invariant within a bounded number of seeds — proof that
  * each pool checker can fail. The same scenarios pass with the correct shell (the
  * sweeps and scenario tests).
  */
@@ -45,31 +46,43 @@ const CASES: { mode: PoolUnsafeMode; scenario: string; invariant: PoolInvariantN
     what: "a shell that sends the Genesis proposal before writing the checkpoint that records it",
   },
   {
-    mode: "staleReads",
+    mode: "readWithoutBarrier",
     scenario: "random",
     invariant: "linearizable-key-store",
     what: "gets and signs without the ReadIndex barrier",
   },
+  {
+    mode: "sendBeforePersist",
+    scenario: "random",
+    invariant: "persist-before-send",
+    what: "a Raft driver that sends a Ready's messages before its entries are on disk",
+  },
 ];
 
 describe("the pool simulator catches a deliberately broken node shell", () => {
-  it.each(CASES)("$mode ($what) violates $invariant", ({ mode, scenario, invariant }) => {
-    const s = runPoolSweep({ from: 1, count: MAX_SEEDS, scenario, unsafeMode: mode, stopAfterFailures: 1 });
+  it.each(CASES)("$mode ($what) violates $invariant", async ({ mode, scenario, invariant }) => {
+    const s = await runPoolSweep({
+      from: 1,
+      count: MAX_SEEDS,
+      scenario,
+      unsafeMode: mode,
+      stopAfterFailures: 1,
+    });
     expect(s.failures.length).toBe(1);
     const f = s.failures[0]!;
     expect(f.violation?.invariant, f.violation?.message).toBe(invariant);
     expect(f.simulatedUs).toBeLessThanOrEqual(30 * US_PER_S);
   });
 
-  it("a failing seed replays to the same violation and trace hash", () => {
-    const s = runPoolSweep({
+  it("a failing seed replays to the same violation and trace hash", async () => {
+    const s = await runPoolSweep({
       from: 1,
       count: MAX_SEEDS,
       unsafeMode: "ackBeforeCommit",
       stopAfterFailures: 1,
     });
     const f = s.failures[0]!;
-    const again = runPoolSim({ seed: f.seed, unsafeMode: "ackBeforeCommit" });
+    const again = await runPoolSim({ seed: f.seed, unsafeMode: "ackBeforeCommit" });
     expect(again.traceHash).toBe(f.traceHash);
     expect(again.violation).toEqual(f.violation);
     expect(f.replayCommand).toBe(

@@ -1,54 +1,43 @@
-import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { createHash, createHmac } from "node:crypto";
+import { fail } from "@hsmpool/errors";
 import type { Prng } from "@hsmpool/faults";
-import {
-  keyFingerprint,
-  type OwnershipEffect,
-  type OwnershipInput,
-  type OwnershipKeyRole,
-  type P384PublicJwk,
-  type PublicJwk,
-} from "@hsmpool/pool";
+import type { KeyHandle, KeyOp, KeySpec } from "@hsmpool/hsm";
+import { keyFingerprint, type P384PublicJwk } from "@hsmpool/pool";
 import { p384 } from "@noble/curves/nist.js";
-import { hmac } from "@noble/hashes/hmac.js";
-import { sha256 } from "@noble/hashes/sha2.js";
 
 /**
  * A deterministic simulated HSM: one partition per simulated server, all drawing
- * their randomness from the run's PRNG, so a seed fixes every key.
+ * their randomness from the run's PRNG, so a seed fixes every key. It answers the
+ * session calls the node shell makes (the HsmSession seam, adapted in
+ * shell/server.ts), synchronously; the device model adds queueing, latency and faults.
  *
  * What is real: the owner root is a real P-384 key (the pool machine verifies ES384
  * certificate signatures), made from PRNG bytes and signing deterministically
- * (RFC 6979). What is modelled: ECDH transfer and DEK wrapping. A blob is an opaque
- * token (magic, id, random filler) naming a record in the fabric — the physics of
- * the simulation — that only the partition it was made for can open: a transfer
- * blob needs the target partition id *and* its current transfer key (a partition
- * re-initialized since cannot open it), a wrapped application key needs a partition
- * holding the very DEK material it was wrapped under. Key material never leaves the
- * fabric; the node shell and the wire only ever carry key ids, public keys,
- * signatures and blobs. Application keys sign with HMAC-SHA256 (the invariants are
- * about ownership, not about the application algorithm).
+ * (RFC 6979); wrapped key blobs carry the HSM's "HSMK" v1 header with the key id (the
+ * node reads it). What is modelled: ECDH transfer, DEK wrapping and AES-GCM. A blob
+ * names a record in the fabric — the physics of the simulation — that only the
+ * partition it was made for can open: a transfer blob needs the target partition id
+ * *and* its current transfer key (a partition re-initialized since cannot open it), a
+ * wrapped application key needs a partition holding the very DEK material it was
+ * wrapped under. Key material never leaves the fabric; the node shell and the wire only
+ * ever carry key ids, public keys, signatures and blobs. Application keys sign with
+ * HMAC-SHA256 (the invariants are about ownership, not about the application algorithm).
  */
 
-export type HsmEffect = Extract<OwnershipEffect, { kind: `hsm.${string}` }>;
-
-export function isHsmEffect(e: OwnershipEffect): e is HsmEffect {
-  return e.kind.startsWith("hsm.");
-}
-
-type KeyRole = OwnershipKeyRole | "app";
+type KeyRole = "ownerRoot" | "dek" | "poolKey" | "app";
 
 interface SimKey {
   readonly role: KeyRole;
+  readonly handle: KeyHandle;
   /** Secret material: never copied outside the fabric. */
   readonly material: Uint8Array;
-  /** Owner root only: the P-384 public key. */
-  readonly publicKey?: P384PublicJwk;
+  /** EC keys: the public key. */
+  readonly publicJwk?: { kty: string; crv: string; x: string; y: string };
 }
 
 type BlobRecord =
   | {
       mode: "transfer";
-      keyId: string;
       key: SimKey;
       sourcePartitionId: string;
       sourceTransferKey: string;
@@ -56,10 +45,13 @@ type BlobRecord =
       targetTransferKey: string;
       filler: Uint8Array;
     }
-  | { mode: "wrapped"; keyId: string; key: SimKey; wrappingMaterial: string; filler: Uint8Array };
+  | { mode: "wrapped"; key: SimKey; wrappingMaterial: string; filler: Uint8Array };
 
 const BLOB_MAGIC = [0x53, 0x48, 0x42, 0x31]; // "SHB1"
 const BLOB_FILLER_BYTES = 40;
+/** The HSM's wrapped-key header: "HSMK" | version 1 | reserved | key id (16 bytes). */
+const HSMK = [0x48, 0x53, 0x4d, 0x4b, 1, 0];
+const KEY_ID_BYTES = 16;
 
 function hex(bytes: Uint8Array): string {
   let s = "";
@@ -69,11 +61,17 @@ function hex(bytes: Uint8Array): string {
 
 /** A stable fingerprint of secret material (for checkers; reveals nothing about it). */
 export function materialFingerprint(material: Uint8Array): string {
-  return hex(sha256(material)).slice(0, 32);
+  return createHash("sha256").update(material).digest("hex").slice(0, 32);
 }
 
-function jwkKey(jwk: P384PublicJwk): string {
-  return `${jwk.x}.${jwk.y}`;
+function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const h = createHmac("sha256", key);
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+function jwkKey(jwk: { x?: unknown; y?: unknown }): string {
+  return `${String(jwk.x)}.${String(jwk.y)}`;
 }
 
 function bytesOf(prng: Prng, n: number): Uint8Array {
@@ -87,6 +85,10 @@ function bytesOf(prng: Prng, n: number): Uint8Array {
 
 function base64Url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64url");
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** The run-wide physics of the simulated HSMs: the blob records and which DEK each Genesis names. */
@@ -112,11 +114,7 @@ export class SimHsmFabric {
     const id = blob.length >= 8 ? new DataView(blob.buffer, blob.byteOffset).getUint32(4, true) : 0;
     const record = BLOB_MAGIC.every((b, i) => blob[i] === b) ? this.blobs.get(id) : undefined;
     const filler = blob.subarray(8);
-    if (
-      !record ||
-      filler.length !== record.filler.length ||
-      !filler.every((b, i) => b === record.filler[i])
-    ) {
+    if (!record || !equalBytes(filler, record.filler)) {
       fail("IntegrityError", "blob does not unwrap: not made by this fabric or altered in transit");
     }
     return record;
@@ -132,21 +130,24 @@ export class SimHsmFabric {
   }
 }
 
+const ROLE_CODES: Record<KeyRole, string> = { ownerRoot: "01", dek: "02", poolKey: "03", app: "04" };
+
 /**
  * One node's HSM partition. It is hardware: it survives a crash of the node process
- * (only `wipe`, a server loss, destroys it). `run` executes one ownership effect and
- * returns the machine's next input; failures come back as hsmFailed, as the node's
- * real shell reports them.
+ * (only `wipe`, a server loss, destroys it). Every call is synchronous and throws the
+ * HSM's typed errors (NotInitialized, Unauthenticated, KeyNotFound, IntegrityError).
  */
 export class SimPartition {
   readonly partitionId: string;
   /** The device works through one call at a time: when the last queued call completes. */
   busyUntilUs = 0;
-  /** Whether the node's stored (sealed) credential opens the partition. */
   private initialized = false;
+  private epoch = 0;
+  private credential: string | null = null;
   private transferKey: P384PublicJwk | null = null;
   private readonly keys = new Map<string, SimKey>();
   private seq = 0;
+  private readonly idPrefix: string;
 
   constructor(
     readonly nodeId: string,
@@ -154,162 +155,204 @@ export class SimPartition {
     private readonly prng: Prng,
   ) {
     this.partitionId = `hsm-${nodeId}/p0`;
+    this.idPrefix = createHash("sha256").update(this.partitionId).digest("hex").slice(0, 8);
   }
 
   get keyCount(): number {
     return this.keys.size;
   }
 
-  run(effect: HsmEffect): OwnershipInput | null {
-    try {
-      return this.execute(effect);
-    } catch (e) {
-      if (effect.kind === "hsm.deleteKeys") return null;
-      const error = isHsmPoolError(e)
-        ? { code: e.code, message: e.message }
-        : { code: "Internal" as const, message: `HSM call failed: ${String(e)}` };
-      return { kind: "hsmFailed", correlationId: effect.correlationId, error };
-    }
+  // ---- partition ------------------------------------------------------------------
+
+  zeroize(): void {
+    this.keys.clear();
+    this.initialized = false;
+    this.credential = null;
+    this.transferKey = null;
+    this.epoch++;
   }
 
-  private execute(effect: HsmEffect): OwnershipInput | null {
-    switch (effect.kind) {
-      case "hsm.zeroizeAndInit":
-        this.keys.clear();
-        this.initialized = true;
-        this.transferKey = this.randomP384Jwk();
-        return {
-          kind: "partitionReady",
-          correlationId: effect.correlationId,
-          partitionId: this.partitionId,
-          transferPublicKey: this.transferKey,
-        };
-      case "hsm.createOwnershipKeys": {
-        this.requireLoggedIn();
-        const secretKey = p384.utils.randomSecretKey(bytesOf(this.prng, 72));
-        const publicKey = jwkOfPoint(p384.getPublicKey(secretKey, false));
-        const ownerRootId = this.add({ role: "ownerRoot", material: secretKey, publicKey });
-        const dekId = this.add({ role: "dek", material: bytesOf(this.prng, 32) });
-        this.fabric.recordDek(dekId, this.keys.get(dekId)!.material);
-        const poolKeyId = this.add({ role: "poolKey", material: bytesOf(this.prng, 32) });
-        return {
-          kind: "ownershipKeysCreated",
-          correlationId: effect.correlationId,
-          ownerRoot: { keyId: ownerRootId, publicKey },
-          dekKeyId: dekId,
-          poolKeyKeyId: poolKeyId,
-        };
-      }
-      case "hsm.signWithOwnerRoot": {
-        const key = this.key(effect.keyId);
-        if (key.role !== "ownerRoot") fail("OperationNotAllowed", `key ${effect.keyId} cannot sign`);
-        return {
-          kind: "signed",
-          correlationId: effect.correlationId,
-          signature: p384.sign(effect.data, key.material),
-        };
-      }
-      case "hsm.exportForTransfer": {
-        const source = this.requireLoggedIn();
-        const blobs = effect.keyIds.map((keyId) =>
-          this.fabric.issue({
-            mode: "transfer",
-            keyId,
-            key: this.key(keyId),
-            sourcePartitionId: this.partitionId,
-            sourceTransferKey: jwkKey(source),
-            targetPartitionId: effect.targetPartitionId,
-            targetTransferKey: jwkKey(effect.targetTransferPublicKey),
-            filler: bytesOf(this.prng, BLOB_FILLER_BYTES),
-          }),
-        );
-        return { kind: "transferExported", correlationId: effect.correlationId, blobs };
-      }
-      case "hsm.importFromTransfer": {
-        const own = this.requireLoggedIn();
-        const opened = effect.items.map((item) => {
-          const r = this.fabric.open(item.blob);
-          const forUs =
-            r.mode === "transfer" &&
-            r.targetPartitionId === this.partitionId &&
-            r.targetTransferKey === jwkKey(own) &&
-            r.sourcePartitionId === effect.sourcePartitionId &&
-            r.sourceTransferKey === jwkKey(effect.sourceTransferPublicKey);
-          if (!forUs) fail("IntegrityError", `blob was not made for ${this.partitionId} by the named source`);
-          return { item, record: r };
-        });
-        const keys = opened.map(({ item, record }) => {
-          let key = record.key;
-          if (key.role === "dek" && this.fabric.corruptNextDekImport) {
-            // Unsafe "divergentDek": a faulty HSM stores other material under the DEK's id.
-            this.fabric.corruptNextDekImport = false;
-            key = { role: "dek", material: bytesOf(this.prng, 32) };
-          }
-          this.keys.set(record.keyId, key);
-          return key.publicKey
-            ? { role: item.role, keyId: record.keyId, publicKey: key.publicKey }
-            : { role: item.role, keyId: record.keyId };
-        });
-        return { kind: "transferImported", correlationId: effect.correlationId, keys };
-      }
-      case "hsm.checkKeys":
-        return {
-          kind: "keysChecked",
-          correlationId: effect.correlationId,
-          partition:
-            this.initialized && this.transferKey
-              ? { partitionId: this.partitionId, transferPublicKey: this.transferKey }
-              : null,
-          missingKeyIds: this.initialized ? effect.keyIds.filter((id) => !this.keys.has(id)) : [],
-        };
-      case "hsm.deleteKeys":
-        for (const id of effect.keyIds) this.keys.delete(id);
-        return null;
-    }
+  initialize(): Uint8Array {
+    if (this.initialized) fail("Conflict", `partition ${this.partitionId} is already initialized`);
+    const credential = bytesOf(this.prng, 16);
+    this.initialized = true;
+    this.credential = hex(credential);
+    this.transferKey = {
+      kty: "EC",
+      crv: "P-384",
+      x: base64Url(bytesOf(this.prng, 48)),
+      y: base64Url(bytesOf(this.prng, 48)),
+    };
+    this.epoch++;
+    return credential;
   }
 
-  // ---- application keys (the key-service side of the node shell) -------------
+  /** Logs in; returns the session's epoch (a later zeroize or initialize invalidates it). */
+  login(credential: Uint8Array): number {
+    if (!this.initialized) fail("NotInitialized", `partition ${this.partitionId} is not initialized`);
+    if (hex(credential) !== this.credential)
+      fail("Unauthenticated", `the credential does not open partition ${this.partitionId}`);
+    return this.epoch;
+  }
 
-  /** Generate an application EC key and return it wrapped under the DEK `dekKeyId`, with its public key. */
-  generateWrappedAppKey(dekKeyId: string): {
-    keyId: string;
-    wrappedMaterial: Uint8Array;
-    publicJwk: PublicJwk;
-  } {
+  requireSession(epoch: number): void {
+    if (!this.initialized) fail("NotInitialized", `partition ${this.partitionId} is not initialized`);
+    if (epoch !== this.epoch)
+      fail(
+        "Unauthenticated",
+        `partition ${this.partitionId} was re-initialized after this session logged in`,
+      );
+  }
+
+  // ---- keys -----------------------------------------------------------------------
+
+  generateKey(spec: KeySpec): KeyHandle {
+    const ops = [...spec.ops] as KeyOp[];
+    if (spec.kty === "EC" && spec.crv === "P-384") {
+      const secretKey = p384.utils.randomSecretKey(bytesOf(this.prng, 72));
+      const point = p384.getPublicKey(secretKey, false);
+      const publicJwk = {
+        kty: "EC",
+        crv: "P-384",
+        x: base64Url(point.subarray(1, 49)),
+        y: base64Url(point.subarray(49, 97)),
+      };
+      return this.add("ownerRoot", { kty: "EC", crv: "P-384", ops }, secretKey, publicJwk);
+    }
+    if (spec.kty === "EC") {
+      const publicJwk = {
+        kty: "EC",
+        crv: spec.crv ?? "P-256",
+        x: base64Url(bytesOf(this.prng, 32)),
+        y: base64Url(bytesOf(this.prng, 32)),
+      };
+      return this.add("app", { kty: "EC", crv: spec.crv ?? "P-256", ops }, bytesOf(this.prng, 32), publicJwk);
+    }
+    if (spec.kty === "oct") {
+      const role: KeyRole = ops.includes("wrapKey") ? "dek" : "poolKey";
+      const material = bytesOf(this.prng, 32);
+      const handle = this.add(role, { kty: "oct", size: spec.size ?? 256, ops }, material);
+      if (role === "dek") this.fabric.recordDek(handle.id, material);
+      return handle;
+    }
+    return fail("BadParameter", `the simulated HSM makes EC and AES keys, not ${spec.kty}`);
+  }
+
+  getHandle(keyId: string): KeyHandle {
+    return this.key(keyId).handle;
+  }
+
+  deleteKey(keyId: string): void {
+    this.key(keyId);
+    this.keys.delete(keyId);
+  }
+
+  getPublicJwk(keyId: string): { kty: string; crv: string; x: string; y: string; kid: string } {
+    const key = this.key(keyId);
+    if (!key.publicJwk) fail("BadParameter", `key ${keyId} has no public key`);
+    return { ...key.publicJwk, kid: keyId };
+  }
+
+  sign(keyId: string, data: Uint8Array): Uint8Array {
+    const key = this.key(keyId);
+    if (!key.handle.ops.includes("sign")) fail("OperationNotAllowed", `key ${keyId} cannot sign`);
+    return key.role === "ownerRoot" ? p384.sign(data, key.material) : hmacSha256(key.material, data);
+  }
+
+  verify(keyId: string, data: Uint8Array, signature: Uint8Array): boolean {
+    const key = this.key(keyId);
+    return key.role === "ownerRoot" ? false : equalBytes(hmacSha256(key.material, data), signature);
+  }
+
+  /** AES-GCM, modelled: the tag is an HMAC over iv, aad and plaintext; the body is masked with the key. */
+  encrypt(
+    keyId: string,
+    plaintext: Uint8Array,
+    aad: Uint8Array,
+  ): { ciphertext: Uint8Array; iv: Uint8Array; tag: Uint8Array } {
+    const key = this.aesKey(keyId, "encrypt");
+    const iv = bytesOf(this.prng, 12);
+    return { ciphertext: mask(plaintext, key.material), iv, tag: gcmTag(key.material, iv, aad, plaintext) };
+  }
+
+  decrypt(
+    keyId: string,
+    ciphertext: Uint8Array,
+    iv: Uint8Array,
+    tag: Uint8Array,
+    aad: Uint8Array,
+  ): Uint8Array {
+    const key = this.aesKey(keyId, "decrypt");
+    const plaintext = mask(ciphertext, key.material);
+    if (!equalBytes(gcmTag(key.material, iv, aad, plaintext), tag))
+      fail("BadParameter", "AES-GCM authentication failed (wrong key, iv, aad or altered data)");
+    return plaintext;
+  }
+
+  /** The key wrapped under the DEK `dekKeyId`: an "HSMK" v1 blob naming the key id, then the fabric token. */
+  exportWrapped(keyId: string, dekKeyId: string): Uint8Array {
+    const key = this.key(keyId);
     const dek = this.key(dekKeyId);
-    if (dek.role !== "dek") fail("OperationNotAllowed", `key ${dekKeyId} is not a DEK`);
-    const key: SimKey = { role: "app", material: bytesOf(this.prng, 32) };
-    const keyId = this.add(key);
-    const wrappedMaterial = this.fabric.issue({
+    if (dek.role !== "dek") fail("BadParameter", `key ${dekKeyId} is not a wrapping key`);
+    const token = this.fabric.issue({
       mode: "wrapped",
-      keyId,
       key,
       wrappingMaterial: materialFingerprint(dek.material),
       filler: bytesOf(this.prng, BLOB_FILLER_BYTES),
     });
-    const publicJwk = {
-      kty: "EC",
-      crv: "P-256",
-      x: base64Url(bytesOf(this.prng, 32)),
-      y: base64Url(bytesOf(this.prng, 32)),
-    };
-    return { keyId, wrappedMaterial, publicJwk };
+    const out = new Uint8Array(HSMK.length + KEY_ID_BYTES + token.length);
+    out.set(HSMK, 0);
+    out.set(Buffer.from(keyId, "hex"), HSMK.length);
+    out.set(token, HSMK.length + KEY_ID_BYTES);
+    return out;
   }
 
-  /** Unwrap (if not yet held) the application key in `wrapped` under `dekKeyId` and sign `data` with it. */
-  signWithAppKey(wrapped: Uint8Array, dekKeyId: string, data: Uint8Array): Uint8Array {
-    const record = this.fabric.open(wrapped);
-    if (record.mode !== "wrapped") fail("BadParameter", "not a wrapped application key");
-    let key = this.keys.get(record.keyId);
-    if (!key) {
-      const dek = this.key(dekKeyId);
-      if (materialFingerprint(dek.material) !== record.wrappingMaterial) {
-        fail("IntegrityError", `key ${record.keyId} does not unwrap under DEK ${dekKeyId}`);
-      }
-      key = record.key;
-      this.keys.set(record.keyId, key);
+  importWrapped(blob: Uint8Array, dekKeyId: string): KeyHandle {
+    if (!HSMK.every((b, i) => blob[i] === b)) fail("IntegrityError", "not an HSM key blob (v1)");
+    const record = this.fabric.open(blob.subarray(HSMK.length + KEY_ID_BYTES));
+    if (record.mode !== "wrapped") fail("BadParameter", "not a wrapped key blob");
+    const dek = this.key(dekKeyId);
+    if (materialFingerprint(dek.material) !== record.wrappingMaterial)
+      fail("IntegrityError", `key ${record.key.handle.id} does not unwrap under DEK ${dekKeyId}`);
+    this.keys.set(record.key.handle.id, record.key);
+    return record.key.handle;
+  }
+
+  transferPublicKey(): P384PublicJwk {
+    return this.requireInitialized();
+  }
+
+  exportForTransfer(keyId: string, target: { x?: unknown; y?: unknown }, targetId: string): Uint8Array {
+    const source = this.requireInitialized();
+    return this.fabric.issue({
+      mode: "transfer",
+      key: this.key(keyId),
+      sourcePartitionId: this.partitionId,
+      sourceTransferKey: jwkKey(source),
+      targetPartitionId: targetId,
+      targetTransferKey: jwkKey(target),
+      filler: bytesOf(this.prng, BLOB_FILLER_BYTES),
+    });
+  }
+
+  importFromTransfer(blob: Uint8Array, source: { x?: unknown; y?: unknown }, sourceId: string): KeyHandle {
+    const own = this.requireInitialized();
+    const r = this.fabric.open(blob);
+    const forUs =
+      r.mode === "transfer" &&
+      r.targetPartitionId === this.partitionId &&
+      r.targetTransferKey === jwkKey(own) &&
+      r.sourcePartitionId === sourceId &&
+      r.sourceTransferKey === jwkKey(source);
+    if (!forUs) fail("IntegrityError", `blob was not made for ${this.partitionId} by the named source`);
+    let key = r.key;
+    if (key.role === "dek" && this.fabric.corruptNextDekImport) {
+      // Unsafe "divergentDek": a faulty HSM stores other material under the DEK's id.
+      this.fabric.corruptNextDekImport = false;
+      key = { ...key, material: bytesOf(this.prng, 32) };
     }
-    return hmac(sha256, key.material, data);
+    this.keys.set(key.handle.id, key);
+    return key.handle;
   }
 
   // ---- inspection (checkers only) --------------------------------------------
@@ -323,50 +366,53 @@ export class SimPartition {
   /** Public key of an owner-root key the partition holds, or null. */
   ownerRootPublicKeyOf(keyId: string): P384PublicJwk | null {
     const key = this.initialized ? this.keys.get(keyId) : undefined;
-    return key?.role === "ownerRoot" && key.publicKey ? key.publicKey : null;
+    return key?.role === "ownerRoot" && key.publicJwk ? (key.publicJwk as P384PublicJwk) : null;
   }
 
   /** Server loss: the device is gone, with every key and the credential. */
   wipe(): void {
-    this.keys.clear();
-    this.initialized = false;
-    this.transferKey = null;
+    this.zeroize();
   }
 
-  private add(key: SimKey): string {
+  private add(
+    role: KeyRole,
+    shape: { kty: string; crv?: string; size?: number; ops: KeyOp[] },
+    material: Uint8Array,
+    publicJwk?: SimKey["publicJwk"],
+  ): KeyHandle {
     this.seq += 1;
-    const keyId = `${this.partitionId.replace("/", ".")}-${key.role}-${this.seq}`;
-    this.keys.set(keyId, key);
-    return keyId;
+    const id = `${this.idPrefix}${ROLE_CODES[role]}${this.seq.toString(16).padStart(22, "0")}`;
+    const handle = { id, ...shape } as unknown as KeyHandle;
+    this.keys.set(id, { role, handle, material, ...(publicJwk ? { publicJwk } : {}) });
+    return handle;
   }
 
   private key(keyId: string): SimKey {
-    this.requireLoggedIn();
+    this.requireInitialized();
     return this.keys.get(keyId) ?? fail("KeyNotFound", `partition ${this.partitionId} holds no key ${keyId}`);
   }
 
-  private requireLoggedIn(): P384PublicJwk {
+  private aesKey(keyId: string, op: "encrypt" | "decrypt"): SimKey {
+    const key = this.key(keyId);
+    if (key.handle.kty !== "oct" || !key.handle.ops.includes(op))
+      fail("OperationNotAllowed", `key ${keyId} cannot ${op}`);
+    return key;
+  }
+
+  private requireInitialized(): P384PublicJwk {
     if (!this.initialized || !this.transferKey) {
       fail("NotInitialized", `partition ${this.partitionId} is not initialized`);
     }
     return this.transferKey;
   }
-
-  private randomP384Jwk(): P384PublicJwk {
-    return {
-      kty: "EC",
-      crv: "P-384",
-      x: base64Url(bytesOf(this.prng, 48)),
-      y: base64Url(bytesOf(this.prng, 48)),
-    };
-  }
 }
 
-function jwkOfPoint(uncompressed: Uint8Array): P384PublicJwk {
-  return {
-    kty: "EC",
-    crv: "P-384",
-    x: base64Url(uncompressed.subarray(1, 49)),
-    y: base64Url(uncompressed.subarray(49, 97)),
-  };
+function mask(data: Uint8Array, key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = (data[i] as number) ^ (key[i & 31] as number);
+  return out;
+}
+
+function gcmTag(key: Uint8Array, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  return hmacSha256(key, iv, aad, plaintext).subarray(0, 16);
 }

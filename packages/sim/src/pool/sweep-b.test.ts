@@ -13,10 +13,10 @@ const CHUNK = 25;
 describe("pool under random faults, 30 s each (seeds 51..100)", () => {
   for (let i = 0; i < 2; i++) {
     const from = FROM + i * CHUNK;
-    it(`seeds ${from}..${from + CHUNK - 1} keep every pool invariant`, () => {
+    it(`seeds ${from}..${from + CHUNK - 1} keep every pool invariant`, async () => {
       let crashes = 0;
       let pauses = 0;
-      const s = runPoolSweep({ from, count: CHUNK }, (p) => {
+      const s = await runPoolSweep({ from, count: CHUNK }, (p) => {
         crashes += p.last.stats.crashes;
         pauses += p.last.stats.pauses;
       });

@@ -20,14 +20,14 @@ export interface PoolSweepOptions {
   stopAfterFailures?: number | undefined;
 }
 
-export function runPoolSweep(
+export async function runPoolSweep(
   options: PoolSweepOptions,
   onSeed?: (p: SweepProgress<PoolSimResult>) => void,
-): SweepSummary<PoolSimResult> {
+): Promise<SweepSummary<PoolSimResult>> {
   const { from, count, stopAfterFailures, ...rest } = options;
   const acc = new SweepAccumulator<PoolSimResult>(count);
   for (let i = 0; i < count; i++) {
-    const p = acc.add(runPoolSim({ seed: from + i, ...rest }));
+    const p = acc.add(await runPoolSim({ seed: from + i, ...rest }));
     onSeed?.(p);
     if (stopAfterFailures !== undefined && p.failures >= stopAfterFailures) break;
   }

@@ -116,7 +116,13 @@ interface PendingRead {
   startUs: number;
 }
 
+/** The applied index and state digest a snapshot's data stands for. */
+export type SnapshotDigestOf = (data: Uint8Array, index: number) => { applied: number; digest: Digest };
+
 export class RaftChecker {
+  /** `snapshotDigestOf`: how to read a snapshot's state digest (default: the sim's KV state machine). */
+  constructor(private readonly snapshotDigestOf: SnapshotDigestOf = snapshotDigest) {}
+
   private readonly leaderOfTerm = new Map<number, NodeId>();
   /** index -> term -> digest and the node that first held it. */
   private readonly logAt = new Map<number, Map<number, { digest: Digest; node: NodeId }>>();
@@ -131,6 +137,8 @@ export class RaftChecker {
   private readonly ackedIndexByKey = new Map<number, number>();
   private readonly pendingReads = new Map<number, PendingRead>();
   private readonly maxTermSent = new Map<NodeId, number>();
+  /** The highest log index each node acknowledged to a leader (MsgAppResp), and in which term. */
+  private readonly appendAcked = new Map<NodeId, { term: number; index: number }>();
   private readonly votesGranted = new Map<NodeId, Map<number, NodeId>>();
   private readonly acks: { index: number; term: number }[] = [];
   maxAckedIndex = 0;
@@ -180,7 +188,7 @@ export class RaftChecker {
 
   /** A snapshot installed from the leader replaces the node's log. */
   observeSnapshotInstall(node: NodeId, snap: Snapshot): void {
-    const d = snapshotDigest(snap.data, snap.meta.index);
+    const d = this.snapshotDigestOf(snap.data, snap.meta.index);
     if (d.applied !== snap.meta.index) {
       violate(
         "state-machine-safety",
@@ -195,7 +203,7 @@ export class RaftChecker {
   /** After a restart the mirror is rebuilt from the recovered storage. */
   observeRecovered(node: NodeId, storage: Storage, hardState: HardState): void {
     const snap = storage.snapshot();
-    const d = snapshotDigest(snap.data, snap.meta.index);
+    const d = this.snapshotDigestOf(snap.data, snap.meta.index);
     this.mirror(node).reset(snap.meta.index, snap.meta.term, d.digest);
     this.checkApplied(node, snap.meta.index, d.digest);
     const first = Math.max(storage.firstIndex(), snap.meta.index + 1);
@@ -210,6 +218,14 @@ export class RaftChecker {
         `${node} restarted at term ${hardState.term} but had sent messages in term ${spoke}`,
       );
     }
+    const acked = this.appendAcked.get(node);
+    if (acked && acked.term === hardState.term && storage.lastIndex() < acked.index) {
+      violate(
+        "persist-before-send",
+        `${node} acknowledged log index ${acked.index} in term ${acked.term} but restarted with last index ${storage.lastIndex()}`,
+      );
+    }
+    this.appendAcked.delete(node);
     const granted = this.votesGranted.get(node)?.get(hardState.term);
     if (granted !== undefined && hardState.vote !== granted) {
       violate(
@@ -231,6 +247,10 @@ export class RaftChecker {
       this.recordVote(m.from, m.term, m.from);
     } else if (m.type === "MsgVoteResp" && !m.reject) {
       this.recordVote(m.from, m.term, m.to);
+    } else if (m.type === "MsgAppResp" && !m.reject) {
+      const prev = this.appendAcked.get(m.from);
+      if (!prev || m.term > prev.term || (m.term === prev.term && (m.index ?? 0) > prev.index))
+        this.appendAcked.set(m.from, { term: m.term, index: m.index ?? 0 });
     }
   }
 

@@ -13,12 +13,14 @@ const job = workerData as WorkerJob;
 const port = parentPort;
 if (!port) throw new Error("sweep-worker must run in a worker thread");
 
-port.on("message", (seed: number | null) => {
+port.on("message", async (seed: number | null) => {
   if (seed === null) {
     port.close();
     return;
   }
   port.postMessage(
-    job.simulator === "pool" ? runPoolSim({ seed, ...job.options }) : runRaftSim({ seed, ...job.options }),
+    job.simulator === "pool"
+      ? await runPoolSim({ seed, ...job.options })
+      : runRaftSim({ seed, ...job.options }),
   );
 });

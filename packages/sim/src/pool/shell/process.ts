@@ -1,0 +1,122 @@
+/**
+ * One simulated node process and its clock. Everything that reaches the process —
+ * timer callbacks, I/O completions, HSM answers, messages — goes through deliver():
+ * it runs at once while the process is up, waits while it is paused (SIGSTOP), and
+ * is dropped once it crashed. Timers live in the world's event queue, so the order of
+ * every callback is a function of the run's seed.
+ */
+import type { Clock, TimerId } from "@hsmpool/node";
+
+/** What the shell seams need from the simulated world. */
+export interface ShellWorld {
+  nowUs(): number;
+  /** The simulated wall clock, in ms since the epoch. */
+  wallMs(): number;
+  /** Run `fn` at `atUs` as a traced event of `kind` on `member`. */
+  at(atUs: number, kind: ShellEventKind, member: string, fn: () => void): void;
+}
+
+export type ShellEventKind = "timer" | "io" | "hsm" | "net";
+
+export type ProcessState = "up" | "paused" | "down";
+
+export class SimProcess {
+  state: ProcessState = "up";
+  private held: (() => void)[] = [];
+  private readonly heldKeys = new Set<unknown>();
+
+  constructor(
+    readonly memberId: string,
+    readonly incarnation: number,
+  ) {}
+
+  get alive(): boolean {
+    return this.state !== "down";
+  }
+
+  /** Run `fn` in the process now, after it resumes, or never (crashed). */
+  deliver(fn: () => void): void {
+    if (this.state === "down") return;
+    if (this.state === "paused") this.held.push(fn);
+    else fn();
+  }
+
+  /** As deliver, but while paused at most one pending run per `key` (an overdue interval fires once). */
+  deliverOnce(key: unknown, fn: () => void): void {
+    if (this.state !== "paused") {
+      this.deliver(fn);
+      return;
+    }
+    if (this.heldKeys.has(key)) return;
+    this.heldKeys.add(key);
+    this.held.push(() => {
+      this.heldKeys.delete(key);
+      fn();
+    });
+  }
+
+  pause(): boolean {
+    if (this.state !== "up") return false;
+    this.state = "paused";
+    return true;
+  }
+
+  resume(): void {
+    if (this.state !== "paused") return;
+    this.state = "up";
+    const held = this.held;
+    this.held = [];
+    for (const fn of held) this.deliver(fn);
+  }
+
+  kill(): void {
+    this.state = "down";
+    this.held = [];
+    this.heldKeys.clear();
+  }
+}
+
+/** The process's Clock seam: virtual time, with a small per-process rate drift. */
+export class SimClock implements Clock {
+  private readonly live = new Set<TimerId>();
+
+  constructor(
+    private readonly world: ShellWorld,
+    private readonly proc: SimProcess,
+    /** Timer durations are stretched by this factor (e.g. 0.99..1.01). */
+    private readonly drift: number,
+  ) {}
+
+  now(): number {
+    return this.world.wallMs();
+  }
+
+  private dueUs(ms: number): number {
+    return this.world.nowUs() + Math.max(1, Math.round(ms * 1000 * this.drift));
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerId {
+    const t: TimerId = { timer: this.live.size };
+    this.live.add(t);
+    this.world.at(this.dueUs(ms), "timer", this.proc.memberId, () => {
+      if (this.live.delete(t)) this.proc.deliver(fn);
+    });
+    return t;
+  }
+
+  setInterval(fn: () => void, ms: number): TimerId {
+    const t: TimerId = { timer: this.live.size };
+    this.live.add(t);
+    const fire = () => {
+      if (!this.live.has(t) || !this.proc.alive) return;
+      this.world.at(this.dueUs(ms), "timer", this.proc.memberId, fire);
+      this.proc.deliverOnce(t, fn);
+    };
+    this.world.at(this.dueUs(ms), "timer", this.proc.memberId, fire);
+    return t;
+  }
+
+  clear(timer: TimerId | null | undefined): void {
+    if (timer) this.live.delete(timer);
+  }
+}
