@@ -3,7 +3,9 @@
  *   - simulated cluster-seconds per wall second, 3 nodes, random faults at medium
  *     intensity (goal: >= 1,000), against a baseline of the same cluster with no
  *     faults measured in the same run;
- *   - seeds per minute for `hsmpool sim raft --seeds N` (scenario random, 60 s each).
+ *   - seeds per minute for `hsmpool sim raft --seeds N` (scenario random, 60 s each);
+ *   - the pool simulator (the shipped node in virtual time, scenario random, 30 s each):
+ *     simulated seconds per wall second, and its ratio to the Raft cluster's rate.
  */
 import { Prng } from "@hsmpool/faults";
 import {
@@ -12,6 +14,7 @@ import {
   LIVENESS_BOUND_US,
   RaftCluster,
   randomSchedule,
+  runPoolSim,
   runSweep,
   type ScenarioPlan,
   US_PER_S,
@@ -82,3 +85,13 @@ console.log(
     `(${sweep.seedsRun} seeds in ${sweepWallS.toFixed(1)} s, ${sweep.failures.length} failed)`,
 );
 console.log(`200-seed run (hsmpool sim raft --seeds 200) estimate: ${((200 / perMinute) * 60).toFixed(1)} s`);
+
+const poolSeeds = 10;
+const poolStart = performance.now();
+let poolSimulatedUs = 0;
+for (let seed = 1; seed <= poolSeeds; seed++) poolSimulatedUs += (await runPoolSim({ seed })).simulatedUs;
+const poolRate = poolSimulatedUs / US_PER_S / ((performance.now() - poolStart) / 1000);
+console.log(
+  `pool (shipped PoolNode, scenario random, ${poolSeeds} seeds of 30 s): ${Math.round(poolRate)} simulated s per wall s ` +
+    `(ratio to the 3-node Raft cluster with faults: ${(poolRate / faulty.rate).toFixed(2)}; goal ratio ${(poolRate / GOAL_SIM_S_PER_WALL_S).toFixed(2)})`,
+);
