@@ -29,6 +29,7 @@ import {
   type RunPaths,
   readHfcInfo,
   readPoolSpec,
+  runDirMismatch,
   runPaths,
 } from "@hsmpool/wire";
 import type { Logger } from "pino";
@@ -178,6 +179,8 @@ export class FabricController {
           poolId: existing.poolId,
         });
       }
+      const mismatch = await runDirMismatch(paths.runDir);
+      if (mismatch) fail("Conflict", mismatch, { runDir: paths.runDir });
       log.info({ poolId: existing.poolId }, "resuming pool from pool.json");
       return existing;
     }

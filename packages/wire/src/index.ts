@@ -44,6 +44,7 @@ export {
   readJson,
   readNodePids,
   readPoolSpec,
+  runDirMismatch,
   runPaths,
 } from "./run-dir.js";
 export {

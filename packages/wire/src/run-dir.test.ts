@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readPoolSpec } from "./run-dir.js";
+import { readPoolSpec, runDirMismatch } from "./run-dir.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -80,5 +80,42 @@ describe("pool.json members", () => {
     await expect(readPoolSpec(runDir)).rejects.toThrow(
       /members\[1\] is malformed \(a healing field has the wrong type\)/,
     );
+  });
+});
+
+describe("runDirMismatch", () => {
+  it("names a run dir whose files were made by another deployment, in one line with the fix; null when it resumes here", async () => {
+    const bundle = await mkdtemp(join(tmpdir(), "hsmpool-bundle-"));
+    try {
+      const member = { ...legacy("n1", 1), bundleDir: bundle };
+      const here = await poolJson("resumes-here", [member]);
+      await mkdir(join(here, "nodes", "n1"), { recursive: true });
+      await writeFile(
+        join(here, "nodes", "n1", "config.json"),
+        JSON.stringify({ stateDir: join(here, "nodes", "n1", "state") }),
+      );
+      expect(await runDirMismatch(here)).toBeNull();
+
+      // Made by the compose HFC: its configs name the containers' paths.
+      const compose = await poolJson("from-compose", [member]);
+      await mkdir(join(compose, "nodes", "n1"), { recursive: true });
+      await writeFile(
+        join(compose, "nodes", "n1", "config.json"),
+        JSON.stringify({ stateDir: "/app/.hsmpool/run/nodes/n1/state" }),
+      );
+      const why = await runDirMismatch(compose);
+      expect(why).toMatch(/holds pool pool-r made by another deployment \(at \/app\/\.hsmpool\/run\)/);
+      expect(why).toMatch(/use another run dir .* or remove .*from-compose/);
+      expect(why).not.toContain("\n");
+
+      // A bundle that is not on this side.
+      const foreign = await poolJson("foreign-bundle", [{ ...member, bundleDir: "/app/packages/node/dist" }]);
+      expect(await runDirMismatch(foreign)).toMatch(
+        /runs the bundle \/app\/packages\/node\/dist, which is not here/,
+      );
+      expect(await runDirMismatch(join(dir, "no-pool-here"))).toBeNull();
+    } finally {
+      await rm(bundle, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@
  * The run directory (docs/node-hfc-contract.md): where every file lives and readers for
  * the public JSON files. These files can be edited by a person, so readers validate.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
 import type { HfcInfo, MemberSpec, PoolSpec } from "./types.js";
@@ -212,4 +212,42 @@ export function isProcessAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * Why this run dir's pool cannot be resumed from here, or null when it can. The files
+ * of a run dir hold absolute paths (node configs, state dirs, bundles) as the deployment
+ * that made it saw them: a pool made by a host `hsmpool up` names host paths, one made by
+ * the compose HFC names paths inside its containers (/app/...). Resuming it from the other
+ * side would relaunch nodes that cannot find their files, for ever; this says so instead.
+ */
+export async function runDirMismatch(runDir: string): Promise<string | null> {
+  const paths = runPaths(runDir);
+  const pool = await readPoolSpec(runDir).catch(() => undefined);
+  if (!pool) return null;
+  const fix =
+    `resume it where it was made, or start a new pool: use another run dir (--run-dir, ` +
+    `$HSMPOOL_RUN_DIR, or $HSMPOOL_STATE_DIR for compose) or remove ${paths.runDir} (its pool and keys are lost)`;
+  for (const m of pool.members) {
+    if (m.lifecycle !== "active" && m.lifecycle !== "joining") continue;
+    const config = (await readJson(paths.nodeConfig(m.id)).catch(() => undefined)) as
+      | { stateDir?: unknown }
+      | undefined;
+    const stateDir = typeof config?.stateDir === "string" ? config.stateDir : undefined;
+    if (stateDir !== undefined && resolve(stateDir) !== paths.nodeStateDir(m.id)) {
+      const madeIn = stateDir.replace(/\/nodes\/[^/]+\/state\/?$/, "");
+      return `${paths.runDir} holds pool ${pool.poolId} made by another deployment (at ${madeIn}); its paths do not resolve here: ${fix}`;
+    }
+    if (m.bundleDir !== "" && !(await exists(m.bundleDir))) {
+      return `${paths.runDir} holds pool ${pool.poolId} whose member ${m.id} runs the bundle ${m.bundleDir}, which is not here (made by another deployment?): ${fix}`;
+    }
+  }
+  return null;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

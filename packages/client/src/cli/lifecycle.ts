@@ -16,6 +16,7 @@ import {
   readHfcInfo,
   readNodePids,
   readPoolSpec,
+  runDirMismatch,
   runPaths,
   signalProcess,
   spawnHfc,
@@ -101,9 +102,12 @@ export async function ensureTenant(opts: {
 /** Starts the HFC and waits until the pool is healthy; returns that status. */
 export async function startPool(opts: StartOptions): Promise<PoolStatus> {
   await assertNoRunningPool(opts.runDir);
+  // A run dir another deployment made is refused before anything is created.
+  const existing = await readPoolSpec(opts.runDir);
+  const mismatch = existing ? await runDirMismatch(opts.runDir) : null;
+  if (mismatch) fail("Conflict", mismatch, { runDir: opts.runDir });
   await ensureTenant(opts);
   await ensureFabric(opts.fabricDir, opts.onProgress);
-  const existing = await readPoolSpec(opts.runDir);
   if (existing) opts.onProgress(`resuming pool ${existing.poolId} from ${runPaths(opts.runDir).poolJson}`);
   const pid = spawnHfc({
     runDir: opts.runDir,

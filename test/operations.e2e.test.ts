@@ -1,0 +1,362 @@
+/**
+ * Operating the pool (issue 19), against ONE real pool of real processes:
+ * - metrics: every scrape URL in `status --json` answers Prometheus text with the named
+ *   series, and neither the scrapes nor the dashboard's JSON carry a secret;
+ * - the dashboard in a real browser (playwright-core driving Debian's chromium): three
+ *   members in three racks; "Kill primary" + confirm; the healing phases appear; healthy
+ *   again with a new primary; screenshots as test artifacts (.hsmpool/artifacts/);
+ * - automatic failure detection: a SIGSTOPped member is not lost before the window, is
+ *   fenced and replaced in another rack after it, and never acts as a member after SIGCONT;
+ * - crash loop: a member whose server files vanished is reported crash-looping with its
+ *   last error, backed off, and never relaunched without limit.
+ * The browser tier runs wherever /usr/bin/chromium exists and always in CI (.ci/run
+ * installs it): there a missing browser fails the file instead of skipping it.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parsePrometheusText } from "@hsmpool/metrics";
+import { chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  cli,
+  ensureSignedNodeBundle,
+  type PoolDirs,
+  REPO,
+  stopEverything,
+  tempPoolDirs,
+  waitFor,
+} from "./support/pool-harness.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const LOST_AFTER_MS = 4000;
+const ARTIFACTS = process.env.HSMPOOL_ARTIFACTS_DIR ?? join(REPO, ".hsmpool", "artifacts");
+const runBrowser = existsSync(CHROMIUM) || process.env.CI === "true";
+
+interface StatusJson {
+  state: string;
+  primary: string | null;
+  metricsUrl: string;
+  lostServers: string[];
+  members: {
+    id: string;
+    role: string;
+    server: string;
+    rack: string;
+    pid: number;
+    health: string;
+    ownership: string;
+    metricsUrl: string;
+    healthDetail: string;
+  }[];
+  healing: {
+    id: string;
+    kind: string;
+    memberId: string;
+    replacementId: string;
+    phase: string;
+    reason: string;
+  }[];
+}
+
+let dirs: PoolDirs;
+const run = (...args: string[]) => cli([...args, "--run-dir", dirs.runDir], { timeoutMs: 180_000 });
+
+async function status(): Promise<StatusJson> {
+  const r = await run("status", "--json");
+  if (r.code !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as StatusJson;
+}
+
+const settled = (s: StatusJson) =>
+  s.state === "healthy" &&
+  s.members.length === 3 &&
+  s.members.every((m) => m.health === "up" && m.ownership === "synced") &&
+  new Set(s.members.map((m) => m.rack)).size === 3;
+
+const healthy = (what: string, extra: (s: StatusJson) => boolean = () => true) =>
+  waitFor(
+    what,
+    async () => {
+      const s = await status();
+      return settled(s) && extra(s) ? s : undefined;
+    },
+    180_000,
+    250,
+  );
+
+/** `hsmpool logs`-free count of the HFC's "node launched" lines for a member. */
+async function launchesOf(nodeId: string): Promise<number> {
+  const log = await readFile(join(dirs.runDir, "hfc.log"), "utf8");
+  return log
+    .split("\n")
+    .filter((l) => l.includes(`"nodeId":"${nodeId}"`) && l.includes('"msg":"node launched"')).length;
+}
+
+beforeAll(async () => {
+  ensureSignedNodeBundle();
+  dirs = await tempPoolDirs("hsmpool-ops-");
+  const up = await cli(
+    [
+      "up",
+      "--run-dir",
+      dirs.runDir,
+      "--fabric-dir",
+      dirs.fabricDir,
+      "--server-lost-after-ms",
+      String(LOST_AFTER_MS),
+    ],
+    { timeoutMs: 240_000 },
+  );
+  if (up.code !== 0) throw new Error(`hsmpool up failed: ${up.stderr}`);
+}, 300_000);
+
+afterAll(async () => {
+  if (dirs) {
+    await stopEverything(dirs);
+    await rm(dirs.root, { recursive: true, force: true });
+  }
+}, 120_000);
+
+describe("operating a pool", () => {
+  it("metrics: every scrape URL answers Prometheus text with the named series; no secret in them or the dashboard JSON", async () => {
+    const keyName = `leakprobe${Date.now().toString(36)}`;
+    expect((await run("keys", "create", keyName, "--kty", "EC")).code).toBe(0);
+    const token = await run("token");
+    const s = await healthy("a healthy pool with metrics URLs", (x) =>
+      x.members.every((m) => m.metricsUrl !== ""),
+    );
+    expect(s.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const scrapes: string[] = [];
+    for (const url of [s.metricsUrl, ...s.members.map((m) => m.metricsUrl)]) {
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      scrapes.push(await res.text());
+    }
+    const [hfcText, ...nodeTexts] = scrapes;
+    const hfc = parsePrometheusText(hfcText ?? "");
+    for (const name of ["hsmpool_hfc_healing_events_total", "hsmpool_hfc_node_launches_total"])
+      expect(hfc.types.get(name), name).toBe("counter");
+    expect(hfc.types.get("hsmpool_hfc_healing_phase_duration_seconds")).toBe("histogram");
+    const nodeSeries = {
+      hsmpool_node_raft_term: "gauge",
+      hsmpool_node_raft_commit_index: "gauge",
+      hsmpool_node_raft_applied_index: "gauge",
+      hsmpool_node_raft_leader_changes_total: "counter",
+      hsmpool_node_requests_total: "counter",
+      hsmpool_node_request_duration_seconds: "histogram",
+      hsmpool_node_hsm_operation_duration_seconds: "histogram",
+      hsmpool_node_wal_fsync_duration_seconds: "histogram",
+      hsmpool_node_authorization_refusals_total: "counter",
+    };
+    let created = 0;
+    for (const text of nodeTexts) {
+      const parsed = parsePrometheusText(text);
+      for (const [name, type] of Object.entries(nodeSeries)) expect(parsed.types.get(name), name).toBe(type);
+      const term = parsed.samples.find((x) => x.name === "hsmpool_node_raft_term");
+      expect(term?.value).toBeGreaterThan(0);
+      created += parsed.samples
+        .filter((x) => x.name === "hsmpool_node_requests_total" && x.labels.operation === "CreateKey")
+        .reduce((a, x) => a + x.value, 0);
+    }
+    expect(created).toBeGreaterThanOrEqual(1); // the key creation above is counted, by operation only
+    const dashboard = await startDashboardProcess();
+    try {
+      const view = await (await fetch(new URL("/api/view", dashboard.url))).text();
+      expect(view).toContain(s.members[0]?.id ?? "n?");
+      const secrets = [keyName, "PRIVATE KEY", "Bearer "];
+      if (token.code === 0 && token.stdout.trim().length > 20) secrets.push(token.stdout.trim());
+      for (const text of [...scrapes, view]) for (const secret of secrets) expect(text).not.toContain(secret);
+    } finally {
+      dashboard.stop();
+    }
+  }, 300_000);
+
+  it.runIf(runBrowser)(
+    "dashboard in chromium: three members in three racks, kill primary + confirm, healing phases, healthy with a new primary",
+    async () => {
+      await healthy("a healthy pool before the browser test");
+      const dashboard = await startDashboardProcess();
+      const profile = await mkdtemp(join(tmpdir(), "hsmpool-chromium-"));
+      const context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        viewport: { width: 1280, height: 800 },
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+        timeout: 120_000,
+      });
+      try {
+        await mkdir(ARTIFACTS, { recursive: true });
+        const page = context.pages()[0] ?? (await context.newPage());
+        await page.goto(dashboard.url, { timeout: 60_000 });
+        const members = page.locator("[data-testid=member]");
+        await waitFor("three members on the page", async () =>
+          (await members.count()) === 3 ? true : undefined,
+        );
+        const racks = new Set(
+          await members.evaluateAll((els) => els.map((e) => e.getAttribute("data-rack"))),
+        );
+        expect(racks.size).toBe(3);
+        const rackCards = await page
+          .locator("[data-testid=rack]")
+          .evaluateAll((els) => els.map((e) => e.getAttribute("data-rack")));
+        expect(rackCards).toEqual(expect.arrayContaining([...racks]));
+        const oldPrimary = await page.locator("#pool-facts").getAttribute("data-primary");
+        expect(oldPrimary).toMatch(/^n\d+$/);
+        await page.screenshot({ path: join(ARTIFACTS, "dashboard-healthy.png"), fullPage: true });
+
+        await page.getByTestId("kill-primary").click();
+        await page.getByTestId("confirm").click();
+        // The healing appears, phase by phase.
+        await page.locator("[data-testid=healing-record]").first().waitFor({ timeout: 60_000 });
+        const phases = await page
+          .locator("[data-testid=healing-phase]")
+          .evaluateAll((els) => els.map((e) => e.getAttribute("data-phase")));
+        expect(phases).toContain("detected");
+        await page.screenshot({ path: join(ARTIFACTS, "dashboard-healing.png"), fullPage: true });
+        // Healthy again, with a new primary and the killed member's healing finished.
+        await waitFor(
+          "the page to show a healthy pool with a new primary",
+          async () => {
+            const state = await page.getByTestId("pool-state").textContent();
+            const primary = await page.locator("#pool-facts").getAttribute("data-primary");
+            const done = await page.locator("[data-testid=healing-record][data-phase=ready]").count();
+            const up = await page.locator("[data-testid=member][data-health=up]").count();
+            return state === "healthy" && primary && primary !== oldPrimary && done >= 1 && up === 3
+              ? true
+              : undefined;
+          },
+          180_000,
+          500,
+        );
+        const allPhases = await page
+          .locator("[data-testid=healing-record][data-phase=ready] [data-testid=healing-phase]")
+          .evaluateAll((els) => els.map((e) => e.getAttribute("data-phase")));
+        expect(allPhases).toEqual(expect.arrayContaining(["detected", "launching", "ready"]));
+        await page.screenshot({ path: join(ARTIFACTS, "dashboard-healed.png"), fullPage: true });
+        await page.setViewportSize({ width: 390, height: 844 });
+        await page.screenshot({ path: join(ARTIFACTS, "dashboard-phone.png"), fullPage: true });
+        // Readable on a phone: nothing wider than the screen.
+        const overflow = Number(
+          await page.evaluate("document.documentElement.scrollWidth - window.innerWidth"),
+        );
+        expect(overflow).toBeLessThanOrEqual(0);
+      } finally {
+        await context.close();
+        dashboard.stop();
+        await rm(profile, { recursive: true, force: true });
+      }
+    },
+    420_000,
+  );
+
+  it("a SIGSTOPped member is lost only after the window, then fenced and replaced in another rack; after SIGCONT it is never a member", async () => {
+    const s = await healthy("a healthy pool before the SIGSTOP");
+    const victim = s.members.find((m) => m.id !== s.primary);
+    if (!victim) throw new Error("no secondary");
+    process.kill(victim.pid, "SIGSTOP");
+    const stoppedAt = Date.now();
+    try {
+      const healed = await healthy(
+        "a replacement in another rack",
+        (x) => !x.members.some((m) => m.id === victim.id),
+      );
+      expect(healed.lostServers).toContain(victim.server);
+      const replace = healed.healing.find((h) => h.kind === "replace" && h.memberId === victim.id);
+      expect(replace?.phase).toBe("ready");
+      const replacement = healed.members.find((m) => m.id === replace?.replacementId);
+      expect(replacement?.server).not.toBe(victim.server);
+      // Not lost before the window: the HFC declared it lost only after LOST_AFTER_MS of silence.
+      const declared = (await readFile(join(dirs.runDir, "hfc.log"), "utf8"))
+        .split("\n")
+        .filter((l) => l.includes("server declared lost") && l.includes(`"nodeId":"${victim.id}"`))
+        .map((l) => JSON.parse(l) as { time: string; silentMs: number });
+      expect(declared).toHaveLength(1);
+      expect(declared[0]?.silentMs).toBeGreaterThanOrEqual(LOST_AFTER_MS);
+      expect(Date.parse(declared[0]?.time ?? "") - stoppedAt).toBeGreaterThanOrEqual(LOST_AFTER_MS - 1000);
+    } finally {
+      try {
+        process.kill(victim.pid, "SIGCONT");
+      } catch {
+        // fenced: already gone
+      }
+    }
+    // Fenced means SIGKILLed: the process is gone, and the pool status never lists it again.
+    await waitFor(
+      "the fenced process to be gone",
+      () => (existsSync(`/proc/${victim.pid}`) ? undefined : true),
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = await status();
+    expect(after.members.map((m) => m.id)).not.toContain(victim.id);
+  }, 300_000);
+
+  it("a member whose server files vanished is reported crash-looping with its last error, backed off, never relaunched without limit", async () => {
+    const s = await healthy("a healthy pool before the crash loop");
+    const victim = s.members.find((m) => m.id !== s.primary);
+    if (!victim) throw new Error("no secondary");
+    const serverDir = join(dirs.fabricDir, "racks", victim.rack, victim.server);
+    const before = await launchesOf(victim.id);
+    await rename(serverDir, join(dirs.root, "moved-server"));
+    expect((await run("kill", victim.id)).code).toBe(0);
+    const looping = await waitFor(
+      "the member to be reported crash-looping",
+      async () => {
+        const x = await status();
+        return x.members.find((m) => m.id === victim.id && m.health === "crash-looping");
+      },
+      120_000,
+      200,
+    );
+    expect(looping.healthDetail).toMatch(/fabric|platform|missing|corrupt/i);
+    // After the limit it is fenced and replaced elsewhere (or the replacement fails for want of a server):
+    // either way it leaves the pool and its launches stop.
+    await waitFor(
+      "the crash-looping member to be given up on",
+      async () => ((await status()).members.some((m) => m.id === victim.id) ? undefined : true),
+      240_000,
+      500,
+    );
+    const launches = (await launchesOf(victim.id)) - before;
+    await new Promise((r) => setTimeout(r, 5000));
+    expect((await launchesOf(victim.id)) - before).toBe(launches);
+    expect(launches).toBeGreaterThanOrEqual(2);
+    expect(launches).toBeLessThanOrEqual(5);
+    const record = (await status()).healing.find((h) => h.kind === "restart" && h.memberId === victim.id);
+    expect(record?.reason ?? "").toMatch(/crash-looping/);
+  }, 400_000);
+});
+
+/** `hsmpool dashboard --port 0` as a child process; resolves once it printed its URL. */
+async function startDashboardProcess(): Promise<{ url: string; stop: () => void }> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(REPO, "packages/client/bin/hsmpool.js"), "dashboard", "--port", "0", "--run-dir", dirs.runDir],
+    { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  child.stdout?.on("data", (d) => {
+    out += String(d);
+  });
+  child.stderr?.on("data", (d) => {
+    out += String(d);
+  });
+  const url = await waitFor(
+    "the dashboard to print its URL",
+    () => /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1],
+    60_000,
+  );
+  return { url, stop: () => child.kill("SIGTERM") };
+}
