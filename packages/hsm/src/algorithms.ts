@@ -94,7 +94,7 @@ export const ENCRYPT_ALGORITHMS: Readonly<Record<EncryptAlgorithm, EncryptSpec>>
   A256CBCPAD: { kty: "oct", sizeBits: 256, mode: "cbc", pkcs7: true },
 };
 
-export type WrapAlgorithm = "A128KW" | "A192KW" | "A256KW" | "RSA-OAEP" | "RSA-OAEP-256";
+export type WrapAlgorithm = "A128KW" | "A192KW" | "A256KW" | "RSA-OAEP" | "RSA-OAEP-256" | "RSA1_5";
 
 export type WrapSpec = { kty: "RSA"; padding: RsaPadding } | { kty: "oct"; sizeBits: AesSizeBits };
 
@@ -104,6 +104,8 @@ export const WRAP_ALGORITHMS: Readonly<Record<WrapAlgorithm, WrapSpec>> = {
   A256KW: { kty: "oct", sizeBits: 256 },
   "RSA-OAEP": { kty: "RSA", padding: { kind: "oaep", hash: "sha1" } },
   "RSA-OAEP-256": { kty: "RSA", padding: { kind: "oaep", hash: "sha256" } },
+  // Key Vault lists RSA1_5 for wrapKey/unwrapKey too (its own REST examples unwrap with it).
+  RSA1_5: { kty: "RSA", padding: { kind: "pkcs1" } },
 };
 
 /** Looks `name` up in an algorithm table; an unknown name lists the valid ones. */

@@ -85,6 +85,7 @@ export const WRAP_ALGORITHMS = {
   A256KW: { kty: "oct", size: 256 },
   "RSA-OAEP": { kty: "RSA" },
   "RSA-OAEP-256": { kty: "RSA" },
+  RSA1_5: { kty: "RSA" },
 } as const satisfies Record<WrapAlgorithm, AlgorithmRequirement>;
 
 /** The algorithm table an operation draws from. */

@@ -2,7 +2,8 @@
  * The Key Vault REST endpoint as an HTTP request listener (mounted on the data-plane
  * TLS port by data-server.ts). Order of checks, as the SDK's challenge flow needs:
  * no Authorization → 401 + WWW-Authenticate (empty body, nothing else looked at);
- * then the route, the api-version, the bearer token and the RBAC data action; then
+ * then the route and the api-version (an operation the pool lacks answers 501 here), the
+ * bearer token and the RBAC data action; then
  * the body (JSON object, bounded size); then the operation. A write that reaches a
  * secondary is forwarded to the primary inside the pool (forward.ts), so clients
  * never see NotLeader. Every refusal happens before anything changes.
@@ -126,17 +127,11 @@ export function restEndpoint(opts: RestEndpointOptions) {
   async function answer(req: Request): Promise<RestResult | ForwardedAnswer> {
     const authorization = req.headers.authorization;
     if (authorization === undefined || authorization === "") return challenge();
-    const url = new URL(req.url ?? "/", "https://placeholder");
+    // Concatenated, not resolved: scope "/" makes paths like "//providers/...", which URL resolution reads as a host.
+    const url = new URL(`https://placeholder${req.url ?? "/"}`);
     const match = matchRoute(req.method ?? "GET", url.pathname);
     const apiVersion = requireApiVersion(url.searchParams.get("api-version"));
     requireSince(apiVersion, match.route.since, match.route.operationId);
-    await authority.authorize(bearerOf(authorization), {
-      dataAction: match.route.dataAction,
-      scope: scopeOf(match, url.pathname),
-      operationId: match.route.operationId,
-    });
-    const bytes = await readBody(req);
-    const body = parseBody(bytes);
     const handle = match.route.handle;
     if (!handle) {
       return fail(
@@ -144,6 +139,13 @@ export function restEndpoint(opts: RestEndpointOptions) {
         `${match.route.operationId} (${match.route.method} ${match.route.path}) is not implemented by this pool`,
       );
     }
+    await authority.authorize(bearerOf(authorization), {
+      dataAction: match.route.dataAction,
+      scope: scopeOf(match, url.pathname),
+      operationId: match.route.operationId,
+    });
+    const bytes = await readBody(req);
+    const body = parseBody(bytes);
     const clientRequestId = req.headers["x-ms-client-request-id"];
     const request: RestRequest = {
       params: match.params,
