@@ -142,7 +142,75 @@ class JsonLines {
   }
 }
 
+/** Everything one run shares between its phases. */
+interface Run {
+  readonly opts: RunOptions;
+  readonly scenario: Scenario;
+  readonly seed: number;
+  readonly durationMs: number;
+  readonly progress: (line: string) => void;
+  readonly started: Date;
+  readonly runDir: string;
+  readonly poolDir: string;
+  readonly fabricDir: string;
+  readonly nowMs: () => number;
+  readonly historyFile: JsonLines;
+  readonly timelineFile: JsonLines;
+  readonly history: HistoryRecorder;
+  readonly prng: Prng;
+  readonly plan: ReturnType<typeof planFaults>;
+  readonly notes: string[];
+  readonly keys: string[];
+  readonly canaries: Uint8Array[];
+  readonly phases: { workloadFromMs: number; workloadToMs: number; healedFromMs: number; endMs: number };
+  readonly clients: KeyVaultClient[];
+  /** Ends the workload: at its planned end, on the caller's abort, or when the run overruns its bound. */
+  readonly stop: AbortController;
+  readonly hardBoundMs: number;
+  harnessError: string | undefined;
+  sampler: StatusSampler | undefined;
+  hfc: FabricControllerClient | undefined;
+  links: LinkFabric | undefined;
+  controls: ControlFiles | undefined;
+}
+
+/**
+ * One chaos run in phases: open the run dir, start the pool (with link proxies and control files when the
+ * faults need them), run the workload under the nemesis, heal everything, read every key back, then —
+ * always — tear the pool down, and finally check the history and write the results and the report.
+ */
 export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
+  const run = await openRun(opts);
+  let watchdog: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      (async () => {
+        const nemesis = await startPool(run);
+        await runWorkload(run, nemesis);
+        await healEverything(run, nemesis);
+        await readEveryKey(run);
+      })(),
+      new Promise<never>((_, reject) => {
+        watchdog = setTimeout(() => {
+          run.stop.abort();
+          reject(new Error(`the run exceeded its time bound of ${Math.round(run.hardBoundMs / 1000)} s`));
+        }, run.hardBoundMs);
+      }),
+    ]);
+  } catch (e) {
+    run.harnessError = e instanceof Error ? e.message : String(e);
+    run.progress(`harness error: ${run.harnessError}`);
+  } finally {
+    clearTimeout(watchdog);
+    await closeRun(run);
+  }
+  // An interrupted run checks what it saw, but cannot vouch for a whole run.
+  if (opts.signal?.aborted && run.harnessError === undefined)
+    run.harnessError = "interrupted before the end of the workload";
+  return checkAndReport(run);
+}
+
+async function openRun(opts: RunOptions): Promise<Run> {
   const scenario = opts.scenario;
   const seed = opts.seed ?? scenario.seed;
   const durationMs = opts.durationMs ?? scenario.durationMs;
@@ -150,8 +218,6 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   const wall = opts.now ?? (() => new Date());
   const started = wall();
   const runDir = resolve(opts.outDir, `${scenario.name}-${stamp(started)}-seed${seed}`);
-  const poolDir = join(runDir, "pool");
-  const fabricDir = join(runDir, "fabric");
   await mkdir(runDir, { recursive: true });
   if (opts.scenarioText !== undefined) await writeFile(join(runDir, "scenario.yaml"), opts.scenarioText);
   progress(`run dir ${runDir}`);
@@ -159,224 +225,234 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
   const t0 = performance.now();
   const nowMs = () => performance.now() - t0;
   const historyFile = new JsonLines(join(runDir, "history.jsonl"));
-  const timelineFile = new JsonLines(join(runDir, "timeline.jsonl"));
-  const history = new HistoryRecorder(nowMs, (e) => historyFile.write(encodeHistoryLine(e)));
   const prng = Prng.fromSeed(seed);
   const plan = planFaults(scenario.nemesis, durationMs, prng.split("nemesis-plan"));
-  const notes: string[] = plan.skipped.map((s) => `nemesis at line ${s.line}: ${s.why}`);
-  const keys = Array.from({ length: scenario.workload.keys }, (_, i) => keyName(i));
-  const canaries: Uint8Array[] = [];
-  const phases = { workloadFromMs: 0, workloadToMs: 0, healedFromMs: 0, endMs: 0 };
-  let harnessError: string | undefined;
-  let sampler: StatusSampler | undefined;
-  let hfc: FabricControllerClient | undefined;
-  let links: LinkFabric | undefined;
-  let controls: ControlFiles | undefined;
-  const clients: KeyVaultClient[] = [];
-  const hardBoundMs =
-    scenario.pool.startTimeoutMs +
-    durationMs +
-    2 * scenario.workload.opTimeoutMs +
-    scenario.pool.healTimeoutMs +
-    TEARDOWN_SLACK_MS;
-
-  // Ends the workload: at its planned end, on the caller's abort, or when the run overruns its bound.
   const stop = new AbortController();
   opts.signal?.addEventListener("abort", () => stop.abort());
-  const body = async () => {
-    progress(
-      `starting a pool (${scenario.name}, seed ${seed}, ${Math.round(durationMs / 1000)} s of workload)`,
-    );
-    await opts.driver.prepareFabric(fabricDir, scenario.pool, (l) => progress(`  ${l}`));
-    const fuses = (await fabricSecrets(fabricDir)).map((s) => s.needle);
-    const kinds = faultKindsOf(scenario);
-    if (kinds.has("partition") || kinds.has("link")) {
-      progress(`  link proxies for every directed peer link among ${memberIds().length} possible members`);
-      links = await LinkFabric.start({
-        nodeIds: memberIds(),
-        upstreamOf: peerAddressIn(poolDir),
-        needles: () => [
-          ...fuses,
-          ...canaries.map((bytes, i) => ({ name: `client payload #${i + 1}`, bytes })),
-        ],
-        prng: prng.split("links"),
-      });
-    }
-    const needsControl =
-      links !== undefined ||
-      kinds.has("hsm") ||
-      kinds.has("disk") ||
-      kinds.has("clock") ||
-      scenario.pool.unsafeAckBeforeCommit;
-    if (needsControl) {
-      controls = new ControlFiles(poolDir, {
-        unsafeAckBeforeCommit: scenario.pool.unsafeAckBeforeCommit,
-        peerDial: links?.mapping() ?? {},
-      });
-      await controls.prepare(memberIds());
-      if (scenario.pool.unsafeAckBeforeCommit) {
-        progress("  TEST-ONLY: the nodes run in the deliberately broken unsafeAckBeforeCommit mode");
-      }
-    }
-    await bounded(
-      opts.driver.start({
-        runDir: poolDir,
-        fabricDir,
-        healthIntervalMs: scenario.pool.healthIntervalMs,
-        failureThreshold: scenario.pool.failureThreshold,
-        timeoutMs: scenario.pool.startTimeoutMs,
-        onProgress: (l) => progress(`  ${l}`),
-      }),
-      scenario.pool.startTimeoutMs + 30_000,
-      "pool start",
-    );
-    const info =
-      (await readHfcInfo(poolDir)) ??
-      fail("ServiceUnavailable", `the pool in ${poolDir} has no hfc.json after start`);
-    hfc = new FabricControllerClient(info.controlAddress);
-    const control = hfc;
-    sampler = new StatusSampler(control, nowMs, STATUS_INTERVAL_MS, (s) =>
-      timelineFile.write(`${JSON.stringify(s)}\n`),
-    );
-    await sampler.sampleOnce();
-    sampler.start();
-    for (let i = 0; i < scenario.workload.clients; i++) {
-      clients.push(await opts.driver.connect(poolDir, { opTimeoutMs: scenario.workload.opTimeoutMs }));
-    }
-    const activeSampler = sampler;
-    const nemesis = new NemesisRunner(
-      plan.faults,
-      {
-        kill: killInjector(control),
-        pause: pauseInjector(control),
-        "server-loss": serverLossInjector(control),
-        "rack-loss": rackLossInjector(control, () => opts.driver.inventory(fabricDir)),
-        ...(links ? { partition: partitionInjector(links), link: linkInjector(links) } : {}),
-        ...(controls
-          ? {
-              hsm: nodeFaultInjector(controls),
-              disk: nodeFaultInjector(controls),
-              clock: nodeFaultInjector(controls),
-            }
-          : {}),
-      },
-      history,
-      () => activeSampler.latest,
-      prng.split("nemesis-targets"),
-      progress,
-    );
-
-    // ---- workload + nemesis
-    progress(
-      `workload: ${scenario.workload.clients} clients, ${scenario.workload.rateOpsPerS} ops/s, ${plan.faults.length} faults planned`,
-    );
-    phases.workloadFromMs = nowMs();
-    nemesis.start();
-    const workers = clients.map(async (client, i) => {
-      const gen = new WorkloadGenerator(prng.split(`client-${i}`), scenario.workload);
-      const held = new Map<string, HeldSignature>();
-      while (!stop.signal.aborted) {
-        await sleep(gen.nextDelayMs(), stop.signal);
-        if (stop.signal.aborted) break;
-        const op = gen.next(held);
-        if (op.f === "sign" && canaries.length < 64) canaries.push(op.data);
-        await runOperation(client, op, i, history, { timeoutMs: scenario.workload.opTimeoutMs, held });
-      }
-    });
-    const ticker = setInterval(() => {
-      const done = history.events.filter((e) => e.process !== "nemesis" && e.type === "ok").length;
-      progress(
-        `  ${Math.round((nowMs() - phases.workloadFromMs) / 1000)} s: ${done} ok, primary ${activeSampler.latest?.primary || "none"}, state ${activeSampler.latest?.state ?? "?"}`,
-      );
-    }, 5000);
-    await sleep(durationMs, stop.signal);
-    stop.abort();
-    clearInterval(ticker);
-    await bounded(
-      Promise.all(workers),
-      scenario.workload.opTimeoutMs + 10_000,
-      "the clients' last operations",
-    );
-    phases.workloadToMs = nowMs();
-
-    // ---- heal everything, wait for a healthy pool
-    progress("healing everything");
-    phases.healedFromMs = nowMs();
-    await bounded(nemesis.healEverything(), 60_000, "heal-everything");
-    const healthy = await waitUntil(() => activeSampler.latest, isFullyHealthy, scenario.pool.healTimeoutMs);
-    if (!healthy)
-      notes.push(
-        `the pool was not healthy within ${Math.round(scenario.pool.healTimeoutMs / 1000)} s after healing everything`,
-      );
-    else progress(`  healthy again (primary ${healthy.primary})`);
-
-    // ---- final reads (durability)
-    const reader = await opts.driver.connect(poolDir, { opTimeoutMs: scenario.workload.opTimeoutMs });
-    clients.push(reader);
-    const finalProcess = scenario.workload.clients;
-    for (const key of keys) {
-      for (let attempt = 1; attempt <= FINAL_READ_ATTEMPTS; attempt++) {
-        const done = await runOperation(reader, { f: "get", key }, finalProcess, history, {
-          timeoutMs: scenario.workload.opTimeoutMs,
-          final: true,
-        });
-        if (done.type === "ok" || done.error?.code === "KeyNotFound") break;
-      }
-    }
-    await runOperation(reader, { f: "list" }, finalProcess, history, {
-      timeoutMs: scenario.workload.opTimeoutMs,
-      final: true,
-    });
-    await sampler.sampleOnce();
-  };
-
-  let watchdog: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      body(),
-      new Promise<never>((_, reject) => {
-        watchdog = setTimeout(() => {
-          stop.abort();
-          reject(new Error(`the run exceeded its time bound of ${Math.round(hardBoundMs / 1000)} s`));
-        }, hardBoundMs);
-      }),
-    ]);
-  } catch (e) {
-    harnessError = e instanceof Error ? e.message : String(e);
-    progress(`harness error: ${harnessError}`);
-  } finally {
-    clearTimeout(watchdog);
-    await sampler?.stop();
-    for (const c of clients) c.close();
-    hfc?.close();
-    phases.endMs = nowMs();
-    progress("tearing the pool down");
-    await teardown(opts.driver, poolDir, progress);
-    await links?.close();
-    await historyFile.close();
-    await timelineFile.close();
-  }
-
-  // An interrupted run checks what it saw, but cannot vouch for a whole run.
-  if (opts.signal?.aborted && harnessError === undefined)
-    harnessError = "interrupted before the end of the workload";
-  const results = await evaluateRun({
+  return {
+    opts,
     scenario,
     seed,
     durationMs,
+    progress,
+    started,
     runDir,
-    poolDir,
-    fabricDir,
-    startedAt: started.toISOString(),
-    elapsedMs: nowMs(),
-    phases,
+    poolDir: join(runDir, "pool"),
+    fabricDir: join(runDir, "fabric"),
+    nowMs,
+    historyFile,
+    timelineFile: new JsonLines(join(runDir, "timeline.jsonl")),
+    history: new HistoryRecorder(nowMs, (e) => historyFile.write(encodeHistoryLine(e))),
+    prng,
+    plan,
+    notes: plan.skipped.map((s) => `nemesis at line ${s.line}: ${s.why}`),
+    keys: Array.from({ length: scenario.workload.keys }, (_, i) => keyName(i)),
+    canaries: [],
+    phases: { workloadFromMs: 0, workloadToMs: 0, healedFromMs: 0, endMs: 0 },
+    clients: [],
+    stop,
+    hardBoundMs:
+      scenario.pool.startTimeoutMs +
+      durationMs +
+      2 * scenario.workload.opTimeoutMs +
+      scenario.pool.healTimeoutMs +
+      TEARDOWN_SLACK_MS,
+    harnessError: undefined,
+    sampler: undefined,
+    hfc: undefined,
+    links: undefined,
+    controls: undefined,
+  };
+}
+
+/** Fabric, link proxies and control files as the faults need them, the pool, the sampler, the clients, the nemesis. */
+async function startPool(run: Run): Promise<NemesisRunner> {
+  const { opts, scenario, progress, poolDir, fabricDir, prng, canaries } = run;
+  progress(
+    `starting a pool (${scenario.name}, seed ${run.seed}, ${Math.round(run.durationMs / 1000)} s of workload)`,
+  );
+  await opts.driver.prepareFabric(fabricDir, scenario.pool, (l) => progress(`  ${l}`));
+  const fuses = (await fabricSecrets(fabricDir)).map((s) => s.needle);
+  const kinds = faultKindsOf(scenario);
+  if (kinds.has("partition") || kinds.has("link")) {
+    progress(`  link proxies for every directed peer link among ${memberIds().length} possible members`);
+    run.links = await LinkFabric.start({
+      nodeIds: memberIds(),
+      upstreamOf: peerAddressIn(poolDir),
+      needles: () => [...fuses, ...canaries.map((bytes, i) => ({ name: `client payload #${i + 1}`, bytes }))],
+      prng: prng.split("links"),
+    });
+  }
+  const links = run.links;
+  const needsControl =
+    links !== undefined ||
+    kinds.has("hsm") ||
+    kinds.has("disk") ||
+    kinds.has("clock") ||
+    scenario.pool.unsafeAckBeforeCommit;
+  if (needsControl) {
+    run.controls = new ControlFiles(poolDir, {
+      unsafeAckBeforeCommit: scenario.pool.unsafeAckBeforeCommit,
+      peerDial: links?.mapping() ?? {},
+    });
+    await run.controls.prepare(memberIds());
+    if (scenario.pool.unsafeAckBeforeCommit) {
+      progress("  TEST-ONLY: the nodes run in the deliberately broken unsafeAckBeforeCommit mode");
+    }
+  }
+  const controls = run.controls;
+  await bounded(
+    opts.driver.start({
+      runDir: poolDir,
+      fabricDir,
+      healthIntervalMs: scenario.pool.healthIntervalMs,
+      failureThreshold: scenario.pool.failureThreshold,
+      timeoutMs: scenario.pool.startTimeoutMs,
+      onProgress: (l) => progress(`  ${l}`),
+    }),
+    scenario.pool.startTimeoutMs + 30_000,
+    "pool start",
+  );
+  const info =
+    (await readHfcInfo(poolDir)) ??
+    fail("ServiceUnavailable", `the pool in ${poolDir} has no hfc.json after start`);
+  const control = new FabricControllerClient(info.controlAddress);
+  run.hfc = control;
+  const sampler = new StatusSampler(control, run.nowMs, STATUS_INTERVAL_MS, (s) =>
+    run.timelineFile.write(`${JSON.stringify(s)}\n`),
+  );
+  run.sampler = sampler;
+  await sampler.sampleOnce();
+  sampler.start();
+  for (let i = 0; i < scenario.workload.clients; i++) {
+    run.clients.push(await opts.driver.connect(poolDir, { opTimeoutMs: scenario.workload.opTimeoutMs }));
+  }
+  return new NemesisRunner(
+    run.plan.faults,
+    {
+      kill: killInjector(control),
+      pause: pauseInjector(control),
+      "server-loss": serverLossInjector(control),
+      "rack-loss": rackLossInjector(control, () => opts.driver.inventory(fabricDir)),
+      ...(links ? { partition: partitionInjector(links), link: linkInjector(links) } : {}),
+      ...(controls
+        ? {
+            hsm: nodeFaultInjector(controls),
+            disk: nodeFaultInjector(controls),
+            clock: nodeFaultInjector(controls),
+          }
+        : {}),
+    },
+    run.history,
+    () => sampler.latest,
+    prng.split("nemesis-targets"),
+    progress,
+  );
+}
+
+/** The clients' workload for the run's duration while the nemesis fires its plan. */
+async function runWorkload(run: Run, nemesis: NemesisRunner): Promise<void> {
+  const { scenario, progress, phases, history, stop, nowMs } = run;
+  const sampler = run.sampler as StatusSampler;
+  progress(
+    `workload: ${scenario.workload.clients} clients, ${scenario.workload.rateOpsPerS} ops/s, ${run.plan.faults.length} faults planned`,
+  );
+  phases.workloadFromMs = nowMs();
+  nemesis.start();
+  const workers = run.clients.map(async (client, i) => {
+    const gen = new WorkloadGenerator(run.prng.split(`client-${i}`), scenario.workload);
+    const held = new Map<string, HeldSignature>();
+    while (!stop.signal.aborted) {
+      await sleep(gen.nextDelayMs(), stop.signal);
+      if (stop.signal.aborted) break;
+      const op = gen.next(held);
+      if (op.f === "sign" && run.canaries.length < 64) run.canaries.push(op.data);
+      await runOperation(client, op, i, history, { timeoutMs: scenario.workload.opTimeoutMs, held });
+    }
+  });
+  const ticker = setInterval(() => {
+    const done = history.events.filter((e) => e.process !== "nemesis" && e.type === "ok").length;
+    progress(
+      `  ${Math.round((nowMs() - phases.workloadFromMs) / 1000)} s: ${done} ok, primary ${sampler.latest?.primary || "none"}, state ${sampler.latest?.state ?? "?"}`,
+    );
+  }, 5000);
+  await sleep(run.durationMs, stop.signal);
+  stop.abort();
+  clearInterval(ticker);
+  await bounded(Promise.all(workers), scenario.workload.opTimeoutMs + 10_000, "the clients' last operations");
+  phases.workloadToMs = nowMs();
+}
+
+/** Heals every fault and waits for a fully healthy pool (a note, not an error, when it does not come). */
+async function healEverything(run: Run, nemesis: NemesisRunner): Promise<void> {
+  const sampler = run.sampler as StatusSampler;
+  const { healTimeoutMs } = run.scenario.pool;
+  run.progress("healing everything");
+  run.phases.healedFromMs = run.nowMs();
+  await bounded(nemesis.healEverything(), 60_000, "heal-everything");
+  const healthy = await waitUntil(() => sampler.latest, isFullyHealthy, healTimeoutMs);
+  if (!healthy)
+    run.notes.push(
+      `the pool was not healthy within ${Math.round(healTimeoutMs / 1000)} s after healing everything`,
+    );
+  else run.progress(`  healthy again (primary ${healthy.primary})`);
+}
+
+/** Final reads of every key and a list, for the durability checker. */
+async function readEveryKey(run: Run): Promise<void> {
+  const { scenario, history } = run;
+  const reader = await run.opts.driver.connect(run.poolDir, { opTimeoutMs: scenario.workload.opTimeoutMs });
+  run.clients.push(reader);
+  const finalProcess = scenario.workload.clients;
+  for (const key of run.keys) {
+    for (let attempt = 1; attempt <= FINAL_READ_ATTEMPTS; attempt++) {
+      const done = await runOperation(reader, { f: "get", key }, finalProcess, history, {
+        timeoutMs: scenario.workload.opTimeoutMs,
+        final: true,
+      });
+      if (done.type === "ok" || done.error?.code === "KeyNotFound") break;
+    }
+  }
+  await runOperation(reader, { f: "list" }, finalProcess, history, {
+    timeoutMs: scenario.workload.opTimeoutMs,
+    final: true,
+  });
+  await run.sampler?.sampleOnce();
+}
+
+/** Stops sampling, closes every client, tears the pool down and closes the run's files (always runs). */
+async function closeRun(run: Run): Promise<void> {
+  await run.sampler?.stop();
+  for (const c of run.clients) c.close();
+  run.hfc?.close();
+  run.phases.endMs = run.nowMs();
+  run.progress("tearing the pool down");
+  await teardown(run.opts.driver, run.poolDir, run.progress);
+  await run.links?.close();
+  await run.historyFile.close();
+  await run.timelineFile.close();
+}
+
+/** Runs the checkers over what the run saw; writes results.json and report.html. */
+async function checkAndReport(run: Run): Promise<RunOutcome> {
+  const { scenario, runDir, history, sampler, links } = run;
+  const results = await evaluateRun({
+    scenario,
+    seed: run.seed,
+    durationMs: run.durationMs,
+    runDir,
+    poolDir: run.poolDir,
+    fabricDir: run.fabricDir,
+    startedAt: run.started.toISOString(),
+    elapsedMs: run.nowMs(),
+    phases: run.phases,
     events: history.events,
     samples: sampler?.samples ?? ([] as StatusSample[]),
-    keys,
-    canaries,
+    keys: run.keys,
+    canaries: run.canaries,
     ...(links ? { linkScan: links.stats() } : {}),
-    harnessError,
-    notes,
+    harnessError: run.harnessError,
+    notes: run.notes,
   });
   await writeFile(join(runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(
