@@ -8,7 +8,7 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
 import { chmod, readFile } from "node:fs/promises";
 import { fail } from "@hsmpool/errors";
-import { writeFileAtomic } from "./atomic-fs.js";
+import { writeFileAtomic } from "@hsmpool/files";
 
 const MAGIC = Buffer.from("HFCK", "ascii");
 const VERSION = 1;

@@ -10,6 +10,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
+import { writeJsonAtomic } from "@hsmpool/files";
 import type { HealingState } from "@hsmpool/healing";
 import {
   defaultHealingConfig,
@@ -26,6 +27,7 @@ import {
   createCsrKeyPair,
   dataPlaneCredentials,
   isRunning,
+  PUBLIC_FILE_MODE,
   type RunPaths,
   readHfcInfo,
   readPoolSpec,
@@ -33,7 +35,6 @@ import {
   runPaths,
 } from "@hsmpool/wire";
 import type { Logger } from "pino";
-import { writeJsonAtomic } from "./atomic-fs.js";
 import type { Balancer } from "./balancer.js";
 import { readBundleFacts } from "./bundle-facts.js";
 import { ControlApi } from "./control-api.js";
@@ -214,7 +215,7 @@ export class FabricController {
       wasVoter: true,
     }));
     const pool: PoolSpec = { poolId, placementSeed, members, createdMs: nowMs() };
-    await writeJsonAtomic(paths.poolJson, pool);
+    await writeJsonAtomic(paths.poolJson, pool, PUBLIC_FILE_MODE);
     log.info(
       { poolId, placementSeed, members: members.map((m) => `${m.id}@${m.serverId}/${m.rackId}`) },
       "pool placed",
@@ -249,7 +250,7 @@ export class FabricController {
       startedMs: ctx.nowMs(),
     };
     // hfc.json last: its presence tells the CLI the control API answers.
-    await writeJsonAtomic(ctx.paths.hfcJson, info);
+    await writeJsonAtomic(ctx.paths.hfcJson, info, PUBLIC_FILE_MODE);
     ctx.log.info(
       {
         controlAddress: this.controlServer.address,

@@ -5,6 +5,7 @@
  * (fence before kill, joiner before launch), each file only when it changed.
  */
 
+import { writeJsonAtomic } from "@hsmpool/files";
 import type { HealingState } from "@hsmpool/healing";
 import {
   type FabricStateFile,
@@ -14,8 +15,7 @@ import {
   toHealingFile,
 } from "@hsmpool/healing";
 import type { PoolSpec } from "@hsmpool/wire";
-import { type RunPaths, readJson } from "@hsmpool/wire";
-import { writeJsonAtomic } from "./atomic-fs.js";
+import { PUBLIC_FILE_MODE, type RunPaths, readJson } from "@hsmpool/wire";
 
 export async function readHealingFile(paths: RunPaths): Promise<HealingFile | undefined> {
   const raw = await readJson(paths.healingJson);
@@ -43,7 +43,7 @@ export class HealingStore {
     for (const [path, value] of files) {
       const text = JSON.stringify(value);
       if (this.written.get(path) === text) continue;
-      await writeJsonAtomic(path, value);
+      await writeJsonAtomic(path, value, PUBLIC_FILE_MODE);
       this.written.set(path, text);
     }
   }

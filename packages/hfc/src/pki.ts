@@ -15,9 +15,9 @@ import { randomBytes, webcrypto } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { NODE_TLS_NAME } from "@hsmpool/wire";
+import { writeFileAtomic } from "@hsmpool/files";
+import { NODE_TLS_NAME, PUBLIC_FILE_MODE } from "@hsmpool/wire";
 import * as x509 from "@peculiar/x509";
-import { writeFileAtomic } from "./atomic-fs.js";
 import { loadOrCreateKek, sealCaKey, unsealCaKey } from "./ca-key-store.js";
 
 // @peculiar/x509 is typed against the DOM `Crypto`; Node's webcrypto is that object at runtime.
@@ -147,7 +147,7 @@ export class FabricCa {
       await writeFileAtomic(join(pkiDir, CA_KEY_FILE), sealCaKey(pkcs8, kek, certDer), 0o600);
       const privateKey = await webcrypto.subtle.importKey("pkcs8", pkcs8, EC_P256, false, ["sign"]);
       // The certificate goes last: its presence marks a complete CA directory.
-      await writeFileAtomic(join(pkiDir, CA_CERT_FILE), cert.toString("pem"));
+      await writeFileAtomic(join(pkiDir, CA_CERT_FILE), cert.toString("pem"), PUBLIC_FILE_MODE);
       return new FabricCa(cert, privateKey, now);
     } finally {
       pkcs8.fill(0);

@@ -6,6 +6,7 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { isHsmPoolError } from "@hsmpool/errors";
+import { writeJsonAtomic } from "@hsmpool/files";
 import type { HealingAction } from "@hsmpool/healing";
 import { type HealthStep, processExited, STARTING } from "@hsmpool/healing";
 import type { MemberSpec, NodeConfig } from "@hsmpool/wire";
@@ -13,11 +14,11 @@ import {
   findProcessesByConfig,
   isOurProcess,
   isRunning,
+  PUBLIC_FILE_MODE,
   readNodePids,
   signalProcess,
   waitForExit,
 } from "@hsmpool/wire";
-import { writeJsonAtomic } from "./atomic-fs.js";
 import {
   type ControllerContext,
   FENCE_WAIT_MS,
@@ -118,7 +119,7 @@ export class NodeSupervisor {
       ? { ...existing, hfcAddress: this.ctx.controlAddress || existing.hfcAddress }
       : this.nodeConfig(m);
     await mkdir(this.ctx.paths.nodeStateDir(m.id), { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(path, config);
+    await writeJsonAtomic(path, config, PUBLIC_FILE_MODE);
   }
 
   private async addressesFromConfig(
@@ -219,7 +220,7 @@ export class NodeSupervisor {
   async writePids(): Promise<void> {
     const pids: Record<string, number> = {};
     for (const s of this.ctx.shells.values()) if (s.process && s.running) pids[s.id] = s.process.pid;
-    await writeJsonAtomic(this.ctx.paths.pidsJson, pids);
+    await writeJsonAtomic(this.ctx.paths.pidsJson, pids, PUBLIC_FILE_MODE);
   }
 
   /** Performs one of the healing controller's actions. */
@@ -246,7 +247,7 @@ export class NodeSupervisor {
         const [peerPort, dataPort] = await allocateLoopbackPorts(2);
         spec = { ...m, peerAddress: `127.0.0.1:${peerPort}`, dataAddress: `127.0.0.1:${dataPort}` };
         await mkdir(ctx.paths.nodeStateDir(m.id), { recursive: true, mode: 0o700 });
-        await writeJsonAtomic(ctx.paths.nodeConfig(m.id), this.nodeConfig(spec));
+        await writeJsonAtomic(ctx.paths.nodeConfig(m.id), this.nodeConfig(spec), PUBLIC_FILE_MODE);
       } else {
         await this.refreshConfig(m);
       }

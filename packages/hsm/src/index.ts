@@ -12,6 +12,7 @@ export type {
 export { CURVES, ENCRYPT_ALGORITHMS, KEY_OPS, SIGN_ALGORITHMS, WRAP_ALGORITHMS } from "./algorithms.js";
 export type { DecryptOptions, EncryptOptions, EncryptResult } from "./crypto-ops.js";
 export { type CreateDeviceOptions, DEFAULT_PARTITION_COUNT, HsmDevice } from "./device.js";
+export { type FabricWithHsmsOptions, initFabricWithHsms } from "./fabric-devices.js";
 export type { FaultHooks } from "./faults.js";
 export type { KeyHandle, KeyRef, KeySpec } from "./key-attributes.js";
 export { KEY_BLOB_VERSION } from "./key-blob.js";

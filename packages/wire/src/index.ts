@@ -39,6 +39,7 @@ export {
 } from "./proto.js";
 export {
   isProcessAlive,
+  PUBLIC_FILE_MODE,
   type RunPaths,
   readHfcInfo,
   readJson,

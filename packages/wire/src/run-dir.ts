@@ -7,6 +7,9 @@ import { join, resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
 import type { HfcInfo, MemberSpec, PoolSpec } from "./types.js";
 
+/** The run dir's public files (pool.json, hfc.json, configs, pids.json, ca.crt) are readable by anyone (0644). */
+export const PUBLIC_FILE_MODE = 0o644;
+
 export interface RunPaths {
   runDir: string;
   hfcJson: string;

@@ -17,8 +17,8 @@ import {
   summaryLines,
 } from "@hsmpool/chaos";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
-import { initFabric, openFabric } from "@hsmpool/platform";
+import { initFabricWithHsms } from "@hsmpool/hsm";
+import { openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
 import { PoolClient } from "../sdk/pool-client.js";
 import { out, progress } from "./context.js";
@@ -70,10 +70,7 @@ async function createFabric(
   serversPerRack: number,
   onProgress: (l: string) => void,
 ) {
-  await initFabric(dir, { racks, serversPerRack, onProgress });
-  for (const server of (await openFabric(dir)).servers()) {
-    await (await HsmDevice.create(server.hsmDir, { partitionCount: DEFAULT_PARTITION_COUNT })).close();
-  }
+  await initFabricWithHsms(dir, { racks, serversPerRack, onProgress });
 }
 
 /** A path, or the name of a shipped scenario (`kill-primary` → `<repo>/chaos/kill-primary.yaml`). */

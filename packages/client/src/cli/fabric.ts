@@ -1,6 +1,6 @@
 import { fail } from "@hsmpool/errors";
-import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
-import { type FabricInfo, initFabric, openFabric } from "@hsmpool/platform";
+import { DEFAULT_PARTITION_COUNT, initFabricWithHsms } from "@hsmpool/hsm";
+import { type FabricInfo, openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
 
 export const DEFAULT_FABRIC_DIR = ".hsmpool/fabric";
@@ -54,11 +54,12 @@ function registerFabricInitCommand(fabric: Command): void {
       const serversPerRack = parseCount("--servers-per-rack", opts.serversPerRack, 64);
       const partitionCount = parseCount("--partitions", opts.partitions, 64);
       const onProgress = (message: string) => process.stderr.write(`${message}\n`);
-      const info = await initFabric(opts.dir, { racks, serversPerRack, onProgress });
-      // Every server carries one HSM device; its state lives in the server's hsm/ folder.
-      for (const server of (await openFabric(opts.dir)).servers()) {
-        await (await HsmDevice.create(server.hsmDir, { partitionCount })).close();
-      }
+      const { info } = await initFabricWithHsms(opts.dir, {
+        racks,
+        serversPerRack,
+        onProgress,
+        partitionCount,
+      });
       process.stdout.write(describeFabric(opts.dir, info));
     });
 }

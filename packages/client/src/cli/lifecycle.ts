@@ -5,8 +5,8 @@
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
-import { initFabric, openFabric } from "@hsmpool/platform";
+import { initFabricWithHsms } from "@hsmpool/hsm";
+import { openFabric } from "@hsmpool/platform";
 import {
   FabricControllerClient,
   isOurProcess,
@@ -44,10 +44,7 @@ export async function ensureFabric(fabricDir: string, onProgress: Progress, rack
     if (!isHsmPoolError(e, "NotFound") && !isHsmPoolError(e, "NotInitialized")) throw e;
   }
   onProgress(`no fabric in ${fabricDir}: creating one`);
-  await initFabric(fabricDir, { racks, onProgress: (line) => onProgress(`  ${line}`) });
-  for (const server of (await openFabric(fabricDir)).servers()) {
-    await (await HsmDevice.create(server.hsmDir, { partitionCount: DEFAULT_PARTITION_COUNT })).close();
-  }
+  await initFabricWithHsms(fabricDir, { racks, onProgress: (line) => onProgress(`  ${line}`) });
 }
 
 /** Fails with Conflict when an HFC answers for this run dir; clears a stale hfc.json. */

@@ -15,8 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import type * as grpc from "@grpc/grpc-js";
-import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
-import { initFabric, openFabric } from "@hsmpool/platform";
+import { initFabricWithHsms } from "@hsmpool/hsm";
 import type { PoolStatus } from "@hsmpool/wire";
 import {
   certDerToPem,
@@ -83,10 +82,7 @@ const healthyWithout = (s: PoolStatus, pidGone: number) =>
 async function benchPool(root: string): Promise<{ failover: number[]; healing: number[] }> {
   const fabricDir = join(root, "fabric");
   const runDir = join(root, "run");
-  await initFabric(fabricDir, {});
-  for (const server of (await openFabric(fabricDir)).servers()) {
-    await (await HsmDevice.create(server.hsmDir, { partitionCount: DEFAULT_PARTITION_COUNT })).close();
-  }
+  await initFabricWithHsms(fabricDir);
   // Default health polling (250 ms, 3 misses): the figures are what a user of `hsmpool up` gets.
   const hfcPid = spawnHfc({ runDir, fabricDir });
   const info = await waitForHfc(runDir, hfcPid, 30_000);

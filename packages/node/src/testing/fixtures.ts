@@ -6,15 +6,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_PARTITION_COUNT, HsmDevice } from "@hsmpool/hsm";
-import {
-  type Enclave,
-  type Fabric,
-  initFabric,
-  launchEnclave,
-  openFabric,
-  signBundle,
-} from "@hsmpool/platform";
+import { initFabricWithHsms } from "@hsmpool/hsm";
+import { type Enclave, type Fabric, launchEnclave, signBundle } from "@hsmpool/platform";
 
 const made: string[] = [];
 
@@ -31,12 +24,7 @@ export async function removeTempDirs(): Promise<void> {
 /** A fabric of `racks` racks with one server each, every server with an HSM device. */
 export async function makeFabric(root: string, racks = 3): Promise<Fabric> {
   const dir = join(root, "fabric");
-  await initFabric(dir, { racks, serversPerRack: 1 });
-  const fabric = await openFabric(dir);
-  for (const server of fabric.servers()) {
-    await (await HsmDevice.create(server.hsmDir, { partitionCount: DEFAULT_PARTITION_COUNT })).close();
-  }
-  return fabric;
+  return (await initFabricWithHsms(dir, { racks, serversPerRack: 1 })).fabric;
 }
 
 /** An enclave of a throwaway signed bundle on the fabric's first server (for sealing in unit tests). */
