@@ -1,5 +1,8 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { type PoolSimResult, runPoolSim } from "./run.js";
+
+// Each run boots the shipped node in virtual time: bounds are generous for a loaded machine (behaviour is checked, not speed).
+vi.setConfig({ testTimeout: 1_200_000, hookTimeout: 1_200_000 });
 
 /**
  * Scripted: the primary crashes right after proposing Genesis — at once (a third of the

@@ -1,5 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { runPoolSim } from "./run.js";
+
+// Each run boots the shipped node in virtual time: bounds are generous for a loaded machine (behaviour is checked, not speed).
+vi.setConfig({ testTimeout: 1_200_000, hookTimeout: 1_200_000 });
 
 /**
  * The healing scenario: the HFC's pure controller (@hsmpool/healing) runs as a sim

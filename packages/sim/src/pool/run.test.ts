@@ -2,13 +2,16 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isHsmPoolError } from "@hsmpool/errors";
 import { Prng } from "@hsmpool/faults";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { INTENSITIES } from "../faults.js";
 import { US_PER_S } from "../scheduler.js";
 import { PoolCluster } from "./cluster.js";
 import { runPoolSim, shrinkPoolFailure } from "./run.js";
 import { findPoolScenario } from "./scenarios.js";
 import { runPoolSweep } from "./sweep.js";
+
+// Each run boots the shipped node in virtual time: bounds are generous for a loaded machine (behaviour is checked, not speed).
+vi.setConfig({ testTimeout: 1_200_000, hookTimeout: 1_200_000 });
 
 describe("runPoolSim determinism and replay", () => {
   it("the same seed twice gives the same trace hash, stats and history", async () => {

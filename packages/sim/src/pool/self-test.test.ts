@@ -1,9 +1,12 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { US_PER_S } from "../scheduler.js";
 import type { PoolInvariantName } from "./checker.js";
 import { runPoolSim } from "./run.js";
 import { runPoolSweep } from "./sweep.js";
 import type { PoolUnsafeMode } from "./unsafe.js";
+
+// Each run boots the shipped node in virtual time: bounds are generous for a loaded machine (behaviour is checked, not speed).
+vi.setConfig({ testTimeout: 1_200_000, hookTimeout: 1_200_000 });
 
 /**
  * Checker self-tests: with a deliberately broken variant of the SHIPPED node shell

@@ -1,5 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { runPoolSweep } from "./sweep.js";
+
+// Each run boots the shipped node in virtual time: bounds are generous for a loaded machine (behaviour is checked, not speed).
+vi.setConfig({ testTimeout: 1_200_000, hookTimeout: 1_200_000 });
 
 /**
  * CI sweep, part a: random fault schedules (crash/restart with torn WAL tails, pauses,
