@@ -29,6 +29,8 @@ export interface ControllerOptions {
   fabricDir: string;
   /** Only for a new pool; default `pool-<8 hex>`. */
   poolId?: string;
+  /** Only for a new pool: recovery mode (blank, waits for a security-domain upload). */
+  recover?: boolean;
   /** The node entry script (`packages/node/dist/main.js`). */
   nodeMain: string;
   /** How nodes run: child processes (default) or one container each (DockerNodeLauncher). */

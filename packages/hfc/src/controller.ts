@@ -214,7 +214,13 @@ export class FabricController {
       replacedBy: null,
       wasVoter: true,
     }));
-    const pool: PoolSpec = { poolId, placementSeed, members, createdMs: nowMs() };
+    const pool: PoolSpec = {
+      poolId,
+      placementSeed,
+      members,
+      createdMs: nowMs(),
+      ...(opts.recover ? { recover: true } : {}),
+    };
     await writeJsonAtomic(paths.poolJson, pool, PUBLIC_FILE_MODE);
     log.info(
       { poolId, placementSeed, members: members.map((m) => `${m.id}@${m.serverId}/${m.rackId}`) },

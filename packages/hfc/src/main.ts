@@ -24,7 +24,7 @@ const USAGE =
   "usage: node packages/hfc/dist/main.js --run-dir <dir> --fabric-dir <dir> [--pool-id <id>] " +
   "[--node-main <file>] [--bundle-dir <dir>] [--health-interval-ms <n>] [--failure-threshold <n>] [--server-lost-after-ms <n>] " +
   "[--control-port <n>] [--election-tick-ms <n>] [--join-timeout-ms <n>] [--launcher process|docker] " +
-  "[--node-image <image>]";
+  "[--node-image <image>] [--recover]";
 
 function integer(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -36,6 +36,7 @@ interface HfcArgs {
   runDir: string;
   fabricDir: string;
   poolId: string | undefined;
+  recover: boolean;
   nodeMain: string;
   bundleDir: string;
   health: HealthConfig;
@@ -64,6 +65,7 @@ function parseHfcArgs(argv: string[]): HfcArgs {
       "join-timeout-ms": { type: "string" },
       launcher: { type: "string" },
       "node-image": { type: "string" },
+      recover: { type: "boolean" },
     },
     strict: true,
   });
@@ -89,6 +91,7 @@ function parseHfcArgs(argv: string[]): HfcArgs {
     runDir: resolve(values["run-dir"]),
     fabricDir: resolve(values["fabric-dir"]),
     poolId: values["pool-id"],
+    recover: values.recover === true,
     nodeMain: resolve(values["node-main"] ?? DEFAULT_NODE_MAIN),
     bundleDir: resolve(values["bundle-dir"] ?? DEFAULT_BUNDLE_DIR),
     health: validateHealthConfig({
@@ -147,6 +150,7 @@ async function run(): Promise<number> {
       runDir,
       fabricDir: args.fabricDir,
       ...(args.poolId !== undefined ? { poolId: args.poolId } : {}),
+      ...(args.recover ? { recover: true } : {}),
       nodeMain: args.nodeMain,
       ...(args.launcher === "docker" ? { launcher: await dockerLauncher(args.nodeImage) } : {}),
       bundleDir: args.bundleDir,

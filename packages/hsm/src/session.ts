@@ -29,7 +29,7 @@ import {
   validateKeySpec,
 } from "./key-attributes.js";
 import { exportTransferKey, exportWrappedKey, importTransferKey, importWrappedKey } from "./key-export.js";
-import { generateMaterial, type LoadedKey, publicJwk } from "./key-material.js";
+import { generateMaterial, importMaterial, type LoadedKey, publicJwk } from "./key-material.js";
 import type { OperationGate } from "./operation-gate.js";
 import type { PartitionCore } from "./partition-core.js";
 import {
@@ -98,6 +98,25 @@ export class Session {
       const material = await generateMaterial(shape);
       const handle = makeHandle(randomBytes(16).toString("hex"), shape, ops, label);
       return this.core.queue.run(() => this.live().addKey(handle, material));
+    });
+  }
+
+  /**
+   * Imports raw AES key bytes under a caller-chosen id (key import, as in BYOK): the one
+   * way symmetric material enters a partition from outside. Used to bring a security
+   * domain's escrow key in, so blobs exported under it on another pool import here.
+   */
+  importSecretKey(id: string, spec: KeySpec, material: Uint8Array): Promise<KeyHandle> {
+    return this.change("importSecretKey", async (core) => {
+      const { shape, ops, label } = validateKeySpec(spec);
+      keyIdOf(id);
+      if (shape.kty !== "oct") fail("BadParameter", "importSecretKey takes AES (oct) keys only");
+      if (material.length * 8 !== shape.size)
+        fail(
+          "BadParameter",
+          `AES-${shape.size} material must be ${shape.size / 8} bytes, not ${material.length}`,
+        );
+      return core.addKey(makeHandle(id, shape, ops, label), importMaterial(shape, material));
     });
   }
 

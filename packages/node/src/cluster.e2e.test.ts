@@ -119,6 +119,19 @@ describe("three node processes", () => {
     secondary = IDS.find((id) => id !== primary)!;
   });
 
+  it("refuses key operations until the security domain is downloaded, then activates once", async () => {
+    const refused = await rejection(
+      call(cluster.keyVault(primary), "CreateKey", { name: "too-early", kty: "EC", crv: "P-256" }),
+    );
+    expect(trailer(refused, "hsmpool-error-code")).toBe("NotActivated");
+    expect(refused.details).toMatch(/download the security domain first/);
+    const sd = await cluster.activate(primary);
+    expect(JSON.parse(sd.securityDomainJson)).toMatchObject({ format: "hsmpool-security-domain", quorum: 2 });
+    const again = await rejection(cluster.activate(primary));
+    expect(trailer(again, "hsmpool-error-code")).toBe("Conflict");
+    expect(again.details).toMatch(/already downloaded/);
+  });
+
   it("creates a key on the primary and signs with it on a secondary", async () => {
     ecKey = await call<KeyBundle>(cluster.keyVault(primary), "CreateKey", {
       name: "e2e-ec",

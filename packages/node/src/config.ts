@@ -46,6 +46,12 @@ export interface NodeConfig {
   minPeerSvn: number | null;
   /** Join mode: give up (exit 4) when not a member after this long. */
   joinTimeoutMs: number;
+  /**
+   * Recovery mode (`hsmpool up --recover`): a blank pool that creates no ownership keys of
+   * its own and serves nothing until a security domain is uploaded (it takes the old
+   * pool's owner root, DEK and pool key from it).
+   */
+  recover: boolean;
 }
 
 export const MAX_SVN = 65535;
@@ -145,7 +151,15 @@ export function parseConfig(input: unknown): NodeConfig {
     replaces,
     minPeerSvn,
     joinTimeoutMs: int(o, "joinTimeoutMs", 1_000, 3_600_000, DEFAULT_JOIN_TIMEOUT_MS),
+    recover: optionalBoolean(o, "recover"),
   };
+}
+
+function optionalBoolean(o: Record<string, unknown>, field: string): boolean {
+  const v = o[field];
+  if (v === undefined || v === null) return false;
+  if (typeof v !== "boolean") bad(field, "must be true or false");
+  return v as boolean;
 }
 
 export async function loadConfig(path: string): Promise<NodeConfig> {

@@ -74,6 +74,7 @@ describe("healing by replacement", () => {
   it("a blank node replacing a killed secondary becomes learner, then voter; the lost member is removed; it signs with a key made before the kill", async () => {
     const all = await healthyPoolOf(cluster, FOUNDERS);
     primary = all.find((s) => s.role === "primary")!.nodeId;
+    await cluster.activate(primary);
     const victim = FOUNDERS.find((id) => id !== primary)!;
     ecKey = await call(cluster.keyVault(primary), "CreateKey", {
       name: "before-kill",

@@ -45,6 +45,7 @@ async function configFor(bundleDir: string): Promise<NodeConfig> {
     replaces: null,
     minPeerSvn: null,
     joinTimeoutMs: 120_000,
+    recover: false,
   };
 }
 

@@ -64,10 +64,13 @@ import {
   type NodeSeams,
   type PeerTransport,
   type ShellVariants,
+  sleep,
   systemSeams,
   type TimerId,
 } from "./seams/index.js";
 import type { LaunchedServer } from "./seams/platform.js";
+import { BackupJobs } from "./security-domain/backup-jobs.js";
+import { SecurityDomainService } from "./security-domain/sd-service.js";
 import { openNodeState, restoreKeyStore } from "./startup.js";
 import { type Membership, type NodeStatusMessage, nodeStatus } from "./status.js";
 import type { RaftStore } from "./storage/raft-store.js";
@@ -94,6 +97,12 @@ export interface NodeOptions {
   observer?: NodeObserver;
   /** TEST-ONLY fault hooks of a chaos harness run (chaos-hooks.ts); absent in a real pool. */
   chaos?: ChaosHooks;
+  /**
+   * Simulator only: key operations run without an activated security domain. The SD
+   * ceremony (customer RSA keys, Shamir) is outside what the simulator models and its
+   * randomness would break seed replay; activation is tested on real processes.
+   */
+  unactivatedKeyOps?: boolean;
 }
 
 export class PoolNode {
@@ -134,6 +143,8 @@ export class PoolNode {
   /** The SVN each peer's attestation proved on its Raft stream to this node. */
   private readonly observedSvns = new Map<string, number>();
   private membership!: MembershipDriver;
+  private securityDomain!: SecurityDomainService;
+  private keyService: KeyService | null = null;
   private joiner: Joiner | null = null;
   private membershipState: Membership = "joining";
   private peersConnectedFed = false;
@@ -284,6 +295,22 @@ export class PoolNode {
       clock: this.wallClock,
     });
 
+    this.securityDomain = new SecurityDomainService({
+      nodeId: config.nodeId,
+      poolId: config.poolId,
+      recovering: config.recover,
+      store: () => this.keyStore,
+      access: this.access,
+      enclave: this.enclave,
+      synced: () => this.synced,
+      requireLeader: () => this.dataPlaneKeys().requireLeader(),
+      commit: (requestId, data) => this.dataPlaneKeys().commit(requestId, data),
+      bindings: () => ({ poolId: config.poolId }),
+      logger: logger.child({ part: "security-domain" }),
+      now: this.now,
+      sleep: (ms) => sleep(this.seams.clock, ms),
+    });
+
     this.ownership = OwnershipDriver.create(
       {
         nodeId: config.nodeId,
@@ -294,6 +321,9 @@ export class PoolNode {
         propose: (data) => this.raft.propose(data),
         exchange: (peer, message, timeoutMs) => this.links.exchange(peer, message, timeoutMs),
         onSynced: (info) => this.onSynced(info, sealers),
+        ...(config.recover
+          ? { createOwnershipKeys: (id: string) => this.securityDomain.recoveredOwnershipKeys(id) }
+          : {}),
         onFatal: (e) => this.fatal(e),
         logger: logger.child({ part: "ownership" }),
         clock: this.wallClock,
@@ -530,6 +560,13 @@ export class PoolNode {
     );
   }
 
+  /** The data plane's KeyService (the one write path: requireLeader + commit); ServiceUnavailable before it starts. */
+  private dataPlaneKeys(): KeyService {
+    return (
+      this.keyService ?? fail("ServiceUnavailable", `${this.config.nodeId} is still starting; retry shortly`)
+    );
+  }
+
   private leaderView() {
     const st = this.raft.status();
     const leaderId = st.lead;
@@ -572,7 +609,11 @@ export class PoolNode {
         index: this.keyIndex,
         proposals: this.proposals,
         reserve: this.keyReserve,
-        dekKeyId: () => this.dekKeyId(),
+        dekKeyId: () => {
+          // Key operations wait for activation (the security domain), then for ownership.
+          if (!this.opts.unactivatedKeyOps) this.securityDomain.requireActivated();
+          return this.dekKeyId();
+        },
         leader: () => this.leaderView(),
         quorum: () => this.quorum(),
         clock: this.wallClock,
@@ -581,6 +622,17 @@ export class PoolNode {
           ? new Set([...this.variants, "ackBeforeCommit"])
           : this.variants,
         ...(this.opts.observer ? { observer: this.opts.observer } : {}),
+      });
+      this.keyService = keys;
+      const backups = new BackupJobs({
+        poolId: config.poolId,
+        sd: this.securityDomain,
+        store: () => this.keyStore,
+        requireLeader: () => keys.requireLeader(),
+        readBarrier: () => this.raft.readBarrier(),
+        commit: (requestId, data) => keys.commit(requestId, data),
+        logger: logger.child({ part: "backup" }),
+        now: this.now,
       });
       const access = new DataPlaneAccess(
         { tenant: () => null, assignments: () => [], definitions: () => new Map() },
@@ -592,6 +644,8 @@ export class PoolNode {
         config,
         logger,
         keys,
+        securityDomain: this.securityDomain,
+        backups,
         access,
         metrics: this.metrics,
         status: () => this.status(),

@@ -35,6 +35,16 @@ import {
   validateTags,
 } from "./key-request.js";
 import {
+  type ActivateSecurityDomainCommand,
+  type RestoreBackupCommand,
+  readActivateFields,
+  readRestoreFields,
+  validateActivate,
+  validateRestore,
+  writeActivateFields,
+  writeRestoreFields,
+} from "./security-domain-state.js";
+import {
   bad,
   requireBytes,
   requireFingerprint,
@@ -126,7 +136,9 @@ export type PoolCommand =
   | UpdateKeyAttributesCommand
   | DeleteKeyCommand
   | MemberOwnershipSyncedCommand
-  | RegisterMemberCommand;
+  | RegisterMemberCommand
+  | ActivateSecurityDomainCommand
+  | RestoreBackupCommand;
 
 export type PoolCommandKind = PoolCommand["kind"];
 
@@ -137,6 +149,8 @@ const KINDS: readonly PoolCommandKind[] = [
   "deleteKey",
   "memberOwnershipSynced",
   "registerMember",
+  "activateSecurityDomain",
+  "restoreBackup",
 ];
 /** Largest security version number (the platform's SIGSTRUCT field is a u16). */
 export const MAX_SVN = 65535;
@@ -185,6 +199,10 @@ export function validateCommand(input: unknown): PoolCommand {
       });
     case "registerMember":
       return validateRegisterMember(c);
+    case "activateSecurityDomain":
+      return validateActivate(c);
+    case "restoreBackup":
+      return validateRestore(c);
     default:
       return bad(
         "kind",
@@ -283,6 +301,12 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
     case "registerMember":
       writeRegisterMemberFields(w, c);
       break;
+    case "activateSecurityDomain":
+      writeActivateFields(w, c);
+      break;
+    case "restoreBackup":
+      writeRestoreFields(w, c);
+      break;
   }
   return frame(COMMAND_FORMAT, w.finish());
 }
@@ -347,6 +371,10 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
       };
     case "registerMember":
       return readRegisterMemberFields(r);
+    case "activateSecurityDomain":
+      return readActivateFields(r);
+    case "restoreBackup":
+      return readRestoreFields(r);
     default:
       return r.corrupt("unknown command kind");
   }

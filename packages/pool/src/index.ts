@@ -127,4 +127,10 @@ export {
 } from "./ownership-checkpoint.js";
 export type * from "./ownership-types.js";
 export { describeQuorum, type QuorumInputs, type QuorumReport, quorumReport } from "./quorum.js";
+export {
+  type ActivateSecurityDomainCommand,
+  MAX_RESTORE_STATE_BYTES,
+  type RestoreBackupCommand,
+  type SecurityDomainRecord,
+} from "./security-domain-state.js";
 export { ownershipInputsOf } from "./wiring.js";

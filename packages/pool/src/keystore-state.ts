@@ -12,7 +12,9 @@
  * Version 2 (written only once a member was registered or removed, so a pool that never
  * healed keeps writing version-1 bytes) appends: registered members: list of (memberId,
  * peerAddress, dataAddress, svn u32, replaces list, registeredMs) sorted by id | removed
- * member ids, sorted. The decoder reads both versions.
+ * member ids, sorted. Version 3 (written once the security domain exists) appends, after those
+ * two lists (which may then be empty), the activation record (security-domain-state.ts). The
+ * decoder reads all three versions.
  *
  * Every collection has one canonical order, so equal states give equal bytes on every
  * member; the decoder rejects any other order (IntegrityError) and re-validates every
@@ -48,11 +50,12 @@ import {
   validateShape,
   validateTags,
 } from "./key-request.js";
+import { readRecord, type SecurityDomainRecord, writeRecord } from "./security-domain-state.js";
 import { requireFingerprint, requireIdentifier, requireTimeMs } from "./validate.js";
 
 export const SNAPSHOT_FORMAT = { magic: "HPS1", version: 1, what: "pool snapshot" } as const;
 /** Snapshot versions this build reads; it writes the lowest one that can hold the state. */
-export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2];
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3];
 const MAX_STRING_BYTES = 1024;
 const MAX_ITEMS = 1_000_000;
 
@@ -110,6 +113,8 @@ export interface KeyStoreState {
   registry: Map<string, RegisteredMember>;
   /** Ids a membership change removed: never members again. */
   removed: Set<string>;
+  /** Set once the security domain was downloaded (or uploaded into a recovering pool). */
+  securityDomain: SecurityDomainRecord | null;
 }
 
 export function emptyState(): KeyStoreState {
@@ -121,6 +126,7 @@ export function emptyState(): KeyStoreState {
     requests: new Map(),
     registry: new Map(),
     removed: new Set(),
+    securityDomain: null,
   };
 }
 
@@ -147,7 +153,8 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
       .string(q.name)
       .list(q.versions, (w, v) => w.uint(v)),
   );
-  if (state.registry.size === 0 && state.removed.size === 0) return frame(SNAPSHOT_FORMAT, w.finish());
+  if (state.registry.size === 0 && state.removed.size === 0 && state.securityDomain === null)
+    return frame(SNAPSHOT_FORMAT, w.finish());
   w.list(sortedValues(state.registry), (w, m) =>
     writeRegisterMemberFields(w, {
       memberId: m.memberId,
@@ -159,7 +166,9 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
     }),
   );
   w.list([...state.removed].sort(compareStrings), (w, id) => w.string(id));
-  return frame({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
+  if (state.securityDomain === null) return frame({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
+  writeRecord(w, state.securityDomain);
+  return frame({ ...SNAPSHOT_FORMAT, version: 3 }, w.finish());
 }
 
 function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
@@ -174,7 +183,8 @@ export function decodeSnapshot(data: Uint8Array): KeyStoreState {
   const { reader: r, version } = unframeVersions(SNAPSHOT_FORMAT, SNAPSHOT_VERSIONS, data);
   try {
     const state = readState(r);
-    if (version >= 2) readMembership(r, state);
+    if (version >= 2) readMembership(r, state, version);
+    if (version >= 3) state.securityDomain = readRecord(r);
     r.end();
     return state;
   } catch (e) {
@@ -213,7 +223,7 @@ function readState(r: ByteReader): KeyStoreState {
   return state;
 }
 
-function readMembership(r: ByteReader, state: KeyStoreState): void {
+function readMembership(r: ByteReader, state: KeyStoreState, version: number): void {
   const registry = r.list("registered members", MAX_ITEMS, (r) => {
     const c = validateCommand(readRegisterMemberFields(r)) as RegisterMemberCommand;
     return Object.freeze({
@@ -234,7 +244,8 @@ function readMembership(r: ByteReader, state: KeyStoreState): void {
     requireIdentifier(r.string("removed member", MAX_STRING_BYTES), "removed member"),
   );
   requireAscending(r, removed, "removed members");
-  if (registry.length === 0 && removed.length === 0) r.corrupt("version 2 with no membership records");
+  if (version === 2 && registry.length === 0 && removed.length === 0)
+    r.corrupt("version 2 with no membership records");
   for (const m of registry) {
     if (removed.includes(m.memberId)) r.corrupt(`member ${m.memberId} is both registered and removed`);
     state.registry.set(m.memberId, m);

@@ -575,7 +575,7 @@ class KeyModel {
   private readonly seen = new Map<string, { kind: string; name: string }>();
 
   apply(c: PoolCommand): ApplyOutcome["kind"] {
-    if (c.kind === "genesis" || c.kind === "memberOwnershipSynced" || c.kind === "registerMember")
+    if (c.kind !== "createKey" && c.kind !== "updateKeyAttributes" && c.kind !== "deleteKey")
       throw new Error("not modelled");
     const prior = this.seen.get(c.requestId);
     if (prior) return prior.kind === c.kind && prior.name === c.name ? outcomeOf(c.kind) : "rejected";

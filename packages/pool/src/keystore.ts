@@ -55,6 +55,13 @@ import {
   type RememberedRequest,
   type SyncedMember,
 } from "./keystore-state.js";
+import {
+  type ActivateSecurityDomainCommand,
+  type RestoreBackupCommand,
+  recordOf,
+  restoreInto,
+  type SecurityDomainRecord,
+} from "./security-domain-state.js";
 
 export const DEFAULT_MAX_REMEMBERED_REQUESTS = 4096;
 
@@ -83,6 +90,8 @@ export type ApplyOutcome =
   | { kind: "keyDeleted"; requestId: string; name: string; versions: number[]; duplicate: boolean }
   | { kind: "memberSynced"; memberId: string }
   | { kind: "memberRegistered"; member: RegisteredMember }
+  | { kind: "securityDomainActivated"; requestId: string; sdId: string; origin: "download" | "upload" }
+  | { kind: "backupRestored"; requestId: string; keyName: string | null; keys: number }
   | {
       kind: "rejected";
       command: PoolCommand["kind"];
@@ -226,6 +235,10 @@ export class KeyStore {
           return this.applyMemberSynced(command);
         case "registerMember":
           return this.applyRegisterMember(command);
+        case "activateSecurityDomain":
+          return this.applyActivate(command);
+        case "restoreBackup":
+          return this.applyRestore(command);
       }
     } catch (e) {
       if (!(e instanceof Rejection)) throw e;
@@ -269,6 +282,80 @@ export class KeyStore {
     }
     this.state.genesis = g;
     return { outcome: { kind: "genesisAccepted", genesis: g }, effects: [] };
+  }
+
+  /** The activation record, or null while the pool is provisioned (or recovering). */
+  get securityDomain(): SecurityDomainRecord | null {
+    return this.state.securityDomain;
+  }
+
+  /** NotActivated until the security domain has been downloaded (or uploaded when recovering). */
+  requireActivated(recovering = false): SecurityDomainRecord {
+    return (
+      this.state.securityDomain ??
+      fail(
+        "NotActivated",
+        recovering
+          ? "the pool is in recovery mode: upload the security domain first (hsmpool sd init-recovery, sd restore-blob, sd upload)"
+          : "the pool is not activated: download the security domain first (hsmpool sd download --cert ... --quorum N --out sd.json)",
+      )
+    );
+  }
+
+  private applyActivate(c: ActivateSecurityDomainCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const current = this.state.securityDomain;
+    if (current) {
+      reject(
+        "Conflict",
+        `the security domain ${current.sdId} was already ${current.origin === "download" ? "downloaded" : "uploaded"}; ` +
+          "a second download is refused: it would hand out another set of shares of the same secrets, outside the quorum the customer chose",
+      );
+    }
+    this.state.securityDomain = recordOf(c);
+    return {
+      outcome: { kind: "securityDomainActivated", requestId: c.requestId, sdId: c.sdId, origin: c.origin },
+      effects: [],
+    };
+  }
+
+  private applyRestore(c: RestoreBackupCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    if (!this.state.securityDomain) reject("NotActivated", "a restore needs an activated pool");
+    let backup: KeyStoreState;
+    try {
+      backup = decodeSnapshot(c.state);
+    } catch (e) {
+      return reject("BadParameter", `the backup does not hold a valid pool state: ${(e as Error).message}`);
+    }
+    let changes: ReturnType<typeof restoreInto>;
+    try {
+      changes = restoreInto(this.state, backup, c.keyName);
+    } catch (e) {
+      if (isHsmPoolError(e)) reject(e.code, e.message);
+      throw e;
+    }
+    const effects: KeyStoreEffect[] = changes.forgotten.map((v) => ({
+      kind: "forgetKeyVersions",
+      name: v.name,
+      versions: [v.version],
+    }));
+    for (const v of changes.restored)
+      effects.push({
+        kind: "importKeyVersion",
+        name: v.name,
+        version: v.version,
+        wrappedMaterial: v.wrappedMaterial,
+      });
+    return {
+      outcome: {
+        kind: "backupRestored",
+        requestId: c.requestId,
+        keyName: c.keyName,
+        keys: c.keyName === null ? this.state.keys.size : 1,
+      },
+      effects,
+    };
   }
 
   private requireGenesis(): GenesisCommand {

@@ -26,7 +26,9 @@ export interface LoadedService {
 }
 
 let hfcLoaded: { FabricController: LoadedService } | undefined;
-let poolLoaded: { KeyVault: LoadedService; NodeControl: LoadedService } | undefined;
+let poolLoaded:
+  | { KeyVault: LoadedService; NodeControl: LoadedService; SecurityDomain: LoadedService }
+  | undefined;
 
 function loaded(ctor: grpc.ServiceClientConstructor): LoadedService {
   return { ctor, service: ctor.service };
@@ -43,17 +45,28 @@ export function hfcProto(): { FabricController: LoadedService } {
   return hfcLoaded;
 }
 
-/** `hsmpool.pool.v1.KeyVault` and `hsmpool.pool.v1.NodeControl`. */
-export function poolProto(): { KeyVault: LoadedService; NodeControl: LoadedService } {
+/** `hsmpool.pool.v1.KeyVault`, `NodeControl` and `SecurityDomain`. */
+export function poolProto(): {
+  KeyVault: LoadedService;
+  NodeControl: LoadedService;
+  SecurityDomain: LoadedService;
+} {
   if (!poolLoaded) {
     const pkg = grpc.loadPackageDefinition(loadSync(POOL_PROTO_PATH, LOADER_OPTIONS)) as unknown as {
       hsmpool: {
-        pool: { v1: { KeyVault: grpc.ServiceClientConstructor; NodeControl: grpc.ServiceClientConstructor } };
+        pool: {
+          v1: {
+            KeyVault: grpc.ServiceClientConstructor;
+            NodeControl: grpc.ServiceClientConstructor;
+            SecurityDomain: grpc.ServiceClientConstructor;
+          };
+        };
       };
     };
     poolLoaded = {
       KeyVault: loaded(pkg.hsmpool.pool.v1.KeyVault),
       NodeControl: loaded(pkg.hsmpool.pool.v1.NodeControl),
+      SecurityDomain: loaded(pkg.hsmpool.pool.v1.SecurityDomain),
     };
   }
   return poolLoaded;

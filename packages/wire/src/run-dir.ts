@@ -194,6 +194,7 @@ export async function readPoolSpec(runDir: string): Promise<PoolSpec | undefined
     placementSeed: raw.placementSeed as number,
     members: raw.members.map((m, i) => parseMember(path, m, i)),
     createdMs: raw.createdMs as number,
+    ...(raw.recover === true ? { recover: true } : {}),
   };
 }
 

@@ -23,6 +23,8 @@ export interface SpawnHfcOptions {
   runDir: string;
   fabricDir: string;
   poolId?: string;
+  /** A new pool in recovery mode (`hsmpool up --recover`). */
+  recover?: boolean;
   bundleDir?: string;
   nodeMain?: string;
   /** How the HFC runs nodes (default: child processes). */
@@ -44,6 +46,7 @@ export function spawnHfc(opts: SpawnHfcOptions): number {
   mkdirSync(paths.runDir, { recursive: true, mode: 0o700 });
   const args = [opts.hfcMain ?? HFC_MAIN, "--run-dir", paths.runDir, "--fabric-dir", resolve(opts.fabricDir)];
   if (opts.poolId !== undefined) args.push("--pool-id", opts.poolId);
+  if (opts.recover) args.push("--recover");
   if (opts.bundleDir !== undefined) args.push("--bundle-dir", resolve(opts.bundleDir));
   if (opts.nodeMain !== undefined) args.push("--node-main", resolve(opts.nodeMain));
   if (opts.launcher !== undefined) args.push("--launcher", opts.launcher);

@@ -99,6 +99,8 @@ export interface PoolSpec {
   placementSeed: number;
   members: MemberSpec[];
   createdMs: number;
+  /** Started with `hsmpool up --recover`: a blank pool waiting for a security-domain upload. */
+  recover?: boolean;
 }
 
 /** `<run>/hfc.json`: where the running HFC listens. Its presence means "an HFC claims this run dir". */
@@ -135,6 +137,8 @@ export interface NodeConfig {
   minPeerSvn?: number;
   /** join mode only: the node gives up ("join refused", exit 4) when not a member after this long. */
   joinTimeoutMs?: number;
+  /** A pool started in recovery mode (its members wait for a security-domain upload). */
+  recover?: boolean;
 }
 
 /** One node's own view, as `hsmpool.pool.v1.NodeControl/Status` returns it (proto-loader camelCase). */

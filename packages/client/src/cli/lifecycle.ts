@@ -23,8 +23,10 @@ import {
   waitForExit,
   waitForHfc,
 } from "@hsmpool/wire";
+import { PoolClient } from "../sdk/pool-client.js";
 import { TenantDirectoryCredential } from "../tenant/credential.js";
 import { DEFAULT_PRINCIPAL, TenantDirectory } from "../tenant/tenant-dir.js";
+import { activateWithCustomerKeys, CEREMONY_QUORUM, CEREMONY_SHARES, customerDirFor } from "./activation.js";
 import { memberLine } from "./status-format.js";
 
 export const DEFAULT_FABRIC_DIR = ".hsmpool/fabric";
@@ -77,6 +79,13 @@ export interface StartOptions {
   onProgress: Progress;
   /** The customer's tenant directory (default: $HSMPOOL_TENANT or .hsmpool/tenant). */
   tenantDir?: string;
+  /**
+   * Download the security domain once the pool is healthy (default true): the customer's
+   * ceremony with three key pairs in the customer directory. false = leave it provisioned.
+   */
+  activate?: boolean;
+  /** A new pool in recovery mode: wait for its members and a primary only (it serves nothing until an SD upload). */
+  recover?: boolean;
 }
 
 /**
@@ -110,6 +119,7 @@ export async function startPool(opts: StartOptions): Promise<PoolStatus> {
     runDir: opts.runDir,
     fabricDir: opts.fabricDir,
     ...(opts.poolId !== undefined ? { poolId: opts.poolId } : {}),
+    ...(opts.recover ? { recover: true } : {}),
     ...(opts.bundleDir !== undefined ? { bundleDir: opts.bundleDir } : {}),
     ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
     ...(opts.launcher !== undefined ? { launcher: opts.launcher } : {}),
@@ -122,17 +132,48 @@ export async function startPool(opts: StartOptions): Promise<PoolStatus> {
   const info = await waitForHfc(opts.runDir, pid, HFC_START_TIMEOUT_MS);
   opts.onProgress(`HFC started (pid ${info.pid}, control ${info.controlAddress}), pool ${info.poolId}`);
   const hfc = new FabricControllerClient(info.controlAddress);
+  let status: PoolStatus;
   try {
-    return await waitForHealthy(hfc, info.pid, opts);
+    status = await waitForHealthy(hfc, info.pid, opts);
   } finally {
     hfc.close();
   }
+  if (!opts.recover && opts.activate !== false) await activateIfProvisioned(opts, status.poolId);
+  if (opts.recover)
+    opts.onProgress(
+      "recovery mode: the pool serves nothing until the security domain is uploaded (hsmpool sd init-recovery, sd restore-blob, sd upload)",
+    );
+  return status;
+}
+
+/** The one-command default: a new pool gets its security domain downloaded into the customer directory. */
+async function activateIfProvisioned(opts: StartOptions, poolId: string): Promise<void> {
+  const credential = TenantDirectoryCredential.fromEnvironment(
+    opts.tenantDir !== undefined ? { tenantDir: opts.tenantDir } : {},
+  );
+  const client = await PoolClient.connect({ runDir: opts.runDir, credential });
+  try {
+    const sd = await client.securityDomainStatus();
+    if (sd.state !== "provisioned") return;
+    const done = await activateWithCustomerKeys(client, customerDirFor(credential.tenantDir, poolId));
+    opts.onProgress(
+      `activated: security domain ${done.sdId} downloaded to ${done.securityDomainPath} ` +
+        `(quorum ${CEREMONY_QUORUM} of ${CEREMONY_SHARES}; the customer's RSA keys are in ${done.dir})`,
+    );
+  } finally {
+    client.close();
+  }
+}
+
+/** A recovering pool never syncs ownership before its SD upload: every member up and a primary is "started". */
+function recoveryReady(s: PoolStatus): boolean {
+  return s.primary !== "" && s.members.length === 3 && s.members.every((m) => m.health === "up");
 }
 
 async function waitForHealthy(
   hfc: FabricControllerClient,
   hfcPid: number,
-  opts: { runDir: string; timeoutMs: number; onProgress: Progress },
+  opts: { runDir: string; timeoutMs: number; onProgress: Progress; recover?: boolean },
 ): Promise<PoolStatus> {
   const deadline = Date.now() + opts.timeoutMs;
   const shown = new Map<string, string>();
@@ -152,7 +193,7 @@ async function waitForHealthy(
         opts.onProgress(`  primary: ${last.primary} (term ${last.term})`);
         shownPrimary = last.primary;
       }
-      if (last.state === "healthy") return last;
+      if (opts.recover ? recoveryReady(last) : last.state === "healthy") return last;
       await failIfMemberExited(opts.runDir, last);
     }
     if (Date.now() > deadline) {

@@ -1,5 +1,6 @@
 import { isHsmPoolError } from "@hsmpool/errors";
 import { Command, CommanderError } from "commander";
+import { registerBackupCommands } from "./backup.js";
 import { registerBundleCommands } from "./bundle.js";
 import { registerChaosCommands } from "./chaos.js";
 import { AS_HELP, selectIdentity, TENANT_HELP } from "./context.js";
@@ -13,7 +14,9 @@ import { registerHealingCommands } from "./healing.js";
 import { registerIdentityCommands } from "./identity.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerPoolCommands } from "./pool.js";
+import { registerSecurityDomainCommands } from "./security-domain.js";
 import { registerSimCommands } from "./sim.js";
+import { registerStorageCommands } from "./storage.js";
 
 /** Builds the `hsmpool` command tree. Each command group lives in its own module. */
 export function buildProgram(): Command {
@@ -33,6 +36,9 @@ export function buildProgram(): Command {
   registerKeyCommands(program);
   registerIdentityCommands(program);
   registerCryptoCommands(program);
+  registerSecurityDomainCommands(program);
+  registerStorageCommands(program);
+  registerBackupCommands(program);
   registerDemoCommand(program);
   registerChaosCommands(program);
   registerDashboardCommand(program);

@@ -124,8 +124,21 @@ function registerUpCommand(program: Command): void {
     )
     .option("--timeout-ms <n>", "how long to wait for a healthy pool", String(DEFAULT_UP_TIMEOUT_MS))
     .option("--json", "print the final status as JSON (the `status --json` shape)")
+    .option(
+      "--no-activate",
+      "leave a new pool provisioned (it refuses key operations until `hsmpool sd download`); by default up makes " +
+        "three RSA key pairs in the customer directory ($HSMPOOL_CUSTOMER_DIR, else customer/ beside the run dir) " +
+        "and downloads the security domain with quorum 2 there",
+    )
+    .option(
+      "--recover",
+      "start a blank pool in recovery mode (disaster recovery): it serves nothing until a security domain is " +
+        "uploaded (hsmpool sd init-recovery, sd restore-blob, sd upload), then `hsmpool restore` brings the keys back",
+    )
     .action(
       async (opts: {
+        activate: boolean;
+        recover?: boolean;
         runDir?: string;
         fabricDir?: string;
         poolId?: string;
@@ -152,6 +165,8 @@ function registerUpCommand(program: Command): void {
           ...healthOptions(opts),
           joinTimeoutMs: parseWholeNumber("--join-timeout-ms", opts.joinTimeoutMs, 1000, 3_600_000),
           timeoutMs: parseWholeNumber("--timeout-ms", opts.timeoutMs, 1000, 3_600_000),
+          activate: opts.activate,
+          ...(opts.recover ? { recover: true } : {}),
           onProgress: progress,
           tenantDir: selectedTenantDir(),
         });

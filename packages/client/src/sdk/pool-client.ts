@@ -308,13 +308,76 @@ export class PoolClient {
     return bytes(r.key);
   }
 
+  // ---------------------------------------------------------------- security domain, backup, restore
+
+  /** `sd download`: the security-domain file (JSON text). Not idempotent: a long deadline, never a blind retry. */
+  async downloadSecurityDomain(req: {
+    certificates: string[];
+    quorum: number;
+  }): Promise<{ securityDomainJson: string; sdId: string }> {
+    return this.invoke(
+      "Download",
+      { certificatesPem: req.certificates, quorum: req.quorum },
+      "SecurityDomain",
+      SD_DEADLINE_MS,
+    );
+  }
+
+  async initRecovery(): Promise<{ exchangeKeyPem: string; quote: Uint8Array; nodeId: string }> {
+    const r = await this.invoke<{ exchangeKeyPem: string; quote: Buffer; nodeId: string }>(
+      "InitRecovery",
+      {},
+      "SecurityDomain",
+      SD_DEADLINE_MS,
+    );
+    return { exchangeKeyPem: r.exchangeKeyPem, quote: bytes(r.quote), nodeId: r.nodeId };
+  }
+
+  async uploadSecurityDomain(uploadBlobJson: string): Promise<{ sdId: string }> {
+    return this.invoke("Upload", { uploadBlobJson }, "SecurityDomain", SD_DEADLINE_MS);
+  }
+
+  async securityDomainStatus(): Promise<SecurityDomainStatus> {
+    const r = await this.invoke<SecurityDomainStatus & { activatedMs: number }>(
+      "Status",
+      {},
+      "SecurityDomain",
+    );
+    return {
+      state: r.state,
+      sdId: r.sdId,
+      quorum: r.quorum,
+      shareCount: r.shareCount,
+      activatedMs: r.activatedMs,
+    };
+  }
+
+  async startBackup(storageUrl: string): Promise<BackupJob> {
+    return jobOf(await this.invoke("StartBackup", { storageUrl }, "SecurityDomain"));
+  }
+
+  async startRestore(req: { storageUrl: string; folder: string; keyName?: string }): Promise<BackupJob> {
+    return jobOf(
+      await this.invoke(
+        "StartRestore",
+        { storageUrl: req.storageUrl, folder: req.folder, keyName: req.keyName ?? "" },
+        "SecurityDomain",
+      ),
+    );
+  }
+
+  async getJob(jobId: string): Promise<BackupJob> {
+    return jobOf(await this.invoke("GetJob", { jobId }, "SecurityDomain"));
+  }
+
   // ---------------------------------------------------------------- routing and retries
 
-  private channel(address: string): grpc.Client {
-    let c = this.channels.get(address);
+  private channel(address: string, service: DataPlaneService): grpc.Client {
+    const slot = `${service} ${address}`;
+    let c = this.channels.get(slot);
     if (!c) {
-      c = new (poolProto().KeyVault.ctor)(address, this.tlsCredentials, DATA_PLANE_CHANNEL_OPTIONS);
-      this.channels.set(address, c);
+      c = new (poolProto()[service].ctor)(address, this.tlsCredentials, DATA_PLANE_CHANNEL_OPTIONS);
+      this.channels.set(slot, c);
     }
     return c;
   }
@@ -355,7 +418,12 @@ export class PoolClient {
     return undefined;
   }
 
-  private async invoke<Res>(method: string, request: object): Promise<Res> {
+  private async invoke<Res>(
+    method: string,
+    request: object,
+    service: DataPlaneService = "KeyVault",
+    deadlineMs = this.deadlineMs,
+  ): Promise<Res> {
     const startedMs = this.nowMs();
     let previousWasRedirect = false;
     for (let attempt = 1; ; attempt++) {
@@ -363,8 +431,8 @@ export class PoolClient {
       const spread = attempt === 1 && CRYPTO_METHODS.has(method) ? this.cryptoEndpoint() : undefined;
       const address = spread ?? this.target ?? (await this.rediscover(""));
       try {
-        const res = await unaryCall<Res>(this.channel(address), method, request, {
-          deadlineMs: this.deadlineMs,
+        const res = await unaryCall<Res>(this.channel(address, service), method, request, {
+          deadlineMs,
           metadata: await this.authorization(),
         });
         if (spread === undefined) this.target = address;
@@ -418,6 +486,44 @@ function syncedAddressesOf(status: PoolStatus): string[] {
   return status.members
     .filter((m) => m.health === "up" && m.ownership === "synced")
     .map((m) => m.dataAddress);
+}
+
+type DataPlaneService = "KeyVault" | "SecurityDomain";
+/** SD calls make RSA keys and wait for Raft (and, on upload, for ownership): far longer than a key call. */
+const SD_DEADLINE_MS = 120_000;
+
+export interface SecurityDomainStatus {
+  state: "provisioned" | "recovery" | "active";
+  sdId: string;
+  quorum: number;
+  shareCount: number;
+  activatedMs: number;
+}
+
+/** A backup or restore job in the Azure shape (times in Unix ms; endTime null while in progress). */
+export interface BackupJob {
+  jobId: string;
+  kind: "backup" | "restore";
+  status: "InProgress" | "Succeeded" | "Failed";
+  folder: string;
+  startTime: number;
+  endTime: number | null;
+  statusDetails: string;
+  error: { code: string; message: string } | null;
+}
+
+function jobOf(m: unknown): BackupJob {
+  const j = m as Record<string, string | number>;
+  return {
+    jobId: String(j.jobId),
+    kind: j.kind === "restore" ? "restore" : "backup",
+    status: j.status as BackupJob["status"],
+    folder: String(j.folder),
+    startTime: Number(j.startTimeMs),
+    endTime: Number(j.endTimeMs) || null,
+    statusDetails: String(j.statusDetails),
+    error: j.errorCode ? { code: String(j.errorCode), message: String(j.errorMessage) } : null,
+  };
 }
 
 function primaryAddressOf(status: PoolStatus): string | undefined {

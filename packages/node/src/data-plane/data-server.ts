@@ -37,12 +37,14 @@ export async function startDataServer(opts: {
   address: string;
   credentials: DataPlaneCredentials;
   keyVault: grpc.UntypedServiceImplementation;
+  securityDomain: grpc.UntypedServiceImplementation;
   status: grpc.handleUnaryCall<unknown, unknown>;
   rest: RestListener;
 }): Promise<DataServer> {
-  const { KeyVault, NodeControl } = poolProto();
+  const { KeyVault, NodeControl, SecurityDomain } = poolProto();
   const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   grpcServer.addService(KeyVault.service, opts.keyVault);
+  grpcServer.addService(SecurityDomain.service, opts.securityDomain);
   grpcServer.addService(NodeControl.service, { Status: opts.status });
   // Sockets arrive TLS-terminated and checked: grpc-js speaks plain HTTP/2 over them.
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());

@@ -111,7 +111,7 @@ export class KeyService {
    * than left waiting; a follower that knows no primary says the same when it cannot
    * reach a majority either (no election can succeed), else NotLeader (one is coming).
    */
-  private requireLeader(): void {
+  requireLeader(): void {
     const view = this.ctx.leader();
     if (this.ackBeforeCommitVariant && view.isLeader) return;
     if (view.isLeader || view.leaderId === null) {
@@ -146,7 +146,7 @@ export class KeyService {
    * for writes). Throws NotLeader when the proposal could not be made, NoQuorum when
    * it did not apply in time (it may still commit later).
    */
-  private async commit(requestId: string, data: Uint8Array): Promise<ApplyOutcome> {
+  async commit(requestId: string, data: Uint8Array): Promise<ApplyOutcome> {
     const outcome = this.ctx.proposals.wait(requestId);
     try {
       this.ctx.raft.propose(data);

@@ -51,6 +51,11 @@ export interface OwnershipDriverOptions {
   exchange: (peerId: string, message: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
   /** The machine reached (or restored) "synced": key operations and pool-key sealing may start. */
   onSynced: (info: OwnershipSyncedInfo) => Promise<void>;
+  /**
+   * Recovery mode: where hsm.createOwnershipKeys takes its keys from (the uploaded
+   * security domain) instead of generating new ones.
+   */
+  createOwnershipKeys?: (correlationId: string) => Promise<OwnershipInput>;
   /** Persisting the state failed: the node cannot continue safely. */
   onFatal: (error: unknown) => void;
   logger: Logger;
@@ -156,8 +161,19 @@ export class OwnershipDriver {
     if (isHsmEffect(effect)) {
       this.hsmQueue = this.hsmQueue.then(async () => {
         if (this.stopped) return;
-        const result = await runHsmEffect(this.opts.access, effect);
-        if (result?.kind === "hsmFailed") {
+        const override = this.opts.createOwnershipKeys;
+        const result =
+          effect.kind === "hsm.createOwnershipKeys" && override
+            ? await override(effect.correlationId).catch(
+                (e: unknown): OwnershipInput => ({
+                  kind: "hsmFailed",
+                  correlationId: effect.correlationId,
+                  error: { code: "Internal", message: describe(e) },
+                }),
+              )
+            : await runHsmEffect(this.opts.access, effect);
+        // Recovery mode waits for an SD upload through this failure: not worth a warning each retry.
+        if (result?.kind === "hsmFailed" && result.error.code !== "NotActivated") {
           this.opts.logger.warn({ effect: effect.kind, error: result.error }, "ownership HSM step failed");
         }
         if (result) this.input(result);

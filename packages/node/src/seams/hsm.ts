@@ -24,6 +24,7 @@ export type HsmSession = Pick<
   | "unwrapKey"
   | "exportWrapped"
   | "importWrapped"
+  | "importSecretKey"
   | "getTransferPublicKey"
   | "exportForTransfer"
   | "importFromTransfer"

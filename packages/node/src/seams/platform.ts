@@ -18,6 +18,8 @@ import type { DataPlaneAccess } from "../data-plane/access.js";
 import type { KeyService } from "../keyvault/key-service.js";
 import type { NodeMetrics } from "../metrics/node-metrics.js";
 import type { RestListener } from "../rest/rest-endpoint.js";
+import type { BackupJobs } from "../security-domain/backup-jobs.js";
+import type { SecurityDomainService } from "../security-domain/sd-service.js";
 import type { NodeStatusMessage } from "../status.js";
 import type { Clock } from "./clock.js";
 import type { HsmDevicePort } from "./hsm.js";
@@ -100,6 +102,9 @@ export interface DataPlaneOptions {
   config: NodeConfig;
   logger: Logger;
   keys: KeyService;
+  /** The security domain and backup/restore jobs (proto/pool.proto SecurityDomain). */
+  securityDomain: SecurityDomainService;
+  backups: BackupJobs;
   /** Who may call what (bearer tokens + RBAC) on the data plane. */
   access: DataPlaneAccess;
   metrics: NodeMetrics;

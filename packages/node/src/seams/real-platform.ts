@@ -18,6 +18,7 @@ import { keyVaultImplementation } from "../data-plane/keyvault-handlers.js";
 import { obtainDataPlaneCredentials } from "../data-plane/node-cert.js";
 import { withRequestMetrics } from "../data-plane/request-metrics.js";
 import { peerPolicyFor } from "../peer/policy.js";
+import { securityDomainImplementation } from "../security-domain/grpc-handlers.js";
 import type { HsmDevicePort } from "./hsm.js";
 import type {
   DataPlane,
@@ -66,6 +67,10 @@ class RealServer implements LaunchedServer {
       credentials,
       keyVault: withRequestMetrics(
         keyVaultImplementation(o.keys, config.nodeId, o.onInternalError, o.access),
+        o.metrics,
+      ),
+      securityDomain: withRequestMetrics(
+        securityDomainImplementation(o.securityDomain, o.backups, o.onInternalError),
         o.metrics,
       ),
       status: unary(async () => o.status(), o.onInternalError) as grpc.handleUnaryCall<unknown, unknown>,

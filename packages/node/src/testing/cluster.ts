@@ -12,6 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import type { Fabric } from "@hsmpool/platform";
+import { createCustomerKeyPair } from "@hsmpool/security-domain";
 import { poolProto } from "@hsmpool/wire";
 import type { NodeConfig } from "../config.js";
 import type { NodeStatusMessage } from "../status.js";
@@ -114,6 +115,7 @@ export class TestCluster {
         replaces: null,
         minPeerSvn: opts.minPeerSvn ?? null,
         joinTimeoutMs: 120_000,
+        recover: false,
       };
       await cluster.addMember(config);
     }
@@ -199,7 +201,7 @@ export class TestCluster {
     return readFile(this.member(id).logPath, "utf8").catch(() => "");
   }
 
-  private client(kind: "KeyVault" | "NodeControl", address: string): GrpcClient {
+  private client(kind: "KeyVault" | "NodeControl" | "SecurityDomain", address: string): GrpcClient {
     const Ctor = poolProto()[kind].ctor;
     const creds = grpc.credentials.createSsl(
       Buffer.from(this.clientCreds.caPem),
@@ -212,6 +214,25 @@ export class TestCluster {
     }) as unknown as GrpcClient;
     this.clients.push(client);
     return client;
+  }
+
+  securityDomain(id: string): GrpcClient {
+    return this.client("SecurityDomain", this.member(id).config.dataListen);
+  }
+
+  /**
+   * Activates the pool as a customer would: three RSA key pairs, `sd download` with quorum 2
+   * on the primary `id`. Returns the SD file and the private keys (PEM) for recovery tests.
+   */
+  async activate(id: string): Promise<{ securityDomainJson: string; sdId: string; privateKeys: string[] }> {
+    const pairs = await Promise.all([1, 2, 3].map((i) => createCustomerKeyPair(`test-officer-${i}`)));
+    const r = await call<{ securityDomainJson: string; sdId: string }>(
+      this.securityDomain(id),
+      "Download",
+      { certificatesPem: pairs.map((p) => p.certificatePem), quorum: 2 },
+      60_000,
+    );
+    return { ...r, privateKeys: pairs.map((p) => p.privateKeyPem) };
   }
 
   keyVault(id: string): GrpcClient {

@@ -177,6 +177,7 @@ export function simNodeConfig(
     nodeId: id,
     poolId: POOL_ID,
     mode,
+    recover: false,
     fabricDir: "/sim/fabric",
     serverId,
     partition: 0,

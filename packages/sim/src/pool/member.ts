@@ -140,6 +140,7 @@ export class PoolMember {
     const prng = this.prng.split(`process-${this.incarnation}`);
     const node = PoolNode.create(config, {
       logger: this.host.loggerFor(this),
+      unactivatedKeyOps: true,
       onFatal: (e) => {
         if (this.proc === proc && proc.alive) this.host.fatal(this, e);
       },

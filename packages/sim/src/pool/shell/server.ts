@@ -208,6 +208,12 @@ class SimSession implements HsmSession {
     this.run("exportWrapped", (p) => p.exportWrapped(idOf(ref), idOf(wrapping)));
   importWrapped: HsmSession["importWrapped"] = (blob, wrapping) =>
     this.run("importWrapped", (p): KeyHandle => p.importWrapped(blob, idOf(wrapping)));
+  /** The security domain's escrow import is not simulated (the simulator models no SD ceremony). */
+  importSecretKey: HsmSession["importSecretKey"] = () =>
+    this.run(
+      "importSecretKey",
+      (): KeyHandle => fail("NotImplemented", "the simulated HSM has no key import"),
+    );
   getTransferPublicKey: HsmSession["getTransferPublicKey"] = () =>
     this.run("getTransferPublicKey", (p) => ({ jwk: p.transferPublicKey(), spki: new Uint8Array() }));
   exportForTransfer: HsmSession["exportForTransfer"] = (ref, target, targetId) =>
