@@ -75,6 +75,7 @@ describe("attested joins (SVN 1 pool)", () => {
   it("a joiner signed by another key is refused in the handshake by every member and never becomes one", async () => {
     const before = await healthyPoolOf(cluster, FOUNDERS);
     primary = before.find((s) => s.role === "primary")!.nodeId;
+    await cluster.activate(primary);
     await acked.create(cluster, primary, "att-0");
     const foreign = await resignedBundle({ svn: 1, foreignSigner: true });
     await cluster.addJoiner("x1", { peers: FOUNDERS, replaces: "n3", bundleDir: foreign });
