@@ -34,7 +34,11 @@ async function runDemo(dir: string, timeoutMs: number): Promise<void> {
   }
   await rm(runPaths(runDir).runDir, { recursive: true, force: true });
 
-  step(1, "starting a pool: the HFC places three TEE nodes in three racks");
+  step(
+    1,
+    "starting a pool: the HFC places three TEE nodes in three racks; then activating it (the security domain is " +
+      "made in the TEE and downloaded, Shamir-split across three customer RSA keys, quorum 2)",
+  );
   const started = await startPool({ runDir, fabricDir, timeoutMs, onProgress: say });
   out(indent(statusTable(started)));
 
