@@ -99,6 +99,7 @@ describe("a pool of real processes", () => {
       "healingPaused",
       "lostServers",
       "members",
+      "metricsUrl",
       "poolId",
       "primary",
       "state",
@@ -113,18 +114,22 @@ describe("a pool of real processes", () => {
         [
           "dataAddress",
           "health",
+          "healthDetail",
           "id",
           "measurement",
+          "metricsUrl",
           "ownership",
           "peerAddress",
           "pid",
           "rack",
           "role",
           "server",
+          "term",
         ].sort(),
       );
       expect(m).toMatchObject({ health: "up", ownership: "synced" });
       expect(m.measurement).toMatch(/^[0-9a-f]{64}$/);
+      expect(m.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       expect(() => process.kill(m.pid as number, 0)).not.toThrow();
     }
     expect(new Set(s.members.map((m) => m.rack)).size).toBe(3);
