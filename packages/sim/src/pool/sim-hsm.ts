@@ -264,7 +264,7 @@ export class SimPartition {
     return key.role === "ownerRoot" ? false : equalBytes(hmacSha256(key.material, data), signature);
   }
 
-  /** AES-GCM, modelled: the tag is an HMAC over iv, aad and plaintext; the body is masked with the key. */
+  /** AES-GCM, modelled: the tag is an HMAC over iv, aad and plaintext; the body is XORed with a key stream (counter mode over HMAC). */
   encrypt(
     keyId: string,
     plaintext: Uint8Array,
@@ -272,7 +272,7 @@ export class SimPartition {
   ): { ciphertext: Uint8Array; iv: Uint8Array; tag: Uint8Array } {
     const key = this.aesKey(keyId, "encrypt");
     const iv = bytesOf(this.prng, 12);
-    return { ciphertext: mask(plaintext, key.material), iv, tag: gcmTag(key.material, iv, aad, plaintext) };
+    return { ciphertext: mask(plaintext, key.material, iv), iv, tag: gcmTag(key.material, iv, aad, plaintext) };
   }
 
   decrypt(
@@ -283,7 +283,7 @@ export class SimPartition {
     aad: Uint8Array,
   ): Uint8Array {
     const key = this.aesKey(keyId, "decrypt");
-    const plaintext = mask(ciphertext, key.material);
+    const plaintext = mask(ciphertext, key.material, iv);
     if (!equalBytes(gcmTag(key.material, iv, aad, plaintext), tag))
       fail("BadParameter", "AES-GCM authentication failed (wrong key, iv, aad or altered data)");
     return plaintext;
@@ -407,9 +407,17 @@ export class SimPartition {
   }
 }
 
-function mask(data: Uint8Array, key: Uint8Array): Uint8Array {
+function mask(data: Uint8Array, key: Uint8Array, iv: Uint8Array): Uint8Array {
   const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = (data[i] as number) ^ (key[i & 31] as number);
+  const counter = new Uint8Array(4);
+  for (let block = 0; block * 32 < data.length; block++) {
+    new DataView(counter.buffer).setUint32(0, block);
+    const stream = hmacSha256(key, iv, counter);
+    for (let j = 0; j < 32 && block * 32 + j < data.length; j++) {
+      const i = block * 32 + j;
+      out[i] = (data[i] as number) ^ (stream[j] as number);
+    }
+  }
   return out;
 }
 
