@@ -3,8 +3,10 @@
  * status timeline, plus the two that read files (the secret-leak scan over the run
  * directory, the nodes' own invariant reports in their logs), merged into RunResults.
  */
+
 import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
+import { type AccessAttempt, checkAccess } from "./checkers/access.js";
 import { checkAvailability } from "./checkers/availability.js";
 import { checkDurability } from "./checkers/durability.js";
 import { checkHealing, type FaultHealing } from "./checkers/healing.js";
@@ -39,6 +41,8 @@ export interface EvaluateInput {
   linkScan?: { findings: LeakFinding[]; bytes: number };
   harnessError: string | undefined;
   notes: string[];
+  /** Unauthorised attempts made during the run (absent: the driver has no intruders). */
+  accessAttempts?: readonly AccessAttempt[];
 }
 
 async function allFiles(dir: string): Promise<string[]> {
@@ -53,6 +57,9 @@ async function allFiles(dir: string): Promise<string[]> {
 
 /** Secrets the harness can name: each server's CPU fuse (the fabric's "silicon") and the HFC's CA key-encryption key. */
 /** The fabric's secrets (CPU fuses) alone: known before the pool starts, for the link scanners. */
+/** `<run>/customer/`: the run's identity tenants (customer side, outside the pool; chaos driver). */
+export const CUSTOMER_DIR = "customer";
+
 export async function fabricSecrets(fabricDir: string): Promise<{ path: string; needle: Needle }[]> {
   return (await secretFiles(fabricDir, fabricDir)).filter((s) => s.path.endsWith("cpu-fuse.bin"));
 }
@@ -65,6 +72,12 @@ async function secretFiles(fabricDir: string, poolDir: string): Promise<{ path: 
       path,
       needle: { name: `CPU fuse of ${relative(fabricDir, path)}`, bytes: await readFile(path) },
     });
+  }
+  // The customer's side of a run (its tenants' token-signing keys) is not the operator's:
+  // those keys are needles that must appear nowhere else.
+  for (const path of await allFiles(join(dirname(poolDir), CUSTOMER_DIR))) {
+    if (!path.endsWith(".pem")) continue;
+    out.push({ path, needle: { name: `tenant signing key ${basename(path)}`, bytes: await readFile(path) } });
   }
   const kek = join(poolDir, "pki", "ca-kek.bin");
   const kekBytes = await readFile(kek).catch(() => undefined);
@@ -82,8 +95,9 @@ async function scanLeaks(input: EvaluateInput): Promise<CheckerResult> {
   const findings: LeakFinding[] = [...(input.linkScan?.findings ?? [])];
   let files = 0;
   let bytes = 0;
+  const customer = join(input.runDir, CUSTOMER_DIR);
   for (const path of await allFiles(input.runDir)) {
-    if (own.has(path)) continue;
+    if (own.has(path) || path.startsWith(`${customer}/`)) continue;
     const content = await readFile(path);
     files++;
     bytes += content.length;
@@ -119,6 +133,7 @@ export async function evaluateRun(input: EvaluateInput): Promise<RunResults> {
     checkers[c.name] = c;
   };
   const ranWorkload = input.phases.workloadToMs > 0;
+  if (input.accessAttempts !== undefined) add(checkAccess(input.accessAttempts));
   if (ranWorkload) {
     const faults = faultsOf(events);
     add(checkLinearizability(events, input.keys, scenario.checks.maxSearchSteps));

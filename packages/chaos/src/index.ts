@@ -5,6 +5,7 @@
  * the report.
  */
 
+export { type AccessAttempt, checkAccess } from "./checkers/access.js";
 export {
   type AvailabilityInput,
   checkAvailability,
@@ -20,6 +21,7 @@ export { scanNodeLog, violationInLine } from "./checkers/node-logs.js";
 export { type CheckerResult, mergeValidity, type Validity } from "./checkers/result.js";
 export { checkSignatures } from "./checkers/signatures.js";
 export { formatDurationMs, parseDurationMs } from "./duration.js";
+export { CUSTOMER_DIR } from "./evaluate.js";
 export {
   type ClientEvent,
   encodeHistoryLine,
@@ -34,6 +36,7 @@ export { type FaultPlan, type PlannedFault, planFaults } from "./nemesis/plan.js
 export { renderReport } from "./report/html.js";
 export { exitCodeFor, overallValidity, type RunResults } from "./results.js";
 export {
+  type Intruder,
   type PoolDriver,
   type PoolStartOptions,
   type RunOptions,

@@ -62,6 +62,15 @@ export interface PoolDriver {
   connect(runDir: string, opts: { opTimeoutMs: number }): Promise<KeyVaultClient>;
   /** The fabric's racks and servers (public inventory), for rack loss. */
   inventory(fabricDir: string): Promise<Inventory>;
+  /** "debug" when the pool runs a debug-signed bundle (the only kind that honours chaos.json). */
+  readonly enclaveKind?: "debug" | "production";
+  /** Unauthorised callers for the `access` checker; each attempt resolves to "OK" or the error code. */
+  intruders?(runDir: string): Promise<Intruder[]>;
+}
+
+export interface Intruder {
+  name: string;
+  attempt(): Promise<string>;
 }
 
 export interface RunOptions {

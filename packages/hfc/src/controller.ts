@@ -21,7 +21,7 @@ import {
 } from "@hsmpool/healing";
 import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { openFabric } from "@hsmpool/platform";
-import type { HfcInfo, MemberSpec, PoolSpec, PoolStatus } from "@hsmpool/wire";
+import type { HfcInfo, MemberSpec, PoolSpec, PoolStatus, TenantBindingRequest } from "@hsmpool/wire";
 import {
   certDerToPem,
   createCsrKeyPair,
@@ -30,6 +30,7 @@ import {
   PUBLIC_FILE_MODE,
   type RunPaths,
   readHfcInfo,
+  readJson,
   readPoolSpec,
   runDirMismatch,
   runPaths,
@@ -214,12 +215,14 @@ export class FabricController {
       replacedBy: null,
       wasVoter: true,
     }));
+    const identity = (await readJson(paths.identityJson)) as TenantBindingRequest | undefined;
     const pool: PoolSpec = {
       poolId,
       placementSeed,
       members,
       createdMs: nowMs(),
       ...(opts.recover ? { recover: true } : {}),
+      ...(identity !== undefined ? { identity } : {}),
     };
     await writeJsonAtomic(paths.poolJson, pool, PUBLIC_FILE_MODE);
     log.info(

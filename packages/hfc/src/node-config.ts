@@ -59,5 +59,6 @@ export function buildNodeConfig(pool: PoolSpec, member: MemberSpec, ctx: NodeCon
     ...(member.mode === "join" && member.minPeerSvn !== null ? { minPeerSvn: member.minPeerSvn } : {}),
     ...(member.mode === "join" ? { joinTimeoutMs: ctx.joinTimeoutMs } : {}),
     ...(pool.recover ? { recover: true } : {}),
+    ...(pool.identity !== undefined ? { identity: pool.identity } : {}),
   };
 }

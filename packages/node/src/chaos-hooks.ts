@@ -1,8 +1,10 @@
 /**
  * TEST-ONLY fault hooks for the chaos harness (packages/chaos). They are enabled
  * only by a `chaos.json` next to the node's config.json, which only the harness
- * writes (a pool started by `hsmpool up` never has one); the node says so loudly in
- * its log. The file is the test-control channel: the node re-reads it when it
+ * writes (a pool started by `hsmpool up` never has one), and only in a DEBUG-signed
+ * enclave: a production bundle ignores the file and says so (main.ts), and a node
+ * handed hooks whose launched enclave is not debug refuses to start (node.ts). The
+ * node says so loudly in its log. The file is the test-control channel: the node re-reads it when it
  * changes (polled), so the harness can turn faults on and off while the node runs.
  *
  *   {
@@ -22,6 +24,16 @@ import type { FaultHooks } from "@hsmpool/hsm";
 import type { Logger } from "pino";
 
 export const CHAOS_FILE = "chaos.json";
+
+/** Is there a chaos.json next to this config? */
+export function hasChaosFile(configPath: string): boolean {
+  try {
+    statSync(join(dirname(configPath), CHAOS_FILE));
+    return true;
+  } catch {
+    return false;
+  }
+}
 const POLL_MS = 100;
 
 export type DiskFaultMode = "none" | "slow-fsync" | "full" | "fail-writes";
@@ -114,6 +126,7 @@ export class ChaosHooks {
   }
 
   /** The hooks for the node whose config is at `configPath`, or null when there is no chaos file (always in production). */
+  /** Only a debug-signed bundle may load these (main.ts checks; PoolNode re-checks after launch). */
   static load(configPath: string, logger: Logger, random: () => number): ChaosHooks | null {
     const path = join(dirname(configPath), CHAOS_FILE);
     let text: string;

@@ -5,7 +5,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { isAbsolute } from "node:path";
-import { fail } from "@hsmpool/errors";
+import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { type AccessOp, validateAccessOp } from "@hsmpool/pool";
 
 export interface PeerConfig {
   id: string;
@@ -52,6 +53,11 @@ export interface NodeConfig {
    * pool's owner root, DEK and pool key from it).
    */
   recover: boolean;
+  /**
+   * The tenant binding requested at creation (a `bindTenant` access operation). The primary
+   * commits it once; the committed one is what counts, so a later change here does nothing.
+   */
+  identity: Extract<AccessOp, { op: "bindTenant" }> | null;
 }
 
 export const MAX_SVN = 65535;
@@ -152,6 +158,7 @@ export function parseConfig(input: unknown): NodeConfig {
     minPeerSvn,
     joinTimeoutMs: int(o, "joinTimeoutMs", 1_000, 3_600_000, DEFAULT_JOIN_TIMEOUT_MS),
     recover: optionalBoolean(o, "recover"),
+    identity: parseIdentity(o.identity),
   };
 }
 
@@ -160,6 +167,17 @@ function optionalBoolean(o: Record<string, unknown>, field: string): boolean {
   if (v === undefined || v === null) return false;
   if (typeof v !== "boolean") bad(field, "must be true or false");
   return v as boolean;
+}
+
+function parseIdentity(value: unknown): Extract<AccessOp, { op: "bindTenant" }> | null {
+  if (value === undefined || value === null) return null;
+  try {
+    const op = validateAccessOp({ ...(value as object), op: "bindTenant" });
+    return op.op === "bindTenant" ? op : null;
+  } catch (e) {
+    if (isHsmPoolError(e, "BadParameter")) bad("identity", e.message);
+    throw e;
+  }
 }
 
 export async function loadConfig(path: string): Promise<NodeConfig> {

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { appendFile, cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Fabric } from "@hsmpool/platform";
+import { type Fabric, loadOrCreateSigningKey, signBundle } from "@hsmpool/platform";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeConfig } from "./config.js";
 import { BUNDLE_DIR, buildAndSignNode, freePort, REPO_ROOT } from "./testing/cluster.js";
@@ -42,6 +42,7 @@ async function configFor(bundleDir: string): Promise<NodeConfig> {
     electionTicks: 10,
     heartbeatTicks: 1,
     snapshotEveryEntries: 1000,
+    identity: null,
     replaces: null,
     minPeerSvn: null,
     joinTimeoutMs: 120_000,
@@ -64,10 +65,69 @@ async function runNode(config: unknown): Promise<{ code: number | null; output: 
   return { code, output };
 }
 
+/** Runs the node with `config` and a chaos.json beside it until `done` matches its output (or 60 s), then kills it. */
+async function runWithChaosFile(config: NodeConfig, chaos: object, done: RegExp): Promise<string> {
+  const dir = await tempDir("hsmpool-node-chaos-cfg-");
+  const path = join(dir, "config.json");
+  await writeFile(path, JSON.stringify(config));
+  await writeFile(join(dir, "chaos.json"), JSON.stringify(chaos));
+  const child = spawn(process.execPath, [join(BUNDLE_DIR, "main.js"), "--config", path], {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 60_000);
+    const onData = (d: Buffer) => {
+      output += d;
+      if (done.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  child.kill("SIGKILL");
+  await exited;
+  return output;
+}
+
 function loggedCheck(output: string): unknown {
   const line = output.split("\n").find((l) => l.includes("enclave launch refused"));
   return line ? (JSON.parse(line) as { details?: { check?: string } }).details?.check : undefined;
 }
+
+describe("test hooks live only in debug enclaves", () => {
+  const unsafe = { unsafeAckBeforeCommit: true, faults: { clock: { offsetMs: 5000 } } };
+
+  it("a production bundle ignores chaos.json and says so: the unsafe mode stays off", async () => {
+    const output = await runWithChaosFile(await configFor(BUNDLE_DIR), unsafe, /peer server listening|exit/);
+    expect(output).toContain("chaos.json IGNORED: this is a production (non-debug) enclave");
+    expect(output).not.toContain("TEST-ONLY chaos hooks enabled");
+    expect(output).not.toMatch(/"unsafeAckBeforeCommit":true/);
+  }, 90_000);
+
+  it("a debug-signed bundle honours the same file", async () => {
+    const copy = join(await tempDir("hsmpool-node-debug-"), "bundle");
+    await cp(BUNDLE_DIR, copy, { recursive: true });
+    const { key } = await loadOrCreateSigningKey(join(REPO_ROOT, ".hsmpool", "dev-signing-key.pem"));
+    await signBundle(copy, key, { productId: 1, svn: 1, debug: true });
+    const output = await runWithChaosFile(
+      await configFor(copy),
+      unsafe,
+      /TEST-ONLY chaos hooks enabled|exit/,
+    );
+    expect(output).toContain("TEST-ONLY chaos hooks enabled");
+    expect(output).toMatch(/"unsafeAckBeforeCommit":true/);
+    expect(output).not.toContain("IGNORED");
+  }, 90_000);
+});
 
 describe("node launch", () => {
   it("exits 3 when the bundle was changed after signing (measurement)", async () => {

@@ -8,7 +8,8 @@
  */
 import { randomInt } from "node:crypto";
 import { isHsmPoolError } from "@hsmpool/errors";
-import { ChaosHooks } from "./chaos-hooks.js";
+import { inspectBundle } from "@hsmpool/platform";
+import { CHAOS_FILE, ChaosHooks, hasChaosFile } from "./chaos-hooks.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { PoolNode } from "./node.js";
@@ -41,12 +42,26 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.nodeId);
   // TEST-ONLY: a chaos harness run puts chaos.json next to the config (see chaos-hooks.ts).
-  let chaos: ChaosHooks | null;
-  try {
-    chaos = ChaosHooks.load(path, logger, () => randomInt(0, 2 ** 47) / 2 ** 47);
-  } catch (e) {
-    logger.fatal(isHsmPoolError(e) ? { code: e.code, error: e.message } : { error: String(e) }, "bad config");
-    process.exit(EXIT_USAGE);
+  // Only a debug-signed bundle honours it: a production enclave ignores it and says so.
+  let chaos: ChaosHooks | null = null;
+  if (hasChaosFile(path)) {
+    const debug = (await inspectBundle(config.bundleDir).catch(() => null))?.sigstruct?.debug === true;
+    if (!debug) {
+      logger.warn(
+        { file: CHAOS_FILE },
+        "chaos.json IGNORED: this is a production (non-debug) enclave; test hooks are honoured only by debug-signed bundles",
+      );
+    } else {
+      try {
+        chaos = ChaosHooks.load(path, logger, () => randomInt(0, 2 ** 47) / 2 ** 47);
+      } catch (e) {
+        logger.fatal(
+          isHsmPoolError(e) ? { code: e.code, error: e.message } : { error: String(e) },
+          "bad config",
+        );
+        process.exit(EXIT_USAGE);
+      }
+    }
   }
   const exitFatal = () => process.exit(EXIT_FATAL);
   process.on("unhandledRejection", (e) => {

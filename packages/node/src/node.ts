@@ -20,6 +20,7 @@ import type { Enclave } from "@hsmpool/platform";
 import {
   type ApplyResult,
   describeQuorum,
+  encodeCommand,
   type KeyStore,
   type OwnershipState,
   ownershipInputsOf,
@@ -38,9 +39,12 @@ import {
   type SoftState,
 } from "@hsmpool/raft";
 import type { Logger } from "pino";
+import { AuditLog } from "./audit/audit-log.js";
 import type { ChaosHooks } from "./chaos-hooks.js";
 import type { NodeConfig } from "./config.js";
 import { DataPlaneAccess } from "./data-plane/access.js";
+import { accessControlImplementation } from "./data-plane/access-handlers.js";
+import { withAudit } from "./data-plane/audited.js";
 import type { PartitionAccess } from "./hsm/partition-access.js";
 import { deleteHsmKeys, KeyIndex } from "./keyvault/key-index.js";
 import { KeyReserve } from "./keyvault/key-reserve.js";
@@ -80,6 +84,8 @@ export { foundingKeyStoreData } from "./startup.js";
 
 /** How long graceful shutdown lets in-flight data-plane calls finish. */
 export const SHUTDOWN_GRACE_MS = 2_000;
+/** How often a primary re-proposes an uncommitted tenant binding. */
+const TENANT_BIND_RETRY_MS = 2_000;
 
 export interface NodeOptions {
   logger: Logger;
@@ -132,6 +138,7 @@ export class PoolNode {
   private links!: PeerTransport;
   private peerAddress = "";
   private dataServer: DataPlane | null = null;
+  private audit: AuditLog | null = null;
   private readonly metrics: NodeMetrics;
   private metricsServer: MetricsServer | null = null;
   private ownershipTimer: TimerId | null = null;
@@ -149,6 +156,7 @@ export class PoolNode {
   private membershipState: Membership = "joining";
   private peersConnectedFed = false;
   private caughtUpTerm = 0;
+  private tenantBindProposedMs = Number.NEGATIVE_INFINITY;
   private stopping = false;
   private fatalReported = false;
 
@@ -216,6 +224,13 @@ export class PoolNode {
     const state = await openNodeState({ config, seams: this.seams, logger, chaos, metrics: this.metrics });
     const { recovered, sealers, checkpoints } = state;
     this.enclave = state.enclave;
+    // Test hooks and deliberately broken variants live only in debug enclaves (docs/identity.md).
+    if ((chaos !== undefined || this.variants.size > 0) && !this.enclave.identity.debug) {
+      fail(
+        "LaunchRefused",
+        "test hooks (chaos.json or unsafe shell variants) were given to a production (non-debug) enclave; only a debug-signed bundle honours them",
+      );
+    }
     this.device = state.device;
     this.access = state.access;
     this.store = state.store;
@@ -354,6 +369,7 @@ export class PoolNode {
     this.ownershipTimer = clock.setInterval(() => {
       this.ownership.input({ kind: "tick", nowMs: this.now() });
       this.membership.tick();
+      this.maybeBindTenant();
     }, tickMs);
     if (config.mode === "join" && this.membershipState === "joining") this.startJoining();
     void this.startDataPlane(state.server);
@@ -520,6 +536,34 @@ export class PoolNode {
     }
   }
 
+  /**
+   * Pool creation, after Genesis: the caught-up primary commits the tenant binding of its
+   * launch config. Only the first committed binding counts (later ones apply as ignored),
+   * so an HFC that rewrites configs afterwards changes nothing.
+   */
+  private maybeBindTenant(): void {
+    const request = this.config.identity;
+    if (request === null || this.keyStore.genesis === null || this.keyStore.access.tenant !== null) return;
+    const st = this.raft.status();
+    if (st.role !== "leader" || this.caughtUpTerm !== st.term) return;
+    const now = this.now();
+    if (now - this.tenantBindProposedMs < TENANT_BIND_RETRY_MS) return;
+    this.tenantBindProposedMs = now;
+    try {
+      this.raft.propose(
+        encodeCommand({
+          kind: "access",
+          requestId: `bind-tenant-${this.config.nodeId}`,
+          op: request,
+          at: now,
+        }),
+      );
+      this.logger.info({ tenantId: request.tenant.tenantId }, "tenant binding proposed");
+    } catch (e) {
+      this.logger.debug({ error: String(e) }, "tenant binding not proposed");
+    }
+  }
+
   private onSoftState(soft: SoftState, term: number): void {
     this.logger.info({ role: soft.role, leader: soft.leader, term }, "raft role");
     this.metrics.leaderSeen(soft.leader);
@@ -635,11 +679,26 @@ export class PoolNode {
         now: this.now,
       });
       const access = new DataPlaneAccess(
-        { tenant: () => null, assignments: () => [], definitions: () => new Map() },
+        {
+          tenant: () => this.keyStore.access.tenant,
+          assignmentsOf: (principalId) => this.keyStore.access.assignmentsOf(principalId),
+          definitions: () => this.keyStore.access.definitions(),
+        },
         poolResourceUri(config.poolId),
         this.now,
-        false,
       );
+      const audit = await AuditLog.open({
+        stateDir: config.stateDir,
+        storage: this.seams.storage,
+        random: this.seams.random,
+        sealer: {
+          seal: (plaintext) => this.enclave.seal(plaintext, { policy: "mrsigner" }),
+          unseal: (blob) => this.enclave.unseal(blob),
+        },
+        member: config.nodeId,
+        now: this.now,
+      });
+      this.audit = audit;
       const dataPlane = await server.serveDataPlane({
         config,
         logger,
@@ -647,6 +706,22 @@ export class PoolNode {
         securityDomain: this.securityDomain,
         backups,
         access,
+        accessControl: accessControlImplementation({
+          access,
+          writes: keys,
+          state: () => this.keyStore.access,
+          audit,
+          nodeId: config.nodeId,
+          onInternalError: (e) => logger.error({ error: String(e) }, "internal error in a data-plane call"),
+        }),
+        audited: (impl) =>
+          withAudit(impl, {
+            audit,
+            access,
+            newRequestId: () => this.seams.random.uuid(),
+            skip: ["ReadAudit", "VerifyAudit"],
+            onError: (e) => logger.error({ error: String(e) }, "audit record not written"),
+          }),
         metrics: this.metrics,
         status: () => this.status(),
         stopped: () => this.stopping,
@@ -706,6 +781,7 @@ export class PoolNode {
     this.joiner?.stop();
     this.seams.clock.clear(this.ownershipTimer);
     await this.dataServer?.close(graceMs);
+    await this.audit?.close();
     await this.keyReserve
       .close()
       .catch((e: unknown) => this.logger.warn({ error: String(e) }, "discarding reserved keys failed"));

@@ -12,6 +12,7 @@
  * the same timestamps. `requestId` makes client retries idempotent.
  */
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { type AccessOp, validateAccessOp } from "./access/state.js";
 import { KEY_OPS, type KeyOp, type KeyShape } from "./algorithms.js";
 import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
@@ -130,7 +131,24 @@ export interface RegisterMemberCommand {
   readonly at: number;
 }
 
+/**
+ * A change to the access state (tenant binding, JWKS rollover, role definitions and
+ * assignments; access/state.ts). `op` travels as canonical JSON inside the entry.
+ * The proposer authorised the caller before proposing; apply checks the rules that
+ * need the whole state (lockout protection, roles in use).
+ */
+export interface AccessCommand {
+  readonly kind: "access";
+  readonly requestId: string;
+  readonly op: AccessOp;
+  readonly at: number;
+}
+
+/** Largest encoded access operation (a custom role with many actions, a JWKS). */
+export const MAX_ACCESS_OP_BYTES = 64 * 1024;
+
 export type PoolCommand =
+  | AccessCommand
   | GenesisCommand
   | CreateKeyCommand
   | UpdateKeyAttributesCommand
@@ -151,6 +169,7 @@ const KINDS: readonly PoolCommandKind[] = [
   "registerMember",
   "activateSecurityDomain",
   "restoreBackup",
+  "access",
 ];
 /** Largest security version number (the platform's SIGSTRUCT field is a u16). */
 export const MAX_SVN = 65535;
@@ -203,6 +222,13 @@ export function validateCommand(input: unknown): PoolCommand {
       return validateActivate(c);
     case "restoreBackup":
       return validateRestore(c);
+    case "access":
+      return Object.freeze({
+        kind: "access",
+        requestId: requireIdentifier(c.requestId, "requestId"),
+        op: validateAccessOp(c.op),
+        at: requireTimeMs(c.at, "at"),
+      });
     default:
       return bad(
         "kind",
@@ -307,6 +333,9 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
     case "restoreBackup":
       writeRestoreFields(w, c);
       break;
+    case "access":
+      w.string(c.requestId).string(JSON.stringify(c.op)).uint(c.at);
+      break;
   }
   return frame(COMMAND_FORMAT, w.finish());
 }
@@ -375,6 +404,17 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
       return readActivateFields(r);
     case "restoreBackup":
       return readRestoreFields(r);
+    case "access": {
+      const requestId = r.string("requestId", MAX_STRING_BYTES);
+      const text = r.string("op", MAX_ACCESS_OP_BYTES);
+      let op: unknown;
+      try {
+        op = JSON.parse(text);
+      } catch {
+        return r.corrupt("access op is not JSON");
+      }
+      return { kind, requestId, op, at: r.uint("at") };
+    }
     default:
       return r.corrupt("unknown command kind");
   }

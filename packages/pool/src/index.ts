@@ -28,12 +28,14 @@ export {
   verifyPartitionCertificate,
 } from "./certificate.js";
 export {
+  type AccessCommand,
   COMMAND_FORMAT,
   type CreateKeyCommand,
   type DeleteKeyCommand,
   decodeCommand,
   encodeCommand,
   type GenesisCommand,
+  MAX_ACCESS_OP_BYTES,
   MAX_SVN,
   MAX_WRAPPED_MATERIAL_BYTES,
   type MemberOwnershipSyncedCommand,

@@ -14,6 +14,8 @@
  * peerAddress, dataAddress, svn u32, replaces list, registeredMs) sorted by id | removed
  * member ids, sorted. Version 3 (written once the security domain exists) appends, after those
  * two lists (which may then be empty), the activation record (security-domain-state.ts). The
+ * Version 4 (written once a tenant is bound) holds the lists, the activation record as an
+ * optional value, then the access state as canonical JSON (access/state.ts). The
  * decoder reads all three versions.
  *
  * Every collection has one canonical order, so equal states give equal bytes on every
@@ -21,6 +23,7 @@
  * field, so a restored state is one that apply could have produced.
  */
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { AccessState } from "./access/state.js";
 import type { KeyOp, KeyShape } from "./algorithms.js";
 import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
@@ -55,7 +58,9 @@ import { requireFingerprint, requireIdentifier, requireTimeMs } from "./validate
 
 export const SNAPSHOT_FORMAT = { magic: "HPS1", version: 1, what: "pool snapshot" } as const;
 /** Snapshot versions this build reads; it writes the lowest one that can hold the state. */
-export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3];
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3, 4];
+/** Largest canonical access-state text in a snapshot. */
+const MAX_ACCESS_STATE_BYTES = 16 * 1024 * 1024;
 const MAX_STRING_BYTES = 1024;
 const MAX_ITEMS = 1_000_000;
 
@@ -115,6 +120,8 @@ export interface KeyStoreState {
   removed: Set<string>;
   /** Set once the security domain was downloaded (or uploaded into a recovering pool). */
   securityDomain: SecurityDomainRecord | null;
+  /** Tenant binding, custom roles, role assignments (access/state.ts). */
+  access: AccessState;
 }
 
 export function emptyState(): KeyStoreState {
@@ -127,6 +134,7 @@ export function emptyState(): KeyStoreState {
     registry: new Map(),
     removed: new Set(),
     securityDomain: null,
+    access: new AccessState(),
   };
 }
 
@@ -153,7 +161,8 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
       .string(q.name)
       .list(q.versions, (w, v) => w.uint(v)),
   );
-  if (state.registry.size === 0 && state.removed.size === 0 && state.securityDomain === null)
+  const hasAccess = !state.access.isEmpty();
+  if (state.registry.size === 0 && state.removed.size === 0 && state.securityDomain === null && !hasAccess)
     return frame(SNAPSHOT_FORMAT, w.finish());
   w.list(sortedValues(state.registry), (w, m) =>
     writeRegisterMemberFields(w, {
@@ -166,9 +175,15 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
     }),
   );
   w.list([...state.removed].sort(compareStrings), (w, id) => w.string(id));
-  if (state.securityDomain === null) return frame({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
-  writeRecord(w, state.securityDomain);
-  return frame({ ...SNAPSHOT_FORMAT, version: 3 }, w.finish());
+  if (state.securityDomain === null && !hasAccess)
+    return frame({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
+  if (!hasAccess && state.securityDomain !== null) {
+    writeRecord(w, state.securityDomain);
+    return frame({ ...SNAPSHOT_FORMAT, version: 3 }, w.finish());
+  }
+  w.optional(state.securityDomain, writeRecord);
+  w.string(state.access.encode());
+  return frame({ ...SNAPSHOT_FORMAT, version: 4 }, w.finish());
 }
 
 function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
@@ -184,7 +199,11 @@ export function decodeSnapshot(data: Uint8Array): KeyStoreState {
   try {
     const state = readState(r);
     if (version >= 2) readMembership(r, state, version);
-    if (version >= 3) state.securityDomain = readRecord(r);
+    if (version === 3) state.securityDomain = readRecord(r);
+    if (version >= 4) {
+      state.securityDomain = r.optional("securityDomain", readRecord);
+      state.access = AccessState.decode(r.string("access state", MAX_ACCESS_STATE_BYTES));
+    }
     r.end();
     return state;
   } catch (e) {

@@ -11,6 +11,7 @@
 import { type ErrorCode, fail, isHsmPoolError } from "@hsmpool/errors";
 import type { Entry } from "@hsmpool/raft";
 import { decodeConfChange } from "@hsmpool/raft";
+import { type AccessOpName, AccessRejection, type AccessState } from "./access/state.js";
 import {
   describeShape,
   isOneOf,
@@ -22,6 +23,7 @@ import {
 } from "./algorithms.js";
 import { certificateFingerprint, verifyOwnerRootCertificate } from "./certificate.js";
 import {
+  type AccessCommand,
   type CreateKeyCommand,
   type DeleteKeyCommand,
   decodeCommand,
@@ -92,6 +94,8 @@ export type ApplyOutcome =
   | { kind: "memberRegistered"; member: RegisteredMember }
   | { kind: "securityDomainActivated"; requestId: string; sdId: string; origin: "download" | "upload" }
   | { kind: "backupRestored"; requestId: string; keyName: string | null; keys: number }
+  /** An access operation applied; `ignored`: a tenant binding after the first one (no change). */
+  | { kind: "accessChanged"; requestId: string; op: AccessOpName; ignored: boolean }
   | {
       kind: "rejected";
       command: PoolCommand["kind"];
@@ -239,6 +243,8 @@ export class KeyStore {
           return this.applyActivate(command);
         case "restoreBackup":
           return this.applyRestore(command);
+        case "access":
+          return this.applyAccess(command);
       }
     } catch (e) {
       if (!(e instanceof Rejection)) throw e;
@@ -486,6 +492,30 @@ export class KeyStore {
       },
       effects: [{ kind: "forgetKeyVersions", name: c.name, versions: numbers }],
     };
+  }
+
+  private applyAccess(c: AccessCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    try {
+      const result = this.state.access.apply(c.op);
+      return {
+        outcome: {
+          kind: "accessChanged",
+          requestId: c.requestId,
+          op: c.op.op,
+          ignored: result === "ignored",
+        },
+        effects: [],
+      };
+    } catch (e) {
+      if (e instanceof AccessRejection) reject(e.code, e.message);
+      throw e;
+    }
+  }
+
+  /** Tenant binding, role definitions and assignments as committed (read-only use). */
+  get access(): AccessState {
+    return this.state.access;
   }
 
   private applyMemberSynced(c: MemberOwnershipSyncedCommand): Omit<ApplyResult, "index"> {

@@ -27,7 +27,12 @@ export interface LoadedService {
 
 let hfcLoaded: { FabricController: LoadedService } | undefined;
 let poolLoaded:
-  | { KeyVault: LoadedService; NodeControl: LoadedService; SecurityDomain: LoadedService }
+  | {
+      KeyVault: LoadedService;
+      NodeControl: LoadedService;
+      SecurityDomain: LoadedService;
+      AccessControl: LoadedService;
+    }
   | undefined;
 
 function loaded(ctor: grpc.ServiceClientConstructor): LoadedService {
@@ -45,11 +50,12 @@ export function hfcProto(): { FabricController: LoadedService } {
   return hfcLoaded;
 }
 
-/** `hsmpool.pool.v1.KeyVault`, `NodeControl` and `SecurityDomain`. */
+/** `hsmpool.pool.v1.KeyVault`, `NodeControl` and `SecurityDomain`, `AccessControl`. */
 export function poolProto(): {
   KeyVault: LoadedService;
   NodeControl: LoadedService;
   SecurityDomain: LoadedService;
+  AccessControl: LoadedService;
 } {
   if (!poolLoaded) {
     const pkg = grpc.loadPackageDefinition(loadSync(POOL_PROTO_PATH, LOADER_OPTIONS)) as unknown as {
@@ -59,6 +65,7 @@ export function poolProto(): {
             KeyVault: grpc.ServiceClientConstructor;
             NodeControl: grpc.ServiceClientConstructor;
             SecurityDomain: grpc.ServiceClientConstructor;
+            AccessControl: grpc.ServiceClientConstructor;
           };
         };
       };
@@ -67,6 +74,7 @@ export function poolProto(): {
       KeyVault: loaded(pkg.hsmpool.pool.v1.KeyVault),
       NodeControl: loaded(pkg.hsmpool.pool.v1.NodeControl),
       SecurityDomain: loaded(pkg.hsmpool.pool.v1.SecurityDomain),
+      AccessControl: loaded(pkg.hsmpool.pool.v1.AccessControl),
     };
   }
   return poolLoaded;

@@ -17,6 +17,8 @@ export interface RunPaths {
   pkiDir: string;
   caCert: string;
   poolJson: string;
+  /** The tenant binding `hsmpool up` requests for a new pool (TenantBindingRequest, public). */
+  identityJson: string;
   /** `{ "<nodeId>": pid }` of the node processes the HFC launched (for cleanup when the HFC itself is gone). */
   pidsJson: string;
   /** The healing controller's records, upgrade, pause flag and last control port (public). */
@@ -39,6 +41,7 @@ export function runPaths(runDir: string): RunPaths {
     pkiDir: join(dir, "pki"),
     caCert: join(dir, "pki", "ca.crt"),
     poolJson: join(dir, "pool.json"),
+    identityJson: join(dir, "identity.json"),
     pidsJson: join(dir, "pids.json"),
     healingJson: join(dir, "healing.json"),
     fabricStateJson: join(dir, "fabric-state.json"),

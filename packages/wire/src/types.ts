@@ -93,8 +93,21 @@ export interface UpgradeStatus {
 }
 
 /** `<run>/pool.json`: the pool parameters. */
+/**
+ * The customer's tenant binding requested at creation (public data: tenant id, issuer,
+ * JWKS, initial role assignments). The CLI writes it to `<run>/identity.json`; the HFC
+ * copies it into pool.json and the node configs; the first primary commits it through
+ * Raft, after which the log, not this copy, is what every node obeys (docs/identity.md).
+ */
+export interface TenantBindingRequest {
+  tenant: { tenantId: string; issuer: string; jwks: { keys: Record<string, unknown>[] } };
+  assignments: { id: string; scope: string; roleDefinitionId: string; principalId: string }[];
+}
+
 export interface PoolSpec {
   poolId: string;
+  /** The tenant binding requested at creation; absent for pools created before identity existed. */
+  identity?: TenantBindingRequest;
   /** Seed the placement used (kept so a placement can be reproduced and explained). */
   placementSeed: number;
   members: MemberSpec[];
@@ -117,6 +130,8 @@ export interface HfcInfo {
 /** `<run>/nodes/<id>/config.json`: a node's launch configuration (public data only). */
 export interface NodeConfig {
   nodeId: string;
+  /** The tenant binding the pool's first primary commits (ignored once one is committed). */
+  identity?: TenantBindingRequest;
   poolId: string;
   mode: "bootstrap" | "join";
   fabricDir: string;

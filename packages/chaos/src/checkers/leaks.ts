@@ -37,6 +37,8 @@ const SHAPES: { what: string; re: RegExp }[] = [
   { what: "a PEM private key", re: /-----BEGIN [A-Z ]*PRIVATE KEY-----/ },
   // A JWK's private members next to its key type: "d" (EC/RSA private exponent) or "k" (oct key).
   { what: "a private JWK", re: /"kty"\s*:\s*"(?:EC|RSA|oct)"[^{}]*"(?:d|k)"\s*:\s*"[A-Za-z0-9_-]{16,}"/ },
+  // A signed JWT (bearer token): base64url JSON header "{"..." . payload "{"..." . signature.
+  { what: "a bearer token", re: /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}/ },
 ];
 
 /** Everything `needles` (in all their forms) and the forbidden shapes find in `content`. */

@@ -21,6 +21,13 @@ import { initFabricWithHsms } from "@hsmpool/hsm";
 import { openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
 import { PoolClient } from "../sdk/pool-client.js";
+import {
+  chaosIntruders,
+  chaosTenantDir,
+  debugBundle,
+  grantWorkload,
+  workloadCredential,
+} from "./chaos-identity.js";
 import { out, progress } from "./context.js";
 import { requestExitCode } from "./exit-code.js";
 import { startPool, stopPool } from "./lifecycle.js";
@@ -30,19 +37,26 @@ const HARNESS_ERROR = 2;
 
 /** The pool a chaos run drives: `hsmpool up`/`down`'s code and the SDK. */
 export const cliPoolDriver: PoolDriver = {
+  enclaveKind: "debug",
   async prepareFabric(fabricDir, shape, onProgress) {
     await createFabric(fabricDir, shape.racks, shape.serversPerRack, onProgress);
   },
   async start(o) {
+    const bundleDir = await debugBundle(o.runDir);
     await startPool({
       runDir: o.runDir,
       fabricDir: o.fabricDir,
+      bundleDir,
+      tenantDir: chaosTenantDir(o.runDir),
       healthIntervalMs: o.healthIntervalMs,
       failureThreshold: o.failureThreshold,
       timeoutMs: o.timeoutMs,
       onProgress: o.onProgress,
     });
+    await grantWorkload(o.runDir);
+    o.onProgress("the workload runs as principal workload (Managed HSM Crypto User only)");
   },
+  intruders: (runDir) => chaosIntruders(runDir),
   async stop(runDir, onProgress) {
     try {
       await stopPool(runDir, onProgress);
@@ -57,6 +71,7 @@ export const cliPoolDriver: PoolDriver = {
   connect(runDir, { opTimeoutMs }) {
     return PoolClient.connect({
       runDir,
+      credential: workloadCredential(runDir),
       retry: { totalTimeoutMs: opTimeoutMs },
       callDeadlineMs: Math.min(5000, opTimeoutMs),
     });

@@ -3,10 +3,12 @@
  * HFC in the background, wait for the pool to become healthy while reporting
  * progress; stop it through the HFC (with a fallback for an HFC that is gone).
  */
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { initFabricWithHsms } from "@hsmpool/hsm";
 import { openFabric } from "@hsmpool/platform";
+import { BuiltInRoleIds } from "@hsmpool/pool";
 import {
   FabricControllerClient,
   isOurProcess,
@@ -20,6 +22,7 @@ import {
   runPaths,
   signalProcess,
   spawnHfc,
+  type TenantBindingRequest,
   waitForExit,
   waitForHfc,
 } from "@hsmpool/wire";
@@ -86,6 +89,11 @@ export interface StartOptions {
   activate?: boolean;
   /** A new pool in recovery mode: wait for its members and a primary only (it serves nothing until an SD upload). */
   recover?: boolean;
+  /**
+   * Principals of that tenant who get Managed HSM Administrator at `/` (and nothing else).
+   * Default: `admin` (created if missing) with Administrator and Crypto User at `/`.
+   */
+  admins?: string[];
 }
 
 /**
@@ -105,6 +113,51 @@ export async function ensureTenant(opts: {
   return tenant;
 }
 
+/**
+ * The tenant binding a new pool commits at creation: the tenant's id, issuer and public
+ * JWKS, and the initial role assignments (public data; written to `<run>/identity.json`).
+ */
+export async function tenantBindingRequest(opts: {
+  tenantDir?: string;
+  admins?: string[];
+  onProgress: Progress;
+}): Promise<TenantBindingRequest> {
+  const tenant = await ensureTenant(opts);
+  const assign = (principalId: string, roleDefinitionId: string) => ({
+    id: randomUUID(),
+    scope: "/",
+    roleDefinitionId,
+    principalId,
+  });
+  let assignments: TenantBindingRequest["assignments"];
+  if (opts.admins !== undefined && opts.admins.length > 0) {
+    assignments = opts.admins.map((name) => assign(tenant.principal(name).oid, BuiltInRoleIds.Administrator));
+    opts.onProgress(
+      `identity: tenant ${tenant.tenantId} (${tenant.dir}); ${opts.admins.join(", ")} ${opts.admins.length > 1 ? "hold" : "holds"} Managed HSM Administrator at / and nothing else`,
+    );
+  } else {
+    const admin = tenant.listPrincipals().some((p) => p.name === DEFAULT_PRINCIPAL)
+      ? tenant.principal(DEFAULT_PRINCIPAL)
+      : await tenant.addPrincipal(DEFAULT_PRINCIPAL);
+    assignments = [
+      assign(admin.oid, BuiltInRoleIds.Administrator),
+      assign(admin.oid, BuiltInRoleIds.CryptoUser),
+    ];
+    opts.onProgress(
+      `identity: tenant ${tenant.tenantId} (${tenant.dir}); principal ${DEFAULT_PRINCIPAL} holds Managed HSM Administrator and Managed HSM Crypto User at / (the default identity: --tenant/--admin choose others)`,
+    );
+  }
+  const binding = tenant.binding();
+  return {
+    tenant: {
+      tenantId: binding.tenantId,
+      issuer: binding.issuer,
+      jwks: { keys: binding.jwks.keys.map((k) => ({ ...k })) },
+    },
+    assignments,
+  };
+}
+
 /** Starts the HFC and waits until the pool is healthy; returns that status. */
 export async function startPool(opts: StartOptions): Promise<PoolStatus> {
   await assertNoRunningPool(opts.runDir);
@@ -112,9 +165,17 @@ export async function startPool(opts: StartOptions): Promise<PoolStatus> {
   const existing = await readPoolSpec(opts.runDir);
   const mismatch = existing ? await runDirMismatch(opts.runDir) : null;
   if (mismatch) fail("Conflict", mismatch, { runDir: opts.runDir });
-  await ensureTenant(opts);
   await ensureFabric(opts.fabricDir, opts.onProgress);
-  if (existing) opts.onProgress(`resuming pool ${existing.poolId} from ${runPaths(opts.runDir).poolJson}`);
+  if (existing) {
+    opts.onProgress(`resuming pool ${existing.poolId} from ${runPaths(opts.runDir).poolJson}`);
+    if (opts.admins !== undefined) {
+      opts.onProgress("--admin applies to a new pool only: this pool's administrators are in its log");
+    }
+  } else {
+    const request = await tenantBindingRequest(opts);
+    await mkdir(runPaths(opts.runDir).runDir, { recursive: true, mode: 0o700 });
+    await writeFile(runPaths(opts.runDir).identityJson, `${JSON.stringify(request, null, 2)}\n`);
+  }
   const pid = spawnHfc({
     runDir: opts.runDir,
     fabricDir: opts.fabricDir,
@@ -148,9 +209,11 @@ export async function startPool(opts: StartOptions): Promise<PoolStatus> {
 
 /** The one-command default: a new pool gets its security domain downloaded into the customer directory. */
 async function activateIfProvisioned(opts: StartOptions, poolId: string): Promise<void> {
-  const credential = TenantDirectoryCredential.fromEnvironment(
-    opts.tenantDir !== undefined ? { tenantDir: opts.tenantDir } : {},
-  );
+  // The download is an Administrator's: the first --admin, else the selected principal.
+  const credential = TenantDirectoryCredential.fromEnvironment({
+    ...(opts.tenantDir !== undefined ? { tenantDir: opts.tenantDir } : {}),
+    ...(opts.admins?.[0] !== undefined ? { principal: opts.admins[0] } : {}),
+  });
   const client = await PoolClient.connect({ runDir: opts.runDir, credential });
   try {
     const sd = await client.securityDomainStatus();

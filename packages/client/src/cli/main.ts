@@ -1,5 +1,6 @@
 import { isHsmPoolError } from "@hsmpool/errors";
 import { Command, CommanderError } from "commander";
+import { registerAuditCommands } from "./audit.js";
 import { registerBackupCommands } from "./backup.js";
 import { registerBundleCommands } from "./bundle.js";
 import { registerChaosCommands } from "./chaos.js";
@@ -14,6 +15,7 @@ import { registerHealingCommands } from "./healing.js";
 import { registerIdentityCommands } from "./identity.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerPoolCommands } from "./pool.js";
+import { registerRoleCommands } from "./roles.js";
 import { registerSecurityDomainCommands } from "./security-domain.js";
 import { registerSimCommands } from "./sim.js";
 import { registerStorageCommands } from "./storage.js";
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
   registerHealingCommands(program);
   registerKeyCommands(program);
   registerIdentityCommands(program);
+  registerRoleCommands(program);
+  registerAuditCommands(program);
   registerCryptoCommands(program);
   registerSecurityDomainCommands(program);
   registerStorageCommands(program);

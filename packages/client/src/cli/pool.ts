@@ -135,10 +135,15 @@ function registerUpCommand(program: Command): void {
       "start a blank pool in recovery mode (disaster recovery): it serves nothing until a security domain is " +
         "uploaded (hsmpool sd init-recovery, sd restore-blob, sd upload), then `hsmpool restore` brings the keys back",
     )
+    .option(
+      "--admin <names>",
+      "comma-separated principals of --tenant who get Managed HSM Administrator at / (default: admin, with Administrator and Crypto User)",
+    )
     .action(
       async (opts: {
         activate: boolean;
         recover?: boolean;
+        admin?: string;
         runDir?: string;
         fabricDir?: string;
         poolId?: string;
@@ -169,6 +174,7 @@ function registerUpCommand(program: Command): void {
           ...(opts.recover ? { recover: true } : {}),
           onProgress: progress,
           tenantDir: selectedTenantDir(),
+          ...(opts.admin !== undefined ? { admins: parseAdmins(opts.admin) } : {}),
         });
         out(
           opts.json
@@ -375,4 +381,14 @@ function healthOptions(opts: {
     );
   }
   return { healthIntervalMs, failureThreshold, serverLostAfterMs };
+}
+
+function parseAdmins(value: string): string[] {
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (names.length === 0)
+    fail("BadParameter", "--admin must name at least one principal (e.g. --admin alice,bob)");
+  return [...new Set(names)];
 }

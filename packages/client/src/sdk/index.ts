@@ -5,6 +5,7 @@ export {
   type ConnectOptions,
   DEFAULT_CALL_DEADLINE_MS,
   hfcForRunDir,
+  type MemberAnswer,
   PoolClient,
   type PoolClientOptions,
 } from "./pool-client.js";

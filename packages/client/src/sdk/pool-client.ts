@@ -31,17 +31,25 @@ import {
   validateRetryPolicy,
 } from "./retry.js";
 import type {
+  AuditRecord,
+  AuditVerdict,
   CreateKeyOptions,
   DecryptOptions,
   EncryptOptions,
   EncryptResult,
   KeyBundle,
   KeyRef,
+  MemberAudit,
+  RoleAssignment,
+  RoleDefinition,
   SignResult,
   WrapResult,
 } from "./types.js";
 
 export const DEFAULT_CALL_DEADLINE_MS = 5000;
+
+/** A member's answer, or why it gave none (it is down, or refused). */
+export type MemberAnswer<T> = T | { address: string; error: HsmPoolError };
 
 export interface PoolClientOptions {
   tls: TlsClientMaterial;
@@ -370,6 +378,103 @@ export class PoolClient {
     return jobOf(await this.invoke("GetJob", { jobId }, "SecurityDomain"));
   }
 
+  // ---------------------------------------------------------------- local RBAC
+
+  async listRoleDefinitions(): Promise<RoleDefinition[]> {
+    const r = await this.invoke<{ definitions: RoleDefinition[] }>(
+      "ListRoleDefinitions",
+      {},
+      "AccessControl",
+    );
+    return r.definitions;
+  }
+
+  async putRoleDefinition(definition: RoleDefinition): Promise<RoleDefinition> {
+    return this.invoke<RoleDefinition>(
+      "PutRoleDefinition",
+      { definition, requestId: randomUUID() },
+      "AccessControl",
+    );
+  }
+
+  async deleteRoleDefinition(id: string): Promise<void> {
+    await this.invoke("DeleteRoleDefinition", { id, requestId: randomUUID() }, "AccessControl");
+  }
+
+  /** Assignments at, above or below `scope` (every assignment when omitted). */
+  async listRoleAssignments(scope = ""): Promise<RoleAssignment[]> {
+    const r = await this.invoke<{ assignments: RoleAssignment[] }>(
+      "ListRoleAssignments",
+      { scope },
+      "AccessControl",
+    );
+    return r.assignments;
+  }
+
+  async putRoleAssignment(assignment: RoleAssignment): Promise<RoleAssignment> {
+    return this.invoke<RoleAssignment>(
+      "PutRoleAssignment",
+      { assignment, requestId: randomUUID() },
+      "AccessControl",
+    );
+  }
+
+  async deleteRoleAssignment(id: string): Promise<void> {
+    await this.invoke("DeleteRoleAssignment", { id, requestId: randomUUID() }, "AccessControl");
+  }
+
+  /** Commits a new JWKS for the pool's tenant (Administrator; after `hsmpool tenant rotate-key`). */
+  async rolloverJwks(jwks: { keys: object[] }): Promise<void> {
+    await this.invoke(
+      "RolloverJwks",
+      { jwksJson: JSON.stringify(jwks), requestId: randomUUID() },
+      "AccessControl",
+    );
+  }
+
+  // ---------------------------------------------------------------- audit (per member)
+
+  /** Each member's audit records after `afterSeq` (members are asked directly, not through the primary). */
+  async readAudit(afterSeq: Record<string, number> = {}): Promise<MemberAnswer<MemberAudit>[]> {
+    return this.everyMember(async (address) => {
+      const r = await this.callAt<{ member: string; records: string[] }>(address, "ReadAudit", {
+        afterSeq: afterSeq[address] ?? 0,
+        max: 1000,
+      });
+      return { address, member: r.member, records: r.records.map((line) => JSON.parse(line) as AuditRecord) };
+    });
+  }
+
+  /** Each member's verdict on its own audit chain (checked inside its enclave). */
+  async verifyAudit(): Promise<MemberAnswer<AuditVerdict>[]> {
+    return this.everyMember(async (address) => ({
+      address,
+      ...(await this.callAt<Omit<AuditVerdict, "address">>(address, "VerifyAudit", {})),
+    }));
+  }
+
+  private async everyMember<T>(fn: (address: string) => Promise<T>): Promise<MemberAnswer<T>[]> {
+    if (this.opts.hfc) {
+      const status = await this.opts.hfc.status(2000).catch(() => undefined);
+      if (status) this.endpoints = status.members.map((m) => m.dataAddress);
+    }
+    return Promise.all(
+      this.endpoints.map((address) =>
+        fn(address).catch((e: unknown) => ({
+          address,
+          error: fromServiceError(e, `audit at ${address}`).error,
+        })),
+      ),
+    );
+  }
+
+  private async callAt<Res>(address: string, method: string, request: object): Promise<Res> {
+    return unaryCall<Res>(this.channel(address, "AccessControl"), method, request, {
+      deadlineMs: this.deadlineMs,
+      metadata: await this.authorization(),
+    });
+  }
+
   // ---------------------------------------------------------------- routing and retries
 
   private channel(address: string, service: DataPlaneService): grpc.Client {
@@ -402,9 +507,9 @@ export class PoolClient {
   /** `authorization: Bearer <token>` for this pool (the credential caches and refreshes tokens). */
   private async authorization(): Promise<grpc.Metadata> {
     const token = await this.credential.getToken(`${this.opts.resource}/.default`);
-    if (!token) fail("Unauthenticated", "the credential returned no token");
     const metadata = new grpc.Metadata();
-    metadata.set("authorization", `Bearer ${token.token}`);
+    // No token: the request goes without one and the pool answers Unauthenticated (its challenge).
+    if (token) metadata.set("authorization", `Bearer ${token.token}`);
     return metadata;
   }
 
@@ -488,7 +593,7 @@ function syncedAddressesOf(status: PoolStatus): string[] {
     .map((m) => m.dataAddress);
 }
 
-type DataPlaneService = "KeyVault" | "SecurityDomain";
+type DataPlaneService = "KeyVault" | "SecurityDomain" | "AccessControl";
 /** SD calls make RSA keys and wait for Raft (and, on upload, for ownership): far longer than a key call. */
 const SD_DEADLINE_MS = 120_000;
 

@@ -78,3 +78,53 @@ export interface WrapResult {
   wrapped: Uint8Array;
   version: number;
 }
+
+/** A Managed HSM role definition (built-in or custom), as the REST API shapes it. */
+export interface RoleDefinition {
+  id: string;
+  roleName: string;
+  description: string;
+  roleType: string;
+  assignableScopes: string[];
+  permissions: { actions: string[]; notActions: string[]; dataActions: string[]; notDataActions: string[] }[];
+}
+
+export interface RoleAssignment {
+  id: string;
+  /** "/", "/keys" or "/keys/<name>" */
+  scope: string;
+  roleDefinitionId: string;
+  /** The principal's object id. */
+  principalId: string;
+}
+
+/** One audit record (hash-chained inside the member's enclave). */
+export interface AuditRecord {
+  seq: number;
+  timeMs: number;
+  member: string;
+  principal: string;
+  principalId: string;
+  operation: string;
+  key: string;
+  version: number;
+  result: string;
+  requestId: string;
+  prev: string;
+  hash: string;
+}
+
+export interface MemberAudit {
+  address: string;
+  member: string;
+  records: AuditRecord[];
+}
+
+export interface AuditVerdict {
+  address: string;
+  member: string;
+  ok: boolean;
+  records: number;
+  firstBadSeq: number;
+  reason: string;
+}

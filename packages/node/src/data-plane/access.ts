@@ -26,7 +26,8 @@ export const AUTHORIZATION_METADATA = "authorization";
 export interface AccessView {
   /** The committed tenant binding; null until the pool's log holds one. */
   tenant(): TenantBinding | null;
-  assignments(): Iterable<RoleAssignment>;
+  /** The principal's role assignments (all scopes). */
+  assignmentsOf(principalId: string): Iterable<RoleAssignment>;
   definitions(): ReadonlyMap<string, RoleDefinition>;
 }
 
@@ -48,39 +49,36 @@ export function bearerTokenOf(call: CallWithMetadata): string {
   return m[1];
 }
 
-/**
- * Stand-in principal while `enforcing` is false. TRANSITIONAL (identity contract step 1):
- * the tenant binding is not committed through Raft yet, so nodes cannot verify tokens;
- * the next identity step commits it and removes this and the flag.
- */
-const UNENFORCED: Principal = Object.freeze({
-  oid: "00000000-0000-0000-0000-000000000000",
-  name: "(identity not enforced yet)",
-  tenantId: "00000000-0000-0000-0000-000000000000",
-});
-
 export class DataPlaneAccess {
   private authenticator: Authenticator | null = null;
+  /** Who each call's token named (for its audit record), once verified. */
+  private readonly principals = new WeakMap<object, Principal>();
 
   constructor(
     private readonly view: AccessView,
     /** This pool's resource URI: the only audience its tokens may carry. */
     readonly audience: string,
     private readonly now: () => number,
-    private readonly enforcing = true,
   ) {}
 
   /** Verifies the token (Unauthenticated) and returns who sent it. */
   async authenticate(call: CallWithMetadata): Promise<Principal> {
     const token = bearerTokenOf(call);
-    return (await this.authenticatorFor()).authenticate(token, this.now());
+    const principal = await (await this.authenticatorFor()).authenticate(token, this.now());
+    this.principals.set(call, principal);
+    return principal;
+  }
+
+  /** The principal a call authenticated as; undefined if it never did. */
+  principalOf(call: object): Principal | undefined {
+    return this.principals.get(call);
   }
 
   /** The entry point every data-plane handler calls first. */
   async authorize(call: CallWithMetadata, dataAction: DataAction, scope: Scope): Promise<Principal> {
-    if (!this.enforcing) return UNENFORCED;
     const principal = await this.authenticate(call);
-    if (!isAllowed(this.view.assignments(), this.view.definitions(), principal.oid, dataAction, scope)) {
+    const mine = this.view.assignmentsOf(principal.oid);
+    if (!isAllowed(mine, this.view.definitions(), principal.oid, dataAction, scope)) {
       throw new HsmPoolError(
         "Forbidden",
         `${principal.name} (${principal.oid}) is not allowed ${dataAction} at scope ${scope}: no role assignment grants it (deny by default)`,
@@ -93,9 +91,11 @@ export class DataPlaneAccess {
   private async authenticatorFor(): Promise<Authenticator> {
     const tenant = this.view.tenant();
     if (tenant === null) {
+      // Creation is still under way (the binding commits right after Genesis): retryable.
       throw new HsmPoolError(
-        "Unauthenticated",
-        "this pool is not bound to an identity tenant yet (its tenant binding is not committed); retry shortly",
+        "ServiceUnavailable",
+        "this pool is not bound to its customer's identity tenant yet (the binding commits right after creation); retry shortly",
+        { retryable: true },
       );
     }
     // A new committed binding (JWKS rollover) replaces the authenticator and its cache.

@@ -38,13 +38,15 @@ export async function startDataServer(opts: {
   credentials: DataPlaneCredentials;
   keyVault: grpc.UntypedServiceImplementation;
   securityDomain: grpc.UntypedServiceImplementation;
+  accessControl: grpc.UntypedServiceImplementation;
   status: grpc.handleUnaryCall<unknown, unknown>;
   rest: RestListener;
 }): Promise<DataServer> {
-  const { KeyVault, NodeControl, SecurityDomain } = poolProto();
+  const { KeyVault, NodeControl, SecurityDomain, AccessControl } = poolProto();
   const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   grpcServer.addService(KeyVault.service, opts.keyVault);
   grpcServer.addService(SecurityDomain.service, opts.securityDomain);
+  grpcServer.addService(AccessControl.service, opts.accessControl);
   grpcServer.addService(NodeControl.service, { Status: opts.status });
   // Sockets arrive TLS-terminated and checked: grpc-js speaks plain HTTP/2 over them.
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());

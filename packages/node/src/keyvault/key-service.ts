@@ -8,6 +8,8 @@
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import type { KeySpec } from "@hsmpool/hsm";
 import {
+  type AccessCommand,
+  type AccessOp,
   type ApplyOutcome,
   type CreateKeyCommand,
   type DeleteKeyCommand,
@@ -226,6 +228,20 @@ export class KeyService {
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
     if (outcome.kind !== "keyCreated") fail("Internal", `create applied as ${outcome.kind}`);
     return this.ctx.store().get(outcome.name, outcome.version);
+  }
+
+  /**
+   * Commits an access-state change (role definitions, assignments, JWKS rollover) the
+   * caller was already authorised for; the rules needing the whole state (lockout,
+   * roles in use) are checked on apply and come back as their error.
+   */
+  async commitAccess(op: AccessOp, requestIdInput?: string): Promise<void> {
+    const requestId = this.requestIdOf(requestIdInput);
+    this.requireLeader();
+    const command: AccessCommand = { kind: "access", requestId, op, at: this.ctx.clock.now() };
+    const outcome = await this.commit(requestId, encodeCommand(command));
+    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
+    if (outcome.kind !== "accessChanged") fail("Internal", `access change applied as ${outcome.kind}`);
   }
 
   /**

@@ -35,6 +35,7 @@ export function peerPolicyFor(self: EnclaveIdentity, minPeerSvn: number | null =
     allowedSigners: [
       { mrsigner: self.mrsigner, productId: self.productId, minSvn: peerSvnFloor(self, minPeerSvn) },
     ],
-    allowDebug: false,
+    // A production enclave never admits a debug peer; debug enclaves (chaos runs) admit each other.
+    allowDebug: self.debug,
   };
 }

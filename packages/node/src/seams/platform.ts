@@ -6,6 +6,7 @@
  * servers answer the same calls in virtual time over its simulated network.
  */
 
+import type * as grpc from "@grpc/grpc-js";
 import type { VerifiedPeer } from "@hsmpool/attested-tls";
 import type { MetricsServer, Registry } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
@@ -107,6 +108,10 @@ export interface DataPlaneOptions {
   backups: BackupJobs;
   /** Who may call what (bearer tokens + RBAC) on the data plane. */
   access: DataPlaneAccess;
+  /** proto/pool.proto's AccessControl (roles, JWKS rollover, audit). */
+  accessControl: grpc.UntypedServiceImplementation;
+  /** Wraps a gRPC service so each call leaves an audit record (data-plane/audited.ts). */
+  audited(impl: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation;
   metrics: NodeMetrics;
   status(): NodeStatusMessage;
   stopped(): boolean;

@@ -66,13 +66,14 @@ class RealServer implements LaunchedServer {
       address: config.dataListen,
       credentials,
       keyVault: withRequestMetrics(
-        keyVaultImplementation(o.keys, config.nodeId, o.onInternalError, o.access),
+        o.audited(keyVaultImplementation(o.keys, config.nodeId, o.onInternalError, o.access)),
         o.metrics,
       ),
       securityDomain: withRequestMetrics(
         securityDomainImplementation(o.securityDomain, o.backups, o.onInternalError),
         o.metrics,
       ),
+      accessControl: o.audited(o.accessControl),
       status: unary(async () => o.status(), o.onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
       rest: rest.listener,
     });

@@ -12,12 +12,14 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import type { Fabric } from "@hsmpool/platform";
+import { poolResourceUri } from "@hsmpool/pool";
 import { createCustomerKeyPair } from "@hsmpool/security-domain";
 import { poolProto } from "@hsmpool/wire";
 import type { NodeConfig } from "../config.js";
 import type { NodeStatusMessage } from "../status.js";
 import { makeFabric } from "./fixtures.js";
 import { type ClientCredentialsPem, TestCa } from "./test-ca.js";
+import { TestTenant } from "./test-tenant.js";
 
 export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const REPO_ROOT = resolve(PACKAGE_DIR, "../..");
@@ -55,6 +57,8 @@ export type GrpcClient = grpc.Client & Record<string, (...args: unknown[]) => un
 
 export class TestCluster {
   readonly members = new Map<string, Member>();
+  /** The customer tenant the pool is bound to; its admin signs every KeyVault call of `keyVault()`. */
+  readonly tenant = new TestTenant();
   private clientCreds!: ClientCredentialsPem;
   private caServer!: { address: string; stop: () => Promise<void> };
   private readonly clients: grpc.Client[] = [];
@@ -116,6 +120,7 @@ export class TestCluster {
         minPeerSvn: opts.minPeerSvn ?? null,
         joinTimeoutMs: 120_000,
         recover: false,
+        identity: cluster.tenant.bindingRequest(),
       };
       await cluster.addMember(config);
     }
@@ -201,19 +206,36 @@ export class TestCluster {
     return readFile(this.member(id).logPath, "utf8").catch(() => "");
   }
 
-  private client(kind: "KeyVault" | "NodeControl" | "SecurityDomain", address: string): GrpcClient {
+  private client(
+    kind: "KeyVault" | "NodeControl" | "SecurityDomain",
+    address: string,
+    opts: { withToken?: boolean } = {},
+  ): GrpcClient {
     const Ctor = poolProto()[kind].ctor;
-    const creds = grpc.credentials.createSsl(
+    const tls = grpc.credentials.createSsl(
       Buffer.from(this.clientCreds.caPem),
       Buffer.from(this.clientCreds.keyPem),
       Buffer.from(this.clientCreds.certPem),
     );
+    const poolId = this.members.values().next().value?.config.poolId ?? "pool-test";
+    const creds =
+      opts.withToken === false
+        ? tls
+        : grpc.credentials.combineChannelCredentials(
+            tls,
+            this.tenant.callCredentials(poolResourceUri(poolId)),
+          );
     // The node's certificate names 127.0.0.1 and localhost; SNI with an IP is not allowed, so use the name.
     const client = new Ctor(address, creds, {
       "grpc.ssl_target_name_override": "localhost",
     }) as unknown as GrpcClient;
     this.clients.push(client);
     return client;
+  }
+
+  /** KeyVault as the tenant's admin (Administrator + Crypto User); `withToken: false` sends the client certificate only. */
+  keyVault(id: string, opts: { withToken?: boolean } = {}): GrpcClient {
+    return this.client("KeyVault", this.member(id).config.dataListen, opts);
   }
 
   securityDomain(id: string): GrpcClient {
@@ -233,10 +255,6 @@ export class TestCluster {
       60_000,
     );
     return { ...r, privateKeys: pairs.map((p) => p.privateKeyPem) };
-  }
-
-  keyVault(id: string): GrpcClient {
-    return this.client("KeyVault", this.member(id).config.dataListen);
   }
 
   /** NodeControl.Status, or null while the node does not answer. */

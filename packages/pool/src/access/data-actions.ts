@@ -1,9 +1,11 @@
 /**
  * Managed HSM data actions: the strings the real service publishes (learn.microsoft.com
  * "Local RBAC built-in roles for Managed HSM", and the service's own role definition list),
- * plus one hsmpool extension, AUDIT_READ (the real service ships its audit log to Azure
- * Monitor, a control-plane feature; here the log lives inside the TEE, so reading it is a
- * data action). Every operation a node serves names exactly one of these.
+ * plus two hsmpool extensions held by the Administrator: AuditRead (the real service ships
+ * its audit log to Azure Monitor, a control-plane feature; here the log lives inside the
+ * TEE; the Crypto Auditor holds it too) and TenantWrite (JWKS rollover of the committed
+ * tenant binding; the real service trusts Entra's published keys instead). Every
+ * operation a node serves names exactly one of these.
  */
 const P = "Microsoft.KeyVault/managedHsm";
 
@@ -48,8 +50,9 @@ export const DataActions = {
   BackupStatus: `${P}/backup/status/action`,
   RestoreStart: `${P}/restore/start/action`,
   RestoreStatus: `${P}/restore/status/action`,
-  // hsmpool extension (not a real Managed HSM data action; see the module comment)
+  // hsmpool extensions (not real Managed HSM data actions; see the module comment)
   AuditRead: `${P}/auditLogs/read/action`,
+  TenantWrite: `${P}/tenant/write/action`,
 } as const;
 
 export type DataAction = (typeof DataActions)[keyof typeof DataActions];

@@ -62,6 +62,7 @@ const SERVICE_EXTRAS: [string, DataAction][] = [
   // hsmpool extension: the TEE-held audit log.
   ["Administrator", DataActions.AuditRead],
   ["Crypto Auditor", DataActions.AuditRead],
+  ["Administrator", DataActions.TenantWrite],
 ];
 
 function parseMatrix(): { roles: string[]; cells: Map<string, Set<string>> } {

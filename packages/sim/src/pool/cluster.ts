@@ -196,6 +196,7 @@ export function simNodeConfig(
     replaces,
     minPeerSvn: null,
     joinTimeoutMs: 120_000,
+    identity: null,
   };
 }
 

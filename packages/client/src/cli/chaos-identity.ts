@@ -1,0 +1,121 @@
+/**
+ * What a chaos run needs beyond `hsmpool up`: a debug-signed copy of the node bundle (the
+ * only kind of enclave that honours chaos.json), the run's own tenant with a
+ * least-privilege workload principal (Crypto User), and the intruders of the `access`
+ * checker (no token, expired token, foreign tenant, wrong role, HFC certificate alone).
+ */
+import { cp, mkdir, rm } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CUSTOMER_DIR, type Intruder, keyName } from "@hsmpool/chaos";
+import { isHsmPoolError } from "@hsmpool/errors";
+import { loadOrCreateSigningKey, signBundle } from "@hsmpool/platform";
+import { BuiltInRoleIds, poolResourceUri } from "@hsmpool/pool";
+import { FabricControllerClient, readHfcInfo } from "@hsmpool/wire";
+import { issueClientIdentity } from "../sdk/identity.js";
+import { PoolClient } from "../sdk/pool-client.js";
+import { mintToken, TenantDirectoryCredential, type TokenCredential } from "../tenant/credential.js";
+import { TenantDirectory } from "../tenant/tenant-dir.js";
+
+export const WORKLOAD_PRINCIPAL = "workload";
+/** The built, production-signed node bundle (`<repo>/packages/node/dist`; this module sits in client/src|dist/cli). */
+const NODE_BUNDLE_DIR = fileURLToPath(new URL("../../../node/dist", import.meta.url));
+const WRONG_ROLE_PRINCIPAL = "auditor";
+
+/** `<run>/customer/tenant`, beside the pool dir: the run's own customer tenant (the leak scan's needles). */
+export const chaosTenantDir = (poolDir: string): string => join(dirname(poolDir), CUSTOMER_DIR, "tenant");
+
+/** Copies the built node bundle to `<run>/debug-bundle` and signs it as a debug enclave (same key, product, SVN). */
+export async function debugBundle(poolDir: string): Promise<string> {
+  const dir = join(dirname(poolDir), "debug-bundle");
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await cp(NODE_BUNDLE_DIR, dir, { recursive: true });
+  const { key } = await loadOrCreateSigningKey(
+    resolve(NODE_BUNDLE_DIR, "../../../.hsmpool/dev-signing-key.pem"),
+  );
+  await signBundle(dir, key, { productId: 1, svn: 1, debug: true });
+  return dir;
+}
+
+/** After `up`: the workload principal holds Managed HSM Crypto User at / and nothing else; an auditor holds Crypto Auditor. */
+export async function grantWorkload(poolDir: string): Promise<void> {
+  const tenant = await TenantDirectory.open(chaosTenantDir(poolDir));
+  const admin = await PoolClient.connect({
+    runDir: poolDir,
+    credential: new TenantDirectoryCredential(tenant.dir, "admin"),
+    retry: { totalTimeoutMs: 60_000 },
+  });
+  try {
+    for (const [name, role] of [
+      [WORKLOAD_PRINCIPAL, BuiltInRoleIds.CryptoUser],
+      [WRONG_ROLE_PRINCIPAL, BuiltInRoleIds.CryptoAuditor],
+    ] as const) {
+      const p = tenant.listPrincipals().find((x) => x.name === name) ?? (await tenant.addPrincipal(name));
+      await admin.putRoleAssignment({
+        id: crypto.randomUUID(),
+        scope: "/",
+        roleDefinitionId: role,
+        principalId: p.oid,
+      });
+    }
+  } finally {
+    admin.close();
+  }
+}
+
+export function workloadCredential(poolDir: string): TokenCredential {
+  return new TenantDirectoryCredential(chaosTenantDir(poolDir), WORKLOAD_PRINCIPAL);
+}
+
+/** The intruders; each attempt signs with a workload key and answers "OK" or the error code. */
+export async function chaosIntruders(poolDir: string): Promise<Intruder[]> {
+  const info = await readHfcInfo(poolDir);
+  if (!info) return [];
+  const hfc = new FabricControllerClient(info.controlAddress);
+  const status = await hfc.status();
+  const tls = await issueClientIdentity(hfc);
+  hfc.close();
+  const resource = poolResourceUri(status.poolId);
+  const tenant = await TenantDirectory.open(chaosTenantDir(poolDir));
+  const foreignDir = join(dirname(poolDir), CUSTOMER_DIR, "foreign-tenant");
+  const foreign = (await TenantDirectory.openOrInit(foreignDir, ["mallory"])).tenant;
+  const fixed = (mint: () => Promise<{ token: string; expiresOnTimestamp: number }>): TokenCredential => ({
+    getToken: mint,
+  });
+  const credentials: [string, TokenCredential][] = [
+    ["HFC certificate alone", { getToken: async () => null }],
+    ["no token", { getToken: async () => ({ token: "", expiresOnTimestamp: Date.now() + 60_000 }) }],
+    [
+      "expired token",
+      fixed(() => mintToken(tenant, WORKLOAD_PRINCIPAL, resource, { nowMs: Date.now() - 3_600_000 })),
+    ],
+    ["foreign tenant", fixed(() => mintToken(foreign, "mallory", resource))],
+    ["wrong role", new TenantDirectoryCredential(tenant.dir, WRONG_ROLE_PRINCIPAL)],
+  ];
+  let turn = 0;
+  return credentials.map(([name, credential]) => ({
+    name,
+    async attempt() {
+      // Each attempt goes to the next member: a member that forgot to check would show up.
+      const address = status.members[turn++ % status.members.length]?.dataAddress ?? "";
+      const client = new PoolClient({
+        tls,
+        credential,
+        resource,
+        endpoints: [address],
+        primaryAddress: address,
+        retry: { maxAttempts: 1 },
+        callDeadlineMs: 3000,
+      });
+      try {
+        await client.sign({ name: keyName(0), alg: "ES256", data: new Uint8Array([1]) });
+        return "OK";
+      } catch (e) {
+        return isHsmPoolError(e) ? e.code : "Internal";
+      } finally {
+        client.close();
+      }
+    },
+  }));
+}
