@@ -224,11 +224,12 @@ export class PoolNode {
     const state = await openNodeState({ config, seams: this.seams, logger, chaos, metrics: this.metrics });
     const { recovered, sealers, checkpoints } = state;
     this.enclave = state.enclave;
-    // Test hooks and deliberately broken variants live only in debug enclaves (docs/identity.md).
-    if ((chaos !== undefined || this.variants.size > 0) && !this.enclave.identity.debug) {
+    // The host's test hooks (chaos.json) live only in debug enclaves (docs/identity.md); main.ts
+    // ignores the file for a production bundle, and this catches a bundle swapped in between.
+    if (chaos !== undefined && !this.enclave.identity.debug) {
       fail(
         "LaunchRefused",
-        "test hooks (chaos.json or unsafe shell variants) were given to a production (non-debug) enclave; only a debug-signed bundle honours them",
+        "test hooks (chaos.json) were given to a production (non-debug) enclave; only a debug-signed bundle honours them",
       );
     }
     this.device = state.device;
