@@ -42,3 +42,29 @@ export function aesKeyUnwrap(kek: KeyObject, wrapped: Uint8Array): Buffer {
     return fail("IntegrityError", "AES key unwrap failed: wrong key-encryption key or corrupted wrapped key");
   }
 }
+
+/** RFC 5649 section 3 alternative initial value (its 4-byte constant; the 4-byte length follows inside). */
+const PAD_AIV = Buffer.from("a65959a6", "hex");
+
+/** AES Key Wrap with Padding (RFC 5649): any non-empty length, via OpenSSL's id-aes*-wrap-pad. */
+export function aesKeyWrapPad(kek: KeyObject, keyBytes: Uint8Array): Buffer {
+  if (keyBytes.length === 0) fail("BadParameter", "AES key wrap with padding needs at least one byte");
+  const cipher = createCipheriv(`${cipherName(kek)}-pad`, kek, PAD_AIV);
+  return Buffer.concat([cipher.update(keyBytes), cipher.final()]);
+}
+
+/** Unwraps RFC 5649 and checks its integrity value and padding; a mismatch is an IntegrityError. */
+export function aesKeyUnwrapPad(kek: KeyObject, wrapped: Uint8Array): Buffer {
+  if (wrapped.length < 16 || wrapped.length % 8 !== 0) {
+    fail(
+      "BadParameter",
+      `an AES-KWP-wrapped key is at least 16 bytes in multiples of 8; got ${wrapped.length}`,
+    );
+  }
+  const decipher = createDecipheriv(`${cipherName(kek)}-pad`, kek, PAD_AIV);
+  try {
+    return Buffer.concat([decipher.update(wrapped), decipher.final()]);
+  } catch {
+    return fail("IntegrityError", "AES key unwrap (RFC 5649) failed: wrong key or corrupted wrapped key");
+  }
+}

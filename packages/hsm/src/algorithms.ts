@@ -26,24 +26,35 @@ export const CURVE_INFO: Readonly<Record<Curve, { openssl: string; coordBytes: n
   "P-521": { openssl: "secp521r1", coordBytes: 66 },
 };
 
-export const KEY_OPS = ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey"] as const;
+/** `import` is the BYOK key-exchange key's only operation (Key Vault: a KEK allows nothing else). */
+export const KEY_OPS = ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey", "import"] as const;
 export type KeyOp = (typeof KEY_OPS)[number];
 
-/** Which operations each key type can ever perform (EC: signatures only; oct: no signatures). */
+/** Which operations each key type can ever perform (EC: signatures only; oct: HMAC signatures, AES; RSA: also BYOK import). */
 export const OPS_BY_TYPE: Readonly<Record<KeyType, readonly KeyOp[]>> = {
   RSA: KEY_OPS,
   EC: ["sign", "verify"],
-  oct: ["encrypt", "decrypt", "wrapKey", "unwrapKey"],
+  oct: ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey"],
 };
 
 export type HashName = "sha1" | "sha256" | "sha384" | "sha512";
 
-export type SignAlgorithm = "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | SignEcAlgorithm;
+export type SignAlgorithm =
+  | "RS256"
+  | "RS384"
+  | "RS512"
+  | "PS256"
+  | "PS384"
+  | "PS512"
+  | SignEcAlgorithm
+  | SignHmacAlgorithm;
 type SignEcAlgorithm = "ES256" | "ES256K" | "ES384" | "ES512";
+type SignHmacAlgorithm = "HS256" | "HS384" | "HS512";
 
 export type SignSpec =
   | { kty: "RSA"; hash: HashName; pss: boolean }
-  | { kty: "EC"; hash: HashName; crv: Curve };
+  | { kty: "EC"; hash: HashName; crv: Curve }
+  | { kty: "oct"; hash: HashName };
 
 export const SIGN_ALGORITHMS: Readonly<Record<SignAlgorithm, SignSpec>> = {
   RS256: { kty: "RSA", hash: "sha256", pss: false },
@@ -56,6 +67,9 @@ export const SIGN_ALGORITHMS: Readonly<Record<SignAlgorithm, SignSpec>> = {
   ES256K: { kty: "EC", hash: "sha256", crv: "P-256K" },
   ES384: { kty: "EC", hash: "sha384", crv: "P-384" },
   ES512: { kty: "EC", hash: "sha512", crv: "P-521" },
+  HS256: { kty: "oct", hash: "sha256" },
+  HS384: { kty: "oct", hash: "sha384" },
+  HS512: { kty: "oct", hash: "sha512" },
 };
 
 export type RsaPadding = { kind: "oaep"; hash: HashName } | { kind: "pkcs1" };

@@ -7,11 +7,13 @@ import {
   constants,
   createCipheriv,
   createDecipheriv,
+  createHmac,
   type KeyObject,
   privateDecrypt,
   publicEncrypt,
   randomBytes,
   sign,
+  timingSafeEqual,
   verify,
 } from "node:crypto";
 import { fail } from "@hsmpool/errors";
@@ -97,7 +99,9 @@ function requireAes(key: LoadedKey, alg: string, sizeBits: AesSizeBits): OctKey 
 
 type KeyPairObjects = { privateKey: KeyObject; publicKey: KeyObject };
 
-function requireSignKey(key: LoadedKey, alg: SignAlgorithm, spec: SignSpec): KeyPairObjects {
+type AsymmetricSignSpec = Exclude<SignSpec, { kty: "oct" }>;
+
+function requireSignKey(key: LoadedKey, alg: SignAlgorithm, spec: AsymmetricSignSpec): KeyPairObjects {
   if (spec.kty === "RSA") return requireRsa(key, alg);
   if (key.handle.kty !== "EC" || key.handle.crv !== spec.crv || !("privateKey" in key)) {
     return fail("BadParameter", `${alg} needs an EC ${spec.crv} key; ${describeKey(key.handle)} is not one`);
@@ -105,7 +109,17 @@ function requireSignKey(key: LoadedKey, alg: SignAlgorithm, spec: SignSpec): Key
   return key;
 }
 
-function signOptions(spec: SignSpec, key: KeyObject) {
+function requireHmacKey(key: LoadedKey, alg: SignAlgorithm): OctKey {
+  if (key.handle.kty !== "oct")
+    fail("BadParameter", `${alg} needs an oct (HMAC) key; ${describeKey(key.handle)} is not one`);
+  return key as OctKey;
+}
+
+function hmac(key: OctKey, hash: string, message: Uint8Array): Buffer {
+  return createHmac(hash, key.secretKey).update(message).digest();
+}
+
+function signOptions(spec: AsymmetricSignSpec, key: KeyObject) {
   return spec.kty === "EC"
     ? { key, dsaEncoding: "ieee-p1363" as const }
     : spec.pss
@@ -117,6 +131,11 @@ function signOptions(spec: SignSpec, key: KeyObject) {
 export function signMessage(key: LoadedKey, algName: unknown, data: unknown): Buffer {
   const { name, spec } = lookupAlgorithm(SIGN_ALGORITHMS, algName, "signing");
   const message = requireBytes(data, "data to sign");
+  if (spec.kty === "oct") {
+    const octKey = requireHmacKey(key, name);
+    requireOp(key, "sign");
+    return hmac(octKey, spec.hash, message);
+  }
   const { privateKey } = requireSignKey(key, name, spec);
   requireOp(key, "sign");
   return sign(spec.hash, message, signOptions(spec, privateKey));
@@ -127,6 +146,12 @@ export function verifyMessage(key: LoadedKey, algName: unknown, data: unknown, s
   const { name, spec } = lookupAlgorithm(SIGN_ALGORITHMS, algName, "signing");
   const message = requireBytes(data, "signed data");
   const sig = requireBytes(signature, "signature");
+  if (spec.kty === "oct") {
+    const octKey = requireHmacKey(key, name);
+    requireOp(key, "verify");
+    const expected = hmac(octKey, spec.hash, message);
+    return sig.length === expected.length && timingSafeEqual(expected, sig);
+  }
   const { publicKey } = requireSignKey(key, name, spec);
   requireOp(key, "verify");
   if (spec.kty === "EC" && sig.length !== 2 * CURVE_INFO[spec.crv].coordBytes) return false;

@@ -154,6 +154,9 @@ interface DigestInput {
 function checkDigest(key: LoadedKey, algName: unknown, data: unknown): DigestInput & { crv?: Curve } {
   const { name, spec } = lookupAlgorithm(SIGN_ALGORITHMS, algName, "signing");
   const digest = requireBytes(data, "digest");
+  if (spec.kty === "oct") {
+    return fail("BadParameter", `${name} (HMAC) runs over the message, not a digest: use sign/verify`);
+  }
   if (
     spec.kty === "RSA" ? key.handle.kty !== "RSA" : key.handle.kty !== "EC" || key.handle.crv !== spec.crv
   ) {

@@ -10,6 +10,14 @@ export type {
   WrapAlgorithm,
 } from "./algorithms.js";
 export { CURVES, ENCRYPT_ALGORITHMS, KEY_OPS, SIGN_ALGORITHMS, WRAP_ALGORITHMS } from "./algorithms.js";
+export {
+  BYOK_ENC,
+  type ByokBlob,
+  makeByokBlob,
+  parseByokBlob,
+  rsaThumbprint,
+  wrapByokCiphertext,
+} from "./byok.js";
 export type { DecryptOptions, EncryptOptions, EncryptResult } from "./crypto-ops.js";
 export { type CreateDeviceOptions, DEFAULT_PARTITION_COUNT, HsmDevice } from "./device.js";
 export { type FabricWithHsmsOptions, initFabricWithHsms } from "./fabric-devices.js";

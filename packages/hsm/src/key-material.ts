@@ -121,3 +121,38 @@ export function publicJwk(key: LoadedKey): JsonWebKey & { kid: string } {
   if (key.handle.kty === "EC") jwk.crv = key.handle.crv satisfies Curve;
   return { ...jwk, kid: key.handle.id, key_ops: [...key.handle.ops] };
 }
+
+/**
+ * Material handed in from outside (JWK import, a BYOK-unwrapped target): its shape is
+ * read from the key itself; a type, size or curve the HSM does not hold is BadParameter.
+ */
+export function materialFromKeyObject(key: KeyObject): { shape: KeyShape; material: Material } {
+  if (key.type === "secret") {
+    const bits = (key.symmetricKeySize ?? 0) * 8;
+    if (bits !== 128 && bits !== 192 && bits !== 256)
+      fail("BadParameter", `an oct key must be 128, 192 or 256 bits; got ${bits}`);
+    return { shape: { kty: "oct", size: bits }, material: { kind: "secret", secretKey: key } };
+  }
+  if (key.type !== "private")
+    fail("BadParameter", "an imported key must hold its private part (a public key cannot be used)");
+  const details = key.asymmetricKeyDetails ?? {};
+  const publicKey = createPublicKey(key);
+  if (key.asymmetricKeyType === "rsa") {
+    const size = details.modulusLength;
+    if (size !== 2048 && size !== 3072 && size !== 4096)
+      fail("BadParameter", `an RSA key must be 2048, 3072 or 4096 bits; got ${size}`);
+    return { shape: { kty: "RSA", size }, material: { kind: "asymmetric", privateKey: key, publicKey } };
+  }
+  if (key.asymmetricKeyType === "ec") {
+    const crv = (Object.keys(CURVE_INFO) as Curve[]).find(
+      (c) => CURVE_INFO[c].openssl === details.namedCurve,
+    );
+    if (!crv)
+      fail(
+        "BadParameter",
+        `unsupported EC curve ${details.namedCurve}; expected P-256, P-256K, P-384 or P-521`,
+      );
+    return { shape: { kty: "EC", crv }, material: { kind: "asymmetric", privateKey: key, publicKey } };
+  }
+  return fail("BadParameter", `unsupported key type ${key.asymmetricKeyType}; expected RSA, EC or oct`);
+}

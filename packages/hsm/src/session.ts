@@ -3,8 +3,10 @@
  * Handles carry attributes only; private and secret material stays in the device and
  * leaves it only wrapped (exportWrapped, exportForTransfer).
  */
-import { type JsonWebKey, randomBytes } from "node:crypto";
+import { createPrivateKey, createSecretKey, type JsonWebKey, type KeyObject, randomBytes } from "node:crypto";
 import { fail } from "@hsmpool/errors";
+import { OPS_BY_TYPE } from "./algorithms.js";
+import { unwrapByokCiphertext } from "./byok.js";
 import {
   type DecryptOptions,
   decryptData,
@@ -29,7 +31,13 @@ import {
   validateKeySpec,
 } from "./key-attributes.js";
 import { exportTransferKey, exportWrappedKey, importTransferKey, importWrappedKey } from "./key-export.js";
-import { generateMaterial, importMaterial, type LoadedKey, publicJwk } from "./key-material.js";
+import {
+  generateMaterial,
+  importMaterial,
+  type LoadedKey,
+  materialFromKeyObject,
+  publicJwk,
+} from "./key-material.js";
 import type { OperationGate } from "./operation-gate.js";
 import type { PartitionCore } from "./partition-core.js";
 import {
@@ -117,6 +125,72 @@ export class Session {
           `AES-${shape.size} material must be ${shape.size / 8} bytes, not ${material.length}`,
         );
       return core.addKey(makeHandle(id, shape, ops, label), importMaterial(shape, material));
+    });
+  }
+
+  /** Imports a key the caller holds as a private JWK (RSA, EC) or an oct JWK (`k`); the shape comes from the key. */
+  importJwk(jwk: unknown, ops?: readonly string[]): Promise<KeyHandle> {
+    return this.change("importJwk", (core) => {
+      if (typeof jwk !== "object" || jwk === null)
+        fail("BadParameter", "the key to import must be a JWK object");
+      let key: KeyObject;
+      try {
+        const j = jwk as JsonWebKey;
+        key =
+          j.kty === "oct"
+            ? createSecretKey(Buffer.from(String(j.k ?? ""), "base64url"))
+            : createPrivateKey({ key: j, format: "jwk" });
+      } catch {
+        return fail("BadParameter", "the JWK to import is not a valid private RSA/EC key or oct key");
+      }
+      return this.addImported(core, key, ops);
+    });
+  }
+
+  /**
+   * BYOK: unwraps a CKM_RSA_AES_KEY_WRAP ciphertext with the key-exchange key `kekRef`
+   * (RSA, whose only operation is import) here inside the partition and stores the target.
+   */
+  importByok(kekRef: KeyRef, ciphertext: Uint8Array, ops?: readonly string[]): Promise<KeyHandle> {
+    return this.change("importByok", (core) => {
+      const kek = this.key(kekRef);
+      if (kek.handle.kty !== "RSA" || !("privateKey" in kek)) {
+        fail("BadParameter", `a key-exchange key must be RSA; ${describeKey(kek.handle)} is not one`);
+      }
+      requireOp(kek, "import");
+      const target = unwrapByokCiphertext(kek.privateKey, kek.handle.size / 8, ciphertext);
+      try {
+        let key: KeyObject;
+        try {
+          key = createPrivateKey({ key: target, format: "der", type: "pkcs8" });
+        } catch {
+          key = createSecretKey(Buffer.from(target));
+        }
+        return this.addImported(core, key, ops);
+      } finally {
+        target.fill(0);
+      }
+    });
+  }
+
+  /** `ops` undefined: every operation the key's type allows except import (which only a KEK is made with). */
+  private addImported(core: PartitionCore, key: KeyObject, ops?: readonly string[]): Promise<KeyHandle> {
+    const { shape, material } = materialFromKeyObject(key);
+    const valid = validateKeySpec({
+      ...shape,
+      ops: ops ?? OPS_BY_TYPE[shape.kty].filter((op) => op !== "import"),
+    });
+    return core.addKey(makeHandle(randomBytes(16).toString("hex"), valid.shape, valid.ops), material);
+  }
+
+  /** `count` random bytes from the device's generator (1..4096). */
+  randomBytes(count: number): Promise<Uint8Array> {
+    return this.gate.run("randomBytes", () => {
+      this.live();
+      if (!Number.isSafeInteger(count) || count < 1 || count > 4096) {
+        fail("BadParameter", `random byte count must be 1..4096; got ${count}`);
+      }
+      return new Uint8Array(randomBytes(count));
     });
   }
 

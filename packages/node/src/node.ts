@@ -111,6 +111,9 @@ export interface NodeOptions {
   unactivatedKeyOps?: boolean;
 }
 
+/** How often the primary evaluates rotation policies and purge dates (policies are in days; this is plenty). */
+const LIFECYCLE_INTERVAL_MS = 1_000;
+
 export class PoolNode {
   readonly startedMs: number;
   private readonly now: () => number;
@@ -142,6 +145,9 @@ export class PoolNode {
   private readonly metrics: NodeMetrics;
   private metricsServer: MetricsServer | null = null;
   private ownershipTimer: TimerId | null = null;
+  /** The primary's lifecycle duty (policy rotations, purges after retention); one run at a time. */
+  private lifecycleTimer: TimerId | null = null;
+  private lifecycleRunning = false;
   private synced: OwnershipSyncedInfo | null = null;
   private readonly peerDataAddresses = new Map<string, string>();
   private readonly heardFrom = new Set<string>();
@@ -679,6 +685,10 @@ export class PoolNode {
         logger: logger.child({ part: "backup" }),
         now: this.now,
       });
+      this.lifecycleTimer = this.seams.clock.setInterval(
+        () => this.runLifecycle(keys),
+        LIFECYCLE_INTERVAL_MS,
+      );
       const access = new DataPlaneAccess(
         {
           tenant: () => this.keyStore.access.tenant,
@@ -774,6 +784,24 @@ export class PoolNode {
     this.opts.onFatal(e);
   }
 
+  /** Runs KeyService.runLifecycle on the primary once ownership is synced; failures are retried next tick. */
+  private runLifecycle(keys: KeyService): void {
+    if (this.lifecycleRunning || this.stopping || !this.synced || !this.leaderView().isLeader) return;
+    this.lifecycleRunning = true;
+    keys
+      .runLifecycle()
+      .then((done) => {
+        if (done.rotated.length > 0 || done.purged.length > 0)
+          this.logger.info(done, "key lifecycle: policy rotations and purges");
+      })
+      .catch((e: unknown) =>
+        this.logger.warn({ error: String(e) }, "key lifecycle run failed; retried next tick"),
+      )
+      .finally(() => {
+        this.lifecycleRunning = false;
+      });
+  }
+
   /** Graceful stop: stop accepting, let in-flight calls finish (bounded), flush and close. */
   async stop(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
     if (this.stopping) return;
@@ -781,6 +809,7 @@ export class PoolNode {
     this.logger.info("shutting down");
     this.joiner?.stop();
     this.seams.clock.clear(this.ownershipTimer);
+    this.seams.clock.clear(this.lifecycleTimer);
     await this.dataServer?.close(graceMs);
     await this.audit?.close();
     await this.keyReserve

@@ -30,13 +30,21 @@ export const KEY_OPS = [
   "decrypt",
   "wrapKey",
   "unwrapKey",
+  "import",
 ] as const satisfies readonly KeyOp[];
 
-/** Which operations a key type can ever perform (EC: signatures only; oct: no signatures). */
+/** Which operations a key type can ever perform (EC: signatures only; oct: HMAC and AES; RSA: also BYOK import). */
 export const OPS_BY_TYPE: Readonly<Record<KeyType, readonly KeyOp[]>> = {
   RSA: KEY_OPS,
   EC: ["sign", "verify"],
-  oct: ["encrypt", "decrypt", "wrapKey", "unwrapKey"],
+  oct: ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey"],
+};
+
+/** A new key's operations when the request names none: all its type allows except `import` (KEKs are asked for). */
+export const DEFAULT_OPS_BY_TYPE: Readonly<Record<KeyType, readonly KeyOp[]>> = {
+  RSA: KEY_OPS.filter((op) => op !== "import"),
+  EC: OPS_BY_TYPE.EC,
+  oct: OPS_BY_TYPE.oct,
 };
 
 /** The shape of a key: type plus size (RSA, oct) or curve (EC). */
@@ -49,7 +57,9 @@ export type KeyShape =
 export type AlgorithmRequirement =
   | { kty: "RSA" }
   | { kty: "EC"; crv: Curve }
-  | { kty: "oct"; size: AesSizeBits };
+  | { kty: "oct"; size: AesSizeBits }
+  /** HMAC: an oct key of any size. */
+  | { kty: "oct" };
 
 export const SIGN_ALGORITHMS = {
   RS256: { kty: "RSA" },
@@ -62,6 +72,9 @@ export const SIGN_ALGORITHMS = {
   ES256K: { kty: "EC", crv: "P-256K" },
   ES384: { kty: "EC", crv: "P-384" },
   ES512: { kty: "EC", crv: "P-521" },
+  HS256: { kty: "oct" },
+  HS384: { kty: "oct" },
+  HS512: { kty: "oct" },
 } as const satisfies Record<SignAlgorithm, AlgorithmRequirement>;
 
 export const ENCRYPT_ALGORITHMS = {
@@ -88,6 +101,12 @@ export const WRAP_ALGORITHMS = {
   RSA1_5: { kty: "RSA" },
 } as const satisfies Record<WrapAlgorithm, AlgorithmRequirement>;
 
+export const BYOK_ALGORITHM = "CKM_RSA_AES_KEY_WRAP";
+const IMPORT_ALGORITHMS = { [BYOK_ALGORITHM]: { kty: "RSA" } } as const satisfies Record<
+  string,
+  AlgorithmRequirement
+>;
+
 /** The algorithm table an operation draws from. */
 export function algorithmsFor(op: KeyOp): Readonly<Record<string, AlgorithmRequirement>> {
   switch (op) {
@@ -97,6 +116,9 @@ export function algorithmsFor(op: KeyOp): Readonly<Record<string, AlgorithmRequi
     case "encrypt":
     case "decrypt":
       return ENCRYPT_ALGORITHMS;
+    case "import":
+      // BYOK: the blob's own format (CKM_RSA_AES_KEY_WRAP) is the only "algorithm".
+      return IMPORT_ALGORITHMS;
     default:
       return WRAP_ALGORITHMS;
   }
@@ -127,7 +149,7 @@ export function requireAlgorithmFits(op: KeyOp, alg: unknown, shape: KeyShape): 
       field: "alg",
     });
   }
-  if (need.kty === "oct" && shape.kty === "oct" && need.size !== shape.size) {
+  if (need.kty === "oct" && shape.kty === "oct" && "size" in need && need.size !== shape.size) {
     fail(
       "BadParameter",
       `algorithm ${alg} needs a ${need.size}-bit AES key; this is ${describeShape(shape)}`,

@@ -35,6 +35,9 @@ import {
   validateShape,
   validateTags,
 } from "./key-request.js";
+import type { KeyVersionRecord } from "./keystore-state.js";
+import { requireSettingName, type SettingName } from "./pool-settings.js";
+import { POLICY_FIELDS, type RotationPolicy, validateRotationPolicy } from "./rotation-policy.js";
 import {
   type ActivateSecurityDomainCommand,
   type RestoreBackupCommand,
@@ -147,6 +150,63 @@ export interface AccessCommand {
 /** Largest encoded access operation (a custom role with many actions, a JWKS). */
 export const MAX_ACCESS_OP_BYTES = 64 * 1024;
 
+/**
+ * A new version of a live key with the latest version's parameters (shape, ops, tags),
+ * made in the proposer's partition. Applies only while `basedOnVersion` is still the
+ * latest, so a policy rotation re-proposed after a failover cannot rotate twice.
+ */
+export interface RotateKeyCommand {
+  readonly kind: "rotateKey";
+  readonly requestId: string;
+  readonly name: string;
+  readonly basedOnVersion: number;
+  readonly wrappedMaterial: Uint8Array;
+  readonly publicJwk: PublicJwk | null;
+  readonly at: number;
+}
+
+/** Brings a soft-deleted key back with every version. */
+export interface RecoverKeyCommand {
+  readonly kind: "recoverKey";
+  readonly requestId: string;
+  readonly name: string;
+  readonly at: number;
+}
+
+/** Removes a soft-deleted key for good (refused under purge protection before its scheduled purge date). */
+export interface PurgeKeyCommand {
+  readonly kind: "purgeKey";
+  readonly requestId: string;
+  readonly name: string;
+  readonly at: number;
+}
+
+/** Changes a pool setting (pool-settings.ts). */
+export interface SetSettingCommand {
+  readonly kind: "setSetting";
+  readonly requestId: string;
+  readonly setting: SettingName;
+  readonly value: string;
+  readonly at: number;
+}
+
+export interface SetRotationPolicyCommand {
+  readonly kind: "setRotationPolicy";
+  readonly requestId: string;
+  readonly name: string;
+  readonly policy: RotationPolicy;
+  readonly at: number;
+}
+
+/** Restores a key from a backup: every version as recorded (material still wrapped under the pool DEK). */
+export interface RestoreKeyCommand {
+  readonly kind: "restoreKey";
+  readonly requestId: string;
+  readonly name: string;
+  readonly versions: readonly KeyVersionRecord[];
+  readonly at: number;
+}
+
 export type PoolCommand =
   | AccessCommand
   | GenesisCommand
@@ -156,7 +216,13 @@ export type PoolCommand =
   | MemberOwnershipSyncedCommand
   | RegisterMemberCommand
   | ActivateSecurityDomainCommand
-  | RestoreBackupCommand;
+  | RestoreBackupCommand
+  | RotateKeyCommand
+  | RecoverKeyCommand
+  | PurgeKeyCommand
+  | SetSettingCommand
+  | SetRotationPolicyCommand
+  | RestoreKeyCommand;
 
 export type PoolCommandKind = PoolCommand["kind"];
 
@@ -170,7 +236,15 @@ const KINDS: readonly PoolCommandKind[] = [
   "activateSecurityDomain",
   "restoreBackup",
   "access",
+  "rotateKey",
+  "recoverKey",
+  "purgeKey",
+  "setSetting",
+  "setRotationPolicy",
+  "restoreKey",
 ];
+/** Most versions one restored key may carry (one log entry). */
+export const MAX_RESTORED_VERSIONS = 256;
 /** Largest security version number (the platform's SIGSTRUCT field is a u16). */
 export const MAX_SVN = 65535;
 const MAX_REPLACES = 8;
@@ -229,6 +303,49 @@ export function validateCommand(input: unknown): PoolCommand {
         op: validateAccessOp(c.op),
         at: requireTimeMs(c.at, "at"),
       });
+    case "rotateKey":
+      return Object.freeze({
+        kind: "rotateKey",
+        requestId: requireIdentifier(c.requestId, "requestId"),
+        name: requireKeyName(c.name),
+        basedOnVersion: requireVersion(c.basedOnVersion, "basedOnVersion"),
+        wrappedMaterial: requireBytes(c.wrappedMaterial, "wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
+        publicJwk:
+          c.publicJwk === null || c.publicJwk === undefined
+            ? null
+            : validatePublicJwk(c.publicJwk, "publicJwk"),
+        at: requireTimeMs(c.at, "at"),
+      });
+    case "recoverKey":
+    case "purgeKey":
+      return Object.freeze({
+        kind: c.kind,
+        requestId: requireIdentifier(c.requestId, "requestId"),
+        name: requireKeyName(c.name),
+        at: requireTimeMs(c.at, "at"),
+      });
+    case "setSetting": {
+      const setting = requireSettingName(c.setting);
+      if (typeof c.value !== "string" || c.value.length === 0 || c.value.length > 16)
+        bad("value", "a setting value is 1..16 characters");
+      return Object.freeze({
+        kind: "setSetting",
+        requestId: requireIdentifier(c.requestId, "requestId"),
+        setting,
+        value: c.value,
+        at: requireTimeMs(c.at, "at"),
+      });
+    }
+    case "setRotationPolicy":
+      return Object.freeze({
+        kind: "setRotationPolicy",
+        requestId: requireIdentifier(c.requestId, "requestId"),
+        name: requireKeyName(c.name),
+        policy: validateRotationPolicy(c.policy),
+        at: requireTimeMs(c.at, "at"),
+      });
+    case "restoreKey":
+      return validateRestoreKey(c);
     default:
       return bad(
         "kind",
@@ -258,6 +375,91 @@ function validateRegisterMember(c: Record<string, unknown>): RegisterMemberComma
     replaces: Object.freeze(replaces),
     at: requireTimeMs(c.at, "at"),
   });
+}
+
+function validateRestoreKey(c: Record<string, unknown>): RestoreKeyCommand {
+  const name = requireKeyName(c.name);
+  if (!Array.isArray(c.versions) || c.versions.length === 0 || c.versions.length > MAX_RESTORED_VERSIONS) {
+    bad("versions", `a restored key carries 1..${MAX_RESTORED_VERSIONS} versions`);
+  }
+  const versions = (c.versions as unknown[]).map((v) => validateVersionRecord(v, name));
+  versions.forEach((v, i) => {
+    const previous = versions[i - 1];
+    if (previous && previous.version >= v.version)
+      bad("versions", `versions of key ${name} must be ascending`);
+  });
+  return Object.freeze({
+    kind: "restoreKey",
+    requestId: requireIdentifier(c.requestId, "requestId"),
+    name,
+    versions: Object.freeze(versions),
+    at: requireTimeMs(c.at, "at"),
+  });
+}
+
+/** Checks one version record (from a restore command or a snapshot); returns a frozen normalised copy. */
+export function validateVersionRecord(input: unknown, name: string): KeyVersionRecord {
+  if (typeof input !== "object" || input === null) bad("version", "a key version record must be an object");
+  const v = input as Record<string, unknown>;
+  if (v.name !== undefined && v.name !== name)
+    bad("name", `a version of ${v.name} cannot belong to key ${name}`);
+  const version = requireVersion(v.version);
+  const rawShape = (v.shape ?? {}) as Record<string, unknown>;
+  const shape = validateShape(
+    rawShape.kty,
+    rawShape.kty === "EC" ? undefined : rawShape.size,
+    rawShape.kty === "EC" ? rawShape.crv : undefined,
+  );
+  const ops = validateOps(shape.kty, v.ops);
+  const a = (v.attributes ?? {}) as Record<string, unknown>;
+  if (typeof a.enabled !== "boolean") bad("attributes.enabled", "attributes.enabled must be true or false");
+  const notBeforeMs = a.notBeforeMs === null ? null : requireTimeMs(a.notBeforeMs, "attributes.notBeforeMs");
+  const expiresMs = a.expiresMs === null ? null : requireTimeMs(a.expiresMs, "attributes.expiresMs");
+  requireTimeWindow(notBeforeMs, expiresMs, -1);
+  const publicJwk =
+    v.publicJwk === null || v.publicJwk === undefined ? null : validatePublicJwk(v.publicJwk, "publicJwk");
+  return Object.freeze({
+    name,
+    version,
+    shape: Object.freeze(shape),
+    ops: Object.freeze(ops),
+    attributes: Object.freeze({
+      enabled: a.enabled,
+      notBeforeMs,
+      expiresMs,
+      tags: validateTags(a.tags ?? {}, "attributes.tags"),
+    }),
+    createdMs: requireTimeMs(v.createdMs, "createdMs"),
+    updatedMs: requireTimeMs(v.updatedMs, "updatedMs"),
+    publicJwk,
+    wrappedMaterial: requireBytes(v.wrappedMaterial, "wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
+  });
+}
+
+/** One version record (without its key name); shared by restore commands, snapshots and key backups. */
+export function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
+  w.uint(v.version);
+  writeShape(w, v.shape);
+  w.u8(opsMask(v.ops));
+  writeAttributes(w, v.attributes);
+  w.uint(v.createdMs).uint(v.updatedMs).optional(v.publicJwk, writeJwk).bytes(v.wrappedMaterial);
+}
+
+/** Reads what writeVersion wrote and validates it (BadParameter for an invalid value). */
+export function readVersion(r: ByteReader, name: string): KeyVersionRecord {
+  return validateVersionRecord(
+    {
+      version: r.uint("version"),
+      shape: readShape(r),
+      ops: readOpsMask(r),
+      attributes: readAttributes(r),
+      createdMs: r.uint("createdMs"),
+      updatedMs: r.uint("updatedMs"),
+      publicJwk: r.optional("publicJwk", (r) => readJwk(r, "publicJwk")),
+      wrappedMaterial: r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
+    },
+    name,
+  );
 }
 
 function validateCreateKeyCommand(c: Record<string, unknown>): CreateKeyCommand {
@@ -335,6 +537,25 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
       break;
     case "access":
       w.string(c.requestId).string(JSON.stringify(c.op)).uint(c.at);
+      break;
+    case "rotateKey":
+      w.string(c.requestId).string(c.name).uint(c.basedOnVersion);
+      w.bytes(c.wrappedMaterial).optional(c.publicJwk, writeJwk).uint(c.at);
+      break;
+    case "recoverKey":
+    case "purgeKey":
+      w.string(c.requestId).string(c.name).uint(c.at);
+      break;
+    case "setSetting":
+      w.string(c.requestId).string(c.setting).string(c.value).uint(c.at);
+      break;
+    case "setRotationPolicy":
+      w.string(c.requestId).string(c.name);
+      writeRotationPolicy(w, c.policy);
+      w.uint(c.at);
+      break;
+    case "restoreKey":
+      w.string(c.requestId).string(c.name).list(c.versions, writeVersion).uint(c.at);
       break;
   }
   return frame(COMMAND_FORMAT, w.finish());
@@ -415,12 +636,64 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
       }
       return { kind, requestId, op, at: r.uint("at") };
     }
+    case "rotateKey":
+      return {
+        kind,
+        requestId: r.string("requestId", MAX_STRING_BYTES),
+        name: r.string("name", MAX_STRING_BYTES),
+        basedOnVersion: r.uint("basedOnVersion"),
+        wrappedMaterial: r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
+        publicJwk: r.optional("publicJwk", (r) => readJwk(r, "publicJwk")),
+        at: r.uint("at"),
+      };
+    case "recoverKey":
+    case "purgeKey":
+      return {
+        kind,
+        requestId: r.string("requestId", MAX_STRING_BYTES),
+        name: r.string("name", MAX_STRING_BYTES),
+        at: r.uint("at"),
+      };
+    case "setSetting":
+      return {
+        kind,
+        requestId: r.string("requestId", MAX_STRING_BYTES),
+        setting: r.string("setting", MAX_STRING_BYTES),
+        value: r.string("value", MAX_STRING_BYTES),
+        at: r.uint("at"),
+      };
+    case "setRotationPolicy":
+      return {
+        kind,
+        requestId: r.string("requestId", MAX_STRING_BYTES),
+        name: r.string("name", MAX_STRING_BYTES),
+        policy: readRotationPolicy(r),
+        at: r.uint("at"),
+      };
+    case "restoreKey": {
+      const requestId = r.string("requestId", MAX_STRING_BYTES);
+      const name = r.string("name", MAX_STRING_BYTES);
+      const versions = r.list("versions", MAX_RESTORED_VERSIONS, (r) => readVersion(r, requireKeyName(name)));
+      return { kind, requestId, name, versions, at: r.uint("at") };
+    }
     default:
       return r.corrupt("unknown command kind");
   }
 }
 
 // --- field encoders shared with the snapshot codec ---
+
+/** Each policy field as an optional string, in POLICY_FIELDS order. */
+export function writeRotationPolicy(w: ByteWriter, p: RotationPolicy): void {
+  for (const field of POLICY_FIELDS) w.optional(p[field], (w, v) => w.string(v));
+}
+
+/** Reads what writeRotationPolicy wrote (unvalidated). */
+export function readRotationPolicy(r: ByteReader): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of POLICY_FIELDS) out[field] = r.optional(field, (r) => r.string(field, 64));
+  return out;
+}
 
 /** RegisterMember fields in command order (without the kind); shared with the snapshot codec. */
 export function writeRegisterMemberFields(w: ByteWriter, c: Omit<RegisterMemberCommand, "kind">): void {

@@ -48,7 +48,7 @@ describe("algorithm tables match the HSM's", () => {
       Object.fromEntries(
         Object.entries(hsm.SIGN_ALGORITHMS).map(([alg, s]) => [
           alg,
-          s.kty === "EC" ? { kty: "EC", crv: s.crv } : { kty: "RSA" },
+          s.kty === "EC" ? { kty: "EC", crv: s.crv } : s.kty === "oct" ? { kty: "oct" } : { kty: "RSA" },
         ]),
       ),
     );

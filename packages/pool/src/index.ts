@@ -3,7 +3,9 @@
 export * from "./access/index.js";
 export {
   AES_SIZES,
+  BYOK_ALGORITHM,
   CURVES,
+  DEFAULT_OPS_BY_TYPE,
   ENCRYPT_ALGORITHMS,
   KEY_OPS,
   KEY_TYPES,
@@ -36,12 +38,19 @@ export {
   encodeCommand,
   type GenesisCommand,
   MAX_ACCESS_OP_BYTES,
+  MAX_RESTORED_VERSIONS,
   MAX_SVN,
   MAX_WRAPPED_MATERIAL_BYTES,
   type MemberOwnershipSyncedCommand,
   type PoolCommand,
   type PoolCommandKind,
+  type PurgeKeyCommand,
+  type RecoverKeyCommand,
   type RegisterMemberCommand,
+  type RestoreKeyCommand,
+  type RotateKeyCommand,
+  type SetRotationPolicyCommand,
+  type SetSettingCommand,
   type UpdateKeyAttributesCommand,
   validateCommand,
 } from "./commands.js";
@@ -64,6 +73,7 @@ export {
   poolSvnFloor,
 } from "./join-rules.js";
 export { type P384PublicJwk, type PublicJwk, validateP384Jwk, validatePublicJwk } from "./jwk.js";
+export { decodeKeyBackup, encodeKeyBackup, KEY_BACKUP_FORMAT, type KeyBackupContent } from "./key-backup.js";
 export {
   type CreateKeyRequest,
   KEY_NAME,
@@ -77,13 +87,16 @@ export {
   type ApplyResult,
   type AuthorizedOperation,
   DEFAULT_MAX_REMEMBERED_REQUESTS,
+  type DeletedKeyView,
   KeyStore,
   type KeyStoreEffect,
   type KeyStoreOptions,
   type KeyVersionView,
+  type RotationPolicyView,
   type ValidUpdate,
 } from "./keystore.js";
 export {
+  type KeyVersionRecord,
   type RegisteredMember,
   SNAPSHOT_FORMAT,
   SNAPSHOT_VERSIONS,
@@ -128,7 +141,26 @@ export {
   validateOwnershipCheckpoint,
 } from "./ownership-checkpoint.js";
 export type * from "./ownership-types.js";
+export {
+  DEFAULT_SETTINGS,
+  MAX_RETENTION_DAYS,
+  MIN_RETENTION_DAYS,
+  type PoolSettings,
+  SETTING_NAMES,
+  type SettingName,
+} from "./pool-settings.js";
 export { describeQuorum, type QuorumInputs, type QuorumReport, quorumReport } from "./quorum.js";
+export {
+  type AzureRotationPolicy,
+  type DueRotation,
+  dueRotations,
+  fromAzureRotationPolicy,
+  parseIsoDuration,
+  policyRotationRequestId,
+  type RotationPolicy,
+  toAzureRotationPolicy,
+  validateRotationPolicy,
+} from "./rotation-policy.js";
 export {
   type ActivateSecurityDomainCommand,
   MAX_RESTORE_STATE_BYTES,

@@ -6,6 +6,7 @@
 import {
   AES_SIZES,
   CURVES,
+  DEFAULT_OPS_BY_TYPE,
   isOneOf,
   KEY_OPS,
   KEY_TYPES,
@@ -142,6 +143,9 @@ export function validateOps(kty: KeyType | null, ops: unknown, field = "ops"): K
     }
   }
   if (new Set(ops).size !== ops.length) bad(field, `key ${field} must not repeat an operation`);
+  if (ops.includes("import") && ops.length > 1) {
+    bad(field, "a key-exchange key (ops import) allows import only, as in Key Vault's BYOK");
+  }
   return KEY_OPS.filter((op) => ops.includes(op));
 }
 
@@ -188,7 +192,7 @@ export function validateCreateKeyRequest(request: unknown, nowMs: number): Valid
   const r = request as Partial<Record<keyof CreateKeyRequest, unknown>>;
   const name = requireKeyName(r.name);
   const shape = validateShape(r.kty, r.size, r.crv);
-  const ops = r.ops === undefined ? [...OPS_BY_TYPE[shape.kty]] : validateOps(shape.kty, r.ops);
+  const ops = r.ops === undefined ? [...DEFAULT_OPS_BY_TYPE[shape.kty]] : validateOps(shape.kty, r.ops);
   const attributes = validateAttributes(r, nowMs);
   return { name, shape, ops, attributes };
 }

@@ -28,37 +28,28 @@ import type { KeyOp, KeyShape } from "./algorithms.js";
 import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
   type GenesisCommand,
-  MAX_WRAPPED_MATERIAL_BYTES,
-  opsMask,
   type RegisterMemberCommand,
-  readAttributes,
   readGenesisFields,
-  readOpsMask,
   readRegisterMemberFields,
-  readShape,
+  readRotationPolicy,
+  readVersion,
   validateCommand,
-  writeAttributes,
   writeGenesisFields,
   writeRegisterMemberFields,
-  writeShape,
+  writeRotationPolicy,
+  writeVersion,
 } from "./commands.js";
 import { frame, unframeVersions } from "./frame.js";
-import { compareStrings, type PublicJwk, readJwk, validatePublicJwk, writeJwk } from "./jwk.js";
-import {
-  type KeyAttributes,
-  requireKeyName,
-  requireTimeWindow,
-  requireVersion,
-  validateOps,
-  validateShape,
-  validateTags,
-} from "./key-request.js";
+import { compareStrings, type PublicJwk } from "./jwk.js";
+import { type KeyAttributes, requireKeyName, requireVersion } from "./key-request.js";
+import { changeSetting, DEFAULT_SETTINGS, isDefaultSettings, type PoolSettings } from "./pool-settings.js";
+import { type RotationPolicy, validateRotationPolicy } from "./rotation-policy.js";
 import { readRecord, type SecurityDomainRecord, writeRecord } from "./security-domain-state.js";
 import { requireFingerprint, requireIdentifier, requireTimeMs } from "./validate.js";
 
 export const SNAPSHOT_FORMAT = { magic: "HPS1", version: 1, what: "pool snapshot" } as const;
 /** Snapshot versions this build reads; it writes the lowest one that can hold the state. */
-export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3, 4];
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3, 4, 5];
 /** Largest canonical access-state text in a snapshot. */
 const MAX_ACCESS_STATE_BYTES = 16 * 1024 * 1024;
 const MAX_STRING_BYTES = 1024;
@@ -95,7 +86,31 @@ export interface RegisteredMember {
   readonly registeredMs: number;
 }
 
-export type DedupedKind = "createKey" | "updateKeyAttributes" | "deleteKey";
+export type DedupedKind =
+  | "createKey"
+  | "updateKeyAttributes"
+  | "deleteKey"
+  | "rotateKey"
+  | "recoverKey"
+  | "purgeKey"
+  | "restoreKey"
+  | "setSetting"
+  | "setRotationPolicy";
+
+/** A soft-deleted key: every version kept (still wrapped) until it is recovered or purged. */
+export interface DeletedKey {
+  readonly name: string;
+  readonly versions: readonly KeyVersionRecord[];
+  readonly deletedMs: number;
+  readonly scheduledPurgeMs: number;
+}
+
+export interface RotationPolicyRecord {
+  readonly name: string;
+  readonly policy: RotationPolicy;
+  readonly createdMs: number;
+  readonly updatedMs: number;
+}
 
 /** A remembered client request: a retry with the same requestId gets this answer again. */
 export interface RememberedRequest {
@@ -122,6 +137,11 @@ export interface KeyStoreState {
   securityDomain: SecurityDomainRecord | null;
   /** Tenant binding, custom roles, role assignments (access/state.ts). */
   access: AccessState;
+  /** Soft-deleted keys by name (a name is live or deleted, never both). */
+  deleted: Map<string, DeletedKey>;
+  settings: PoolSettings;
+  /** Rotation policies by key name (live or deleted keys; purge removes it). */
+  policies: Map<string, RotationPolicyRecord>;
 }
 
 export function emptyState(): KeyStoreState {
@@ -135,10 +155,27 @@ export function emptyState(): KeyStoreState {
     removed: new Set(),
     securityDomain: null,
     access: new AccessState(),
+    deleted: new Map(),
+    settings: DEFAULT_SETTINGS,
+    policies: new Map(),
   };
 }
 
-const DEDUPED_KINDS: readonly DedupedKind[] = ["createKey", "updateKeyAttributes", "deleteKey"];
+const DEDUPED_KINDS: readonly DedupedKind[] = [
+  "createKey",
+  "updateKeyAttributes",
+  "deleteKey",
+  "rotateKey",
+  "recoverKey",
+  "purgeKey",
+  "restoreKey",
+  "setSetting",
+  "setRotationPolicy",
+];
+
+function hasLifecycleState(state: KeyStoreState): boolean {
+  return state.deleted.size > 0 || state.policies.size > 0 || !isDefaultSettings(state.settings);
+}
 
 function sortedValues<V>(map: Map<string, V>): V[] {
   return [...map.keys()].sort(compareStrings).map((k) => map.get(k) as V);
@@ -162,7 +199,14 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
       .list(q.versions, (w, v) => w.uint(v)),
   );
   const hasAccess = !state.access.isEmpty();
-  if (state.registry.size === 0 && state.removed.size === 0 && state.securityDomain === null && !hasAccess)
+  const lifecycle = hasLifecycleState(state);
+  if (
+    state.registry.size === 0 &&
+    state.removed.size === 0 &&
+    state.securityDomain === null &&
+    !hasAccess &&
+    !lifecycle
+  )
     return frame(SNAPSHOT_FORMAT, w.finish());
   w.list(sortedValues(state.registry), (w, m) =>
     writeRegisterMemberFields(w, {
@@ -175,23 +219,27 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
     }),
   );
   w.list([...state.removed].sort(compareStrings), (w, id) => w.string(id));
-  if (state.securityDomain === null && !hasAccess)
+  if (state.securityDomain === null && !hasAccess && !lifecycle)
     return frame({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
-  if (!hasAccess && state.securityDomain !== null) {
+  if (!hasAccess && !lifecycle && state.securityDomain !== null) {
     writeRecord(w, state.securityDomain);
     return frame({ ...SNAPSHOT_FORMAT, version: 3 }, w.finish());
   }
   w.optional(state.securityDomain, writeRecord);
   w.string(state.access.encode());
-  return frame({ ...SNAPSHOT_FORMAT, version: 4 }, w.finish());
-}
-
-function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
-  w.uint(v.version);
-  writeShape(w, v.shape);
-  w.u8(opsMask(v.ops));
-  writeAttributes(w, v.attributes);
-  w.uint(v.createdMs).uint(v.updatedMs).optional(v.publicJwk, writeJwk).bytes(v.wrappedMaterial);
+  if (!lifecycle) return frame({ ...SNAPSHOT_FORMAT, version: 4 }, w.finish());
+  // Version 5: soft-deleted keys, settings and rotation policies (the whole key surface in one value).
+  w.list(sortedValues(state.deleted), (w, d) => {
+    w.string(d.name).uint(d.deletedMs).uint(d.scheduledPurgeMs);
+    w.list(d.versions, writeVersion);
+  });
+  w.uint(state.settings.softDeleteRetentionDays).bool(state.settings.purgeProtection);
+  w.list(sortedValues(state.policies), (w, p) => {
+    w.string(p.name);
+    writeRotationPolicy(w, p.policy);
+    w.uint(p.createdMs).uint(p.updatedMs);
+  });
+  return frame({ ...SNAPSHOT_FORMAT, version: 5 }, w.finish());
 }
 
 export function decodeSnapshot(data: Uint8Array): KeyStoreState {
@@ -204,6 +252,7 @@ export function decodeSnapshot(data: Uint8Array): KeyStoreState {
       state.securityDomain = r.optional("securityDomain", readRecord);
       state.access = AccessState.decode(r.string("access state", MAX_ACCESS_STATE_BYTES));
     }
+    if (version >= 5) readLifecycle(r, state);
     r.end();
     return state;
   } catch (e) {
@@ -242,6 +291,57 @@ function readState(r: ByteReader): KeyStoreState {
   return state;
 }
 
+function readLifecycle(r: ByteReader, state: KeyStoreState): void {
+  const deleted = r.list("deleted keys", MAX_ITEMS, (r): DeletedKey => {
+    const name = requireKeyName(r.string("deleted key name", MAX_STRING_BYTES));
+    const deletedMs = requireTimeMs(r.uint("deletedMs"), "deletedMs");
+    const scheduledPurgeMs = requireTimeMs(r.uint("scheduledPurgeMs"), "scheduledPurgeMs");
+    const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name));
+    if (versions.length === 0) r.corrupt(`deleted key ${name} has no versions`);
+    requireAscendingVersions(r, versions, name);
+    return Object.freeze({ name, deletedMs, scheduledPurgeMs, versions: Object.freeze(versions) });
+  });
+  requireAscending(
+    r,
+    deleted.map((d) => d.name),
+    "deleted keys",
+  );
+  for (const d of deleted) {
+    if (state.keys.has(d.name)) r.corrupt(`key ${d.name} is both live and deleted`);
+    state.deleted.set(d.name, d);
+  }
+  const days = r.uint("softDeleteRetentionDays");
+  const on = r.bool("purgeProtection");
+  state.settings = changeSetting(
+    changeSetting(DEFAULT_SETTINGS, "soft-delete-retention-days", String(days)),
+    "purge-protection",
+    on ? "on" : "off",
+  );
+  const policies = r.list("rotation policies", MAX_ITEMS, (r): RotationPolicyRecord => {
+    const name = requireKeyName(r.string("policy key name", MAX_STRING_BYTES));
+    const policy = validateRotationPolicy(readRotationPolicy(r));
+    return Object.freeze({
+      name,
+      policy,
+      createdMs: requireTimeMs(r.uint("createdMs"), "createdMs"),
+      updatedMs: requireTimeMs(r.uint("updatedMs"), "updatedMs"),
+    });
+  });
+  requireAscending(
+    r,
+    policies.map((p) => p.name),
+    "rotation policies",
+  );
+  for (const p of policies) state.policies.set(p.name, p);
+}
+
+function requireAscendingVersions(r: ByteReader, versions: readonly KeyVersionRecord[], name: string): void {
+  versions.forEach((v, i) => {
+    const previous = versions[i - 1];
+    if (previous && previous.version >= v.version) r.corrupt(`versions of key ${name} are not ascending`);
+  });
+}
+
 function readMembership(r: ByteReader, state: KeyStoreState, version: number): void {
   const registry = r.list("registered members", MAX_ITEMS, (r) => {
     const c = validateCommand(readRegisterMemberFields(r)) as RegisterMemberCommand;
@@ -265,6 +365,9 @@ function readMembership(r: ByteReader, state: KeyStoreState, version: number): v
   requireAscending(r, removed, "removed members");
   if (version === 2 && registry.length === 0 && removed.length === 0)
     r.corrupt("version 2 with no membership records");
+  if (version === 2 && registry.length === 0 && removed.length === 0) {
+    r.corrupt("version 2 with no membership records");
+  }
   for (const m of registry) {
     if (removed.includes(m.memberId)) r.corrupt(`member ${m.memberId} is both registered and removed`);
     state.registry.set(m.memberId, m);
@@ -294,45 +397,8 @@ function readMember(r: ByteReader): SyncedMember {
 function readKey(r: ByteReader): KeyVersionRecord[] {
   const name = requireKeyName(r.string("key name", MAX_STRING_BYTES));
   const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name));
-  versions.forEach((v, i) => {
-    const previous = versions[i - 1];
-    if (previous && previous.version >= v.version) r.corrupt(`versions of key ${name} are not ascending`);
-  });
+  requireAscendingVersions(r, versions, name);
   return versions;
-}
-
-function readVersion(r: ByteReader, name: string): KeyVersionRecord {
-  const version = requireVersion(r.uint("version"));
-  const rawShape = readShape(r);
-  const shape = validateShape(rawShape.kty, rawShape.size, rawShape.crv);
-  const ops = validateOps(shape.kty, readOpsMask(r));
-  const a = readAttributes(r);
-  const notBeforeMs = a.notBeforeMs as number | null;
-  const expiresMs = a.expiresMs as number | null;
-  requireTimeWindow(notBeforeMs, expiresMs, -1);
-  const attributes: KeyAttributes = Object.freeze({
-    enabled: a.enabled as boolean,
-    notBeforeMs,
-    expiresMs,
-    tags: validateTags(a.tags),
-  });
-  const createdMs = requireTimeMs(r.uint("createdMs"), "createdMs");
-  const updatedMs = requireTimeMs(r.uint("updatedMs"), "updatedMs");
-  const publicJwk = r.optional("publicJwk", (r) => validatePublicJwk(readJwk(r, "publicJwk"), "publicJwk"));
-  // r.bytes already returns a private copy with the length bounded.
-  const wrappedMaterial = r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES);
-  if (wrappedMaterial.length === 0) r.corrupt("wrappedMaterial is empty");
-  return Object.freeze({
-    name,
-    version,
-    shape: Object.freeze(shape),
-    ops: Object.freeze(ops),
-    attributes,
-    createdMs,
-    updatedMs,
-    publicJwk,
-    wrappedMaterial,
-  });
 }
 
 function readRequest(r: ByteReader): RememberedRequest {

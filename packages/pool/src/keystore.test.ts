@@ -17,6 +17,7 @@ import { EntryFeed, genesisCommand, newSigner, thrown } from "./testing/fixtures
 
 const NOW = 1_700_000_000_000;
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 function createCmd(
   name: string,
@@ -90,7 +91,7 @@ describe("KeyStore: keys and versions", () => {
     expect(thrown(() => store.get("nope"), "KeyNotFound").message).toBe("key nope does not exist");
   });
 
-  it("delete removes every version and tells the shell to forget them; a new create starts at version 1", () => {
+  it("delete soft-deletes every version (the shell forgets them); re-create is a Conflict until purge", () => {
     const { store, feed, apply } = ownedStore();
     apply(createCmd("k1", "r1"));
     apply(createCmd("k1", "r2"));
@@ -98,11 +99,64 @@ describe("KeyStore: keys and versions", () => {
     expect(deleted.outcome).toMatchObject({ kind: "keyDeleted", versions: [1, 2], duplicate: false });
     expect(deleted.effects).toEqual([{ kind: "forgetKeyVersions", name: "k1", versions: [1, 2] }]);
     thrown(() => store.get("k1"), "KeyNotFound");
+    expect(store.getDeleted("k1")).toMatchObject({
+      versions: [1, 2],
+      deletedMs: NOW,
+      scheduledPurgeMs: NOW + 90 * DAY,
+    });
     expect(apply({ kind: "deleteKey", requestId: "r4", name: "k1", at: NOW })).toMatchObject({
       kind: "rejected",
       error: { code: "KeyNotFound" },
     });
-    expect(apply(createCmd("k1", "r5"))).toMatchObject({ kind: "keyCreated", version: 1 });
+    expect(apply(createCmd("k1", "r5"))).toMatchObject({ kind: "rejected", error: { code: "Conflict" } });
+    thrown(() => store.validateCreate({ name: "k1", kty: "EC" }, NOW), "Conflict");
+    expect(apply({ kind: "recoverKey", requestId: "r6", name: "k1", at: NOW })).toMatchObject({
+      kind: "keyRecovered",
+      versions: [1, 2],
+    });
+    expect(store.get("k1").version).toBe(2);
+    apply({ kind: "deleteKey", requestId: "r7", name: "k1", at: NOW });
+    expect(apply({ kind: "purgeKey", requestId: "r8", name: "k1", at: NOW })).toMatchObject({
+      kind: "keyPurged",
+    });
+    thrown(() => store.getDeleted("k1"), "KeyNotFound");
+    expect(apply(createCmd("k1", "r9"))).toMatchObject({ kind: "keyCreated", version: 1 });
+  });
+
+  it("purge is refused under purge protection until the retention ends; protection cannot be turned off", () => {
+    const { store, apply } = ownedStore();
+    const set = (setting: "purge-protection" | "soft-delete-retention-days", value: string, id: string) =>
+      apply({ kind: "setSetting", requestId: id, setting, value, at: NOW });
+    expect(set("soft-delete-retention-days", "7", "s1")).toMatchObject({ kind: "settingChanged" });
+    expect(set("purge-protection", "on", "s2")).toMatchObject({ kind: "settingChanged" });
+    apply(createCmd("k1", "c1"));
+    apply({ kind: "deleteKey", requestId: "d1", name: "k1", at: NOW });
+    const before = store.snapshot();
+    expect(apply({ kind: "purgeKey", requestId: "p1", name: "k1", at: NOW + 7 * DAY - 1 })).toMatchObject({
+      kind: "rejected",
+      error: { code: "Forbidden" },
+    });
+    thrown(() => store.validatePurge("k1", NOW + DAY), "Forbidden");
+    expect(set("purge-protection", "off", "s3")).toMatchObject({
+      kind: "rejected",
+      error: { code: "BadParameter" },
+    });
+    expect(set("soft-delete-retention-days", "3", "s4")).toMatchObject({
+      kind: "rejected",
+      error: { code: "BadParameter" },
+    });
+    thrown(() => store.validateSetting("soft-delete-retention-days", "91"), "BadParameter");
+    // Refusals change nothing but the applied index.
+    expect(KeyStore.restore(before).getDeleted("k1")).toEqual(store.getDeleted("k1"));
+    expect(store.listSettings()).toEqual([
+      { name: "soft-delete-retention-days", value: "7" },
+      { name: "purge-protection", value: "on" },
+    ]);
+    expect(store.duePurges(NOW + 7 * DAY)).toEqual(["k1"]);
+    expect(apply({ kind: "purgeKey", requestId: "p2", name: "k1", at: NOW + 7 * DAY })).toMatchObject({
+      kind: "keyPurged",
+    });
+    expect(KeyStore.restore(store.snapshot()).listSettings()).toEqual(store.listSettings());
   });
 
   it("lists the latest version of every key ordered by name (ordinal order)", () => {
@@ -529,8 +583,50 @@ describe("KeyStore: snapshots", () => {
         return { ...u, name, requestId: id, version: v, changes } as PoolCommand;
       }),
       fc
-        .tuple(names, requestId, arb.timeMs)
-        .map(([name, id, at]) => ({ kind: "deleteKey", requestId: id, name, at }) as PoolCommand),
+        .tuple(fc.constantFrom("deleteKey", "recoverKey", "purgeKey"), names, requestId, arb.timeMs)
+        .map(([kind, name, id, at]) => ({ kind, requestId: id, name, at }) as PoolCommand),
+      fc.tuple(names, requestId, fc.integer({ min: 1, max: 3 }), arb.timeMs, fc.boolean()).map(
+        ([name, id, basedOnVersion, at, ec]) =>
+          ({
+            kind: "rotateKey",
+            requestId: id,
+            name,
+            basedOnVersion,
+            wrappedMaterial: Uint8Array.of(9),
+            publicJwk: ec ? { kty: "EC", crv: "P-256", x: "AA", y: "AA" } : null,
+            at,
+          }) as PoolCommand,
+      ),
+      fc.tuple(names, requestId, fc.constantFrom("on", "off")).map(
+        ([, id, value]) =>
+          ({
+            kind: "setSetting",
+            requestId: id,
+            setting: "purge-protection",
+            value,
+            at: NOW,
+          }) as PoolCommand,
+      ),
+      fc.tuple(names, requestId).map(
+        ([name, id]) =>
+          ({
+            kind: "restoreKey",
+            requestId: id,
+            name,
+            versions: [createCmd(name, id)].map((c) => ({
+              name,
+              version: 1,
+              shape: c.shape,
+              ops: c.ops,
+              attributes: c.attributes,
+              createdMs: NOW - DAY,
+              updatedMs: NOW - DAY,
+              publicJwk: c.publicJwk,
+              wrappedMaterial: c.wrappedMaterial,
+            })),
+            at: NOW,
+          }) as PoolCommand,
+      ),
     );
     fc.assert(
       fc.property(fc.array(op, { minLength: 5, maxLength: 40 }), (commands) => {
@@ -544,6 +640,9 @@ describe("KeyStore: snapshots", () => {
         }
         expect(Object.fromEntries(store.list().map((k) => [k.name, store.listVersions(k.name)]))).toEqual(
           model.view(),
+        );
+        expect(store.listDeleted().map((d) => [d.name, d.versions, d.deletedMs])).toEqual(
+          model.deletedView(),
         );
         expect(replica.store.snapshot()).toEqual(store.snapshot());
         expect(KeyStore.restore(store.snapshot()).snapshot()).toEqual(store.snapshot());
@@ -569,18 +668,75 @@ interface ModelVersion {
   publicJwk: Record<string, string> | null;
 }
 
-/** The simplest thing that could be the key store: a Map of version lists and a Map of seen requests. */
+/**
+ * The simplest thing that could be the key store: Maps of live version lists and of
+ * soft-deleted ones, purge protection as a flag, and a Map of seen requests.
+ */
 class KeyModel {
   private readonly keys = new Map<string, ModelVersion[]>();
+  private readonly deleted = new Map<string, { versions: ModelVersion[]; deletedMs: number }>();
+  private protection = false;
   private readonly seen = new Map<string, { kind: string; name: string }>();
 
   apply(c: PoolCommand): ApplyOutcome["kind"] {
-    if (c.kind !== "createKey" && c.kind !== "updateKeyAttributes" && c.kind !== "deleteKey")
+    if (
+      c.kind === "genesis" ||
+      c.kind === "memberOwnershipSynced" ||
+      c.kind === "registerMember" ||
+      c.kind === "setRotationPolicy" ||
+      c.kind === "activateSecurityDomain" ||
+      c.kind === "restoreBackup" ||
+      c.kind === "access"
+    )
       throw new Error("not modelled");
+    const name = c.kind === "setSetting" ? c.setting : c.name;
     const prior = this.seen.get(c.requestId);
-    if (prior) return prior.kind === c.kind && prior.name === c.name ? outcomeOf(c.kind) : "rejected";
-    const versions = this.keys.get(c.name);
-    if (c.kind === "createKey") {
+    if (prior) return prior.kind === c.kind && prior.name === name ? outcomeOf(c.kind) : "rejected";
+    const versions = this.keys.get(name);
+    const gone = this.deleted.get(name);
+    if (c.kind === "setSetting") {
+      if (this.protection && c.value === "off") return "rejected";
+      this.protection = c.value === "on";
+    } else if (c.kind === "recoverKey") {
+      if (!gone) return "rejected";
+      this.deleted.delete(c.name);
+      this.keys.set(c.name, gone.versions);
+    } else if (c.kind === "purgeKey") {
+      if (!gone || (this.protection && c.at < gone.deletedMs + 90 * DAY)) return "rejected";
+      this.deleted.delete(c.name);
+    } else if (c.kind === "restoreKey") {
+      if (gone || versions) return "rejected";
+      this.keys.set(
+        c.name,
+        c.versions.map(({ wrappedMaterial: _material, ...v }) => ({
+          ...v,
+          shape: { ...v.shape },
+          ops: [...v.ops],
+          attributes: { ...v.attributes, tags: { ...v.attributes.tags } },
+          publicJwk: v.publicJwk ? { ...v.publicJwk } : null,
+        })),
+      );
+    } else if (c.kind === "rotateKey") {
+      const latest = versions?.at(-1);
+      if (gone || !latest || latest.version !== c.basedOnVersion) return "rejected";
+      if ((c.publicJwk === null) !== (latest.shape.kty === "oct")) return "rejected";
+      versions?.push({
+        name: c.name,
+        version: latest.version + 1,
+        shape: { ...latest.shape },
+        ops: [...latest.ops],
+        attributes: {
+          enabled: true,
+          notBeforeMs: null,
+          expiresMs: null,
+          tags: { ...latest.attributes.tags },
+        },
+        createdMs: c.at,
+        updatedMs: c.at,
+        publicJwk: c.publicJwk ? { ...c.publicJwk } : null,
+      });
+    } else if (c.kind === "createKey") {
+      if (gone) return "rejected";
       const version = (versions?.at(-1)?.version ?? 0) + 1;
       this.keys.set(c.name, [
         ...(versions ?? []),
@@ -598,16 +754,17 @@ class KeyModel {
     } else if (c.kind === "deleteKey") {
       if (!versions) return "rejected";
       this.keys.delete(c.name);
+      this.deleted.set(c.name, { versions, deletedMs: c.at });
     } else {
       const target = c.version === null ? versions?.at(-1) : versions?.find((v) => v.version === c.version);
       if (!target) return "rejected";
       const ops = c.changes.ops ?? target.ops;
-      const allowed = { RSA: 6, EC: 2, oct: 4 }[target.shape.kty];
       const kinds: Record<string, KeyOp[]> = {
         EC: ["sign", "verify"],
-        oct: ["encrypt", "decrypt", "wrapKey", "unwrapKey"],
+        oct: ["sign", "verify", "encrypt", "decrypt", "wrapKey", "unwrapKey"],
       };
-      if (allowed < 6 && ops.some((op) => !kinds[target.shape.kty]?.includes(op))) return "rejected";
+      if (target.shape.kty !== "RSA" && ops.some((op) => !kinds[target.shape.kty]?.includes(op)))
+        return "rejected";
       const nb = c.changes.notBeforeMs !== undefined ? c.changes.notBeforeMs : target.attributes.notBeforeMs;
       const ex = c.changes.expiresMs !== undefined ? c.changes.expiresMs : target.attributes.expiresMs;
       if (nb !== null && ex !== null && ex <= nb) return "rejected";
@@ -622,17 +779,34 @@ class KeyModel {
         },
       });
     }
-    this.seen.set(c.requestId, { kind: c.kind, name: c.name });
+    this.seen.set(c.requestId, { kind: c.kind, name });
     return outcomeOf(c.kind);
   }
 
   view(): Record<string, ModelVersion[]> {
     return Object.fromEntries([...this.keys].filter(([, v]) => v.length > 0));
   }
+
+  deletedView(): [string, number[], number][] {
+    return [...this.deleted]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, d]) => [name, d.versions.map((v) => v.version), d.deletedMs]);
+  }
 }
 
-function outcomeOf(kind: "createKey" | "updateKeyAttributes" | "deleteKey"): ApplyOutcome["kind"] {
-  return kind === "createKey" ? "keyCreated" : kind === "deleteKey" ? "keyDeleted" : "keyUpdated";
+const OUTCOMES: Record<string, ApplyOutcome["kind"]> = {
+  createKey: "keyCreated",
+  deleteKey: "keyDeleted",
+  updateKeyAttributes: "keyUpdated",
+  rotateKey: "keyRotated",
+  recoverKey: "keyRecovered",
+  purgeKey: "keyPurged",
+  restoreKey: "keyRestored",
+  setSetting: "settingChanged",
+};
+
+function outcomeOf(kind: string): ApplyOutcome["kind"] {
+  return OUTCOMES[kind] ?? "rejected";
 }
 
 it("entries encode the same command the same way on every member (encodeCommand is a function of the command)", () => {
@@ -642,4 +816,47 @@ it("entries encode the same command the same way on every member (encodeCommand 
     }),
     { numRuns: 100 },
   );
+});
+
+describe("bad input gets a typed error and changes nothing", () => {
+  it("unknown attribute, retention of 3 days, an ISO duration that does not parse, an unknown setting", () => {
+    const { store, apply } = ownedStore();
+    apply(createCmd("k1", "c1"));
+    apply({ kind: "deleteKey", requestId: "d0", name: "k1", at: NOW });
+    apply({ kind: "recoverKey", requestId: "r0", name: "k1", at: NOW });
+    const before = store.snapshot();
+    thrown(() => store.validateUpdate({ name: "k1", enabled: false, colour: "red" }, NOW), "BadParameter");
+    thrown(() => store.validateSetting("soft-delete-retention-days", "3"), "BadParameter");
+    thrown(() => store.validateSetting("retention", "30"), "BadParameter");
+    thrown(() => store.validateRotationPolicy("k1", { rotateAfter: "thirty days" }), "BadParameter");
+    thrown(() => store.validateRotationPolicy("nope", { rotateAfter: "P30D" }), "KeyNotFound");
+    thrown(() => store.validateRecover("k1"), "KeyNotFound");
+    thrown(() => store.validatePurge("k1", NOW), "KeyNotFound");
+    thrown(() => store.validateRestore("k1"), "Conflict");
+    expect(store.snapshot()).toEqual(before);
+    // The same mistakes arriving as log entries apply as refusals that change nothing but the index.
+    const refused = [
+      apply({
+        kind: "setSetting",
+        requestId: "s1",
+        setting: "soft-delete-retention-days",
+        value: "3",
+        at: NOW,
+      }),
+      apply({
+        kind: "rotateKey",
+        requestId: "x1",
+        name: "k1",
+        basedOnVersion: 9,
+        wrappedMaterial: Uint8Array.of(1),
+        publicJwk: null,
+        at: NOW,
+      }),
+      apply({ kind: "purgeKey", requestId: "x2", name: "k1", at: NOW }),
+    ];
+    expect(refused.map((o) => o.kind)).toEqual(["rejected", "rejected", "rejected"]);
+    const after = KeyStore.restore(store.snapshot());
+    expect(after.listVersions("k1")).toEqual(KeyStore.restore(before).listVersions("k1"));
+    expect(after.listSettings()).toEqual(KeyStore.restore(before).listSettings());
+  });
 });

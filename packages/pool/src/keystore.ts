@@ -30,7 +30,13 @@ import {
   type GenesisCommand,
   type MemberOwnershipSyncedCommand,
   type PoolCommand,
+  type PurgeKeyCommand,
+  type RecoverKeyCommand,
   type RegisterMemberCommand,
+  type RestoreKeyCommand,
+  type RotateKeyCommand,
+  type SetRotationPolicyCommand,
+  type SetSettingCommand,
   type UpdateKeyAttributesCommand,
 } from "./commands.js";
 import type { PublicJwk } from "./jwk.js";
@@ -48,6 +54,7 @@ import {
 } from "./key-request.js";
 import {
   type DedupedKind,
+  type DeletedKey,
   decodeSnapshot,
   emptyState,
   encodeSnapshot,
@@ -58,6 +65,22 @@ import {
   type SyncedMember,
 } from "./keystore-state.js";
 import {
+  changeSetting,
+  DAY_MS,
+  type PoolSettings,
+  requireSettingName,
+  SETTING_NAMES,
+  type SettingName,
+  settingValue,
+} from "./pool-settings.js";
+import {
+  type DueRotation,
+  dueRotations,
+  type RotationPolicy,
+  rotatedExpiry,
+  validateRotationPolicy,
+} from "./rotation-policy.js";
+import {
   type ActivateSecurityDomainCommand,
   type RestoreBackupCommand,
   recordOf,
@@ -66,6 +89,8 @@ import {
 } from "./security-domain-state.js";
 
 export const DEFAULT_MAX_REMEMBERED_REQUESTS = 4096;
+/** What an update may change (Key Vault's updatable key attributes). */
+const UPDATABLE_ATTRIBUTES: readonly string[] = ["ops", "enabled", "notBeforeMs", "expiresMs", "tags"];
 
 export interface KeyStoreOptions {
   /** When set, a Genesis for another pool is refused on apply. */
@@ -90,6 +115,12 @@ export type ApplyOutcome =
   | { kind: "keyCreated"; requestId: string; name: string; version: number; duplicate: boolean }
   | { kind: "keyUpdated"; requestId: string; name: string; version: number; duplicate: boolean }
   | { kind: "keyDeleted"; requestId: string; name: string; versions: number[]; duplicate: boolean }
+  | { kind: "keyRotated"; requestId: string; name: string; version: number; duplicate: boolean }
+  | { kind: "keyRecovered"; requestId: string; name: string; versions: number[]; duplicate: boolean }
+  | { kind: "keyPurged"; requestId: string; name: string; versions: number[]; duplicate: boolean }
+  | { kind: "keyRestored"; requestId: string; name: string; versions: number[]; duplicate: boolean }
+  | { kind: "settingChanged"; requestId: string; setting: SettingName; value: string; duplicate: boolean }
+  | { kind: "rotationPolicySet"; requestId: string; name: string; duplicate: boolean }
   | { kind: "memberSynced"; memberId: string }
   | { kind: "memberRegistered"; member: RegisteredMember }
   | { kind: "securityDomainActivated"; requestId: string; sdId: string; origin: "download" | "upload" }
@@ -127,6 +158,22 @@ export interface KeyVersionView {
   createdMs: number;
   updatedMs: number;
   publicJwk: PublicJwk | null;
+}
+
+/** A soft-deleted key as queries return it (Key Vault's DeletedKeyBundle: latest version + dates). */
+export interface DeletedKeyView {
+  name: string;
+  latest: KeyVersionView;
+  versions: number[];
+  deletedMs: number;
+  scheduledPurgeMs: number;
+}
+
+export interface RotationPolicyView {
+  name: string;
+  policy: RotationPolicy;
+  createdMs: number;
+  updatedMs: number;
 }
 
 export interface AuthorizedOperation {
@@ -245,6 +292,18 @@ export class KeyStore {
           return this.applyRestore(command);
         case "access":
           return this.applyAccess(command);
+        case "rotateKey":
+          return this.applyRotate(command);
+        case "recoverKey":
+          return this.applyRecover(command);
+        case "purgeKey":
+          return this.applyPurge(command);
+        case "setSetting":
+          return this.applySetSetting(command);
+        case "setRotationPolicy":
+          return this.applySetRotationPolicy(command);
+        case "restoreKey":
+          return this.applyRestoreKey(command);
       }
     } catch (e) {
       if (!(e instanceof Rejection)) throw e;
@@ -405,6 +464,7 @@ export class KeyStore {
         effects: [],
       };
     }
+    this.requireNotDeleted(c.name);
     const versions = this.state.keys.get(c.name) ?? [];
     const version = (versions.at(-1)?.version ?? 0) + 1;
     const record: KeyVersionRecord = Object.freeze({
@@ -481,6 +541,16 @@ export class KeyStore {
     const versions = this.state.keys.get(c.name) ?? reject("KeyNotFound", `key ${c.name} does not exist`);
     const numbers = versions.map((v) => v.version);
     this.state.keys.delete(c.name);
+    // Soft delete: the versions stay (wrapped) until recovered or purged; the retention in force now counts.
+    this.state.deleted.set(
+      c.name,
+      Object.freeze({
+        name: c.name,
+        versions: Object.freeze(versions),
+        deletedMs: c.at,
+        scheduledPurgeMs: c.at + this.state.settings.softDeleteRetentionDays * DAY_MS,
+      }),
+    );
     this.remember("deleteKey", c.requestId, c.name, numbers);
     return {
       outcome: {
@@ -516,6 +586,225 @@ export class KeyStore {
   /** Tenant binding, role definitions and assignments as committed (read-only use). */
   get access(): AccessState {
     return this.state.access;
+  }
+
+  /** A retried request's remembered answer, as the outcome `make` builds from it; null for a new request. */
+  private replay(
+    kind: DedupedKind,
+    requestId: string,
+    name: string,
+    make: (versions: number[]) => ApplyOutcome,
+  ): Omit<ApplyResult, "index"> | null {
+    const seen = this.remembered(kind, requestId, name);
+    return seen ? { outcome: make([...seen.versions]), effects: [] } : null;
+  }
+
+  private requireNotDeleted(name: string): void {
+    const deleted = this.state.deleted.get(name);
+    if (deleted) {
+      reject(
+        "Conflict",
+        `key ${name} is deleted but not purged (scheduled purge ${new Date(deleted.scheduledPurgeMs).toISOString()}); recover or purge it first`,
+      );
+    }
+  }
+
+  private applyRotate(c: RotateKeyCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const again = this.replay("rotateKey", c.requestId, c.name, ([version = 0]) => ({
+      kind: "keyRotated",
+      requestId: c.requestId,
+      name: c.name,
+      version,
+      duplicate: true,
+    }));
+    if (again) return again;
+    this.requireNotDeleted(c.name);
+    const versions = this.state.keys.get(c.name) ?? reject("KeyNotFound", `key ${c.name} does not exist`);
+    const latest = versions.at(-1) as KeyVersionRecord;
+    if (latest.version !== c.basedOnVersion) {
+      reject(
+        "Conflict",
+        `key ${c.name} was rotated meanwhile: its latest version is ${latest.version}, not ${c.basedOnVersion}`,
+      );
+    }
+    if ((c.publicJwk === null) !== (latest.shape.kty === "oct")) {
+      reject(
+        "BadParameter",
+        `the rotated material of ${c.name} does not match its key type ${latest.shape.kty}`,
+      );
+    }
+    const version = latest.version + 1;
+    const record: KeyVersionRecord = Object.freeze({
+      name: c.name,
+      version,
+      shape: latest.shape,
+      ops: latest.ops,
+      attributes: Object.freeze({
+        enabled: true,
+        notBeforeMs: null,
+        expiresMs: rotatedExpiry(this.state.policies.get(c.name)?.policy ?? null, c.at),
+        tags: latest.attributes.tags,
+      }),
+      createdMs: c.at,
+      updatedMs: c.at,
+      publicJwk: c.publicJwk,
+      wrappedMaterial: c.wrappedMaterial,
+    });
+    this.state.keys.set(c.name, [...versions, record]);
+    this.remember("rotateKey", c.requestId, c.name, [version]);
+    return {
+      outcome: { kind: "keyRotated", requestId: c.requestId, name: c.name, version, duplicate: false },
+      effects: [
+        {
+          kind: "importKeyVersion",
+          name: c.name,
+          version,
+          wrappedMaterial: Uint8Array.from(c.wrappedMaterial),
+        },
+      ],
+    };
+  }
+
+  private applyRecover(c: RecoverKeyCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const make = (versions: number[], duplicate: boolean): ApplyOutcome => ({
+      kind: "keyRecovered",
+      requestId: c.requestId,
+      name: c.name,
+      versions,
+      duplicate,
+    });
+    const again = this.replay("recoverKey", c.requestId, c.name, (v) => make(v, true));
+    if (again) return again;
+    const deleted =
+      this.state.deleted.get(c.name) ?? reject("KeyNotFound", `there is no deleted key ${c.name} to recover`);
+    this.state.deleted.delete(c.name);
+    this.state.keys.set(c.name, [...deleted.versions]);
+    const numbers = deleted.versions.map((v) => v.version);
+    this.remember("recoverKey", c.requestId, c.name, numbers);
+    return { outcome: make(numbers, false), effects: [] };
+  }
+
+  private applyPurge(c: PurgeKeyCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const make = (versions: number[], duplicate: boolean): ApplyOutcome => ({
+      kind: "keyPurged",
+      requestId: c.requestId,
+      name: c.name,
+      versions,
+      duplicate,
+    });
+    const again = this.replay("purgeKey", c.requestId, c.name, (v) => make(v, true));
+    if (again) return again;
+    const deleted =
+      this.state.deleted.get(c.name) ?? reject("KeyNotFound", `there is no deleted key ${c.name} to purge`);
+    this.requirePurgeAllowed(deleted, c.at, reject);
+    this.state.deleted.delete(c.name);
+    this.state.policies.delete(c.name);
+    const numbers = deleted.versions.map((v) => v.version);
+    this.remember("purgeKey", c.requestId, c.name, numbers);
+    return {
+      outcome: make(numbers, false),
+      effects: [{ kind: "forgetKeyVersions", name: c.name, versions: numbers }],
+    };
+  }
+
+  private requirePurgeAllowed(
+    deleted: DeletedKey,
+    atMs: number,
+    onError: (code: ErrorCode, message: string) => never,
+  ): void {
+    if (this.state.settings.purgeProtection && atMs < deleted.scheduledPurgeMs) {
+      onError(
+        "Forbidden",
+        `purge protection is on: key ${deleted.name} cannot be purged before ${new Date(deleted.scheduledPurgeMs).toISOString()}`,
+      );
+    }
+  }
+
+  private applySetSetting(c: SetSettingCommand): Omit<ApplyResult, "index"> {
+    const again = this.replay("setSetting", c.requestId, c.setting, () => ({
+      kind: "settingChanged",
+      requestId: c.requestId,
+      setting: c.setting,
+      value: c.value,
+      duplicate: true,
+    }));
+    if (again) return again;
+    try {
+      this.state.settings = changeSetting(this.state.settings, c.setting, c.value);
+    } catch (e) {
+      if (isHsmPoolError(e)) reject(e.code, e.message);
+      throw e;
+    }
+    this.remember("setSetting", c.requestId, c.setting, []);
+    return {
+      outcome: {
+        kind: "settingChanged",
+        requestId: c.requestId,
+        setting: c.setting,
+        value: c.value,
+        duplicate: false,
+      },
+      effects: [],
+    };
+  }
+
+  private applySetRotationPolicy(c: SetRotationPolicyCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const again = this.replay("setRotationPolicy", c.requestId, c.name, () => ({
+      kind: "rotationPolicySet",
+      requestId: c.requestId,
+      name: c.name,
+      duplicate: true,
+    }));
+    if (again) return again;
+    this.requireNotDeleted(c.name);
+    if (!this.state.keys.has(c.name)) reject("KeyNotFound", `key ${c.name} does not exist`);
+    const previous = this.state.policies.get(c.name);
+    this.state.policies.set(
+      c.name,
+      Object.freeze({
+        name: c.name,
+        policy: c.policy,
+        createdMs: previous?.createdMs ?? c.at,
+        updatedMs: c.at,
+      }),
+    );
+    this.remember("setRotationPolicy", c.requestId, c.name, []);
+    return {
+      outcome: { kind: "rotationPolicySet", requestId: c.requestId, name: c.name, duplicate: false },
+      effects: [],
+    };
+  }
+
+  private applyRestoreKey(c: RestoreKeyCommand): Omit<ApplyResult, "index"> {
+    this.requireGenesis();
+    const make = (versions: number[], duplicate: boolean): ApplyOutcome => ({
+      kind: "keyRestored",
+      requestId: c.requestId,
+      name: c.name,
+      versions,
+      duplicate,
+    });
+    const again = this.replay("restoreKey", c.requestId, c.name, (v) => make(v, true));
+    if (again) return again;
+    this.requireNotDeleted(c.name);
+    if (this.state.keys.has(c.name))
+      reject("Conflict", `key ${c.name} already exists; restore refuses to overwrite it`);
+    this.state.keys.set(c.name, [...c.versions]);
+    const numbers = c.versions.map((v) => v.version);
+    this.remember("restoreKey", c.requestId, c.name, numbers);
+    return {
+      outcome: make(numbers, false),
+      effects: c.versions.map((v) => ({
+        kind: "importKeyVersion" as const,
+        name: c.name,
+        version: v.version,
+        wrappedMaterial: Uint8Array.from(v.wrappedMaterial),
+      })),
+    };
   }
 
   private applyMemberSynced(c: MemberOwnershipSyncedCommand): Omit<ApplyResult, "index"> {
@@ -613,6 +902,82 @@ export class KeyStore {
     return versions.map(view);
   }
 
+  /** Soft-deleted keys, ordered by name. */
+  listDeleted(): DeletedKeyView[] {
+    return [...this.state.deleted.keys()].sort(compareNames).map((name) => this.getDeleted(name));
+  }
+
+  /** One soft-deleted key; KeyNotFound when there is none of that name. */
+  getDeleted(nameInput: string): DeletedKeyView {
+    const name = requireKeyName(nameInput);
+    const d = this.state.deleted.get(name) ?? fail("KeyNotFound", `there is no deleted key ${name}`);
+    return {
+      name,
+      latest: view(d.versions.at(-1) as KeyVersionRecord),
+      versions: d.versions.map((v) => v.version),
+      deletedMs: d.deletedMs,
+      scheduledPurgeMs: d.scheduledPurgeMs,
+    };
+  }
+
+  isDeleted(name: string): boolean {
+    return this.state.deleted.has(name);
+  }
+
+  get settings(): PoolSettings {
+    return this.state.settings;
+  }
+
+  /** Every setting as name = value, in SETTING_NAMES order. */
+  listSettings(): { name: SettingName; value: string }[] {
+    return SETTING_NAMES.map((name) => ({ name, value: settingValue(this.state.settings, name) }));
+  }
+
+  getSetting(name: unknown): { name: SettingName; value: string } {
+    const valid = requireSettingName(name);
+    return { name: valid, value: settingValue(this.state.settings, valid) };
+  }
+
+  /** A key's rotation policy; KeyNotFound for an unknown key, null when it has none. */
+  rotationPolicy(nameInput: string): RotationPolicyView | null {
+    const name = requireKeyName(nameInput);
+    if (!this.state.keys.has(name)) fail("KeyNotFound", `key ${name} does not exist`);
+    const p = this.state.policies.get(name);
+    return p ? { ...p } : null;
+  }
+
+  /** Pure policy evaluation at `nowMs`: the live keys due a rotation (ordered by name). */
+  dueRotations(nowMs: number): DueRotation[] {
+    const candidates = [...this.state.policies.values()]
+      .filter((p) => this.state.keys.has(p.name))
+      .sort((a, b) => compareNames(a.name, b.name))
+      .map((p) => {
+        const latest = this.state.keys.get(p.name)?.at(-1) as KeyVersionRecord;
+        return {
+          name: p.name,
+          latestVersion: latest.version,
+          latestCreatedMs: latest.createdMs,
+          latestExpiresMs: latest.attributes.expiresMs,
+          policy: p.policy,
+        };
+      });
+    return dueRotations(candidates, nowMs);
+  }
+
+  /** Deleted keys whose scheduled purge date has come at `nowMs` (the primary purges them). */
+  duePurges(nowMs: number): string[] {
+    return [...this.state.deleted.values()]
+      .filter((d) => nowMs >= d.scheduledPurgeMs)
+      .map((d) => d.name)
+      .sort(compareNames);
+  }
+
+  /** Every version record of a live key, material still DEK-wrapped: the content of a key backup. */
+  versionRecords(nameInput: string): KeyVersionRecord[] {
+    const name = requireKeyName(nameInput);
+    return [...(this.state.keys.get(name) ?? fail("KeyNotFound", `key ${name} does not exist`))];
+  }
+
   /** The DEK-wrapped blob of a version, for the shell to import into its partition. */
   wrappedMaterialOf(name: string, version: number): Uint8Array {
     return Uint8Array.from(this.record(name, version).wrappedMaterial);
@@ -652,7 +1017,9 @@ export class KeyStore {
 
   /** Validates a create request at wall time `nowMs`; BadParameter names the field. */
   validateCreate(request: unknown, nowMs: number): ValidCreateKey {
-    return validateCreateKeyRequest(request, nowMs);
+    const valid = validateCreateKeyRequest(request, nowMs);
+    this.validateCreateName(valid.name);
+    return valid;
   }
 
   /** Validates an update against the current state at `nowMs` (KeyNotFound, BadParameter). */
@@ -664,6 +1031,16 @@ export class KeyStore {
     const name = requireKeyName(r.name);
     const record = this.record(name, r.version === undefined ? undefined : requireVersion(r.version));
     const { name: _n, version: _v, ...fields } = r;
+    const unknown = Object.keys(fields).filter((f) => !UPDATABLE_ATTRIBUTES.includes(f));
+    if (unknown.length > 0) {
+      fail(
+        "BadParameter",
+        `unknown key attribute ${unknown.map((f) => JSON.stringify(f)).join(", ")}; updatable: ${UPDATABLE_ATTRIBUTES.join(", ")}`,
+        {
+          field: unknown[0],
+        },
+      );
+    }
     const changes = validateAttributeChanges(fields, record.shape.kty);
     const merged = this.mergeChanges(record, changes, (code, message, field) =>
       fail(code, message, { field }),
@@ -672,6 +1049,53 @@ export class KeyStore {
       requireTimeWindow(merged.attributes.notBeforeMs, merged.attributes.expiresMs, nowMs);
     }
     return { name, version: record.version, changes };
+  }
+
+  /** Checks a create for a name that is soft-deleted (Conflict, as the managed-HSM service answers). */
+  validateCreateName(name: string): void {
+    const deleted = this.state.deleted.get(name);
+    if (deleted) {
+      fail(
+        "Conflict",
+        `key ${name} is deleted but not purged (scheduled purge ${new Date(deleted.scheduledPurgeMs).toISOString()}); recover or purge it first`,
+        { field: "name" },
+      );
+    }
+  }
+
+  /** Checks a recover request: a deleted key of that name must exist. */
+  validateRecover(name: unknown): string {
+    return this.getDeleted(requireKeyName(name)).name;
+  }
+
+  /** Checks a purge request at `nowMs`: the key must be deleted, and purge protection must allow it. */
+  validatePurge(name: unknown, nowMs: number): string {
+    const valid = requireKeyName(name);
+    const deleted = this.state.deleted.get(valid) ?? fail("KeyNotFound", `there is no deleted key ${valid}`);
+    this.requirePurgeAllowed(deleted, nowMs, (code, message) => fail(code, message, { field: "name" }));
+    return valid;
+  }
+
+  /** Checks a setting change against the current settings (BadParameter; nothing changes). */
+  validateSetting(name: unknown, value: unknown): { setting: SettingName; value: string } {
+    changeSetting(this.state.settings, name, value);
+    return { setting: name as SettingName, value: value as string };
+  }
+
+  /** Checks a rotation policy for a live key. */
+  validateRotationPolicy(nameInput: unknown, policy: unknown): { name: string; policy: RotationPolicy } {
+    const name = requireKeyName(nameInput);
+    if (!this.state.keys.has(name)) fail("KeyNotFound", `key ${name} does not exist`);
+    return { name, policy: validateRotationPolicy(policy) };
+  }
+
+  /** Checks that a key may be restored under `name` (neither live nor deleted). */
+  validateRestore(nameInput: unknown): string {
+    const name = requireKeyName(nameInput);
+    this.validateCreateName(name);
+    if (this.state.keys.has(name))
+      fail("Conflict", `key ${name} already exists; restore refuses to overwrite it`);
+    return name;
   }
 
   /** Checks a delete request: the key must exist. */
@@ -725,6 +1149,10 @@ export class KeyStore {
     requireAlgorithmFits(op, alg, record.shape);
     return { name, version: record.version, shape: record.shape, op, alg };
   }
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function sortedById<T extends { memberId: string }>(items: T[]): T[] {

@@ -30,8 +30,9 @@ export interface AvailabilityInput {
   minGapMs: number;
 }
 
+/** An answer about the key store's state is service (KeyNotFound; Conflict: a soft-deleted name). */
 const answered = (type: string, code: string | undefined) =>
-  type === "ok" || (type === "fail" && code === "KeyNotFound");
+  type === "ok" || (type === "fail" && (code === "KeyNotFound" || code === "Conflict"));
 
 export function checkAvailability(input: AvailabilityInput): CheckerResult {
   const ops = pairOperations(input.events).filter((o) => !o.invoke.final && o.complete);

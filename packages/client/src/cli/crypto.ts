@@ -80,6 +80,19 @@ export function registerCryptoCommands(program: Command): void {
   registerDecryptCommand(program);
   registerWrapKeyCommand(program);
   registerUnwrapKeyCommand(program);
+  registerRngCommand(program);
+}
+
+function registerRngCommand(program: Command): void {
+  program
+    .command("rng")
+    .description("random bytes from a pool member's HSM, printed as base64")
+    .requiredOption("--count <n>", "how many bytes, 1 to 128")
+    .option("--run-dir <dir>", RUN_DIR_HELP)
+    .action(async (opts: { count: string; runDir?: string }) => {
+      const count = parseWholeNumber("--count", opts.count, 1, 128);
+      out(encodeBase64(await withPool(resolveRunDir(opts.runDir), (c) => c.getRandomBytes(count))));
+    });
 }
 
 function registerSignCommand(program: Command): void {
@@ -90,7 +103,10 @@ function registerSignCommand(program: Command): void {
         "sign a message with a pool key (the HSM hashes it with the algorithm's hash); prints the signature as base64",
       )
       .argument("<key>", "key name")
-      .requiredOption("--alg <alg>", "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES256K ES384 ES512"),
+      .requiredOption(
+        "--alg <alg>",
+        "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES256K ES384 ES512 HS256 HS384 HS512",
+      ),
   )
     .option("--version <n>", "key version (default: latest)")
     .option("--json", "print { signature, version, servedBy }")

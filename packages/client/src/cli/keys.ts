@@ -1,9 +1,11 @@
-/** `hsmpool keys create|get|list|delete`: key management on the running pool. */
+/** `hsmpool keys create|get|list|delete` (+ lifecycle and transfer subcommands): key management on the running pool. */
 import { fail } from "@hsmpool/errors";
 import type { Command } from "commander";
 import type { KeyBundle } from "../sdk/types.js";
 import { out, RUN_DIR_HELP, resolveRunDir, withPool } from "./context.js";
 import { parseWholeNumber } from "./inputs.js";
+import { registerKeyLifecycleCommands } from "./key-lifecycle.js";
+import { registerKeyTransferCommands } from "./key-transfer.js";
 
 function shapeOf(k: KeyBundle): string {
   if (k.kty === "EC") return `EC ${k.crv}`;
@@ -16,7 +18,7 @@ export function keyLine(k: KeyBundle): string {
 }
 
 /** ISO-8601 date or Unix milliseconds. */
-function parseTime(flag: string, value: string): number {
+export function parseTime(flag: string, value: string): number {
   const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isSafeInteger(ms) || ms <= 0) {
     fail("BadParameter", `${flag} must be an ISO-8601 date or Unix milliseconds, got "${value}"`, { flag });
@@ -24,13 +26,13 @@ function parseTime(flag: string, value: string): number {
   return ms;
 }
 
-function collectTag(value: string, previous: Record<string, string>): Record<string, string> {
+export function collectTag(value: string, previous: Record<string, string>): Record<string, string> {
   const eq = value.indexOf("=");
   if (eq <= 0) fail("BadParameter", `--tag must look like name=value, got "${value}"`, { flag: "--tag" });
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
-function parseOps(value: string): string[] {
+export function parseOps(value: string): string[] {
   const ops = value
     .split(",")
     .map((s) => s.trim())
@@ -47,6 +49,8 @@ export function registerKeyCommands(program: Command): void {
   registerKeysGetCommand(keys);
   registerKeysListCommand(keys);
   registerKeysDeleteCommand(keys);
+  registerKeyLifecycleCommands(keys);
+  registerKeyTransferCommands(keys);
 }
 
 function registerKeysCreateCommand(keys: Command): void {
@@ -147,7 +151,7 @@ function registerKeysListCommand(keys: Command): void {
 function registerKeysDeleteCommand(keys: Command): void {
   keys
     .command("delete")
-    .description("delete a key and all its versions")
+    .description("soft-delete a key with all its versions (recoverable until purged; see `keys deleted`)")
     .argument("<name>", "key name")
     .option("--run-dir <dir>", RUN_DIR_HELP)
     .action(async (name: string, opts: { runDir?: string }) => {

@@ -13,10 +13,12 @@ import { takeRequestedExitCode } from "./exit-code.js";
 import { registerFabricCommands } from "./fabric.js";
 import { registerHealingCommands } from "./healing.js";
 import { registerIdentityCommands } from "./identity.js";
+import { registerByokCommands } from "./key-transfer.js";
 import { registerKeyCommands } from "./keys.js";
 import { registerPoolCommands } from "./pool.js";
 import { registerRoleCommands } from "./roles.js";
 import { registerSecurityDomainCommands } from "./security-domain.js";
+import { registerSettingsCommands } from "./settings.js";
 import { registerSimCommands } from "./sim.js";
 import { registerStorageCommands } from "./storage.js";
 
@@ -43,6 +45,8 @@ export function buildProgram(): Command {
   registerSecurityDomainCommands(program);
   registerStorageCommands(program);
   registerBackupCommands(program);
+  registerSettingsCommands(program);
+  registerByokCommands(program);
   registerDemoCommand(program);
   registerChaosCommands(program);
   registerDashboardCommand(program);

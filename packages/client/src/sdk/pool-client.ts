@@ -35,14 +35,19 @@ import type {
   AuditVerdict,
   CreateKeyOptions,
   DecryptOptions,
+  DeletedKeyBundle,
   EncryptOptions,
   EncryptResult,
+  ImportKeyOptions,
   KeyBundle,
   KeyRef,
   MemberAudit,
+  PoolSetting,
   RoleAssignment,
   RoleDefinition,
+  RotationPolicyJson,
   SignResult,
+  UpdateKeyOptions,
   WrapResult,
 } from "./types.js";
 
@@ -125,6 +130,32 @@ function toBundle(m: BundleMessage): KeyBundle {
     tags: { ...m.tags },
     publicJwk,
   };
+}
+
+interface DeletedMessage {
+  key: BundleMessage | null;
+  deletedMs: number;
+  scheduledPurgeMs: number;
+  versions: number[];
+}
+
+function toDeleted(m: DeletedMessage): DeletedKeyBundle {
+  if (!m.key) fail("IntegrityError", "the pool returned a deleted key without its bundle");
+  return {
+    key: toBundle(m.key),
+    deletedMs: m.deletedMs,
+    scheduledPurgeMs: m.scheduledPurgeMs,
+    versions: [...m.versions],
+  };
+}
+
+function parsePolicy(json: string, name: string): RotationPolicyJson | null {
+  if (json === "") return null;
+  try {
+    return JSON.parse(json) as RotationPolicyJson;
+  } catch {
+    return fail("IntegrityError", `the pool returned a malformed rotation policy for key ${name}`);
+  }
 }
 
 const bytes = (b: Buffer | Uint8Array | undefined): Uint8Array => new Uint8Array(b ?? new Uint8Array());
@@ -246,6 +277,111 @@ export class PoolClient {
 
   async deleteKey(name: string): Promise<void> {
     await this.invoke("DeleteKey", { name, requestId: randomUUID() });
+  }
+
+  // ---------------------------------------------------------------- versions and lifecycle
+
+  async rotateKey(name: string): Promise<KeyBundle> {
+    return toBundle(await this.invoke<BundleMessage>("RotateKey", { name, requestId: randomUUID() }));
+  }
+
+  async listKeyVersions(name: string): Promise<KeyBundle[]> {
+    const r = await this.invoke<{ keys: BundleMessage[] }>("ListKeyVersions", { name });
+    return r.keys.map(toBundle);
+  }
+
+  async updateKey(req: UpdateKeyOptions): Promise<KeyBundle> {
+    const m = await this.invoke<BundleMessage>("UpdateKey", {
+      name: req.name,
+      version: req.version ?? 0,
+      ops: req.ops ?? [],
+      ...(req.enabled !== undefined ? { enabled: req.enabled } : {}),
+      ...(req.notBeforeMs !== undefined ? { notBeforeMs: req.notBeforeMs ?? 0 } : {}),
+      ...(req.expiresMs !== undefined ? { expiresMs: req.expiresMs ?? 0 } : {}),
+      tags: req.tags ?? {},
+      setTags: req.tags !== undefined,
+      requestId: randomUUID(),
+    });
+    return toBundle(m);
+  }
+
+  async listDeletedKeys(): Promise<DeletedKeyBundle[]> {
+    const r = await this.invoke<{ keys: DeletedMessage[] }>("ListDeletedKeys", {});
+    return r.keys.map(toDeleted);
+  }
+
+  async getDeletedKey(name: string): Promise<DeletedKeyBundle> {
+    return toDeleted(await this.invoke<DeletedMessage>("GetDeletedKey", { name, version: 0 }));
+  }
+
+  async recoverDeletedKey(name: string): Promise<KeyBundle> {
+    return toBundle(await this.invoke<BundleMessage>("RecoverDeletedKey", { name, requestId: randomUUID() }));
+  }
+
+  async purgeDeletedKey(name: string): Promise<void> {
+    await this.invoke("PurgeDeletedKey", { name, requestId: randomUUID() });
+  }
+
+  async setRotationPolicy(name: string, policy: RotationPolicyJson): Promise<RotationPolicyJson> {
+    const r = await this.invoke<{ policyJson: string }>("SetRotationPolicy", {
+      name,
+      policyJson: JSON.stringify(policy),
+      requestId: randomUUID(),
+    });
+    return (
+      parsePolicy(r.policyJson, name) ?? fail("IntegrityError", `the pool returned no policy for ${name}`)
+    );
+  }
+
+  /** The key's rotation policy; null when it has none. */
+  async getRotationPolicy(name: string): Promise<RotationPolicyJson | null> {
+    const r = await this.invoke<{ policyJson: string }>("GetRotationPolicy", { name, version: 0 });
+    return parsePolicy(r.policyJson, name);
+  }
+
+  /** Every version of a key as a blob only a pool of the same security domain can restore. */
+  async backupKey(name: string): Promise<Uint8Array> {
+    return bytes((await this.invoke<{ value: Buffer }>("BackupKey", { name, version: 0 })).value);
+  }
+
+  async restoreKey(backup: Uint8Array): Promise<KeyBundle> {
+    return toBundle(
+      await this.invoke<BundleMessage>("RestoreKey", { value: buf(backup), requestId: randomUUID() }),
+    );
+  }
+
+  async importKey(req: ImportKeyOptions): Promise<KeyBundle> {
+    const m = await this.invoke<BundleMessage>("ImportKey", {
+      name: req.name,
+      jwkJson: req.jwk ? JSON.stringify(req.jwk) : "",
+      byokJson: req.byok ?? "",
+      kekName: req.kek?.name ?? "",
+      kekVersion: req.kek?.version ?? 0,
+      ops: req.ops ?? [],
+      disabled: req.disabled ?? false,
+      notBeforeMs: req.notBeforeMs ?? 0,
+      expiresMs: req.expiresMs ?? 0,
+      tags: req.tags ?? {},
+      requestId: randomUUID(),
+    });
+    return toBundle(m);
+  }
+
+  /** `count` (1..128) random bytes from a pool member's HSM. */
+  async getRandomBytes(count: number): Promise<Uint8Array> {
+    return bytes((await this.invoke<{ value: Buffer }>("GetRandomBytes", { count })).value);
+  }
+
+  async listSettings(): Promise<PoolSetting[]> {
+    return (await this.invoke<{ settings: PoolSetting[] }>("ListSettings", {})).settings;
+  }
+
+  async getSetting(name: string): Promise<PoolSetting> {
+    return this.invoke<PoolSetting>("GetSetting", { name });
+  }
+
+  async updateSetting(name: string, value: string): Promise<PoolSetting> {
+    return this.invoke<PoolSetting>("UpdateSetting", { name, value, requestId: randomUUID() });
   }
 
   // ---------------------------------------------------------------- crypto

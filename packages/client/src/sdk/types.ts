@@ -128,3 +128,51 @@ export interface AuditVerdict {
   firstBadSeq: number;
   reason: string;
 }
+
+/** A soft-deleted key: its latest version plus the deletion and scheduled purge dates. */
+export interface DeletedKeyBundle {
+  key: KeyBundle;
+  deletedMs: number;
+  scheduledPurgeMs: number;
+  versions: number[];
+}
+
+/** Attribute changes of one version; absent fields stay, null clears a time limit. */
+export interface UpdateKeyOptions {
+  name: string;
+  /** 0 or absent: the latest version. */
+  version?: number;
+  ops?: string[];
+  enabled?: boolean;
+  notBeforeMs?: number | null;
+  expiresMs?: number | null;
+  tags?: Record<string, string>;
+}
+
+/** The managed-HSM API's rotation policy JSON. */
+export interface RotationPolicyJson {
+  id?: string;
+  lifetimeActions: {
+    trigger: { timeAfterCreate?: string; timeBeforeExpiry?: string };
+    action: { type: "Rotate" | "Notify" | string };
+  }[];
+  attributes?: { expiryTime?: string; created?: number; updated?: number };
+}
+
+/** Import from a private JWK, or (BYOK) from a `.byok` blob unwrapped by the named key-exchange key. */
+export interface ImportKeyOptions {
+  name: string;
+  jwk?: JsonWebKey;
+  byok?: string;
+  kek?: KeyRef;
+  ops?: string[];
+  disabled?: boolean;
+  notBeforeMs?: number;
+  expiresMs?: number;
+  tags?: Record<string, string>;
+}
+
+export interface PoolSetting {
+  name: string;
+  value: string;
+}

@@ -9,6 +9,7 @@ import { DataActions as A, KEYS_SCOPE, type KeyVersionView, keyScope } from "@hs
 import type { KeyRefInput, KeyService } from "../keyvault/key-service.js";
 import type { DataPlaneAccess } from "./access.js";
 import { unary } from "./grpc-errors.js";
+import { keyLifecycleHandlers } from "./key-lifecycle-handlers.js";
 import type { CreateKeyRequestMessage, KeyBundleMessage } from "./protos.js";
 
 export function keyBundleOf(v: KeyVersionView): KeyBundleMessage {
@@ -55,6 +56,7 @@ export function keyVaultImplementation(
   const u = <Req, Res>(h: (r: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) =>
     unary(h, onInternalError);
   return {
+    ...keyLifecycleHandlers(keys, u, access),
     CreateKey: u(async (r: CreateKeyRequestMessage, call) => {
       await access.authorize(call, A.KeysCreate, keyScope(r.name));
       return keyBundleOf(

@@ -5,20 +5,30 @@
  * applied. Reads and crypto operations: on any member holding ownership, after a
  * ReadIndex barrier (linearizable), from local state and the local partition.
  */
+import { createPublicKey } from "node:crypto";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import type { KeySpec } from "@hsmpool/hsm";
+import { type KeyHandle, parseByokBlob, rsaThumbprint } from "@hsmpool/hsm";
 import {
   type AccessCommand,
   type AccessOp,
   type ApplyOutcome,
   type CreateKeyCommand,
+  type DeletedKeyView,
   type DeleteKeyCommand,
+  decodeKeyBackup,
   describeQuorum,
   encodeCommand,
+  encodeKeyBackup,
+  type KeyAttributes,
   type KeyStore,
   type KeyVersionView,
+  type PoolCommand,
   type PublicJwk,
+  policyRotationRequestId,
   type QuorumReport,
+  type RotationPolicyView,
+  type SettingName,
   validatePublicJwk,
 } from "@hsmpool/pool";
 import type { PartitionAccess } from "../hsm/partition-access.js";
@@ -28,6 +38,7 @@ import type { HsmSession } from "../seams/hsm.js";
 import type { NodeObserver } from "../seams/observer.js";
 import type { Randomness } from "../seams/random.js";
 import { NO_VARIANTS, type ShellVariants } from "../seams/variants.js";
+import { openKeyBackup, sealKeyBackup } from "./key-backup-protection.js";
 import { deleteHsmKeys, type KeyIndex } from "./key-index.js";
 import type { KeyReserve, PreparedKey } from "./key-reserve.js";
 import type { ProposalWaiters } from "./proposals.js";
@@ -76,6 +87,33 @@ export interface CreateKeyInput {
   tags: Record<string, string>;
   requestId?: string;
 }
+
+/** Attributes of a key made from outside material (import, BYOK); the shape comes from the key itself. */
+export interface ImportAttributesInput {
+  name: string;
+  ops?: string[];
+  enabled: boolean;
+  notBeforeMs: number | null;
+  expiresMs: number | null;
+  tags: Record<string, string>;
+  requestId?: string;
+}
+
+export interface UpdateKeyInput {
+  name: string;
+  /** Undefined: the latest version. */
+  version?: number;
+  ops?: string[];
+  enabled?: boolean;
+  /** null clears the limit. */
+  notBeforeMs?: number | null;
+  expiresMs?: number | null;
+  tags?: Record<string, string>;
+  requestId?: string;
+}
+
+/** Bytes the random-number operation returns at most (Key Vault's getRandomBytes limit). */
+export const MAX_RANDOM_BYTES = 128;
 
 export interface KeyRefInput {
   name: string;
@@ -189,20 +227,14 @@ export class KeyService {
     this.requireLeader();
     const dekKeyId = this.ctx.dekKeyId();
     this.ctx.observer?.serving?.("createKey");
-    const session = this.ctx.access.session;
     const spec: KeySpec =
       valid.shape.kty === "EC"
         ? { kty: "EC", crv: valid.shape.crv, ops: valid.ops }
         : { kty: valid.shape.kty, size: valid.shape.size, ops: valid.ops };
-    const prepared = await this.ctx.reserve.take(spec, dekKeyId);
-    const handle = prepared.handle;
-    this.ctx.index.markImported(handle.id);
-    let outcome: ApplyOutcome;
-    try {
-      const wrappedMaterial = prepared.wrappedMaterial;
-      const publicJwk =
-        prepared.publicJwk === null ? null : publicJwkOf(prepared.publicJwk as Record<string, unknown>);
-      const command: CreateKeyCommand = {
+    return this.commitNewMaterial(
+      await this.ctx.reserve.take(spec, dekKeyId),
+      requestId,
+      (wrappedMaterial, publicJwk) => ({
         kind: "createKey",
         requestId,
         name: valid.name,
@@ -212,22 +244,392 @@ export class KeyService {
         wrappedMaterial,
         publicJwk,
         at: now,
+      }),
+      () => this.ctx.reserve.refill(spec, dekKeyId),
+    );
+  }
+
+  /** A key this partition just made (import, BYOK) as a create carries it: wrapped under the DEK, public JWK. */
+  private async prepared(handle: KeyHandle): Promise<PreparedKey> {
+    const session = this.ctx.access.session;
+    try {
+      return {
+        handle,
+        wrappedMaterial: await session.exportWrapped(handle, this.ctx.dekKeyId()),
+        publicJwk: handle.kty === "oct" ? null : await session.getPublicJwk(handle),
       };
-      if (this.ackBeforeCommitVariant)
-        return this.ackBeforeCommit(encodeCommand(command), predictedView(command, store));
-      outcome = await this.commit(requestId, encodeCommand(command));
+    } catch (e) {
+      await deleteHsmKeys(session, [handle.id]);
+      throw e;
+    }
+  }
+
+  /**
+   * Proposes a command carrying a key this partition made (generated, imported,
+   * unwrapped by BYOK), wrapped under the DEK, and answers its version once applied.
+   * The partition's copy is removed unless that very command stored it. `done` runs
+   * once the proposal is settled either way (the reserve's refill).
+   */
+  private async commitNewMaterial(
+    prepared: PreparedKey,
+    requestId: string,
+    command: (wrappedMaterial: Uint8Array, publicJwk: PublicJwk | null) => PoolCommand,
+    done: () => void = () => {},
+  ): Promise<KeyVersionView> {
+    const session = this.ctx.access.session;
+    const { handle } = prepared;
+    this.ctx.index.markImported(handle.id);
+    let outcome: ApplyOutcome;
+    try {
+      const publicJwk =
+        prepared.publicJwk === null ? null : publicJwkOf(prepared.publicJwk as Record<string, unknown>);
+      const c = command(prepared.wrappedMaterial, publicJwk);
+      if (this.ackBeforeCommitVariant && c.kind === "createKey")
+        return this.ackBeforeCommit(encodeCommand(c), predictedView(c, this.ctx.store()));
+      outcome = await this.commit(requestId, encodeCommand(c));
     } catch (e) {
       // Not proposed: our key can never be stored. (After a NoQuorum timeout it may still be: keep it.)
       if (!isHsmPoolError(e, "NoQuorum")) await deleteHsmKeys(session, [handle.id]);
       throw e;
     } finally {
-      this.ctx.reserve.refill(spec, dekKeyId);
+      done();
     }
-    // Refused, or a retried requestId that had created another key: ours is not the stored one.
-    if (outcome.kind !== "keyCreated" || outcome.duplicate) await deleteHsmKeys(session, [handle.id]);
+    const stored = (outcome.kind === "keyCreated" || outcome.kind === "keyRotated") && !outcome.duplicate;
+    // Refused, or a retried requestId that had made another version: ours is not the stored one.
+    if (!stored) await deleteHsmKeys(session, [handle.id]);
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
-    if (outcome.kind !== "keyCreated") fail("Internal", `create applied as ${outcome.kind}`);
+    if (outcome.kind !== "keyCreated" && outcome.kind !== "keyRotated")
+      fail("Internal", `key applied as ${outcome.kind}`);
     return this.ctx.store().get(outcome.name, outcome.version);
+  }
+
+  /** A write whose apply outcome must be `kind`; a refusal becomes its HsmPoolError. */
+  private async commitExpecting<K extends ApplyOutcome["kind"]>(
+    requestId: string,
+    command: PoolCommand,
+    kind: K,
+  ): Promise<Extract<ApplyOutcome, { kind: K }>> {
+    const outcome = await this.commit(requestId, encodeCommand(command));
+    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
+    if (outcome.kind !== kind) fail("Internal", `${command.kind} applied as ${outcome.kind}`);
+    return outcome as Extract<ApplyOutcome, { kind: K }>;
+  }
+
+  /** A new version of `name` with its latest version's parameters (`basedOnVersion`: only if still the latest). */
+  async rotateKey(input: {
+    name: string;
+    basedOnVersion?: number;
+    requestId?: string;
+  }): Promise<KeyVersionView> {
+    const latest = this.ctx.store().get(input.name);
+    const basedOnVersion = input.basedOnVersion ?? latest.version;
+    const requestId = this.requestIdOf(input.requestId);
+    this.requireLeader();
+    const dekKeyId = this.ctx.dekKeyId();
+    const { shape } = latest;
+    const spec: KeySpec =
+      shape.kty === "EC"
+        ? { kty: "EC", crv: shape.crv, ops: latest.ops }
+        : { kty: shape.kty, size: shape.size, ops: latest.ops };
+    return this.commitNewMaterial(
+      await this.ctx.reserve.take(spec, dekKeyId),
+      requestId,
+      (wrappedMaterial, publicJwk) => ({
+        kind: "rotateKey",
+        requestId,
+        name: latest.name,
+        basedOnVersion,
+        wrappedMaterial,
+        publicJwk,
+        at: this.ctx.clock.now(),
+      }),
+      () => this.ctx.reserve.refill(spec, dekKeyId),
+    );
+  }
+
+  /** Validates the attributes of an import before any key material is touched (shape checked later). */
+  private validImportAttributes(input: ImportAttributesInput): {
+    name: string;
+    attributes: KeyAttributes;
+    requestId: string;
+  } {
+    const now = this.ctx.clock.now();
+    // Shape-free fields are checked with a placeholder type; the real shape is checked once the HSM read the key.
+    const valid = this.ctx.store().validateCreate(
+      {
+        name: input.name,
+        kty: "RSA",
+        enabled: input.enabled,
+        notBeforeMs: input.notBeforeMs,
+        expiresMs: input.expiresMs,
+        tags: input.tags,
+      },
+      now,
+    );
+    return { name: valid.name, attributes: valid.attributes, requestId: this.requestIdOf(input.requestId) };
+  }
+
+  private async commitImported(
+    handle: KeyHandle,
+    valid: { name: string; attributes: KeyAttributes; requestId: string },
+  ): Promise<KeyVersionView> {
+    const shape =
+      handle.kty === "EC"
+        ? ({ kty: "EC", crv: handle.crv } as const)
+        : handle.kty === "RSA"
+          ? ({ kty: "RSA", size: handle.size } as const)
+          : ({ kty: "oct", size: handle.size } as const);
+    return this.commitNewMaterial(
+      await this.prepared(handle),
+      valid.requestId,
+      (wrappedMaterial, publicJwk) => ({
+        kind: "createKey",
+        requestId: valid.requestId,
+        name: valid.name,
+        shape,
+        ops: handle.ops,
+        attributes: valid.attributes,
+        wrappedMaterial,
+        publicJwk,
+        at: this.ctx.clock.now(),
+      }),
+    );
+  }
+
+  /** Imports a private JWK sent over the protected channel (the managed-HSM API's import). */
+  async importKey(input: ImportAttributesInput & { jwk: unknown }): Promise<KeyVersionView> {
+    const valid = this.validImportAttributes(input);
+    this.requireLeader();
+    this.ctx.dekKeyId();
+    const handle = await this.ctx.access.session.importJwk(input.jwk, input.ops);
+    return this.commitImported(handle, valid);
+  }
+
+  /**
+   * BYOK: the `.byok` blob is unwrapped by the key-exchange key inside this node's
+   * partition; the target key never exists in this process in plaintext.
+   */
+  async importByok(
+    input: ImportAttributesInput & { byok: string; kek: KeyRefInput },
+  ): Promise<KeyVersionView> {
+    const valid = this.validImportAttributes(input);
+    const blob = parseByokBlob(input.byok);
+    this.requireLeader();
+    const store = await this.readable();
+    const kek = store.authorizeOperation(
+      input.kek.name,
+      "import",
+      "CKM_RSA_AES_KEY_WRAP",
+      this.ctx.clock.now(),
+      input.kek.version,
+    );
+    const kekView = store.get(kek.name, kek.version);
+    const kekKeyId = await this.ctx.index.ensureImported(
+      this.ctx.access.session,
+      store,
+      this.ctx.dekKeyId(),
+      kek.name,
+      kek.version,
+    );
+    const thumbprint = kekView.publicJwk ? thumbprintOf(kekView.publicJwk) : "";
+    if (blob.kid !== thumbprint && blob.kid !== `${kek.name}/${kek.version}` && blob.kid !== kek.name) {
+      fail(
+        "BadParameter",
+        `the BYOK blob was made for another key-exchange key (kid ${blob.kid.slice(0, 60)}), not ${kek.name} version ${kek.version}`,
+        { field: "byok" },
+      );
+    }
+    const handle = await this.ctx.access.session.importByok(kekKeyId, blob.ciphertext, input.ops);
+    return this.commitImported(handle, valid);
+  }
+
+  /** Changes one version's attributes (default: the latest); refusals name the attribute. */
+  async updateKey(input: UpdateKeyInput): Promise<KeyVersionView> {
+    const { requestId: given, ...request } = input;
+    const valid = this.ctx.store().validateUpdate(request, this.ctx.clock.now());
+    const requestId = this.requestIdOf(given);
+    this.requireLeader();
+    this.ctx.dekKeyId();
+    const outcome = await this.commitExpecting(
+      requestId,
+      {
+        kind: "updateKeyAttributes",
+        requestId,
+        name: valid.name,
+        version: valid.version,
+        changes: valid.changes,
+        at: this.ctx.clock.now(),
+      },
+      "keyUpdated",
+    );
+    return this.ctx.store().get(outcome.name, outcome.version);
+  }
+
+  async listDeletedKeys(): Promise<DeletedKeyView[]> {
+    return (await this.readable()).listDeleted();
+  }
+
+  async getDeletedKey(name: string): Promise<DeletedKeyView> {
+    return (await this.readable()).getDeleted(name);
+  }
+
+  async recoverKey(nameInput: string, requestIdInput?: string): Promise<KeyVersionView> {
+    const name = this.ctx.store().validateRecover(nameInput);
+    const requestId = this.requestIdOf(requestIdInput);
+    this.requireLeader();
+    this.ctx.dekKeyId();
+    await this.commitExpecting(
+      requestId,
+      { kind: "recoverKey", requestId, name, at: this.ctx.clock.now() },
+      "keyRecovered",
+    );
+    return this.ctx.store().get(name);
+  }
+
+  async purgeKey(nameInput: string, requestIdInput?: string): Promise<string> {
+    const name = this.ctx.store().validatePurge(nameInput, this.ctx.clock.now());
+    const requestId = this.requestIdOf(requestIdInput);
+    this.requireLeader();
+    this.ctx.dekKeyId();
+    await this.commitExpecting(
+      requestId,
+      { kind: "purgeKey", requestId, name, at: this.ctx.clock.now() },
+      "keyPurged",
+    );
+    return name;
+  }
+
+  async listSettings(): Promise<{ name: SettingName; value: string }[]> {
+    return (await this.readable()).listSettings();
+  }
+
+  async getSetting(name: string): Promise<{ name: SettingName; value: string }> {
+    return (await this.readable()).getSetting(name);
+  }
+
+  async setSetting(input: {
+    name: string;
+    value: string;
+    requestId?: string;
+  }): Promise<{ name: SettingName; value: string }> {
+    const valid = this.ctx.store().validateSetting(input.name, input.value);
+    const requestId = this.requestIdOf(input.requestId);
+    this.requireLeader();
+    this.ctx.dekKeyId();
+    await this.commitExpecting(
+      requestId,
+      { kind: "setSetting", requestId, setting: valid.setting, value: valid.value, at: this.ctx.clock.now() },
+      "settingChanged",
+    );
+    return this.ctx.store().getSetting(valid.setting);
+  }
+
+  async setRotationPolicy(input: {
+    name: string;
+    policy: unknown;
+    requestId?: string;
+  }): Promise<RotationPolicyView> {
+    const valid = this.ctx.store().validateRotationPolicy(input.name, input.policy);
+    const requestId = this.requestIdOf(input.requestId);
+    this.requireLeader();
+    this.ctx.dekKeyId();
+    await this.commitExpecting(
+      requestId,
+      {
+        kind: "setRotationPolicy",
+        requestId,
+        name: valid.name,
+        policy: valid.policy,
+        at: this.ctx.clock.now(),
+      },
+      "rotationPolicySet",
+    );
+    return (
+      this.ctx.store().rotationPolicy(valid.name) ?? fail("Internal", "rotation policy vanished after apply")
+    );
+  }
+
+  /** A key's rotation policy; null when it has none. */
+  async getRotationPolicy(name: string): Promise<RotationPolicyView | null> {
+    return (await this.readable()).rotationPolicy(name);
+  }
+
+  /** Every version of a key in a blob only a pool holding the same backup key can open. */
+  async backupKey(name: string): Promise<Uint8Array> {
+    const store = await this.readable();
+    const genesis = store.genesis ?? fail("OwnershipPending", "the pool has no owner yet");
+    const content = encodeKeyBackup({
+      poolId: genesis.poolId,
+      dekFingerprint: genesis.dekFingerprint,
+      name,
+      versions: store.versionRecords(name),
+    });
+    return sealKeyBackup(this.ctx.access.session, this.backupKeyId(), content);
+  }
+
+  /** Restores a backup made by backupKey (refused from another pool, and while the name exists). */
+  async restoreKey(blob: Uint8Array, requestIdInput?: string): Promise<KeyVersionView> {
+    const requestId = this.requestIdOf(requestIdInput);
+    this.requireLeader();
+    const content = decodeKeyBackup(await openKeyBackup(this.ctx.access.session, this.backupKeyId(), blob));
+    const genesis = this.ctx.store().genesis ?? fail("OwnershipPending", "the pool has no owner yet");
+    if (content.dekFingerprint !== genesis.dekFingerprint) {
+      fail(
+        "Forbidden",
+        `the backup of ${content.name} belongs to pool ${content.poolId} (another security domain)`,
+      );
+    }
+    const name = this.ctx.store().validateRestore(content.name);
+    await this.commitExpecting(
+      requestId,
+      { kind: "restoreKey", requestId, name, versions: content.versions, at: this.ctx.clock.now() },
+      "keyRestored",
+    );
+    return this.ctx.store().get(name);
+  }
+
+  /**
+   * The HSM key that protects key backups. The pool DEK until the security domain's
+   * backup key exists (DESIGN.md: SD-derived); switching is this one line.
+   */
+  private backupKeyId(): string {
+    return this.ctx.dekKeyId();
+  }
+
+  /** `count` (1..128) random bytes from this node's HSM. */
+  async getRandomBytes(count: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_RANDOM_BYTES) {
+      fail("BadParameter", `count must be a whole number from 1 to ${MAX_RANDOM_BYTES}`, { field: "count" });
+    }
+    this.ctx.dekKeyId();
+    return this.ctx.access.session.randomBytes(count);
+  }
+
+  /**
+   * The primary's lifecycle duty, run on its clock: propose each rotation a policy says
+   * is due (applies only while the version it replaces is still the latest, and its
+   * requestId is the same on every primary: exactly once across failovers), and purge
+   * deleted keys whose retention has ended. Returns what it proposed.
+   */
+  async runLifecycle(): Promise<{ rotated: string[]; purged: string[] }> {
+    const done = { rotated: [] as string[], purged: [] as string[] };
+    if (!this.ctx.leader().isLeader) return done;
+    const store = this.ctx.store();
+    const now = this.ctx.clock.now();
+    for (const due of store.dueRotations(now)) {
+      await this.rotateKey({
+        name: due.name,
+        basedOnVersion: due.basedOnVersion,
+        requestId: policyRotationRequestId(due),
+      });
+      done.rotated.push(due.name);
+    }
+    for (const name of store.duePurges(now)) {
+      const deleted = store.getDeleted(name);
+      await this.purgeKey(name, `auto-purge/${name}/${deleted.deletedMs}`);
+      done.purged.push(name);
+    }
+    return done;
   }
 
   /**
@@ -412,6 +814,12 @@ function predictedView(c: CreateKeyCommand, store: KeyStore): KeyVersionView {
     updatedMs: c.at,
     publicJwk: c.publicJwk,
   };
+}
+
+/** RFC 7638 thumbprint of an RSA KEK's public JWK (the BYOK blob's kid when the tool had no key id). */
+function thumbprintOf(jwk: PublicJwk): string {
+  if (jwk.kty !== "RSA") return "";
+  return rsaThumbprint(createPublicKey({ key: { ...jwk }, format: "jwk" }));
 }
 
 /** The standard public members of the HSM's JWK (no HSM key id, no key_ops: clients name keys by name). */

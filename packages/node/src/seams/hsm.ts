@@ -28,6 +28,9 @@ export type HsmSession = Pick<
   | "getTransferPublicKey"
   | "exportForTransfer"
   | "importFromTransfer"
+  | "importJwk"
+  | "importByok"
+  | "randomBytes"
 >;
 
 export interface HsmPartition {

@@ -1,4 +1,5 @@
 /** fast-check arbitraries for pool commands and messages (valid by construction). */
+
 import fc from "fast-check";
 import type { KeyOp } from "../algorithms.js";
 import { OPS_BY_TYPE } from "../algorithms.js";
@@ -14,6 +15,7 @@ import {
 } from "../index.js";
 import { base64UrlEncode } from "../jwk.js";
 import type { OwnershipMessage } from "../messages.js";
+import type { RotationPolicy } from "../rotation-policy.js";
 
 export const identifier = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,30}$/);
 export const fingerprint = fc.stringMatching(/^[0-9a-f]{64}$/);
@@ -53,10 +55,47 @@ export const shape: fc.Arbitrary<KeyShape> = fc.oneof(
   }),
 );
 
+/** A valid ops list: a non-empty subset without `import`, or (RSA) `import` alone as a BYOK KEK. */
 export function opsFor(kty: KeyShape["kty"]): fc.Arbitrary<KeyOp[]> {
-  const all = OPS_BY_TYPE[kty];
-  return fc.subarray([...all], { minLength: 1 });
+  const all = OPS_BY_TYPE[kty].filter((op) => op !== "import");
+  const subsets = fc.subarray([...all], { minLength: 1 });
+  return kty === "RSA" ? fc.oneof(subsets, fc.constant<KeyOp[]>(["import"])) : subsets;
 }
+
+const duration = fc.integer({ min: 8, max: 400 }).map((d) => `P${d}D`);
+
+const NO_POLICY = {
+  rotateAfter: null,
+  rotateBeforeExpiry: null,
+  notifyBeforeExpiry: null,
+  expiresAfter: null,
+};
+
+export const rotationPolicy: fc.Arbitrary<RotationPolicy> = fc
+  .oneof(
+    fc.record({ rotateAfter: duration }),
+    fc.integer({ min: 2, max: 60 }).map((before) => ({
+      rotateBeforeExpiry: `P${before}D`,
+      notifyBeforeExpiry: `P${before - 1}D`,
+      expiresAfter: `P${before + 30}D`,
+    })),
+    fc
+      .integer({ min: 8, max: 60 })
+      .map((after) => ({ rotateAfter: `P${after}D`, expiresAfter: `P${after + 10}D` })),
+  )
+  .map((p) => ({ ...NO_POLICY, ...p }));
+
+const versionRecord = shape.chain((s) =>
+  fc.record({
+    shape: fc.constant(s),
+    ops: opsFor(s.kty),
+    attributes,
+    createdMs: timeMs,
+    updatedMs: timeMs,
+    publicJwk: publicJwkFor(s),
+    wrappedMaterial: fc.uint8Array({ minLength: 1, maxLength: 100 }),
+  }),
+);
 
 export const tags = fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ maxLength: 16 }), {
   maxKeys: 4,
@@ -165,6 +204,44 @@ export const command: fc.Arbitrary<PoolCommand> = fc.oneof(
     at: timeMs,
   }),
   registerMember,
+  fc.record({
+    kind: fc.constant("rotateKey" as const),
+    requestId: identifier,
+    name: keyName,
+    basedOnVersion: fc.integer({ min: 1, max: 1000 }),
+    wrappedMaterial: fc.uint8Array({ minLength: 1, maxLength: 100 }),
+    publicJwk: shape.chain(publicJwkFor),
+    at: timeMs,
+  }),
+  fc.record({
+    kind: fc.constantFrom("recoverKey" as const, "purgeKey" as const),
+    requestId: identifier,
+    name: keyName,
+    at: timeMs,
+  }),
+  fc.record({
+    kind: fc.constant("setSetting" as const),
+    requestId: identifier,
+    setting: fc.constantFrom("soft-delete-retention-days" as const, "purge-protection" as const),
+    value: fc.constantFrom("7", "90", "on", "off", "30"),
+    at: timeMs,
+  }),
+  fc.record({
+    kind: fc.constant("setRotationPolicy" as const),
+    requestId: identifier,
+    name: keyName,
+    policy: rotationPolicy,
+    at: timeMs,
+  }),
+  fc
+    .record({
+      kind: fc.constant("restoreKey" as const),
+      requestId: identifier,
+      name: keyName,
+      versions: fc.array(versionRecord, { minLength: 1, maxLength: 3 }),
+      at: timeMs,
+    })
+    .map((c) => ({ ...c, versions: c.versions.map((v, i) => ({ ...v, name: c.name, version: i + 1 })) })),
 );
 
 const blob = fc.uint8Array({ minLength: 1, maxLength: 64 });

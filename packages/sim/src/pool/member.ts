@@ -244,7 +244,13 @@ async function serve(keys: KeyService, op: ClientOp): Promise<SingleKeyResult> {
       return view.version;
     }
     case "delete":
-      return keys.deleteKey(op.name, op.requestId ?? undefined).then(() => "ok" as const, notFound);
+      // Deletes are soft; the workload's client purges right after (no purge protection here), so its
+      // names become creatable again, as its model's hard delete says. A purge lost to a fault leaves
+      // the name deleted: creates on it are refused (Conflict), which changes nothing.
+      return keys.deleteKey(op.name, op.requestId ?? undefined).then(async () => {
+        await keys.purgeKey(op.name).catch(() => undefined);
+        return "ok" as const;
+      }, notFound);
     case "get":
       return keys.getKey({ name: op.name }).then((v) => v.version, notFound);
     case "sign":

@@ -272,7 +272,11 @@ export class SimPartition {
   ): { ciphertext: Uint8Array; iv: Uint8Array; tag: Uint8Array } {
     const key = this.aesKey(keyId, "encrypt");
     const iv = bytesOf(this.prng, 12);
-    return { ciphertext: mask(plaintext, key.material, iv), iv, tag: gcmTag(key.material, iv, aad, plaintext) };
+    return {
+      ciphertext: mask(plaintext, key.material, iv),
+      iv,
+      tag: gcmTag(key.material, iv, aad, plaintext),
+    };
   }
 
   decrypt(

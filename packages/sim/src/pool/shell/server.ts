@@ -206,6 +206,13 @@ class SimSession implements HsmSession {
     this.run("unwrapKey", () => fail("Internal", "unwrapKey is not simulated"));
   exportWrapped: HsmSession["exportWrapped"] = (ref, wrapping) =>
     this.run("exportWrapped", (p) => p.exportWrapped(idOf(ref), idOf(wrapping)));
+  // The simulated workload never imports keys nor asks for random bytes: the simulated device refuses.
+  importJwk: HsmSession["importJwk"] = () =>
+    this.run("importJwk", () => fail("NotImplemented", "the simulated HSM does not import keys"));
+  importByok: HsmSession["importByok"] = () =>
+    this.run("importByok", () => fail("NotImplemented", "the simulated HSM does not import keys"));
+  randomBytes: HsmSession["randomBytes"] = () =>
+    this.run("randomBytes", () => fail("NotImplemented", "the simulated HSM has no random-number service"));
   importWrapped: HsmSession["importWrapped"] = (blob, wrapping) =>
     this.run("importWrapped", (p): KeyHandle => p.importWrapped(blob, idOf(wrapping)));
   /** The security domain's escrow import is not simulated (the simulator models no SD ceremony). */
