@@ -21,6 +21,7 @@ import {
   signalProcess,
   waitForExit,
 } from "@hsmpool/wire";
+import type { AccessAttempt } from "./checkers/access.js";
 import { evaluateRun, fabricSecrets } from "./evaluate.js";
 import { encodeHistoryLine, HistoryRecorder } from "./history.js";
 import { ControlFiles, memberIds } from "./nemesis/control-files.js";
@@ -99,6 +100,8 @@ export interface RunOutcome {
 const STATUS_INTERVAL_MS = 250;
 const FINAL_READ_ATTEMPTS = 3;
 const TEARDOWN_SLACK_MS = 120_000;
+/** Pause between two unauthorised attempts (one intruder at a time, in turn). */
+const INTRUDER_INTERVAL_MS = 400;
 
 /** Resolves after `ms`, or at once when `signal` aborts (removing its listener either way). */
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -173,6 +176,8 @@ interface Run {
   readonly canaries: Uint8Array[];
   readonly phases: { workloadFromMs: number; workloadToMs: number; healedFromMs: number; endMs: number };
   readonly clients: KeyVaultClient[];
+  /** The `access` checker's attempts; undefined when the driver has no intruders. */
+  accessAttempts: AccessAttempt[] | undefined;
   /** Ends the workload: at its planned end, on the caller's abort, or when the run overruns its bound. */
   readonly stop: AbortController;
   readonly hardBoundMs: number;
@@ -259,6 +264,7 @@ async function openRun(opts: RunOptions): Promise<Run> {
     canaries: [],
     phases: { workloadFromMs: 0, workloadToMs: 0, healedFromMs: 0, endMs: 0 },
     clients: [],
+    accessAttempts: undefined,
     stop,
     hardBoundMs:
       scenario.pool.startTimeoutMs +
@@ -379,6 +385,7 @@ async function runWorkload(run: Run, nemesis: NemesisRunner): Promise<void> {
       await runOperation(client, op, i, history, { timeoutMs: scenario.workload.opTimeoutMs, held });
     }
   });
+  const intruders = intrudersDuring(run);
   const ticker = setInterval(() => {
     const done = history.events.filter((e) => e.process !== "nemesis" && e.type === "ok").length;
     progress(
@@ -388,8 +395,36 @@ async function runWorkload(run: Run, nemesis: NemesisRunner): Promise<void> {
   await sleep(run.durationMs, stop.signal);
   stop.abort();
   clearInterval(ticker);
-  await bounded(Promise.all(workers), scenario.workload.opTimeoutMs + 10_000, "the clients' last operations");
+  await bounded(
+    Promise.all([...workers, intruders]),
+    scenario.workload.opTimeoutMs + 10_000,
+    "the clients' last operations",
+  );
   phases.workloadToMs = nowMs();
+}
+
+/**
+ * The `access` checker's side of the workload: while the faults run, the driver's intruders (no token,
+ * expired token, foreign tenant, wrong role, HFC certificate alone) take turns, one attempt at a time.
+ */
+async function intrudersDuring(run: Run): Promise<void> {
+  const { driver } = run.opts;
+  if (driver.enclaveKind === "debug")
+    run.notes.push("the pool ran a debug-signed enclave (the only kind that honours the chaos test hooks)");
+  if (!driver.intruders) return;
+  const attempts: AccessAttempt[] = [];
+  run.accessAttempts = attempts;
+  // Without intruders the checker says "unknown" (no attempt), never "valid".
+  const intruders = await driver.intruders(run.poolDir).catch((e: unknown) => {
+    run.notes.push(`no intruders: ${e instanceof Error ? e.message : String(e)}`);
+    return [] as Intruder[];
+  });
+  for (let turn = 0; intruders.length > 0 && !run.stop.signal.aborted; turn++) {
+    const intruder = intruders[turn % intruders.length] as Intruder;
+    const atMs = run.nowMs();
+    attempts.push({ name: intruder.name, atMs, result: await intruder.attempt() });
+    await sleep(INTRUDER_INTERVAL_MS, run.stop.signal);
+  }
 }
 
 /** Heals every fault and waits for a fully healthy pool (a note, not an error, when it does not come). */
@@ -462,6 +497,7 @@ async function checkAndReport(run: Run): Promise<RunOutcome> {
     ...(links ? { linkScan: links.stats() } : {}),
     harnessError: run.harnessError,
     notes: run.notes,
+    ...(run.accessAttempts ? { accessAttempts: run.accessAttempts } : {}),
   });
   await writeFile(join(runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(
