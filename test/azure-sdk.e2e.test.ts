@@ -10,6 +10,7 @@ import {
   constants,
   createHash,
   createPublicKey,
+  generateKeyPairSync,
   type JsonWebKey,
   publicEncrypt,
   randomBytes,
@@ -197,12 +198,107 @@ describe("the unmodified Azure SDK against the pool", () => {
     });
   });
 
-  it("deletes with the SDK's poller; the key is gone afterwards", async () => {
-    const poller = await client.beginDeleteKey("sdk-ec384");
-    const deleted = await poller.pollUntilDone();
-    expect(deleted.name).toBe("sdk-ec384");
+  it("soft-deletes with the SDK's poller, lists and recovers the deleted key, then purges it for good", async () => {
+    const created = await client.createEcKey("sdk-ec384-2", { curve: "P-384" });
+    const deleted = await (await client.beginDeleteKey("sdk-ec384-2")).pollUntilDone();
+    expect(deleted.name).toBe("sdk-ec384-2");
+    expect(deleted.properties.recoveryId).toMatch(/\/deletedkeys\/sdk-ec384-2$/);
+    await expect(client.getKey("sdk-ec384-2")).rejects.toMatchObject({
+      statusCode: 404,
+      code: "KeyNotFound",
+    });
+    const gone = await client.getDeletedKey("sdk-ec384-2");
+    expect(gone.properties.scheduledPurgeDate?.getTime()).toBeGreaterThan(
+      gone.properties.deletedOn?.getTime() ?? 0,
+    );
+    const listed: string[] = [];
+    for await (const d of client.listDeletedKeys()) listed.push(d.name);
+    expect(listed).toContain("sdk-ec384-2");
+    const recovered = await (await client.beginRecoverDeletedKey("sdk-ec384-2")).pollUntilDone();
+    expect(recovered.id).toBe(created.id);
+    expect((await client.getKey("sdk-ec384-2")).key?.x).toEqual(created.key?.x);
+
+    await (await client.beginDeleteKey("sdk-ec384")).pollUntilDone();
+    await client.purgeDeletedKey("sdk-ec384");
+    await expect(client.getDeletedKey("sdk-ec384")).rejects.toMatchObject({ statusCode: 404 });
     await expect(client.getKey("sdk-ec384")).rejects.toMatchObject({ statusCode: 404, code: "KeyNotFound" });
-  });
+  }, 120_000);
+
+  it("updates properties, rotates (by hand and by policy round trip) and returns random bytes", async () => {
+    const before = await client.createRsaKey("sdk-life", { keySize: 2048 });
+    const updated = await client.updateKeyProperties("sdk-life", before.properties.version ?? "", {
+      enabled: false,
+      tags: { stage: "updated" },
+    });
+    expect(updated.properties.enabled).toBe(false);
+    expect(updated.properties.tags).toEqual({ stage: "updated" });
+    const rotated = await client.rotateKey("sdk-life");
+    expect(rotated.properties.version).not.toBe(before.properties.version);
+    expect(Buffer.from(rotated.key?.n ?? [])).not.toEqual(Buffer.from(before.key?.n ?? []));
+    const versions: string[] = [];
+    for await (const p of client.listPropertiesOfKeyVersions("sdk-life")) versions.push(p.version ?? "");
+    expect(versions.sort()).toEqual([before.properties.version, rotated.properties.version].sort());
+
+    await client.updateKeyRotationPolicy("sdk-life", {
+      lifetimeActions: [{ action: "Rotate", timeAfterCreate: "P90D" }],
+      expiresIn: "P2Y",
+    });
+    const policy = await client.getKeyRotationPolicy("sdk-life");
+    expect(policy.expiresIn).toBe("P2Y");
+    expect(policy.lifetimeActions).toEqual([
+      expect.objectContaining({ action: "Rotate", timeAfterCreate: "P90D" }),
+    ]);
+    await expect(
+      client.updateKeyRotationPolicy("sdk-life", {
+        lifetimeActions: [{ action: "Rotate", timeAfterCreate: "nonsense" }],
+      }),
+    ).rejects.toMatchObject({ statusCode: 400 });
+
+    const a = await client.getRandomBytes(32);
+    const b = await client.getRandomBytes(32);
+    expect(a).toHaveLength(32);
+    expect(Buffer.from(a)).not.toEqual(Buffer.from(b));
+    await expect(client.getRandomBytes(129)).rejects.toMatchObject({ statusCode: 400 });
+  }, 120_000);
+
+  it("backs a key up and restores it after a purge (same public key, still signs); imports a JWK", async () => {
+    const original = await client.createEcKey("sdk-backup", { curve: "P-256" });
+    const blob = await client.backupKey("sdk-backup");
+    expect(blob?.length).toBeGreaterThan(0);
+    await (await client.beginDeleteKey("sdk-backup")).pollUntilDone();
+    await client.purgeDeletedKey("sdk-backup");
+    const restored = await client.restoreKeyBackup(blob as Uint8Array);
+    expect(restored.id).toBe(original.id);
+    const message = randomBytes(48);
+    const signed = await crypto(restored).sign("ES256", digest("sha256", message));
+    const signature = Buffer.from(signed.result);
+    expect(
+      verifyLocally("sha256", message, { key: publicKeyOf(original), dsaEncoding: "ieee-p1363" }, signature),
+    ).toBe(true);
+
+    const local = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const jwk = local.privateKey.export({ format: "jwk" });
+    const bytes = (v: string | undefined) => Buffer.from(v ?? "", "base64url");
+    const imported = await client.importKey("sdk-imported", {
+      kty: "EC",
+      crv: "P-256",
+      x: bytes(jwk.x),
+      y: bytes(jwk.y),
+      d: bytes(jwk.d),
+      keyOps: ["sign", "verify"],
+    });
+    expect(Buffer.from(imported.key?.x ?? [])).toEqual(bytes(jwk.x));
+    expect(imported.key?.d).toBeUndefined();
+    const byImported = await crypto(imported).sign("ES256", digest("sha256", message));
+    expect(
+      verifyLocally(
+        "sha256",
+        message,
+        { key: local.publicKey, dsaEncoding: "ieee-p1363" },
+        Buffer.from(byImported.result),
+      ),
+    ).toBe(true);
+  }, 120_000);
 
   it("keeps working through a kill of the primary: creates, reads and signatures succeed, no error surfaces", async () => {
     const rsa = await client.getKey("sdk-rsa");

@@ -91,7 +91,7 @@ export interface StartOptions {
   recover?: boolean;
   /**
    * Principals of that tenant who get Managed HSM Administrator at `/` (and nothing else).
-   * Default: `admin` (created if missing) with Administrator and Crypto User at `/`.
+   * Default: `admin` (created if missing) with Administrator, Crypto User and Crypto Officer at `/`.
    */
   admins?: string[];
 }
@@ -142,9 +142,11 @@ export async function tenantBindingRequest(opts: {
     assignments = [
       assign(admin.oid, BuiltInRoleIds.Administrator),
       assign(admin.oid, BuiltInRoleIds.CryptoUser),
+      // Crypto User may soft-delete but not read, recover or purge deleted keys: the officer role adds those.
+      assign(admin.oid, BuiltInRoleIds.CryptoOfficer),
     ];
     opts.onProgress(
-      `identity: tenant ${tenant.tenantId} (${tenant.dir}); principal ${DEFAULT_PRINCIPAL} holds Managed HSM Administrator and Managed HSM Crypto User at / (the default identity: --tenant/--admin choose others)`,
+      `identity: tenant ${tenant.tenantId} (${tenant.dir}); principal ${DEFAULT_PRINCIPAL} holds Managed HSM Administrator, Crypto User and Crypto Officer at / (the default identity: --tenant/--admin choose others)`,
     );
   }
   const binding = tenant.binding();

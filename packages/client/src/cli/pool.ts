@@ -137,7 +137,7 @@ function registerUpCommand(program: Command): void {
     )
     .option(
       "--admin <names>",
-      "comma-separated principals of --tenant who get Managed HSM Administrator at / (default: admin, with Administrator and Crypto User)",
+      "comma-separated principals of --tenant who get Managed HSM Administrator at / (default: admin, with Administrator, Crypto User and Crypto Officer)",
     )
     .action(
       async (opts: {

@@ -17,8 +17,8 @@ export function poolKty(kty: unknown): string {
   return kty.endsWith("-HSM") ? kty.slice(0, -4) : kty;
 }
 
-/** Deletion here is immediate and final until soft delete exists, which the service calls "Purgeable". */
-export const RECOVERY_LEVEL = "Purgeable";
+/** Soft delete with the default 90-day retention and purge protection off (the level is not yet derived from the settings). */
+export const RECOVERY_LEVEL = "Recoverable+Purgeable";
 
 const seconds = (ms: number): number => Math.floor(ms / 1000);
 

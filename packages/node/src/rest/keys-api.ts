@@ -83,14 +83,6 @@ export async function listKeyVersions(keys: KeyService, r: RestRequest): Promise
   );
 }
 
-/** Without soft delete the key is gone at once: the answer carries no recoveryId (the SDK's poller then completes). */
-export async function deleteKey(keys: KeyService, r: RestRequest): Promise<RestResult> {
-  const name = r.params.name as string;
-  const before = await keys.getKey({ name });
-  await keys.deleteKey(name, r.requestId);
-  return ok(keyBundleJson(r.baseUrl, before));
-}
-
 type CryptoName = "sign" | "verify" | "encrypt" | "decrypt" | "wrapkey" | "unwrapkey";
 
 /** POST /keys/{name}/{version}/{operation}. */

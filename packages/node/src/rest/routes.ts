@@ -9,6 +9,7 @@ import { DataActions as D, type DataAction } from "@hsmpool/pool";
 import type { KeyService } from "../keyvault/key-service.js";
 import type { ApiVersion } from "./api-version.js";
 import * as keysApi from "./keys-api.js";
+import * as life from "./keys-lifecycle-api.js";
 import type { RestRequest, RestResult } from "./types.js";
 
 /** The node services REST operations translate onto. */
@@ -53,26 +54,58 @@ const cryptoOp =
     keysApi.keyOperation(s.keys, r, op);
 
 export const ROUTES: readonly Route[] = [
-  op("GET", "/deletedkeys", "GetDeletedKeys", D.DeletedKeysRead, false),
-  op("GET", "/deletedkeys/{name}", "GetDeletedKey", D.DeletedKeysRead, false),
-  op("DELETE", "/deletedkeys/{name}", "PurgeDeletedKey", D.DeletedKeysPurge, true),
-  op("POST", "/deletedkeys/{name}/recover", "RecoverDeletedKey", D.DeletedKeysRecover, true),
+  op("GET", "/deletedkeys", "GetDeletedKeys", D.DeletedKeysRead, false, (s, r) =>
+    life.listDeletedKeys(s.keys, r),
+  ),
+  op("GET", "/deletedkeys/{name}", "GetDeletedKey", D.DeletedKeysRead, false, (s, r) =>
+    life.getDeletedKey(s.keys, r),
+  ),
+  op("DELETE", "/deletedkeys/{name}", "PurgeDeletedKey", D.DeletedKeysPurge, true, (s, r) =>
+    life.purgeDeletedKey(s.keys, r),
+  ),
+  op("POST", "/deletedkeys/{name}/recover", "RecoverDeletedKey", D.DeletedKeysRecover, true, (s, r) =>
+    life.recoverDeletedKey(s.keys, r),
+  ),
   op("GET", "/keys", "GetKeys", D.KeysRead, false, (s, r) => keysApi.listKeys(s.keys, r)),
-  op("POST", "/keys/restore", "RestoreKey", D.KeysRestore, true),
-  op("DELETE", "/keys/{name}", "DeleteKey", D.KeysDelete, true, (s, r) => keysApi.deleteKey(s.keys, r)),
-  op("PUT", "/keys/{name}", "ImportKey", D.KeysImport, true),
+  op("POST", "/keys/restore", "RestoreKey", D.KeysRestore, true, (s, r) => life.restoreKey(s.keys, r)),
+  op("DELETE", "/keys/{name}", "DeleteKey", D.KeysDelete, true, (s, r) => life.deleteKey(s.keys, r)),
+  op("PUT", "/keys/{name}", "ImportKey", D.KeysImport, true, (s, r) => life.importKey(s.keys, r)),
   op("GET", "/keys/{name}", "GetKey", D.KeysRead, false, (s, r) => keysApi.getKey(s.keys, r)),
-  op("POST", "/keys/{name}/backup", "BackupKey", D.KeysBackup, false),
+  op("POST", "/keys/{name}/backup", "BackupKey", D.KeysBackup, false, (s, r) => life.backupKey(s.keys, r)),
   op("POST", "/keys/{name}/create", "CreateKey", D.KeysCreate, true, (s, r) => keysApi.createKey(s.keys, r)),
-  op("POST", "/keys/{name}/rotate", "RotateKey", D.KeysRotate, true, undefined, "7.3"),
-  op("GET", "/keys/{name}/rotationpolicy", "GetKeyRotationPolicy", D.KeysRead, false, undefined, "7.3"),
-  op("PUT", "/keys/{name}/rotationpolicy", "UpdateKeyRotationPolicy", D.KeysWrite, true, undefined, "7.3"),
+  op(
+    "POST",
+    "/keys/{name}/rotate",
+    "RotateKey",
+    D.KeysRotate,
+    true,
+    (s, r) => life.rotateKey(s.keys, r),
+    "7.3",
+  ),
+  op(
+    "GET",
+    "/keys/{name}/rotationpolicy",
+    "GetKeyRotationPolicy",
+    D.KeysRead,
+    false,
+    (s, r) => life.getRotationPolicy(s.keys, r),
+    "7.3",
+  ),
+  op(
+    "PUT",
+    "/keys/{name}/rotationpolicy",
+    "UpdateKeyRotationPolicy",
+    D.KeysWrite,
+    true,
+    (s, r) => life.updateRotationPolicy(s.keys, r),
+    "7.3",
+  ),
   op("GET", "/keys/{name}/versions", "GetKeyVersions", D.KeysRead, false, (s, r) =>
     keysApi.listKeyVersions(s.keys, r),
   ),
   op("PUT", "/keys/{name}/restore", "SelectiveKeyRestoreOperation", D.RestoreStart, true),
   op("GET", "/keys/{name}/{version}", "GetKey", D.KeysRead, false, (s, r) => keysApi.getKey(s.keys, r)),
-  op("PATCH", "/keys/{name}/{version}", "UpdateKey", D.KeysWrite, true),
+  op("PATCH", "/keys/{name}/{version}", "UpdateKey", D.KeysWrite, true, (s, r) => life.updateKey(s.keys, r)),
   op("GET", "/keys/{name}/{version}/attestation", "GetKeyAttestation", D.KeysRead, false, undefined, "7.6"),
   op("POST", "/keys/{name}/{version}/decrypt", "decrypt", D.KeysDecrypt, false, cryptoOp("decrypt")),
   op("POST", "/keys/{name}/{version}/encrypt", "encrypt", D.KeysEncrypt, false, cryptoOp("encrypt")),
@@ -99,7 +132,7 @@ export const ROUTES: readonly Route[] = [
   op("POST", "/keys/{name}/{version}/unwrapkey", "unwrapKey", D.KeysUnwrap, false, cryptoOp("unwrapkey")),
   op("POST", "/keys/{name}/{version}/verify", "verify", D.KeysVerify, false, cryptoOp("verify")),
   op("POST", "/keys/{name}/{version}/wrapkey", "wrapKey", D.KeysWrap, false, cryptoOp("wrapkey")),
-  op("POST", "/rng", "GetRandomBytes", D.Rng, false, undefined, "7.3"),
+  op("POST", "/rng", "GetRandomBytes", D.Rng, false, (s, r) => life.getRandomBytes(s.keys, r), "7.3"),
   ...rbacRoutes("roleAssignments"),
   ...rbacRoutes("roleDefinitions"),
   op("POST", "/backup", "FullBackup", D.BackupStart, true),

@@ -1,6 +1,6 @@
 /**
  * A customer tenant for node e2e tests: an ES256 signing key, a principal `admin` holding
- * Managed HSM Administrator and Crypto User at `/` (what `hsmpool up` gives by default),
+ * Managed HSM Administrator, Crypto User and Crypto Officer at `/` (what `hsmpool up` gives by default),
  * and gRPC call credentials that put `authorization: Bearer <token>` on every call.
  */
 import { generateKeyPairSync, type KeyObject, randomUUID } from "node:crypto";
@@ -25,7 +25,11 @@ export class TestTenant {
     const op = validateAccessOp({
       op: "bindTenant",
       tenant: { tenantId: this.tenantId, issuer: issuerOf(this.tenantId), jwks: { keys: [this.publicJwk] } },
-      assignments: [BuiltInRoleIds.Administrator, BuiltInRoleIds.CryptoUser].map((roleDefinitionId) => ({
+      assignments: [
+        BuiltInRoleIds.Administrator,
+        BuiltInRoleIds.CryptoUser,
+        BuiltInRoleIds.CryptoOfficer,
+      ].map((roleDefinitionId) => ({
         id: randomUUID(),
         scope: "/",
         roleDefinitionId,
