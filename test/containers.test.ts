@@ -11,11 +11,16 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PoolClient } from "@hsmpool/client";
-import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/wire";
+import {
+  activateWithCustomerKeys,
+  PoolClient,
+  TenantDirectoryCredential,
+  tenantBindingRequest,
+} from "@hsmpool/client";
+import { FabricControllerClient, type PoolStatus, readHfcInfo, runPaths } from "@hsmpool/wire";
 import Docker from "dockerode";
 import type { StartedDockerComposeEnvironment } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -166,6 +171,12 @@ describe.skipIf(!composeReady)("container tier: compose pool from offline images
     buildImages();
     stateDir = await mkdtemp(join(tmpdir(), "hsmpool-containers-"));
     runDir = join(stateDir, "run");
+    // The customer's side, as `hsmpool up` does it for a host pool: a tenant whose binding the new pool commits at
+    // creation (the HFC container reads only the public identity.json), then the security-domain ceremony.
+    const tenantDir = join(stateDir, "tenant");
+    const binding = await tenantBindingRequest({ tenantDir, onProgress: () => undefined });
+    await mkdir(runDir, { recursive: true, mode: 0o700 });
+    await writeFile(runPaths(runDir).identityJson, `${JSON.stringify(binding, null, 2)}\n`);
     const { DockerComposeEnvironment, Wait } = await import("testcontainers");
     const nodeWait = () => Wait.forLogMessage(/waiting for the HFC|"msg":"ready"/).withStartupTimeout(60_000);
     env = await new DockerComposeEnvironment(join(REPO, "deploy"), "docker-compose.yml")
@@ -181,7 +192,11 @@ describe.skipIf(!composeReady)("container tier: compose pool from offline images
     poolId = info.poolId;
     hfc = new FabricControllerClient(info.controlAddress);
     await waitHealthy("the compose pool to become healthy");
-    client = await PoolClient.connect({ runDir });
+    client = await PoolClient.connect({
+      runDir,
+      credential: new TenantDirectoryCredential(tenantDir, "admin"),
+    });
+    await activateWithCustomerKeys(client, join(stateDir, "customer"));
   }, 420_000);
 
   afterAll(async () => {
