@@ -186,8 +186,12 @@ export class KeyService {
    * for writes). Throws NotLeader when the proposal could not be made, NoQuorum when
    * it did not apply in time (it may still commit later).
    */
-  async commit(requestId: string, data: Uint8Array): Promise<ApplyOutcome> {
-    const outcome = this.ctx.proposals.wait(requestId);
+  async commit(
+    requestId: string,
+    data: Uint8Array,
+    onApplied?: (outcome: ApplyOutcome) => void,
+  ): Promise<ApplyOutcome> {
+    const outcome = this.ctx.proposals.wait(requestId, onApplied);
     try {
       this.ctx.raft.propose(data);
     } catch (e) {
@@ -280,13 +284,20 @@ export class KeyService {
     const { handle } = prepared;
     this.ctx.index.markImported(handle.id);
     let outcome: ApplyOutcome;
+    let made: KeyVersionView | null = null;
     try {
       const publicJwk =
         prepared.publicJwk === null ? null : publicJwkOf(prepared.publicJwk as Record<string, unknown>);
       const c = command(prepared.wrappedMaterial, publicJwk);
       if (this.ackBeforeCommitVariant && c.kind === "createKey")
         return this.ackBeforeCommit(encodeCommand(c), predictedView(c, this.ctx.store()));
-      outcome = await this.commit(requestId, encodeCommand(c));
+      // Read the new version the moment its entry applies: a later entry applied in the same
+      // batch (a delete of the name) may remove it before this call resumes — the pool
+      // simulator caught a create answered KeyNotFound that had taken effect (seed 50).
+      outcome = await this.commit(requestId, encodeCommand(c), (o) => {
+        if ((o.kind === "keyCreated" || o.kind === "keyRotated") && !o.duplicate)
+          made = this.ctx.store().get(o.name, o.version);
+      });
     } catch (e) {
       // Not proposed: our key can never be stored. (After a NoQuorum timeout it may still be: keep it.)
       if (!isHsmPoolError(e, "NoQuorum")) await deleteHsmKeys(session, [handle.id]);
@@ -300,7 +311,7 @@ export class KeyService {
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
     if (outcome.kind !== "keyCreated" && outcome.kind !== "keyRotated")
       fail("Internal", `key applied as ${outcome.kind}`);
-    return this.ctx.store().get(outcome.name, outcome.version);
+    return made ?? this.ctx.store().get(outcome.name, outcome.version);
   }
 
   /** A write whose apply outcome must be `kind`; a refusal becomes its HsmPoolError. */

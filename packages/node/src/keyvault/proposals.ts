@@ -11,6 +11,8 @@ import type { Clock, TimerId } from "../seams/clock.js";
 
 interface Waiter {
   resolve: (outcome: ApplyOutcome) => void;
+  /** Runs inside settle, while the store holds exactly the state this entry produced. */
+  onApplied: ((outcome: ApplyOutcome) => void) | undefined;
   reject: (e: unknown) => void;
   timer: TimerId;
 }
@@ -26,10 +28,11 @@ export class ProposalWaiters {
   ) {}
 
   /** Register before proposing, so an outcome cannot slip past. */
-  wait(requestId: string): Promise<ApplyOutcome> {
+  wait(requestId: string, onApplied?: (outcome: ApplyOutcome) => void): Promise<ApplyOutcome> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
+        onApplied,
         reject,
         timer: this.clock.setTimeout(() => {
           this.remove(requestId, waiter);
@@ -65,6 +68,7 @@ export class ProposalWaiters {
     this.waiting.delete(requestId);
     for (const w of waiters) {
       this.clock.clear(w.timer);
+      w.onApplied?.(outcome);
       w.resolve(outcome);
     }
   }
