@@ -52,5 +52,8 @@ describe("metrics", () => {
     expect(() => parsePrometheusText("x_total abc\n")).toThrow(/numeric/);
     const ok = parsePrometheusText('# HELP a b\n# TYPE a gauge\na{x="q\\"r"} 2.5\n');
     expect(ok.samples).toEqual([{ name: "a", labels: { x: 'q"r' }, value: 2.5 }]);
+    // prom-client writes an unsampled event-loop mean as "Nan"; any case of NaN is a value
+    for (const nan of ["NaN", "Nan", "nan"])
+      expect(Number.isNaN(parsePrometheusText(`lag_mean ${nan}\n`).samples[0]?.value)).toBe(true);
   });
 });

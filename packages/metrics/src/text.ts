@@ -35,7 +35,8 @@ export function parsePrometheusText(text: string): ParsedMetrics {
       labels[m[1] as string] = (m[2] as string).replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
     const raw = sample[4] as string;
     const value = raw === "+Inf" ? Number.POSITIVE_INFINITY : raw === "-Inf" ? -Infinity : Number(raw);
-    if (Number.isNaN(value) && raw !== "NaN")
+    // prom-client prints NaN as "Nan"; Prometheus reads any case of NaN (Go's ParseFloat).
+    if (Number.isNaN(value) && raw.toLowerCase() !== "nan")
       throw new Error(`line ${i + 1} has no numeric value: ${JSON.stringify(line)}`);
     samples.push({ name: sample[1] as string, labels, value });
   }

@@ -41,8 +41,9 @@ describe("baked-in peer policy", () => {
     expect(refusedCheck({ ...self, ...change })).toBe(check);
   });
 
-  it("is derived from this enclave only: a debug enclave does not admit debug peers", () => {
-    expect(peerPolicyFor({ ...self, debug: true }).allowDebug).toBe(false);
+  it("is derived from this enclave only: only a debug enclave (a chaos run) admits debug peers", () => {
+    expect(peerPolicyFor(self).allowDebug).toBe(false);
+    expect(peerPolicyFor({ ...self, debug: true }).allowDebug).toBe(true);
     expect(peerPolicyFor(self).allowedSigners).toEqual([
       { mrsigner: self.mrsigner, productId: 1, minSvn: 3 },
     ]);

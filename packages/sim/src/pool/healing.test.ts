@@ -26,9 +26,9 @@ describe("healing scenario", () => {
     expect(r.violation?.message).toBeUndefined();
     expect(lines.some((l) => /server \S+ \(n\d\) is lost/.test(l))).toBe(true);
     expect(lines.some((l) => /HFC fences n\d/.test(l))).toBe(true);
-    expect(lines.some((l) => /proposes addLearner n[4-9]/.test(l))).toBe(true);
-    expect(lines.some((l) => /proposes addVoter n[4-9]/.test(l))).toBe(true);
-    expect(lines.some((l) => /proposes removeNode n\d/.test(l))).toBe(true);
+    expect(lines.some((l) => /"change":{"type":"addLearner","node":"n[4-9]"}/.test(l))).toBe(true);
+    expect(lines.some((l) => /"change":{"type":"addVoter","node":"n[4-9]"}/.test(l))).toBe(true);
+    expect(lines.some((l) => /"change":{"type":"removeNode","node":"n\d"}/.test(l))).toBe(true);
     expect(lines.some((l) => /process is killed/.test(l))).toBe(true);
     expect(lines.some((l) => /healed ok: voters/.test(l))).toBe(true);
   });
