@@ -21,7 +21,7 @@ let dirs: PoolDirs;
 beforeAll(async () => {
   ensureSignedNodeBundle();
   dirs = await tempPoolDirs("hsmpool-e2e-chaos-");
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   if (dirs) await removeDirs(dirs);

@@ -22,7 +22,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopEverything(dirs);
   await removeDirs(dirs);
-}, 60_000);
+}, 180_000);
 
 describe("hsmpool up refusals", () => {
   it("a fabric with only two racks cannot hold a pool: the HFC's placement error comes back as one line", async () => {
@@ -43,7 +43,7 @@ describe("hsmpool up refusals", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const status = await cli(["status", "--run-dir", runDir]);
     expect(status.stderr).toMatch(/no pool is running/);
-  }, 60_000);
+  }, 180_000);
 
   it("a run dir whose HFC is alive is not started twice", async () => {
     const runDir = join(dirs.root, "run-busy");
@@ -64,7 +64,7 @@ describe("hsmpool up refusals", () => {
     expect(r.stderr).toMatch(
       /^hsmpool: pool pool-busy is already running in .*run-busy \(HFC pid \d+\).*\[Conflict\]\n$/,
     );
-  }, 60_000);
+  }, 180_000);
 
   it("a tampered node bundle is refused at launch, and up fails fast with the node's reason", async () => {
     ensureSignedNodeBundle();

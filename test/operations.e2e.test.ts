@@ -334,8 +334,14 @@ describe("operating a pool", () => {
     expect((await launchesOf(victim.id)) - before).toBe(launches);
     expect(launches).toBeGreaterThanOrEqual(2);
     expect(launches).toBeLessThanOrEqual(5);
-    const record = (await status()).healing.find((h) => h.kind === "restart" && h.memberId === victim.id);
-    expect(record?.reason ?? "").toMatch(/crash-looping/);
+    // The member may have been restarted before (an earlier case, a slow machine): the record that gave up is the one asked for.
+    const reasons = (await status()).healing
+      .filter((h) => h.kind === "restart" && h.memberId === victim.id)
+      .map((h) => h.reason);
+    expect(
+      reasons.some((r) => /crash-looping/.test(r)),
+      `restart reasons: ${JSON.stringify(reasons)}`,
+    ).toBe(true);
   }, 400_000);
 });
 

@@ -69,7 +69,7 @@ describe("attested joins (SVN 1 pool)", () => {
 
   beforeAll(async () => {
     cluster = await startPool();
-  }, 60_000);
+  }, 180_000);
   afterAll(() => finish(cluster));
 
   it("a joiner signed by another key is refused in the handshake by every member and never becomes one", async () => {
