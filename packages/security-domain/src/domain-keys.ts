@@ -7,7 +7,6 @@
 import { hkdfSync } from "node:crypto";
 import { fail } from "@hsmpool/errors";
 import { aesGcmOpen, aesGcmSeal } from "./aes-gcm.js";
-import { toBase64Url } from "./base64url.js";
 
 export interface DomainKeys {
   readonly sdId: string;
@@ -24,7 +23,9 @@ function derive(secret: Uint8Array, label: string, length: number): Buffer {
 export function deriveDomainKeys(secret: Uint8Array): DomainKeys {
   if (secret.length !== 32) fail("BadParameter", "a security domain secret is 32 bytes");
   return {
-    sdId: toBase64Url(derive(secret, "id", 12)),
+    // Hex, not base64url: the pool validates ids as starting with a letter or digit, and a
+    // base64url id starts with "-" or "_" one time in 32 (hsmpool up then failed at random).
+    sdId: derive(secret, "id", 12).toString("hex"),
     backupKey: derive(secret, "backup", 32),
     escrowKey: derive(secret, "escrow", 32),
     escrowKeyId: derive(secret, "escrow-id", 16).toString("hex"),
