@@ -56,3 +56,32 @@ export async function readFileIfExists(path: string): Promise<Uint8Array | null>
     throw e;
   }
 }
+
+/**
+ * Appends `data` to `path` and makes it durable (fdatasync; the directory too when the
+ * file is new). A crash mid-append can leave a torn tail: readers of an append-only
+ * file must accept and cut one.
+ */
+export async function appendFileDurable(path: string, data: Uint8Array): Promise<void> {
+  const handle = await open(path, "a", 0o600);
+  let created = false;
+  try {
+    created = (await handle.stat()).size === 0;
+    await handle.writeFile(data);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  if (created) await fsyncDir(dirname(path));
+}
+
+/** Cuts `path` to `length` bytes durably (a torn tail of an append-only file). */
+export async function truncateDurable(path: string, length: number): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    await handle.truncate(length);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

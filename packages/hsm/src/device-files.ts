@@ -4,14 +4,23 @@
  *   device.key                 32 random bytes (stands for the HSM's internal key storage)
  *   device.state               sealed: device id, partition count
  *   p<N>/partition.state       sealed: epoch, initialised?, credential verifier, transfer key, key ids
- *   p<N>/keys/<key id>.key     sealed: one key's attributes and material
+ *   p<N>/keys-e<E>-g<G>.log    the partition's keys (key-journal.ts): sealed frames, appended
+ *   p<N>/keys/<key id>.key     format 1 only (read once and migrated into the journal)
  *
- * All but device.key are sealed records (sealed-file.ts) written atomically.
+ * All but device.key and the journal are sealed records (sealed-file.ts) written
+ * atomically; the journal is a file of sealed frames, appended durably.
  */
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { fsyncDir, TEMP_MARKER, writeFileAtomic } from "@hsmpool/files";
+import {
+  appendFileDurable,
+  fsyncDir,
+  readFileIfExists,
+  TEMP_MARKER,
+  truncateDurable,
+  writeFileAtomic,
+} from "@hsmpool/files";
 import { openRecord, sealRecord } from "./sealed-file.js";
 
 export const DEVICE_KEY_FILE = "device.key";
@@ -53,6 +62,35 @@ export class DeviceFiles {
       throw e;
     }
     return openRecord(this.storageKey, this.place(rel), file);
+  }
+
+  /** Seals `plaintext` for the place `rel` (a file or a frame inside one) without writing it. */
+  seal(rel: string, plaintext: Uint8Array): Buffer {
+    return sealRecord(this.storageKey, this.place(rel), plaintext);
+  }
+
+  /** Opens bytes sealed for the place `rel` (IntegrityError if they do not authenticate). */
+  open(rel: string, sealed: Buffer): Buffer {
+    return openRecord(this.storageKey, this.place(rel), sealed);
+  }
+
+  /** A file's raw bytes, or null when it does not exist. */
+  async readRaw(rel: string): Promise<Buffer | null> {
+    const bytes = await readFileIfExists(join(this.dir, rel));
+    return bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : null;
+  }
+
+  /** Replaces a file with raw (already sealed) bytes, crash-safely. */
+  async writeRaw(rel: string, bytes: Uint8Array): Promise<void> {
+    await writeFileAtomic(join(this.dir, rel), bytes);
+  }
+
+  async append(rel: string, bytes: Uint8Array): Promise<void> {
+    await appendFileDurable(join(this.dir, rel), bytes);
+  }
+
+  async truncate(rel: string, length: number): Promise<void> {
+    await truncateDurable(join(this.dir, rel), length);
   }
 
   async remove(rel: string): Promise<void> {

@@ -1,5 +1,5 @@
 /** Partition lifecycle (zeroize, initialize, login), sessions, key management and op permissions. */
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { HsmDevice } from "./index.js";
@@ -38,10 +38,11 @@ describe("partition lifecycle", () => {
   test("zeroize destroys every key on disk and in memory and voids sessions and the old credential", async () => {
     const { dir, device, credential, session } = await deviceWithSession(1);
     const key = await session.generateKey({ kty: "EC", ops: ["sign"] });
-    expect(await readdir(join(dir, "p0/keys"))).toEqual([`${key.id}.key`]);
+    const journals = async () => (await readdir(join(dir, "p0"))).filter((n) => n.endsWith(".log"));
+    expect(await journals()).toEqual(["keys-e1-g0.log"]);
     const transferBefore = await session.getTransferPublicKey();
     await device.partition(0).zeroize();
-    await expect(readdir(join(dir, "p0/keys"))).rejects.toThrow(/ENOENT/);
+    expect(await journals()).toEqual([]);
     await expectHsmError(session.sign(key, "ES256", text("m")), "NotInitialized");
     await expectHsmError(device.partition(0).login(credential), "NotInitialized");
     const fresh = await device.partition(0).initialize();
@@ -89,14 +90,36 @@ describe("keys and handles", () => {
     expect(Buffer.from((await session.getHandle(handle.id)).label!).toString()).toBe("orig");
   });
 
-  test("deleteKey removes the key and its file; a deleted key is KeyNotFound", async () => {
-    const { dir, session } = await deviceWithSession(1);
+  test("deleteKey removes the key; a deleted key is KeyNotFound, also after reopen", async () => {
+    const { dir, device, credential, session } = await deviceWithSession(1);
     const keep = await session.generateKey({ kty: "oct", ops: ["encrypt"] });
     const gone = await session.generateKey({ kty: "oct", ops: ["encrypt"] });
     await session.deleteKey(gone);
-    expect(await readdir(join(dir, "p0/keys"))).toEqual([`${keep.id}.key`]);
     await expectHsmError(session.encrypt(gone, "A256GCM", text("m")), "KeyNotFound", new RegExp(gone.id));
     await expectHsmError(session.deleteKey(gone), "KeyNotFound");
+    await device.close();
+    const reopened = await HsmDevice.open(dir);
+    const again = await reopened.partition(0).login(credential);
+    expect((await again.listHandles()).map((h) => h.id)).toEqual([keep.id]);
+    await reopened.close();
+  });
+
+  test("deleted keys leave the disk: churn rewrites the journal without them", async () => {
+    const { dir, device, credential, session } = await deviceWithSession(1);
+    const keep = await session.generateKey({ kty: "oct", ops: ["encrypt"] });
+    const oneKey = (await stat(join(dir, "p0/keys-e1-g0.log"))).size;
+    for (let i = 0; i < 200; i++)
+      await session.deleteKey(await session.generateKey({ kty: "oct", ops: ["encrypt"] }));
+    const [journal] = (await readdir(join(dir, "p0"))).filter((n) => n.endsWith(".log"));
+    expect(journal).toMatch(/^keys-e1-g[1-9]\d*\.log$/);
+    // 200 keys' records were written; what is left is at most the compaction slack of them.
+    expect((await stat(join(dir, "p0", journal!))).size).toBeLessThan(oneKey * 150);
+    await device.close();
+    const reopened = await HsmDevice.open(dir);
+    expect((await (await reopened.partition(0).login(credential)).listHandles()).map((h) => h.id)).toEqual([
+      keep.id,
+    ]);
+    await reopened.close();
   });
 
   test("a handle from another partition is unknown here", async () => {

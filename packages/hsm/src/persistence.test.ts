@@ -21,6 +21,18 @@ import { revealKeyForTest, revealTransferKeyForTest } from "./testing/key-materi
 
 afterAll(removeTempDirs);
 
+/** Whole frames at the start of a journal (u32 length | u32 its complement | sealed body); `exact` demands nothing after them. */
+function frameCount(journal: Buffer, exact = false): number {
+  let at = 0;
+  let frames = 0;
+  while (at + 8 <= journal.length && at + 8 + journal.readUInt32BE(at) <= journal.length) {
+    at += 8 + journal.readUInt32BE(at);
+    frames++;
+  }
+  if (exact && at !== journal.length) return -1;
+  return frames;
+}
+
 describe("persistence", () => {
   test("keys, credentials and transfer keys survive close and reopen", async () => {
     const { dir, device, credential, session } = await deviceWithSession(2);
@@ -74,21 +86,26 @@ describe("persistence", () => {
     await expectHsmError(HsmDevice.open(a.dir), "IntegrityError", /device.state failed authentication/);
   });
 
-  test("a key file that disappeared is an IntegrityError, not a silently smaller partition", async () => {
+  test("a journal that disappeared is an IntegrityError, not a silently empty partition", async () => {
     const { dir, device, session } = await deviceWithSession(1);
-    const key = await session.generateKey({ kty: "EC", ops: ["sign"] });
+    await session.generateKey({ kty: "EC", ops: ["sign"] });
     await device.close();
-    await rm(join(dir, `p0/keys/${key.id}.key`));
+    await rm(join(dir, "p0/keys-e1-g0.log"));
     await expectHsmError(HsmDevice.open(dir), "IntegrityError", /missing/);
   });
 
-  test("crash leftovers (temp files, key files no record lists) are removed at open", async () => {
+  test("crash leftovers (temp files, other epochs' journals, an older generation) are removed at open", async () => {
     const { dir, device, credential, session } = await deviceWithSession(1);
     const key = await session.generateKey({ kty: "EC", ops: ["sign"] });
     await device.close();
-    const orphan = join(dir, "p0/keys/0123456789abcdef0123456789abcdef.key");
-    await copyFile(join(dir, `p0/keys/${key.id}.key`), orphan);
+    // An initialize that crashed before its record (epoch 2), and a compaction that crashed
+    // after writing generation 1 but before removing generation 0 (generation 1 wins).
+    await copyFile(join(dir, "p0/keys-e1-g0.log"), join(dir, "p0/keys-e2-g0.log"));
+    await writeFile(join(dir, "p0/keys-e1-g1.log"), await readFile(join(dir, "p0/keys-e1-g0.log")));
     await writeFile(join(dir, "p0/partition.state.tmp-abc"), "half-written");
+    // Generation 1's frames are sealed for generation 1's name: a copy of generation 0 does not open.
+    await expectHsmError(HsmDevice.open(dir), "IntegrityError", /keys-e1-g1.log#0 failed authentication/);
+    await rm(join(dir, "p0/keys-e1-g1.log"));
     const reopened = await HsmDevice.open(dir);
     expect((await (await reopened.partition(0).login(credential)).listHandles()).map((h) => h.id)).toEqual([
       key.id,
@@ -96,10 +113,53 @@ describe("persistence", () => {
     expect([...(await readTree(dir)).keys()]).toEqual([
       "device.key",
       "device.state",
-      `p0/keys/${key.id}.key`,
+      "p0/keys-e1-g0.log",
       "p0/partition.state",
     ]);
     await reopened.close();
+  });
+
+  test("a batch is all or nothing: a journal cut anywhere in the last frame reads as before the batch", async () => {
+    const { dir, device, credential, session } = await deviceWithSession(1);
+    const first = await session.generateKey({ kty: "EC", ops: ["sign"] });
+    const before = (await readFile(join(dir, "p0/keys-e1-g0.log"))).length;
+    // Concurrent adds are written together: fewer frames than keys.
+    const batch = await Promise.all(
+      Array.from({ length: 16 }, () => session.generateKey({ kty: "oct", ops: ["encrypt"] })),
+    );
+    await device.close();
+    const full = await readFile(join(dir, "p0/keys-e1-g0.log"));
+    expect(frameCount(full)).toBeLessThan(1 + batch.length);
+    const ids = async () => {
+      const d = await HsmDevice.open(dir);
+      try {
+        return (await (await d.partition(0).login(credential)).listHandles()).map((h) => h.id).sort();
+      } finally {
+        await d.close();
+      }
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: before, max: full.length }), async (cut) => {
+        await writeFile(join(dir, "p0/keys-e1-g0.log"), full.subarray(0, cut));
+        const seen = await ids();
+        // Every cut leaves a prefix of the frames: the first key, then whole batches only.
+        expect(seen).toContain(first.id);
+        expect(seen.every((id) => id === first.id || batch.some((k) => k.id === id))).toBe(true);
+        if (cut === before) expect(seen).toEqual([first.id]);
+        if (cut === full.length) expect(seen).toEqual([first.id, ...batch.map((k) => k.id)].sort());
+        // The cut tail is gone from disk: the journal ends on a whole frame again.
+        expect(frameCount(await readFile(join(dir, "p0/keys-e1-g0.log")), true)).toBe(
+          seen.length === 1 ? 1 : frameCount(full.subarray(0, cut)),
+        );
+      }),
+      { numRuns: 40 },
+    );
+    // After a cut, new keys append cleanly and survive a reopen.
+    await writeFile(join(dir, "p0/keys-e1-g0.log"), full.subarray(0, before + 5));
+    const d = await HsmDevice.open(dir);
+    const later = await (await d.partition(0).login(credential)).generateKey({ kty: "EC", ops: ["sign"] });
+    await d.close();
+    expect(await ids()).toEqual([first.id, later.id].sort());
   });
 
   test("create refuses an existing device, open refuses a missing one and a second open in the process", async () => {
@@ -122,7 +182,7 @@ describe("tampered device files (property)", () => {
     await device.close();
     const pristine = await readTree(dir);
     const names = [...pristine.keys()];
-    expect(names.length).toBe(7);
+    expect(names.length).toBe(6);
     const mutation = fc
       .record({
         file: fc.nat({ max: names.length - 1 }),
@@ -134,7 +194,8 @@ describe("tampered device files (property)", () => {
         const name = names[file]!;
         const bytes = Buffer.from(pristine.get(name)!);
         const position = at % bytes.length;
-        if (truncate) return { name, bytes: bytes.subarray(0, position) };
+        // A cut journal is what a crash mid-append leaves: it is read as its whole frames (tested above).
+        if (truncate && !name.endsWith(".log")) return { name, bytes: bytes.subarray(0, position) };
         bytes[position]! ^= mask;
         return { name, bytes };
       });

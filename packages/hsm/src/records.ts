@@ -9,6 +9,8 @@ import { AES_SIZES, CURVES, isOneOf, KEY_OPS, OPS_BY_TYPE, RSA_SIZES } from "./a
 import { isKeyId, type KeyHandle, type KeyShape, makeHandle, shapeOf } from "./key-attributes.js";
 
 export const RECORD_FORMAT = 1;
+/** Partition records: format 2 keeps the keys in the journal (key-journal.ts); format 1 listed key files. */
+export const PARTITION_RECORD_FORMAT = 2;
 
 export interface DeviceRecord {
   deviceId: string;
@@ -25,8 +27,11 @@ export interface PartitionRecord {
   credentialVerifier?: Uint8Array;
   /** PKCS#8 DER of the partition's P-384 transfer key. */
   transferKey?: Uint8Array;
-  /** Ids of the keys in the partition, in creation order; the list is the truth, files not in it are leftovers. */
-  keyIds: string[];
+  /**
+   * Format 1 only: ids of the key files (p<N>/keys/<id>.key) of the partition. Read
+   * once at open and migrated into the journal; format 2 records have none.
+   */
+  legacyKeyIds?: string[];
 }
 
 const DEVICE_ID = /^hsm-[0-9a-f]{16}$/;
@@ -74,34 +79,37 @@ function fromB64(value: unknown, what: string): Buffer | undefined {
 export function encodePartitionRecord(r: PartitionRecord): Buffer {
   return Buffer.from(
     JSON.stringify({
-      format: RECORD_FORMAT,
+      format: PARTITION_RECORD_FORMAT,
       index: r.index,
       epoch: r.epoch,
       initialized: r.initialized,
       credentialSalt: b64(r.credentialSalt),
       credentialVerifier: b64(r.credentialVerifier),
       transferKey: b64(r.transferKey),
-      keyIds: r.keyIds,
     }),
   );
 }
 
 export function decodePartitionRecord(bytes: Uint8Array, expectedIndex: number): PartitionRecord {
   const j = parseJson(bytes, "partition");
-  const { index, epoch, initialized, keyIds } = j;
-  if (j.format !== RECORD_FORMAT || index !== expectedIndex || typeof initialized !== "boolean")
-    corrupt("partition");
+  const { index, epoch, initialized, keyIds, format } = j;
+  if ((format !== 1 && format !== PARTITION_RECORD_FORMAT) || index !== expectedIndex) corrupt("partition");
+  if (typeof initialized !== "boolean") corrupt("partition");
   if (!Number.isSafeInteger(epoch) || (epoch as number) < 0) corrupt("partition");
-  if (!Array.isArray(keyIds) || !keyIds.every(isKeyId) || new Set(keyIds).size !== keyIds.length)
+  const record: PartitionRecord = { index, epoch: epoch as number, initialized };
+  if (format === 1) {
+    if (!Array.isArray(keyIds) || !keyIds.every(isKeyId) || new Set(keyIds).size !== keyIds.length)
+      corrupt("partition");
+    if (!initialized && keyIds.length > 0) corrupt("partition");
+    record.legacyKeyIds = [...keyIds];
+  } else if (keyIds !== undefined) {
     corrupt("partition");
-  const record: PartitionRecord = { index, epoch: epoch as number, initialized, keyIds: [...keyIds] };
+  }
   if (initialized) {
     record.credentialSalt = fromB64(j.credentialSalt, "partition");
     record.credentialVerifier = fromB64(j.credentialVerifier, "partition");
     record.transferKey = fromB64(j.transferKey, "partition");
     if (!record.credentialSalt || !record.credentialVerifier || !record.transferKey) corrupt("partition");
-  } else if (keyIds.length > 0) {
-    corrupt("partition");
   }
   return record;
 }

@@ -35,6 +35,7 @@ import {
   generateMaterial,
   importMaterial,
   type LoadedKey,
+  type Material,
   materialFromKeyObject,
   publicJwk,
 } from "./key-material.js";
@@ -91,12 +92,16 @@ export class Session {
     return this.live().getKey(keyIdOf(ref));
   }
 
-  /** Runs a change to the partition's keys serialised with other changes, re-checking the session inside. */
+  /**
+   * Runs a key-adding operation. The task ends in `add` (PartitionCore.addKey), which
+   * batches with concurrent adds and re-checks this session's epoch when it writes.
+   */
   private change<T>(operation: string, task: (core: PartitionCore) => Promise<T>): Promise<T> {
-    return this.gate.run(operation, () => {
-      this.live();
-      return this.core.queue.run(() => task(this.live()));
-    });
+    return this.gate.run(operation, () => task(this.live()));
+  }
+
+  private add(core: PartitionCore, handle: KeyHandle, material: Material): Promise<KeyHandle> {
+    return core.addKey(handle, material, this.epoch);
   }
 
   generateKey(spec: KeySpec): Promise<KeyHandle> {
@@ -105,7 +110,7 @@ export class Session {
       const { shape, ops, label } = validateKeySpec(spec);
       const material = await generateMaterial(shape);
       const handle = makeHandle(randomBytes(16).toString("hex"), shape, ops, label);
-      return this.core.queue.run(() => this.live().addKey(handle, material));
+      return this.add(this.live(), handle, material);
     });
   }
 
@@ -124,7 +129,7 @@ export class Session {
           "BadParameter",
           `AES-${shape.size} material must be ${shape.size / 8} bytes, not ${material.length}`,
         );
-      return core.addKey(makeHandle(id, shape, ops, label), importMaterial(shape, material));
+      return this.add(core, makeHandle(id, shape, ops, label), importMaterial(shape, material));
     });
   }
 
@@ -180,7 +185,7 @@ export class Session {
       ...shape,
       ops: ops ?? OPS_BY_TYPE[shape.kty].filter((op) => op !== "import"),
     });
-    return core.addKey(makeHandle(randomBytes(16).toString("hex"), valid.shape, valid.ops), material);
+    return this.add(core, makeHandle(randomBytes(16).toString("hex"), valid.shape, valid.ops), material);
   }
 
   /** `count` random bytes from the device's generator (1..4096). */
@@ -205,7 +210,10 @@ export class Session {
   }
 
   deleteKey(ref: KeyRef): Promise<void> {
-    return this.change("deleteKey", (core) => core.deleteKey(keyIdOf(ref)));
+    return this.gate.run("deleteKey", () => {
+      this.live();
+      return this.core.queue.run(() => this.live().deleteKey(keyIdOf(ref)));
+    });
   }
 
   /** Public key of an RSA or EC key as a JWK (EC secp256k1 is crv "P-256K", as in Key Vault). */
@@ -263,7 +271,7 @@ export class Session {
   importWrapped(blob: Uint8Array, wrappingKeyRef: KeyRef): Promise<KeyHandle> {
     return this.change("importWrapped", (core) => {
       const { handle, material } = importWrappedKey(blob, this.wrappingKey(wrappingKeyRef, "unwrapKey"));
-      return core.addKey(handle, material);
+      return this.add(core, handle, material);
     });
   }
 
@@ -298,7 +306,7 @@ export class Session {
       const source = parseTransferPublicKey(sourceTransferPublicKey, "source transfer public key");
       requireId(sourceId, "source id");
       const { handle, material } = importTransferKey(blob, core.transferKey, core.id, source, sourceId);
-      return core.addKey(handle, material);
+      return this.add(core, handle, material);
     });
   }
 

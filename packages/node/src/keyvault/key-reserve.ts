@@ -68,7 +68,11 @@ export class KeyReserve {
           this.shelves.get(specId(spec)) === shelf &&
           shelf.ready.length < this.opts.depth
         ) {
-          shelf.ready.push(await this.opts.prepare(spec, dekKeyId));
+          // Prepared together: the HSM writes keys that arrive together as one batch (one fsync).
+          const missing = this.opts.depth - shelf.ready.length;
+          shelf.ready.push(
+            ...(await Promise.all(Array.from({ length: missing }, () => this.opts.prepare(spec, dekKeyId)))),
+          );
         }
       } catch (e) {
         if (!this.closed) this.opts.onError(e);
