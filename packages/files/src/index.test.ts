@@ -2,7 +2,14 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileIfExists, TEMP_MARKER, writeFileAtomic, writeJsonAtomic } from "./index.js";
+import {
+  appendFileDurable,
+  readFileIfExists,
+  TEMP_MARKER,
+  truncateDurable,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "./index.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -37,5 +44,18 @@ describe("writeFileAtomic", () => {
     expect(await readFileIfExists(join(dir, "missing"))).toBeNull();
     expect(Buffer.from((await readFileIfExists(path)) ?? []).toString()).toContain('"a": 1');
     await expect(readFileIfExists(dir)).rejects.toThrow();
+  });
+});
+
+describe("appendFileDurable / truncateDurable", () => {
+  it("appends in order, creating the file once; a cut keeps exactly the prefix", async () => {
+    const path = join(dir, "log.bin");
+    await appendFileDurable(path, new Uint8Array([1, 2]));
+    await appendFileDurable(path, new Uint8Array([3]));
+    expect([...(await readFile(path))]).toEqual([1, 2, 3]);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    await truncateDurable(path, 2);
+    await appendFileDurable(path, new Uint8Array([9]));
+    expect([...(await readFile(path))]).toEqual([1, 2, 9]);
   });
 });

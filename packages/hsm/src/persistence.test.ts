@@ -8,7 +8,10 @@ import { join } from "node:path";
 import { isHsmPoolError } from "@hsmpool/errors";
 import fc from "fast-check";
 import { afterAll, describe, expect, test } from "vitest";
+import { DeviceFiles } from "./device-files.js";
 import { HsmDevice, type KeyHandle } from "./index.js";
+import { encodeKeyRecord } from "./records.js";
+import { deriveStorageKey } from "./sealed-file.js";
 import {
   deviceWithSession,
   expectHsmError,
@@ -160,6 +163,37 @@ describe("persistence", () => {
     const later = await (await d.partition(0).login(credential)).generateKey({ kty: "EC", ops: ["sign"] });
     await d.close();
     expect(await ids()).toEqual([first.id, later.id].sort());
+  });
+
+  test("a format 1 device (one file per key, ids listed in the record) migrates into the journal at open", async () => {
+    const { dir, device, credential, session } = await deviceWithSession(1);
+    const key = await session.generateKey({ kty: "EC", ops: ["sign", "verify"] });
+    const { serialized } = revealKeyForTest(session, key);
+    const files = new DeviceFiles(dir, deriveStorageKey(await readFile(join(dir, "device.key"))), device.id);
+    await device.close();
+    // Rewrite the partition the way format 1 stored it.
+    const record = JSON.parse((await files.read("p0/partition.state")).toString("utf8")) as Record<
+      string,
+      unknown
+    >;
+    await files.write(
+      "p0/partition.state",
+      Buffer.from(JSON.stringify({ ...record, format: 1, keyIds: [key.id] })),
+    );
+    await files.write(`p0/keys/${key.id}.key`, encodeKeyRecord(key, serialized));
+    await rm(join(dir, "p0/keys-e1-g0.log"));
+    const reopened = await HsmDevice.open(dir);
+    const again = await reopened.partition(0).login(credential);
+    const signature = await again.sign(key, "ES256", text("m"));
+    expect(await again.verify(key, "ES256", text("m"), signature)).toBe(true);
+    expect([...(await readTree(dir)).keys()]).toEqual([
+      "device.key",
+      "device.state",
+      "p0/keys-e1-g1.log",
+      "p0/partition.state",
+    ]);
+    expect(JSON.parse((await files.read("p0/partition.state")).toString("utf8")).format).toBe(2);
+    await reopened.close();
   });
 
   test("create refuses an existing device, open refuses a missing one and a second open in the process", async () => {
