@@ -2,23 +2,16 @@
  * Three real node processes on loopback (spawned from the signed dist bundle, with
  * configs written here and a test CA standing in for the HFC's IssueNodeCert).
  */
-import { createPublicKey, verify as cryptoVerify } from "node:crypto";
+import { createPublicKey, verify as cryptoVerify, randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { launchEnclave } from "@hsmpool/platform";
-import { decodeOwnershipCheckpoint } from "@hsmpool/pool";
+import { BuiltInRoleIds, DataActions } from "@hsmpool/pool";
+import { createCustomerKeyPair } from "@hsmpool/security-domain";
 import { poolProto } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// The HSM test door works on the HSM source classes, so open the device through the same module.
-import { HsmDevice } from "../../hsm/src/index.js";
-import { revealKeyForTest, revealTransferKeyForTest } from "../../hsm/src/testing/key-material-door.js";
-import { CREDENTIAL_FILE } from "./hsm/partition-access.js";
-import { CHECKPOINT_FILE } from "./ownership/checkpoint-file.js";
 import type { NodeStatusMessage } from "./status.js";
-import { utf8 } from "./storage/bytes.js";
 import {
-  BUNDLE_DIR,
   buildAndSignNode,
   type CallError,
   call,
@@ -27,6 +20,7 @@ import {
   waitFor,
 } from "./testing/cluster.js";
 import { removeTempDirs, tempDir } from "./testing/fixtures.js";
+import { OWNERSHIP_KEY_NAMES, revealPoolSecrets } from "./testing/pool-secrets.js";
 import { TestCa } from "./testing/test-ca.js";
 
 let cluster: TestCluster;
@@ -117,6 +111,64 @@ describe("three node processes", () => {
     expect(new Set(all.map((s) => s.mrenclave)).size).toBe(1);
     primary = all.find((s) => s.role === "primary")!.nodeId;
     secondary = IDS.find((id) => id !== primary)!;
+  });
+
+  it("security domain, backup and restore need their data actions: not the HFC's certificate, not a Crypto User", async () => {
+    // The tenant binding commits right after Genesis: wait until the admin may read the SD status.
+    const status = await waitFor(
+      "the tenant binding",
+      () => call<{ state: string }>(cluster.securityDomain(primary), "Status", {}).catch(() => null),
+      120_000,
+    );
+    expect(status.state).toBe("provisioned");
+    const workload = { oid: randomUUID(), name: "workload" };
+    const stranger = { oid: randomUUID(), name: "stranger" };
+    await call(cluster.accessControl(primary), "PutRoleAssignment", {
+      assignment: {
+        id: randomUUID(),
+        scope: "/",
+        roleDefinitionId: BuiltInRoleIds.CryptoUser,
+        principalId: workload.oid,
+      },
+      requestId: randomUUID(),
+    });
+    // Valid requests: without the gate, the first would activate the pool with the intruder's shares.
+    const certificatesPem = (
+      await Promise.all([1, 2, 3].map((i) => createCustomerKeyPair(`intruder-${i}`)))
+    ).map((p) => p.certificatePem);
+    const storageUrl = "http://127.0.0.1:9/devstoreaccount1/backups?sv=2021-08-06&sig=x";
+    const attempts = [
+      ["Download", { certificatesPem, quorum: 2 }, DataActions.SecurityDomainDownload],
+      ["Status", {}, DataActions.SecurityDomainDownloadStatus],
+      ["StartBackup", { storageUrl }, DataActions.BackupStart],
+      ["StartRestore", { storageUrl, folder: "mhsm-pool-test-1", keyName: "" }, DataActions.RestoreStart],
+      ["StartRestore", { storageUrl, folder: "mhsm-pool-test-1", keyName: "k1" }, DataActions.RestoreStart],
+    ] as const;
+    for (const [method, request, action] of attempts) {
+      const anonymous = await rejection(
+        call(cluster.securityDomain(primary, { withToken: false }), method, request),
+      );
+      expect(anonymous.code, method).toBe(grpc.status.UNAUTHENTICATED);
+      expect(trailer(anonymous, "hsmpool-error-code")).toBe("Unauthenticated");
+      for (const principal of [workload, stranger]) {
+        const e = await rejection(call(cluster.securityDomain(primary, { principal }), method, request));
+        expect(e.code, `${method} by ${principal.name}`).toBe(grpc.status.PERMISSION_DENIED);
+        expect(trailer(e, "hsmpool-error-code")).toBe("Forbidden");
+        expect(e.details).toContain(action);
+      }
+    }
+    // The recovery exchange is refused too (and would be, as a Conflict, to the admin: not a recovering pool).
+    for (const [method, request] of [
+      ["InitRecovery", {}],
+      ["Upload", { uploadBlobJson: "{}" }],
+    ] as const) {
+      const e = await rejection(
+        call(cluster.securityDomain(primary, { principal: workload }), method, request),
+      );
+      expect(trailer(e, "hsmpool-error-code"), method).toBe("Forbidden");
+    }
+    const after = await call<{ state: string }>(cluster.securityDomain(primary), "Status", {});
+    expect(after.state).toBe("provisioned");
   });
 
   it("refuses key operations until the security domain is downloaded, then activates once", async () => {
@@ -302,50 +354,10 @@ describe("three node processes", () => {
 
   it("leaves no partition credential, DEK, pool key or private key in any file or log under the run dir", async () => {
     for (const id of IDS) expect(await cluster.signal(id, "SIGTERM")).toBe(0);
-    const secrets: { what: string; bytes: Uint8Array }[] = [];
-    for (const id of IDS) {
-      const { config } = cluster.member(id);
-      const server = cluster.fabric.server(config.serverId);
-      // The test plays the node's own enclave (same signed bundle, same server) to open its sealed state.
-      const enclave = await launchEnclave(server, BUNDLE_DIR);
-      const device = await HsmDevice.open(server.hsmDir);
-      try {
-        const partition = device.partition(config.partition);
-        const credential = enclave.unseal(await readFile(join(config.stateDir, CREDENTIAL_FILE)), {
-          aad: utf8(`hsmpool-partition-credential-v1|${partition.id}`),
-        });
-        secrets.push({ what: `${id} partition credential`, bytes: credential });
-        const checkpoint = decodeOwnershipCheckpoint(
-          enclave.unseal(await readFile(join(config.stateDir, CHECKPOINT_FILE)), {
-            aad: utf8(`hsmpool-ownership-checkpoint-v1|${id}`),
-          }),
-        );
-        const session = await partition.login(credential);
-        const named = new Map([
-          [checkpoint.dekKeyId, "DEK"],
-          [checkpoint.poolKeyKeyId, "pool key"],
-          [checkpoint.ownerRootKeyId, "owner root key"],
-        ]);
-        for (const handle of await session.listHandles()) {
-          const revealed = revealKeyForTest(session, handle);
-          const what = `${id} ${named.get(handle.id) ?? `key ${handle.id}`}`;
-          secrets.push({ what, bytes: revealed.serialized });
-          for (const member of ["d", "p", "q", "k"]) {
-            const v = revealed.jwk[member];
-            if (typeof v === "string")
-              secrets.push({ what: `${what} (${member})`, bytes: Buffer.from(v, "base64url") });
-          }
-        }
-        const transfer = revealTransferKeyForTest(session);
-        secrets.push({
-          what: `${id} transfer key (d)`,
-          bytes: Buffer.from(String(transfer.jwk.d), "base64url"),
-        });
-        expect([...named.values()].every((n) => secrets.some((s) => s.what === `${id} ${n}`))).toBe(true);
-      } finally {
-        await device.close();
-      }
-    }
+    const secrets = await revealPoolSecrets(cluster, IDS);
+    for (const id of IDS)
+      for (const name of OWNERSHIP_KEY_NAMES)
+        expect(secrets.some((s) => s.what === `${id} ${name}`)).toBe(true);
     const files = (await readdir(cluster.runDir, { recursive: true, withFileTypes: true }))
       .filter((e) => e.isFile())
       .map((e) => join(e.parentPath, e.name));

@@ -327,7 +327,7 @@ export class PoolNode {
       synced: () => this.synced,
       requireLeader: () => this.dataPlaneKeys().requireLeader(),
       commit: (requestId, data) => this.dataPlaneKeys().commit(requestId, data),
-      bindings: () => ({ poolId: config.poolId }),
+      fallbackBinding: () => config.identity,
       logger: logger.child({ part: "security-domain" }),
       now: this.now,
       sleep: (ms) => sleep(this.seams.clock, ms),
@@ -549,7 +549,8 @@ export class PoolNode {
    * so an HFC that rewrites configs afterwards changes nothing.
    */
   private maybeBindTenant(): void {
-    const request = this.config.identity;
+    // A recovering pool binds the tenant its uploaded security domain carries (sd-service.ts), not its config's.
+    const request = this.config.recover ? null : this.config.identity;
     if (request === null || this.keyStore.genesis === null || this.keyStore.access.tenant !== null) return;
     const st = this.raft.status();
     if (st.role !== "leader" || this.caughtUpTerm !== st.term) return;
@@ -694,6 +695,7 @@ export class PoolNode {
           tenant: () => this.keyStore.access.tenant,
           assignmentsOf: (principalId) => this.keyStore.access.assignmentsOf(principalId),
           definitions: () => this.keyStore.access.definitions(),
+          recoveryBinding: () => (config.recover ? config.identity : null),
         },
         poolResourceUri(config.poolId),
         this.now,

@@ -10,8 +10,10 @@
 import type * as grpc from "@grpc/grpc-js";
 import { HsmPoolError } from "@hsmpool/errors";
 import {
+  type AccessOp,
   Authenticator,
   type DataAction,
+  DataActions,
   isAllowed,
   type Principal,
   type RoleAssignment,
@@ -29,7 +31,22 @@ export interface AccessView {
   /** The principal's role assignments (all scopes). */
   assignmentsOf(principalId: string): Iterable<RoleAssignment>;
   definitions(): ReadonlyMap<string, RoleDefinition>;
+  /**
+   * A recovering pool has no committed tenant until its security domain is uploaded: the
+   * launch config's binding request (the real service's initial administrators from the
+   * create call), honoured for RECOVERY_ACTIONS only and only while nothing is committed.
+   * Safe to take from the operator's config: an upload needs a blob made with a quorum of
+   * the customer's private keys, and it binds the tenant the SD carries, not this one.
+   */
+  recoveryBinding?(): Extract<AccessOp, { op: "bindTenant" }> | null;
 }
+
+/** What a provisional (recovery) binding may authorise: the recovery exchange, nothing else. */
+export const RECOVERY_ACTIONS: ReadonlySet<DataAction> = new Set([
+  DataActions.SecurityDomainTransferKey,
+  DataActions.SecurityDomainUpload,
+  DataActions.SecurityDomainUploadStatus,
+]);
 
 /** Anything with request metadata: a grpc-js server call, or a REST request adapted to it. */
 export interface CallWithMetadata {
@@ -63,10 +80,7 @@ export class DataPlaneAccess {
 
   /** Verifies the token (Unauthenticated) and returns who sent it. */
   async authenticate(call: CallWithMetadata): Promise<Principal> {
-    const token = bearerTokenOf(call);
-    const principal = await (await this.authenticatorFor()).authenticate(token, this.now());
-    this.principals.set(call, principal);
-    return principal;
+    return this.authenticateWith(call, () => this.committedTenant());
   }
 
   /** The principal a call authenticated as; undefined if it never did. */
@@ -76,8 +90,14 @@ export class DataPlaneAccess {
 
   /** The entry point every data-plane handler calls first. */
   async authorize(call: CallWithMetadata, dataAction: DataAction, scope: Scope): Promise<Principal> {
-    const principal = await this.authenticate(call);
-    const mine = this.view.assignmentsOf(principal.oid);
+    const provisional =
+      this.view.tenant() === null && RECOVERY_ACTIONS.has(dataAction)
+        ? (this.view.recoveryBinding?.() ?? null)
+        : null;
+    const principal = await this.authenticateWith(call, () => provisional?.tenant ?? this.committedTenant());
+    const mine = provisional
+      ? provisional.assignments.filter((a) => a.principalId === principal.oid)
+      : this.view.assignmentsOf(principal.oid);
     if (!isAllowed(mine, this.view.definitions(), principal.oid, dataAction, scope)) {
       throw new HsmPoolError(
         "Forbidden",
@@ -88,7 +108,17 @@ export class DataPlaneAccess {
     return principal;
   }
 
-  private async authenticatorFor(): Promise<Authenticator> {
+  private async authenticateWith(call: CallWithMetadata, binding: () => TenantBinding): Promise<Principal> {
+    const token = bearerTokenOf(call);
+    const tenant = binding();
+    // A new binding (JWKS rollover, or the committed one after a recovery) replaces the authenticator and its cache.
+    if (this.authenticator?.binding !== tenant) this.authenticator = new Authenticator(tenant, this.audience);
+    const principal = await this.authenticator.authenticate(token, this.now());
+    this.principals.set(call, principal);
+    return principal;
+  }
+
+  private committedTenant(): TenantBinding {
     const tenant = this.view.tenant();
     if (tenant === null) {
       // Creation is still under way (the binding commits right after Genesis): retryable.
@@ -98,8 +128,6 @@ export class DataPlaneAccess {
         { retryable: true },
       );
     }
-    // A new committed binding (JWKS rollover) replaces the authenticator and its cache.
-    if (this.authenticator?.binding !== tenant) this.authenticator = new Authenticator(tenant, this.audience);
-    return this.authenticator;
+    return tenant;
   }
 }

@@ -70,7 +70,7 @@ class RealServer implements LaunchedServer {
         o.metrics,
       ),
       securityDomain: withRequestMetrics(
-        securityDomainImplementation(o.securityDomain, o.backups, o.onInternalError),
+        o.audited(securityDomainImplementation(o.securityDomain, o.backups, o.access, o.onInternalError)),
         o.metrics,
       ),
       accessControl: o.audited(o.accessControl),

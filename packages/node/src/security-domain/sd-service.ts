@@ -18,11 +18,16 @@ import { fail, HsmPoolError } from "@hsmpool/errors";
 import type { KeySpec } from "@hsmpool/hsm";
 import type { Enclave } from "@hsmpool/platform";
 import {
+  type AccessOp,
+  type AccessState,
   type ApplyOutcome,
+  BuiltInRoleIds,
   encodeCommand,
   type KeyStore,
   type OwnershipInput,
+  ROOT_SCOPE,
   type SecurityDomainRecord,
+  validateAccessOp,
   validateP384Jwk,
 } from "@hsmpool/pool";
 import {
@@ -62,11 +67,36 @@ export interface SecurityDomainContext {
   requireLeader(): void;
   /** Proposes a command and waits for its apply outcome. */
   commit(requestId: string, data: Uint8Array): Promise<ApplyOutcome>;
-  /** Bindings the SD carries (tenant, administrators); whatever the pool holds. */
-  bindings(): unknown;
+  /**
+   * The recovering pool's launch-config binding: committed after an upload only when the
+   * SD carries no tenant (an SD made before SDs carried one).
+   */
+  fallbackBinding(): BindTenantOp | null;
   logger: Logger;
   now(): number;
   sleep(ms: number): Promise<void>;
+}
+
+type BindTenantOp = Extract<AccessOp, { op: "bindTenant" }>;
+
+/** Most initial administrators a tenant binding names (validateAccessOp's limit). */
+const MAX_SD_ADMINISTRATORS = 16;
+
+/** What an SD carries of the pool's identity: its tenant and the Administrators at `/`. */
+export function sdBindings(poolId: string, access: AccessState): unknown {
+  const administrators = access
+    .assignments()
+    .filter((a) => a.roleDefinitionId === BuiltInRoleIds.Administrator && a.scope === ROOT_SCOPE)
+    .slice(0, MAX_SD_ADMINISTRATORS);
+  return { poolId, tenant: access.tenant, administrators };
+}
+
+/** The tenant binding an uploaded SD gives the pool (BadParameter if malformed), or null if it carries none. */
+export function bindingFromSd(bindings: unknown): BindTenantOp | null {
+  const b = typeof bindings === "object" && bindings !== null ? (bindings as Record<string, unknown>) : {};
+  if (b.tenant === undefined || b.tenant === null) return null;
+  const op = validateAccessOp({ op: "bindTenant", tenant: b.tenant, assignments: b.administrators });
+  return op.op === "bindTenant" ? op : null;
 }
 
 export interface DownloadInput {
@@ -126,7 +156,7 @@ export class SecurityDomainService {
       const payload = encodePayload({
         secret,
         escrowedKeys,
-        bindings: this.ctx.bindings(),
+        bindings: sdBindings(this.ctx.poolId, this.ctx.store().access),
         initialBackup: sealBackup(keys, this.ctx.store().snapshot()),
       });
       const file = await createSecurityDomain({
@@ -204,6 +234,10 @@ export class SecurityDomainService {
     const keys = deriveDomainKeys(domain.secret);
     if (keys.sdId !== sdId)
       fail("BadParameter", "the upload blob's sdId does not match the secret it carries");
+    const binding =
+      bindingFromSd(domain.bindings) ??
+      this.ctx.fallbackBinding() ??
+      fail("BadParameter", "the security domain names no tenant and this pool was launched without one");
     this.pendingUpload = domain;
     this.ctx.logger.info({ sdId }, "security domain uploaded: taking the old pool's identity");
     const synced = await this.waitForOwnership(120_000);
@@ -213,6 +247,7 @@ export class SecurityDomainService {
         "Conflict",
         "this pool already has an owner root of its own: start a blank pool with hsmpool up --recover",
       );
+    await this.bindTenant(binding);
     await this.activate(
       sdId,
       Buffer.from(domain.secret),
@@ -305,6 +340,20 @@ export class SecurityDomainService {
         origin,
         at: this.ctx.now(),
       }),
+    );
+    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
+  }
+
+  /**
+   * The old pool's tenant and administrators, committed before activation: the recovered
+   * pool answers to the customer's tenant, never to the one in its launch config.
+   */
+  private async bindTenant(op: BindTenantOp): Promise<void> {
+    if (this.ctx.store().access.tenant !== null) return; // an earlier attempt of this upload bound it
+    const requestId = randomUUID();
+    const outcome = await this.ctx.commit(
+      requestId,
+      encodeCommand({ kind: "access", requestId, op, at: this.ctx.now() }),
     );
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
   }

@@ -55,6 +55,14 @@ export interface Member {
 
 export type GrpcClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
+/** Who a test client is: the tenant's admin by default, another of its principals, or no token at all. */
+export interface ClientOptions {
+  withToken?: boolean;
+  /** Another tenant's admin (or `principal`), e.g. the old pool's customer after a recovery. */
+  tenant?: TestTenant;
+  principal?: { oid: string; name: string };
+}
+
 export class TestCluster {
   readonly members = new Map<string, Member>();
   /** The customer tenant the pool is bound to; its admin signs every KeyVault call of `keyVault()`. */
@@ -82,6 +90,8 @@ export class TestCluster {
       /** The signed bundle every founding member launches (default: the built one). */
       bundleDir?: string;
       minPeerSvn?: number;
+      /** A blank pool in recovery mode (hsmpool up --recover): it waits for an SD upload. */
+      recover?: boolean;
     } = {},
   ): Promise<TestCluster> {
     const fabric = await makeFabric(runDir, ids.length + (opts.spareServers ?? 0));
@@ -119,7 +129,7 @@ export class TestCluster {
         replaces: null,
         minPeerSvn: opts.minPeerSvn ?? null,
         joinTimeoutMs: 120_000,
-        recover: false,
+        recover: opts.recover ?? false,
         identity: cluster.tenant.bindingRequest(),
       };
       await cluster.addMember(config);
@@ -207,9 +217,9 @@ export class TestCluster {
   }
 
   private client(
-    kind: "KeyVault" | "NodeControl" | "SecurityDomain",
+    kind: "KeyVault" | "NodeControl" | "SecurityDomain" | "AccessControl",
     address: string,
-    opts: { withToken?: boolean } = {},
+    opts: ClientOptions = {},
   ): GrpcClient {
     const Ctor = poolProto()[kind].ctor;
     const tls = grpc.credentials.createSsl(
@@ -223,7 +233,7 @@ export class TestCluster {
         ? tls
         : grpc.credentials.combineChannelCredentials(
             tls,
-            this.tenant.callCredentials(poolResourceUri(poolId)),
+            (opts.tenant ?? this.tenant).callCredentials(poolResourceUri(poolId), opts.principal),
           );
     // The node's certificate names 127.0.0.1 and localhost; SNI with an IP is not allowed, so use the name.
     const client = new Ctor(address, creds, {
@@ -234,12 +244,16 @@ export class TestCluster {
   }
 
   /** KeyVault as the tenant's admin (Administrator + Crypto User); `withToken: false` sends the client certificate only. */
-  keyVault(id: string, opts: { withToken?: boolean } = {}): GrpcClient {
+  keyVault(id: string, opts: ClientOptions = {}): GrpcClient {
     return this.client("KeyVault", this.member(id).config.dataListen, opts);
   }
 
-  securityDomain(id: string): GrpcClient {
-    return this.client("SecurityDomain", this.member(id).config.dataListen);
+  securityDomain(id: string, opts: ClientOptions = {}): GrpcClient {
+    return this.client("SecurityDomain", this.member(id).config.dataListen, opts);
+  }
+
+  accessControl(id: string, opts: ClientOptions = {}): GrpcClient {
+    return this.client("AccessControl", this.member(id).config.dataListen, opts);
   }
 
   /**

@@ -56,14 +56,14 @@ export class TestTenant {
       .sign(this.key);
   }
 
-  /** Call credentials for the admin principal (a token minted once per 5 minutes). */
-  callCredentials(audience: string): grpc.CallCredentials {
+  /** Call credentials for the admin (or another) principal (a token minted once per 5 minutes). */
+  callCredentials(audience: string, principal?: { oid: string; name: string }): grpc.CallCredentials {
     let cached: { token: string; atMs: number } | null = null;
     return grpc.credentials.createFromMetadataGenerator((_params, callback) => {
       const fresh =
         cached !== null && Date.now() - cached.atMs < 300_000
           ? Promise.resolve(cached.token)
-          : this.token(audience);
+          : this.token(audience, principal);
       fresh.then(
         (token) => {
           cached = { token, atMs: cached?.token === token ? cached.atMs : Date.now() };
