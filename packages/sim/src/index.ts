@@ -43,7 +43,12 @@ export {
 } from "./pool/run.js";
 export { POOL_SCENARIO_NAMES, POOL_SCENARIOS, type PoolScenario } from "./pool/scenarios.js";
 export { type PoolSweepOptions, runPoolSweep } from "./pool/sweep.js";
-export { POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./pool/unsafe.js";
+export {
+  defaultPoolScenario,
+  POOL_UNSAFE_MODES,
+  type PoolUnsafeMode,
+  UNSAFE_MODE_SCENARIOS,
+} from "./pool/unsafe.js";
 // Raft on the simulator.
 export { type ClusterStats, RaftCluster, TICK_US } from "./raft/cluster.js";
 export { type InvariantName, InvariantViolation, LogMirror, RaftChecker } from "./raft/invariants.js";

@@ -1,6 +1,7 @@
 import { fail } from "@hsmpool/errors";
 import {
   DEFAULT_DURATION_US,
+  defaultPoolScenario,
   formatSimTime,
   INTENSITY_NAMES,
   type IntensityName,
@@ -190,7 +191,8 @@ interface PoolFlags {
   seed?: string;
   seeds?: string;
   from: string;
-  scenario: string;
+  /** Absent: random, or the unsafe mode's own scenario. */
+  scenario?: string;
   /** Absent: the scenario's own default (30s; healing 60s). */
   duration?: string;
   intensity: string;
@@ -211,16 +213,22 @@ function describePoolStats(r: PoolSimResult): string {
 }
 
 /** Validated options for runPoolSim, shared by single runs and sweeps. */
-function poolBaseOptions(flags: PoolFlags): Omit<PoolSimOptions, "seed"> {
-  const o: Omit<PoolSimOptions, "seed"> = {
-    scenario: parseChoiceFlag("--scenario", flags.scenario, POOL_SCENARIO_NAMES),
+function poolBaseOptions(flags: PoolFlags): Omit<PoolSimOptions, "seed"> & { scenario: string } {
+  const unsafeMode =
+    flags.unsafeMode === undefined
+      ? undefined
+      : parseChoiceFlag<PoolUnsafeMode>("--unsafe-mode", flags.unsafeMode, POOL_UNSAFE_MODES);
+  const o: Omit<PoolSimOptions, "seed"> & { scenario: string } = {
+    scenario: parseChoiceFlag(
+      "--scenario",
+      flags.scenario ?? defaultPoolScenario(unsafeMode),
+      POOL_SCENARIO_NAMES,
+    ),
     intensity: parseChoiceFlag<IntensityName>("--intensity", flags.intensity, INTENSITY_NAMES),
   };
   if (flags.duration !== undefined) o.durationUs = parseDurationFlag("--duration", flags.duration);
   if (flags.keepFaults !== undefined) o.keepFaults = parseFaultListFlag("--keep-faults", flags.keepFaults);
-  if (flags.unsafeMode !== undefined) {
-    o.unsafeMode = parseChoiceFlag<PoolUnsafeMode>("--unsafe-mode", flags.unsafeMode, POOL_UNSAFE_MODES);
-  }
+  if (unsafeMode !== undefined) o.unsafeMode = unsafeMode;
   return o;
 }
 
@@ -290,7 +298,10 @@ function registerSimPoolCommand(sim: Command): void {
     )
     .option("--seeds <n>", "run n seeds in a row, starting at --from; exit 1 if any violates an invariant")
     .option("--from <n>", "first seed of --seeds", "1")
-    .option("--scenario <name>", `fault scenario: ${POOL_SCENARIO_NAMES.join(", ")}`, "random")
+    .option(
+      "--scenario <name>",
+      `fault scenario: ${POOL_SCENARIO_NAMES.join(", ")} (default random; with --unsafe-mode, the scenario that exposes it)`,
+    )
     .option(
       "--duration <time>",
       `simulated time per seed, e.g. 30s, 60s, 2m (default ${POOL_DEFAULT_DURATION_US / US_PER_S}s, healing 60s; liveness after the heal is checked when the run is long enough)`,

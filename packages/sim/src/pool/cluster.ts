@@ -6,7 +6,7 @@ import {
   type NodeObserver,
   type ShellVariant,
 } from "@hsmpool/node";
-import type { GenesisCommand } from "@hsmpool/pool";
+import type { ApplyOutcome, GenesisCommand } from "@hsmpool/pool";
 import type { Message, NodeId, Role } from "@hsmpool/raft";
 import { pino } from "pino";
 import { describeFault, type Fault, type Intensity } from "../faults.js";
@@ -456,6 +456,7 @@ export class PoolCluster {
         if (m?.process === proc) m.keys = keys;
       },
       raftCode: (m: Message) => MESSAGE_CODES[m.type],
+      log: (make) => this.log(make),
     };
   }
 
@@ -544,6 +545,8 @@ export class PoolCluster {
         this.check(() => {
           if (entry.index > this.stats.highestCommit) this.stats.highestCommit = entry.index;
           this.checker.observeApplied(entry.index, outcome, this.queue.now);
+          if (outcome.kind === "genesisAccepted" || outcome.kind === "genesisIgnored")
+            this.log(() => `${id} applies ${describeGenesisOutcome(outcome)} at index ${entry.index}`);
         }),
       proposed: (command) => {
         if (command.kind === "genesis") this.check(() => this.onGenesisProposed(member, command));
@@ -742,6 +745,14 @@ export class PoolCluster {
     this.checker.finalCheck(this.clients.ops, views, livenessChecked);
     this.stats.opsLinearized = this.checker.opsChecked;
   }
+}
+
+function describeGenesisOutcome(
+  o: Extract<ApplyOutcome, { kind: "genesisAccepted" } | { kind: "genesisIgnored" }>,
+): string {
+  return o.kind === "genesisAccepted"
+    ? `Genesis by ${o.genesis.proposer} (the pool's owner root)`
+    : `a later Genesis by ${o.proposer} (ignored${o.sameRoot ? ", same owner root" : ""})`;
 }
 
 /** Resolves once every promise continuation queued so far (and those they queue) has run. */

@@ -7,7 +7,7 @@ import { type PoolInvariantName, PoolInvariantViolation } from "./checker.js";
 import { PoolCluster, type PoolStats } from "./cluster.js";
 import type { HealingUnsafeMode } from "./healing-actor.js";
 import { findPoolScenario, POOL_SCENARIO_NAMES, type PoolFault } from "./scenarios.js";
-import { POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./unsafe.js";
+import { defaultPoolScenario, POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./unsafe.js";
 
 /**
  * One pool simulator run: a pure function of (seed, scenario, intensity, duration,
@@ -24,6 +24,7 @@ const WORKLOAD_QUIESCE_US = 1.5 * US_PER_S;
 
 export interface PoolSimOptions {
   seed: number;
+  /** Absent: "random", or the unsafe mode's own scenario (UNSAFE_MODE_SCENARIOS). */
   scenario?: string;
   durationUs?: number;
   intensity?: IntensityName;
@@ -98,7 +99,7 @@ export function poolReplayCommand(r: PoolReplaySpec): string {
 
 export async function runPoolSim(options: PoolSimOptions): Promise<PoolSimResult> {
   validatePoolSimOptions(options);
-  const scenarioName = options.scenario ?? "random";
+  const scenarioName = options.scenario ?? defaultPoolScenario(options.unsafeMode);
   const scenario = findPoolScenario(scenarioName)!;
   const durationUs = options.durationUs ?? scenario.defaultDurationUs ?? POOL_DEFAULT_DURATION_US;
   const livenessBoundUs = scenario.livenessBoundUs ?? POOL_LIVENESS_BOUND_US;

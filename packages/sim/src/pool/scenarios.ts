@@ -125,18 +125,32 @@ export const POOL_SCENARIOS: readonly PoolScenario[] = [
   {
     name: "genesis-crash",
     description:
-      "the primary crashes right after proposing Genesis (a third of seeds at once, before the entry leaves it; the rest within 6 ms, before or after it commits) and stays down 3-5 s",
+      "the primary crashes within 6 ms of proposing Genesis (before or after the entry commits) and stays down 3-5 s; " +
+      "in a third of seeds it is instead cut off the network the moment it proposes (the entry never leaves it) and " +
+      "crashes within 2 s, while the others may elect a primary and commit a Genesis of their own",
     plan: (ctx) => {
       const { prng } = ctx;
-      const delayUs = prng.chance(1 / 3) ? 0 : prng.int(6 * US_PER_MS + 1);
-      const fault: PoolFault = {
+      // The shipped Raft driver hands a leader's entries to the transport in the same turn as the proposal,
+      // so a crash alone never stops the entry leaving: losing the proposal takes a cut at that moment.
+      const cutOff = prng.chance(1 / 3);
+      const delayUs = cutOff ? prng.int(2 * US_PER_S + 1) : prng.int(6 * US_PER_MS + 1);
+      const downUs = prng.between(3 * US_PER_S, 5 * US_PER_S);
+      const crash: PoolFault = {
         atUs: 0,
-        durationUs: prng.between(3 * US_PER_S, 5 * US_PER_S),
+        durationUs: downUs,
         salt: prng.nextU32(),
         action: { kind: "crash", target: "leader" },
         onGenesisProposed: { delayUs },
       };
-      return { ...base(prng), hsmFaultProbability: 0, faults: [fault] };
+      const isolate: PoolFault = {
+        atUs: 0,
+        // Until the crashed proposer restarts: it rejoins a connected pool.
+        durationUs: delayUs + downUs,
+        salt: prng.nextU32(),
+        action: { kind: "partition", shape: "isolate", target: "leader" },
+        onGenesisProposed: { delayUs: 0 },
+      };
+      return { ...base(prng), hsmFaultProbability: 0, faults: cutOff ? [isolate, crash] : [crash] };
     },
   },
   {

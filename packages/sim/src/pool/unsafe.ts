@@ -11,3 +11,23 @@ import { SHELL_VARIANTS, type ShellVariant } from "@hsmpool/node";
 export type PoolUnsafeMode = ShellVariant | "divergentDek";
 
 export const POOL_UNSAFE_MODES: readonly PoolUnsafeMode[] = [...SHELL_VARIANTS, "divergentDek"];
+
+/**
+ * The scenario whose faults expose each variant: a Genesis accepted or checkpointed at the wrong moment
+ * matters only when the proposer is cut off or crashes around its proposal (genesis-crash); the rest show
+ * under the random schedule. `sim pool --unsafe-mode <m>` runs it unless --scenario names another.
+ */
+export const UNSAFE_MODE_SCENARIOS: Readonly<Record<PoolUnsafeMode, string>> = {
+  sendBeforePersist: "random",
+  readWithoutBarrier: "random",
+  serveWithoutOwnership: "random",
+  ackBeforeCommit: "random",
+  genesisBeforeCommit: "genesis-crash",
+  checkpointAfterEffects: "genesis-crash",
+  divergentDek: "random",
+};
+
+/** The scenario a run uses when none is named: the variant's own, else "random". */
+export function defaultPoolScenario(unsafeMode: PoolUnsafeMode | undefined): string {
+  return unsafeMode === undefined ? "random" : UNSAFE_MODE_SCENARIOS[unsafeMode];
+}

@@ -28,6 +28,7 @@ import type {
   TransportOptions,
 } from "@hsmpool/node";
 import type { Enclave, EnclaveIdentity, SealOptions, UnsealOptions } from "@hsmpool/platform";
+import { decodeMessage } from "@hsmpool/pool";
 import type { Message } from "@hsmpool/raft";
 import { cloneMessage } from "../../raft/format.js";
 import type { SimPartition } from "../sim-hsm.js";
@@ -253,6 +254,8 @@ export interface NetWorld extends ShellWorld {
   /** The data plane of `id` started (keys) or stopped (null). */
   setKeyService(id: string, proc: SimProcess, keys: KeyService | null): void;
   raftCode(m: Message): number;
+  /** A transcript line (built only when the transcript is on). */
+  log(make: () => string): void;
 }
 
 export const RPC_CODES = { ownership: 101, ownershipReply: 102, join: 103, joinReply: 104 } as const;
@@ -363,13 +366,18 @@ class SimTransport implements PeerTransport {
   async exchange(peerId: string, message: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (!this.links.has(peerId)) fail("NotFound", `no link to peer ${peerId} (its address is unknown)`);
     const bytes = Uint8Array.from(message);
+    this.world.log(() => `${this.self} -> ${peerId} ${ownershipKind(bytes)} (${bytes.length} bytes)`);
     const r = await this.call(
       peerId,
       [RPC_CODES.ownership, RPC_CODES.ownershipReply],
       (ep) => ep.handlers.onOwnershipRequest(this.self, bytes),
       timeoutMs,
     );
-    if (r.ok) return r.value;
+    if (r.ok) {
+      const answer = r.value;
+      this.world.log(() => `${peerId} -> ${this.self} ${ownershipKind(answer)} (${answer.length} bytes)`);
+      return answer;
+    }
     throw new HsmPoolError(
       "ServiceUnavailable",
       `ownership exchange with ${peerId} failed: ${describe(r.error)}`,
@@ -409,6 +417,15 @@ class SimTransport implements PeerTransport {
   async close(): Promise<void> {
     if (this.world.endpoint(this.self)?.proc === this.proc) this.world.setEndpoint(this.self, null);
     this.links.clear();
+  }
+}
+
+/** The kind of an ownership message, for the transcript. */
+function ownershipKind(bytes: Uint8Array): string {
+  try {
+    return decodeMessage(bytes).kind;
+  } catch {
+    return "undecodable ownership message";
   }
 }
 
