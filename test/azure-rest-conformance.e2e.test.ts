@@ -8,7 +8,7 @@
  * that are optional in the spec); one it does not offer must answer 501 NotImplemented
  * — never something else.
  */
-import { constants, createPublicKey, publicEncrypt } from "node:crypto";
+import { constants, createPublicKey, publicEncrypt, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
@@ -53,6 +53,17 @@ const SERVED = [
   "UpdateKeyRotationPolicy",
   "UpdateKey",
   "GetRandomBytes",
+  "RoleAssignments_ListForScope",
+  "RoleAssignments_Delete",
+  "RoleAssignments_Get",
+  "RoleAssignments_Create",
+  "RoleDefinitions_List",
+  "RoleDefinitions_Delete",
+  "RoleDefinitions_Get",
+  "RoleDefinitions_CreateOrUpdate",
+  "GetSettings",
+  "GetSetting",
+  "UpdateSetting",
 ];
 /** Operations that consume, change or create a key get one of their own; the rest use the shared RSA key. */
 const OWN_KEY = [
@@ -143,16 +154,30 @@ function missingMembers(expected: unknown, actual: unknown, at = ""): string[] {
   );
 }
 
+/** Names of our own for an RBAC example (the service wants GUIDs; the examples show placeholders). */
+interface RbacIds {
+  assignment: string;
+  definition: string;
+  principal: string;
+}
+
+const CRYPTO_USER = "21dbd100-6940-42c2-9190-5d6cb909625b";
+
 /** The example's request with our names: its path parameters, query and body. */
-function adjusted(row: Row, example: Example, keyName: string): { path: string; body: unknown } {
+function adjusted(
+  row: Row,
+  example: Example,
+  keyName: string,
+  ids: RbacIds,
+): { path: string; body: unknown } {
   const p = example.parameters;
   let path = row.path
     .replace("{key-name}", keyName)
     .replace("{keyName}", keyName)
     .replace("{key-version}", rsa.version)
     .replace("{scope}", String(p.scope ?? "/").replace(/^\/$/, ""))
-    .replace("{roleAssignmentName}", String(p.roleAssignmentName ?? "a1"))
-    .replace("{roleDefinitionName}", String(p.roleDefinitionName ?? "d1"))
+    .replace("{roleAssignmentName}", ids.assignment)
+    .replace("{roleDefinitionName}", ids.definition)
     .replace("{jobId}", String(p.jobId ?? "job1"))
     .replace("{setting-name}", String(p["setting-name"] ?? "AllowKeyManagementOperationsThroughARM"));
   if (path.startsWith("/providers")) path = `/${path}`;
@@ -170,6 +195,25 @@ function adjusted(row: Row, example: Example, keyName: string): { path: string; 
     // Microsoft's example sets an expiry in 1991, which the pool refuses as already past: keep its shape, move it ahead.
     const b = body as { attributes: Record<string, number> };
     body = { ...b, attributes: { ...b.attributes, nbf: 1_900_000_000, exp: 2_000_000_000 } };
+  }
+  if (row.operationId === "UpdateSetting") {
+    // This pool has no Azure Resource Manager: AllowKeyManagementOperationsThroughARM can only be (re)set to "false".
+    body = { value: "false" };
+  }
+  if (row.operationId === "RoleAssignments_Create" && body) {
+    // The example's role and principal are placeholders: a built-in role (same id form) and a fresh principal.
+    const props = (body as { properties: { roleDefinitionId: string } }).properties;
+    body = {
+      properties: {
+        roleDefinitionId: props.roleDefinitionId.replace(/roleDefinitionId$/, CRYPTO_USER),
+        principalId: ids.principal,
+      },
+    };
+  }
+  if (row.operationId === "RoleDefinitions_CreateOrUpdate" && body) {
+    // Role names are unique in a pool; each replay makes its own role.
+    const props = (body as { properties: { roleName: string } }).properties;
+    body = { properties: { ...props, roleName: `${props.roleName} ${ids.definition}` } };
   }
   const alg = (body as { alg?: string } | undefined)?.alg;
   if (row.operationId === "verify" && body) {
@@ -190,8 +234,27 @@ function adjusted(row: Row, example: Example, keyName: string): { path: string; 
   return { path: `${path}?${query}`, body };
 }
 
-/** The state an example presumes: its key existing, deleted, or backed up and gone; a policy to read. */
-async function prepare(operationId: string, keyName: string): Promise<string | undefined> {
+/** The state an example presumes: its key existing, deleted, or backed up and gone; a policy to read; a role or assignment. */
+async function prepare(
+  operationId: string,
+  keyName: string,
+  ids: RbacIds,
+  scope: string,
+): Promise<string | undefined> {
+  const rbac = `${scope === "/" ? "" : `/${scope}`}/providers/Microsoft.Authorization`;
+  if (["RoleAssignments_Get", "RoleAssignments_Delete"].includes(operationId)) {
+    await call("PUT", `${rbac}/roleAssignments/${ids.assignment}?api-version=2026-04-01`, {
+      properties: { roleDefinitionId: CRYPTO_USER, principalId: ids.principal },
+    });
+  }
+  if (["RoleDefinitions_Get", "RoleDefinitions_Delete"].includes(operationId)) {
+    await call("PUT", `${rbac}/roleDefinitions/${ids.definition}?api-version=2026-04-01`, {
+      properties: {
+        roleName: `conformance ${ids.definition}`,
+        permissions: [{ dataActions: ["Microsoft.KeyVault/managedHsm/keys/sign/action"] }],
+      },
+    });
+  }
   const needsKey = [
     "DeleteKey",
     "RotateKey",
@@ -282,8 +345,14 @@ describe.skipIf(!haveExamples)("every Microsoft example replayed against the poo
         const example = JSON.parse(await readFile(join(EXAMPLES, file), "utf8")) as Example;
         const own = OWN_KEY.includes(row.operationId);
         const keyName = own ? `conf-${row.operationId.toLowerCase()}-${replayed}` : rsa.name;
-        const restoreBlob = await prepare(row.operationId, keyName);
-        const { path, body: given } = adjusted(row, example, keyName);
+        const ids = { assignment: randomUUID(), definition: randomUUID(), principal: randomUUID() };
+        const restoreBlob = await prepare(
+          row.operationId,
+          keyName,
+          ids,
+          String(example.parameters.scope ?? "/"),
+        );
+        const { path, body: given } = adjusted(row, example, keyName, ids);
         // Microsoft's backup blob belongs to their HSM: restore one of this pool's own instead.
         const body = restoreBlob ? { value: restoreBlob } : given;
         const answer = await call(row.method, path, body);

@@ -752,6 +752,10 @@ export class PoolNode {
             forwarder,
             random: this.seams.random,
             logger: logger.child({ part: "rest" }),
+            audit: (entry) =>
+              audit
+                .record(entry)
+                .catch((e: unknown) => logger.error({ error: String(e) }, "audit record not written")),
           });
           return { listener, close: () => forwarder.close() };
         },

@@ -12,6 +12,7 @@ import { type KeyHandle, parseByokBlob, rsaThumbprint } from "@hsmpool/hsm";
 import {
   type AccessCommand,
   type AccessOp,
+  type AccessState,
   type ApplyOutcome,
   type CreateKeyCommand,
   type DeletedKeyView,
@@ -443,7 +444,9 @@ export class KeyService {
       kek.version,
     );
     const thumbprint = kekView.publicJwk ? thumbprintOf(kekView.publicJwk) : "";
-    if (blob.kid !== thumbprint && blob.kid !== `${kek.name}/${kek.version}` && blob.kid !== kek.name) {
+    // The kid names the KEK by thumbprint, name[/version], or its Key Vault key id (what the REST API's BYOK tools write).
+    const named = [thumbprint, `${kek.name}/${kek.version}`, kek.name];
+    if (!named.includes(blob.kid) && !blob.kid.endsWith(`/keys/${kek.name}/${kek.version}`)) {
       fail(
         "BadParameter",
         `the BYOK blob was made for another key-exchange key (kid ${blob.kid.slice(0, 60)}), not ${kek.name} version ${kek.version}`,
@@ -648,6 +651,11 @@ export class KeyService {
    * caller was already authorised for; the rules needing the whole state (lockout,
    * roles in use) are checked on apply and come back as their error.
    */
+  /** The access state (roles, assignments) once this member has applied everything committed before the call. */
+  async accessState(): Promise<AccessState> {
+    return (await this.readable()).access;
+  }
+
   async commitAccess(op: AccessOp, requestIdInput?: string): Promise<void> {
     const requestId = this.requestIdOf(requestIdInput);
     this.requireLeader();

@@ -16,12 +16,18 @@ export function accessAuthority(access: DataPlaneAccess, tenantId: () => string 
       authorization: `${ISSUER_BASE}/${tenantId() ?? "organizations"}`,
       resource: access.audience,
     }),
+    authenticate: (token) => access.authenticate(callOf(token)),
     authorize: async (token, request) => {
-      const metadata = new grpc.Metadata();
-      metadata.set(AUTHORIZATION_METADATA, `Bearer ${token}`);
-      const call = { metadata };
+      const call = callOf(token);
       if (request.dataAction === null) await access.authenticate(call);
       else await access.authorize(call, request.dataAction as DataAction, request.scope as Scope);
     },
   };
+}
+
+/** The REST token as the call metadata DataPlaneAccess reads. */
+function callOf(token: string): { metadata: grpc.Metadata } {
+  const metadata = new grpc.Metadata();
+  metadata.set(AUTHORIZATION_METADATA, `Bearer ${token}`);
+  return { metadata };
 }

@@ -4,6 +4,7 @@
  * onto KeyService, like keys-api.ts. No behaviour lives here.
  */
 import { fail } from "@hsmpool/errors";
+import { parseByokBlob } from "@hsmpool/hsm";
 import { type DeletedKeyView, fromAzureRotationPolicy, toAzureRotationPolicy } from "@hsmpool/pool";
 import type { KeyService } from "../keyvault/key-service.js";
 import {
@@ -132,21 +133,39 @@ export async function restoreKey(keys: KeyService, r: RestRequest): Promise<Rest
 }
 
 /** PUT /keys/{name}: a private JWK (BYOK transfer blobs, key_hsm, are not taken over REST yet). */
+/**
+ * ImportKey: a plain JWK, or BYOK (`kty` "RSA-HSM"/"EC-HSM"/"oct-HSM" with `key_hsm` =
+ * the .byok file's bytes, base64url): the blob's header.kid names the key-exchange key by
+ * its key id (`.../keys/<kek>/<version>`), and the target is unwrapped only inside the HSM.
+ */
 export async function importKey(keys: KeyService, r: RestRequest): Promise<RestResult> {
   const jwk = objectField(r.body, "key");
-  if (jwk.key_hsm !== undefined)
-    fail("NotImplemented", "BYOK import (key_hsm) is offered by the gRPC API and CLI only");
   const attributes = objectField(r.body, "attributes");
   const tags = r.body.tags;
-  const imported = await keys.importKey({
+  const common = {
     name: r.params.name as string,
-    jwk,
     ...(Array.isArray(jwk.key_ops) ? { ops: jwk.key_ops as string[] } : {}),
     enabled: attributes.enabled === undefined ? true : (attributes.enabled as boolean),
     notBeforeMs: timeField(attributes, "nbf"),
     expiresMs: timeField(attributes, "exp"),
     tags: tags === undefined || tags === null ? {} : (tags as Record<string, string>),
     ...requestIdOf(r),
-  });
-  return ok(keyBundleJson(r.baseUrl, imported));
+  };
+  if (jwk.key_hsm === undefined)
+    return ok(keyBundleJson(r.baseUrl, await keys.importKey({ ...common, jwk })));
+  const byok = base64urlField(jwk, "key_hsm", true).toString("utf8");
+  return ok(keyBundleJson(r.baseUrl, await keys.importByok({ ...common, byok, kek: kekOf(byok) })));
+}
+
+/** The key-exchange key a .byok blob's header.kid names: `<any prefix>/keys/<name>/<version>`. */
+function kekOf(byok: string): { name: string; version: number } {
+  const { kid } = parseByokBlob(byok);
+  const m = /\/keys\/([0-9A-Za-z-]{1,127})\/([1-9][0-9]{0,9})$/.exec(kid);
+  if (!m)
+    return fail(
+      "BadParameter",
+      `the BYOK blob's header.kid must be the key-exchange key's id (.../keys/<name>/<version>); got ${JSON.stringify(kid.slice(0, 80))}`,
+      { field: "key_hsm" },
+    );
+  return { name: m[1] as string, version: Number(m[2]) };
 }

@@ -11,8 +11,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import type { DataAction } from "@hsmpool/pool";
+import { type DataAction, normalizeScope, type Principal } from "@hsmpool/pool";
 import type { Logger } from "pino";
+import type { AuditEntry } from "../audit/audit-log.js";
 import type { Randomness } from "../seams/index.js";
 import { requireApiVersion, requireSince } from "./api-version.js";
 import { FORWARDED_HEADER, type ForwardedAnswer, type WriteForwarder } from "./forward.js";
@@ -23,6 +24,8 @@ import type { RestRequest, RestResult } from "./types.js";
 /** The token check of the pool's identity (the challenge parameters and the one authorisation entry point). */
 export interface RestAuthority {
   challenge(): { authorization: string; resource: string };
+  /** Verifies the bearer token (Unauthenticated) and names who sent it, for the audit record. */
+  authenticate(token: string): Promise<Principal>;
   /** Verifies the bearer token and the data action at the scope; throws Unauthenticated or Forbidden. */
   authorize(
     token: string,
@@ -37,6 +40,12 @@ export interface RestEndpointOptions {
   /** For x-ms-request-id. */
   random: Randomness;
   logger: Logger;
+  /**
+   * Every call that presented a token is recorded: names, numbers and codes only, never a token, body or key
+   * material; `operation` is the service's operationId ("Unknown" when the path named none). A bare challenge is
+   * not an operation.
+   */
+  audit: (entry: AuditEntry) => void;
 }
 
 /** Bodies above this are refused (a key backup blob is the largest legitimate body). */
@@ -86,7 +95,7 @@ function parseBody(bytes: Buffer): Record<string, unknown> {
 
 /** The RBAC scope a request acts on: the key for key operations, `/keys` for the key list, else `/`. */
 function scopeOf(match: RouteMatch, path: string): string {
-  if (match.params.scope !== undefined) return match.params.scope;
+  if (match.params.scope !== undefined) return normalizeScope(match.params.scope, "scope");
   const name = match.params.name;
   if (name !== undefined && (path.startsWith("/keys/") || path.startsWith("/deletedkeys/")))
     return `/keys/${name}`;
@@ -124,12 +133,16 @@ export function restEndpoint(opts: RestEndpointOptions) {
     };
   }
 
-  async function answer(req: Request): Promise<RestResult | ForwardedAnswer> {
+  async function answer(req: Request, seen: CallSeen): Promise<RestResult | ForwardedAnswer> {
     const authorization = req.headers.authorization;
     if (authorization === undefined || authorization === "") return challenge();
+    seen.audited = true;
     // Concatenated, not resolved: scope "/" makes paths like "//providers/...", which URL resolution reads as a host.
     const url = new URL(`https://placeholder${req.url ?? "/"}`);
     const match = matchRoute(req.method ?? "GET", url.pathname);
+    seen.operation = match.route.operationId;
+    seen.key = match.params.name ?? match.params.id ?? "";
+    seen.version = /^[1-9][0-9]{0,9}$/.test(match.params.version ?? "") ? Number(match.params.version) : 0;
     const apiVersion = requireApiVersion(url.searchParams.get("api-version"));
     requireSince(apiVersion, match.route.since, match.route.operationId);
     const handle = match.route.handle;
@@ -139,23 +152,22 @@ export function restEndpoint(opts: RestEndpointOptions) {
         `${match.route.operationId} (${match.route.method} ${match.route.path}) is not implemented by this pool`,
       );
     }
-    await authority.authorize(bearerOf(authorization), {
+    const token = bearerOf(authorization);
+    seen.principal = await authority.authenticate(token);
+    await authority.authorize(token, {
       dataAction: match.route.dataAction,
       scope: scopeOf(match, url.pathname),
       operationId: match.route.operationId,
     });
     const bytes = await readBody(req);
     const body = parseBody(bytes);
-    const clientRequestId = req.headers["x-ms-client-request-id"];
     const request: RestRequest = {
       params: match.params,
       query: url.searchParams,
       body,
       baseUrl: `https://${hostOf(req)}`,
       apiVersion,
-      ...(typeof clientRequestId === "string" && REQUEST_ID.test(clientRequestId)
-        ? { requestId: clientRequestId }
-        : {}),
+      ...(seen.clientRequestId !== undefined ? { requestId: seen.clientRequestId } : {}),
     };
     const forwarded = req.headers[FORWARDED_HEADER] !== undefined;
     if (!match.route.write || forwarded) return handle(opts.services, request);
@@ -167,18 +179,44 @@ export function restEndpoint(opts: RestEndpointOptions) {
     });
   }
 
+  function record(seen: CallSeen, result: string): void {
+    if (!seen.audited) return;
+    opts.audit({
+      principal: seen.principal?.name ?? "",
+      principalId: seen.principal?.oid ?? "",
+      operation: seen.operation,
+      key: seen.key,
+      version: seen.version,
+      result,
+      requestId: seen.clientRequestId ?? opts.random.uuid(),
+    });
+  }
+
   return (req: Request, res: Response): void => {
-    answer(req)
+    const clientRequestId = req.headers["x-ms-client-request-id"];
+    const seen: CallSeen = {
+      audited: false,
+      operation: "Unknown",
+      key: "",
+      version: 0,
+      ...(typeof clientRequestId === "string" && REQUEST_ID.test(clientRequestId) ? { clientRequestId } : {}),
+    };
+    answer(req, seen)
       .then(
         (result) => {
           if ("raw" in result) {
+            record(seen, forwardedResult(result));
             (res as ServerResponse).writeHead(result.status, result.headers);
             res.end(result.raw);
-          } else send(res, req, result);
+          } else {
+            record(seen, "OK");
+            send(res, req, result);
+          }
         },
         (e: unknown) => {
           if (!isHsmPoolError(e))
             logger.error({ error: String(e), path: req.url }, "internal error in a REST call");
+          record(seen, isHsmPoolError(e) ? e.code : "Internal");
           send(res, req, restErrorOf(e));
         },
       )
@@ -188,4 +226,30 @@ export function restEndpoint(opts: RestEndpointOptions) {
         else res.destroy();
       });
   };
+}
+
+/** What an audit record learns of a call as it is answered. */
+interface CallSeen {
+  audited: boolean;
+  principal?: Principal;
+  operation: string;
+  key: string;
+  version: number;
+  clientRequestId?: string;
+}
+
+/** A relayed answer's result: "OK", or the pool code the primary's error carries (innererror, else code). */
+function forwardedResult(answer: ForwardedAnswer): string {
+  if (answer.status < 400) return "OK";
+  try {
+    const error = (
+      JSON.parse(answer.raw.toString("utf8")) as {
+        error?: { code?: unknown; innererror?: { code?: unknown } };
+      }
+    ).error;
+    const code = error?.innererror?.code ?? error?.code;
+    return typeof code === "string" && /^[A-Za-z]{1,40}$/.test(code) ? code : `HTTP${answer.status}`;
+  } catch {
+    return `HTTP${answer.status}`;
+  }
 }

@@ -10,6 +10,8 @@ import type { KeyService } from "../keyvault/key-service.js";
 import type { ApiVersion } from "./api-version.js";
 import * as keysApi from "./keys-api.js";
 import * as life from "./keys-lifecycle-api.js";
+import * as rbac from "./rbac-api.js";
+import * as settings from "./settings-api.js";
 import type { RestRequest, RestResult } from "./types.js";
 
 /** The node services REST operations translate onto. */
@@ -141,9 +143,17 @@ export const ROUTES: readonly Route[] = [
   op("PUT", "/prerestore", "PreFullRestoreOperation", D.RestoreStart, true, undefined, "7.6"),
   op("PUT", "/restore", "FullRestoreOperation", D.RestoreStart, true),
   op("GET", "/restore/{jobId}/pending", "RestoreStatus", D.RestoreStatus, false),
-  op("GET", "/settings", "GetSettings", null, false, undefined, "7.4"),
-  op("GET", "/settings/{name}", "GetSetting", null, false, undefined, "7.4"),
-  op("PATCH", "/settings/{name}", "UpdateSetting", null, true, undefined, "7.4"),
+  op("GET", "/settings", "GetSettings", null, false, (s, r) => settings.listSettings(s.keys, r), "7.4"),
+  op("GET", "/settings/{name}", "GetSetting", null, false, (s, r) => settings.getSetting(s.keys, r), "7.4"),
+  op(
+    "PATCH",
+    "/settings/{name}",
+    "UpdateSetting",
+    null,
+    true,
+    (s, r) => settings.updateSetting(s.keys, r),
+    "7.4",
+  ),
   op("POST", "/securitydomain/download", "HSMSecurityDomain_Download", D.SecurityDomainDownload, true),
   op(
     "GET",
@@ -167,14 +177,27 @@ function rbacRoutes(kind: "roleAssignments" | "roleDefinitions"): Route[] {
   const base = `{scope}/providers/Microsoft.Authorization/${kind}`;
   const assignments = kind === "roleAssignments";
   const prefix = assignments ? "RoleAssignments" : "RoleDefinitions";
-  const [read, write, remove] = assignments
+  const [read, write, del] = assignments
     ? [D.RoleAssignmentsRead, D.RoleAssignmentsWrite, D.RoleAssignmentsDelete]
     : [D.RoleDefinitionsRead, D.RoleDefinitionsWrite, D.RoleDefinitionsDelete];
+  const [list, get, put, remove] = assignments
+    ? [rbac.listAssignments, rbac.getAssignment, rbac.putAssignment, rbac.deleteAssignment]
+    : [rbac.listDefinitions, rbac.getDefinition, rbac.putDefinition, rbac.deleteDefinition];
+  const on =
+    (h: (keys: KeyService, r: RestRequest) => Promise<RestResult>) => (s: RestServices, r: RestRequest) =>
+      h(s.keys, r);
   return [
-    op("GET", base, assignments ? `${prefix}_ListForScope` : `${prefix}_List`, read, false),
-    op("GET", `${base}/{id}`, `${prefix}_Get`, read, false),
-    op("PUT", `${base}/{id}`, assignments ? `${prefix}_Create` : `${prefix}_CreateOrUpdate`, write, true),
-    op("DELETE", `${base}/{id}`, `${prefix}_Delete`, remove, true),
+    op("GET", base, assignments ? `${prefix}_ListForScope` : `${prefix}_List`, read, false, on(list)),
+    op("GET", `${base}/{id}`, `${prefix}_Get`, read, false, on(get)),
+    op(
+      "PUT",
+      `${base}/{id}`,
+      assignments ? `${prefix}_Create` : `${prefix}_CreateOrUpdate`,
+      write,
+      true,
+      on(put),
+    ),
+    op("DELETE", `${base}/{id}`, `${prefix}_Delete`, del, true, on(remove)),
   ];
 }
 
