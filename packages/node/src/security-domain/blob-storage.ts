@@ -3,8 +3,19 @@
  * with @azure/storage-blob. Loopback only in this project: the URL must name
  * 127.0.0.0/8 or localhost (a local Azurite).
  */
-import { ContainerClient } from "@azure/storage-blob";
+import type { ContainerClient } from "@azure/storage-blob";
 import { fail, HsmPoolError } from "@hsmpool/errors";
+
+/**
+ * Loaded on first use: the SDK (and its XML stack) took about a third of a node's
+ * module loading, and most nodes never back up (a blank replacement's start is on
+ * the healing path).
+ */
+let storageSdk: Promise<typeof import("@azure/storage-blob")> | undefined;
+const loadStorageSdk = () => {
+  storageSdk ??= import("@azure/storage-blob");
+  return storageSdk;
+};
 
 export interface BlobFolder {
   put(name: string, data: Uint8Array): Promise<void>;
@@ -31,17 +42,20 @@ export function parseStorageUrl(url: string): URL {
 
 export function blobFolder(storageUrl: string, folder: string): BlobFolder {
   parseStorageUrl(storageUrl);
-  const container = new ContainerClient(storageUrl);
-  const blob = (name: string) => container.getBlockBlobClient(`${folder}/${name}`);
+  let container: ContainerClient | undefined;
+  const blob = async (name: string) => {
+    container ??= new (await loadStorageSdk()).ContainerClient(storageUrl);
+    return container.getBlockBlobClient(`${folder}/${name}`);
+  };
   return {
     async put(name, data) {
-      await storageCall(() => blob(name).uploadData(Buffer.from(data)));
+      await storageCall(async () => (await blob(name)).uploadData(Buffer.from(data)));
     },
     async get(name) {
-      return storageCall(() => blob(name).downloadToBuffer());
+      return storageCall(async () => (await blob(name)).downloadToBuffer());
     },
     async exists(name) {
-      return storageCall(() => blob(name).exists());
+      return storageCall(async () => (await blob(name)).exists());
     },
   };
 }
