@@ -18,7 +18,7 @@ import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePrometheusText } from "@hsmpool/metrics";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cli,
@@ -46,6 +46,7 @@ interface StatusJson {
     server: string;
     rack: string;
     pid: number;
+    term: number;
     health: string;
     ownership: string;
     metricsUrl: string;
@@ -107,6 +108,8 @@ beforeAll(async () => {
       dirs.fabricDir,
       "--server-lost-after-ms",
       String(LOST_AFTER_MS),
+      // Debug-signed nodes: their TEST-ONLY hooks let the dashboard partition the primary.
+      "--test-hooks",
     ],
     { timeoutMs: 240_000 },
   );
@@ -179,27 +182,7 @@ describe("operating a pool", () => {
     "dashboard in chromium: three members in three racks, kill primary + confirm, healing phases, healthy with a new primary",
     async () => {
       await healthy("a healthy pool before the browser test");
-      const dashboard = await startDashboardProcess();
-      const profile = await mkdtemp(join(tmpdir(), "hsmpool-chromium-"));
-      const context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        viewport: { width: 1280, height: 800 },
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-        timeout: 120_000,
-      });
-      try {
-        await mkdir(ARTIFACTS, { recursive: true });
-        const page = context.pages()[0] ?? (await context.newPage());
-        await page.goto(dashboard.url, { timeout: 60_000 });
+      await withDashboardPage(async (page) => {
         const members = page.locator("[data-testid=member]");
         await waitFor("three members on the page", async () =>
           (await members.count()) === 3 ? true : undefined,
@@ -252,13 +235,110 @@ describe("operating a pool", () => {
           await page.evaluate("document.documentElement.scrollWidth - window.innerWidth"),
         );
         expect(overflow).toBeLessThanOrEqual(0);
-      } finally {
-        await context.close();
-        dashboard.stop();
-        await rm(profile, { recursive: true, force: true });
-      }
+      });
     },
     420_000,
+  );
+
+  it.runIf(runBrowser)(
+    "dashboard in chromium: partition primary + confirm elects a new primary; heal reconnects the old one as a secondary",
+    async () => {
+      const before = await healthy("a healthy pool before the partition");
+      const oldPrimary = before.primary ?? "";
+      expect(oldPrimary).toMatch(/^n\d+$/);
+      await withDashboardPage(async (page) => {
+        await waitFor("the page to show the primary", async () =>
+          (await page.locator("#pool-facts").getAttribute("data-primary")) === oldPrimary ? true : undefined,
+        );
+        await page.getByTestId("partition-primary").click();
+        await page.getByTestId("confirm").click();
+        await page.locator(`[data-testid=member][data-member=${oldPrimary}][data-partitioned=yes]`).waitFor({
+          timeout: 60_000,
+        });
+        // The majority side elects a new primary; the HFC still sees every process up, so nothing is replaced.
+        await waitFor(
+          "a new primary while the old one is cut off",
+          async () => {
+            const primary = await page.locator("#pool-facts").getAttribute("data-primary");
+            return primary && primary !== oldPrimary ? primary : undefined;
+          },
+          180_000,
+          500,
+        );
+        await page.screenshot({ path: join(ARTIFACTS, "dashboard-partitioned.png"), fullPage: true });
+        const during = await status();
+        expect(during.members.map((m) => m.id)).toContain(oldPrimary);
+        expect(during.members.find((m) => m.id === oldPrimary)?.role).not.toBe("primary");
+
+        await page.getByTestId("heal-partitions").click();
+        await page.getByTestId("confirm").click();
+        await waitFor(
+          "the partition badge to go",
+          async () => ((await page.locator("[data-partitioned=yes]").count()) === 0 ? true : undefined),
+          60_000,
+        );
+      });
+      // Healed: the old primary is a member again and commits with the others (a write goes through).
+      const name = `afterheal${Date.now().toString(36)}`;
+      await healthy("the healed pool", (x) => x.members.some((m) => m.id === oldPrimary));
+      expect((await run("keys", "create", name, "--kty", "EC")).code).toBe(0);
+      await healthy(
+        "the old primary caught up at the others' term",
+        (x) => x.members.some((m) => m.id === oldPrimary) && new Set(x.members.map((m) => m.term)).size === 1,
+      );
+    },
+    420_000,
+  );
+
+  it.runIf(runBrowser)(
+    "dashboard audit panel: a principal's own token shows the records; a bad token and a principal without audit-read are refused; the live view never carries them",
+    async () => {
+      await healthy("a healthy pool before the audit panel");
+      const keyName = `auditprobe${Date.now().toString(36)}`;
+      expect((await run("keys", "create", keyName, "--kty", "EC")).code).toBe(0);
+      const admin = await run("token");
+      expect(admin.code).toBe(0);
+      const watcher = `watcher${Date.now().toString(36)}`;
+      expect((await cli(["tenant", "add-principal", watcher])).code).toBe(0);
+      const watcherToken = await run("token", "--as", watcher);
+      expect(watcherToken.code).toBe(0);
+      await withDashboardPage(async (page) => {
+        const note = page.getByTestId("audit-note");
+        const show = async (token: string) => {
+          await page.getByTestId("audit-token").fill(token);
+          await page.getByTestId("audit-show").click();
+        };
+        // A token whose signature the members cannot verify: refused by them, nothing shown.
+        await show("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA");
+        await waitFor("the bad token's refusal", async () =>
+          /refused: .*\[Unauthenticated\]/.test((await note.textContent()) ?? "") ? true : undefined,
+        );
+        // A valid principal of the tenant with no role: Forbidden, decided inside the members.
+        await show(watcherToken.stdout.trim());
+        await waitFor("the unprivileged principal's refusal", async () =>
+          /refused: .*\[Forbidden\]/.test((await note.textContent()) ?? "") ? true : undefined,
+        );
+        expect(await page.locator("[data-testid=audit-record]").count()).toBe(0);
+        // Administrator (audit read): the records appear, the key creation among them.
+        await show(admin.stdout.trim());
+        const created = page.locator("[data-testid=audit-record][data-operation=CreateKey]", {
+          hasText: keyName,
+        });
+        await created.first().waitFor({ timeout: 60_000 });
+        expect(await page.getByTestId("audit-token").inputValue()).toBe("");
+        await page.screenshot({ path: join(ARTIFACTS, "dashboard-audit.png"), fullPage: true });
+        // What any local process can fetch without a token carries neither the records nor the token.
+        const view = await (await fetch(new URL("/api/view", page.url()))).text();
+        for (const secret of [keyName, admin.stdout.trim(), "CreateKey"]) expect(view).not.toContain(secret);
+        const refused = await fetch(new URL("/api/audit", page.url()), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ token: admin.stdout.trim() }),
+        });
+        expect(refused.status).toBe(403); // no page token: another web page cannot use the panel
+      });
+    },
+    300_000,
   );
 
   it("a SIGSTOPped member is lost only after the window, then fenced and replaced in another rack; after SIGCONT it is never a member", async () => {
@@ -343,7 +423,68 @@ describe("operating a pool", () => {
       `restart reasons: ${JSON.stringify(reasons)}`,
     ).toBe(true);
   }, 400_000);
+
+  it("a run dir is relocatable: stopped, moved with its state dir, and resumed from the new path with its keys", async () => {
+    await healthy("a healthy pool before the move");
+    const keyName = `moved${Date.now().toString(36)}`;
+    expect((await run("keys", "create", keyName, "--kty", "EC")).code).toBe(0);
+    const poolJson = () => readFile(join(dirs.runDir, "pool.json"), "utf8");
+    const poolId = (JSON.parse(await poolJson()) as { poolId: string }).poolId;
+    expect((await run("down")).code).toBe(0);
+    const from = dirs.root;
+    const to = `${from}-moved`;
+    await rename(from, to);
+    dirs = { root: to, runDir: join(to, "run"), fabricDir: join(to, "fabric") };
+    const up = await cli(["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir], {
+      timeoutMs: 240_000,
+    });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toContain(`resuming pool ${poolId}`);
+    const resumed = await healthy("the resumed pool");
+    expect((await run("keys", "get", keyName)).code).toBe(0);
+    // Nothing names the old place: pool.json stores its bundles relative to the state dir, configs are this side's.
+    expect(await poolJson()).not.toContain(from);
+    for (const m of resumed.members) {
+      const config = await readFile(join(dirs.runDir, "nodes", m.id, "config.json"), "utf8");
+      expect(config).not.toContain(`${from}/`);
+      expect(config).toContain(to);
+    }
+  }, 400_000);
 });
+
+/** Runs `body` with the dashboard open in chromium at 1280×800; closes both after. */
+async function withDashboardPage(body: (page: Page) => Promise<void>): Promise<void> {
+  const dashboard = await startDashboardProcess();
+  const profile = await mkdtemp(join(tmpdir(), "hsmpool-chromium-"));
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      timeout: 120_000,
+    });
+    try {
+      await mkdir(ARTIFACTS, { recursive: true });
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(dashboard.url, { timeout: 60_000 });
+      await body(page);
+    } finally {
+      await context.close();
+    }
+  } finally {
+    dashboard.stop();
+    await rm(profile, { recursive: true, force: true });
+  }
+}
 
 /** `hsmpool dashboard --port 0` as a child process; resolves once it printed its URL. */
 async function startDashboardProcess(): Promise<{ url: string; stop: () => void }> {

@@ -1,5 +1,5 @@
 /**
- * The HFC's control API handlers (kill, restart, lose a server, upgrade, pause
+ * The HFC's control API handlers (kill, restart, lose a server, partition, upgrade, pause
  * healing, issue certificates, status, shutdown): they check the request against
  * the pool, then hand it to the healing loop as an observation. The gRPC server
  * itself is control-server.ts.
@@ -13,6 +13,7 @@ import { type ControlServer, startControlServer } from "./control-server.js";
 import { type ControllerContext, isLive, shellOf, specOf } from "./controller-context.js";
 import { poolStatus } from "./health-poller.js";
 import type { FabricCa } from "./pki.js";
+import { isIsolated, setIsolated } from "./test-hooks.js";
 
 const KILL_SIGNALS = new Set<NodeJS.Signals>(["SIGKILL", "SIGTERM", "SIGSTOP", "SIGCONT"]);
 
@@ -117,6 +118,39 @@ export class ControlApi {
     return { serverId, fenced };
   }
 
+  /** Cuts a member off from its peers through its TEST-ONLY hooks file (debug-signed pools only). */
+  private async partition(target: string): Promise<{ nodeId: string; isolated: string[] }> {
+    const m = this.resolveTarget(target);
+    if (!(await readBundleFacts(m.bundleDir)).debug) {
+      fail(
+        "OperationNotAllowed",
+        `${m.id} runs a production enclave, which ignores test hooks: a partition needs a pool started with \`hsmpool up --test-hooks\` (debug-signed nodes)`,
+        { nodeId: m.id },
+      );
+    }
+    if (!(await setIsolated(this.ctx.paths.nodeDir(m.id), true))) {
+      fail("OperationNotAllowed", `${m.id} was launched without a test hooks file; restart it first`, {
+        nodeId: m.id,
+      });
+    }
+    this.ctx.log.warn({ nodeId: m.id, target }, "member partitioned from its peers on request (test hooks)");
+    return { nodeId: m.id, isolated: await this.isolatedMembers() };
+  }
+
+  /** Reconnects every partitioned member. */
+  private async healPartitions(): Promise<{ healed: string[] }> {
+    const healed = await this.isolatedMembers();
+    for (const id of healed) await setIsolated(this.ctx.paths.nodeDir(id), false);
+    this.ctx.log.warn({ healed }, "partitions healed on request");
+    return { healed };
+  }
+
+  private async isolatedMembers(): Promise<string[]> {
+    const ids = this.ctx.healing.members.filter(isLive).map((m) => m.id);
+    const cut = await Promise.all(ids.map((id) => isIsolated(this.ctx.paths.nodeDir(id))));
+    return ids.filter((_, i) => cut[i]);
+  }
+
   private async upgrade(bundleDir: string, unchecked: boolean): Promise<{ svn: number; members: string[] }> {
     const { ctx } = this;
     if (bundleDir === "") fail("BadParameter", "bundle_dir is required", { field: "bundle_dir" });
@@ -158,6 +192,8 @@ export class ControlApi {
       kill: (target: string, signal: string) => this.kill(target, signal),
       restart: (nodeId: string) => this.restart(nodeId),
       loseServer: (serverId: string) => this.loseServer(serverId),
+      partition: (target: string) => this.partition(target),
+      healPartitions: () => this.healPartitions(),
       upgrade: (bundleDir: string, unchecked: boolean) => this.upgrade(bundleDir, unchecked),
       setHealing: (paused: boolean) => this.setHealing(paused),
       shutdown: () => this.shutdown(),

@@ -16,6 +16,8 @@ export interface ControlHandlers {
   kill(target: string, signal: string): Promise<{ nodeId: string; pid: number }>;
   restart(nodeId: string): Promise<void>;
   loseServer(serverId: string): Promise<{ serverId: string; fenced: string[] }>;
+  partition(target: string): Promise<{ nodeId: string; isolated: string[] }>;
+  healPartitions(): Promise<{ healed: string[] }>;
   upgrade(bundleDir: string, unchecked: boolean): Promise<{ svn: number; members: string[] }>;
   setHealing(paused: boolean): Promise<void>;
   /** Starts the shutdown; the reply goes out before the process exits. */
@@ -75,6 +77,8 @@ export async function startControlServer(
       return {};
     }),
     LoseServer: unary((req: { serverId: string }) => handlers.loseServer(req.serverId)),
+    Partition: unary((req: { target: string }) => handlers.partition(req.target)),
+    HealPartitions: unary(() => handlers.healPartitions()),
     Upgrade: unary((req: { bundleDir: string; unchecked: boolean }) =>
       handlers.upgrade(req.bundleDir, req.unchecked === true),
     ),

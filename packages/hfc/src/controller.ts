@@ -28,11 +28,12 @@ import {
   dataPlaneCredentials,
   isRunning,
   PUBLIC_FILE_MODE,
+  poolSpecForFile,
   type RunPaths,
   readHfcInfo,
   readJson,
   readPoolSpec,
-  runDirMismatch,
+  rebaseBundles,
   runPaths,
 } from "@hsmpool/wire";
 import type { Logger } from "pino";
@@ -181,10 +182,20 @@ export class FabricController {
           poolId: existing.poolId,
         });
       }
-      const mismatch = await runDirMismatch(paths.runDir);
-      if (mismatch) fail("Conflict", mismatch, { runDir: paths.runDir });
+      // A run dir made elsewhere (host ↔ container) resumes here when its release is here too.
+      const local = await readBundleFacts(opts.bundleDir).catch(() => undefined);
+      const { pool, problem } = await rebaseBundles(paths.runDir, existing, local);
+      if (problem) fail("Conflict", problem, { runDir: paths.runDir });
+      for (const m of pool.members) {
+        const was = existing.members.find((x) => x.id === m.id)?.bundleDir;
+        if (was !== m.bundleDir)
+          log.warn(
+            { nodeId: m.id, was, now: m.bundleDir },
+            "bundle not here: same release from this deployment",
+          );
+      }
       log.info({ poolId: existing.poolId }, "resuming pool from pool.json");
-      return existing;
+      return pool;
     }
     const poolId = opts.poolId ?? `pool-${randomBytes(4).toString("hex")}`;
     if (!POOL_ID.test(poolId)) {
@@ -224,7 +235,7 @@ export class FabricController {
       ...(opts.recover ? { recover: true } : {}),
       ...(identity !== undefined ? { identity } : {}),
     };
-    await writeJsonAtomic(paths.poolJson, pool, PUBLIC_FILE_MODE);
+    await writeJsonAtomic(paths.poolJson, poolSpecForFile(paths.runDir, pool), PUBLIC_FILE_MODE);
     log.info(
       { poolId, placementSeed, members: members.map((m) => `${m.id}@${m.serverId}/${m.rackId}`) },
       "pool placed",

@@ -15,7 +15,7 @@ import {
   toHealingFile,
 } from "@hsmpool/healing";
 import type { PoolSpec } from "@hsmpool/wire";
-import { PUBLIC_FILE_MODE, type RunPaths, readJson } from "@hsmpool/wire";
+import { PUBLIC_FILE_MODE, poolSpecForFile, type RunPaths, readJson } from "@hsmpool/wire";
 
 export async function readHealingFile(paths: RunPaths): Promise<HealingFile | undefined> {
   const raw = await readJson(paths.healingJson);
@@ -36,7 +36,7 @@ export class HealingStore {
   async save(pool: PoolSpec, state: HealingState, controlPort: number): Promise<void> {
     const fabric: FabricStateFile = { version: 1, lostServers: state.lostServers };
     const files: [string, unknown][] = [
-      [this.paths.poolJson, { ...pool, members: state.members }],
+      [this.paths.poolJson, poolSpecForFile(this.paths.runDir, { ...pool, members: state.members })],
       [this.paths.healingJson, toHealingFile(state, controlPort)],
       [this.paths.fabricStateJson, fabric],
     ];

@@ -19,6 +19,7 @@ import {
   signalProcess,
   waitForExit,
 } from "@hsmpool/wire";
+import { readBundleFacts } from "./bundle-facts.js";
 import {
   type ControllerContext,
   FENCE_WAIT_MS,
@@ -33,9 +34,11 @@ import { lastErrorOf, refusalOf } from "./exit-reason.js";
 import { type LaunchRequest, type NodeLauncher, type NodeProcess, processLauncher } from "./launcher.js";
 import { buildNodeConfig } from "./node-config.js";
 import { allocateLoopbackPorts } from "./ports.js";
+import { ensureTestHooksFile } from "./test-hooks.js";
 
 export class NodeSupervisor {
   private readonly launcher: NodeLauncher;
+  private readonly debugBundles = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -109,17 +112,43 @@ export class NodeSupervisor {
     }
   }
 
-  /** A config written by an earlier HFC keeps everything but the HFC's address; a missing one is built. */
+  /**
+   * A config written by an earlier HFC keeps everything but the HFC's address and the paths,
+   * which are this deployment's (the run dir may have moved: host ↔ container); a missing one is built.
+   */
   private async refreshConfig(m: MemberSpec): Promise<void> {
-    const path = this.ctx.paths.nodeConfig(m.id);
+    const { ctx } = this;
+    const path = ctx.paths.nodeConfig(m.id);
     const existing = await readFile(path, "utf8")
       .then((t) => JSON.parse(t) as NodeConfig)
       .catch(() => undefined);
-    const config = existing
-      ? { ...existing, hfcAddress: this.ctx.controlAddress || existing.hfcAddress }
+    const config: NodeConfig = existing
+      ? {
+          ...existing,
+          hfcAddress: ctx.controlAddress || existing.hfcAddress,
+          fabricDir: ctx.fabricDir,
+          fabricCaCertPath: ctx.paths.caCert,
+          stateDir: ctx.paths.nodeStateDir(m.id),
+          bundleDir: m.bundleDir,
+        }
       : this.nodeConfig(m);
     await mkdir(this.ctx.paths.nodeStateDir(m.id), { recursive: true, mode: 0o700 });
     await writeJsonAtomic(path, config, PUBLIC_FILE_MODE);
+    if (await this.honoursTestHooks(config.bundleDir))
+      await ensureTestHooksFile(this.ctx.paths.nodeDir(m.id));
+  }
+
+  /** A debug-signed bundle (`hsmpool up --test-hooks`, chaos runs) honours the hooks file; production ones never do. */
+  private honoursTestHooks(bundleDir: string): Promise<boolean> {
+    let known = this.debugBundles.get(bundleDir);
+    if (!known) {
+      known = readBundleFacts(bundleDir).then(
+        (f) => f.debug,
+        () => false,
+      );
+      this.debugBundles.set(bundleDir, known);
+    }
+    return known;
   }
 
   private async addressesFromConfig(

@@ -43,6 +43,11 @@ describe("chaos hooks (test-only, from chaos.json next to the config)", () => {
     expect(refusal({ faults: { hsm: { errorRate: 2 } } })).toMatch(/^chaos\.json faults\.hsm\.errorRate: /);
     expect(refusal({ peerDial: { n2: "nowhere" } })).toMatch(/^chaos\.json peerDial\.n2: must be host:port/);
     expect(refusal({ unsafeAckBeforeCommit: "yes" })).toMatch(/^chaos\.json unsafeAckBeforeCommit: /);
+    expect(refusal({ faults: { network: { isolated: 1 } } })).toMatch(
+      /^chaos\.json faults\.network\.isolated: /,
+    );
+    expect(parseChaosControl({}).faults.network.isolated).toBe(false);
+    expect(parseChaosControl({ faults: { network: { isolated: true } } }).faults.network.isolated).toBe(true);
     expect(refusal({})).toBe("accepted");
   });
 

@@ -13,7 +13,8 @@
  *     "faults": {
  *       "hsm":   { "errorRate": 0.2, "latencyMs": 50, "wedge": false },  // through the HSM device's fault hooks
  *       "disk":  { "mode": "none" | "slow-fsync" | "full" | "fail-writes", "delayMs": 200 },  // the Raft WAL
- *       "clock": { "offsetMs": 0 }            // added to every time the node reads
+ *       "clock": { "offsetMs": 0 },           // added to every time the node reads
+ *       "network": { "isolated": false }       // drop every Raft message to and from the peers (a partition)
  *     }
  *   }
  */
@@ -42,6 +43,7 @@ export interface ChaosFaults {
   hsm: { errorRate: number; latencyMs: number; wedge: boolean };
   disk: { mode: DiskFaultMode; delayMs: number };
   clock: { offsetMs: number };
+  network: { isolated: boolean };
 }
 
 export interface ChaosControl {
@@ -54,6 +56,7 @@ export const NO_CHAOS_FAULTS: ChaosFaults = {
   hsm: { errorRate: 0, latencyMs: 0, wedge: false },
   disk: { mode: "none", delayMs: 0 },
   clock: { offsetMs: 0 },
+  network: { isolated: false },
 };
 
 const bad = (field: string, message: string): never =>
@@ -80,6 +83,7 @@ export function parseChaosControl(input: unknown): ChaosControl {
   const hsm = obj(faults.hsm, "faults.hsm");
   const disk = obj(faults.disk, "faults.disk");
   const clock = obj(faults.clock, "faults.clock");
+  const network = obj(faults.network, "faults.network");
   const mode = disk.mode ?? "none";
   if (mode !== "none" && mode !== "slow-fsync" && mode !== "full" && mode !== "fail-writes") {
     bad("faults.disk.mode", 'must be "none", "slow-fsync", "full" or "fail-writes"');
@@ -94,6 +98,8 @@ export function parseChaosControl(input: unknown): ChaosControl {
   if (typeof unsafe !== "boolean") bad("unsafeAckBeforeCommit", "must be true or false");
   const wedge = hsm.wedge ?? false;
   if (typeof wedge !== "boolean") bad("faults.hsm.wedge", "must be true or false");
+  const isolated = network.isolated ?? false;
+  if (typeof isolated !== "boolean") bad("faults.network.isolated", "must be true or false");
   return {
     unsafeAckBeforeCommit: unsafe as boolean,
     peerDial,
@@ -105,6 +111,7 @@ export function parseChaosControl(input: unknown): ChaosControl {
       },
       disk: { mode: mode as DiskFaultMode, delayMs: num(disk, "delayMs", "faults.disk", 0, 600_000) },
       clock: { offsetMs: num(clock, "offsetMs", "faults.clock", -86_400_000 * 365, 86_400_000 * 365) },
+      network: { isolated: isolated as boolean },
     },
   };
 }
@@ -157,6 +164,11 @@ export class ChaosHooks {
   /** Where to dial `peerId` (a link proxy), else its own address. */
   dialAddress(peerId: string, address: string): string {
     return this.control.peerDial[peerId] ?? address;
+  }
+
+  /** Cut off from every peer (a partition on loopback without proxies): Raft messages in and out are dropped. */
+  get isolated(): boolean {
+    return this.faults.network.isolated;
   }
 
   /** Time as this node reads it (wall clock + injected skew). */

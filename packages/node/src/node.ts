@@ -275,7 +275,7 @@ export class PoolNode {
       ...(observer ? { observer } : {}),
       quorumNote: () => describeQuorum(this.quorum()),
       hooks: {
-        send: (messages) => this.links.send(messages),
+        send: (messages) => this.sendToPeers(messages),
         onSnapshot: (snap) => this.installSnapshot(snap),
         onCommitted: (entry) => this.apply(entry),
         onConfChange: (c) => {
@@ -578,7 +578,17 @@ export class PoolNode {
     this.ownership.input({ kind: "leaderChanged", leader: soft.leader, term });
   }
 
+  /** Raft's outbound messages; a TEST-ONLY partition (chaos hooks) drops them as a cut network would. */
+  private sendToPeers(messages: readonly Message[]): void {
+    if (this.opts.chaos?.isolated) {
+      for (const m of messages) this.raft.reportUnreachable(m.to);
+      return;
+    }
+    this.links.send(messages);
+  }
+
   private onRaftMessage(m: Message): void {
+    if (this.opts.chaos?.isolated) return; // TEST-ONLY partition: nothing from the peers arrives
     this.links.heardFrom(m.from);
     this.lastHeardMs.set(m.from, this.now());
     try {

@@ -71,6 +71,16 @@ export class FabricControllerClient {
     return this.call("LoseServer", { serverId });
   }
 
+  /** Cuts a member (an id or "primary") off from its peers; only pools of debug-signed nodes (`up --test-hooks`). */
+  partition(target: string): Promise<{ nodeId: string; isolated: string[] }> {
+    return this.call("Partition", { target });
+  }
+
+  /** Reconnects every member a partition cut off. */
+  healPartitions(): Promise<{ healed: string[] }> {
+    return this.call("HealPartitions", {});
+  }
+
   /** Starts a rolling upgrade to `bundleDir` (an absolute path on the HFC's machine). */
   upgrade(bundleDir: string, unchecked = false): Promise<{ svn: number; members: string[] }> {
     return this.call("Upgrade", { bundleDir, unchecked }, 30_000);

@@ -39,14 +39,18 @@ export {
 } from "./proto.js";
 export {
   isProcessAlive,
+  type LocalBundle,
   PUBLIC_FILE_MODE,
+  poolSpecForFile,
   type RunPaths,
   readHfcInfo,
   readJson,
   readNodePids,
   readPoolSpec,
+  rebaseBundles,
   runDirMismatch,
   runPaths,
+  stateDirOf,
 } from "./run-dir.js";
 export {
   HFC_MAIN,

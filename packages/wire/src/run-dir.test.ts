@@ -1,8 +1,16 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readPoolSpec, runDirMismatch } from "./run-dir.js";
+import {
+  fromStatePath,
+  poolSpecForFile,
+  readPoolSpec,
+  rebaseBundles,
+  runDirMismatch,
+  toStatePath,
+} from "./run-dir.js";
+import type { PoolSpec } from "./types.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -83,39 +91,63 @@ describe("pool.json members", () => {
   });
 });
 
-describe("runDirMismatch", () => {
-  it("names a run dir whose files were made by another deployment, in one line with the fix; null when it resumes here", async () => {
-    const bundle = await mkdtemp(join(tmpdir(), "hsmpool-bundle-"));
+describe("a run dir made elsewhere", () => {
+  it("is relocatable: a bundle inside the state dir is stored relative to it, so a moved state dir resumes", async () => {
+    const state = join(dir, "state-a");
+    const runDir = join(state, "run");
+    const bundle = join(state, "debug-bundle");
+    await mkdir(bundle, { recursive: true });
+    await mkdir(runDir, { recursive: true });
+    const spec = {
+      poolId: "pool-r",
+      placementSeed: 3,
+      createdMs: 1,
+      members: [{ ...legacy("n1", 1), bundleDir: bundle }],
+    };
+    const stored = poolSpecForFile(runDir, (await readPoolSpecFrom(runDir, spec)) as PoolSpec);
+    expect(stored.members[0]?.bundleDir).toBe("debug-bundle");
+    expect(toStatePath(runDir, "/usr/lib/x")).toBe("/usr/lib/x"); // outside the state dir: absolute
+    await writeFile(join(runDir, "pool.json"), JSON.stringify(stored));
+    const moved = join(dir, "state-b");
+    await rename(state, moved);
+    const pool = await readPoolSpec(join(moved, "run"));
+    expect(pool?.members[0]?.bundleDir).toBe(join(moved, "debug-bundle"));
+    expect(fromStatePath(join(moved, "run"), "debug-bundle")).toBe(join(moved, "debug-bundle"));
+    expect(await runDirMismatch(join(moved, "run"), undefined)).toBeNull();
+  });
+
+  it("runs this deployment's bundle for a member whose bundle is not here when it is the same release; else one line with the fix", async () => {
+    const local = await mkdtemp(join(tmpdir(), "hsmpool-bundle-"));
     try {
-      const member = { ...legacy("n1", 1), bundleDir: bundle };
-      const here = await poolJson("resumes-here", [member]);
-      await mkdir(join(here, "nodes", "n1"), { recursive: true });
-      await writeFile(
-        join(here, "nodes", "n1", "config.json"),
-        JSON.stringify({ stateDir: join(here, "nodes", "n1", "state") }),
-      );
-      expect(await runDirMismatch(here)).toBeNull();
-
-      // Made by the compose HFC: its configs name the containers' paths.
-      const compose = await poolJson("from-compose", [member]);
-      await mkdir(join(compose, "nodes", "n1"), { recursive: true });
-      await writeFile(
-        join(compose, "nodes", "n1", "config.json"),
-        JSON.stringify({ stateDir: "/app/.hsmpool/run/nodes/n1/state" }),
-      );
-      const why = await runDirMismatch(compose);
-      expect(why).toMatch(/holds pool pool-r made by another deployment \(at \/app\/\.hsmpool\/run\)/);
-      expect(why).toMatch(/use another run dir .* or remove .*from-compose/);
-      expect(why).not.toContain("\n");
-
-      // A bundle that is not on this side.
-      const foreign = await poolJson("foreign-bundle", [{ ...member, bundleDir: "/app/packages/node/dist" }]);
-      expect(await runDirMismatch(foreign)).toMatch(
-        /runs the bundle \/app\/packages\/node\/dist, which is not here/,
-      );
-      expect(await runDirMismatch(join(dir, "no-pool-here"))).toBeNull();
+      const member = { ...legacy("n1", 1), bundleDir: "/app/packages/node/dist", svn: 2, mrsigner: "ab" };
+      const runDir = await poolJson("from-compose", [member]);
+      const pool = (await readPoolSpec(runDir)) as PoolSpec;
+      const same = await rebaseBundles(runDir, pool, { bundleDir: local, svn: 2, mrsigner: "ab" });
+      expect(same.problem).toBeNull();
+      expect(same.pool.members[0]?.bundleDir).toBe(local);
+      for (const other of [
+        { bundleDir: local, svn: 1, mrsigner: "ab" },
+        { bundleDir: local, svn: 2, mrsigner: "cd" },
+        undefined,
+      ]) {
+        const why = await runDirMismatch(runDir, other);
+        expect(why).toMatch(
+          /member n1 runs the bundle \/app\/packages\/node\/dist \(svn 2\), which is not here/,
+        );
+        expect(why).toMatch(
+          /resume it with that release \(--bundle-dir\), or start a new pool in another run dir/,
+        );
+        expect(why).not.toContain("\n");
+      }
+      expect(await runDirMismatch(join(dir, "no-pool-here"), undefined)).toBeNull();
     } finally {
-      await rm(bundle, { recursive: true, force: true });
+      await rm(local, { recursive: true, force: true });
     }
   });
 });
+
+/** The spec as readPoolSpec would return it (defaults filled in), via a scratch pool.json. */
+async function readPoolSpecFrom(runDir: string, spec: object): Promise<PoolSpec | undefined> {
+  await writeFile(join(runDir, "pool.json"), JSON.stringify(spec));
+  return readPoolSpec(runDir);
+}

@@ -3,7 +3,7 @@
  * the public JSON files. These files can be edited by a person, so readers validate.
  */
 import { readFile, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
 import type { HfcInfo, MemberSpec, PoolSpec } from "./types.js";
 
@@ -195,7 +195,10 @@ export async function readPoolSpec(runDir: string): Promise<PoolSpec | undefined
   return {
     poolId: raw.poolId,
     placementSeed: raw.placementSeed as number,
-    members: raw.members.map((m, i) => parseMember(path, m, i)),
+    members: raw.members.map((m, i) => {
+      const member = parseMember(path, m, i);
+      return { ...member, bundleDir: fromStatePath(runDir, member.bundleDir) };
+    }),
     createdMs: raw.createdMs as number,
     ...(raw.recover === true ? { recover: true } : {}),
   };
@@ -222,34 +225,80 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /**
- * Why this run dir's pool cannot be resumed from here, or null when it can. The files
- * of a run dir hold absolute paths (node configs, state dirs, bundles) as the deployment
- * that made it saw them: a pool made by a host `hsmpool up` names host paths, one made by
- * the compose HFC names paths inside its containers (/app/...). Resuming it from the other
- * side would relaunch nodes that cannot find their files, for ever; this says so instead.
+ * The state directory a run dir lives in (`.hsmpool` for `.hsmpool/run`, $HSMPOOL_STATE_DIR
+ * for compose). Run-dir files name paths inside it relative to it, so the directory can
+ * move (host ↔ container, another checkout) and its pool resumes from there.
  */
-export async function runDirMismatch(runDir: string): Promise<string | null> {
-  const paths = runPaths(runDir);
+export const stateDirOf = (runDir: string): string => dirname(resolve(runDir));
+
+/** `path` as a run-dir file stores it: relative to the state dir when inside it, else absolute. */
+export function toStatePath(runDir: string, path: string): string {
+  if (path === "") return path;
+  const rel = relative(stateDirOf(runDir), resolve(path));
+  return rel.startsWith("..") || isAbsolute(rel) ? resolve(path) : rel;
+}
+
+/** A stored path, resolved against the state dir of `runDir` (absolute ones stay as they are). */
+export function fromStatePath(runDir: string, stored: string): string {
+  return stored === "" ? stored : resolve(stateDirOf(runDir), stored);
+}
+
+/** pool.json's content for `pool`: member bundles inside the state dir stored relative to it. */
+export function poolSpecForFile(runDir: string, pool: PoolSpec): PoolSpec {
+  return {
+    ...pool,
+    members: pool.members.map((m) => ({ ...m, bundleDir: toStatePath(runDir, m.bundleDir) })),
+  };
+}
+
+/** The bundle this deployment launches by default, as `inspectBundle`/`readBundleFacts` read it. */
+export interface LocalBundle {
+  bundleDir: string;
+  svn: number | null;
+  mrsigner: string | null;
+}
+
+/**
+ * A pool made by another deployment names bundles by that side's paths (the repo's
+ * packages/node/dist is /app/... in a container). A member whose bundle is not here runs
+ * this deployment's own bundle instead when it is the same enclave release: same signer
+ * (MRSIGNER) and security version. Returns the pool to run, and why it cannot when a
+ * member's release is missing here (null when it can).
+ */
+export async function rebaseBundles(
+  runDir: string,
+  pool: PoolSpec,
+  local: LocalBundle | undefined,
+): Promise<{ pool: PoolSpec; problem: string | null }> {
+  const members: MemberSpec[] = [];
+  for (const m of pool.members) {
+    const live = m.lifecycle === "active" || m.lifecycle === "joining";
+    if (!live || m.bundleDir === "" || (await exists(m.bundleDir))) {
+      members.push(m);
+      continue;
+    }
+    if (local && local.mrsigner === m.mrsigner && local.svn === m.svn && (await exists(local.bundleDir))) {
+      members.push({ ...m, bundleDir: resolve(local.bundleDir) });
+      continue;
+    }
+    const paths = runPaths(runDir);
+    return {
+      pool,
+      problem:
+        `${paths.runDir} holds pool ${pool.poolId} whose member ${m.id} runs the bundle ${m.bundleDir} (svn ${m.svn}), ` +
+        `which is not here, and this deployment's bundle${local ? ` ${local.bundleDir} (svn ${local.svn ?? "?"})` : ""} is another release: ` +
+        `resume it with that release (--bundle-dir), or start a new pool in another run dir (--run-dir, $HSMPOOL_RUN_DIR, ` +
+        `or $HSMPOOL_STATE_DIR for compose)`,
+    };
+  }
+  return { pool: { ...pool, members }, problem: null };
+}
+
+/** Why this run dir's pool cannot be resumed by a deployment whose bundle is `local`, or null when it can. */
+export async function runDirMismatch(runDir: string, local: LocalBundle | undefined): Promise<string | null> {
   const pool = await readPoolSpec(runDir).catch(() => undefined);
   if (!pool) return null;
-  const fix =
-    `resume it where it was made, or start a new pool: use another run dir (--run-dir, ` +
-    `$HSMPOOL_RUN_DIR, or $HSMPOOL_STATE_DIR for compose) or remove ${paths.runDir} (its pool and keys are lost)`;
-  for (const m of pool.members) {
-    if (m.lifecycle !== "active" && m.lifecycle !== "joining") continue;
-    const config = (await readJson(paths.nodeConfig(m.id)).catch(() => undefined)) as
-      | { stateDir?: unknown }
-      | undefined;
-    const stateDir = typeof config?.stateDir === "string" ? config.stateDir : undefined;
-    if (stateDir !== undefined && resolve(stateDir) !== paths.nodeStateDir(m.id)) {
-      const madeIn = stateDir.replace(/\/nodes\/[^/]+\/state\/?$/, "");
-      return `${paths.runDir} holds pool ${pool.poolId} made by another deployment (at ${madeIn}); its paths do not resolve here: ${fix}`;
-    }
-    if (m.bundleDir !== "" && !(await exists(m.bundleDir))) {
-      return `${paths.runDir} holds pool ${pool.poolId} whose member ${m.id} runs the bundle ${m.bundleDir}, which is not here (made by another deployment?): ${fix}`;
-    }
-  }
-  return null;
+  return (await rebaseBundles(runDir, pool, local)).problem;
 }
 
 async function exists(path: string): Promise<boolean> {

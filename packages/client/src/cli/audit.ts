@@ -11,12 +11,15 @@ import { out, progress, RUN_DIR_HELP, resolveRunDir, withPool } from "./context.
 import { requestExitCode } from "./exit-code.js";
 import { parseWholeNumber } from "./inputs.js";
 
-function answered<T extends object>(answers: MemberAnswer<T>[]): T[] {
+/** The members that answered; when every member refused, their first refusal (Forbidden, Unauthenticated, ...). */
+export function answered<T extends object>(
+  answers: MemberAnswer<T>[],
+  onRefused: (line: string) => void = progress,
+): T[] {
   const good = answers.filter((a): a is T => !("error" in a));
   const failed = answers.filter((a): a is { address: string; error: HsmPoolError } => "error" in a);
-  // Every member refused: say why (Forbidden, Unauthenticated, ...), as one error.
   if (good.length === 0 && failed[0]) throw failed[0].error;
-  for (const f of failed) progress(`member at ${f.address}: ${f.error.message} [${f.error.code}]`);
+  for (const f of failed) onRefused(`member at ${f.address}: ${f.error.message} [${f.error.code}]`);
   return good;
 }
 

@@ -1,15 +1,11 @@
 /**
- * What a chaos run needs beyond `hsmpool up`: a debug-signed copy of the node bundle (the
- * only kind of enclave that honours chaos.json), the run's own tenant with a
+ * What a chaos run needs beyond `hsmpool up` (and a debug-signed bundle, debug-bundle.ts): the run's own tenant with a
  * least-privilege workload principal (Crypto User), and the intruders of the `access`
  * checker (no token, expired token, foreign tenant, wrong role, HFC certificate alone).
  */
-import { cp, mkdir, rm } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 import { CUSTOMER_DIR, type Intruder, keyName } from "@hsmpool/chaos";
 import { isHsmPoolError } from "@hsmpool/errors";
-import { loadOrCreateSigningKey, signBundle } from "@hsmpool/platform";
 import { BuiltInRoleIds, poolResourceUri } from "@hsmpool/pool";
 import { FabricControllerClient, readHfcInfo } from "@hsmpool/wire";
 import { issueClientIdentity } from "../sdk/identity.js";
@@ -18,25 +14,10 @@ import { mintToken, TenantDirectoryCredential, type TokenCredential } from "../t
 import { TenantDirectory } from "../tenant/tenant-dir.js";
 
 export const WORKLOAD_PRINCIPAL = "workload";
-/** The built, production-signed node bundle (`<repo>/packages/node/dist`; this module sits in client/src|dist/cli). */
-const NODE_BUNDLE_DIR = fileURLToPath(new URL("../../../node/dist", import.meta.url));
 const WRONG_ROLE_PRINCIPAL = "auditor";
 
 /** `<run>/customer/tenant`, beside the pool dir: the run's own customer tenant (the leak scan's needles). */
 export const chaosTenantDir = (poolDir: string): string => join(dirname(poolDir), CUSTOMER_DIR, "tenant");
-
-/** Copies the built node bundle to `<run>/debug-bundle` and signs it as a debug enclave (same key, product, SVN). */
-export async function debugBundle(poolDir: string): Promise<string> {
-  const dir = join(dirname(poolDir), "debug-bundle");
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  await cp(NODE_BUNDLE_DIR, dir, { recursive: true });
-  const { key } = await loadOrCreateSigningKey(
-    resolve(NODE_BUNDLE_DIR, "../../../.hsmpool/dev-signing-key.pem"),
-  );
-  await signBundle(dir, key, { productId: 1, svn: 1, debug: true });
-  return dir;
-}
 
 /** After `up`: the workload principal holds Managed HSM Crypto User at / and nothing else; an auditor holds Crypto Auditor. */
 export async function grantWorkload(poolDir: string): Promise<void> {

@@ -21,14 +21,9 @@ import { initFabricWithHsms } from "@hsmpool/hsm";
 import { openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
 import { PoolClient } from "../sdk/pool-client.js";
-import {
-  chaosIntruders,
-  chaosTenantDir,
-  debugBundle,
-  grantWorkload,
-  workloadCredential,
-} from "./chaos-identity.js";
+import { chaosIntruders, chaosTenantDir, grantWorkload, workloadCredential } from "./chaos-identity.js";
 import { out, progress } from "./context.js";
+import { debugBundle } from "./debug-bundle.js";
 import { requestExitCode } from "./exit-code.js";
 import { startPool, stopPool } from "./lifecycle.js";
 

@@ -5,15 +5,17 @@
  */
 import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { initFabricWithHsms } from "@hsmpool/hsm";
-import { openFabric } from "@hsmpool/platform";
+import { inspectBundle, openFabric } from "@hsmpool/platform";
 import { BuiltInRoleIds } from "@hsmpool/pool";
 import {
   FabricControllerClient,
   isOurProcess,
   isRunning,
   type LauncherKind,
+  type LocalBundle,
   type PoolStatus,
   readHfcInfo,
   readNodePids,
@@ -30,6 +32,7 @@ import { PoolClient } from "../sdk/pool-client.js";
 import { TenantDirectoryCredential } from "../tenant/credential.js";
 import { DEFAULT_PRINCIPAL, TenantDirectory } from "../tenant/tenant-dir.js";
 import { activateWithCustomerKeys, CEREMONY_QUORUM, CEREMONY_SHARES, customerDirFor } from "./activation.js";
+import { NODE_BUNDLE_DIR } from "./debug-bundle.js";
 import { memberLine } from "./status-format.js";
 
 export const DEFAULT_FABRIC_DIR = ".hsmpool/fabric";
@@ -53,7 +56,7 @@ export async function ensureFabric(fabricDir: string, onProgress: Progress, rack
 }
 
 /** Fails with Conflict when an HFC answers for this run dir; clears a stale hfc.json. */
-async function assertNoRunningPool(runDir: string): Promise<void> {
+export async function assertNoRunningPool(runDir: string): Promise<void> {
   const info = await readHfcInfo(runDir).catch(() => undefined);
   if (!info) return;
   if (isRunning(info.pid)) {
@@ -160,12 +163,21 @@ export async function tenantBindingRequest(opts: {
   };
 }
 
+/** The bundle the HFC will launch (--bundle-dir, else the built one), as a moved run dir's pool is matched against it. */
+async function localBundle(bundleDir: string | undefined): Promise<LocalBundle | undefined> {
+  const dir = resolve(bundleDir ?? NODE_BUNDLE_DIR);
+  const r = await inspectBundle(dir).catch(() => undefined);
+  return r
+    ? { bundleDir: dir, svn: r.sigstruct?.svn ?? null, mrsigner: r.sigstruct?.mrsigner ?? null }
+    : undefined;
+}
+
 /** Starts the HFC and waits until the pool is healthy; returns that status. */
 export async function startPool(opts: StartOptions): Promise<PoolStatus> {
   await assertNoRunningPool(opts.runDir);
   // A run dir another deployment made is refused before anything is created.
   const existing = await readPoolSpec(opts.runDir);
-  const mismatch = existing ? await runDirMismatch(opts.runDir) : null;
+  const mismatch = existing ? await runDirMismatch(opts.runDir, await localBundle(opts.bundleDir)) : null;
   if (mismatch) fail("Conflict", mismatch, { runDir: opts.runDir });
   await ensureFabric(opts.fabricDir, opts.onProgress);
   if (existing) {

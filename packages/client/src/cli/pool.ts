@@ -13,8 +13,15 @@ import {
 import type { Command } from "commander";
 import { hfcForRunDir } from "../sdk/pool-client.js";
 import { out, progress, RUN_DIR_HELP, resolveRunDir, selectedTenantDir } from "./context.js";
+import { debugBundle } from "./debug-bundle.js";
 import { parseWholeNumber } from "./inputs.js";
-import { DEFAULT_FABRIC_DIR, DEFAULT_UP_TIMEOUT_MS, startPool, stopPool } from "./lifecycle.js";
+import {
+  assertNoRunningPool,
+  DEFAULT_FABRIC_DIR,
+  DEFAULT_UP_TIMEOUT_MS,
+  startPool,
+  stopPool,
+} from "./lifecycle.js";
 import { statusJson, statusTable } from "./status-format.js";
 import { watchStatus } from "./watch.js";
 
@@ -103,6 +110,11 @@ function registerUpCommand(program: Command): void {
     .option("--bundle-dir <dir>", "signed enclave bundle the nodes launch (default: packages/node/dist)")
     .option("--node-main <file>", "node entry script (default: packages/node/dist/main.js)")
     .option(
+      "--test-hooks",
+      "launch a debug-signed copy of the node bundle, whose TEST-ONLY hooks let `hsmpool dashboard` partition " +
+        "a member from its peers and heal it; a demo and test pool, never for real keys",
+    )
+    .option(
       "--launcher <kind>",
       "how the HFC runs nodes: process (child processes) or docker (a container each, from the image " +
         "`npm run docker:build` makes; needs a running Docker engine)",
@@ -148,6 +160,7 @@ function registerUpCommand(program: Command): void {
         fabricDir?: string;
         poolId?: string;
         bundleDir?: string;
+        testHooks?: boolean;
         nodeMain?: string;
         launcher: string;
         nodeImage?: string;
@@ -159,11 +172,16 @@ function registerUpCommand(program: Command): void {
         json?: boolean;
       }) => {
         const runDir = resolveRunDir(opts.runDir);
+        if (opts.testHooks && opts.bundleDir !== undefined)
+          fail("BadParameter", "--test-hooks signs its own debug copy of the node bundle; drop --bundle-dir");
+        // Never re-sign the bundle under a running pool's feet.
+        if (opts.testHooks) await assertNoRunningPool(runDir);
+        const bundleDir = opts.testHooks ? await debugBundle(runDir) : opts.bundleDir;
         const status = await startPool({
           runDir,
           fabricDir: await resolveFabricDir(opts.fabricDir, runDir),
           ...(opts.poolId !== undefined ? { poolId: opts.poolId } : {}),
-          ...(opts.bundleDir !== undefined ? { bundleDir: opts.bundleDir } : {}),
+          ...(bundleDir !== undefined ? { bundleDir } : {}),
           ...(opts.nodeMain !== undefined ? { nodeMain: opts.nodeMain } : {}),
           launcher: parseLauncher(opts.launcher, opts.nodeImage),
           ...(opts.nodeImage !== undefined ? { nodeImage: opts.nodeImage } : {}),

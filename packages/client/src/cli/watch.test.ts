@@ -98,6 +98,8 @@ async function hfcWith(
     kill: unused,
     restart: unused,
     loseServer: unused,
+    partition: unused,
+    healPartitions: unused,
     upgrade: unused,
     setHealing: unused,
     shutdown: () => undefined,

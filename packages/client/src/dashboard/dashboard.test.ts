@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { AuditRecord } from "../sdk/types.js";
+import { AUDIT_PAGE_RECORDS, newestRecords, parseAuditRequest } from "./audit-panel.js";
 import { dashboardPage } from "./page.js";
 import { countersOf, rateBetween } from "./request-rates.js";
 import { dashboardView, racksOf } from "./view.js";
@@ -40,7 +42,7 @@ describe("dashboard data", () => {
       racks,
       rates: new Map([["n9", [{ atMs: 1, rate: 2, latencyMs: 3 }]]]),
     });
-    expect(v).toEqual({ observedMs: 5, pool: null, error: "HFC gone", racks, rates: {} });
+    expect(v).toEqual({ observedMs: 5, pool: null, error: "HFC gone", racks, rates: {}, partitioned: [] });
   });
 
   it("embeds the first view so that no value can close the script element", () => {
@@ -58,5 +60,51 @@ describe("dashboard data", () => {
     // Self-contained: the only URL in the page is the SVG namespace name.
     expect(html.match(/https?:\/\/[^"' )]+/g)).toEqual(["http://www.w3.org/2000/svg"]);
     expect(html).not.toMatch(/<script src=|<link rel="stylesheet"/);
+  });
+});
+
+describe("dashboard audit panel", () => {
+  const record = (member: string, seq: number, timeMs: number): AuditRecord => ({
+    seq,
+    timeMs,
+    member,
+    principal: "admin",
+    principalId: "oid",
+    operation: "CreateKey",
+    key: "k",
+    version: 1,
+    result: "OK",
+    requestId: `r${seq}`,
+    prev: "",
+    hash: "",
+  });
+
+  it("keeps the newest records over all members and advances each member's cursor", () => {
+    const many = Array.from({ length: 60 }, (_, i) => record("n1", i + 1, 100 + i));
+    const r = newestRecords(
+      [
+        { address: "a1", member: "n1", records: many },
+        { address: "a2", member: "n2", records: [record("n2", 7, 1000)] },
+        { address: "a3", member: "n3", records: [] },
+      ],
+      { a3: 4 },
+    );
+    expect(r.after).toEqual({ a1: 60, a2: 7, a3: 4 });
+    expect(r.records).toHaveLength(AUDIT_PAGE_RECORDS);
+    expect(r.records.at(-1)?.member).toBe("n2");
+    expect(r.records[0]?.seq).toBe(60 - AUDIT_PAGE_RECORDS + 2);
+    expect(r.more).toBe(false);
+  });
+
+  it("accepts only a JWT and a cursor of whole numbers", () => {
+    const jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA";
+    expect(parseAuditRequest({ token: jwt, after: { a1: 3 } })).toEqual({ token: jwt, after: { a1: 3 } });
+    for (const bad of [
+      {},
+      { token: "Bearer x" },
+      { token: jwt, after: { a1: -1 } },
+      { token: jwt, after: [1] },
+    ])
+      expect(() => parseAuditRequest(bad)).toThrow(/token must be|after/);
   });
 });

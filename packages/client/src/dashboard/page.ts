@@ -76,6 +76,10 @@ const PAGE = `<!doctype html>
   dialog { background:var(--card); color:var(--text); border:1px solid var(--line); border-radius:8px; max-width:420px; width:90vw; }
   dialog::backdrop { background:rgba(0,0,0,.55); }
   .empty { color:var(--dim); font-size:12px; }
+  #audit-token { flex:1 1 160px; min-width:0; font:inherit; font-size:12px; color:var(--text); background:#141b22; border:1px solid var(--line); border-radius:6px; padding:4px 8px; }
+  .audit-row { display:grid; grid-template-columns: 70px minmax(0,1fr); gap:2px 8px; font-size:12px; border-top:1px dashed var(--line); padding:4px 0; word-break:break-all; }
+  .audit-row .when { color:var(--dim); }
+  .audit-row .refused { color:var(--bad); }
 </style>
 </head>
 <body>
@@ -93,8 +97,9 @@ const PAGE = `<!doctype html>
       <div class="toolbar">
         <button class="danger" id="kill-primary" data-testid="kill-primary">Kill primary</button>
         <button id="pause-primary" data-testid="pause-primary">Pause primary</button>
-        <button id="partition-primary" data-testid="partition-primary" disabled
-          title="Needs link proxies between the members: run it as a chaos scenario (hsmpool chaos run partition-primary)">Partition primary</button>
+        <button class="danger" id="partition-primary" data-testid="partition-primary"
+          title="Cuts the primary off from its peers (needs a pool started with hsmpool up --test-hooks)">Partition primary</button>
+        <button id="heal-partitions" data-testid="heal-partitions">Heal partition</button>
       </div>
       <div id="racks" class="racks" data-testid="racks"></div>
     </section>
@@ -110,7 +115,13 @@ const PAGE = `<!doctype html>
     </section>
     <section style="margin-top:16px">
       <h2>Audit trail</h2>
-      <div id="audit" class="empty">The pool's audit trail appears here for a principal allowed to read it.</div>
+      <form id="audit-form" class="toolbar" autocomplete="off">
+        <input id="audit-token" data-testid="audit-token" type="password" placeholder="bearer token: hsmpool token --as &lt;principal&gt;" aria-label="bearer token">
+        <button id="audit-show" data-testid="audit-show" type="submit">Show</button>
+        <button id="audit-forget" type="button">Forget</button>
+      </form>
+      <div id="audit-note" class="empty" data-testid="audit-note">The audit trail is the customer's: only a principal allowed to read it (Administrator, Crypto Auditor) sees it, with its own token. The members check the token; the HFC never reads the records; the token stays in this page's memory.</div>
+      <div id="audit" data-testid="audit"></div>
     </section>
   </div>
 </main>
@@ -166,9 +177,63 @@ document.getElementById("confirm-ok").addEventListener("click", async () => {
   } catch (e) { toast("the dashboard server did not answer: " + e); }
 });
 document.getElementById("kill-primary").addEventListener("click", () => ask("Kill the primary (SIGKILL)? The others elect a new primary and the HFC heals the pool.", "kill", "primary"));
+document.getElementById("partition-primary").addEventListener("click", () => ask("Partition the primary from its peers? The others elect a new primary; the old one cannot commit until you heal the partition.", "partition", "primary"));
+document.getElementById("heal-partitions").addEventListener("click", () => ask("Heal the partition? Every member cut off rejoins its peers and catches up.", "heal-partitions", "all"));
 document.getElementById("pause-primary").addEventListener("click", () => ask("Pause the primary (SIGSTOP)? Past the lost-server window the HFC declares its server lost and replaces it.", "pause", "primary"));
 
-function memberCard(m, pool) {
+// The audit panel: the token lives only in this variable; every read sends it, nothing stores it.
+let auditToken = "";
+let auditAfter = {};
+let auditRecords = [];
+let auditTimer = null;
+function auditNote(text) { document.getElementById("audit-note").textContent = text; }
+function renderAudit() {
+  const root = document.getElementById("audit");
+  root.replaceChildren();
+  for (const r of auditRecords.slice().reverse()) {
+    const key = r.key === "" ? "" : " " + r.key + (r.version > 0 ? " v" + r.version : "");
+    root.appendChild(el("div", { class: "audit-row", "data-testid": "audit-record", "data-operation": r.operation, "data-result": r.result }, [
+      el("span", { class: "when", text: clock(r.timeMs) }),
+      el("span", { class: r.result === "OK" ? "" : "refused", text: (r.principal || "(no valid token)") + " · " + r.operation + key + " · " + r.result + " · " + r.member }),
+    ]));
+  }
+}
+async function loadAudit() {
+  if (!auditToken) return;
+  try {
+    const r = await fetch("/api/audit", { method: "POST", headers: { "content-type": "application/json", "x-dashboard-token": TOKEN }, body: JSON.stringify({ token: auditToken, after: auditAfter }) });
+    const j = await r.json();
+    if (!r.ok) {
+      // A refused or expired token is dropped: the page never keeps retrying with it.
+      forgetAudit();
+      auditNote("refused: " + j.error + " [" + j.code + "]");
+      return;
+    }
+    auditAfter = j.after;
+    auditRecords = auditRecords.concat(j.records).slice(-50);
+    renderAudit();
+    auditNote(auditRecords.length + " recent records, newest first");
+    if (j.more) setTimeout(loadAudit, 0);
+  } catch (e) { auditNote("the dashboard server did not answer: " + e); }
+}
+function forgetAudit() {
+  auditToken = ""; auditAfter = {}; auditRecords = [];
+  clearInterval(auditTimer); auditTimer = null;
+  renderAudit();
+}
+document.getElementById("audit-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = document.getElementById("audit-token");
+  forgetAudit();
+  auditToken = input.value.trim(); input.value = "";
+  if (!auditToken) return;
+  auditNote("reading the audit trail…");
+  loadAudit();
+  auditTimer = setInterval(loadAudit, 3000);
+});
+document.getElementById("audit-forget").addEventListener("click", () => { forgetAudit(); auditNote("token forgotten"); });
+
+function memberCard(m, pool, partitioned) {
   const facts = "term " + m.term + " · svn " + m.svn + " · pid " + (m.pid || "-") + " · " + (m.measurement ? m.measurement.slice(0, 12) + "…" : "not attested yet");
   const buttons = el("div", { class: "buttons" }, [
     el("button", { class: "danger", text: "Kill", "data-testid": "kill-" + m.id, onclick: () => ask("Kill " + m.id + " (SIGKILL)?", "kill", m.id) }),
@@ -176,8 +241,8 @@ function memberCard(m, pool) {
     el("button", { text: "Resume", onclick: () => ask("Resume " + m.id + " (SIGCONT)?", "resume", m.id) }),
     el("button", { class: "danger", text: "Lose server", onclick: () => ask("Lose server " + m.server + "? " + m.id + " is fenced for good and replaced in another rack.", "lose-server", m.server) }),
   ]);
-  return el("div", { class: "member", "data-testid": "member", "data-member": m.id, "data-role": m.role, "data-health": m.health, "data-rack": m.rack }, [
-    el("div", {}, [el("span", { class: "name", text: m.id }), badge(m.role), document.createTextNode(" "), badge(m.health), document.createTextNode(" "), badge(m.ownership)]),
+  return el("div", { class: "member", "data-testid": "member", "data-member": m.id, "data-role": m.role, "data-health": m.health, "data-rack": m.rack, "data-partitioned": partitioned ? "yes" : "no" }, [
+    el("div", {}, [el("span", { class: "name", text: m.id }), badge(m.role), document.createTextNode(" "), badge(m.health), document.createTextNode(" "), badge(m.ownership), partitioned ? document.createTextNode(" ") : null, partitioned ? badge("partitioned", "lost") : null]),
     el("div", { class: "facts", text: facts }),
     m.healthDetail ? el("div", { class: "detail", text: m.healthDetail }) : null,
     buttons,
@@ -196,7 +261,7 @@ function renderTopology(v) {
       const here = members.filter((m) => m.server === s);
       return el("div", { class: "server" + (lost.has(s) ? " is-lost" : ""), "data-server": s }, [
         el("div", { class: "server-id", text: s + (lost.has(s) ? " (lost)" : "") }),
-        ...here.map((m) => memberCard(m, pool)),
+        ...here.map((m) => memberCard(m, pool, v.partitioned.includes(m.id))),
       ]);
     });
     root.appendChild(el("div", { class: "rack", "data-testid": "rack", "data-rack": rack.id }, [el("h3", { text: rack.id }), ...servers]));

@@ -1,7 +1,9 @@
 /**
  * `hsmpool dashboard`: an HTTP server on 127.0.0.1 that serves one self-contained page
  * (no CDN), a live feed of the pool (Server-Sent Events, one JSON view every poll) and the
- * fault buttons' endpoint, which goes through the HFC's control API like `hsmpool kill`.
+ * fault buttons' endpoint, which goes through the HFC's control API like `hsmpool kill`
+ * (a partition needs a pool of debug-signed nodes, `hsmpool up --test-hooks`; the HFC says so otherwise),
+ * and the audit panel's endpoint, which reads the pool's audit with the token the page sends (audit-panel.ts).
  *
  * Works for any deployment whose run dir names a reachable HFC (`hsmpool up`, compose).
  * A fault request must carry the page's own token in a header, so another web page open
@@ -16,6 +18,7 @@ import { join } from "node:path";
 import { HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import type { FabricControllerClient, PoolStatus } from "@hsmpool/wire";
 import { hfcForRunDir } from "../sdk/pool-client.js";
+import { parseAuditRequest, readAuditWithToken } from "./audit-panel.js";
 import { dashboardPage } from "./page.js";
 import { countersOf, type RatePoint, type RequestCounters, rateBetween } from "./request-rates.js";
 import { type DashboardView, dashboardView, type FabricRack, racksOf } from "./view.js";
@@ -23,7 +26,7 @@ import { type DashboardView, dashboardView, type FabricRack, racksOf } from "./v
 const POLL_MS = 500;
 const RATE_EVERY_MS = 1000;
 const HISTORY_POINTS = 90;
-const MAX_BODY_BYTES = 4096;
+const MAX_BODY_BYTES = 16_384;
 
 export interface DashboardOptions {
   runDir: string;
@@ -36,7 +39,14 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export const FAULT_ACTIONS = ["kill", "pause", "resume", "lose-server"] as const;
+export const FAULT_ACTIONS = [
+  "kill",
+  "pause",
+  "resume",
+  "lose-server",
+  "partition",
+  "heal-partitions",
+] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
 
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
@@ -68,11 +78,15 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       res.end(`retry: ${POLL_MS}\ndata: ${JSON.stringify(feed.view())}\n\n`);
       return;
     }
-    if (req.method === "POST" && path === "/api/fault") {
+    if (req.method === "POST" && (path === "/api/fault" || path === "/api/audit")) {
       if (req.headers["x-dashboard-token"] !== token)
         return sendJson(res, 403, { error: "this request did not come from the dashboard page" });
       const body = await readBody(req);
       try {
+        if (path === "/api/audit") {
+          const { token: bearer, after } = parseAuditRequest(body);
+          return sendJson(res, 200, await readAuditWithToken(opts.runDir, bearer, after));
+        }
         const done = await feed.fault(body);
         return sendJson(res, 200, { ok: true, message: done });
       } catch (e) {
@@ -113,6 +127,7 @@ class PoolFeed {
   private readonly rates = new Map<string, RatePoint[]>();
   private lastRatesMs = 0;
   private polling = false;
+  private partitioned: string[] = [];
 
   constructor(private readonly runDir: string) {}
 
@@ -123,6 +138,7 @@ class PoolFeed {
       error: this.error,
       racks: this.racks,
       rates: this.rates,
+      partitioned: this.partitioned,
     });
   }
 
@@ -209,6 +225,18 @@ class PoolFeed {
       case "lose-server": {
         const r = await hfc.loseServer(target);
         return `server ${r.serverId} lost; fenced ${r.fenced.join(", ") || "nothing"}`;
+      }
+      case "partition": {
+        const r = await hfc.partition(target);
+        this.partitioned = r.isolated;
+        return `${r.nodeId} partitioned from its peers (cut off: ${r.isolated.join(", ")}); "Heal partition" reconnects it`;
+      }
+      case "heal-partitions": {
+        const r = await hfc.healPartitions();
+        this.partitioned = [];
+        return r.healed.length > 0
+          ? `partition healed: ${r.healed.join(", ")} reconnected`
+          : "no partition to heal";
       }
     }
   }

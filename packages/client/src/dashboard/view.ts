@@ -19,6 +19,8 @@ export interface DashboardView {
   error: string;
   racks: FabricRack[];
   rates: Record<string, RatePoint[]>;
+  /** Members this dashboard cut off from their peers (the partition button) and has not healed yet. */
+  partitioned: string[];
 }
 
 export function dashboardView(input: {
@@ -27,6 +29,7 @@ export function dashboardView(input: {
   error: string;
   racks: FabricRack[];
   rates: ReadonlyMap<string, readonly RatePoint[]>;
+  partitioned?: readonly string[];
 }): DashboardView {
   const live = new Set(input.status?.members.map((m) => m.id) ?? []);
   return {
@@ -35,6 +38,7 @@ export function dashboardView(input: {
     error: input.error,
     racks: input.racks.map((r) => ({ id: r.id, servers: [...r.servers] })),
     rates: Object.fromEntries([...input.rates].filter(([id]) => live.has(id)).map(([id, p]) => [id, [...p]])),
+    partitioned: (input.partitioned ?? []).filter((id) => live.has(id)),
   };
 }
 
