@@ -402,6 +402,16 @@ describe("the pool's Key Vault REST endpoint", () => {
       ],
     });
 
+    // Any principal of the tenant reads the settings; only an Administrator changes them (hsmpool's
+    // SettingsWrite: purge protection can never be switched off again).
+    await (await TenantDirectory.open(join(dirs.root, "tenant"))).addPrincipal("rest-settings-reader");
+    const reader = await tokenOf("rest-settings-reader");
+    expect((await restJson(reader, "GET", "/settings/purge-protection")).body.value).toBe("false");
+    const notAdmin = await restJson(reader, "PATCH", "/settings/purge-protection", { value: "true" });
+    expect(notAdmin.status).toBe(403);
+    expect((notAdmin.body.error as { code: string }).code).toBe("Forbidden");
+    expect((await call("GET", "/settings/purge-protection")).body.value).toBe("false");
+
     // Purge protection is a boolean on the wire and, as in the service, cannot be turned off once on.
     expect((await call("PATCH", "/settings/purge-protection", { value: "true" })).body).toEqual({
       name: "purge-protection",

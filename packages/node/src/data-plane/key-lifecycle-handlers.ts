@@ -108,7 +108,8 @@ function importAttributesOf(r: ImportKeyMessage): ImportAttributesInput {
 /**
  * Every handler authorises first with the managed-HSM data action of its operation
  * (the same rows as node/src/rest/routes.ts). Settings have no data action in the real
- * service's table: as the REST routes do, they need an authenticated caller.
+ * service's table: reading them needs an authenticated caller, changing them the
+ * hsmpool extension SettingsWrite (an Administrator's; see pool/src/access/data-actions.ts).
  */
 export function keyLifecycleHandlers(
   keys: KeyService,
@@ -200,7 +201,7 @@ export function keyLifecycleHandlers(
       return keys.getSetting(r.name);
     }),
     UpdateSetting: u(async (r: { name: string; value: string; requestId: string }, call) => {
-      await access.authenticate(call);
+      await access.authorize(call, A.SettingsWrite, ROOT_SCOPE);
       return keys.setSetting({
         name: r.name,
         value: r.value,

@@ -149,7 +149,7 @@ export const ROUTES: readonly Route[] = [
     "PATCH",
     "/settings/{name}",
     "UpdateSetting",
-    null,
+    D.SettingsWrite,
     true,
     (s, r) => settings.updateSetting(s.keys, r),
     "7.4",

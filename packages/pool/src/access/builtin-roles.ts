@@ -7,7 +7,7 @@
  * rng/action (Crypto User), and gives the Crypto Auditor keys/deletedKeys/read/action
  * where the matrix shows keys/deletedKeys/delete (purge), which contradicts the role's
  * "read (but not use)" description. hsmpool adds AuditRead to Administrator and
- * Crypto Auditor, and TenantWrite to Administrator (see data-actions.ts).
+ * Crypto Auditor, and TenantWrite and SettingsWrite to Administrator (see data-actions.ts).
  */
 import { DataActions as A, type DataAction } from "./data-actions.js";
 import type { RoleDefinition } from "./types.js";
@@ -75,6 +75,7 @@ export const BUILT_IN_ROLES: readonly RoleDefinition[] = Object.freeze([
       A.RestoreStatus,
       A.AuditRead,
       A.TenantWrite,
+      A.SettingsWrite,
     ],
   ),
   builtIn(

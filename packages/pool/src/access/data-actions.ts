@@ -1,10 +1,13 @@
 /**
  * Managed HSM data actions: the strings the real service publishes (learn.microsoft.com
  * "Local RBAC built-in roles for Managed HSM", and the service's own role definition list),
- * plus two hsmpool extensions held by the Administrator: AuditRead (the real service ships
+ * plus three hsmpool extensions held by the Administrator: AuditRead (the real service ships
  * its audit log to Azure Monitor, a control-plane feature; here the log lives inside the
- * TEE; the Crypto Auditor holds it too) and TenantWrite (JWKS rollover of the committed
- * tenant binding; the real service trusts Entra's published keys instead). Every
+ * TEE; the Crypto Auditor holds it too), TenantWrite (JWKS rollover of the committed
+ * tenant binding; the real service trusts Entra's published keys instead) and
+ * SettingsWrite (the real service publishes no data action for its account settings;
+ * without one any principal of the tenant could switch on purge protection, which can
+ * never be switched off, or shorten the retention of deleted keys). Every
  * operation a node serves names exactly one of these.
  */
 const P = "Microsoft.KeyVault/managedHsm";
@@ -53,6 +56,7 @@ export const DataActions = {
   // hsmpool extensions (not real Managed HSM data actions; see the module comment)
   AuditRead: `${P}/auditLogs/read/action`,
   TenantWrite: `${P}/tenant/write/action`,
+  SettingsWrite: `${P}/settings/write/action`,
 } as const;
 
 export type DataAction = (typeof DataActions)[keyof typeof DataActions];

@@ -63,6 +63,7 @@ const SERVICE_EXTRAS: [string, DataAction][] = [
   ["Administrator", DataActions.AuditRead],
   ["Crypto Auditor", DataActions.AuditRead],
   ["Administrator", DataActions.TenantWrite],
+  ["Administrator", DataActions.SettingsWrite],
 ];
 
 function parseMatrix(): { roles: string[]; cells: Map<string, Set<string>> } {
