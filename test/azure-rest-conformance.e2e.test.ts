@@ -64,6 +64,24 @@ const SERVED = [
   "GetSettings",
   "GetSetting",
   "UpdateSetting",
+  "FullBackup",
+  "FullBackupStatus",
+  "FullRestoreOperation",
+  "RestoreStatus",
+  "SelectiveKeyRestoreOperation",
+  "SelectiveKeyRestoreStatus",
+  "HSMSecurityDomain_DownloadPending",
+  "HSMSecurityDomain_UploadPending",
+];
+/**
+ * Served, but refused in this pool because it is active (409 Conflict, the service's answer): a download
+ * happens once, the transfer key and upload exist only in a recovering pool. Their success paths run in
+ * packages/node/src/disaster-recovery.e2e.test.ts (transfer key and upload over REST) and the CLI.
+ */
+const REFUSED_WHEN_ACTIVE = [
+  "HSMSecurityDomain_Download",
+  "HSMSecurityDomain_TransferKey",
+  "HSMSecurityDomain_Upload",
 ];
 /** Operations that consume, change or create a key get one of their own; the rest use the shared RSA key. */
 const OWN_KEY = [
@@ -108,6 +126,10 @@ let base: string;
 let ca: string;
 let token: string;
 let rsa: { name: string; version: string; publicKey: ReturnType<typeof createPublicKey> };
+/** The container SAS URL of a loopback Azurite (hsmpool storage up), as { storageResourceUri, token }. */
+let storage: { storageResourceUri: string; token: string };
+/** The latest backup folder and job ids this run made (the examples' ids are Microsoft's). */
+const jobs: { folder?: string; backup?: string; restore?: string } = {};
 
 function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
@@ -178,7 +200,10 @@ function adjusted(
     .replace("{scope}", String(p.scope ?? "/").replace(/^\/$/, ""))
     .replace("{roleAssignmentName}", ids.assignment)
     .replace("{roleDefinitionName}", ids.definition)
-    .replace("{jobId}", String(p.jobId ?? "job1"))
+    .replace(
+      "{jobId}",
+      String((row.path.startsWith("/backup") ? jobs.backup : jobs.restore) ?? p.jobId ?? "job1"),
+    )
     .replace("{setting-name}", String(p["setting-name"] ?? "AllowKeyManagementOperationsThroughARM"));
   if (path.startsWith("/providers")) path = `/${path}`;
   const query = new URLSearchParams({ "api-version": String(p["api-version"]) });
@@ -189,6 +214,8 @@ function adjusted(
     p.keyRotationPolicy ??
     p.restoreBlobDetails ??
     p.certificateInfoObject ??
+    p.azureStorageBlobContainerUri ??
+    p.securityDomain ??
     p.security_domain;
   if (row.method === "GET" || row.method === "DELETE") body = undefined; // some examples carry a stray body
   if (row.operationId === "UpdateKey" && body) {
@@ -215,6 +242,7 @@ function adjusted(
     const props = (body as { properties: { roleName: string } }).properties;
     body = { properties: { ...props, roleName: `${props.roleName} ${ids.definition}` } };
   }
+  body = withOurStorage(body);
   const alg = (body as { alg?: string } | undefined)?.alg;
   if (row.operationId === "verify" && body) {
     // Microsoft's verify example swaps them: its "digest" is the 256-byte signature, its "value" the 64-byte digest.
@@ -232,6 +260,26 @@ function adjusted(
     body = { ...(body as object), value };
   }
   return { path: `${path}?${query}`, body };
+}
+
+/** Microsoft's storage account and backup folder replaced by this run's Azurite container and latest backup. */
+function withOurStorage(body: unknown): unknown {
+  if (typeof body !== "object" || body === null) return body;
+  const b = { ...(body as Record<string, unknown>) };
+  if ("storageResourceUri" in b) Object.assign(b, storage);
+  if (typeof b.sasTokenParameters === "object") b.sasTokenParameters = { ...storage };
+  for (const field of ["folderToRestore", "folder"]) if (field in b) b[field] = jobs.folder;
+  return b;
+}
+
+/** Remembers the job ids and folder the pool answered (the status examples then ask about them). */
+function noteJob(operationId: string, answer: { body: unknown }): void {
+  const b = answer.body as { jobId?: string; azureStorageBlobContainerUri?: string } | undefined;
+  if (!b?.jobId) return;
+  if (operationId === "FullBackup") {
+    jobs.backup = b.jobId;
+    jobs.folder = b.azureStorageBlobContainerUri?.split("/").at(-1);
+  } else if (/Restore/.test(operationId)) jobs.restore = b.jobId;
 }
 
 /** The state an example presumes: its key existing, deleted, or backed up and gone; a policy to read; a role or assignment. */
@@ -318,6 +366,14 @@ beforeAll(async () => {
     key_size: 2048,
   });
   const key = (created.body as { key: { kid: string; n: string; e: string } }).key;
+  const sas = new URL(
+    (
+      JSON.parse((await cli(["storage", "up", "--dir", join(dirs.root, "azurite"), "--json"])).stdout) as {
+        url: string;
+      }
+    ).url,
+  );
+  storage = { storageResourceUri: `${sas.origin}${sas.pathname}`, token: sas.search.slice(1) };
   rsa = {
     name: "conformance-rsa",
     version: key.kid.split("/").at(-1) as string,
@@ -327,6 +383,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (dirs) {
+    await cli(["storage", "down", "--dir", join(dirs.root, "azurite")]);
     await stopEverything(dirs);
     await removeDirs(dirs);
   }
@@ -356,9 +413,18 @@ describe.skipIf(!haveExamples)("every Microsoft example replayed against the poo
         // Microsoft's backup blob belongs to their HSM: restore one of this pool's own instead.
         const body = restoreBlob ? { value: restoreBlob } : given;
         const answer = await call(row.method, path, body);
+        noteJob(row.operationId, answer);
         replayed++;
         const expectedStatus = Object.keys(example.responses).map(Number);
         const where = `${row.operationId} (${file}): ${row.method} ${path}`;
+        if (REFUSED_WHEN_ACTIVE.includes(row.operationId)) {
+          const code = (answer.body as { error?: { code?: string } })?.error?.code;
+          if (answer.status !== 409 || code !== "Conflict")
+            failures.push(
+              `${where}: an active pool must refuse it with 409 Conflict, got ${answer.status} ${code}`,
+            );
+          continue;
+        }
         if (answer.status === 501) {
           const code = (answer.body as { error?: { code?: string } })?.error?.code;
           if (code === "NotImplemented") notImplemented.add(row.operationId);

@@ -10,12 +10,20 @@
  * SD file, the upload blob or the recovered pool's files.
  */
 import { execFileSync } from "node:child_process";
-import { createHash, createPublicKey, verify as cryptoVerify, privateDecrypt, randomUUID } from "node:crypto";
+import {
+  createHash,
+  createPublicKey,
+  verify as cryptoVerify,
+  type JsonWebKey,
+  privateDecrypt,
+  randomUUID,
+} from "node:crypto";
 import { readdir, readFile, rm } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { ContainerClient } from "@azure/storage-blob";
 import * as grpc from "@grpc/grpc-js";
-import { BuiltInRoleIds } from "@hsmpool/pool";
+import { BuiltInRoleIds, poolResourceUri } from "@hsmpool/pool";
 import {
   decodePayload,
   deriveDomainKeys,
@@ -133,6 +141,47 @@ async function finished(cluster: TestCluster, primary: string, jobId: string, as
     },
     LONG,
   );
+}
+
+/** One Managed HSM REST call to a member's data port (server TLS + bearer token, as the Azure SDKs send). */
+async function rest(
+  cluster: TestCluster,
+  id: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> {
+  const token = await cluster.tenant.token(poolResourceUri(POOL_ID));
+  const port = cluster.member(id).config.dataListen.split(":")[1];
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      `https://localhost:${port}${path}?api-version=7.6`,
+      {
+        method,
+        ca: cluster.ca.certPem,
+        agent: false,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload !== undefined ? { "content-type": "application/json" } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: text === "" ? undefined : JSON.parse(text),
+          });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
 }
 
 function verifies(bundle: KeyBundle, alg: "ES256" | "RS256", signature: Uint8Array, data = MESSAGE): boolean {
@@ -259,12 +308,16 @@ describe("disaster recovery: region loss, SD upload with a quorum, restore from 
         call(recovered.securityDomain(primary, { principal: stranger }), "InitRecovery", {}),
       );
       expect(codeOf(refused)).toBe("Forbidden");
-      const exchange = await call<{ exchangeKeyPem: string }>(
-        recovered.securityDomain(primary),
-        "InitRecovery",
-        {},
-        120_000,
-      );
+      // The recovery exchange over the Managed HSM REST API, as the Azure CLI does it: the transfer key, then the upload.
+      const transfer = await rest(recovered, primary, "GET", "/securitydomain/upload");
+      expect(transfer.status).toBe(200);
+      const transferKey = (transfer.body as { transfer_key: Record<string, unknown> }).transfer_key;
+      expect(transferKey).toMatchObject({ kty: "RSA", alg: "RSA-OAEP-256", key_ops: ["encrypt"] });
+      const exchange = {
+        exchangeKeyPem: createPublicKey({ key: transferKey as JsonWebKey, format: "jwk" })
+          .export({ type: "spki", format: "pem" })
+          .toString(),
+      };
       const file = JSON.parse(sd.securityDomainJson) as unknown;
       await expect(
         restoreBlob({
@@ -279,13 +332,12 @@ describe("disaster recovery: region loss, SD upload with a quorum, restore from 
         exchangeKey: exchange.exchangeKeyPem,
       });
       uploadJson = JSON.stringify(blob);
-      const uploaded = await call<{ sdId: string }>(
-        recovered.securityDomain(primary),
-        "Upload",
-        { uploadBlobJson: uploadJson },
-        LONG,
-      );
-      expect(uploaded.sdId).toBe(sd.sdId);
+      const uploaded = await rest(recovered, primary, "POST", "/securitydomain/upload", {
+        value: uploadJson,
+      });
+      expect(uploaded.status).toBe(202);
+      expect(String(uploaded.headers["azure-asyncoperation"])).toMatch(/\/securitydomain\/upload\/pending$/);
+      expect(uploaded.body).toMatchObject({ status: "Success" });
       primary = await primaryOf(recovered);
       // The launch config's admin is nobody now: the pool answers to the customer's tenant.
       const launchAdmin = await rejection(

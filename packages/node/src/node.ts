@@ -757,7 +757,7 @@ export class PoolNode {
             caPem,
           });
           const listener = restEndpoint({
-            services: { keys },
+            services: { keys, securityDomain: this.securityDomain, backups },
             authority: accessAuthority(access, () => null),
             forwarder,
             random: this.seams.random,

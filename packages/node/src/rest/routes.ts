@@ -7,16 +7,21 @@
 import { fail } from "@hsmpool/errors";
 import { DataActions as D, type DataAction } from "@hsmpool/pool";
 import type { KeyService } from "../keyvault/key-service.js";
+import type { BackupJobs } from "../security-domain/backup-jobs.js";
+import type { SecurityDomainService } from "../security-domain/sd-service.js";
 import type { ApiVersion } from "./api-version.js";
 import * as keysApi from "./keys-api.js";
 import * as life from "./keys-lifecycle-api.js";
 import * as rbac from "./rbac-api.js";
+import * as sdApi from "./security-domain-api.js";
 import * as settings from "./settings-api.js";
 import type { RestRequest, RestResult } from "./types.js";
 
 /** The node services REST operations translate onto. */
 export interface RestServices {
   keys: KeyService;
+  securityDomain: SecurityDomainService;
+  backups: BackupJobs;
 }
 
 export interface Route {
@@ -105,7 +110,9 @@ export const ROUTES: readonly Route[] = [
   op("GET", "/keys/{name}/versions", "GetKeyVersions", D.KeysRead, false, (s, r) =>
     keysApi.listKeyVersions(s.keys, r),
   ),
-  op("PUT", "/keys/{name}/restore", "SelectiveKeyRestoreOperation", D.RestoreStart, true),
+  op("PUT", "/keys/{name}/restore", "SelectiveKeyRestoreOperation", D.RestoreStart, true, (s, r) =>
+    sdApi.selectiveKeyRestore(s.backups, r),
+  ),
   op("GET", "/keys/{name}/{version}", "GetKey", D.KeysRead, false, (s, r) => keysApi.getKey(s.keys, r)),
   op("PATCH", "/keys/{name}/{version}", "UpdateKey", D.KeysWrite, true, (s, r) => life.updateKey(s.keys, r)),
   op("GET", "/keys/{name}/{version}/attestation", "GetKeyAttestation", D.KeysRead, false, undefined, "7.6"),
@@ -137,12 +144,19 @@ export const ROUTES: readonly Route[] = [
   op("POST", "/rng", "GetRandomBytes", D.Rng, false, (s, r) => life.getRandomBytes(s.keys, r), "7.3"),
   ...rbacRoutes("roleAssignments"),
   ...rbacRoutes("roleDefinitions"),
-  op("POST", "/backup", "FullBackup", D.BackupStart, true),
-  op("GET", "/backup/{jobId}/pending", "FullBackupStatus", D.BackupStatus, false),
+  op("POST", "/backup", "FullBackup", D.BackupStart, true, (s, r) => sdApi.fullBackup(s.backups, r)),
+  // A job lives on the primary that runs it (so does the exchange key): those reads are answered there.
+  op("GET", "/backup/{jobId}/pending", "FullBackupStatus", D.BackupStatus, true, (s, r) =>
+    sdApi.fullBackupStatus(s.backups, r),
+  ),
   op("POST", "/prebackup", "PreFullBackup", D.BackupStart, true, undefined, "7.6"),
   op("PUT", "/prerestore", "PreFullRestoreOperation", D.RestoreStart, true, undefined, "7.6"),
-  op("PUT", "/restore", "FullRestoreOperation", D.RestoreStart, true),
-  op("GET", "/restore/{jobId}/pending", "RestoreStatus", D.RestoreStatus, false),
+  op("PUT", "/restore", "FullRestoreOperation", D.RestoreStart, true, (s, r) =>
+    sdApi.fullRestore(s.backups, r),
+  ),
+  op("GET", "/restore/{jobId}/pending", "RestoreStatus", D.RestoreStatus, true, (s, r) =>
+    sdApi.restoreStatus(s.backups, r),
+  ),
   op("GET", "/settings", "GetSettings", null, false, (s, r) => settings.listSettings(s.keys, r), "7.4"),
   op("GET", "/settings/{name}", "GetSetting", null, false, (s, r) => settings.getSetting(s.keys, r), "7.4"),
   op(
@@ -154,22 +168,40 @@ export const ROUTES: readonly Route[] = [
     (s, r) => settings.updateSetting(s.keys, r),
     "7.4",
   ),
-  op("POST", "/securitydomain/download", "HSMSecurityDomain_Download", D.SecurityDomainDownload, true),
+  op(
+    "POST",
+    "/securitydomain/download",
+    "HSMSecurityDomain_Download",
+    D.SecurityDomainDownload,
+    true,
+    (s, r) => sdApi.downloadSecurityDomain(s.securityDomain, r),
+  ),
   op(
     "GET",
     "/securitydomain/download/pending",
     "HSMSecurityDomain_DownloadPending",
     D.SecurityDomainDownloadStatus,
     false,
+    (s) => sdApi.downloadPending(s.securityDomain),
   ),
-  op("GET", "/securitydomain/upload", "HSMSecurityDomain_TransferKey", D.SecurityDomainTransferKey, false),
-  op("POST", "/securitydomain/upload", "HSMSecurityDomain_Upload", D.SecurityDomainUpload, true),
+  op(
+    "GET",
+    "/securitydomain/upload",
+    "HSMSecurityDomain_TransferKey",
+    D.SecurityDomainTransferKey,
+    true,
+    (s, r) => sdApi.transferKey(s.securityDomain, r),
+  ),
+  op("POST", "/securitydomain/upload", "HSMSecurityDomain_Upload", D.SecurityDomainUpload, true, (s, r) =>
+    sdApi.uploadSecurityDomain(s.securityDomain, r),
+  ),
   op(
     "GET",
     "/securitydomain/upload/pending",
     "HSMSecurityDomain_UploadPending",
     D.SecurityDomainUploadStatus,
     false,
+    (s) => sdApi.uploadPending(s.securityDomain),
   ),
 ];
 

@@ -31,6 +31,8 @@ export interface BackupJobView {
   statusDetails: string;
   error: { code: string; message: string } | null;
   keyName: string | null;
+  /** The container's URL without its SAS token (the REST status names it; the token is a credential). */
+  containerUri: string;
 }
 
 export interface BackupJobsContext {
@@ -68,26 +70,29 @@ export class BackupJobs {
 
   get(jobId: string): BackupJobView {
     const job = this.jobs.get(jobId);
-    if (!job)
+    if (!job) {
+      // Jobs live on the primary that runs them: a secondary answers NotLeader (clients and the REST relay go there).
+      this.ctx.requireLeader();
       fail(
         "NotFound",
         `no backup or restore job ${jobId} on this primary (a job ends with the node that ran it: if it restarted, the job did not complete; start a new one)`,
       );
+    }
     return { ...job };
   }
 
   startBackup(storageUrl: string): BackupJobView {
-    parseStorageUrl(storageUrl);
+    const container = parseStorageUrl(storageUrl);
     this.ctx.sd.requireActivated();
     this.ctx.requireLeader();
     const folder = `mhsm-${this.ctx.poolId}-${stamp(this.ctx.now())}`;
-    const job = this.newJob("backup", folder, null, "Full backup is in progress");
+    const job = this.newJob("backup", folder, null, "Full backup is in progress", container);
     void this.run(job, () => this.backup(storageUrl, folder));
     return { ...job };
   }
 
   startRestore(input: { storageUrl: string; folder: string; keyName: string | null }): BackupJobView {
-    parseStorageUrl(input.storageUrl);
+    const container = parseStorageUrl(input.storageUrl);
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(input.folder))
       fail("BadParameter", "folder must be a backup folder name");
     this.ctx.sd.requireActivated();
@@ -97,6 +102,7 @@ export class BackupJobs {
       input.folder,
       input.keyName,
       input.keyName ? "Selective key restore is in progress" : "Full restore is in progress",
+      container,
     );
     void this.run(job, () => this.restore(input.storageUrl, input.folder, input.keyName));
     return { ...job };
@@ -107,6 +113,7 @@ export class BackupJobs {
     folder: string,
     keyName: string | null,
     details: string,
+    container: URL,
   ): BackupJobView {
     const job: BackupJobView = {
       jobId: randomUUID().replaceAll("-", ""),
@@ -118,6 +125,7 @@ export class BackupJobs {
       statusDetails: details,
       error: null,
       keyName,
+      containerUri: `${container.origin}${container.pathname}`,
     };
     this.jobs.set(job.jobId, job);
     while (this.jobs.size > MAX_JOBS) this.jobs.delete(this.jobs.keys().next().value as string);
