@@ -33,6 +33,8 @@ export interface OpValue {
   signedVersion?: number;
   /** verify: history index of the sign that produced the signature. */
   signIndex?: number;
+  /** restore: the latest version in the backup it restores (what backup read). */
+  backupVersion?: number;
 }
 
 export interface ClientEvent {

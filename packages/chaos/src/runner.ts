@@ -38,7 +38,7 @@ import { StatusSampler } from "./sampler.js";
 import type { FaultKind, FaultSpec, Scenario } from "./scenario/schema.js";
 import { isFullyHealthy, type StatusSample } from "./timeline.js";
 import { type KeyVaultClient, runOperation } from "./workload/client.js";
-import { type HeldSignature, keyName, WorkloadGenerator } from "./workload/generator.js";
+import { type HeldBackup, type HeldSignature, keyName, WorkloadGenerator } from "./workload/generator.js";
 
 export interface PoolStartOptions {
   runDir: string;
@@ -377,12 +377,17 @@ async function runWorkload(run: Run, nemesis: NemesisRunner): Promise<void> {
   const workers = run.clients.map(async (client, i) => {
     const gen = new WorkloadGenerator(run.prng.split(`client-${i}`), scenario.workload);
     const held = new Map<string, HeldSignature>();
+    const backups = new Map<string, HeldBackup>();
     while (!stop.signal.aborted) {
       await sleep(gen.nextDelayMs(), stop.signal);
       if (stop.signal.aborted) break;
-      const op = gen.next(held);
+      const op = gen.next(held, backups);
       if (op.f === "sign" && run.canaries.length < 64) run.canaries.push(op.data);
-      await runOperation(client, op, i, history, { timeoutMs: scenario.workload.opTimeoutMs, held });
+      await runOperation(client, op, i, history, {
+        timeoutMs: scenario.workload.opTimeoutMs,
+        held,
+        backups,
+      });
     }
   });
   const intruders = intrudersDuring(run);

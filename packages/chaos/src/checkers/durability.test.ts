@@ -31,7 +31,7 @@ describe("durability checker", () => {
     const r = checkDurability(h.events, ["a"]);
     expect(r.valid).toBe(false);
     expect(r.summary).toMatch(
-      /create of a acknowledged version 1 and no delete could follow it, but the final read saw no key/,
+      /create of a acknowledged version 1 and no delete or purge could follow it, but the final read saw no key/,
     );
   });
 

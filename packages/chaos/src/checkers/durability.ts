@@ -1,20 +1,27 @@
 /**
- * Durability: every acknowledged create and delete is reflected in the final reads
- * the harness makes after healing everything. Per key, with `call`/`return` the
- * history indexes (an unknown write returns at +infinity, it may land any time):
- * - an acknowledged create C that no delete can follow (every delete returned before
- *   C was called) means the key must exist at the end with a version >= C's;
- * - an acknowledged delete D that no create can follow means the key must be absent.
+ * Durability: every acknowledged write that makes a key present (create, rotate,
+ * recover, restore) or absent (delete, purge) is reflected in the final reads the
+ * harness makes after healing everything. Per key, with `call`/`return` the history
+ * indexes (an unknown write returns at +infinity, it may land any time):
+ * - an acknowledged present-making write C that no delete or purge can follow (every one
+ *   returned before C was called) means the key must exist at the end with a version >= C's;
+ * - an acknowledged delete or purge D that no present-making write can follow means the
+ *   key must be absent.
  * Pure. Linearizability checks the same reads more strictly; this checker names the
  * lost write in words.
  */
 import { type ClientEvent, type HistoryEvent, type Operation, pairOperations } from "../history.js";
+import type { OpName } from "../scenario/schema.js";
 import { DEFINITE_WRITE_FAILURES } from "./linearizability.js";
 import type { CheckerResult } from "./result.js";
 
+/** Writes after which the key is present (with at least the acknowledged version), and after which it is absent. */
+const MAKES_PRESENT: ReadonlySet<string> = new Set(["create", "rotate", "recover", "restore"]);
+const MAKES_ABSENT: ReadonlySet<string> = new Set(["delete", "purge"]);
+
 export interface LostWrite {
   key: string;
-  op: "create" | "delete";
+  op: OpName;
   /** History index of the acknowledgement. */
   index: number;
   timeMs: number;
@@ -56,7 +63,10 @@ export function checkDurability(events: readonly HistoryEvent[], keys: readonly 
   let acknowledged = 0;
   for (const key of keys) {
     const writes = ops.filter(
-      (o) => !o.invoke.final && o.invoke.key === key && (o.invoke.f === "create" || o.invoke.f === "delete"),
+      (o) =>
+        !o.invoke.final &&
+        o.invoke.key === key &&
+        (MAKES_PRESENT.has(o.invoke.f) || MAKES_ABSENT.has(o.invoke.f)),
     );
     const acked = writes.filter((o) => o.complete?.type === "ok");
     acknowledged += acked.length;
@@ -66,22 +76,23 @@ export function checkDurability(events: readonly HistoryEvent[], keys: readonly 
       unread.push(key);
       continue;
     }
-    const deletes = writes.filter((o) => o.invoke.f === "delete" && mayHaveApplied(o));
-    const creates = writes.filter((o) => o.invoke.f === "create" && mayHaveApplied(o));
+    const deletes = writes.filter((o) => MAKES_ABSENT.has(o.invoke.f) && mayHaveApplied(o));
+    const creates = writes.filter((o) => MAKES_PRESENT.has(o.invoke.f) && mayHaveApplied(o));
     for (const c of acked) {
       const done = c.complete as ClientEvent;
-      if (c.invoke.f === "create") {
+      const f = c.invoke.f;
+      if (MAKES_PRESENT.has(f)) {
         const deletable = deletes.some((d) => returnOf(d) > c.invoke.index);
         if (deletable) continue;
         const version = done.value?.version ?? 0;
         if (seen === "absent" || seen < version) {
           lost.push({
             key,
-            op: "create",
+            op: f,
             index: done.index,
             timeMs: done.timeMs,
             finalSeen: seen === "absent" ? "absent" : `version ${seen}`,
-            why: `create of ${key} acknowledged version ${version} and no delete could follow it, but the final read saw ${seen === "absent" ? "no key" : `version ${seen}`}`,
+            why: `${f} of ${key} acknowledged version ${version} and no delete or purge could follow it, but the final read saw ${seen === "absent" ? "no key" : `version ${seen}`}`,
           });
         }
       } else {
@@ -89,11 +100,11 @@ export function checkDurability(events: readonly HistoryEvent[], keys: readonly 
         if (recreatable || seen === "absent") continue;
         lost.push({
           key,
-          op: "delete",
+          op: f,
           index: done.index,
           timeMs: done.timeMs,
           finalSeen: `version ${seen}`,
-          why: `delete of ${key} was acknowledged and no create could follow it, but the final read saw version ${seen}`,
+          why: `${f} of ${key} was acknowledged and no create, recover or restore could follow it, but the final read saw version ${seen}`,
         });
       }
     }

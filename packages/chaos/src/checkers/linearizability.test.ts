@@ -1,13 +1,67 @@
-import { type LinOp, linearizeSingleKey, type SingleKeyEvent, searchLinearization } from "@hsmpool/pool";
+import {
+  type LinOp,
+  linearizeSingleKey,
+  type Model,
+  type SingleKeyEvent,
+  searchLinearization,
+} from "@hsmpool/pool";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HistoryBuilder } from "../testing/history-builder.js";
-import { checkLinearizability, KEY_MODEL, type KeyInput, type KeyOutput } from "./linearizability.js";
+import {
+  checkLinearizability,
+  KEY_MODEL,
+  type KeyInput,
+  type KeyOutput,
+  type KeyState,
+} from "./linearizability.js";
 
 const K = ["k"];
 const check = (h: HistoryBuilder, maxSteps = 100_000) => checkLinearizability(h.events, K, maxSteps);
 
 describe("linearizability checker on hand-built histories", () => {
+  it("accepts the lifecycle: create, rotate, delete (soft), recover with the versions, delete, purge, create anew", () => {
+    const h = new HistoryBuilder()
+      .invoke(0, "create", "k")
+      .ok(0, { version: 1 })
+      .invoke(0, "rotate", "k")
+      .ok(0, { version: 2 })
+      .invoke(1, "delete", "k")
+      .ok(1)
+      .invoke(0, "get", "k")
+      .notFound(0)
+      .invoke(1, "recover", "k")
+      .ok(1, { version: 2 })
+      .invoke(0, "update", "k")
+      .ok(0, { version: 2 })
+      .invoke(1, "delete", "k")
+      .ok(1)
+      .invoke(1, "purge", "k")
+      .ok(1)
+      .invoke(0, "restore", "k", { backupVersion: 2 })
+      .ok(0, { version: 2, backupVersion: 2 })
+      .invoke(0, "get", "k")
+      .ok(0, { version: 2 });
+    expect(check(h).valid).toBe(true);
+  });
+
+  it("flags a read of a soft-deleted key, a recover that lost versions, and a create acknowledged on a deleted name", () => {
+    const deleted = () =>
+      new HistoryBuilder()
+        .invoke(0, "create", "k")
+        .ok(0, { version: 1 })
+        .invoke(0, "rotate", "k")
+        .ok(0, { version: 2 })
+        .invoke(1, "delete", "k")
+        .ok(1);
+    expect(check(deleted().invoke(0, "get", "k").ok(0, { version: 2 })).valid).toBe(false);
+    expect(check(deleted().invoke(0, "recover", "k").ok(0, { version: 1 })).valid).toBe(false);
+    expect(check(deleted().invoke(0, "create", "k").ok(0, { version: 1 })).valid).toBe(false);
+    expect(
+      check(deleted().invoke(0, "purge", "k").ok(0).invoke(1, "get", "k").ok(1, { version: 2 })).valid,
+    ).toBe(false);
+  });
+
   it("accepts a sequential create, get, delete, get", () => {
     const h = new HistoryBuilder()
       .invoke(0, "create", "k")
@@ -227,6 +281,16 @@ function results(ops: GenOp[]): (number | "ok" | "notFound")[] {
   });
 }
 
+/** linearizeSingleKey's hard delete (the simulator purges right after each delete) as KEY_MODEL's delete then purge. */
+const HARD_DELETE_MODEL: Model<KeyState, KeyInput, KeyOutput> = {
+  ...KEY_MODEL,
+  step(s, input, out) {
+    const r = KEY_MODEL.step(s, input, out);
+    if (input.f !== "delete") return r;
+    return { ok: r.ok, next: KEY_MODEL.step(r.next, { f: "purge" }, undefined).next };
+  },
+};
+
 describe("the bounded search agrees with @hsmpool/pool's linearizeSingleKey", () => {
   it("on random small histories (valid and corrupted), with a generous bound", () => {
     fc.assert(
@@ -253,10 +317,123 @@ describe("the bounded search agrees with @hsmpool/pool's linearizeSingleKey", ()
           callIndex: e.callMs,
           returnIndex: e.returnMs ?? Number.POSITIVE_INFINITY,
         }));
-        const got = searchLinearization(KEY_MODEL, lin, 1_000_000);
+        const got = searchLinearization(HARD_DELETE_MODEL, lin, 1_000_000);
         expect(got.verdict).toBe(expected);
       }),
       { numRuns: 400, seed: 8 },
+    );
+  });
+});
+
+/** The key lifecycle as plain sequential code (the pool's KeyStore semantics), independent of KEY_MODEL's encoding. */
+type LifeOp = "create" | "get" | "delete" | "rotate" | "recover" | "purge";
+type LifeResult = number | "ok" | "notFound" | "conflict";
+function lifeStep(st: { latest: number; deleted: boolean }, op: LifeOp): LifeResult {
+  const present = st.latest > 0 && !st.deleted;
+  switch (op) {
+    case "create":
+      if (st.deleted) return "conflict";
+      st.latest++;
+      return st.latest;
+    case "rotate":
+      if (!present) return "notFound";
+      st.latest++;
+      return st.latest;
+    case "get":
+      return present ? st.latest : "notFound";
+    case "delete":
+      if (!present) return "notFound";
+      st.deleted = true;
+      return "ok";
+    case "recover":
+      if (!st.deleted) return "notFound";
+      st.deleted = false;
+      return st.latest;
+    case "purge":
+      if (!st.deleted) return "notFound";
+      st.deleted = false;
+      st.latest = 0;
+      return "ok";
+  }
+}
+
+/** Brute force: some real-time-respecting order (unknown ops may be left out) replays every answer. */
+function bruteForce(
+  ops: { op: LifeOp; call: number; ret: number | null; result: LifeResult | null }[],
+): boolean {
+  const n = ops.length;
+  const search = (done: boolean[], st: { latest: number; deleted: boolean }): boolean => {
+    const pending = ops.map((_, i) => i).filter((i) => !done[i]);
+    if (pending.every((i) => ops[i]?.ret === null)) return true; // unknown ones may never take effect
+    for (const i of pending) {
+      const o = ops[i] as (typeof ops)[number];
+      // i may go next only if no other pending op returned before i was called.
+      if (pending.some((j) => j !== i && ops[j]?.ret !== null && (ops[j]?.ret as number) < o.call)) continue;
+      const next = { ...st };
+      const r = lifeStep(next, o.op);
+      if (o.result !== null && r !== o.result) continue;
+      const d = [...done];
+      d[i] = true;
+      if (search(d, next)) return true;
+    }
+    return false;
+  };
+  return search(new Array<boolean>(n).fill(false), { latest: 0, deleted: false });
+}
+
+describe("the lifecycle model (soft delete, rotate, recover, purge) agrees with a brute-force check of the sequential spec", () => {
+  const LIFE_OPS: LifeOp[] = ["create", "get", "delete", "rotate", "recover", "purge"];
+  it("on random small histories (valid and corrupted)", () => {
+    const arb = fc
+      .array(
+        fc.record({
+          op: fc.constantFrom(...LIFE_OPS),
+          before: fc.integer({ min: 0, max: 25 }),
+          after: fc.integer({ min: 0, max: 25 }),
+          unknown: fc.integer({ min: 0, max: 99 }).map((x) => x < 15),
+          corrupt: fc.integer({ min: 0, max: 99 }).map((x) => x < 10),
+        }),
+        { minLength: 1, maxLength: 7 },
+      )
+      .map((xs) => {
+        const st = { latest: 0, deleted: false };
+        return (
+          xs
+            .map((x, i) => {
+              let r = lifeStep(st, x.op);
+              if (x.corrupt && r !== "conflict")
+                r = typeof r === "number" ? r + 1 : r === "ok" ? "notFound" : x.op === "get" ? 1 : "ok";
+              const unknown = x.unknown && x.op !== "get";
+              return {
+                op: x.op,
+                call: (i * 10 - x.before) * 2,
+                ret: unknown ? null : (i * 10 + 1 + x.after) * 2 + 1,
+                result: unknown ? null : r,
+              };
+            })
+            // The checker skips a Conflict (a definite refusal: nothing happened); so does this property.
+            .filter((o) => o.result !== "conflict")
+        );
+      });
+    fc.assert(
+      fc.property(arb, (ops) => {
+        const expected = bruteForce(ops);
+        const lin: LinOp<KeyInput, KeyOutput>[] = ops.map((o) => ({
+          input: o.op === "get" ? { f: "read", via: "get" } : { f: o.op },
+          output:
+            o.result === null
+              ? undefined
+              : o.result === "notFound"
+                ? { found: false }
+                : o.result === "ok"
+                  ? { found: true }
+                  : { found: true, version: o.result as number },
+          callIndex: o.call,
+          returnIndex: o.ret ?? Number.POSITIVE_INFINITY,
+        }));
+        expect(searchLinearization(KEY_MODEL, lin, 1_000_000).verdict).toBe(expected);
+      }),
+      { numRuns: 400, seed: 11 },
     );
   });
 });

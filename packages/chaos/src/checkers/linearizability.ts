@@ -3,20 +3,28 @@
  * the pool's model, so a history is linearizable iff every key's sub-history is —
  * Herlihy & Wing's locality; a list is projected onto every key as a read of it).
  *
- * Per-key model (the pool's key store): the key's latest version, 0 when absent.
- * create → version latest+1; delete → ok when present, KeyNotFound when absent, and
- * the key is gone (the next create makes version 1); get / list / sign read the
- * latest version or KeyNotFound; verify of version v finds it iff latest >= v. Pure.
+ * Per-key model (the pool's key store, packages/pool KeyStore, with soft delete): the key's
+ * latest version (0 when absent or purged) and whether it is soft-deleted.
+ * - create: a live or absent key gets version latest+1; a deleted name is refused (Conflict).
+ * - rotate: a live key gets version latest+1; otherwise KeyNotFound.
+ * - update (tags): a live key answers its latest version; otherwise KeyNotFound.
+ * - delete: a live key becomes deleted, versions kept; otherwise KeyNotFound.
+ * - recover: a deleted key is live again with the same versions; otherwise KeyNotFound.
+ * - purge: a deleted key is gone for good (the next create makes version 1); otherwise KeyNotFound.
+ * - restore of a backup whose latest version is n: an absent name gets versions up to n;
+ *   a live or deleted name is refused (Conflict).
+ * - get / list / sign / backup read the latest version of a live key, or KeyNotFound;
+ *   verify of version v finds it iff the key is live and latest >= v. Pure.
  */
 
 import { type LinOp, type Model, searchLinearization } from "@hsmpool/pool";
 import { type ClientEvent, type HistoryEvent, type Operation, pairOperations } from "../history.js";
-import type { OpName } from "../scenario/schema.js";
+import { type OpName, WRITE_OPS } from "../scenario/schema.js";
 import type { CheckerResult } from "./result.js";
 
 export type KeyInput =
-  | { f: "create" }
-  | { f: "delete" }
+  | { f: "create" | "rotate" | "update" | "delete" | "recover" | "purge" }
+  | { f: "restore"; version: number }
   | { f: "read"; via: OpName }
   | { f: "verify"; version: number };
 export interface KeyOutput {
@@ -24,24 +32,61 @@ export interface KeyOutput {
   version?: number;
 }
 
-export const KEY_MODEL: Model<number, KeyInput, KeyOutput> = {
-  init: 0,
-  step(latest, input, out) {
+export interface KeyState {
+  latest: number;
+  deleted: boolean;
+}
+
+const live = (s: KeyState) => s.latest > 0 && !s.deleted;
+/** A step that takes effect only on a key in the right state; elsewhere it answers KeyNotFound and changes nothing. */
+const when = (
+  applies: boolean,
+  state: KeyState,
+  out: KeyOutput | undefined,
+  next: KeyState,
+  version?: number,
+): { ok: boolean; next: KeyState } => {
+  if (!applies) return { ok: out === undefined || !out.found, next: state };
+  const seen = out === undefined || (out.found && (version === undefined || out.version === version));
+  return { ok: seen, next };
+};
+
+export const KEY_MODEL: Model<KeyState, KeyInput, KeyOutput> = {
+  init: { latest: 0, deleted: false },
+  step(s, input, out) {
     switch (input.f) {
       case "create":
-        return { ok: out === undefined || (out.found && out.version === latest + 1), next: latest + 1 };
+        // On a deleted name the pool answers Conflict (a definite failure, never an observation here).
+        if (s.deleted) return { ok: out === undefined, next: s };
+        return when(true, s, out, { latest: s.latest + 1, deleted: false }, s.latest + 1);
+      case "rotate":
+        return when(live(s), s, out, { latest: s.latest + 1, deleted: false }, s.latest + 1);
+      case "update":
+        return when(live(s), s, out, s, s.latest);
       case "delete":
-        return { ok: out === undefined || out.found === latest > 0, next: 0 };
+        return when(live(s), s, out, { latest: s.latest, deleted: true });
+      case "recover":
+        return when(s.deleted, s, out, { latest: s.latest, deleted: false }, s.latest);
+      case "purge":
+        return when(s.deleted, s, out, { latest: 0, deleted: false });
+      case "restore":
+        // On a live or deleted name the pool answers Conflict: no effect.
+        if (s.latest > 0) return { ok: out === undefined, next: s };
+        return when(true, s, out, { latest: input.version, deleted: false }, input.version);
       case "read":
-        if (out === undefined) return { ok: true, next: latest };
-        return { ok: out.found ? latest > 0 && out.version === latest : latest === 0, next: latest };
+        if (out === undefined) return { ok: true, next: s };
+        return { ok: out.found ? live(s) && out.version === s.latest : !live(s), next: s };
       case "verify":
-        return { ok: out === undefined || out.found === latest >= input.version, next: latest };
+        return { ok: out === undefined || out.found === (live(s) && s.latest >= input.version), next: s };
     }
   },
-  stateKey: (latest) => String(latest),
+  stateKey: (s) => `${s.latest}${s.deleted ? "d" : ""}`,
   inputKey: (input) =>
-    input.f === "verify" ? `verify:${input.version}` : input.f === "read" ? "read" : input.f,
+    input.f === "verify" || input.f === "restore"
+      ? `${input.f}:${input.version}`
+      : input.f === "read"
+        ? "read"
+        : input.f,
 };
 
 /** Codes after which a write is known NOT to have taken effect; any other failure of a write is "unknown". */
@@ -61,7 +106,8 @@ export interface KeyOperation {
   lin: LinOp<KeyInput, KeyOutput>;
 }
 
-const isWrite = (f: OpName) => f === "create" || f === "delete";
+const isWrite = (f: OpName) => WRITE_OPS.has(f);
+const READS: ReadonlySet<OpName> = new Set(["get", "sign", "backup"]);
 
 /** The per-key operations of a history; `keys` is the workload's key space (list is projected onto each). */
 export function keyOperations(
@@ -98,12 +144,15 @@ export function keyOperations(
     }
     const key = invoke.key;
     if (key === undefined) continue;
+    const f = invoke.f;
     const input: KeyInput =
-      invoke.f === "create" || invoke.f === "delete"
-        ? { f: invoke.f }
-        : invoke.f === "verify"
-          ? { f: "verify", version: invoke.value?.signedVersion ?? 1 }
-          : { f: "read", via: invoke.f };
+      f === "verify"
+        ? { f: "verify", version: invoke.value?.signedVersion ?? 1 }
+        : f === "restore"
+          ? { f: "restore", version: invoke.value?.backupVersion ?? 1 }
+          : READS.has(f)
+            ? { f: "read", via: f }
+            : { f: f as "create" | "rotate" | "update" | "delete" | "recover" | "purge" };
     if (outcome === "unknown" || !complete) {
       add(key, op, { input, output: undefined, callIndex, returnIndex: Number.POSITIVE_INFINITY });
       continue;
@@ -130,7 +179,7 @@ function classify(
       return "ok";
     case "fail":
       if (complete.error?.code === "KeyNotFound")
-        return invoke.f === "create" || invoke.f === "list" ? "skip" : "notFound";
+        return invoke.f === "create" || invoke.f === "list" || invoke.f === "restore" ? "skip" : "notFound";
       if (isWrite(invoke.f) && !DEFINITE_WRITE_FAILURES.has(complete.error?.code ?? "")) return "unknown";
       return "skip";
     case "unknown":
@@ -184,7 +233,7 @@ export function checkKey(key: string, ops: readonly KeyOperation[], maxSteps: nu
   const witness = [...new Set([...placed.slice(-3), ...overlapping].map((o) => o.op.invoke.index))].sort(
     (a, b) => a - b,
   );
-  let state = 0;
+  let state = KEY_MODEL.init;
   for (const p of placed) state = KEY_MODEL.step(state, p.lin.input, p.lin.output).next;
   return {
     key,
@@ -195,7 +244,7 @@ export function checkKey(key: string, ops: readonly KeyOperation[], maxSteps: nu
       `no order of the ${ops.length} operations on ${key} explains what the clients saw: the longest consistent ` +
       `order places ${placed.length}` +
       (placed.length > 0
-        ? ` (ending with ${describe(placed.at(-1) as KeyOperation)}, leaving latest version ${state})`
+        ? ` (ending with ${describe(placed.at(-1) as KeyOperation)}, leaving latest version ${state.latest}${state.deleted ? ", deleted" : ""})`
         : "") +
       (stuck ? `, then ${describe(stuck)} cannot take effect` : ""),
     witness,

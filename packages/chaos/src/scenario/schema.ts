@@ -4,8 +4,32 @@
  * says `file:line: message` for anything it cannot accept.
  */
 
-export const OP_NAMES = ["create", "get", "list", "delete", "sign", "verify"] as const;
+export const OP_NAMES = [
+  "create",
+  "get",
+  "list",
+  "delete",
+  "sign",
+  "verify",
+  // The key lifecycle (issue 16): versions, soft delete, recovery, purge, single-key backup and restore.
+  "rotate",
+  "update",
+  "recover",
+  "purge",
+  "backup",
+  "restore",
+] as const;
 export type OpName = (typeof OP_NAMES)[number];
+/** Operations that may change a key (a lost answer leaves their outcome unknown); the rest only read. */
+export const WRITE_OPS: ReadonlySet<OpName> = new Set([
+  "create",
+  "delete",
+  "rotate",
+  "update",
+  "recover",
+  "purge",
+  "restore",
+]);
 
 /** Which member a fault hits, resolved when it fires: the primary, any secondary, any member, or a node id. */
 export type TargetSpec = string;
@@ -157,6 +181,12 @@ export const DEFAULT_MIX: Record<OpName, number> = {
   delete: 1,
   sign: 2,
   verify: 1,
+  rotate: 1,
+  update: 1,
+  recover: 1,
+  purge: 1,
+  backup: 1,
+  restore: 1,
 };
 
 export const DEFAULT_WORKLOAD: WorkloadSettings = {

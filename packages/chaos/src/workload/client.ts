@@ -6,7 +6,8 @@
  */
 import { isHsmPoolError } from "@hsmpool/errors";
 import type { ClientEvent, HistoryRecorder, OpValue } from "../history.js";
-import type { HeldSignature, PlannedOp } from "./generator.js";
+import { WRITE_OPS } from "../scenario/schema.js";
+import type { HeldBackup, HeldSignature, PlannedOp } from "./generator.js";
 
 /** The part of @hsmpool/client's PoolClient the workload uses. */
 export interface KeyVaultClient {
@@ -14,6 +15,12 @@ export interface KeyVaultClient {
   getKey(name: string, version?: number): Promise<{ version: number }>;
   listKeys(): Promise<{ name: string; version: number }[]>;
   deleteKey(name: string): Promise<void>;
+  rotateKey(name: string): Promise<{ version: number }>;
+  updateKey(req: { name: string; tags?: Record<string, string> }): Promise<{ version: number }>;
+  recoverDeletedKey(name: string): Promise<{ version: number }>;
+  purgeDeletedKey(name: string): Promise<void>;
+  backupKey(name: string): Promise<Uint8Array>;
+  restoreKey(backup: Uint8Array): Promise<{ version: number }>;
   sign(req: { name: string; version?: number; alg: string; data: Uint8Array }): Promise<{
     signature: Uint8Array;
     version: number;
@@ -34,7 +41,7 @@ const ALG = "ES256";
 
 class OpTimeout extends Error {}
 
-const isWrite = (f: string) => f === "create" || f === "delete";
+const isWrite = (f: PlannedOp["f"]) => WRITE_OPS.has(f);
 
 /** Runs one operation with a hard deadline and records it; returns the completion. */
 export async function runOperation(
@@ -42,10 +49,19 @@ export async function runOperation(
   op: PlannedOp,
   process: number,
   history: HistoryRecorder,
-  opts: { timeoutMs: number; final?: boolean; held?: Map<string, HeldSignature> },
+  opts: {
+    timeoutMs: number;
+    final?: boolean;
+    held?: Map<string, HeldSignature>;
+    backups?: Map<string, HeldBackup>;
+  },
 ): Promise<ClientEvent> {
   const invokeValue: OpValue | undefined =
-    op.f === "verify" ? { signedVersion: op.held.version, signIndex: op.held.signIndex } : undefined;
+    op.f === "verify"
+      ? { signedVersion: op.held.version, signIndex: op.held.signIndex }
+      : op.f === "restore"
+        ? { backupVersion: op.held.version }
+        : undefined;
   const invoke = history.client({
     process,
     type: "invoke",
@@ -65,7 +81,7 @@ export async function runOperation(
   // The SDK bounds its retries too; this is the harness's own guarantee that no operation hangs the run.
   attempt.catch(() => {});
   try {
-    const { signature, ...value } = await Promise.race([
+    const { signature, blob, ...value } = await Promise.race([
       attempt,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new OpTimeout()), opts.timeoutMs);
@@ -81,6 +97,8 @@ export async function runOperation(
         signIndex: done.index,
       });
     }
+    if (op.f === "backup" && opts.backups && value.version !== undefined && blob)
+      opts.backups.set(op.key, { key: op.key, version: value.version, blob });
     return done;
   } catch (e) {
     const error =
@@ -114,7 +132,10 @@ function latency(history: HistoryRecorder, invoke: ClientEvent): number {
 }
 
 /** The SDK call for an operation and the value the history keeps of its answer (public data only). */
-async function perform(client: KeyVaultClient, op: PlannedOp): Promise<OpValue & { signature?: Uint8Array }> {
+async function perform(
+  client: KeyVaultClient,
+  op: PlannedOp,
+): Promise<OpValue & { signature?: Uint8Array; blob?: Uint8Array }> {
   switch (op.f) {
     case "create": {
       const k = await client.createKey({ name: op.key, ...KEY_SHAPE });
@@ -144,5 +165,24 @@ async function perform(client: KeyVaultClient, op: PlannedOp): Promise<OpValue &
       });
       return { valid, signedVersion: op.held.version };
     }
+    case "rotate":
+      return { version: (await client.rotateKey(op.key)).version };
+    case "update":
+      // Tags only: disabling or expiring a key would refuse the other clients' operations on purpose.
+      return { version: (await client.updateKey({ name: op.key, tags: { chaos: "touched" } })).version };
+    case "recover":
+      return { version: (await client.recoverDeletedKey(op.key)).version };
+    case "purge":
+      await client.purgeDeletedKey(op.key);
+      return {};
+    case "backup": {
+      // The blob does not say its version: read it before and after, and keep the blob only when both agree.
+      const before = (await client.getKey(op.key)).version;
+      const blob = await client.backupKey(op.key);
+      const after = (await client.getKey(op.key)).version;
+      return before === after ? { version: after, blob } : { version: after };
+    }
+    case "restore":
+      return { version: (await client.restoreKey(op.held.blob)).version, backupVersion: op.held.version };
   }
 }

@@ -1,14 +1,16 @@
 import { Prng } from "@hsmpool/faults";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_WORKLOAD } from "../scenario/schema.js";
-import { type HeldSignature, WorkloadGenerator } from "./generator.js";
+import { DEFAULT_WORKLOAD, OP_NAMES, type OpName } from "../scenario/schema.js";
+import { type HeldBackup, type HeldSignature, WorkloadGenerator } from "./generator.js";
+
+const NO_OPS = Object.fromEntries(OP_NAMES.map((op) => [op, 0])) as Record<OpName, number>;
 
 describe("workload generator", () => {
   it("follows the mix, stays in the key space and replays from its seed", () => {
     const settings = {
       ...DEFAULT_WORKLOAD,
       keys: 3,
-      mix: { create: 1, get: 3, list: 0, delete: 0, sign: 0, verify: 0 },
+      mix: { ...NO_OPS, create: 1, get: 3 },
     };
     const run = (seed: number) => {
       const g = new WorkloadGenerator(Prng.fromSeed(seed), settings);
@@ -29,7 +31,7 @@ describe("workload generator", () => {
   it("verifies only signatures the client holds, and signs instead when it holds none", () => {
     const settings = {
       ...DEFAULT_WORKLOAD,
-      mix: { create: 0, get: 0, list: 0, delete: 0, sign: 0, verify: 1 },
+      mix: { ...NO_OPS, verify: 1 },
     };
     const g = new WorkloadGenerator(Prng.fromSeed(1), settings);
     expect(g.next(new Map()).f).toBe("sign");
@@ -42,6 +44,24 @@ describe("workload generator", () => {
     };
     const op = g.next(new Map([["chaos-k4", held]]));
     expect(op).toEqual({ f: "verify", key: "chaos-k4", held });
+  });
+
+  it("restores only backups the client holds, and backs up instead when it holds none", () => {
+    const g = new WorkloadGenerator(Prng.fromSeed(1), {
+      ...DEFAULT_WORKLOAD,
+      mix: { ...NO_OPS, restore: 1 },
+    });
+    const first = g.next(new Map());
+    expect(first.f).toBe("backup");
+    const held: HeldBackup = { key: "chaos-k2", version: 3, blob: new Uint8Array([7]) };
+    expect(g.next(new Map(), new Map([["chaos-k2", held]]))).toEqual({ f: "restore", key: "chaos-k2", held });
+  });
+
+  it("the default mix runs every lifecycle operation", () => {
+    const g = new WorkloadGenerator(Prng.fromSeed(3), DEFAULT_WORKLOAD);
+    const seen = new Set(Array.from({ length: 3000 }, () => g.next(new Map()).f));
+    for (const f of ["create", "rotate", "update", "delete", "recover", "purge", "backup"])
+      expect(seen).toContain(f);
   });
 
   it("paces clients so that together they make the configured rate", () => {

@@ -16,11 +16,20 @@ export interface HeldSignature {
   signIndex: number;
 }
 
+/** A single-key backup a client got from the pool, kept to restore later (after a purge). */
+export interface HeldBackup {
+  key: string;
+  /** The key's latest version in the blob. */
+  version: number;
+  blob: Uint8Array;
+}
+
 export type PlannedOp =
-  | { f: "create" | "get" | "delete"; key: string }
+  | { f: "create" | "get" | "delete" | "rotate" | "update" | "recover" | "purge" | "backup"; key: string }
   | { f: "sign"; key: string; data: Uint8Array }
   | { f: "list" }
-  | { f: "verify"; key: string; held: HeldSignature };
+  | { f: "verify"; key: string; held: HeldSignature }
+  | { f: "restore"; key: string; held: HeldBackup };
 
 export const keyName = (i: number): string => `chaos-k${i}`;
 
@@ -42,8 +51,14 @@ export class WorkloadGenerator {
     return Math.min(this.prng.exponential(meanMs), meanMs * 10);
   }
 
-  /** The next operation; a verify needs a signature this client holds (else it signs instead). */
-  next(held: ReadonlyMap<string, HeldSignature>): PlannedOp {
+  /**
+   * The next operation; a verify needs a signature this client holds (else it signs instead),
+   * a restore a backup it holds (else it backs up instead).
+   */
+  next(
+    held: ReadonlyMap<string, HeldSignature>,
+    backups: ReadonlyMap<string, HeldBackup> = new Map(),
+  ): PlannedOp {
     let x = this.prng.float() * this.total;
     let f: OpName = "get";
     for (const op of OP_NAMES) {
@@ -62,6 +77,14 @@ export class WorkloadGenerator {
         return { f, key: h.key, held: h };
       }
       f = "sign";
+    }
+    if (f === "restore") {
+      const mine = [...backups.values()];
+      if (mine.length > 0) {
+        const b = this.prng.pick(mine);
+        return { f, key: b.key, held: b };
+      }
+      f = "backup";
     }
     if (f === "sign") return { f, key, data: this.payload() };
     return { f, key };

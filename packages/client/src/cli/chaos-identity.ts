@@ -1,6 +1,6 @@
 /**
  * What a chaos run needs beyond `hsmpool up` (and a debug-signed bundle, debug-bundle.ts): the run's own tenant with a
- * least-privilege workload principal (Crypto User), and the intruders of the `access`
+ * workload principal (Crypto User + Crypto Officer, for recover and purge), and the intruders of the `access`
  * checker (no token, expired token, foreign tenant, wrong role, HFC certificate alone).
  */
 import { dirname, join } from "node:path";
@@ -19,7 +19,7 @@ const WRONG_ROLE_PRINCIPAL = "auditor";
 /** `<run>/customer/tenant`, beside the pool dir: the run's own customer tenant (the leak scan's needles). */
 export const chaosTenantDir = (poolDir: string): string => join(dirname(poolDir), CUSTOMER_DIR, "tenant");
 
-/** After `up`: the workload principal holds Managed HSM Crypto User at / and nothing else; an auditor holds Crypto Auditor. */
+/** After `up`: the workload principal holds Managed HSM Crypto User and Crypto Officer at /; an auditor holds Crypto Auditor. */
 export async function grantWorkload(poolDir: string): Promise<void> {
   const tenant = await TenantDirectory.open(chaosTenantDir(poolDir));
   const admin = await PoolClient.connect({
@@ -30,6 +30,8 @@ export async function grantWorkload(poolDir: string): Promise<void> {
   try {
     for (const [name, role] of [
       [WORKLOAD_PRINCIPAL, BuiltInRoleIds.CryptoUser],
+      // The lifecycle mix recovers and purges deleted keys, which only Crypto Officer may (docs/identity.md).
+      [WORKLOAD_PRINCIPAL, BuiltInRoleIds.CryptoOfficer],
       [WRONG_ROLE_PRINCIPAL, BuiltInRoleIds.CryptoAuditor],
     ] as const) {
       const p = tenant.listPrincipals().find((x) => x.name === name) ?? (await tenant.addPrincipal(name));

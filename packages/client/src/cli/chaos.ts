@@ -49,7 +49,9 @@ export const cliPoolDriver: PoolDriver = {
       onProgress: o.onProgress,
     });
     await grantWorkload(o.runDir);
-    o.onProgress("the workload runs as principal workload (Managed HSM Crypto User only)");
+    o.onProgress(
+      "the workload runs as principal workload (Managed HSM Crypto User + Crypto Officer: recover and purge)",
+    );
   },
   intruders: (runDir) => chaosIntruders(runDir),
   async stop(runDir, onProgress) {
