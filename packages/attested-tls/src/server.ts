@@ -46,6 +46,8 @@ export interface AttestedServerOptions {
   onPeerRejected?: (rejection: PeerRejection) => void;
   /** Clock for certificate validity in the RA-TLS check (default: system clock). */
   now?: () => Date;
+  /** grpc-js server options, e.g. "grpc.max_receive_message_length" (grpc-js's default is 4 MiB). */
+  grpcOptions?: grpc.ServerOptions;
 }
 
 export interface AttestedServer {
@@ -120,7 +122,7 @@ export async function startAttestedServer(opts: AttestedServerOptions): Promise<
   const now = opts.now ?? (() => new Date());
   if (opts.services.length === 0) fail("BadParameter", "an attested server needs at least one service");
 
-  const grpcServer = new grpc.Server();
+  const grpcServer = new grpc.Server(opts.grpcOptions);
   for (const s of opts.services) grpcServer.addService(s.definition, s.implementation);
   // The injected sockets are already TLS-terminated and verified: grpc-js must speak
   // plain HTTP/2 over them, hence insecure credentials for the injector only.

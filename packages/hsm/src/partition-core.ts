@@ -44,6 +44,8 @@ interface PendingAdd {
   material: Material;
   /** The partition epoch the caller's session belongs to: a zeroize in between voids the add. */
   epoch: number;
+  /** False for a session object: kept in memory only, never journaled. */
+  persist: boolean;
   resolve(handle: KeyHandle): void;
   reject(error: unknown): void;
 }
@@ -150,9 +152,9 @@ export class PartitionCore {
    * no-op, a different one a Conflict). Call OUTSIDE the queue: adds made meanwhile
    * join one batch, written by one queued flush.
    */
-  addKey(handle: KeyHandle, material: Material, epoch: number): Promise<KeyHandle> {
+  addKey(handle: KeyHandle, material: Material, epoch: number, persist = true): Promise<KeyHandle> {
     return new Promise<KeyHandle>((resolve, reject) => {
-      this.pendingAdds.push({ handle, material, epoch, resolve, reject });
+      this.pendingAdds.push({ handle, material, epoch, persist, resolve, reject });
       if (this.pendingAdds.length === 1) void this.queue.run(() => this.flushAdds());
     });
   }
@@ -162,6 +164,7 @@ export class PartitionCore {
     const batch = this.pendingAdds.splice(0, MAX_BATCH);
     if (this.pendingAdds.length > 0) void this.queue.run(() => this.flushAdds());
     const fresh = new Map<string, LoadedKey>();
+    const journaled = new Set<string>();
     const written: { add: PendingAdd; key: LoadedKey }[] = [];
     for (const add of batch) {
       try {
@@ -169,19 +172,23 @@ export class PartitionCore {
         const prior = this.keys.get(add.handle.id) ?? fresh.get(add.handle.id);
         if (!prior) fresh.set(add.handle.id, loadKey(add.handle, add.material));
         else if (!sameKey(prior, add.handle, add.material)) conflict(prior, this.id);
+        if (!prior && add.persist) journaled.add(add.handle.id);
         written.push({ add, key: prior ?? (fresh.get(add.handle.id) as LoadedKey) });
       } catch (e) {
         add.reject(e);
       }
     }
     try {
-      if (fresh.size > 0) {
+      if (journaled.size > 0) {
         await this.requireJournal().append({
-          adds: [...fresh.values()].map((k) => ({ handle: k.handle, material: materialOf(k) })),
+          adds: [...journaled].map((id) => {
+            const k = fresh.get(id) as LoadedKey;
+            return { handle: k.handle, material: materialOf(k) };
+          }),
           removals: [],
         });
-        for (const [id, key] of fresh) this.keys.set(id, key);
       }
+      for (const [id, key] of fresh) this.keys.set(id, key);
     } catch (e) {
       for (const { add } of written) add.reject(e);
       return;

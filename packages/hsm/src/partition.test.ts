@@ -122,6 +122,24 @@ describe("keys and handles", () => {
     await reopened.close();
   });
 
+  test("a session object (persist: false) works at once, is never written, and is gone after reopen", async () => {
+    const { dir, device, credential, session } = await deviceWithSession(1);
+    const dek = await session.generateKey({ kty: "oct", size: 256, ops: ["wrapKey", "unwrapKey"] });
+    const before = (await stat(join(dir, "p0/keys-e1-g0.log"))).size;
+    const key = await session.generateKey({ kty: "EC", ops: ["sign", "verify"] }, { persist: false });
+    const signature = await session.sign(key, "ES256", text("m"));
+    const blob = await session.exportWrapped(key, dek);
+    expect((await stat(join(dir, "p0/keys-e1-g0.log"))).size).toBe(before);
+    await device.close();
+    const reopened = await HsmDevice.open(dir);
+    const again = await reopened.partition(0).login(credential);
+    await expectHsmError(again.getHandle(key), "KeyNotFound");
+    // Its wrapped copy brings it back, under the same id.
+    expect((await again.importWrapped(blob, dek)).id).toBe(key.id);
+    expect(await again.verify(key, "ES256", text("m"), signature)).toBe(true);
+    await reopened.close();
+  });
+
   test("a handle from another partition is unknown here", async () => {
     const { device, session } = await deviceWithSession(2);
     const other = await device.partition(1).login(await device.partition(1).initialize());

@@ -100,17 +100,27 @@ export class Session {
     return this.gate.run(operation, () => task(this.live()));
   }
 
-  private add(core: PartitionCore, handle: KeyHandle, material: Material): Promise<KeyHandle> {
-    return core.addKey(handle, material, this.epoch);
+  private add(
+    core: PartitionCore,
+    handle: KeyHandle,
+    material: Material,
+    persist = true,
+  ): Promise<KeyHandle> {
+    return core.addKey(handle, material, this.epoch, persist);
   }
 
-  generateKey(spec: KeySpec): Promise<KeyHandle> {
+  /**
+   * Generates a key in the partition. `{ persist: false }` makes a session object
+   * (PKCS#11 CKA_TOKEN false): held in memory only, gone when the device closes, for a
+   * caller that keeps the key durably elsewhere (the node wraps it into the Raft log).
+   */
+  generateKey(spec: KeySpec, options: { persist?: boolean } = {}): Promise<KeyHandle> {
     return this.gate.run("generateKey", async () => {
       this.live();
       const { shape, ops, label } = validateKeySpec(spec);
       const material = await generateMaterial(shape);
       const handle = makeHandle(randomBytes(16).toString("hex"), shape, ops, label);
-      return this.add(this.live(), handle, material);
+      return this.add(this.live(), handle, material, options.persist ?? true);
     });
   }
 

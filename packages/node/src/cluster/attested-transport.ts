@@ -19,7 +19,7 @@ import type { peerPolicyFor } from "../peer/policy.js";
 import type { JoinAttempt, PeerHandlers, PeerTransport, TransportOptions } from "../seams/platform.js";
 import type { JoinRequestWire } from "./cluster-proto.js";
 import { membershipService, ownershipService, raftService } from "./cluster-service.js";
-import { PeerLinks } from "./peer-links.js";
+import { MAX_CLUSTER_MESSAGE_BYTES, PeerLinks } from "./peer-links.js";
 
 export class AttestedTransport implements PeerTransport {
   private readonly links: PeerLinks;
@@ -95,6 +95,12 @@ export class AttestedTransport implements PeerTransport {
       vendorRoot: this.vendorRoot,
       host,
       port,
+      // The same message limit as the peers' channels: a snapshot travels as one Raft
+      // message, and grpc-js's 4 MiB default refused the one of a 10,000-key pool.
+      grpcOptions: {
+        "grpc.max_receive_message_length": MAX_CLUSTER_MESSAGE_BYTES,
+        "grpc.max_send_message_length": MAX_CLUSTER_MESSAGE_BYTES,
+      },
       services: [
         peerService({ self: this.identity, nodeId: config.nodeId }),
         raftService(clusterOptions),

@@ -807,9 +807,15 @@ export class KeyService {
   }
 }
 
-/** Generates a key of `spec` in the partition and wraps it under the DEK (what a create needs of the HSM). */
+/**
+ * Generates a key of `spec` in the partition and wraps it under the DEK (what a create
+ * needs of the HSM). A session object, not persisted by the HSM: the create's log entry
+ * carries it wrapped and is its durable copy (after a restart the partition imports it
+ * from there on first use, as every other member does), so a create costs the disk no
+ * HSM write beside the WAL's.
+ */
 export async function prepareKey(session: HsmSession, spec: KeySpec, dekKeyId: string): Promise<PreparedKey> {
-  const handle = await session.generateKey(spec);
+  const handle = await session.generateKey(spec, { persist: false });
   try {
     const wrappedMaterial = await session.exportWrapped(handle, dekKeyId);
     const publicJwk = spec.kty === "oct" ? null : await session.getPublicJwk(handle);
