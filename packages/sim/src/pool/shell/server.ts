@@ -68,7 +68,7 @@ export function simUnseal(blob: Uint8Array, aad: Uint8Array | undefined): Uint8A
     !tag.every((b, i) => blob[4 + i] === b)
   )
     fail("IntegrityError", "sealed blob does not open here (wrong AAD, foreign or altered)");
-  return Uint8Array.from(blob.subarray(12));
+  return new Uint8Array(blob.subarray(12));
 }
 
 class SimEnclave implements Enclave {
@@ -141,7 +141,7 @@ class SimHsmDevice implements HsmDevicePort {
       zeroize: () => this.call("zeroize", () => p.zeroize()),
       initialize: () => this.call("initialize", () => p.initialize()),
       login: async (credential) => {
-        const copy = Uint8Array.from(credential);
+        const copy = new Uint8Array(credential);
         const epoch = await this.call("login", () => p.login(copy));
         return new SimSession(this, epoch);
       },
@@ -365,7 +365,7 @@ class SimTransport implements PeerTransport {
 
   async exchange(peerId: string, message: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (!this.links.has(peerId)) fail("NotFound", `no link to peer ${peerId} (its address is unknown)`);
-    const bytes = Uint8Array.from(message);
+    const bytes = new Uint8Array(message);
     this.world.log(() => `${this.self} -> ${peerId} ${ownershipKind(bytes)} (${bytes.length} bytes)`);
     const r = await this.call(
       peerId,

@@ -96,7 +96,15 @@ export class SimDiskFiles {
       write: async (data, position) => {
         const f = files.get(path);
         if (!f) throw new Error(`sim disk: ${path} is not open`);
-        const copy = Uint8Array.from(data);
+        // Inside the file (the WAL writes into its preallocated zeroed tail): overwrite in place; copying
+        // the whole image on each write made appends quadratic, the simulator's hottest line.
+        if (position + data.length <= f.length && position !== f.length) {
+          image(f).set(data, position);
+          return;
+        }
+        // A copy (the caller may reuse its buffer); the typed-array constructor, not Uint8Array.from,
+        // which walks the source element by element.
+        const copy = new Uint8Array(data);
         if (position === f.length) f.chunks.push(copy);
         else {
           const all = image(f);
@@ -131,10 +139,10 @@ export class SimDiskFiles {
       mkdir: async () => {},
       read: async (path) => {
         const f = files.get(path);
-        return f ? Uint8Array.from(image(f)) : null;
+        return f ? new Uint8Array(image(f)) : null;
       },
       writeAtomic: (path, data) => {
-        const copy = Uint8Array.from(data);
+        const copy = new Uint8Array(data);
         return new Promise<void>((resolve) =>
           afterFsync(
             () =>
