@@ -282,6 +282,21 @@ function noteJob(operationId: string, answer: { body: unknown }): void {
   } else if (/Restore/.test(operationId)) jobs.restore = b.jobId;
 }
 
+/**
+ * A set-up call that must succeed: retried while the pool answers 5xx or 429 (a loaded machine, a
+ * leadership change), and failing the case with the set-up's own answer, not a later KeyNotFound.
+ */
+async function setUp(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  let last = { status: 0, body: undefined as unknown };
+  for (let attempt = 0; attempt < 10; attempt++) {
+    last = await call(method, path, body);
+    if (last.status < 300) return last;
+    if (last.status < 500 && last.status !== 429) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`set-up ${method} ${path} answered ${last.status}: ${JSON.stringify(last.body).slice(0, 300)}`);
+}
+
 /** The state an example presumes: its key existing, deleted, or backed up and gone; a policy to read; a role or assignment. */
 async function prepare(
   operationId: string,
@@ -291,12 +306,12 @@ async function prepare(
 ): Promise<string | undefined> {
   const rbac = `${scope === "/" ? "" : `/${scope}`}/providers/Microsoft.Authorization`;
   if (["RoleAssignments_Get", "RoleAssignments_Delete"].includes(operationId)) {
-    await call("PUT", `${rbac}/roleAssignments/${ids.assignment}?api-version=2026-04-01`, {
+    await setUp("PUT", `${rbac}/roleAssignments/${ids.assignment}?api-version=2026-04-01`, {
       properties: { roleDefinitionId: CRYPTO_USER, principalId: ids.principal },
     });
   }
   if (["RoleDefinitions_Get", "RoleDefinitions_Delete"].includes(operationId)) {
-    await call("PUT", `${rbac}/roleDefinitions/${ids.definition}?api-version=2026-04-01`, {
+    await setUp("PUT", `${rbac}/roleDefinitions/${ids.definition}?api-version=2026-04-01`, {
       properties: {
         roleName: `conformance ${ids.definition}`,
         permissions: [{ dataActions: ["Microsoft.KeyVault/managedHsm/keys/sign/action"] }],
@@ -312,26 +327,26 @@ async function prepare(
     "RecoverDeletedKey",
   ];
   const create = () =>
-    call("POST", `/keys/${keyName}/create?api-version=7.6`, { kty: "RSA", key_size: 2048 });
+    setUp("POST", `/keys/${keyName}/create?api-version=7.6`, { kty: "RSA", key_size: 2048 });
   if (needsKey.includes(operationId)) await create();
   if (["GetDeletedKey", "PurgeDeletedKey", "RecoverDeletedKey"].includes(operationId))
-    await call("DELETE", `/keys/${keyName}?api-version=7.6`);
+    await setUp("DELETE", `/keys/${keyName}?api-version=7.6`);
   if (operationId === "GetKeyRotationPolicy") {
-    await call("PUT", `/keys/${keyName}/rotationpolicy?api-version=7.6`, {
+    await setUp("PUT", `/keys/${keyName}/rotationpolicy?api-version=7.6`, {
       lifetimeActions: [{ trigger: { timeAfterCreate: "P90D" }, action: { type: "Rotate" } }],
       attributes: { expiryTime: "P2Y" },
     });
   }
   if (operationId !== "RestoreKey") return undefined;
   // The example's restored key has validity dates: give ours the same ones.
-  await call("POST", `/keys/${keyName}/create?api-version=7.6`, {
+  await setUp("POST", `/keys/${keyName}/create?api-version=7.6`, {
     kty: "RSA",
     key_size: 2048,
     attributes: { nbf: 1_262_332_800, exp: 1_893_484_800 },
   });
-  const backup = await call("POST", `/keys/${keyName}/backup?api-version=7.6`);
-  await call("DELETE", `/keys/${keyName}?api-version=7.6`);
-  await call("DELETE", `/deletedkeys/${keyName}?api-version=7.6`);
+  const backup = await setUp("POST", `/keys/${keyName}/backup?api-version=7.6`);
+  await setUp("DELETE", `/keys/${keyName}?api-version=7.6`);
+  await setUp("DELETE", `/deletedkeys/${keyName}?api-version=7.6`);
   return (backup.body as { value: string }).value;
 }
 

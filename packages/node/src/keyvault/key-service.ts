@@ -212,6 +212,9 @@ export class KeyService {
   }
 
   async createKey(input: CreateKeyInput): Promise<KeyVersionView> {
+    // Leadership before the checks: a secondary's store may lag (see writable()). No barrier on this
+    // hot path: the checks that read state (a deleted name) are re-made when the entry applies.
+    this.requireLeader();
     const store = this.ctx.store();
     const now = this.ctx.clock.now();
     const valid = store.validateCreate(
@@ -229,7 +232,6 @@ export class KeyService {
       now,
     );
     const requestId = this.requestIdOf(input.requestId);
-    this.requireLeader();
     const dekKeyId = this.ctx.dekKeyId();
     this.ctx.observer?.serving?.("createKey");
     const spec: KeySpec =
@@ -333,10 +335,9 @@ export class KeyService {
     basedOnVersion?: number;
     requestId?: string;
   }): Promise<KeyVersionView> {
-    const latest = this.ctx.store().get(input.name);
+    const latest = (await this.writable()).get(input.name);
     const basedOnVersion = input.basedOnVersion ?? latest.version;
     const requestId = this.requestIdOf(input.requestId);
-    this.requireLeader();
     const dekKeyId = this.ctx.dekKeyId();
     const { shape } = latest;
     const spec: KeySpec =
@@ -410,8 +411,8 @@ export class KeyService {
 
   /** Imports a private JWK sent over the protected channel (the managed-HSM API's import). */
   async importKey(input: ImportAttributesInput & { jwk: unknown }): Promise<KeyVersionView> {
-    const valid = this.validImportAttributes(input);
     this.requireLeader();
+    const valid = this.validImportAttributes(input);
     this.ctx.dekKeyId();
     const handle = await this.ctx.access.session.importJwk(input.jwk, input.ops);
     return this.commitImported(handle, valid);
@@ -424,10 +425,9 @@ export class KeyService {
   async importByok(
     input: ImportAttributesInput & { byok: string; kek: KeyRefInput },
   ): Promise<KeyVersionView> {
+    const store = await this.writable();
     const valid = this.validImportAttributes(input);
     const blob = parseByokBlob(input.byok);
-    this.requireLeader();
-    const store = await this.readable();
     const kek = store.authorizeOperation(
       input.kek.name,
       "import",
@@ -460,10 +460,8 @@ export class KeyService {
   /** Changes one version's attributes (default: the latest); refusals name the attribute. */
   async updateKey(input: UpdateKeyInput): Promise<KeyVersionView> {
     const { requestId: given, ...request } = input;
-    const valid = this.ctx.store().validateUpdate(request, this.ctx.clock.now());
+    const valid = (await this.writable()).validateUpdate(request, this.ctx.clock.now());
     const requestId = this.requestIdOf(given);
-    this.requireLeader();
-    this.ctx.dekKeyId();
     const outcome = await this.commitExpecting(
       requestId,
       {
@@ -488,10 +486,8 @@ export class KeyService {
   }
 
   async recoverKey(nameInput: string, requestIdInput?: string): Promise<KeyVersionView> {
-    const name = this.ctx.store().validateRecover(nameInput);
+    const name = (await this.writable()).validateRecover(nameInput);
     const requestId = this.requestIdOf(requestIdInput);
-    this.requireLeader();
-    this.ctx.dekKeyId();
     await this.commitExpecting(
       requestId,
       { kind: "recoverKey", requestId, name, at: this.ctx.clock.now() },
@@ -501,10 +497,8 @@ export class KeyService {
   }
 
   async purgeKey(nameInput: string, requestIdInput?: string): Promise<string> {
-    const name = this.ctx.store().validatePurge(nameInput, this.ctx.clock.now());
+    const name = (await this.writable()).validatePurge(nameInput, this.ctx.clock.now());
     const requestId = this.requestIdOf(requestIdInput);
-    this.requireLeader();
-    this.ctx.dekKeyId();
     await this.commitExpecting(
       requestId,
       { kind: "purgeKey", requestId, name, at: this.ctx.clock.now() },
@@ -526,10 +520,8 @@ export class KeyService {
     value: string;
     requestId?: string;
   }): Promise<{ name: SettingName; value: string }> {
-    const valid = this.ctx.store().validateSetting(input.name, input.value);
+    const valid = (await this.writable()).validateSetting(input.name, input.value);
     const requestId = this.requestIdOf(input.requestId);
-    this.requireLeader();
-    this.ctx.dekKeyId();
     await this.commitExpecting(
       requestId,
       { kind: "setSetting", requestId, setting: valid.setting, value: valid.value, at: this.ctx.clock.now() },
@@ -543,10 +535,8 @@ export class KeyService {
     policy: unknown;
     requestId?: string;
   }): Promise<RotationPolicyView> {
-    const valid = this.ctx.store().validateRotationPolicy(input.name, input.policy);
+    const valid = (await this.writable()).validateRotationPolicy(input.name, input.policy);
     const requestId = this.requestIdOf(input.requestId);
-    this.requireLeader();
-    this.ctx.dekKeyId();
     await this.commitExpecting(
       requestId,
       {
@@ -584,16 +574,16 @@ export class KeyService {
   /** Restores a backup made by backupKey (refused from another pool, and while the name exists). */
   async restoreKey(blob: Uint8Array, requestIdInput?: string): Promise<KeyVersionView> {
     const requestId = this.requestIdOf(requestIdInput);
-    this.requireLeader();
+    const store = await this.writable();
     const content = decodeKeyBackup(await openKeyBackup(this.ctx.access.session, this.backupKeyId(), blob));
-    const genesis = this.ctx.store().genesis ?? fail("OwnershipPending", "the pool has no owner yet");
+    const genesis = store.genesis ?? fail("OwnershipPending", "the pool has no owner yet");
     if (content.dekFingerprint !== genesis.dekFingerprint) {
       fail(
         "Forbidden",
         `the backup of ${content.name} belongs to pool ${content.poolId} (another security domain)`,
       );
     }
-    const name = this.ctx.store().validateRestore(content.name);
+    const name = store.validateRestore(content.name);
     await this.commitExpecting(
       requestId,
       { kind: "restoreKey", requestId, name, versions: content.versions, at: this.ctx.clock.now() },
@@ -687,6 +677,18 @@ export class KeyService {
     if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
     if (outcome.kind !== "keyDeleted") fail("Internal", `delete applied as ${outcome.kind}`);
     return outcome.name;
+  }
+
+  /**
+   * The store a write checks its preconditions against, on the primary only: a member's
+   * own store may lag the log (a secondary, a new primary still applying), and a check
+   * against it answered KeyNotFound for a key whose create had been acknowledged (seen as
+   * a flaky REST conformance case). So: leadership first, then the ReadIndex barrier.
+   * The apply re-validates every command, so this only keeps the early answers true.
+   */
+  private async writable(): Promise<KeyStore> {
+    this.requireLeader();
+    return this.readable();
   }
 
   /**
