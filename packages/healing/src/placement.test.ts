@@ -1,8 +1,8 @@
 import { isHsmPoolError } from "@hsmpool/errors";
+import { Prng } from "@hsmpool/faults";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type InventoryRack, placeMembers } from "./placement.js";
-import { seededRandom, shuffled } from "./prng.js";
 
 /** Inventories of 0..8 racks with 0..4 servers each, plus a random subset of busy servers. */
 const inventoryArb = fc.array(fc.nat({ max: 4 }), { maxLength: 8 }).chain((serverCounts) => {
@@ -47,10 +47,10 @@ describe("placeMembers", () => {
       fc.property(inventoryArb, fc.integer(), ({ racks, busy, seed, count }, shuffleSeed) => {
         const busySet = new Set(busy);
         fc.pre(racksWithFreeServer(racks, busySet) >= count);
-        const random = seededRandom(shuffleSeed);
-        const reordered = shuffled(racks, random).map((r) => ({
+        const prng = Prng.fromSeed(shuffleSeed);
+        const reordered = prng.shuffled(racks).map((r) => ({
           id: r.id,
-          servers: shuffled(r.servers, random),
+          servers: prng.shuffled(r.servers),
         }));
         const a = placeMembers({ racks, count, busyServers: busySet, seed });
         const b = placeMembers({ racks, count, busyServers: busySet, seed });

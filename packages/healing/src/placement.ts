@@ -5,7 +5,7 @@
  * the servers that are not free, and a seed the caller records.
  */
 import { fail } from "@hsmpool/errors";
-import { seededRandom, shuffled } from "./prng.js";
+import { Prng } from "@hsmpool/faults";
 
 export interface InventoryRack {
   id: string;
@@ -82,11 +82,12 @@ export function placeMembers(req: PlacementRequest): PlacedMember[] {
     );
   }
 
-  const random = seededRandom(req.seed);
-  return shuffled(candidates, random)
+  const prng = Prng.fromSeed(req.seed);
+  return prng
+    .shuffled(candidates)
     .slice(0, req.count)
     .map((rack) => {
-      const server = rack.free[Math.floor(random() * rack.free.length)] as { id: string };
+      const server = rack.free[prng.int(rack.free.length)] as { id: string };
       return { serverId: server.id, rackId: rack.id };
     });
 }
