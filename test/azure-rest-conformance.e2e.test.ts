@@ -286,7 +286,11 @@ function noteJob(operationId: string, answer: { body: unknown }): void {
  * A set-up call that must succeed: retried while the pool answers 5xx or 429 (a loaded machine, a
  * leadership change), and failing the case with the set-up's own answer, not a later KeyNotFound.
  */
-async function setUp(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+async function setUp(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   let last = { status: 0, body: undefined as unknown };
   for (let attempt = 0; attempt < 10; attempt++) {
     last = await call(method, path, body);
@@ -294,7 +298,9 @@ async function setUp(method: string, path: string, body?: unknown): Promise<{ st
     if (last.status < 500 && last.status !== 429) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`set-up ${method} ${path} answered ${last.status}: ${JSON.stringify(last.body).slice(0, 300)}`);
+  throw new Error(
+    `set-up ${method} ${path} answered ${last.status}: ${JSON.stringify(last.body).slice(0, 300)}`,
+  );
 }
 
 /** The state an example presumes: its key existing, deleted, or backed up and gone; a policy to read; a role or assignment. */
