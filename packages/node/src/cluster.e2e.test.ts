@@ -236,7 +236,10 @@ describe("three node processes", () => {
         "grpc.ssl_target_name_override": "localhost",
       }) as unknown as GrpcClient;
       const e = await rejection(call(client, "Status", {}, 3_000));
-      expect(e.code).toBe(grpc.status.UNAVAILABLE);
+      // TLS 1.3 refuses a client certificate after the client has finished its side of the handshake:
+      // grpc-js reports the closed connection as UNAVAILABLE, or as INTERNAL when the HTTP/2 session
+      // had already started (seen on a loaded machine). Either way nothing was answered.
+      expect([grpc.status.UNAVAILABLE, grpc.status.INTERNAL], `${e.code} ${e.details}`).toContain(e.code);
       client.close();
     }
     expect((await cluster.status(primary))?.nodeId).toBe(primary);
