@@ -16,11 +16,15 @@ export function accessAuthority(access: DataPlaneAccess, tenantId: () => string 
       authorization: `${ISSUER_BASE}/${tenantId() ?? "organizations"}`,
       resource: access.audience,
     }),
-    authenticate: (token) => access.authenticate(callOf(token)),
-    authorize: async (token, request) => {
+    authorize: async (token, request, authenticated) => {
       const call = callOf(token);
-      if (request.dataAction === null) await access.authenticate(call);
-      else await access.authorize(call, request.dataAction as DataAction, request.scope as Scope);
+      try {
+        if (request.dataAction === null) await access.authenticate(call);
+        else await access.authorize(call, request.dataAction as DataAction, request.scope as Scope);
+      } finally {
+        const principal = access.principalOf(call);
+        if (principal) authenticated(principal);
+      }
     },
   };
 }

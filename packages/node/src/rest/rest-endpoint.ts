@@ -24,12 +24,16 @@ import type { RestRequest, RestResult } from "./types.js";
 /** The token check of the pool's identity (the challenge parameters and the one authorisation entry point). */
 export interface RestAuthority {
   challenge(): { authorization: string; resource: string };
-  /** Verifies the bearer token (Unauthenticated) and names who sent it, for the audit record. */
-  authenticate(token: string): Promise<Principal>;
-  /** Verifies the bearer token and the data action at the scope; throws Unauthenticated or Forbidden. */
+  /**
+   * Verifies the bearer token and the data action at the scope; throws Unauthenticated or Forbidden.
+   * `authenticated` hears who sent the token as soon as it verifies (also when the action is then
+   * refused), for the audit record. One check: a recovering pool verifies the recovery exchange's
+   * tokens against its provisional binding, which a separate check of the committed tenant refused.
+   */
   authorize(
     token: string,
     request: { dataAction: DataAction | null; scope: string; operationId: string },
+    authenticated: (principal: Principal) => void,
   ): Promise<void>;
 }
 
@@ -153,12 +157,17 @@ export function restEndpoint(opts: RestEndpointOptions) {
       );
     }
     const token = bearerOf(authorization);
-    seen.principal = await authority.authenticate(token);
-    await authority.authorize(token, {
-      dataAction: match.route.dataAction,
-      scope: scopeOf(match, url.pathname),
-      operationId: match.route.operationId,
-    });
+    await authority.authorize(
+      token,
+      {
+        dataAction: match.route.dataAction,
+        scope: scopeOf(match, url.pathname),
+        operationId: match.route.operationId,
+      },
+      (principal) => {
+        seen.principal = principal;
+      },
+    );
     const bytes = await readBody(req);
     const body = parseBody(bytes);
     const request: RestRequest = {
