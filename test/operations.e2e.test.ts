@@ -341,6 +341,35 @@ describe("operating a pool", () => {
     300_000,
   );
 
+  // Before the destructive cases: after a lost server and a crash loop the fabric may have no free
+  // server left in the rack a replacement needs, and the pool stays short of three members.
+  it("a run dir is relocatable: stopped, moved with its state dir, and resumed from the new path with its keys", async () => {
+    await healthy("a healthy pool before the move");
+    const keyName = `moved${Date.now().toString(36)}`;
+    expect((await run("keys", "create", keyName, "--kty", "EC")).code).toBe(0);
+    const poolJson = () => readFile(join(dirs.runDir, "pool.json"), "utf8");
+    const poolId = (JSON.parse(await poolJson()) as { poolId: string }).poolId;
+    expect((await run("down")).code).toBe(0);
+    const from = dirs.root;
+    const to = `${from}-moved`;
+    await rename(from, to);
+    dirs = { root: to, runDir: join(to, "run"), fabricDir: join(to, "fabric") };
+    const up = await cli(["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir], {
+      timeoutMs: 240_000,
+    });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toContain(`resuming pool ${poolId}`);
+    const resumed = await healthy("the resumed pool");
+    expect((await run("keys", "get", keyName)).code).toBe(0);
+    // Nothing names the old place: pool.json stores its bundles relative to the state dir, configs are this side's.
+    expect(await poolJson()).not.toContain(from);
+    for (const m of resumed.members) {
+      const config = await readFile(join(dirs.runDir, "nodes", m.id, "config.json"), "utf8");
+      expect(config).not.toContain(`${from}/`);
+      expect(config).toContain(to);
+    }
+  }, 400_000);
+
   it("a SIGSTOPped member is lost only after the window, then fenced and replaced in another rack; after SIGCONT it is never a member", async () => {
     const s = await healthy("a healthy pool before the SIGSTOP");
     const victim = s.members.find((m) => m.id !== s.primary);
@@ -422,33 +451,6 @@ describe("operating a pool", () => {
       reasons.some((r) => /crash-looping/.test(r)),
       `restart reasons: ${JSON.stringify(reasons)}`,
     ).toBe(true);
-  }, 400_000);
-
-  it("a run dir is relocatable: stopped, moved with its state dir, and resumed from the new path with its keys", async () => {
-    await healthy("a healthy pool before the move");
-    const keyName = `moved${Date.now().toString(36)}`;
-    expect((await run("keys", "create", keyName, "--kty", "EC")).code).toBe(0);
-    const poolJson = () => readFile(join(dirs.runDir, "pool.json"), "utf8");
-    const poolId = (JSON.parse(await poolJson()) as { poolId: string }).poolId;
-    expect((await run("down")).code).toBe(0);
-    const from = dirs.root;
-    const to = `${from}-moved`;
-    await rename(from, to);
-    dirs = { root: to, runDir: join(to, "run"), fabricDir: join(to, "fabric") };
-    const up = await cli(["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir], {
-      timeoutMs: 240_000,
-    });
-    expect(up.code, up.stderr).toBe(0);
-    expect(up.stderr).toContain(`resuming pool ${poolId}`);
-    const resumed = await healthy("the resumed pool");
-    expect((await run("keys", "get", keyName)).code).toBe(0);
-    // Nothing names the old place: pool.json stores its bundles relative to the state dir, configs are this side's.
-    expect(await poolJson()).not.toContain(from);
-    for (const m of resumed.members) {
-      const config = await readFile(join(dirs.runDir, "nodes", m.id, "config.json"), "utf8");
-      expect(config).not.toContain(`${from}/`);
-      expect(config).toContain(to);
-    }
   }, 400_000);
 });
 
