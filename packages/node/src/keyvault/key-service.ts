@@ -22,6 +22,7 @@ import {
   encodeCommand,
   encodeKeyBackup,
   type KeyAttributes,
+  type KeyShape,
   type KeyStore,
   type KeyVersionView,
   type PoolCommand,
@@ -234,10 +235,7 @@ export class KeyService {
     const requestId = this.requestIdOf(input.requestId);
     const dekKeyId = this.ctx.dekKeyId();
     this.ctx.observer?.serving?.("createKey");
-    const spec: KeySpec =
-      valid.shape.kty === "EC"
-        ? { kty: "EC", crv: valid.shape.crv, ops: valid.ops }
-        : { kty: valid.shape.kty, size: valid.shape.size, ops: valid.ops };
+    const spec = keySpecOf(valid.shape, valid.ops);
     return this.commitNewMaterial(
       await this.ctx.reserve.take(spec, dekKeyId),
       requestId,
@@ -339,11 +337,7 @@ export class KeyService {
     const basedOnVersion = input.basedOnVersion ?? latest.version;
     const requestId = this.requestIdOf(input.requestId);
     const dekKeyId = this.ctx.dekKeyId();
-    const { shape } = latest;
-    const spec: KeySpec =
-      shape.kty === "EC"
-        ? { kty: "EC", crv: shape.crv, ops: latest.ops }
-        : { kty: shape.kty, size: shape.size, ops: latest.ops };
+    const spec = keySpecOf(latest.shape, latest.ops);
     return this.commitNewMaterial(
       await this.ctx.reserve.take(spec, dekKeyId),
       requestId,
@@ -807,6 +801,11 @@ export class KeyService {
     const { keyId, version } = await this.keyFor(ref, "unwrapKey", alg);
     return { key: await this.ctx.access.session.unwrapKey(keyId, alg, wrapped), version };
   }
+}
+
+/** What the HSM generates for a key of `shape` (a create, or a rotation's new version). */
+function keySpecOf(shape: KeyShape, ops: KeySpec["ops"]): KeySpec {
+  return shape.kty === "EC" ? { kty: "EC", crv: shape.crv, ops } : { kty: shape.kty, size: shape.size, ops };
 }
 
 /**
