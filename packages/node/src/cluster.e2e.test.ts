@@ -8,9 +8,9 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { BuiltInRoleIds, DataActions } from "@hsmpool/pool";
 import { createCustomerKeyPair } from "@hsmpool/security-domain";
+import type { NodeStatus } from "@hsmpool/wire";
 import { poolProto } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NodeStatusMessage } from "./status.js";
 import {
   buildAndSignNode,
   type CallError,
@@ -42,13 +42,13 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-async function statuses(): Promise<NodeStatusMessage[] | null> {
+async function statuses(): Promise<NodeStatus[] | null> {
   const all = await Promise.all(IDS.map((id) => cluster.status(id)));
-  if (all.every((s) => s !== null)) return all as NodeStatusMessage[];
+  if (all.every((s) => s !== null)) return all as NodeStatus[];
   throw new Error(`no status from a member: ${String(cluster.lastStatusError)}`);
 }
 
-async function healthyPool(): Promise<NodeStatusMessage[]> {
+async function healthyPool(): Promise<NodeStatus[]> {
   return waitFor(
     "one primary and three synced members that have applied the same log",
     async () => {

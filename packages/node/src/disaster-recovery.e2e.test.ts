@@ -33,9 +33,9 @@ import {
   recoverDomainKey,
   restoreBlob,
 } from "@hsmpool/security-domain";
+import type { NodeStatus } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findLeaks, type Needle } from "../../chaos/src/checkers/leaks.js";
-import type { NodeStatusMessage } from "./status.js";
 import {
   buildAndSignNode,
   type CallError,
@@ -119,7 +119,7 @@ async function primaryOf(cluster: TestCluster, recovering = false): Promise<stri
     "a primary",
     async () => {
       const all = (await Promise.all(IDS.map((id) => cluster.status(id)))).filter(
-        (s): s is NodeStatusMessage => s !== null,
+        (s): s is NodeStatus => s !== null,
       );
       const primary = all.find((s) => s.role === "primary");
       if (!primary || all.length < IDS.length) return null;

@@ -17,7 +17,6 @@ export { CHECKPOINT_FILE } from "./ownership/checkpoint-file.js";
 export { peerPolicyFor } from "./peer/policy.js";
 export type { RaftDriver } from "./raft/raft-driver.js";
 export * from "./seams/index.js";
-export type { NodeStatusMessage } from "./status.js";
 export { RaftStore, SNAPSHOT_FILE, WAL_FILE } from "./storage/raft-store.js";
 export { RecordLog, scanLog } from "./storage/record-log.js";
 export { cpuSealer, poolKeySealer, Sealers } from "./storage/sealer.js";

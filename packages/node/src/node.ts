@@ -38,6 +38,7 @@ import {
   type Snapshot,
   type SoftState,
 } from "@hsmpool/raft";
+import type { Membership, NodeStatus } from "@hsmpool/wire";
 import type { Logger } from "pino";
 import { AuditLog } from "./audit/audit-log.js";
 import type { ChaosHooks } from "./chaos-hooks.js";
@@ -76,7 +77,7 @@ import type { LaunchedServer } from "./seams/platform.js";
 import { BackupJobs } from "./security-domain/backup-jobs.js";
 import { SecurityDomainService } from "./security-domain/sd-service.js";
 import { openNodeState, restoreKeyStore } from "./startup.js";
-import { type Membership, type NodeStatusMessage, nodeStatus } from "./status.js";
+import { nodeStatus } from "./status.js";
 import type { RaftStore } from "./storage/raft-store.js";
 import { poolKeySealer, type Sealers } from "./storage/sealer.js";
 
@@ -641,7 +642,7 @@ export class PoolNode {
     return { isLeader: st.role === "leader", leaderId, leaderAddress };
   }
 
-  status(): NodeStatusMessage {
+  status(): NodeStatus {
     return nodeStatus({
       config: this.config,
       enclave: this.enclave.identity,

@@ -1,9 +1,10 @@
 import type { EnclaveIdentity } from "@hsmpool/platform";
 import { createOwnershipState } from "@hsmpool/pool";
 import type { ConfState, Status } from "@hsmpool/raft";
+import type { Membership } from "@hsmpool/wire";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "./config.js";
-import { type Membership, nodeStatus } from "./status.js";
+import { nodeStatus } from "./status.js";
 
 const config = parseConfig({
   nodeId: "n4",

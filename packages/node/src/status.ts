@@ -1,40 +1,10 @@
-/** NodeControl.Status (proto/pool.proto NodeStatus): this node's own view. Public data only. */
+/** NodeControl.Status (proto/pool.proto NodeStatus): this node's own view, in the shape `@hsmpool/wire` declares. */
 import type { EnclaveIdentity } from "@hsmpool/platform";
 import type { OwnershipState } from "@hsmpool/pool";
 import type { ConfState, Status } from "@hsmpool/raft";
+import type { Membership, NodeStatus } from "@hsmpool/wire";
 import type { NodeConfig } from "./config.js";
 import type { OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
-
-/** Where this node stands in the pool's Raft membership (healing phases, docs/healing-contract.md). */
-export type Membership = "joining" | "learner" | "voter" | "removed";
-
-export interface NodeStatusMessage {
-  nodeId: string;
-  poolId: string;
-  role: "primary" | "secondary" | "learner" | "candidate";
-  term: number;
-  primaryId: string;
-  commitIndex: number;
-  appliedIndex: number;
-  ownership: "synced" | "pending";
-  ownershipPhase: string;
-  dekFingerprint: string;
-  mrenclave: string;
-  mrsigner: string;
-  svn: number;
-  serverId: string;
-  rackId: string;
-  peerAddress: string;
-  dataAddress: string;
-  members: { id: string; role: "voter" | "learner"; peerAddress: string; matchLag?: number }[];
-  keyCount: number;
-  startedMs: number;
-  membership: Membership;
-  replacing: string;
-  minPeerSvn: number;
-  /** host:port of this node's Prometheus endpoint (GET /metrics on loopback); "" before it listens. */
-  metricsAddress: string;
-}
 
 export interface StatusInputs {
   config: NodeConfig;
@@ -52,14 +22,14 @@ export interface StatusInputs {
   metricsAddress: string;
 }
 
-export function roleOf(raft: Status, conf: ConfState, membership: Membership): NodeStatusMessage["role"] {
+export function roleOf(raft: Status, conf: ConfState, membership: Membership): NodeStatus["role"] {
   if (raft.role === "leader") return "primary";
   if (conf.learners.includes(raft.id) || membership === "joining") return "learner";
   if (raft.role === "candidate" || raft.role === "preCandidate") return "candidate";
   return "secondary";
 }
 
-export function nodeStatus(s: StatusInputs): NodeStatusMessage {
+export function nodeStatus(s: StatusInputs): NodeStatus {
   const synced = s.synced !== null && s.ownership.phase === "synced";
   const progress = s.raft.progress;
   const lastIndex = progress?.[s.raft.id]?.match;

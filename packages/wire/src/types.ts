@@ -156,16 +156,22 @@ export interface NodeConfig {
   recover?: boolean;
 }
 
-/** One node's own view, as `hsmpool.pool.v1.NodeControl/Status` returns it (proto-loader camelCase). */
+/** Where a node stands in the pool's Raft membership (healing phases, docs/healing-contract.md). */
+export type Membership = "joining" | "learner" | "voter" | "removed";
+
+/**
+ * One node's own view, as `hsmpool.pool.v1.NodeControl/Status` returns it (proto-loader camelCase).
+ * The node builds it (packages/node status.ts); the HFC and tests read it. Public data only.
+ */
 export interface NodeStatus {
   nodeId: string;
   poolId: string;
-  role: string;
+  role: "primary" | "secondary" | "learner" | "candidate";
   term: number;
   primaryId: string;
   commitIndex: number;
   appliedIndex: number;
-  ownership: string;
+  ownership: OwnershipState;
   ownershipPhase: string;
   dekFingerprint: string;
   mrenclave: string;
@@ -175,15 +181,15 @@ export interface NodeStatus {
   rackId: string;
   peerAddress: string;
   dataAddress: string;
-  members: { id: string; role: string; peerAddress: string; matchLag?: number }[];
+  members: { id: string; role: "voter" | "learner"; peerAddress: string; matchLag?: number }[];
   keyCount: number;
   startedMs: number;
-  /** "joining" (not yet a Raft member) | "learner" | "voter" | "removed" ("" from a node that predates healing). */
-  membership: string;
+  /** "" from a node that predates healing. */
+  membership: Membership | "";
   /** The member this node was launched to replace ("" if none). */
   replacing: string;
   minPeerSvn: number;
-  /** host:port of the node's Prometheus endpoint ("" from a node that predates metrics). */
+  /** host:port of the node's Prometheus endpoint ("" before it listens, or from a node that predates metrics). */
   metricsAddress: string;
 }
 

@@ -12,6 +12,7 @@ import type { MetricsServer, Registry } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
 import type { JoinRequest } from "@hsmpool/pool";
 import type { Message, NodeId } from "@hsmpool/raft";
+import type { NodeStatus } from "@hsmpool/wire";
 import type { Logger } from "pino";
 import type { JoinRequestWire, JoinResponseWire } from "../cluster/cluster-proto.js";
 import type { NodeConfig, PeerConfig } from "../config.js";
@@ -21,7 +22,6 @@ import type { NodeMetrics } from "../metrics/node-metrics.js";
 import type { RestListener } from "../rest/rest-endpoint.js";
 import type { BackupJobs } from "../security-domain/backup-jobs.js";
 import type { SecurityDomainService } from "../security-domain/sd-service.js";
-import type { NodeStatusMessage } from "../status.js";
 import type { Clock } from "./clock.js";
 import type { HsmDevicePort } from "./hsm.js";
 import type { Randomness } from "./random.js";
@@ -113,7 +113,7 @@ export interface DataPlaneOptions {
   /** Wraps a gRPC service so each call leaves an audit record (data-plane/audited.ts). */
   audited(impl: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation;
   metrics: NodeMetrics;
-  status(): NodeStatusMessage;
+  status(): NodeStatus;
   stopped(): boolean;
   onInternalError(error: unknown): void;
   /** The Key Vault REST endpoint on the same port, made once the fabric CA is known (writes are relayed to the primary over TLS checked against it). */

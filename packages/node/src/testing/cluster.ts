@@ -14,9 +14,9 @@ import * as grpc from "@grpc/grpc-js";
 import type { Fabric } from "@hsmpool/platform";
 import { poolResourceUri } from "@hsmpool/pool";
 import { createCustomerKeyPair } from "@hsmpool/security-domain";
+import type { NodeStatus } from "@hsmpool/wire";
 import { poolProto } from "@hsmpool/wire";
 import type { NodeConfig } from "../config.js";
-import type { NodeStatusMessage } from "../status.js";
 import { makeFabric } from "./fixtures.js";
 import { type ClientCredentialsPem, TestCa } from "./test-ca.js";
 import { TestTenant } from "./test-tenant.js";
@@ -272,10 +272,10 @@ export class TestCluster {
   }
 
   /** NodeControl.Status, or null while the node does not answer. */
-  async status(id: string, timeoutMs = 1_000): Promise<NodeStatusMessage | null> {
+  async status(id: string, timeoutMs = 1_000): Promise<NodeStatus | null> {
     const client = this.client("NodeControl", this.member(id).config.dataListen);
     try {
-      return await call<NodeStatusMessage>(client, "Status", {}, timeoutMs);
+      return await call<NodeStatus>(client, "Status", {}, timeoutMs);
     } catch (e) {
       this.lastStatusError = e;
       return null;

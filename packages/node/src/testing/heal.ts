@@ -7,7 +7,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { loadOrCreateSigningKey, signBundle } from "@hsmpool/platform";
-import type { NodeStatusMessage } from "../status.js";
+import type { NodeStatus } from "@hsmpool/wire";
 import { BUNDLE_DIR, call, REPO_ROOT, type TestCluster, waitFor } from "./cluster.js";
 import { tempDir } from "./fixtures.js";
 
@@ -36,12 +36,9 @@ export async function logLines(cluster: TestCluster, id: string, msg: string): P
 }
 
 /** Status of every listed node, or null while one does not answer. */
-export async function statusesOf(
-  cluster: TestCluster,
-  ids: readonly string[],
-): Promise<NodeStatusMessage[] | null> {
+export async function statusesOf(cluster: TestCluster, ids: readonly string[]): Promise<NodeStatus[] | null> {
   const all = await Promise.all(ids.map((id) => cluster.status(id)));
-  return all.every((s) => s !== null) ? (all as NodeStatusMessage[]) : null;
+  return all.every((s) => s !== null) ? (all as NodeStatus[]) : null;
 }
 
 /**
@@ -52,7 +49,7 @@ export async function healthyPoolOf(
   cluster: TestCluster,
   ids: readonly string[],
   timeoutMs = 60_000,
-): Promise<NodeStatusMessage[]> {
+): Promise<NodeStatus[]> {
   const want = [...ids].sort().join(",");
   return waitFor(
     `a healthy pool of exactly ${want}`,
