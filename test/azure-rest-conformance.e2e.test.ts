@@ -17,12 +17,11 @@ import { hsmpoolCredential } from "@hsmpool/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cli,
-  ensureSignedNodeBundle,
   type PoolDirs,
   REPO,
   removeDirs,
+  startPoolWithEndpoint,
   stopEverything,
-  tempPoolDirs,
 } from "./support/pool-harness.js";
 
 const EXAMPLES = join(REPO, "../shared/azure-rest-examples");
@@ -360,27 +359,12 @@ const haveExamples = existsSync(join(EXAMPLES, "INDEX.md"));
 
 beforeAll(async () => {
   if (!haveExamples) return;
-  ensureSignedNodeBundle();
-  dirs = await tempPoolDirs("hsmpool-e2e-conformance-");
-  const tenant = join(dirs.root, "tenant");
-  const env = { HSMPOOL_TENANT: tenant };
-  const up = await cli(
-    ["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir, "--timeout-ms", "120000"],
-    {
-      env,
-      timeoutMs: 180_000,
-    },
-  );
-  if (up.code !== 0) throw new Error(`hsmpool up failed (${up.code}):\n${up.stderr}`);
-  const endpoint = JSON.parse(
-    (await cli(["endpoint", "--json", "--run-dir", dirs.runDir], { env })).stdout,
-  ) as {
-    url: string;
-    caFile: string;
-    resource: string;
-  };
-  base = endpoint.url;
-  ca = await readFile(endpoint.caFile, "utf8");
+  const pool = await startPoolWithEndpoint("hsmpool-e2e-conformance-");
+  dirs = pool.dirs;
+  base = pool.endpoint.url;
+  ca = pool.ca;
+  const endpoint = pool.endpoint;
+  const tenant = pool.tenantDir;
   token = (await hsmpoolCredential({ tenant }).getToken(`${endpoint.resource}/.default`))?.token ?? "";
   const created = await call("POST", "/keys/conformance-rsa/create?api-version=7.6", {
     kty: "RSA",

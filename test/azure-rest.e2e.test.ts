@@ -15,7 +15,6 @@ import {
   verify,
   X509Certificate,
 } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -27,17 +26,17 @@ import { BuiltInRoleIds } from "@hsmpool/pool";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cli,
-  ensureSignedNodeBundle,
   type PoolDirs,
   REPO,
+  type RestEndpoint,
   removeDirs,
+  startPoolWithEndpoint,
   stopEverything,
-  tempPoolDirs,
   waitFor,
 } from "./support/pool-harness.js";
 
 let dirs: PoolDirs;
-let endpoint: { url: string; caFile: string; resource: string; tenant: string };
+let endpoint: RestEndpoint;
 let ca: string;
 let client: PoolClient;
 
@@ -109,17 +108,8 @@ function peerCertificate(address: string): Promise<X509Certificate> {
 }
 
 beforeAll(async () => {
-  ensureSignedNodeBundle();
-  dirs = await tempPoolDirs("hsmpool-e2e-rest-");
-  const up = await cli(
-    ["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir, "--timeout-ms", "120000"],
-    { env: { HSMPOOL_TENANT: join(dirs.root, "tenant") }, timeoutMs: 180_000 },
-  );
-  if (up.code !== 0) throw new Error(`hsmpool up failed (${up.code}):\n${up.stderr}`);
-  const printed = await cli(["endpoint", "--json", "--run-dir", dirs.runDir]);
-  if (printed.code !== 0) throw new Error(`hsmpool endpoint failed: ${printed.stderr}`);
-  endpoint = JSON.parse(printed.stdout);
-  ca = await readFile(endpoint.caFile, "utf8");
+  const pool = await startPoolWithEndpoint("hsmpool-e2e-rest-");
+  ({ dirs, endpoint, ca } = pool);
   // The pool's own tenant (the one `up` bound above), not whatever .hsmpool/tenant holds in this checkout.
   client = await PoolClient.connect({
     runDir: dirs.runDir,

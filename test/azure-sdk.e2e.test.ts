@@ -16,18 +16,15 @@ import {
   randomBytes,
   verify as verifyLocally,
 } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { CryptographyClient, KeyClient, type KeyClientOptions, type KeyVaultKey } from "@azure/keyvault-keys";
 import { hsmpoolCredential, type TokenCredential } from "@hsmpool/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cli,
-  ensureSignedNodeBundle,
   type PoolDirs,
   removeDirs,
+  startPoolWithEndpoint,
   stopEverything,
-  tempPoolDirs,
   waitFor,
 } from "./support/pool-harness.js";
 
@@ -51,30 +48,15 @@ const crypto = (key: KeyVaultKey) => new CryptographyClient(key, credential, opt
 const digest = (hash: string, message: Buffer) => createHash(hash).update(message).digest();
 
 beforeAll(async () => {
-  ensureSignedNodeBundle();
-  dirs = await tempPoolDirs("hsmpool-e2e-sdk-");
-  const tenant = join(dirs.root, "tenant");
-  const env = { HSMPOOL_TENANT: tenant };
-  const up = await cli(
-    ["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir, "--timeout-ms", "120000"],
-    {
-      env,
-      timeoutMs: 180_000,
-    },
-  );
-  if (up.code !== 0) throw new Error(`hsmpool up failed (${up.code}):\n${up.stderr}`);
-  const endpoint = JSON.parse(
-    (await cli(["endpoint", "--json", "--run-dir", dirs.runDir], { env })).stdout,
-  ) as {
-    url: string;
-    caFile: string;
-  };
+  const pool = await startPoolWithEndpoint("hsmpool-e2e-sdk-");
+  dirs = pool.dirs;
+  const { endpoint, tenantDir: tenant } = pool;
   credential = hsmpoolCredential({ as: "admin", tenant });
   // The fabric CA as the SDK's TLS trust (same effect as NODE_EXTRA_CA_CERTS=<caFile>); the challenge's
   // resource is the pool's URI, not the 127.0.0.1 URL, hence disableChallengeResourceVerification.
   options = {
     disableChallengeResourceVerification: true,
-    tlsOptions: { ca: await readFile(endpoint.caFile, "utf8") },
+    tlsOptions: { ca: pool.ca },
   };
   client = new KeyClient(endpoint.url, credential, options);
 }, 200_000);

@@ -40,6 +40,46 @@ export async function tempPoolDirs(prefix: string): Promise<PoolDirs> {
   return { root, runDir: join(root, "run"), fabricDir: join(root, "fabric") };
 }
 
+/** What `hsmpool endpoint --json` prints: the pool's REST endpoint for the Azure SDK. */
+export interface RestEndpoint {
+  url: string;
+  caFile: string;
+  resource: string;
+  tenant: string;
+}
+
+export interface PoolWithEndpoint {
+  dirs: PoolDirs;
+  /** The customer directory `up` made (HSMPOOL_TENANT), outside the run dir. */
+  tenantDir: string;
+  endpoint: RestEndpoint;
+  /** The endpoint's TLS trust: the fabric CA, PEM. */
+  ca: string;
+}
+
+/**
+ * Starts a pool with `hsmpool up` in fresh temp dirs (its customer directory beside the
+ * run dir) and reads its REST endpoint: the set-up every REST and Azure SDK e2e shares.
+ */
+export async function startPoolWithEndpoint(prefix: string): Promise<PoolWithEndpoint> {
+  ensureSignedNodeBundle();
+  const dirs = await tempPoolDirs(prefix);
+  const tenantDir = join(dirs.root, "tenant");
+  const env = { HSMPOOL_TENANT: tenantDir };
+  const up = await cli(
+    ["up", "--run-dir", dirs.runDir, "--fabric-dir", dirs.fabricDir, "--timeout-ms", "120000"],
+    {
+      env,
+      timeoutMs: 180_000,
+    },
+  );
+  if (up.code !== 0) throw new Error(`hsmpool up failed (${up.code}):\n${up.stderr}`);
+  const printed = await cli(["endpoint", "--json", "--run-dir", dirs.runDir], { env });
+  if (printed.code !== 0) throw new Error(`hsmpool endpoint failed: ${printed.stderr}`);
+  const endpoint = JSON.parse(printed.stdout) as RestEndpoint;
+  return { dirs, tenantDir, endpoint, ca: await readFile(endpoint.caFile, "utf8") };
+}
+
 /** Everything any CLI call printed, for the leak scan. */
 export const transcript: string[] = [];
 
