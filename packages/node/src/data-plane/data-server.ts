@@ -39,7 +39,11 @@ export async function startDataServer(opts: {
   rest: RestListener;
 }): Promise<DataServer> {
   const { KeyVault, NodeControl, SecurityDomain, AccessControl } = poolProto();
-  const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+  const grpcServer = new grpc.Server({
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    // Channelz keeps per-call counters and traces nobody reads here: cost on every call.
+    "grpc.enable_channelz": 0,
+  });
   grpcServer.addService(KeyVault.service, opts.keyVault);
   grpcServer.addService(SecurityDomain.service, opts.securityDomain);
   grpcServer.addService(AccessControl.service, opts.accessControl);

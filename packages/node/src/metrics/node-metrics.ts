@@ -21,6 +21,12 @@ export class NodeMetrics {
   private readonly walFsyncSeconds: Histogram;
   private readonly authorizationRefusals: Counter<"operation" | "reason">;
   private lastLeader: string | null | undefined;
+  /** Labelled children by "operation result" (closed label sets: bounded), so a call skips prom-client's label hashing. */
+  private readonly requestSeries = new Map<
+    string,
+    { count: { inc(): void }; seconds: { observe(v: number): void } }
+  >();
+  private readonly hsmSeries = new Map<string, { observe(v: number): void }>();
 
   constructor(labels: { node: string; pool: string }, raft: () => RaftView | null) {
     const registry = newRegistry("hsmpool_node_");
@@ -92,8 +98,17 @@ export class NodeMetrics {
   }
 
   request(operation: string, result: string, seconds: number): void {
-    this.requests.inc({ operation, result });
-    this.requestSeconds.observe({ operation, result }, seconds);
+    const key = `${operation} ${result}`;
+    let series = this.requestSeries.get(key);
+    if (series === undefined) {
+      series = {
+        count: this.requests.labels({ operation, result }),
+        seconds: this.requestSeconds.labels({ operation, result }),
+      };
+      this.requestSeries.set(key, series);
+    }
+    series.count.inc();
+    series.seconds.observe(seconds);
   }
 
   authorizationRefused(operation: string, reason: "Unauthenticated" | "Forbidden"): void {
@@ -101,7 +116,14 @@ export class NodeMetrics {
   }
 
   hsmOperation(operation: string, ok: boolean, seconds: number): void {
-    this.hsmSeconds.observe({ operation, result: ok ? "ok" : "error" }, seconds);
+    const result = ok ? "ok" : "error";
+    const key = `${operation} ${result}`;
+    let series = this.hsmSeries.get(key);
+    if (series === undefined) {
+      series = this.hsmSeconds.labels({ operation, result });
+      this.hsmSeries.set(key, series);
+    }
+    series.observe(seconds);
   }
 
   walFsync(seconds: number): void {
