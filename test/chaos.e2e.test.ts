@@ -54,13 +54,12 @@ function alive(pid: number): boolean {
 async function runScenario(
   name: string,
   duration: string,
+  timeoutMs = 170_000,
 ): Promise<{ code: number; runDir: string; results: Results; stdout: string; stderr: string }> {
   const out = join(dirs.root, name);
   const r = await cli(
     ["chaos", "run", `chaos/${name}.yaml`, "--duration", duration, "--seed", "5", "--out", out],
-    {
-      timeoutMs: 170_000,
-    },
+    { timeoutMs },
   );
   const runDir = await runDirOf(out, name);
   const results = JSON.parse(await readFile(join(runDir, "results.json"), "utf8")) as Results;
@@ -114,6 +113,24 @@ async function expectCompleteRun(runDir: string, results: Results, faultKind: st
     expect({ pid, alive: alive(pid) }).toEqual({ pid, alive: false });
 }
 
+/** A region-loss run: two pools one after the other and Azurite, on a loaded machine. */
+const REGION_RUN_MS = 300_000;
+
+/** Nothing of a region-loss run still runs: neither pool's processes nor the run's Azurite. */
+async function expectRegionGone(runDir: string): Promise<void> {
+  for (const pool of [join(runDir, "pool"), join(runDir, "lost-region", "pool")])
+    for (const pid of await recordedPids(pool))
+      expect({ pid, alive: alive(pid) }).toEqual({ pid, alive: false });
+  const storage = join(runDir, "storage");
+  const running: number[] = [];
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmd.includes(storage)) running.push(Number(pid));
+  }
+  expect(running).toEqual([]);
+}
+
 describe("hsmpool chaos", () => {
   it("list shows every shipped scenario with its description (all of them runnable here)", async () => {
     const r = await cli(["chaos", "list"]);
@@ -130,6 +147,7 @@ describe("hsmpool chaos", () => {
       "hsm-faults",
       "rack-loss",
       "random-mix",
+      "region-loss",
     ]) {
       expect(r.stdout).toMatch(new RegExp(`^${name}\\s`, "m"));
     }
@@ -188,6 +206,63 @@ describe("hsmpool chaos", () => {
     };
     expect(pool.members.map((m) => m.id)).toContain("n4");
   }, 180_000);
+
+  it(
+    "region-loss: a blank pool recovered from the SD and the latest backup has every key acknowledged before it (exit 0)",
+    async () => {
+      const { runDir, results } = await runScenario("region-loss", "18s", REGION_RUN_MS);
+      expect(results.valid).toBe(true);
+      for (const name of ["linearizability", "signatures", "recovery", "node-invariants", "leaks"])
+        expect({ name, valid: results.checkers[name]?.valid }).toEqual({ name, valid: true });
+      const recovery = results.checkers.recovery?.details as {
+        restored: { folder: string; status: string };
+        mustRestore: number;
+        signaturesChecked: number;
+        expectedLoss: { key: string; why: string }[];
+      };
+      expect(recovery.restored.status).toBe("Succeeded");
+      expect(recovery.mustRestore).toBeGreaterThan(0);
+      expect(recovery.signaturesChecked).toBeGreaterThan(0);
+      // The loss is named, never silent: every write after the backup is listed with why.
+      for (const l of recovery.expectedLoss)
+        expect(l.why).toMatch(/acknowledged after the last successful backup/);
+      await expectRegionGone(runDir);
+    },
+    REGION_RUN_MS + 30_000,
+  );
+
+  it(
+    "the recovery checker can fail: a TEST-ONLY restore that leaves out one key is caught (exit 1)",
+    async () => {
+      const { writeFile } = await import("node:fs/promises");
+      const scenario = (await readFile("chaos/region-loss.yaml", "utf8"))
+        .replace(/^name: region-loss$/m, "name: broken-restore")
+        .replace(/^ {2}at: 14s$/m, "  at: 14s\n  unsafeRestoreSkipsKey: true");
+      expect(scenario).toMatch(/unsafeRestoreSkipsKey: true/);
+      const file = join(dirs.root, "broken-restore.yaml");
+      await writeFile(file, scenario);
+      const out = join(dirs.root, "broken-restore");
+      const r = await cli(["chaos", "run", file, "--duration", "18s", "--seed", "5", "--out", out], {
+        timeoutMs: REGION_RUN_MS,
+      });
+      const runDir = await runDirOf(out, "broken-restore");
+      const results = JSON.parse(await readFile(join(runDir, "results.json"), "utf8")) as Results;
+      expect({ code: r.code, valid: results.valid, recovery: results.checkers.recovery?.valid }).toEqual({
+        code: 1,
+        valid: false,
+        recovery: false,
+      });
+      const skipped = /TEST-ONLY: the restore leaves out (\S+)/.exec(r.stderr + r.stdout)?.[1];
+      expect(skipped).toMatch(/^chaos-k\d+$/);
+      const lost =
+        (results.checkers.recovery?.details as { lost: { key: string; why: string }[] } | undefined)?.lost ??
+        [];
+      expect(lost.map((l) => l.key)).toContain(skipped);
+      expect(lost.find((l) => l.key === skipped)?.why).toMatch(/the key is missing/);
+      await expectRegionGone(runDir);
+    },
+    REGION_RUN_MS + 30_000,
+  );
 
   it("the harness can fail: nodes in the test-only unsafeAckBeforeCommit mode lose acknowledged writes behind a partition (exit 1)", async () => {
     const { writeFile } = await import("node:fs/promises");

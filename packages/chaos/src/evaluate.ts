@@ -15,10 +15,17 @@ import { checkLatency, type LatencyStats } from "./checkers/latency.js";
 import { findLeaks, type LeakFinding, leakResult, type Needle } from "./checkers/leaks.js";
 import { checkLinearizability } from "./checkers/linearizability.js";
 import { type NodeViolation, nodeLogResult, scanNodeLog } from "./checkers/node-logs.js";
+import { checkRecovery, type FullBackupRecord } from "./checkers/recovery.js";
 import type { CheckerResult } from "./checkers/result.js";
 import { checkSignatures } from "./checkers/signatures.js";
-import type { HistoryEvent } from "./history.js";
-import { overallValidity, type RunResults } from "./results.js";
+import { type HistoryEvent, isClientEvent } from "./history.js";
+import { LOST_REGION_DIR } from "./region-loss.js";
+import {
+  JUDGING_CHECKERS,
+  overallValidity,
+  REGION_LOSS_JUDGING_CHECKERS,
+  type RunResults,
+} from "./results.js";
 import type { Scenario } from "./scenario/schema.js";
 import { faultsOf, type StatusSample } from "./timeline.js";
 
@@ -43,6 +50,12 @@ export interface EvaluateInput {
   notes: string[];
   /** Unauthorised attempts made during the run (absent: the driver has no intruders). */
   accessAttempts?: readonly AccessAttempt[];
+  /** A region-loss run: its full backups, the one restored, and how the restore ended. */
+  regionLoss?: {
+    backups: readonly FullBackupRecord[];
+    restored: FullBackupRecord | undefined;
+    restoreOutcome: { status: string; error?: string } | undefined;
+  };
 }
 
 async function allFiles(dir: string): Promise<string[]> {
@@ -86,7 +99,12 @@ async function secretFiles(fabricDir: string, poolDir: string): Promise<{ path: 
 }
 
 async function scanLeaks(input: EvaluateInput): Promise<CheckerResult> {
-  const secrets = await secretFiles(input.fabricDir, input.poolDir);
+  const lost = join(input.runDir, LOST_REGION_DIR);
+  const secrets = [
+    ...(await secretFiles(input.fabricDir, input.poolDir)),
+    // A lost region's pool and fabric (kept for the checkers): their secrets must not show anywhere either.
+    ...(input.regionLoss ? await secretFiles(join(lost, "fabric"), join(lost, "pool")) : []),
+  ];
   const needles: Needle[] = [
     ...secrets.map((s) => s.needle),
     ...input.canaries.map((bytes, i) => ({ name: `client payload #${i + 1}`, bytes })),
@@ -111,17 +129,19 @@ async function scanLeaks(input: EvaluateInput): Promise<CheckerResult> {
   });
 }
 
-async function scanNodeLogs(poolDir: string): Promise<CheckerResult> {
-  const nodesDir = join(poolDir, "nodes");
-  const ids = (await readdir(nodesDir).catch(() => [] as string[])).sort();
+async function scanNodeLogs(poolDirs: readonly string[]): Promise<CheckerResult> {
   const violations: NodeViolation[] = [];
   let scanned = 0;
-  for (const id of ids) {
-    // Ids prepared for replacements that never ran have a control file but no log.
-    const text = await readFile(join(nodesDir, id, "node.log"), "utf8").catch(() => undefined);
-    if (text === undefined) continue;
-    scanned++;
-    violations.push(...scanNodeLog(id, text));
+  for (const [i, poolDir] of poolDirs.entries()) {
+    const nodesDir = join(poolDir, "nodes");
+    const ids = (await readdir(nodesDir).catch(() => [] as string[])).sort();
+    for (const id of ids) {
+      // Ids prepared for replacements that never ran have a control file but no log.
+      const text = await readFile(join(nodesDir, id, "node.log"), "utf8").catch(() => undefined);
+      if (text === undefined) continue;
+      scanned++;
+      violations.push(...scanNodeLog(i === 0 ? id : `${id} (lost region)`, text));
+    }
   }
   return nodeLogResult(violations, scanned);
 }
@@ -134,7 +154,22 @@ export async function evaluateRun(input: EvaluateInput): Promise<RunResults> {
   };
   const ranWorkload = input.phases.workloadToMs > 0;
   if (input.accessAttempts !== undefined) add(checkAccess(input.accessAttempts));
-  if (ranWorkload) {
+  const region = input.regionLoss;
+  if (ranWorkload && region) {
+    // The region's pool is gone: its history is checked up to the loss, the recovered pool against the backup.
+    const workload = events.filter((e) => !isClientEvent(e) || !e.final);
+    add(checkLinearizability(workload, input.keys, scenario.checks.maxSearchSteps));
+    add(checkSignatures(workload));
+    add(
+      checkRecovery({
+        events,
+        keys: input.keys,
+        restored: region.restored,
+        restoreOutcome: region.restoreOutcome,
+      }),
+    );
+    add(checkLatency(workload));
+  } else if (ranWorkload) {
     const faults = faultsOf(events);
     add(checkLinearizability(events, input.keys, scenario.checks.maxSearchSteps));
     add(checkDurability(events, input.keys));
@@ -164,9 +199,17 @@ export async function evaluateRun(input: EvaluateInput): Promise<RunResults> {
       }),
     );
   }
-  add(await scanNodeLogs(input.poolDir));
+  add(
+    await scanNodeLogs(
+      region ? [input.poolDir, join(input.runDir, LOST_REGION_DIR, "pool")] : [input.poolDir],
+    ),
+  );
   add(await scanLeaks(input));
-  const valid = overallValidity(checkers, input.harnessError);
+  const valid = overallValidity(
+    checkers,
+    input.harnessError,
+    region ? REGION_LOSS_JUDGING_CHECKERS : JUDGING_CHECKERS,
+  );
   return {
     valid,
     scenario: {

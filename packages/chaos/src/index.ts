@@ -18,6 +18,7 @@ export { checkLatency, latencyStats, percentile } from "./checkers/latency.js";
 export { findLeaks, type LeakFinding, type Needle, StreamScanner } from "./checkers/leaks.js";
 export { checkKey, checkLinearizability, KEY_MODEL, keyOperations } from "./checkers/linearizability.js";
 export { scanNodeLog, violationInLine } from "./checkers/node-logs.js";
+export { checkRecovery, type FullBackupRecord } from "./checkers/recovery.js";
 export { type CheckerResult, mergeValidity, type Validity } from "./checkers/result.js";
 export { checkSignatures } from "./checkers/signatures.js";
 export { formatDurationMs, parseDurationMs } from "./duration.js";
@@ -33,6 +34,12 @@ export {
 } from "./history.js";
 export { SUPPORTED_FAULTS } from "./nemesis/capabilities.js";
 export { type FaultPlan, type PlannedFault, planFaults } from "./nemesis/plan.js";
+export {
+  type FullBackupOutcome,
+  LOST_REGION_DIR,
+  type RecoverOptions,
+  type RegionRecoveryDriver,
+} from "./region-loss.js";
 export { renderReport } from "./report/html.js";
 export { exitCodeFor, overallValidity, type RunResults } from "./results.js";
 export {

@@ -30,11 +30,21 @@ export const JUDGING_CHECKERS = [
   "hypothesis",
 ] as const;
 
+/** A region-loss run's: the lost pool cannot heal, so recovery takes the place of durability and healing. */
+export const REGION_LOSS_JUDGING_CHECKERS = [
+  "linearizability",
+  "signatures",
+  "recovery",
+  "node-invariants",
+  "leaks",
+] as const;
+
 export function overallValidity(
   checkers: Record<string, CheckerResult>,
   harnessError: string | undefined,
+  judging: readonly string[] = JUDGING_CHECKERS,
 ): Validity {
-  const judged = JUDGING_CHECKERS.map((n) => checkers[n]?.valid ?? "unknown");
+  const judged = judging.map((n) => checkers[n]?.valid ?? "unknown");
   const v = mergeValidity(judged);
   // A harness error never turns a proven violation into "unknown", but it does stop a "valid".
   if (harnessError !== undefined && v === true) return "unknown";

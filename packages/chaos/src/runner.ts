@@ -22,8 +22,9 @@ import {
   waitForExit,
 } from "@hsmpool/wire";
 import type { AccessAttempt } from "./checkers/access.js";
+import type { FullBackupRecord } from "./checkers/recovery.js";
 import { evaluateRun, fabricSecrets } from "./evaluate.js";
-import { encodeHistoryLine, HistoryRecorder } from "./history.js";
+import { encodeHistoryLine, HistoryRecorder, isClientEvent } from "./history.js";
 import { ControlFiles, memberIds } from "./nemesis/control-files.js";
 import { type Inventory, rackLossInjector, serverLossInjector } from "./nemesis/fabric-faults.js";
 import { NemesisRunner } from "./nemesis/nemesis.js";
@@ -32,6 +33,14 @@ import { nodeFaultInjector } from "./nemesis/node-faults.js";
 import { planFaults } from "./nemesis/plan.js";
 import { killInjector, pauseInjector } from "./nemesis/process-faults.js";
 import { LinkFabric } from "./proxy/link-fabric.js";
+import {
+  backupsUntil,
+  latestGoodBackup,
+  loseRegion,
+  type RegionRecoveryDriver,
+  readRecoveredKeys,
+  STORAGE_DIR,
+} from "./region-loss.js";
 import { renderReport } from "./report/html.js";
 import { exitCodeFor, type RunResults } from "./results.js";
 import { StatusSampler } from "./sampler.js";
@@ -67,6 +76,8 @@ export interface PoolDriver {
   readonly enclaveKind?: "debug" | "production";
   /** Unauthorised callers for the `access` checker; each attempt resolves to "OK" or the error code. */
   intruders?(runDir: string): Promise<Intruder[]>;
+  /** Blob storage, full backups and the customer's recovery: needed by scenarios with `regionLoss`. */
+  readonly regionRecovery?: RegionRecoveryDriver;
 }
 
 export interface Intruder {
@@ -100,6 +111,8 @@ export interface RunOutcome {
 const STATUS_INTERVAL_MS = 250;
 const FINAL_READ_ATTEMPTS = 3;
 const TEARDOWN_SLACK_MS = 120_000;
+/** A region loss's recovery: a blank pool's start (its own bound) plus the SD upload and the restore. */
+const RECOVERY_SLACK_MS = 180_000;
 /** Pause between two unauthorised attempts (one intruder at a time, in turn). */
 const INTRUDER_INTERVAL_MS = 400;
 
@@ -178,6 +191,14 @@ interface Run {
   readonly clients: KeyVaultClient[];
   /** The `access` checker's attempts; undefined when the driver has no intruders. */
   accessAttempts: AccessAttempt[] | undefined;
+  /** Every client's held signatures (verified again after a region's recovery). */
+  readonly held: Map<string, HeldSignature>[];
+  /** Region loss: the full backups run during the workload, and the restore's end. */
+  readonly backups: FullBackupRecord[];
+  storageUrl: string | undefined;
+  poolId: string | undefined;
+  regionLost: boolean;
+  restoreOutcome: { status: string; error?: string } | undefined;
   /** Ends the workload: at its planned end, on the caller's abort, or when the run overruns its bound. */
   readonly stop: AbortController;
   readonly hardBoundMs: number;
@@ -201,8 +222,12 @@ export async function runScenario(opts: RunOptions): Promise<RunOutcome> {
       (async () => {
         const nemesis = await startPool(run);
         await runWorkload(run, nemesis);
-        await healEverything(run, nemesis);
-        await readEveryKey(run);
+        if (run.scenario.regionLoss) {
+          await recoverRegion(run);
+        } else {
+          await healEverything(run, nemesis);
+          await readEveryKey(run);
+        }
       })(),
       new Promise<never>((_, reject) => {
         watchdog = setTimeout(() => {
@@ -265,12 +290,19 @@ async function openRun(opts: RunOptions): Promise<Run> {
     phases: { workloadFromMs: 0, workloadToMs: 0, healedFromMs: 0, endMs: 0 },
     clients: [],
     accessAttempts: undefined,
+    held: [],
+    backups: [],
+    storageUrl: undefined,
+    poolId: undefined,
+    regionLost: false,
+    restoreOutcome: undefined,
     stop,
     hardBoundMs:
       scenario.pool.startTimeoutMs +
       durationMs +
       2 * scenario.workload.opTimeoutMs +
       scenario.pool.healTimeoutMs +
+      (scenario.regionLoss ? scenario.pool.startTimeoutMs + RECOVERY_SLACK_MS : 0) +
       TEARDOWN_SLACK_MS,
     harnessError: undefined,
     sampler: undefined,
@@ -316,6 +348,20 @@ async function startPool(run: Run): Promise<NemesisRunner> {
     }
   }
   const controls = run.controls;
+  if (scenario.regionLoss) {
+    const recovery =
+      opts.driver.regionRecovery ??
+      fail(
+        "BadParameter",
+        `scenario ${scenario.name} loses its region, and this pool driver cannot recover one`,
+      );
+    run.storageUrl = await bounded(
+      recovery.storageUp(join(run.runDir, STORAGE_DIR)),
+      90_000,
+      "blob storage start",
+    );
+    progress("  blob storage for the backups (loopback Azurite) is up");
+  }
   await bounded(
     opts.driver.start({
       runDir: poolDir,
@@ -333,6 +379,7 @@ async function startPool(run: Run): Promise<NemesisRunner> {
     fail("ServiceUnavailable", `the pool in ${poolDir} has no hfc.json after start`);
   const control = new FabricControllerClient(info.controlAddress);
   run.hfc = control;
+  run.poolId = info.poolId;
   const sampler = new StatusSampler(control, run.nowMs, STATUS_INTERVAL_MS, (s) =>
     run.timelineFile.write(`${JSON.stringify(s)}\n`),
   );
@@ -377,6 +424,7 @@ async function runWorkload(run: Run, nemesis: NemesisRunner): Promise<void> {
   const workers = run.clients.map(async (client, i) => {
     const gen = new WorkloadGenerator(run.prng.split(`client-${i}`), scenario.workload);
     const held = new Map<string, HeldSignature>();
+    run.held.push(held);
     const backups = new Map<string, HeldBackup>();
     while (!stop.signal.aborted) {
       await sleep(gen.nextDelayMs(), stop.signal);
@@ -391,6 +439,7 @@ async function runWorkload(run: Run, nemesis: NemesisRunner): Promise<void> {
     }
   });
   const intruders = intrudersDuring(run);
+  const region = regionLossDuring(run);
   const ticker = setInterval(() => {
     const done = history.events.filter((e) => e.process !== "nemesis" && e.type === "ok").length;
     progress(
@@ -401,7 +450,7 @@ async function runWorkload(run: Run, nemesis: NemesisRunner): Promise<void> {
   stop.abort();
   clearInterval(ticker);
   await bounded(
-    Promise.all([...workers, intruders]),
+    Promise.all([...workers, intruders, region]),
     scenario.workload.opTimeoutMs + 10_000,
     "the clients' last operations",
   );
@@ -430,6 +479,101 @@ async function intrudersDuring(run: Run): Promise<void> {
     attempts.push({ name: intruder.name, atMs, result: await intruder.attempt() });
     await sleep(INTRUDER_INTERVAL_MS, run.stop.signal);
   }
+}
+
+/** Region loss: full backups until the loss, then every server of the pool lost (the workload runs on against nothing). */
+async function regionLossDuring(run: Run): Promise<void> {
+  const settings = run.scenario.regionLoss;
+  const recovery = run.opts.driver.regionRecovery;
+  if (!settings || !recovery || run.storageUrl === undefined) return;
+  const from = run.phases.workloadFromMs;
+  await backupsUntil(run, recovery, run.storageUrl, {
+    fromMs: from,
+    everyMs: settings.backupEveryMs,
+    untilMs: from + settings.atMs,
+    sleep: (ms) => sleep(ms, run.stop.signal),
+    stopped: () => run.stop.signal.aborted,
+  });
+  await sleep(from + settings.atMs - run.nowMs(), run.stop.signal);
+  if (run.stop.signal.aborted) return;
+  const hfc = run.hfc as FabricControllerClient;
+  await loseRegion(run, hfc, run.sampler?.latest, async () => {
+    await run.sampler?.stop();
+    hfc.close();
+    run.hfc = undefined;
+    await teardown(run.opts.driver, run.poolDir, run.progress);
+  });
+  run.regionLost = true;
+}
+
+/**
+ * After a region loss: a fresh fabric, a blank pool recovered from the SD and the latest
+ * successful backup (the customer's procedure, through the driver), and the final reads.
+ */
+async function recoverRegion(run: Run): Promise<void> {
+  const { scenario, progress, opts } = run;
+  const settings = scenario.regionLoss;
+  const recovery = opts.driver.regionRecovery;
+  if (!settings || !recovery || run.storageUrl === undefined) return;
+  if (!run.regionLost)
+    throw new Error(
+      `the workload ended before the region loss at ${settings.atMs / 1000} s (a --duration above it lets it happen)`,
+    );
+  const latest = latestGoodBackup(run.backups);
+  if (!latest) {
+    run.notes.push("no full backup succeeded before the region loss: nothing to recover from");
+    return;
+  }
+  progress(`recovering the region from the security domain and backup ${latest.folder}`);
+  run.phases.healedFromMs = run.nowMs();
+  await opts.driver.prepareFabric(run.fabricDir, scenario.pool, (l) => progress(`  ${l}`));
+  const skip = settings.unsafeRestoreSkipsKey ? firstAcknowledgedKey(run, latest) : undefined;
+  if (skip) progress(`  TEST-ONLY: the restore leaves out ${skip}`);
+  run.restoreOutcome = await bounded(
+    recovery.recover({
+      runDir: run.poolDir,
+      fabricDir: run.fabricDir,
+      poolId: run.poolId ?? fail("Internal", "the lost pool's id is unknown"),
+      healthIntervalMs: scenario.pool.healthIntervalMs,
+      failureThreshold: scenario.pool.failureThreshold,
+      timeoutMs: scenario.pool.startTimeoutMs,
+      storageUrl: run.storageUrl,
+      folder: latest.folder,
+      keys: run.keys,
+      ...(skip ? { unsafeSkipKey: skip } : {}),
+      onProgress: (l) => progress(`  ${l}`),
+    }),
+    scenario.pool.startTimeoutMs + RECOVERY_SLACK_MS,
+    "the region's recovery",
+  );
+  run.history.nemesis({
+    type: "heal",
+    f: "server-loss",
+    faultId: 0,
+    targets: [],
+    detail: `region recovered from the security domain and ${latest.folder}: restore ${run.restoreOutcome.status}`,
+  });
+  progress(
+    `  restore ${run.restoreOutcome.status}${run.restoreOutcome.error ? `: ${run.restoreOutcome.error}` : ""}`,
+  );
+  const reader = await opts.driver.connect(run.poolDir, { opTimeoutMs: scenario.workload.opTimeoutMs });
+  run.clients.push(reader);
+  const held = run.held.flatMap((m) => [...m.values()]);
+  await readRecoveredKeys(
+    reader,
+    run.keys,
+    held,
+    scenario.workload.clients,
+    run.history,
+    scenario.workload.opTimeoutMs,
+  );
+}
+
+/** The key whose create was acknowledged first before the backup (TEST-ONLY broken restore). */
+function firstAcknowledgedKey(run: Run, backup: FullBackupRecord): string | undefined {
+  return run.history.events
+    .filter(isClientEvent)
+    .find((e) => e.type === "ok" && e.f === "create" && e.index < backup.fromIndex)?.key;
 }
 
 /** Heals every fault and waits for a fully healthy pool (a note, not an error, when it does not come). */
@@ -477,6 +621,10 @@ async function closeRun(run: Run): Promise<void> {
   run.phases.endMs = run.nowMs();
   run.progress("tearing the pool down");
   await teardown(run.opts.driver, run.poolDir, run.progress);
+  if (run.storageUrl !== undefined)
+    await run.opts.driver.regionRecovery?.storageDown(join(run.runDir, STORAGE_DIR)).catch((e: unknown) => {
+      run.progress(`  storage stop: ${e instanceof Error ? e.message : String(e)}`);
+    });
   await run.links?.close();
   await run.historyFile.close();
   await run.timelineFile.close();
@@ -503,6 +651,15 @@ async function checkAndReport(run: Run): Promise<RunOutcome> {
     harnessError: run.harnessError,
     notes: run.notes,
     ...(run.accessAttempts ? { accessAttempts: run.accessAttempts } : {}),
+    ...(scenario.regionLoss
+      ? {
+          regionLoss: {
+            backups: run.backups,
+            restored: latestGoodBackup(run.backups),
+            restoreOutcome: run.restoreOutcome,
+          },
+        }
+      : {}),
   });
   await writeFile(join(runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(

@@ -16,8 +16,8 @@ import { DEFINITE_WRITE_FAILURES } from "./linearizability.js";
 import type { CheckerResult } from "./result.js";
 
 /** Writes after which the key is present (with at least the acknowledged version), and after which it is absent. */
-const MAKES_PRESENT: ReadonlySet<string> = new Set(["create", "rotate", "recover", "restore"]);
-const MAKES_ABSENT: ReadonlySet<string> = new Set(["delete", "purge"]);
+export const MAKES_PRESENT: ReadonlySet<string> = new Set(["create", "rotate", "recover", "restore"]);
+export const MAKES_ABSENT: ReadonlySet<string> = new Set(["delete", "purge"]);
 
 export interface LostWrite {
   key: string;
@@ -30,7 +30,8 @@ export interface LostWrite {
   why: string;
 }
 
-const returnOf = (o: Operation): number => {
+/** Where a write's effect is known to have landed by (history index); +infinity when it may land any time. */
+export const returnOf = (o: Operation): number => {
   const c = o.complete;
   if (!c || c.type === "unknown") return Number.POSITIVE_INFINITY;
   if (c.type === "fail" && !DEFINITE_WRITE_FAILURES.has(c.error?.code ?? "")) return Number.POSITIVE_INFINITY;
@@ -38,13 +39,13 @@ const returnOf = (o: Operation): number => {
 };
 
 /** A write that may have taken effect: acknowledged, or its outcome unknown. */
-const mayHaveApplied = (o: Operation): boolean => {
+export const mayHaveApplied = (o: Operation): boolean => {
   const c = o.complete;
   if (!c || c.type === "ok" || c.type === "unknown") return true;
   return c.type === "fail" && !DEFINITE_WRITE_FAILURES.has(c.error?.code ?? "");
 };
 
-function finalObservation(final: ClientEvent | undefined): { seen: "absent" | number | "unread" } {
+export function finalObservation(final: ClientEvent | undefined): { seen: "absent" | number | "unread" } {
   if (!final) return { seen: "unread" };
   if (final.type === "ok" && typeof final.value?.version === "number") return { seen: final.value.version };
   if (final.type === "fail" && final.error?.code === "KeyNotFound") return { seen: "absent" };

@@ -150,6 +150,23 @@ export interface CheckSettings {
   minGapMs: number;
 }
 
+/**
+ * A region loss (issue 15): full backups to blob storage during the workload, then every
+ * server of the pool is lost at `atMs`; after the workload a blank pool is recovered from
+ * the security domain (a quorum of the customer's keys) and the latest successful backup.
+ */
+export interface RegionLossSettings {
+  /** Full backups, one after the other, this often (the first at backupEveryMs). */
+  backupEveryMs: number;
+  /** When every server of the pool is lost (within the workload; the workload runs on against nothing). */
+  atMs: number;
+  /**
+   * TEST-ONLY: the recovery restores key by key and skips one key the backup holds, to prove
+   * the recovery checker can fail. Never for real recoveries.
+   */
+  unsafeRestoreSkipsKey: boolean;
+}
+
 export interface Scenario {
   /** File the scenario came from (as given). */
   file: string;
@@ -162,6 +179,8 @@ export interface Scenario {
   nemesis: NemesisEntry[];
   hypothesis: Hypothesis;
   checks: CheckSettings;
+  /** Absent: the pool survives the run (heal-everything, final reads, durability). */
+  regionLoss?: RegionLossSettings;
 }
 
 export const DEFAULT_POOL: PoolSettings = {

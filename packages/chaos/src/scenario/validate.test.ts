@@ -213,3 +213,25 @@ workload:
     );
   });
 });
+
+describe("regionLoss", () => {
+  const base = "name: region\nduration: 20s\nworkload: { clients: 2 }\n";
+  it("reads backupEvery, at and the test-only broken restore", () => {
+    const s = parseScenario(
+      `${base}regionLoss:\n  backupEvery: 5s\n  at: 14s\n  unsafeRestoreSkipsKey: true\n`,
+      "r.yaml",
+      {
+        supportedFaults: ALL,
+      },
+    );
+    expect(s.regionLoss).toEqual({ backupEveryMs: 5000, atMs: 14_000, unsafeRestoreSkipsKey: true });
+  });
+  it("refuses a loss before the first backup or after the workload, and missing fields", () => {
+    expect(refusal(`${base}regionLoss:\n  backupEvery: 5s\n  at: 25s\n`).message).toBe(
+      "chaos/t.yaml:6: regionLoss.at must come after the first backup (backupEvery) and before the end of the workload (duration)",
+    );
+    expect(refusal(`${base}regionLoss:\n  at: 10s\n`).message).toBe(
+      "chaos/t.yaml:5: regionLoss.backupEvery is required",
+    );
+  });
+});

@@ -19,6 +19,7 @@ import {
   OP_NAMES,
   type OpName,
   PARTITION_SHAPES,
+  type RegionLossSettings,
   type Scenario,
   TARGET_PATTERN,
 } from "./schema.js";
@@ -76,6 +77,7 @@ function readScenario(log: IssueLog, root: Node, file: string, opts: ValidateOpt
     "nemesis",
     "hypothesis",
     "checks",
+    "regionLoss",
   ]);
   for (const required of ["name", "duration", "workload"]) {
     if (!top.has(required)) log.add(top.line, `${required} is required`);
@@ -99,7 +101,28 @@ function readScenario(log: IssueLog, root: Node, file: string, opts: ValidateOpt
     nemesis,
     hypothesis: readHypothesis(log, top),
     checks: readChecks(log, top),
+    ...(top.has("regionLoss") ? { regionLoss: readRegionLoss(log, top, durationMs) } : {}),
   };
+}
+
+function readRegionLoss(log: IssueLog, top: MapReader, durationMs: number): RegionLossSettings {
+  const r = new MapReader(
+    log,
+    top.node("regionLoss"),
+    "regionLoss",
+    ["backupEvery", "at", "unsafeRestoreSkipsKey"],
+    top.lineOf("regionLoss"),
+  );
+  for (const required of ["backupEvery", "at"])
+    if (!r.has(required)) log.add(top.lineOf("regionLoss"), `regionLoss.${required} is required`);
+  const backupEveryMs = r.duration("backupEvery", { minMs: 1000, maxMs: HOUR_MS }, 5000);
+  const atMs = r.duration("at", { minMs: 1000, maxMs: HOUR_MS }, durationMs);
+  if (atMs <= backupEveryMs || atMs >= durationMs)
+    log.add(
+      r.lineOf("at"),
+      "regionLoss.at must come after the first backup (backupEvery) and before the end of the workload (duration)",
+    );
+  return { backupEveryMs, atMs, unsafeRestoreSkipsKey: r.boolean("unsafeRestoreSkipsKey", false) };
 }
 
 function readPool(log: IssueLog, top: MapReader): Scenario["pool"] {

@@ -27,8 +27,13 @@ function jobLine(j: BackupJob): string {
   return `${j.kind} ${j.jobId}: ${j.status}, folder ${j.folder}${j.statusDetails ? ` (${j.statusDetails})` : ""}`;
 }
 
-async function waitForJob(client: PoolClient, job: BackupJob): Promise<BackupJob> {
-  const deadline = Date.now() + WAIT_LIMIT_MS;
+/** Polls a job until it has ended (at most `limitMs`, then Timeout). */
+export async function waitForJob(
+  client: PoolClient,
+  job: BackupJob,
+  limitMs = WAIT_LIMIT_MS,
+): Promise<BackupJob> {
+  const deadline = Date.now() + limitMs;
   let current = job;
   while (current.status === "InProgress") {
     if (Date.now() > deadline)

@@ -22,6 +22,7 @@ import { openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
 import { PoolClient } from "../sdk/pool-client.js";
 import { chaosIntruders, chaosTenantDir, grantWorkload, workloadCredential } from "./chaos-identity.js";
+import { chaosRegionRecovery } from "./chaos-recovery.js";
 import { out, progress } from "./context.js";
 import { debugBundle } from "./debug-bundle.js";
 import { requestExitCode } from "./exit-code.js";
@@ -54,6 +55,7 @@ export const cliPoolDriver: PoolDriver = {
     );
   },
   intruders: (runDir) => chaosIntruders(runDir),
+  regionRecovery: chaosRegionRecovery,
   async stop(runDir, onProgress) {
     try {
       await stopPool(runDir, onProgress);
