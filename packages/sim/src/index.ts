@@ -32,6 +32,13 @@ export { DEFAULT_LINK, type LinkConfig, Network, type NetworkStats } from "./net
 export { POOL_INVARIANTS, type PoolInvariantName } from "./pool/checker.js";
 export type { PoolStats } from "./pool/cluster.js";
 export {
+  keySetOf,
+  type RestorePropertyOptions,
+  type RestorePropertyResult,
+  type RestoreUnsafeMode,
+  runRestoreProperty,
+} from "./pool/restore-property.js";
+export {
   POOL_DEFAULT_DURATION_US,
   POOL_LIVENESS_BOUND_US,
   type PoolSimOptions,

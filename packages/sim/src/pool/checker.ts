@@ -117,6 +117,8 @@ export class PoolChecker {
   private committedGenesis: GenesisCommand | null = null;
   private readonly writes = new Map<string, CommittedWrite>();
   private readonly deleteIndexes = new Map<string, number[]>();
+  /** Full restores: each replaces the key store with a backup's (restore-property.ts checks what comes back). */
+  private readonly restoreIndexes: number[] = [];
   opsChecked = 0;
 
   constructor(
@@ -150,6 +152,14 @@ export class PoolChecker {
         if (outcome.duplicate) return;
         record(outcome.requestId, { kind: "delete", name: outcome.name, result: "ok" });
         this.deleteIndexes.set(outcome.name, [...(this.deleteIndexes.get(outcome.name) ?? []), index]);
+        return;
+      case "backupRestored":
+        if (outcome.keyName === null) this.restoreIndexes.push(index);
+        else
+          this.deleteIndexes.set(outcome.keyName, [
+            ...(this.deleteIndexes.get(outcome.keyName) ?? []),
+            index,
+          ]);
         return;
       case "rejected": {
         if (outcome.requestId === null) return;
@@ -292,6 +302,7 @@ export class PoolChecker {
         );
       }
       if ((this.deleteIndexes.get(op.name) ?? []).some((i) => i > c.index)) continue;
+      if (this.restoreIndexes.some((i) => i > c.index)) continue;
       for (const m of stores) {
         const store = m.store;
         if (!store || store.appliedIndex < c.index) {
