@@ -18,6 +18,7 @@
  */
 import { fail } from "@hsmpool/errors";
 import { p384 } from "@noble/curves/nist.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { type ByteReader, ByteWriter, sha256Hex, utf8 } from "./bytes.js";
 import { base64UrlDecode, type P384PublicJwk, readJwk, validateP384Jwk, writeJwk } from "./jwk.js";
 import { bad, requireFingerprint, requireIdentifier } from "./validate.js";
@@ -96,6 +97,15 @@ export function certificateFingerprint(cert: PoolCertificate): string {
   return sha256Hex(certificateSigningBytes(cert), cert.signature);
 }
 
+/**
+ * Signatures already found valid, by issuer key, signature and signed bytes (the whole
+ * input, so a hit is exactly a repeated verification). A member checks the same few
+ * certificates again on every Genesis apply, restart, sync and DEK request, and one
+ * pure-JS P-384 verification costs milliseconds. Only successes are kept; bounded.
+ */
+const verifiedSignatures = new Set<string>();
+const MAX_VERIFIED_SIGNATURES = 256;
+
 /** True when `cert.signature` is a valid ES384 signature of its TBS bytes by `issuerKey`. */
 export function signatureValid(cert: PoolCertificate, issuerKey: P384PublicJwk): boolean {
   const x = base64UrlDecode(issuerKey.x);
@@ -105,12 +115,21 @@ export function signatureValid(cert: PoolCertificate, issuerKey: P384PublicJwk):
   point[0] = 4;
   point.set(x, 1);
   point.set(y, 49);
+  const tbs = certificateSigningBytes(cert);
+  const memo = `${bytesToHex(point)}.${bytesToHex(cert.signature)}.${bytesToHex(tbs)}`;
+  if (verifiedSignatures.has(memo)) return true;
+  let valid: boolean;
   try {
     // HSM (OpenSSL) signatures are not low-S normalised, so high-S must be accepted.
-    return p384.verify(cert.signature, certificateSigningBytes(cert), point, { lowS: false });
+    valid = p384.verify(cert.signature, tbs, point, { lowS: false });
   } catch {
     return false;
   }
+  if (valid) {
+    if (verifiedSignatures.size >= MAX_VERIFIED_SIGNATURES) verifiedSignatures.clear();
+    verifiedSignatures.add(memo);
+  }
+  return valid;
 }
 
 /** Checks an owner root certificate: role, pool, self-issued and self-signed. Throws Forbidden. */

@@ -119,8 +119,13 @@ export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
   return { generation, records, validEnd: offset };
 }
 
+/** Word at a time: every open scans the WAL's preallocated tail (a megabyte of zeros). */
 function isZero(bytes: Uint8Array): boolean {
-  for (const b of bytes) if (b !== 0) return false;
+  let i = 0;
+  while (i < bytes.length && (bytes.byteOffset + i) % 4 !== 0) if (bytes[i++] !== 0) return false;
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, (bytes.length - i) >>> 2);
+  for (let w = 0; w < words.length; w++) if (words[w] !== 0) return false;
+  for (i += words.length * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 

@@ -756,6 +756,7 @@ function describeGenesisOutcome(
 }
 
 /** Resolves once every promise continuation queued so far (and those they queue) has run. */
-function settled(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+async function settled(): Promise<void> {
+  await undefined;
+  await new Promise<void>((resolve) => process.nextTick(resolve));
 }
