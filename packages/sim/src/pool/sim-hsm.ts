@@ -12,8 +12,7 @@ import { p384 } from "@noble/curves/nist.js";
  * shell/server.ts), synchronously; the device model adds queueing, latency and faults.
  *
  * What is real: the owner root is a real P-384 key (the pool machine verifies ES384
- * certificate signatures), made from PRNG bytes and signing deterministically
- * (RFC 6979); wrapped key blobs carry the HSM's "HSMK" v1 header with the key id (the
+ * certificate signatures), signing deterministically (RFC 6979); wrapped key blobs carry the HSM's "HSMK" v1 header with the key id (the
  * node reads it), AES-GCM (node:crypto, with IVs from the PRNG). What is modelled: ECDH
  * transfer and DEK wrapping. A blob
  * names a record in the fabric — the physics of the simulation — that only the
@@ -23,6 +22,13 @@ import { p384 } from "@noble/curves/nist.js";
  * wrapped under. Key material never leaves the fabric; the node shell and the wire only
  * ever carry key ids, public keys, signatures and blobs. Application keys sign with
  * HMAC-SHA256 (the invariants are about ownership, not about the application algorithm).
+ *
+ * P-384 owner-root keys and partition transfer keys are derived from the partition id and
+ * how many the partition made before (not from the seed): every run's keys are distinct
+ * from each other and a re-initialized partition gets new ones, but the same few recur
+ * across seeds, so the pure-JS key generation, RFC 6979 signing and certificate checks
+ * (milliseconds each) are done once per process (P384_KEYS, P384_SIGNATURES here, the pool's
+ * verified-signature memo) instead of in every run.
  */
 
 type KeyRole = "ownerRoot" | "dek" | "poolKey" | "app";
@@ -34,6 +40,8 @@ interface SimKey {
   readonly material: Uint8Array;
   /** EC keys: the public key. */
   readonly publicJwk?: { kty: string; crv: string; x: string; y: string };
+  /** Owner-root keys: the P384_KEYS label that signs. */
+  readonly p384Label?: string;
 }
 
 type BlobRecord =
@@ -63,6 +71,52 @@ function hex(bytes: Uint8Array): string {
 /** A stable fingerprint of secret material (for checkers; reveals nothing about it). */
 export function materialFingerprint(material: Uint8Array): string {
   return createHash("sha256").update(material).digest("hex").slice(0, 32);
+}
+
+interface P384Key {
+  readonly secretKey: Uint8Array;
+  readonly publicJwk: { kty: string; crv: string; x: string; y: string };
+}
+const P384_KEYS = new Map<string, P384Key>();
+/** RFC 6979 signatures are a function of key and message: `${label}|${hex(message)}` -> signature. */
+const P384_SIGNATURES = new Map<string, Uint8Array>();
+const MAX_P384_SIGNATURES = 4096;
+
+function derived(label: string, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let at = 0, block = 0; at < n; block++, at += 64) {
+    const h = createHash("sha512").update(`${label}/${block}`).digest();
+    out.set(h.subarray(0, Math.min(64, n - at)), at);
+  }
+  return out;
+}
+
+function p384KeyFor(label: string): P384Key {
+  let key = P384_KEYS.get(label);
+  if (!key) {
+    const secretKey = p384.utils.randomSecretKey(derived(`hsmpool-sim/p384/${label}`, 72));
+    const point = p384.getPublicKey(secretKey, false);
+    const publicJwk = {
+      kty: "EC",
+      crv: "P-384",
+      x: base64Url(point.subarray(1, 49)),
+      y: base64Url(point.subarray(49, 97)),
+    };
+    key = { secretKey, publicJwk };
+    P384_KEYS.set(label, key);
+  }
+  return key;
+}
+
+function p384Sign(label: string, data: Uint8Array): Uint8Array {
+  const memo = `${label}|${hex(data)}`;
+  let signature = P384_SIGNATURES.get(memo);
+  if (!signature) {
+    signature = p384.sign(data, p384KeyFor(label).secretKey);
+    if (P384_SIGNATURES.size >= MAX_P384_SIGNATURES) P384_SIGNATURES.clear();
+    P384_SIGNATURES.set(memo, signature);
+  }
+  return Uint8Array.from(signature);
 }
 
 function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
@@ -149,6 +203,9 @@ export class SimPartition {
   private readonly keys = new Map<string, SimKey>();
   private seq = 0;
   private readonly idPrefix: string;
+  /** P-384 and transfer keys this partition made so far (never reset: a wiped partition makes new ones). */
+  private p384Made = 0;
+  private transferKeysMade = 0;
 
   constructor(
     readonly nodeId: string,
@@ -178,11 +235,14 @@ export class SimPartition {
     const credential = bytesOf(this.prng, 16);
     this.initialized = true;
     this.credential = hex(credential);
+    // Two 48-byte draws stay (they were the key once), so the PRNG stream and the seeds' traces are unchanged.
+    bytesOf(this.prng, 96);
+    const label = `${this.partitionId}/transfer/${this.transferKeysMade++}`;
     this.transferKey = {
       kty: "EC",
       crv: "P-384",
-      x: base64Url(bytesOf(this.prng, 48)),
-      y: base64Url(bytesOf(this.prng, 48)),
+      x: base64Url(derived(`${label}/x`, 48)),
+      y: base64Url(derived(`${label}/y`, 48)),
     };
     this.epoch++;
     return credential;
@@ -210,15 +270,10 @@ export class SimPartition {
   generateKey(spec: KeySpec): KeyHandle {
     const ops = [...spec.ops] as KeyOp[];
     if (spec.kty === "EC" && spec.crv === "P-384") {
-      const secretKey = p384.utils.randomSecretKey(bytesOf(this.prng, 72));
-      const point = p384.getPublicKey(secretKey, false);
-      const publicJwk = {
-        kty: "EC",
-        crv: "P-384",
-        x: base64Url(point.subarray(1, 49)),
-        y: base64Url(point.subarray(49, 97)),
-      };
-      return this.add("ownerRoot", { kty: "EC", crv: "P-384", ops }, secretKey, publicJwk);
+      bytesOf(this.prng, 72); // the draw that made the key once (the PRNG stream stays as it was)
+      const label = `${this.partitionId}/${this.p384Made++}`;
+      const { secretKey, publicJwk } = p384KeyFor(label);
+      return this.add("ownerRoot", { kty: "EC", crv: "P-384", ops }, secretKey, publicJwk, label);
     }
     if (spec.kty === "EC") {
       const publicJwk = {
@@ -257,7 +312,7 @@ export class SimPartition {
   sign(keyId: string, data: Uint8Array): Uint8Array {
     const key = this.key(keyId);
     if (!key.handle.ops.includes("sign")) fail("OperationNotAllowed", `key ${keyId} cannot sign`);
-    return key.role === "ownerRoot" ? p384.sign(data, key.material) : hmacSha256(key.material, data);
+    return key.p384Label !== undefined ? p384Sign(key.p384Label, data) : hmacSha256(key.material, data);
   }
 
   verify(keyId: string, data: Uint8Array, signature: Uint8Array): boolean {
@@ -384,11 +439,18 @@ export class SimPartition {
     shape: { kty: string; crv?: string; size?: number; ops: KeyOp[] },
     material: Uint8Array,
     publicJwk?: SimKey["publicJwk"],
+    p384Label?: string,
   ): KeyHandle {
     this.seq += 1;
     const id = `${this.idPrefix}${ROLE_CODES[role]}${this.seq.toString(16).padStart(22, "0")}`;
     const handle = { id, ...shape } as unknown as KeyHandle;
-    this.keys.set(id, { role, handle, material, ...(publicJwk ? { publicJwk } : {}) });
+    this.keys.set(id, {
+      role,
+      handle,
+      material,
+      ...(publicJwk ? { publicJwk } : {}),
+      ...(p384Label !== undefined ? { p384Label } : {}),
+    });
     return handle;
   }
 

@@ -20,6 +20,16 @@ interface SimFile {
   durableImage: Uint8Array | null;
 }
 
+/**
+ * A private copy. `new Uint8Array(buffer)` walks a Buffer element by element (10 ms for the
+ * WAL's preallocated megabyte); set() is one memcpy.
+ */
+function copyOf(data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(data.length);
+  out.set(data);
+  return out;
+}
+
 function image(f: SimFile): Uint8Array {
   if (f.chunks.length === 1 && f.chunks[0]!.length === f.length) return f.chunks[0]!;
   const out = new Uint8Array(f.length);
@@ -102,9 +112,7 @@ export class SimDiskFiles {
           image(f).set(data, position);
           return;
         }
-        // A copy (the caller may reuse its buffer); the typed-array constructor, not Uint8Array.from,
-        // which walks the source element by element.
-        const copy = new Uint8Array(data);
+        const copy = copyOf(data); // the caller may reuse its buffer
         if (position === f.length) f.chunks.push(copy);
         else {
           const all = image(f);
@@ -139,10 +147,10 @@ export class SimDiskFiles {
       mkdir: async () => {},
       read: async (path) => {
         const f = files.get(path);
-        return f ? new Uint8Array(image(f)) : null;
+        return f ? copyOf(image(f)) : null;
       },
       writeAtomic: (path, data) => {
-        const copy = new Uint8Array(data);
+        const copy = copyOf(data);
         return new Promise<void>((resolve) =>
           afterFsync(
             () =>
