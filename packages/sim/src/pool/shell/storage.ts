@@ -11,8 +11,14 @@ import type { Prng } from "@hsmpool/faults";
 import type { AppendableFile, DurableStorage } from "@hsmpool/node";
 import type { ShellWorld, SimProcess } from "./process.js";
 
+/**
+ * A file's bytes: `bytes[0, filled)`, then zeros up to `length`. The zeros are not stored:
+ * the WAL preallocates a zeroed megabyte, and allocating and copying it on every write,
+ * read and crash was the simulator's hottest work.
+ */
 interface SimFile {
-  chunks: Uint8Array[];
+  bytes: Uint8Array;
+  filled: number;
   length: number;
   /** Bytes [0, durableLength) survive a crash ... */
   durableLength: number;
@@ -20,26 +26,55 @@ interface SimFile {
   durableImage: Uint8Array | null;
 }
 
-/**
- * A private copy. `new Uint8Array(buffer)` walks a Buffer element by element (10 ms for the
- * WAL's preallocated megabyte); set() is one memcpy.
- */
-function copyOf(data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(data.length);
-  out.set(data);
+/** Length of `data` without its trailing zero bytes (word at a time). */
+function trimmedLength(data: Uint8Array): number {
+  let end = data.length;
+  while (end > 0 && (data.byteOffset + end) % 4 !== 0) if (data[--end] !== 0) return end + 1;
+  const start = Math.ceil(data.byteOffset / 4) * 4 - data.byteOffset;
+  if (end > start) {
+    const words = new Uint32Array(data.buffer, data.byteOffset + start, (end - start) >>> 2);
+    let w = words.length;
+    while (w > 0 && words[w - 1] === 0) w--;
+    end = start + w * 4;
+  }
+  while (end > 0 && data[end - 1] === 0) end--;
+  return end;
+}
+
+function fileOf(data: Uint8Array): SimFile {
+  const filled = trimmedLength(data);
+  const bytes = new Uint8Array(filled);
+  bytes.set(data.subarray(0, filled));
+  return { bytes, filled, length: data.length, durableLength: data.length, durableImage: null };
+}
+
+/** The file's first `n` bytes (default: all), as a new array. */
+function contents(f: SimFile, n = f.length): Uint8Array {
+  const out = new Uint8Array(n);
+  out.set(f.bytes.subarray(0, Math.min(f.filled, n)));
   return out;
 }
 
-function image(f: SimFile): Uint8Array {
-  if (f.chunks.length === 1 && f.chunks[0]!.length === f.length) return f.chunks[0]!;
-  const out = new Uint8Array(f.length);
-  let at = 0;
-  for (const c of f.chunks) {
-    out.set(c, at);
-    at += c.length;
+/** Stores `data` at `position` (growing the stored prefix; a gap below it stays zero). */
+function store(f: SimFile, data: Uint8Array, position: number): void {
+  const end = position + data.length;
+  if (end > f.bytes.length) {
+    const grown = new Uint8Array(Math.max(end, 2 * f.bytes.length));
+    grown.set(f.bytes.subarray(0, f.filled));
+    f.bytes = grown;
   }
-  f.chunks = [out];
-  return out;
+  f.bytes.set(data, position);
+  f.filled = Math.max(f.filled, end);
+  f.length = Math.max(f.length, end);
+}
+
+/** Cuts the file to `length` bytes (the stored bytes past it are zeroed, so a later gap reads as zeros). */
+function cut(f: SimFile, length: number): void {
+  if (f.filled > length) {
+    f.bytes.fill(0, length, f.filled);
+    f.filled = length;
+  }
+  f.length = length;
 }
 
 export class SimDiskFiles {
@@ -61,7 +96,7 @@ export class SimDiskFiles {
   durable(path: string): Uint8Array | null {
     const f = this.files.get(path);
     if (!f) return null;
-    return f.durableImage ?? image(f).subarray(0, f.durableLength);
+    return f.durableImage ?? contents(f, f.durableLength);
   }
 
   /** Every file's durable bytes (a confidentiality test scans them). */
@@ -71,20 +106,23 @@ export class SimDiskFiles {
 
   /** The process died: unsynced bytes survive only as a random prefix, perhaps garbled at its end. */
   crash(prng: Prng, corruptProbability: number): void {
-    for (const f of this.files.values()) {
-      const all = image(f);
-      const base = f.durableImage ?? all.subarray(0, f.durableLength);
-      const extra = f.durableImage ? new Uint8Array(0) : all.subarray(f.durableLength);
-      const keep = prng.int(extra.length + 1);
-      const out = new Uint8Array(base.length + keep);
-      out.set(base, 0);
-      out.set(extra.subarray(0, keep), base.length);
-      if (keep > 0 && prng.chance(corruptProbability)) out[out.length - 1]! ^= 0x5a;
-      this.tornBytes += extra.length - keep;
-      f.chunks = [out];
-      f.length = out.length;
-      f.durableLength = out.length;
-      f.durableImage = null;
+    for (const [path, f] of this.files) {
+      if (f.durableImage) {
+        // A truncate since the last sync: the durable image survives whole, nothing unsynced does.
+        prng.int(1); // (the draw for "how much of the unsynced part", which is empty)
+        this.files.set(path, fileOf(f.durableImage));
+        continue;
+      }
+      const extra = f.length - f.durableLength;
+      const keep = prng.int(extra + 1);
+      const kept = f.durableLength + keep;
+      cut(f, kept);
+      if (keep > 0 && prng.chance(corruptProbability)) {
+        const at = kept - 1;
+        store(f, Uint8Array.of((at < f.filled ? (f.bytes[at] as number) : 0) ^ 0x5a), at);
+      }
+      this.tornBytes += extra - keep;
+      f.durableLength = f.length;
     }
   }
 
@@ -106,30 +144,13 @@ export class SimDiskFiles {
       write: async (data, position) => {
         const f = files.get(path);
         if (!f) throw new Error(`sim disk: ${path} is not open`);
-        // Inside the file (the WAL writes into its preallocated zeroed tail): overwrite in place; copying
-        // the whole image on each write made appends quadratic, the simulator's hottest line.
-        if (position + data.length <= f.length && position !== f.length) {
-          image(f).set(data, position);
-          return;
-        }
-        const copy = copyOf(data); // the caller may reuse its buffer
-        if (position === f.length) f.chunks.push(copy);
-        else {
-          const all = image(f);
-          const out = new Uint8Array(Math.max(f.length, position + copy.length));
-          out.set(all, 0);
-          out.set(copy, position);
-          f.chunks = [out];
-        }
-        f.length = Math.max(f.length, position + copy.length);
+        store(f, data, position); // a copy: the caller may reuse its buffer
       },
       truncate: async (length) => {
         const f = files.get(path);
         if (!f || length >= f.length) return;
-        const all = image(f);
-        f.durableImage ??= all.slice(0, f.durableLength);
-        f.chunks = [all.slice(0, length)];
-        f.length = length;
+        f.durableImage ??= contents(f, f.durableLength);
+        cut(f, length);
         f.durableLength = Math.min(f.durableLength, length);
       },
       sync: () =>
@@ -147,22 +168,11 @@ export class SimDiskFiles {
       mkdir: async () => {},
       read: async (path) => {
         const f = files.get(path);
-        return f ? copyOf(image(f)) : null;
+        return f ? contents(f) : null;
       },
       writeAtomic: (path, data) => {
-        const copy = copyOf(data);
-        return new Promise<void>((resolve) =>
-          afterFsync(
-            () =>
-              files.set(path, {
-                chunks: [copy],
-                length: copy.length,
-                durableLength: copy.length,
-                durableImage: null,
-              }),
-            resolve,
-          ),
-        );
+        const file = fileOf(data);
+        return new Promise<void>((resolve) => afterFsync(() => files.set(path, file), resolve));
       },
       openForWrite: async (path) => {
         if (!files.has(path)) throw new Error(`sim disk: no file ${path}`);
