@@ -5,7 +5,8 @@
  *     faults measured in the same run;
  *   - seeds per minute for `hsmpool sim raft --seeds N` (scenario random, 60 s each);
  *   - the pool simulator (the shipped node in virtual time, scenario random, 30 s each):
- *     simulated seconds per wall second, and its ratio to the Raft cluster's rate.
+ *     simulated seconds per wall second (goal: >= 1,000, issue 13), and its ratio to the
+ *     Raft cluster's rate measured in the same run (the ratio is what survives a loaded machine).
  */
 import { Prng } from "@hsmpool/faults";
 import {
@@ -72,9 +73,12 @@ console.log(
   `3 nodes, random faults (medium): ${Math.round(faulty.rate)} simulated s per wall s (${Math.round(faulty.events)} events/s, ${faulty.faults} faults)`,
 );
 console.log(`ratio faults / no faults: ${(faulty.rate / quiet.rate).toFixed(2)}`);
-console.log(
-  `goal ratio: ${(faulty.rate / GOAL_SIM_S_PER_WALL_S).toFixed(2)} (>= 1.00 meets the goal of ${GOAL_SIM_S_PER_WALL_S} simulated s per wall s)`,
-);
+/** "goal ratio R: met" or "NOT met" against GOAL_SIM_S_PER_WALL_S. */
+function goal(rate: number): string {
+  const ratio = rate / GOAL_SIM_S_PER_WALL_S;
+  return `goal ratio ${ratio.toFixed(2)}: ${ratio >= 1 ? "met" : "NOT met"} (goal ${GOAL_SIM_S_PER_WALL_S} simulated s per wall s)`;
+}
+console.log(goal(faulty.rate));
 
 const sweepStart = performance.now();
 const sweep = runSweep({ from: 1, count: 100 });
@@ -87,11 +91,12 @@ console.log(
 console.log(`200-seed run (hsmpool sim raft --seeds 200) estimate: ${((200 / perMinute) * 60).toFixed(1)} s`);
 
 const poolSeeds = 10;
+await runPoolSim({ seed: poolSeeds + 1 }); // warm up the JIT (and the simulated HSMs' per-process key cache)
 const poolStart = performance.now();
 let poolSimulatedUs = 0;
 for (let seed = 1; seed <= poolSeeds; seed++) poolSimulatedUs += (await runPoolSim({ seed })).simulatedUs;
 const poolRate = poolSimulatedUs / US_PER_S / ((performance.now() - poolStart) / 1000);
 console.log(
   `pool (shipped PoolNode, scenario random, ${poolSeeds} seeds of 30 s): ${Math.round(poolRate)} simulated s per wall s ` +
-    `(ratio to the 3-node Raft cluster with faults: ${(poolRate / faulty.rate).toFixed(2)}; goal ratio ${(poolRate / GOAL_SIM_S_PER_WALL_S).toFixed(2)})`,
+    `(ratio to the 3-node Raft cluster with faults: ${(poolRate / faulty.rate).toFixed(2)}; ${goal(poolRate)})`,
 );
