@@ -123,6 +123,7 @@ export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
 function isZero(bytes: Uint8Array): boolean {
   let i = 0;
   while (i < bytes.length && (bytes.byteOffset + i) % 4 !== 0) if (bytes[i++] !== 0) return false;
+  if (i === bytes.length) return true;
   const words = new Uint32Array(bytes.buffer, bytes.byteOffset + i, (bytes.length - i) >>> 2);
   for (let w = 0; w < words.length; w++) if (words[w] !== 0) return false;
   for (i += words.length * 4; i < bytes.length; i++) if (bytes[i] !== 0) return false;
