@@ -234,7 +234,7 @@ describe("disaster recovery: region loss, SD upload with a quorum, restore from 
   );
 
   it(
-    "a backup whose primary is SIGKILLed mid-job is never read as good; a clean backup succeeds",
+    "a backup whose primary is SIGKILLed mid-job is reported by the next primary and never read as good; a clean backup succeeds",
     async () => {
       const sdClient = () => original.securityDomain(primary);
       const crashed = await call<Job>(sdClient(), "StartBackup", { storageUrl });
@@ -243,9 +243,17 @@ describe("disaster recovery: region loss, SD upload with a quorum, restore from 
       expect(await original.signal(victim, "SIGKILL")).toBe(null);
       await original.start(victim);
       primary = await primaryOf(original);
-      // The job ended with the process that ran it: no member reports it, least of all as Succeeded.
-      const gone = await rejection(call(sdClient(), "GetJob", { jobId: crashed.jobId }));
-      expect(codeOf(gone)).toBe("NotFound");
+      // The job's record is replicated: the next primary reports it, and one whose primary died mid-job
+      // ends Failed (Succeeded only if its runner committed the end before the kill).
+      const reported = await call<Job & { startTimeMs: number; endTimeMs: number }>(sdClient(), "GetJob", {
+        jobId: crashed.jobId,
+      });
+      expect(reported).toMatchObject({ jobId: crashed.jobId, folder: crashed.folder });
+      expect(["Failed", "Succeeded"]).toContain(reported.status);
+      expect(Number(reported.endTimeMs)).toBeGreaterThanOrEqual(Number(reported.startTimeMs));
+      if (reported.status === "Failed") expect(reported.errorMessage).toMatch(/stopped before it ended/);
+      // Asked again, on the same or another primary: the same verdict (the first terminal status wins).
+      expect((await call<Job>(sdClient(), "GetJob", { jobId: crashed.jobId })).status).toBe(reported.status);
       const container = new ContainerClient(storageUrl);
       const written = new Map<string, Buffer>();
       for await (const blob of container.listBlobsFlat({ prefix: `${crashed.folder}/` }))
@@ -254,6 +262,7 @@ describe("disaster recovery: region loss, SD upload with a quorum, restore from 
           await container.getBlockBlobClient(blob.name).downloadToBuffer(),
         );
       const manifest = written.get("manifest.json");
+      if (reported.status === "Succeeded") expect(manifest).toBeDefined();
       if (manifest) {
         // The kill came after the job's last write: then it is a complete backup, blob and manifest agree.
         const m = JSON.parse(manifest.toString("utf8")) as { sha256: string; sdId: string };

@@ -688,6 +688,7 @@ export class PoolNode {
       });
       this.keyService = keys;
       const backups = new BackupJobs({
+        nodeId: config.nodeId,
         poolId: config.poolId,
         sd: this.securityDomain,
         store: () => this.keyStore,
@@ -696,6 +697,7 @@ export class PoolNode {
         commit: (requestId, data) => keys.commit(requestId, data),
         logger: logger.child({ part: "backup" }),
         now: this.now,
+        sleep: (ms) => sleep(this.seams.clock, ms),
       });
       this.lifecycleTimer = this.seams.clock.setInterval(
         () => this.runLifecycle(keys),

@@ -14,6 +14,12 @@
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { type AccessOp, validateAccessOp } from "./access/state.js";
 import { KEY_OPS, type KeyOp, type KeyShape } from "./algorithms.js";
+import {
+  type RecordBackupJobCommand,
+  readBackupJob,
+  validateRecordBackupJob,
+  writeBackupJob,
+} from "./backup-job-state.js";
 import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
   type PoolCertificate,
@@ -222,7 +228,8 @@ export type PoolCommand =
   | PurgeKeyCommand
   | SetSettingCommand
   | SetRotationPolicyCommand
-  | RestoreKeyCommand;
+  | RestoreKeyCommand
+  | RecordBackupJobCommand;
 
 export type PoolCommandKind = PoolCommand["kind"];
 
@@ -242,6 +249,7 @@ const KINDS: readonly PoolCommandKind[] = [
   "setSetting",
   "setRotationPolicy",
   "restoreKey",
+  "recordBackupJob",
 ];
 /** Most versions one restored key may carry (one log entry). */
 export const MAX_RESTORED_VERSIONS = 256;
@@ -296,6 +304,8 @@ export function validateCommand(input: unknown): PoolCommand {
       return validateActivate(c);
     case "restoreBackup":
       return validateRestore(c);
+    case "recordBackupJob":
+      return validateRecordBackupJob(c);
     case "access":
       return Object.freeze({
         kind: "access",
@@ -535,6 +545,11 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
     case "restoreBackup":
       writeRestoreFields(w, c);
       break;
+    case "recordBackupJob":
+      w.string(c.requestId);
+      writeBackupJob(w, c.job);
+      w.uint(c.at);
+      break;
     case "access":
       w.string(c.requestId).string(JSON.stringify(c.op)).uint(c.at);
       break;
@@ -625,6 +640,13 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
       return readActivateFields(r);
     case "restoreBackup":
       return readRestoreFields(r);
+    case "recordBackupJob":
+      return {
+        kind,
+        requestId: r.string("requestId", MAX_STRING_BYTES),
+        job: readBackupJob(r),
+        at: r.uint("at"),
+      };
     case "access": {
       const requestId = r.string("requestId", MAX_STRING_BYTES);
       const text = r.string("op", MAX_ACCESS_OP_BYTES);

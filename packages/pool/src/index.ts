@@ -17,6 +17,13 @@ export {
   WRAP_ALGORITHMS,
 } from "./algorithms.js";
 export {
+  type BackupJobKind,
+  type BackupJobRecord,
+  type BackupJobStatus,
+  MAX_BACKUP_JOBS,
+  type RecordBackupJobCommand,
+} from "./backup-job-state.js";
+export {
   type CertificateRole,
   certificateFingerprint,
   certificateSigningBytes,

@@ -25,6 +25,12 @@
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { AccessState } from "./access/state.js";
 import type { KeyOp, KeyShape } from "./algorithms.js";
+import {
+  type BackupJobRecord,
+  readBackupJob,
+  validateBackupJob,
+  writeBackupJob,
+} from "./backup-job-state.js";
 import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
   type GenesisCommand,
@@ -49,7 +55,7 @@ import { requireFingerprint, requireIdentifier, requireTimeMs } from "./validate
 
 export const SNAPSHOT_FORMAT = { magic: "HPS1", version: 1, what: "pool snapshot" } as const;
 /** Snapshot versions this build reads; it writes the lowest one that can hold the state. */
-export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3, 4, 5];
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3, 4, 5, 6];
 /** Largest canonical access-state text in a snapshot. */
 const MAX_ACCESS_STATE_BYTES = 16 * 1024 * 1024;
 const MAX_STRING_BYTES = 1024;
@@ -142,6 +148,8 @@ export interface KeyStoreState {
   settings: PoolSettings;
   /** Rotation policies by key name (live or deleted keys; purge removes it). */
   policies: Map<string, RotationPolicyRecord>;
+  /** Full backup and restore jobs by id (backup-job-state.ts). */
+  backupJobs: Map<string, BackupJobRecord>;
 }
 
 export function emptyState(): KeyStoreState {
@@ -158,6 +166,7 @@ export function emptyState(): KeyStoreState {
     deleted: new Map(),
     settings: DEFAULT_SETTINGS,
     policies: new Map(),
+    backupJobs: new Map(),
   };
 }
 
@@ -199,7 +208,9 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
       .list(q.versions, (w, v) => w.uint(v)),
   );
   const hasAccess = !state.access.isEmpty();
-  const lifecycle = hasLifecycleState(state);
+  const jobs = state.backupJobs.size > 0;
+  // Jobs (version 6) come last: a state with jobs writes every earlier section.
+  const lifecycle = hasLifecycleState(state) || jobs;
   if (
     state.registry.size === 0 &&
     state.removed.size === 0 &&
@@ -239,7 +250,10 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
     writeRotationPolicy(w, p.policy);
     w.uint(p.createdMs).uint(p.updatedMs);
   });
-  return frame({ ...SNAPSHOT_FORMAT, version: 5 }, w.finish());
+  if (!jobs) return frame({ ...SNAPSHOT_FORMAT, version: 5 }, w.finish());
+  // Version 6: full backup and restore jobs.
+  w.list(sortedValues(state.backupJobs), writeBackupJob);
+  return frame({ ...SNAPSHOT_FORMAT, version: 6 }, w.finish());
 }
 
 export function decodeSnapshot(data: Uint8Array): KeyStoreState {
@@ -253,6 +267,12 @@ export function decodeSnapshot(data: Uint8Array): KeyStoreState {
       state.access = AccessState.decode(r.string("access state", MAX_ACCESS_STATE_BYTES));
     }
     if (version >= 5) readLifecycle(r, state);
+    if (version >= 6)
+      for (const raw of r.list("backup jobs", MAX_ITEMS, readBackupJob)) {
+        const job = validateBackupJob(raw);
+        if (state.backupJobs.has(job.jobId)) r.corrupt(`backup job ${job.jobId} appears twice`);
+        state.backupJobs.set(job.jobId, job);
+      }
     r.end();
     return state;
   } catch (e) {

@@ -686,6 +686,7 @@ class KeyModel {
       c.kind === "setRotationPolicy" ||
       c.kind === "activateSecurityDomain" ||
       c.kind === "restoreBackup" ||
+      c.kind === "recordBackupJob" ||
       c.kind === "access"
     )
       throw new Error("not modelled");

@@ -21,6 +21,7 @@ import {
   OPS_BY_TYPE,
   requireAlgorithmFits,
 } from "./algorithms.js";
+import { applyBackupJob, type BackupJobRecord } from "./backup-job-state.js";
 import { certificateFingerprint, verifyOwnerRootCertificate } from "./certificate.js";
 import {
   type AccessCommand,
@@ -125,6 +126,8 @@ export type ApplyOutcome =
   | { kind: "memberRegistered"; member: RegisteredMember }
   | { kind: "securityDomainActivated"; requestId: string; sdId: string; origin: "download" | "upload" }
   | { kind: "backupRestored"; requestId: string; keyName: string | null; keys: number }
+  /** A job record applied; `ignored`: the job had already ended (the first terminal status wins). */
+  | { kind: "backupJobRecorded"; requestId: string; job: BackupJobRecord; ignored: boolean }
   /** An access operation applied; `ignored`: a tenant binding after the first one (no change). */
   | { kind: "accessChanged"; requestId: string; op: AccessOpName; ignored: boolean }
   | {
@@ -290,6 +293,13 @@ export class KeyStore {
           return this.applyActivate(command);
         case "restoreBackup":
           return this.applyRestore(command);
+        case "recordBackupJob": {
+          const { job, ignored } = applyBackupJob(this.state.backupJobs, command.job);
+          return {
+            outcome: { kind: "backupJobRecorded", requestId: command.requestId, job, ignored },
+            effects: [],
+          };
+        }
         case "access":
           return this.applyAccess(command);
         case "rotateKey":
@@ -903,6 +913,11 @@ export class KeyStore {
   }
 
   /** Soft-deleted keys, ordered by name. */
+  /** A full backup or restore job's replicated record (null: unknown, or evicted). */
+  backupJob(jobId: string): BackupJobRecord | null {
+    return this.state.backupJobs.get(jobId) ?? null;
+  }
+
   listDeleted(): DeletedKeyView[] {
     return [...this.state.deleted.keys()].sort(compareNames).map((name) => this.getDeleted(name));
   }

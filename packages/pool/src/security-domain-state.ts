@@ -144,6 +144,8 @@ export function readRecord(r: ByteReader): SecurityDomainRecord {
  */
 const POOL_LOCAL: ReadonlySet<string> = new Set([
   "appliedIndex",
+  // The pool's own job history: a restore does not bring back the jobs of the pool that made the backup.
+  "backupJobs",
   "genesis",
   "members",
   "registry",

@@ -48,25 +48,29 @@ function jobJson(job: BackupJobView): Record<string, unknown> {
   };
 }
 
-function jobOfKind(backups: BackupJobs, r: RestRequest, kind: BackupJobView["kind"]): BackupJobView {
-  const job = backups.get(r.params.jobId as string);
+async function jobOfKind(
+  backups: BackupJobs,
+  r: RestRequest,
+  kind: BackupJobView["kind"],
+): Promise<BackupJobView> {
+  const job = await backups.get(r.params.jobId as string);
   if (job.kind !== kind) fail("NotFound", `no ${kind} job ${job.jobId} (it is a ${job.kind} job)`);
   return job;
 }
 
 export async function fullBackup(backups: BackupJobs, r: RestRequest): Promise<RestResult> {
   const url = storageUrlOf(r.body, "body");
-  const job = backups.startBackup(url);
+  const job = await backups.startBackup(url);
   return accepted(r.baseUrl, `/backup/${job.jobId}/pending`, jobJson(job));
 }
 
 export async function fullBackupStatus(backups: BackupJobs, r: RestRequest): Promise<RestResult> {
-  return { status: 200, body: jobJson(jobOfKind(backups, r, "backup")) };
+  return { status: 200, body: jobJson(await jobOfKind(backups, r, "backup")) };
 }
 
 export async function fullRestore(backups: BackupJobs, r: RestRequest): Promise<RestResult> {
   const url = storageUrlOf(objectField(r.body, "sasTokenParameters"), "sasTokenParameters");
-  const job = backups.startRestore({
+  const job = await backups.startRestore({
     storageUrl: url,
     folder: stringField(r.body, "folderToRestore"),
     keyName: null,
@@ -76,7 +80,7 @@ export async function fullRestore(backups: BackupJobs, r: RestRequest): Promise<
 
 export async function selectiveKeyRestore(backups: BackupJobs, r: RestRequest): Promise<RestResult> {
   const url = storageUrlOf(objectField(r.body, "sasTokenParameters"), "sasTokenParameters");
-  const job = backups.startRestore({
+  const job = await backups.startRestore({
     storageUrl: url,
     folder: stringField(r.body, "folder"),
     keyName: r.params.name as string,
@@ -85,7 +89,7 @@ export async function selectiveKeyRestore(backups: BackupJobs, r: RestRequest): 
 }
 
 export async function restoreStatus(backups: BackupJobs, r: RestRequest): Promise<RestResult> {
-  return { status: 200, body: jobJson(jobOfKind(backups, r, "restore")) };
+  return { status: 200, body: jobJson(await jobOfKind(backups, r, "restore")) };
 }
 
 /** A JWK's first x5c certificate (base64 DER) as PEM; the security-domain package checks it (after the pool's state). */

@@ -4,12 +4,21 @@
  * replicated state as one value (the key store's snapshot: every key, version and
  * whatever else later features replicate), encrypted here under the SD-derived backup
  * key, written to `<folder>/backup.hsbk`; `<folder>/manifest.json` is written last and
- * is what makes a folder a finished backup. A job lives on the primary that ran it: if
- * that node dies mid-job the job is gone with it, never marked Succeeded.
+ * is what makes a folder a finished backup. The primary commits the job's record through
+ * Raft when it starts and when it ends, so after a failover the next primary reports it;
+ * a job still InProgress in the log that no process here runs (its primary died or lost
+ * leadership mid-job) is marked Failed by the primary that is asked about it, and the
+ * first terminal status wins (pool/backup-job-state.ts): such a job never turns Succeeded.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
-import { type ApplyOutcome, encodeCommand, type KeyStore, MAX_RESTORE_STATE_BYTES } from "@hsmpool/pool";
+import {
+  type ApplyOutcome,
+  type BackupJobRecord,
+  encodeCommand,
+  type KeyStore,
+  MAX_RESTORE_STATE_BYTES,
+} from "@hsmpool/pool";
 import { backupDomainId, openBackup, sealBackup } from "@hsmpool/security-domain";
 import type { Logger } from "pino";
 import { type BlobFolder, blobFolder, parseStorageUrl } from "./blob-storage.js";
@@ -17,25 +26,17 @@ import type { SecurityDomainService } from "./sd-service.js";
 
 export const BACKUP_BLOB = "backup.hsbk";
 export const MANIFEST_BLOB = "manifest.json";
-const MAX_JOBS = 256;
+/** Tries to commit a job's end before leaving it to the next primary to fail it. */
+const END_RECORD_ATTEMPTS = 3;
+const END_RECORD_RETRY_MS = 500;
 
-export type JobStatus = "InProgress" | "Succeeded" | "Failed";
+export type JobStatus = BackupJobRecord["status"];
 
-export interface BackupJobView {
-  jobId: string;
-  kind: "backup" | "restore";
-  status: JobStatus;
-  folder: string;
-  startTimeMs: number;
-  endTimeMs: number | null;
-  statusDetails: string;
-  error: { code: string; message: string } | null;
-  keyName: string | null;
-  /** The container's URL without its SAS token (the REST status names it; the token is a credential). */
-  containerUri: string;
-}
+/** A job as reported: its replicated record (containerUri has no SAS token: the token is a credential). */
+export type BackupJobView = BackupJobRecord;
 
 export interface BackupJobsContext {
+  nodeId: string;
   poolId: string;
   sd: SecurityDomainService;
   store(): KeyStore;
@@ -46,6 +47,7 @@ export interface BackupJobsContext {
   folder?: (storageUrl: string, folder: string) => BlobFolder;
   logger: Logger;
   now(): number;
+  sleep(ms: number): Promise<void>;
 }
 
 interface Manifest {
@@ -60,7 +62,8 @@ interface Manifest {
 }
 
 export class BackupJobs {
-  private readonly jobs = new Map<string, BackupJobView>();
+  /** Jobs this process runs now (a record InProgress that is not here has lost its runner). */
+  private readonly running = new Set<string>();
 
   constructor(private readonly ctx: BackupJobsContext) {}
 
@@ -68,30 +71,50 @@ export class BackupJobs {
     return (this.ctx.folder ?? blobFolder)(storageUrl, folder);
   }
 
-  get(jobId: string): BackupJobView {
-    const job = this.jobs.get(jobId);
-    if (!job) {
-      // Jobs live on the primary that runs them: a secondary answers NotLeader (clients and the REST relay go there).
-      this.ctx.requireLeader();
-      fail(
-        "NotFound",
-        `no backup or restore job ${jobId} on this primary (a job ends with the node that ran it: if it restarted, the job did not complete; start a new one)`,
-      );
-    }
-    return { ...job };
+  /**
+   * The job's replicated record, answered by the primary after a read barrier (a secondary answers
+   * NotLeader: clients and the REST relay go to the primary). A job InProgress that this process
+   * does not run lost its primary mid-job: it is failed here, through Raft, before it is reported.
+   */
+  async get(jobId: string): Promise<BackupJobView> {
+    this.ctx.requireLeader();
+    await this.ctx.readBarrier();
+    const job =
+      this.ctx.store().backupJob(jobId) ??
+      fail("NotFound", `no backup or restore job ${jobId} in this pool (the pool keeps its newest jobs)`);
+    if (job.status !== "InProgress" || this.running.has(jobId)) return job;
+    const failed: BackupJobRecord = {
+      ...job,
+      status: "Failed",
+      endTimeMs: Math.max(job.startTimeMs, this.ctx.now()),
+      error: {
+        code: "ServiceUnavailable",
+        message: `the primary running this ${job.kind} (${job.recordedBy}) stopped before it ended; start a new one`,
+      },
+      statusDetails: `the primary running this ${job.kind} stopped before it ended`,
+      recordedBy: this.ctx.nodeId,
+    };
+    this.ctx.logger.warn(
+      { jobId, kind: job.kind, ranOn: job.recordedBy },
+      "job lost its primary: marked Failed",
+    );
+    return this.record(failed);
   }
 
-  startBackup(storageUrl: string): BackupJobView {
+  async startBackup(storageUrl: string): Promise<BackupJobView> {
     const container = parseStorageUrl(storageUrl);
     this.ctx.sd.requireActivated();
     this.ctx.requireLeader();
     const folder = `mhsm-${this.ctx.poolId}-${stamp(this.ctx.now())}`;
     const job = this.newJob("backup", folder, null, "Full backup is in progress", container);
-    void this.run(job, () => this.backup(storageUrl, folder));
-    return { ...job };
+    return this.start(job, () => this.backup(storageUrl, folder));
   }
 
-  startRestore(input: { storageUrl: string; folder: string; keyName: string | null }): BackupJobView {
+  async startRestore(input: {
+    storageUrl: string;
+    folder: string;
+    keyName: string | null;
+  }): Promise<BackupJobView> {
     const container = parseStorageUrl(input.storageUrl);
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(input.folder))
       fail("BadParameter", "folder must be a backup folder name");
@@ -104,8 +127,28 @@ export class BackupJobs {
       input.keyName ? "Selective key restore is in progress" : "Full restore is in progress",
       container,
     );
-    void this.run(job, () => this.restore(input.storageUrl, input.folder, input.keyName));
-    return { ...job };
+    return this.start(job, () => this.restore(input.storageUrl, input.folder, input.keyName));
+  }
+
+  /** Commits the job's InProgress record (the job exists once it is committed), then runs it. */
+  private async start(job: BackupJobRecord, work: () => Promise<string>): Promise<BackupJobView> {
+    const recorded = await this.record(job);
+    this.running.add(job.jobId);
+    void this.run(recorded, work);
+    return recorded;
+  }
+
+  /** Commits a job record through Raft; the applied record (the first terminal status wins). */
+  private async record(job: BackupJobRecord): Promise<BackupJobRecord> {
+    const requestId = randomUUID();
+    const outcome = await this.ctx.commit(
+      requestId,
+      encodeCommand({ kind: "recordBackupJob", requestId, job, at: this.ctx.now() }),
+    );
+    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
+    if (outcome.kind !== "backupJobRecorded")
+      fail("Internal", `unexpected job record outcome ${outcome.kind}`);
+    return outcome.job;
   }
 
   private newJob(
@@ -114,8 +157,8 @@ export class BackupJobs {
     keyName: string | null,
     details: string,
     container: URL,
-  ): BackupJobView {
-    const job: BackupJobView = {
+  ): BackupJobRecord {
+    return {
       jobId: randomUUID().replaceAll("-", ""),
       kind,
       status: "InProgress",
@@ -126,25 +169,38 @@ export class BackupJobs {
       error: null,
       keyName,
       containerUri: `${container.origin}${container.pathname}`,
+      recordedBy: this.ctx.nodeId,
     };
-    this.jobs.set(job.jobId, job);
-    while (this.jobs.size > MAX_JOBS) this.jobs.delete(this.jobs.keys().next().value as string);
-    return job;
   }
 
-  private async run(job: BackupJobView, work: () => Promise<string>): Promise<void> {
+  private async run(job: BackupJobRecord, work: () => Promise<string>): Promise<void> {
+    let end: BackupJobRecord;
     try {
-      job.statusDetails = await work();
-      job.status = "Succeeded";
+      end = { ...job, status: "Succeeded", statusDetails: await work() };
     } catch (e) {
-      job.status = "Failed";
-      job.error = isHsmPoolError(e)
+      const error = isHsmPoolError(e)
         ? { code: e.code, message: e.message }
         : { code: "Internal", message: String(e) };
-      job.statusDetails = job.error.message;
-      this.ctx.logger.warn({ jobId: job.jobId, kind: job.kind, error: job.error }, "backup job failed");
+      end = { ...job, status: "Failed", error, statusDetails: error.message };
+      this.ctx.logger.warn({ jobId: job.jobId, kind: job.kind, error }, "backup job failed");
+    }
+    end = { ...end, endTimeMs: Math.max(job.startTimeMs, this.ctx.now()) };
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.record(end);
+          return;
+        } catch (e) {
+          // Lost leadership or quorum: the next primary fails the job (never Succeeded without this record).
+          if (attempt >= END_RECORD_ATTEMPTS) {
+            this.ctx.logger.warn({ jobId: job.jobId, error: String(e) }, "job end not recorded");
+            return;
+          }
+          await this.ctx.sleep(END_RECORD_RETRY_MS);
+        }
+      }
     } finally {
-      job.endTimeMs = this.ctx.now();
+      this.running.delete(job.jobId);
     }
   }
 

@@ -62,18 +62,22 @@ export function securityDomainImplementation(
     }),
     StartBackup: h(async (r: { storageUrl: string }, call) => {
       await access.authorize(call, A.BackupStart, ROOT_SCOPE);
-      return jobMessage(backups.startBackup(r.storageUrl));
+      return jobMessage(await backups.startBackup(r.storageUrl));
     }),
     StartRestore: h(async (r: { storageUrl: string; folder: string; keyName: string }, call) => {
       // A full restore replaces every key: `/`; a selective one only its key's scope.
       await access.authorize(call, A.RestoreStart, r.keyName ? keyScope(r.keyName) : ROOT_SCOPE);
       return jobMessage(
-        backups.startRestore({ storageUrl: r.storageUrl, folder: r.folder, keyName: r.keyName || null }),
+        await backups.startRestore({
+          storageUrl: r.storageUrl,
+          folder: r.folder,
+          keyName: r.keyName || null,
+        }),
       );
     }),
     GetJob: h(async (r: { jobId: string }, call) => {
       await access.authenticate(call);
-      const job = backups.get(r.jobId);
+      const job = await backups.get(r.jobId);
       await access.authorize(call, job.kind === "backup" ? A.BackupStatus : A.RestoreStatus, ROOT_SCOPE);
       return jobMessage(job);
     }),
