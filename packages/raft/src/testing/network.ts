@@ -4,27 +4,22 @@
  * MemoryStorage *before* its messages enter the network, then applies committed
  * entries to a toy state machine (the list of applied payloads).
  */
+import { Prng } from "@hsmpool/faults";
 import { decodeConfChange } from "../confchange-codec.js";
 import { RawNode } from "../rawnode.js";
 import { MemoryStorage } from "../storage.js";
 import type { ConfState, Entry, Message, ReadState, Role, UnsafeVariant } from "../types.js";
 
-/** mulberry32: small seeded PRNG, good enough for schedules and election jitter. */
+/**
+ * A seeded draw in [0, 1) from the simulator's PRNG (@hsmpool/faults, xoshiro128**):
+ * one generator for every seeded test in the project.
+ */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return drawsOf(Prng.fromSeed(seed));
 }
 
-function hashId(id: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
-  return h >>> 0;
+function drawsOf(p: Prng): () => number {
+  return () => p.float();
 }
 
 export interface NetworkOptions {
@@ -103,7 +98,7 @@ export class Network {
       storage,
       electionTicks: o.electionTicks ?? 10,
       heartbeatTicks: o.heartbeatTicks ?? 1,
-      random: prng((o.seed ?? 1) ^ hashId(id)),
+      random: drawsOf(Prng.fromSeed(o.seed ?? 1).split(`node/${id}`)),
       preVote: o.preVote ?? false,
       checkQuorum: o.checkQuorum ?? false,
       ...(o.disableProposalForwarding ? { disableProposalForwarding: true } : {}),

@@ -9,6 +9,8 @@
  * Actions
  *   cluster n1 n2 n3 [learners=n4] [prevote] [checkquorum] [election=10] [heartbeat=1]
  *           [seed=1] [noforward] [inflight=N] [maxmsg=BYTES]
+ *                                seed: the election-timeout draws (@hsmpool/faults Prng);
+ *                                a story that needs a particular draw names its seed
  *   add-node n4                  a blank node (empty storage) that can be added later
  *   campaign n1                  n1 starts an election now
  *   tick n1,n2|all [xN]          advance logical time (no delivery)
