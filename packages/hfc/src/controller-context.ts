@@ -7,11 +7,13 @@
 import type * as grpc from "@grpc/grpc-js";
 import type { HealingConfig, HealingInput, HealingState } from "@hsmpool/healing";
 import { type HealthConfig, type MemberHealth, STARTING } from "@hsmpool/healing";
-import type { MemberSpec, NodeStatusClient, PoolSpec, RunPaths } from "@hsmpool/wire";
+import type { MemberSpec, PoolSpec, RunPaths } from "@hsmpool/wire";
 import type { Logger } from "pino";
 import type { HfcMetrics } from "./hfc-metrics.js";
 import type { NodeLauncher, NodeProcess } from "./launcher.js";
 import type { RaftTiming } from "./node-config.js";
+import type { HfcSeams, StatusProbe } from "./seams.js";
+import type { HfcVariant } from "./variants.js";
 
 export const POOL_SIZE = 3;
 /** How long nodes get to finish after SIGTERM before SIGKILL (the contract gives a node ~2 s to drain). */
@@ -54,7 +56,7 @@ export interface MemberShell {
   process: NodeProcess | undefined;
   running: boolean;
   probeInFlight: boolean;
-  statusClient: NodeStatusClient | undefined;
+  statusClient: StatusProbe | undefined;
   statusAddress: string;
   /** When the next Status probe is due. */
   nextProbeMs: number;
@@ -70,6 +72,10 @@ export interface ControllerContext {
   readonly healingConfig: HealingConfig;
   readonly log: Logger;
   readonly nowMs: () => number;
+  /** The outside world: clock, run-dir files, processes, launcher, Status probes. */
+  readonly seams: HfcSeams;
+  /** Deliberately broken behaviours (simulator self-tests only; empty in the HFC process). */
+  readonly variants: ReadonlySet<HfcVariant>;
   readonly shells: Map<string, MemberShell>;
   /** The healing controller's state; only the healing loop replaces it (after persisting it). */
   healing: HealingState;

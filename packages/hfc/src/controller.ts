@@ -1,24 +1,16 @@
 /**
  * The HFC process shell: opens the fabric and the fabric CA, places (or resumes)
- * the pool, and wires the parts that do the work around one shared context:
- * the supervisor (node processes), the health poller (Status probes, pool status),
- * the healing loop (pure healing controller, persisted before anything acts) and
- * the control API. Decisions live in pure modules (placement, health, status,
- * node-config, healing/); these parts perform effects.
+ * the pool, and runs the supervision and healing loop (supervision.ts: supervisor,
+ * health poller, healing loop, with the real seams) beside the control API, the
+ * metrics server and the pool endpoint. Decisions live in pure modules (placement,
+ * health, status, node-config, healing/); these parts perform effects.
  */
 import { randomBytes, randomInt } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
 import { writeJsonAtomic } from "@hsmpool/files";
-import type { HealingState } from "@hsmpool/healing";
-import {
-  defaultHealingConfig,
-  type InventoryRack,
-  initialHealingState,
-  placeMembers,
-  restoreHealingState,
-} from "@hsmpool/healing";
+import { type InventoryRack, placeMembers } from "@hsmpool/healing";
 import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { openFabric } from "@hsmpool/platform";
 import type { HfcInfo, MemberSpec, PoolSpec, PoolStatus, TenantBindingRequest } from "@hsmpool/wire";
@@ -41,22 +33,14 @@ import type { Balancer } from "./balancer.js";
 import { readBundleFacts } from "./bundle-facts.js";
 import { ControlApi } from "./control-api.js";
 import type { ControlServer } from "./control-server.js";
-import {
-  type ControllerContext,
-  type ControllerOptions,
-  type MemberShell,
-  POOL_SIZE,
-  poolSpecOf,
-  RECOVERY_PROBE_MS,
-} from "./controller-context.js";
-import { HealingLoop } from "./healing-loop.js";
-import { HealingStore, readFabricStateFile, readHealingFile } from "./healing-store.js";
-import { HealthPoller, poolStatus } from "./health-poller.js";
-import { HfcMetrics } from "./hfc-metrics.js";
+import { type ControllerContext, type ControllerOptions, POOL_SIZE } from "./controller-context.js";
+import { loadHealingState } from "./healing-store.js";
+import { poolStatus } from "./health-poller.js";
 import { FabricCa } from "./pki.js";
 import { startPoolEndpoint } from "./pool-endpoint.js";
 import { allocateLoopbackPorts } from "./ports.js";
-import { NodeSupervisor } from "./supervisor.js";
+import { hostSeams } from "./seams.js";
+import { Supervision, type SupervisionParams } from "./supervision.js";
 
 export { type ControllerOptions, POOL_SIZE } from "./controller-context.js";
 
@@ -64,17 +48,13 @@ const POOL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class FabricController {
   private readonly ctx: ControllerContext;
-  private readonly store: HealingStore;
-  private readonly supervisor: NodeSupervisor;
-  private readonly poller: HealthPoller;
-  private readonly loop: HealingLoop;
+  private readonly supervision: Supervision;
   private readonly controlApi: ControlApi;
   private controlServer: ControlServer | undefined;
   private metricsServer: MetricsServer | undefined;
   private endpoint: Balancer | undefined;
   /** The endpoint port of the previous HFC of this run dir (0: none). */
   private previousEndpointPort = 0;
-  private pollTimer: NodeJS.Timeout | undefined;
   private resolveDone!: () => void;
   /** Resolves once the controller has stopped every node and its server. */
   readonly done = new Promise<void>((r) => {
@@ -82,49 +62,12 @@ export class FabricController {
   });
 
   private constructor(
-    opts: ControllerOptions,
-    paths: RunPaths,
-    fabricDir: string,
-    pool: Omit<PoolSpec, "members">,
-    healing: HealingState,
-    inventory: InventoryRack[],
+    supervision: SupervisionParams,
     private readonly preferredControlPort: number,
     private readonly ca: FabricCa,
-    log: Logger,
-    nowMs: () => number,
   ) {
-    this.store = new HealingStore(paths);
-    this.ctx = {
-      opts,
-      paths,
-      fabricDir,
-      pool,
-      healingConfig: defaultHealingConfig({
-        poolSize: POOL_SIZE,
-        inventory,
-        placementSeed: pool.placementSeed,
-        ...opts.healing,
-      }),
-      log,
-      nowMs,
-      shells: new Map<string, MemberShell>(),
-      healing,
-      stopping: undefined,
-      controlAddress: "",
-      controlPort: 0,
-      metrics: new HfcMetrics({ pool: pool.poolId }, () => poolStatus(this.ctx)),
-      metricsUrl: "",
-      credentials: undefined as never, // set in boot(), before anything probes
-      enqueue: (input) => this.loop.enqueue(input),
-    };
-    this.poller = new HealthPoller(this.ctx);
-    this.supervisor = new NodeSupervisor(this.ctx, (shell, step) => this.poller.applyHealth(shell, step));
-    this.loop = new HealingLoop(
-      this.ctx,
-      this.store,
-      (action) => this.supervisor.perform(action),
-      () => this.poller.logPoolChanges(),
-    );
+    this.supervision = new Supervision(supervision);
+    this.ctx = this.supervision.ctx;
     this.controlApi = new ControlApi(this.ctx, ca, () => void this.shutdown());
   }
 
@@ -143,23 +86,23 @@ export class FabricController {
     const ca = await FabricCa.openOrCreate(paths.pkiDir);
     const pool = await FabricController.loadOrPlacePool(opts, paths, fabric.info.racks, nowMs, log);
     for (const m of pool.members) fabric.server(m.serverId); // a pool.json naming unknown servers fails here
-    const healingFile = await readHealingFile(paths);
-    const healing = healingFile
-      ? restoreHealingState(pool.members, healingFile, await readFabricStateFile(paths))
-      : initialHealingState(pool.members);
+    const seams = hostSeams(opts.launcher);
+    const { healing, controlPort } = await loadHealingState(paths, seams.files, pool.members);
     const { members: _, ...poolParams } = pool;
-    const preferredPort = opts.controlPort || healingFile?.controlPort || claimPort(claim);
+    const preferredPort = opts.controlPort || controlPort || claimPort(claim);
     const controller = new FabricController(
-      opts,
-      paths,
-      fabric.dir,
-      poolParams,
-      healing,
-      fabric.info.racks,
+      {
+        opts,
+        paths,
+        fabricDir: fabric.dir,
+        pool: poolParams,
+        healing,
+        inventory: fabric.info.racks,
+        log,
+        seams,
+      },
       preferredPort,
       ca,
-      log,
-      nowMs,
     );
     controller.previousEndpointPort = claim?.endpointAddress
       ? Number(claim.endpointAddress.split(":")[1])
@@ -257,9 +200,7 @@ export class FabricController {
     ctx.controlPort = Number(this.controlServer.address.split(":")[1]);
     this.metricsServer = await serveMetrics({ registry: ctx.metrics.registry });
     ctx.metricsUrl = this.metricsServer.url;
-    await this.store.save(poolSpecOf(ctx), ctx.healing, ctx.controlPort);
-    await this.supervisor.takeOverNodes();
-    await this.supervisor.writePids();
+    await this.supervision.takeOver();
     this.endpoint = await startPoolEndpoint(ctx, this.previousEndpointPort);
     const info: HfcInfo = {
       pid: process.pid,
@@ -280,10 +221,7 @@ export class FabricController {
       },
       "HFC ready",
     );
-    this.pollTimer = setInterval(
-      () => this.poller.onTimer(),
-      Math.min(RECOVERY_PROBE_MS, ctx.opts.health.healthIntervalMs),
-    );
+    this.supervision.startPolling();
   }
 
   status(): PoolStatus {
@@ -299,10 +237,7 @@ export class FabricController {
   private async stop(): Promise<void> {
     const { ctx } = this;
     ctx.log.info("shutting down");
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    await this.supervisor.stopAll();
-    for (const s of ctx.shells.values()) s.statusClient?.close();
-    await this.supervisor.writePids();
+    await this.supervision.stop();
     await this.controlServer?.close();
     await this.metricsServer?.close();
     await this.endpoint?.close();

@@ -33,7 +33,8 @@ interface LogLine {
   code?: unknown;
 }
 
-async function tail(path: string): Promise<string> {
+/** The last 64 KiB of a node's log ("" when there is none). */
+export async function readLogTail(path: string): Promise<string> {
   const handle = await open(path, "r").catch(() => undefined);
   if (!handle) return "";
   try {
@@ -74,8 +75,12 @@ const EXIT_MEANING = new Map([
  * The refusal that explains this exit, or null when the exit is a plain crash. The
  * log is shared by every launch of the node, so only lines of this pid count.
  */
-export async function refusalOf(logPath: string, exit: ExitFacts): Promise<string | null> {
-  const lines = await linesOf(logPath, exit.pid);
+export async function refusalOf(
+  logPath: string,
+  exit: ExitFacts,
+  tail: (path: string) => Promise<string> = readLogTail,
+): Promise<string | null> {
+  const lines = linesOf(await tail(logPath), exit.pid);
   const refusal = lines.findLast((l) => REFUSAL_MESSAGES.has(l.msg as string));
   if (refusal) return describeRefusal(refusal);
   const what = EXIT_MEANING.get(exit.code ?? -1);
@@ -86,14 +91,18 @@ export async function refusalOf(logPath: string, exit: ExitFacts): Promise<strin
 }
 
 /** The last error (or fatal) line this process logged, described in one line; null when none. */
-export async function lastErrorOf(logPath: string, pid: number): Promise<string | null> {
-  const line = lastErrorLine(await linesOf(logPath, pid));
+export async function lastErrorOf(
+  logPath: string,
+  pid: number,
+  tail: (path: string) => Promise<string> = readLogTail,
+): Promise<string | null> {
+  const line = lastErrorLine(linesOf(await tail(logPath), pid));
   return line ? describeRefusal(line) : null;
 }
 
 /** The log is shared by every launch of the node, so only lines of this pid count. */
-async function linesOf(logPath: string, pid: number): Promise<LogLine[]> {
-  return (await tail(logPath))
+function linesOf(text: string, pid: number): LogLine[] {
+  return text
     .split("\n")
     .map(parseLine)
     .filter((l): l is LogLine => l !== undefined && l.pid === pid && typeof l.msg === "string");

@@ -17,7 +17,7 @@ import {
   statusMismatch,
 } from "@hsmpool/healing";
 import type { MemberSpec, NodeStatus, PoolStatus } from "@hsmpool/wire";
-import { fromServiceError, NodeStatusClient } from "@hsmpool/wire";
+import { fromServiceError } from "@hsmpool/wire";
 import {
   type ControllerContext,
   isLive,
@@ -27,6 +27,7 @@ import {
   shellOf,
   specOf,
 } from "./controller-context.js";
+import type { StatusProbe } from "./seams.js";
 
 export class HealthPoller {
   private nextTickMs = 0;
@@ -67,10 +68,10 @@ export class HealthPoller {
         now + (this.recovering(m, shell) ? Math.min(RECOVERY_PROBE_MS, intervalMs) : intervalMs);
       if (shell.statusAddress !== m.dataAddress) {
         shell.statusClient?.close();
-        shell.statusClient = new NodeStatusClient(m.dataAddress, ctx.credentials);
+        shell.statusClient = ctx.seams.statusProbe(m.dataAddress, ctx.credentials);
         shell.statusAddress = m.dataAddress;
       }
-      const client = shell.statusClient as NodeStatusClient;
+      const client = shell.statusClient as StatusProbe;
       shell.probeInFlight = true;
       client
         .status(deadlineMs)

@@ -6,6 +6,7 @@
 
 export { type ControlServer, startControlServer } from "./control-server.js";
 export { POOL_SIZE } from "./controller.js";
+export type { ControllerOptions } from "./controller-context.js";
 export {
   describeRefusal,
   NODE_EXIT_BAD_CONFIG,
@@ -13,6 +14,7 @@ export {
   NODE_EXIT_LAUNCH_REFUSED,
   refusalOf,
 } from "./exit-reason.js";
+export { loadHealingState } from "./healing-store.js";
 export {
   type LaunchRequest,
   type NodeExit,
@@ -22,3 +24,12 @@ export {
 } from "./launcher.js";
 export { buildNodeConfig, DEFAULT_RAFT_TIMING, type RaftTiming } from "./node-config.js";
 export { FabricCa } from "./pki.js";
+export {
+  type HfcSeams,
+  hostSeams,
+  type ProcessControl,
+  type RunDirFiles,
+  type StatusProbe,
+} from "./seams.js";
+export { Supervision, type SupervisionParams } from "./supervision.js";
+export { HFC_VARIANTS, type HfcVariant, isHfcVariant } from "./variants.js";

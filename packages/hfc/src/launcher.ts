@@ -34,7 +34,8 @@ export interface LaunchedNode extends NodeProcess {
  * healing, fencing, adoption after an HFC crash and `hsmpool kill` work the same.
  */
 export interface NodeLauncher {
-  readonly kind: LauncherKind;
+  /** For the logs: "process", "docker", or the simulator's own. */
+  readonly kind: LauncherKind | "sim";
   /** Starts the node; resolves once it runs (its pid is known). Throws LaunchRefused when it cannot start. */
   launch(req: LaunchRequest): Promise<NodeProcess>;
   /** Watches a node a previous HFC launched and that still runs. */

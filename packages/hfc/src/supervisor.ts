@@ -4,22 +4,11 @@
  * process's exit back to the healing loop. It decides nothing itself: the healing
  * controller's actions say what to launch, fence or stop.
  */
-import { mkdir, readFile } from "node:fs/promises";
 import { isHsmPoolError } from "@hsmpool/errors";
-import { writeJsonAtomic } from "@hsmpool/files";
 import type { HealingAction } from "@hsmpool/healing";
 import { type HealthStep, processExited, STARTING } from "@hsmpool/healing";
 import type { MemberSpec, NodeConfig } from "@hsmpool/wire";
-import {
-  findProcessesByConfig,
-  isOurProcess,
-  isRunning,
-  PUBLIC_FILE_MODE,
-  readNodePids,
-  signalProcess,
-  waitForExit,
-} from "@hsmpool/wire";
-import { readBundleFacts } from "./bundle-facts.js";
+import { PUBLIC_FILE_MODE, parseNodePids } from "@hsmpool/wire";
 import {
   type ControllerContext,
   FENCE_WAIT_MS,
@@ -31,13 +20,16 @@ import {
   specOf,
 } from "./controller-context.js";
 import { lastErrorOf, refusalOf } from "./exit-reason.js";
-import { type LaunchRequest, type NodeLauncher, type NodeProcess, processLauncher } from "./launcher.js";
+import type { LaunchRequest, NodeLauncher, NodeProcess } from "./launcher.js";
 import { buildNodeConfig } from "./node-config.js";
-import { allocateLoopbackPorts } from "./ports.js";
+import type { ProcessControl, RunDirFiles } from "./seams.js";
 import { ensureTestHooksFile } from "./test-hooks.js";
+import { misplacedJoiner } from "./variant-placement.js";
 
 export class NodeSupervisor {
   private readonly launcher: NodeLauncher;
+  private readonly processes: ProcessControl;
+  private readonly files: RunDirFiles;
   private readonly debugBundles = new Map<string, Promise<boolean>>();
 
   constructor(
@@ -45,7 +37,9 @@ export class NodeSupervisor {
     /** Where a process exit's health change goes (the health poller logs it and the pool status). */
     private readonly onHealth: (shell: MemberShell, step: HealthStep) => void,
   ) {
-    this.launcher = ctx.opts.launcher ?? processLauncher;
+    this.launcher = ctx.seams.launcher;
+    this.processes = ctx.seams.processes;
+    this.files = ctx.seams.files;
   }
 
   /**
@@ -58,15 +52,18 @@ export class NodeSupervisor {
    */
   async takeOverNodes(): Promise<void> {
     const { ctx } = this;
-    const previous = await readNodePids(ctx.paths.runDir);
+    const { processes } = this;
+    const previous = parseNodePids(await this.files.readJson(ctx.paths.pidsJson).catch(() => undefined));
     // A node launched just before the previous HFC died may be missing from pids.json.
-    const running = findProcessesByConfig(ctx.healing.members.map((m) => ctx.paths.nodeConfig(m.id)));
+    const running = processes.findByConfig(ctx.healing.members.map((m) => ctx.paths.nodeConfig(m.id)));
     const crashed = Object.keys(previous).length > 0 || running.size > 0;
     const now = ctx.nowMs();
     for (const m of ctx.healing.members) {
       const recorded = previous[m.id];
       const pid =
-        recorded !== undefined && isRunning(recorded) && isOurProcess(recorded, ctx.paths.nodeConfig(m.id))
+        recorded !== undefined &&
+        processes.isRunning(recorded) &&
+        processes.isOurProcess(recorded, ctx.paths.nodeConfig(m.id))
           ? recorded
           : running.get(ctx.paths.nodeConfig(m.id));
       const alive = pid !== undefined;
@@ -76,8 +73,8 @@ export class NodeSupervisor {
             { nodeId: m.id, nodePid: pid, lifecycle: m.lifecycle },
             "stopping a node that must not run",
           );
-          signalProcess(pid, "SIGKILL");
-          await waitForExit(pid, FENCE_WAIT_MS);
+          processes.signal(pid, "SIGKILL");
+          await processes.waitForExit(pid, FENCE_WAIT_MS);
         }
         if (m.lifecycle === "fenced") ctx.enqueue({ type: "fenced", memberId: m.id, atMs: now });
         continue;
@@ -119,9 +116,7 @@ export class NodeSupervisor {
   private async refreshConfig(m: MemberSpec): Promise<void> {
     const { ctx } = this;
     const path = ctx.paths.nodeConfig(m.id);
-    const existing = await readFile(path, "utf8")
-      .then((t) => JSON.parse(t) as NodeConfig)
-      .catch(() => undefined);
+    const existing = await this.readConfig(m.id);
     const config: NodeConfig = existing
       ? {
           ...existing,
@@ -132,8 +127,8 @@ export class NodeSupervisor {
           bundleDir: m.bundleDir,
         }
       : this.nodeConfig(m);
-    await mkdir(this.ctx.paths.nodeStateDir(m.id), { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(path, config, PUBLIC_FILE_MODE);
+    await this.files.mkdir(this.ctx.paths.nodeStateDir(m.id));
+    await this.files.writeJson(path, config, PUBLIC_FILE_MODE);
     if (await this.honoursTestHooks(config.bundleDir))
       await ensureTestHooksFile(this.ctx.paths.nodeDir(m.id));
   }
@@ -142,10 +137,7 @@ export class NodeSupervisor {
   private honoursTestHooks(bundleDir: string): Promise<boolean> {
     let known = this.debugBundles.get(bundleDir);
     if (!known) {
-      known = readBundleFacts(bundleDir).then(
-        (f) => f.debug,
-        () => false,
-      );
+      known = this.ctx.seams.isDebugBundle(bundleDir);
       this.debugBundles.set(bundleDir, known);
     }
     return known;
@@ -154,10 +146,18 @@ export class NodeSupervisor {
   private async addressesFromConfig(
     id: string,
   ): Promise<{ peerAddress: string; dataAddress: string } | undefined> {
-    const config = await readFile(this.ctx.paths.nodeConfig(id), "utf8")
-      .then((t) => JSON.parse(t) as NodeConfig)
-      .catch(() => undefined);
+    const config = await this.readConfig(id);
     return config ? { peerAddress: config.peerListen, dataAddress: config.dataListen } : undefined;
+  }
+
+  private async readConfig(id: string): Promise<NodeConfig | undefined> {
+    const text = await this.files.readText(this.ctx.paths.nodeConfig(id));
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as NodeConfig;
+    } catch {
+      return undefined;
+    }
   }
 
   private nodeConfig(m: MemberSpec): NodeConfig {
@@ -231,8 +231,9 @@ export class NodeSupervisor {
     this.onHealth(shell, processExited(shell.id, shell.health, `process exited (${how})`, ctx.nowMs()));
     if (ctx.stopping) return;
     void this.writePids();
-    const refusal = await refusalOf(ctx.paths.nodeLog(shell.id), { pid: proc.pid, ...exit });
-    const lastError = await lastErrorOf(ctx.paths.nodeLog(shell.id), proc.pid);
+    const tail = (path: string) => this.files.logTail(path);
+    const refusal = await refusalOf(ctx.paths.nodeLog(shell.id), { pid: proc.pid, ...exit }, tail);
+    const lastError = await lastErrorOf(ctx.paths.nodeLog(shell.id), proc.pid, tail);
     if (refusal)
       ctx.log.warn({ nodeId: shell.id, refusal }, "node refused to run; it will not be relaunched");
     ctx.enqueue({
@@ -249,7 +250,7 @@ export class NodeSupervisor {
   async writePids(): Promise<void> {
     const pids: Record<string, number> = {};
     for (const s of this.ctx.shells.values()) if (s.process && s.running) pids[s.id] = s.process.pid;
-    await writeJsonAtomic(this.ctx.paths.pidsJson, pids, PUBLIC_FILE_MODE);
+    await this.files.writeJson(this.ctx.paths.pidsJson, pids, PUBLIC_FILE_MODE);
   }
 
   /** Performs one of the healing controller's actions. */
@@ -273,10 +274,14 @@ export class NodeSupervisor {
     try {
       let spec = m;
       if (m.peerAddress === "") {
-        const [peerPort, dataPort] = await allocateLoopbackPorts(2);
-        spec = { ...m, peerAddress: `127.0.0.1:${peerPort}`, dataAddress: `127.0.0.1:${dataPort}` };
-        await mkdir(ctx.paths.nodeStateDir(m.id), { recursive: true, mode: 0o700 });
-        await writeJsonAtomic(ctx.paths.nodeConfig(m.id), this.nodeConfig(spec), PUBLIC_FILE_MODE);
+        if (ctx.variants.has("neverReplace")) {
+          ctx.log.warn({ nodeId: m.id }, "UNSAFE variant neverReplace: the joiner is not launched");
+          return;
+        }
+        spec = { ...m, ...(await ctx.seams.nodeAddresses(m.id)) };
+        if (ctx.variants.has("replaceIntoUsedRack")) spec = misplacedJoiner(ctx, spec);
+        await this.files.mkdir(ctx.paths.nodeStateDir(m.id));
+        await this.files.writeJson(ctx.paths.nodeConfig(m.id), this.nodeConfig(spec), PUBLIC_FILE_MODE);
       } else {
         await this.refreshConfig(m);
       }
@@ -304,8 +309,8 @@ export class NodeSupervisor {
     const shell = this.ctx.shells.get(memberId);
     const pid = shell?.process && shell.running ? shell.process.pid : undefined;
     if (pid !== undefined) {
-      signalProcess(pid, "SIGKILL");
-      const gone = await waitForExit(pid, FENCE_WAIT_MS);
+      this.processes.signal(pid, "SIGKILL");
+      const gone = await this.processes.waitForExit(pid, FENCE_WAIT_MS);
       this.ctx.log.warn({ nodeId: memberId, nodePid: pid, gone }, "member fenced (SIGKILL)");
     } else {
       this.ctx.log.warn({ nodeId: memberId }, "member fenced (its process was not running)");
@@ -318,38 +323,39 @@ export class NodeSupervisor {
     const shell = this.ctx.shells.get(memberId);
     if (!shell?.process || !shell.running) return;
     const proc = shell.process;
-    signalProcess(proc.pid, signal);
-    signalProcess(proc.pid, "SIGCONT");
+    const { processes } = this;
+    processes.signal(proc.pid, signal);
+    processes.signal(proc.pid, "SIGCONT");
     this.ctx.log.info(
       { nodeId: memberId, nodePid: proc.pid, signal },
       "stopping node the pool no longer needs",
     );
     if (signal === "SIGTERM") {
-      setTimeout(() => {
-        if (shell.process === proc && shell.running) signalProcess(proc.pid, "SIGKILL");
-      }, STOP_GRACE_MS).unref();
+      this.ctx.seams.clock.setTimeout(() => {
+        if (shell.process === proc && shell.running) processes.signal(proc.pid, "SIGKILL");
+      }, STOP_GRACE_MS);
     }
   }
 
   /** Shutdown: SIGTERM every running node, SIGKILL stragglers after a bounded wait. */
   async stopAll(): Promise<void> {
-    const { ctx } = this;
+    const { ctx, processes } = this;
     const running = [...ctx.shells.values()].filter((s) => s.process && s.running);
     for (const s of running) {
       const pid = (s.process as NodeProcess).pid;
-      signalProcess(pid, "SIGTERM");
-      signalProcess(pid, "SIGCONT"); // a stopped process would never see the SIGTERM
+      processes.signal(pid, "SIGTERM");
+      processes.signal(pid, "SIGCONT"); // a stopped process would never see the SIGTERM
     }
     const exitedInTime = (s: MemberShell, ms: number) =>
       Promise.race([
         s.process?.exited.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
+        new Promise<boolean>((r) => ctx.seams.clock.setTimeout(() => r(false), ms)),
       ]);
     await Promise.all(
       running.map(async (s) => {
         if (await exitedInTime(s, STOP_GRACE_MS)) return;
         ctx.log.warn({ nodeId: s.id }, "node did not stop after SIGTERM; sending SIGKILL");
-        signalProcess((s.process as NodeProcess).pid, "SIGKILL");
+        processes.signal((s.process as NodeProcess).pid, "SIGKILL");
         await exitedInTime(s, 2000);
       }),
     );

@@ -121,6 +121,8 @@ export {
   type SingleKeyEvent,
   type SingleKeyOp,
   type SingleKeyResult,
+  singleKeyModel,
+  singleKeyOps,
 } from "./linearizability.js";
 export {
   type DekRequest,

@@ -35,7 +35,8 @@ function step(latest: number, op: SingleKeyOp): { next: number; result: SingleKe
   }
 }
 
-const SINGLE_KEY_MODEL = (initialLatest: number): Model<number, SingleKeyOp, SingleKeyResult> => ({
+/** The single-key model for the search, from a key whose latest version is `initialLatest` (0: absent). */
+export const singleKeyModel = (initialLatest: number): Model<number, SingleKeyOp, SingleKeyResult> => ({
   init: initialLatest,
   step(latest, op, observed) {
     const { next, result } = step(latest, op);
@@ -50,6 +51,19 @@ const SINGLE_KEY_MODEL = (initialLatest: number): Model<number, SingleKeyOp, Sin
  * response that the linearization places after every completed one never took effect and are left out.
  */
 export function linearizeSingleKey(history: readonly SingleKeyEvent[], initialLatest = 0): number[] | null {
+  const r = searchLinearization(
+    singleKeyModel(initialLatest),
+    singleKeyOps(history),
+    Number.POSITIVE_INFINITY,
+  );
+  if (r.verdict !== true) return null;
+  const order = [...r.order];
+  while (order.length > 0 && history[order[order.length - 1] as number]?.returnMs === null) order.pop();
+  return order;
+}
+
+/** The history as the search's operations (intervals in real-time order; no response = unknown outcome). */
+export function singleKeyOps(history: readonly SingleKeyEvent[]): LinOp<SingleKeyOp, SingleKeyResult>[] {
   // Real time as event positions: at equal times a call comes before a return (they overlap).
   const marks = history.flatMap((e, i) => [
     { at: e.callMs, isCall: true, i },
@@ -57,15 +71,10 @@ export function linearizeSingleKey(history: readonly SingleKeyEvent[], initialLa
   ]);
   marks.sort((a, b) => a.at - b.at || (a.isCall ? -1 : 1) - (b.isCall ? -1 : 1) || a.i - b.i);
   const position = new Map(marks.map((m, k) => [`${m.isCall ? "c" : "r"}${m.i}`, k]));
-  const ops: LinOp<SingleKeyOp, SingleKeyResult>[] = history.map((e, i) => ({
+  return history.map((e, i) => ({
     input: e.op,
     output: e.returnMs === null ? undefined : (e.result ?? undefined),
     callIndex: position.get(`c${i}`) as number,
     returnIndex: e.returnMs === null ? Number.POSITIVE_INFINITY : (position.get(`r${i}`) as number),
   }));
-  const r = searchLinearization(SINGLE_KEY_MODEL(initialLatest), ops, Number.POSITIVE_INFINITY);
-  if (r.verdict !== true) return null;
-  const order = [...r.order];
-  while (order.length > 0 && history[order[order.length - 1] as number]?.returnMs === null) order.pop();
-  return order;
 }

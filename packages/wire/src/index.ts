@@ -1,9 +1,10 @@
 /**
  * @hsmpool/wire: the contracts between the processes (HFC, node, SDK/CLI, chaos):
  * proto loaders, gRPC error mapping, config/status/run-dir types and layout,
- * data-plane credentials and the HFC control client.
+ * data-plane credentials, the HFC control client, and the clock seam both process shells take.
  */
 
+export { type Clock, sleep, systemClock, type TimerId } from "./clock.js";
 export { FabricControllerClient, type IssuedCert } from "./control-client.js";
 export { type CsrKeyPair, certDerToPem, createCsrKeyPair } from "./csr.js";
 export {
@@ -41,6 +42,8 @@ export {
   isProcessAlive,
   type LocalBundle,
   PUBLIC_FILE_MODE,
+  parseNodePids,
+  parsePoolSpec,
   poolSpecForFile,
   type RunPaths,
   readHfcInfo,

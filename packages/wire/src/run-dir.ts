@@ -176,9 +176,13 @@ function parseMember(path: string, raw: unknown, i: number): MemberSpec {
 }
 
 export async function readPoolSpec(runDir: string): Promise<PoolSpec | undefined> {
+  const raw = await readJson(runPaths(runDir).poolJson);
+  return raw === undefined ? undefined : parsePoolSpec(runDir, raw);
+}
+
+/** pool.json's contents (bundle dirs resolved against the run dir's state dir); IntegrityError when malformed. */
+export function parsePoolSpec(runDir: string, raw: unknown): PoolSpec {
   const path = runPaths(runDir).poolJson;
-  const raw = await readJson(path);
-  if (raw === undefined) return undefined;
   if (
     !isRecord(raw) ||
     typeof raw.poolId !== "string" ||
@@ -206,7 +210,11 @@ export async function readPoolSpec(runDir: string): Promise<PoolSpec | undefined
 
 /** `{ nodeId: pid }` as last written by the HFC; empty when absent or unreadable. */
 export async function readNodePids(runDir: string): Promise<Record<string, number>> {
-  const raw = await readJson(runPaths(runDir).pidsJson).catch(() => undefined);
+  return parseNodePids(await readJson(runPaths(runDir).pidsJson).catch(() => undefined));
+}
+
+/** pids.json's contents as `{ nodeId: pid }`; anything else reads as empty. */
+export function parseNodePids(raw: unknown): Record<string, number> {
   if (!isRecord(raw)) return {};
   const out: Record<string, number> = {};
   for (const [id, pid] of Object.entries(raw))

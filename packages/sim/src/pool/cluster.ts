@@ -1,4 +1,5 @@
 import type { Prng } from "@hsmpool/faults";
+import { isHfcVariant } from "@hsmpool/hfc";
 import {
   isShellVariant,
   type KeyService,
@@ -19,7 +20,6 @@ import { EventQueue, formatSimTime, US_PER_MS } from "../scheduler.js";
 import { TraceHash, Transcript } from "../trace.js";
 import { holdsOwnership, type MemberView, PoolChecker, PoolInvariantViolation } from "./checker.js";
 import { ClientActor, type ClientEvent, type ClientWorld } from "./clients.js";
-import type { HealingUnsafeMode } from "./healing-actor.js";
 import { type HealingCluster, PoolHealing } from "./healing-world.js";
 import { type MemberHost, PoolMember, simWallMs } from "./member.js";
 import type { PoolFault, PoolScenarioPlan } from "./scenarios.js";
@@ -44,6 +44,12 @@ export const POOL_ID = "sim-pool";
 export const POOL_TICK_US = 50 * US_PER_MS;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
+/** The Raft timing of every simulated node (the HFC writes it into the configs it builds). */
+export const SIM_RAFT_TIMING = {
+  electionTickMs: POOL_TICK_US / US_PER_MS,
+  electionTicks: ELECTION_TICKS,
+  heartbeatTicks: HEARTBEAT_TICKS,
+};
 const MEMBERS = 3;
 
 /** Mean HSM latency per session call (the device serves one call at a time). */
@@ -101,8 +107,6 @@ export interface PoolClusterOptions {
   /** Clients stop issuing operations here, so the end state is quiet. */
   workloadStopUs: number;
   unsafeMode?: PoolUnsafeMode;
-  /** A deliberately wrong healing controller (healing self-test). */
-  healingUnsafeMode?: HealingUnsafeMode | undefined;
   transcript?: (line: string) => void;
 }
 
@@ -272,17 +276,19 @@ export class PoolCluster {
       this.memberNumber.set(id, Number(id.slice(1)));
       return member;
     };
-    voters.forEach((id, i) => {
-      this.spawn(id, simNodeConfig(id, `rack${i + 1}-s1`, "bootstrap", voters, null), `rack${i + 1}`);
-    });
+    // With an HFC, the HFC launches the founders from the configs it writes.
+    if (!plan.healing)
+      voters.forEach((id, i) => {
+        this.spawn(id, simNodeConfig(id, `rack${i + 1}-s1`, "bootstrap", voters, null), `rack${i + 1}`);
+      });
     this.healing = plan.healing
-      ? new PoolHealing(
-          this.healingCluster(),
-          prng.split("healing"),
-          voters,
-          plan.placementSeed ?? 0,
-          options.healingUnsafeMode,
-        )
+      ? new PoolHealing(this.healingCluster(), prng.split("healing"), {
+          poolId: POOL_ID,
+          founders: voters,
+          placementSeed: plan.placementSeed ?? 0,
+          timing: SIM_RAFT_TIMING,
+          variant: unsafe && isHfcVariant(unsafe) ? unsafe : undefined,
+        })
       : null;
   }
 
@@ -290,7 +296,7 @@ export class PoolCluster {
   private healingCluster(): HealingCluster {
     return {
       members: this.members,
-      nowUs: () => this.queue.now,
+      world: this.world,
       after: (delayUs, fn) => this.queue.after(delayUs, { k: "actor", fn }),
       addMember: (id, config, rackId) => {
         const member = this.spawn(id, config, rackId);
@@ -303,10 +309,11 @@ export class PoolCluster {
         this.stats.crashes++;
         return true;
       },
-      restart: (id) => this.restart(this.member(id), true),
+      restart: (id, config) => this.restart(this.member(id), config),
       leader: () => this.leader(),
       firstCreateAckedSince: (us) => this.clients.firstCreateAckedSince(us),
-      trace: (n) => this.trace.add(n),
+      failed: (e) => this.violated(e),
+      loggerFor: (name) => this.loggerFor(name),
       log: (make) => this.log(make),
     };
   }
@@ -490,13 +497,7 @@ export class PoolCluster {
       world: this.world,
       variants: this.variants,
       observerFor: (member) => this.observerFor(member),
-      loggerFor: (member) =>
-        this.options.transcript
-          ? pino(
-              { level: "debug", base: null, timestamp: false },
-              { write: (line: string) => this.log(() => `${member.id} log ${line.trim()}`) },
-            )
-          : SILENT,
+      loggerFor: (member) => this.loggerFor(member.id),
       fatal: (member, error) => {
         this.log(() => `${member.id} cannot continue: ${String(error)}`);
         this.violated(error);
@@ -673,14 +674,24 @@ export class PoolCluster {
     };
   }
 
-  /** `bySupervisor`: the HFC restarts it; anyone else may not restart a member the HFC keeps down. */
-  private restart(m: PoolMember, bySupervisor = false): void {
+  /** With `config`, the HFC restarts it; anyone else may not restart a member the HFC keeps down. */
+  private restart(m: PoolMember, config?: NodeConfig): void {
     if (m.state !== "down") return;
-    if (!bySupervisor && this.healing?.staysDown(m.id)) return;
+    if (!config && this.healing?.staysDown(m.id)) return;
     this.stats.restarts++;
     const saved = m.savedCheckpoint();
     if (saved?.phase === "ownershipProposed") this.stats.provisionalResumes++;
-    m.start();
+    m.start(config);
+  }
+
+  /** A process's log, into the transcript when there is one. */
+  private loggerFor(name: string) {
+    return this.options.transcript
+      ? pino(
+          { level: "debug", base: null, timestamp: false },
+          { write: (line: string) => this.log(() => `${name} log ${line.trim()}`) },
+        )
+      : SILENT;
   }
 
   private healAll(): void {

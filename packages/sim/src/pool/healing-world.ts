@@ -1,56 +1,72 @@
+import { fail } from "@hsmpool/errors";
 import type { Prng } from "@hsmpool/faults";
-import type { InventoryRack, MemberRecord, NodeObservation } from "@hsmpool/healing";
-import type { NodeConfig } from "@hsmpool/node";
+import type { InventoryRack } from "@hsmpool/healing";
+import { type ControllerOptions, type HfcVariant, loadHealingState, Supervision } from "@hsmpool/hfc";
+import { type NodeConfig, parseConfig } from "@hsmpool/node";
+import { type MemberSpec, parsePoolSpec, runPaths } from "@hsmpool/wire";
+import type { Logger } from "pino";
 import { formatSimTime } from "../scheduler.js";
 import { holdsOwnership, PoolInvariantViolation } from "./checker.js";
-import { simNodeConfig } from "./cluster.js";
-import { HealingActor, type HealingUnsafeMode } from "./healing-actor.js";
 import type { PoolMember } from "./member.js";
+import { SimPidTable, SimRunDir, simHfcSeams, simNodeAddresses } from "./shell/hfc.js";
+import { type ShellWorld, SimProcess } from "./shell/process.js";
 import { SIM_MRSIGNER, SIM_SVN } from "./shell/server.js";
 
 /**
  * The fabric around a healing pool in the sim: servers in racks, which member runs
- * where, which servers are lost, and the HFC actor. Joiners are shipped nodes started
- * in join mode: their own joiner calls Membership.Join and the primary's membership
- * driver admits them. The cluster owns the members and the event queue; this class
- * owns everything healing adds, and the "healed" invariant.
+ * where, which servers are lost, and the SHIPPED HFC supervision and healing loop
+ * (@hsmpool/hfc Supervision: supervisor, health poller, healing loop, healing store)
+ * running as a simulated process through its seams (shell/hfc.ts). It launches the
+ * founders, restarts killed processes, fences members of lost servers and launches
+ * joiners (shipped nodes in join mode) on spare servers; it crashes and restarts from
+ * its run dir. The cluster owns the members and the event queue; this class owns
+ * everything healing adds, and the "healed" invariant.
  */
 
 /** What the healing fabric needs from the cluster. */
 export interface HealingCluster {
   readonly members: ReadonlyMap<string, PoolMember>;
-  nowUs(): number;
+  readonly world: ShellWorld;
   /** Run `fn` after `delayUs` (an actor event in the cluster's queue). */
   after(delayUs: number, fn: () => void): void;
   /** A blank member on a new server with its own fresh HSM partition and disk, started at once. */
   addMember(id: string, config: NodeConfig, rackId: string): PoolMember;
   crash(id: string, prng: Prng): boolean;
-  restart(id: string): void;
+  /** Starts a down member again with `config`. */
+  restart(id: string, config: NodeConfig): void;
   leader(): PoolMember | null;
   firstCreateAckedSince(us: number): number | undefined;
-  trace(n: number): void;
+  /** The HFC failed in a way no fault explains (reported as a violation). */
+  failed(error: unknown): void;
+  loggerFor(name: string): Logger;
   log(make: () => string): void;
 }
 
 const RACKS = 6;
 const SERVERS_PER_RACK = 2;
-export const HEALING_INVENTORY: readonly InventoryRack[] = Array.from({ length: RACKS }, (_, r) => ({
+export const HEALING_INVENTORY: InventoryRack[] = Array.from({ length: RACKS }, (_, r) => ({
   id: `rack${r + 1}`,
   servers: Array.from({ length: SERVERS_PER_RACK }, (_, s) => ({ id: `rack${r + 1}-s${s + 1}` })),
 }));
-/** The health polling of the HFC (its defaults: 250 ms, 3 missed polls). */
-const HEALTH_INTERVAL_MS = 250;
-const FAILURE_THRESHOLD = 3;
+const RUN_DIR = "/sim/run";
+const BUNDLE_DIR = "/sim/bundle";
+/**
+ * The HFC's health polling: its defaults, but a server counts as lost after 6 s of
+ * silence instead of 30 s, so a loss late in the fault window heals within the run
+ * (the healing scenario keeps pauses shorter: a longer one would be a second lost server).
+ */
+export const HEALING_HEALTH = { healthIntervalMs: 250, failureThreshold: 3, serverLostAfterMs: 6_000 };
+/** The operator reports a lost server (`hsmpool kill --server`) this long after it went, at most (the HFC may notice first). */
+const REPORT_DELAY_MAX_US = 12_000_000;
 
-function founder(id: string, rack: number): MemberRecord {
+function founder(id: string, rack: number): MemberSpec {
   return {
     id,
     serverId: `rack${rack}-s1`,
     rackId: `rack${rack}`,
     partition: 0,
-    peerAddress: `${id}.sim:7001`,
-    dataAddress: `${id}.sim:7002`,
-    bundleDir: "sim-bundle",
+    ...simNodeAddresses(id),
+    bundleDir: BUNDLE_DIR,
     lifecycle: "active",
     mode: "bootstrap",
     replaces: null,
@@ -63,52 +79,54 @@ function founder(id: string, rack: number): MemberRecord {
   };
 }
 
+const rackOf = (serverId: string) =>
+  HEALING_INVENTORY.find((r) => r.servers.some((s) => s.id === serverId))?.id;
+
 export interface HealingStats {
   kills: number;
   serversLost: number;
   hfcCrashes: number;
   launches: number;
   joinersStarted: number;
-  fences: number;
+}
+
+export interface PoolHealingOptions {
+  poolId: string;
+  founders: readonly string[];
+  placementSeed: number;
+  /** Raft timing the HFC writes into node configs. */
+  timing: ControllerOptions["timing"];
+  /** A deliberately broken HFC shell (self-tests). */
+  variant: HfcVariant | undefined;
 }
 
 export class PoolHealing {
-  readonly hfc: HealingActor;
-  /** Where each member runs (from its launch): the racks invariant reads this, not the HFC's book. */
+  private hfc: { proc: SimProcess; supervision: Supervision | null } | null = null;
+  private hfcIncarnation = 0;
+  private readonly runDir = new SimRunDir();
+  private readonly pids = new SimPidTable();
+  /** Where each member runs (from its launch config): the racks invariant reads this, not the HFC's book. */
   private readonly placement = new Map<string, { serverId: string; rackId: string }>();
   private readonly lost: string[] = [];
-  /** Members nobody but the HFC may start again (killed on purpose, lost, fenced, stopped). */
+  /** Lost servers the operator has reported (again to every HFC that boots). */
+  private readonly reported: string[] = [];
+  /** Members the HFC stopped or fenced: faults leave them alone. */
   private readonly stopped = new Set<string>();
-  readonly stats: HealingStats = {
-    kills: 0,
-    serversLost: 0,
-    hfcCrashes: 0,
-    launches: 0,
-    joinersStarted: 0,
-    fences: 0,
-  };
+  readonly stats: HealingStats = { kills: 0, serversLost: 0, hfcCrashes: 0, launches: 0, joinersStarted: 0 };
 
   constructor(
     private readonly cluster: HealingCluster,
     private readonly prng: Prng,
-    founders: readonly string[],
-    placementSeed: number,
-    unsafeMode: HealingUnsafeMode | undefined,
-  ) {
-    const members = founders.map((id, i) => founder(id, i + 1));
-    for (const m of members) this.placement.set(m.id, { serverId: m.serverId, rackId: m.rackId });
-    this.hfc = new HealingActor(this.world(), {
-      inventory: HEALING_INVENTORY,
-      members,
-      placementSeed,
-      healthIntervalMs: HEALTH_INTERVAL_MS,
-      failureThreshold: FAILURE_THRESHOLD,
-      unsafeMode,
-    });
+    private readonly options: PoolHealingOptions,
+  ) {}
+
+  /** The HFC's healing book (null while it is down or booting). */
+  get book() {
+    return this.hfc?.supervision?.ctx.healing ?? null;
   }
 
   start(): void {
-    this.hfc.start();
+    this.bootHfc();
   }
 
   // ---- Nemesis host parts ------------------------------------------------------------
@@ -118,9 +136,9 @@ export class PoolHealing {
     return !this.stopped.has(id) && !this.isLost(id);
   }
 
-  /** Only the HFC restarts these (Nemesis crash ends and the heal leave them down). */
-  staysDown(id: string): boolean {
-    return this.stopped.has(id) || this.isLost(id);
+  /** With an HFC, only the HFC restarts node processes (a crash's end restarts nothing). */
+  staysDown(_id: string): boolean {
+    return true;
   }
 
   kill(id: string, prng: Prng): boolean {
@@ -133,7 +151,8 @@ export class PoolHealing {
   /**
    * Lose `id`'s server for good. The fault model keeps one server failure at a time:
    * a loss is skipped unless the pool has three running voters and no earlier loss
-   * pending (two voters lost at once would leave no quorum to heal with).
+   * pending (two voters lost at once would leave no quorum to heal with). The HFC
+   * notices by itself (missed health checks) or when the operator reports it.
    */
   loseServer(id: string): boolean {
     const leader = this.cluster.leader();
@@ -151,17 +170,26 @@ export class PoolHealing {
     this.stats.serversLost++;
     this.cluster.crash(id, this.prng);
     this.cluster.log(() => `server ${where.serverId} (${id}) is lost with its disk`);
+    this.cluster.after(this.prng.int(REPORT_DELAY_MAX_US), () => {
+      this.reported.push(where.serverId);
+      this.reportLostServers();
+    });
     return true;
   }
 
   crashSupervisor(): boolean {
-    if (!this.hfc.crash()) return false;
+    if (!this.hfc) return false;
+    this.hfc.proc.kill();
+    this.hfc = null;
     this.stats.hfcCrashes++;
+    this.cluster.log(() => "HFC crashes (its nodes keep running; its run dir survives)");
     return true;
   }
 
   restartSupervisor(): void {
-    this.hfc.restart();
+    if (this.hfc) return;
+    this.cluster.log(() => "HFC restarts from its run dir");
+    this.bootHfc();
   }
 
   private isLost(id: string): boolean {
@@ -169,68 +197,112 @@ export class PoolHealing {
     return where !== undefined && this.lost.includes(where.serverId);
   }
 
-  // ---- the HFC's world --------------------------------------------------------------
+  // ---- the HFC process ---------------------------------------------------------------
 
-  private world() {
+  /** Starts an HFC process: the shipped Supervision, resumed from the run dir (a new pool's the first time). */
+  private bootHfc(): void {
+    this.hfcIncarnation++;
+    const proc = new SimProcess("hfc", this.hfcIncarnation);
+    const hfc: { proc: SimProcess; supervision: Supervision | null } = { proc, supervision: null };
+    this.hfc = hfc;
+    const seams = simHfcSeams(this.cluster.world, proc, this.runDir, this.pids, this.nodeHost());
+    const paths = runPaths(RUN_DIR);
+    const log = this.cluster.loggerFor("hfc");
+    const saved = this.runDir.read(paths.poolJson);
+    const members = saved
+      ? parsePoolSpec(RUN_DIR, JSON.parse(saved)).members
+      : this.options.founders.map((id, i) => founder(id, i + 1));
+    const boot = async () => {
+      const { healing } = await loadHealingState(paths, seams.files, members);
+      const supervision = new Supervision({
+        opts: {
+          runDir: RUN_DIR,
+          fabricDir: "/sim/fabric",
+          nodeMain: "/sim/node/main.js",
+          bundleDir: BUNDLE_DIR,
+          health: HEALING_HEALTH,
+          timing: this.options.timing,
+          logger: log,
+        },
+        paths,
+        fabricDir: "/sim/fabric",
+        pool: { poolId: this.options.poolId, placementSeed: this.options.placementSeed, createdMs: 0 },
+        healing,
+        inventory: HEALING_INVENTORY,
+        log,
+        seams,
+        ...(this.options.variant ? { variants: new Set([this.options.variant]) } : {}),
+      });
+      // The address its control API would listen on (the nodes' configs name it).
+      supervision.ctx.controlAddress = "hfc.sim:7000";
+      hfc.supervision = supervision;
+      await supervision.takeOver();
+      supervision.startPolling();
+      this.reportLostServers();
+    };
+    proc.deliver(() => {
+      boot().catch((e: unknown) => {
+        if (proc.alive) this.cluster.failed(e);
+      });
+    });
+  }
+
+  /** The operator's `hsmpool kill --server` for every lost server the HFC does not know yet (as its control API does). */
+  private reportLostServers(): void {
+    const ctx = this.hfc?.supervision?.ctx;
+    if (!ctx || !this.hfc?.proc.alive) return;
+    for (const serverId of this.reported) {
+      if (ctx.healing.lostServers.some((s) => s.serverId === serverId)) continue;
+      this.cluster.log(() => `operator reports server ${serverId} lost`);
+      ctx.metrics.serverLost("requested");
+      void ctx.enqueue({ type: "server-lost", serverId, atMs: ctx.nowMs() });
+    }
+  }
+
+  /** The simulated servers as the HFC's launcher and signals reach them. */
+  private nodeHost() {
     const c = this.cluster;
     return {
-      nowUs: () => c.nowUs(),
-      after: (delayUs: number, fn: () => void) => c.after(delayUs, fn),
-      processOf: (id: string) => {
-        const m = c.members.get(id);
-        return m?.running ? m.incarnation : null;
+      start: (nodeId: string, configText: string | undefined) => this.launch(nodeId, configText),
+      signal: (nodeId: string, proc: SimProcess, signal: NodeJS.Signals) => {
+        if (signal !== "SIGKILL" && signal !== "SIGTERM") return;
+        const m = c.members.get(nodeId);
+        if (m?.process !== proc) return;
+        this.stopped.add(nodeId);
+        c.crash(nodeId, this.prng);
       },
-      probe: (id: string) => this.probe(id),
-      lostServers: () => this.lost,
-      launch: (record: MemberRecord) => this.launch(record),
-      kill: (id: string) => {
-        this.stopped.add(id);
-        c.crash(id, this.prng);
+      reachable: (nodeId: string) => !this.isLost(nodeId),
+      dataPlane: (nodeId: string) => {
+        const m = c.members.get(nodeId);
+        const proc = m?.process;
+        return m && proc ? { proc, status: () => m.statusAnswer() } : null;
       },
-      trace: (n: number) => c.trace(n),
-      log: (make: () => string) => c.log(make),
     };
   }
 
-  /** A member's Status as the HFC maps it (docs/healing-contract.md, "Status phases"). */
-  private probe(id: string): NodeObservation | null {
-    const m = this.cluster.members.get(id);
-    const v = m?.state === "up" ? m.view() : null;
-    if (!v) return null;
-    const conf = v.conf;
-    const membership = v.membership;
-    const role = membership !== "voter" ? "learner" : v.role === "leader" ? "primary" : "secondary";
-    return {
-      role,
-      membership,
-      ownership: holdsOwnership(v.ownership) ? "synced" : "pending",
-      members: [
-        ...conf.voters.map((v) => ({ id: v, role: "voter" })),
-        ...conf.learners.map((l) => ({ id: l, role: "learner" })),
-      ],
-      svn: SIM_SVN,
-      mrsigner: SIM_MRSIGNER,
+  /** The launcher's side: the node config the HFC wrote, started on its server (restart in place or a new member). */
+  private launch(nodeId: string, configText: string | undefined): SimProcess {
+    if (configText === undefined) fail("LaunchRefused", `no config for ${nodeId}`);
+    // The HFC's config as the node reads it; the simulator keeps the whole log (no compaction), as before.
+    const config: NodeConfig = {
+      ...parseConfig(JSON.parse(configText)),
+      snapshotEveryEntries: 1_000_000_000,
     };
-  }
-
-  private launch(record: MemberRecord): { ok: true; pid: number } | { ok: false; reason: string } {
-    if (this.lost.includes(record.serverId))
-      return { ok: false, reason: `server ${record.serverId} is lost` };
+    const rackId = rackOf(config.serverId);
+    if (!rackId) fail("LaunchRefused", `the fabric has no server ${config.serverId}`);
+    if (this.lost.includes(config.serverId)) fail("LaunchRefused", `server ${config.serverId} is lost`);
     this.stats.launches++;
-    this.stopped.delete(record.id);
-    const existing = this.cluster.members.get(record.id);
-    if (existing) {
-      this.cluster.restart(record.id);
-      return existing.running
-        ? { ok: true, pid: existing.incarnation }
-        : { ok: false, reason: `${record.id} did not start` };
+    this.stopped.delete(nodeId);
+    this.placement.set(nodeId, { serverId: config.serverId, rackId: rackId as string });
+    const existing = this.cluster.members.get(nodeId);
+    if (existing) this.cluster.restart(nodeId, config);
+    else {
+      this.cluster.addMember(nodeId, config, rackId as string);
+      if (config.mode === "join") this.stats.joinersStarted++;
     }
-    // A blank joiner: new server, partition and disk; it asks the listed members to admit it.
-    this.placement.set(record.id, { serverId: record.serverId, rackId: record.rackId });
-    const config = simNodeConfig(record.id, record.serverId, "join", record.joinPeers, record.replaces);
-    const member = this.cluster.addMember(record.id, config, record.rackId);
-    this.stats.joinersStarted++;
-    return { ok: true, pid: member.incarnation };
+    const proc = this.cluster.members.get(nodeId)?.process;
+    if (!proc) fail("LaunchRefused", `${nodeId} did not start`);
+    return proc as SimProcess;
   }
 
   // ---- the healed invariant ---------------------------------------------------------

@@ -1,17 +1,23 @@
-import type { SingleKeyEvent, SingleKeyResult } from "@hsmpool/pool";
+import {
+  type SingleKeyEvent,
+  type SingleKeyResult,
+  searchLinearization,
+  singleKeyModel,
+  singleKeyOps,
+} from "@hsmpool/pool";
 
 /**
  * Linearizability of one key's history (create / delete / get), for histories where
  * every event has a result and a return time (the pool checker resolves unanswered
- * writes from the committed log first). Same model as the pool's linearizeSingleKey:
- * the key's latest version, 0 when absent; create makes latest+1, delete removes all.
+ * writes from the committed log first), with the pool's single-key model and the
+ * project's one search (@hsmpool/pool searchLinearization).
  *
- * Long runs make long histories, and a Wing & Gong search over the whole of one is
- * cubic or worse. But real time cuts it: where no event is in flight (every earlier
- * event returned before the next one was called) every linearization must place all
+ * Long runs make long histories, and a search over the whole of one is cubic or
+ * worse. But real time cuts it: where no event is in flight (every earlier event
+ * returned before the next one was called) every linearization must place all
  * earlier events first. So the history is split at those points and each segment is
- * searched (Wing & Gong with memoisation, as the pool's checker) from every state the
- * previous segment can end in — exact, and each search is small.
+ * searched from every state the previous segment can end in — exact, and each search
+ * is small.
  */
 
 export type KeyHistoryVerdict =
@@ -21,19 +27,8 @@ export type KeyHistoryVerdict =
   /** The search gave up (see MAX_STATES): undecided, which the checker reports as a failure. */
   | { ok: false; reason: "budget"; segment: number[] };
 
-/** Search states per segment before giving up. Segments stay tiny with a few clients; this is a guard. */
-const MAX_STATES = 200_000;
-
-function step(latest: number, op: SingleKeyEvent["op"]): { next: number; result: SingleKeyResult } {
-  switch (op) {
-    case "create":
-      return { next: latest + 1, result: latest + 1 };
-    case "delete":
-      return { next: 0, result: latest === 0 ? "notFound" : "ok" };
-    case "get":
-      return { next: latest, result: latest === 0 ? "notFound" : latest };
-  }
-}
+/** Search steps per segment, start and end state before giving up. Segments stay tiny with a few clients; this is a guard. */
+const MAX_STEPS = 200_000;
 
 /** Indexes of `events` grouped into real-time segments, in order. */
 export function segmentsOf(events: readonly SingleKeyEvent[]): number[][] {
@@ -54,37 +49,25 @@ export function segmentsOf(events: readonly SingleKeyEvent[]): number[][] {
   return out;
 }
 
-/** Every state a segment can end in, from `start`; null when the search budget ran out. */
+/**
+ * Every state a segment can end in, from `start`; null when a search gave up. A state is
+ * an end state when the segment followed by a read observing it (after everything
+ * else) linearizes. Candidates: absent, the start, and every version a create returned.
+ */
 function endStates(events: readonly SingleKeyEvent[], start: number): Set<number> | null {
-  const n = events.length;
-  const placed = new Array<boolean>(n).fill(false);
-  const seen = new Set<string>();
+  const ops = singleKeyOps(events);
+  const after = 2 * events.length;
+  const candidates = new Set<number>([0, start]);
+  for (const e of events) if (e.op === "create" && typeof e.result === "number") candidates.add(e.result);
   const ends = new Set<number>();
-  let budget = MAX_STATES;
-  const search = (latest: number, count: number): boolean => {
-    if (count === n) {
-      ends.add(latest);
-      return true;
-    }
-    const key = `${latest}|${placed.map((p) => (p ? 1 : 0)).join("")}`;
-    if (seen.has(key)) return true;
-    seen.add(key);
-    if (--budget < 0) return false;
-    let horizon = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < n; i++) if (!placed[i]) horizon = Math.min(horizon, events[i]?.returnMs ?? horizon);
-    for (let i = 0; i < n; i++) {
-      const e = events[i] as SingleKeyEvent;
-      if (placed[i] || e.callMs > horizon) continue;
-      const { next, result } = step(latest, e.op);
-      if (e.result !== result) continue;
-      placed[i] = true;
-      const within = search(next, count + 1);
-      placed[i] = false;
-      if (!within) return false;
-    }
-    return true;
-  };
-  return search(start, 0) ? ends : null;
+  for (const end of candidates) {
+    const observed: SingleKeyResult = end === 0 ? "notFound" : end;
+    const read = { input: "get" as const, output: observed, callIndex: after, returnIndex: after + 1 };
+    const r = searchLinearization(singleKeyModel(start), [...ops, read], MAX_STEPS);
+    if (r.verdict === "unknown") return null;
+    if (r.verdict) ends.add(end);
+  }
+  return ends;
 }
 
 /** Is this key's history linearizable (starting from an absent key)? */

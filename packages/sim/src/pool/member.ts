@@ -6,6 +6,7 @@ import {
   type NodeConfig,
   type NodeInternals,
   type NodeObserver,
+  type NodeStatusMessage,
   PoolNode,
   type Randomness,
   type ShellVariants,
@@ -116,6 +117,16 @@ export class PoolMember {
 
   get store(): KeyStore | null {
     return this.view()?.keyStore ?? null;
+  }
+
+  /** What NodeControl.Status answers now (the shipped node's own status); null while its data plane is not served. */
+  statusAnswer(): NodeStatusMessage | null {
+    if (!this.keys || !this.node) return null;
+    try {
+      return this.node.status();
+    } catch {
+      return null;
+    }
   }
 
   get partition(): SimPartition {

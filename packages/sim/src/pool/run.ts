@@ -5,7 +5,6 @@ import { InvariantViolation } from "../raft/invariants.js";
 import { US_PER_S } from "../scheduler.js";
 import { type PoolInvariantName, PoolInvariantViolation } from "./checker.js";
 import { PoolCluster, type PoolStats } from "./cluster.js";
-import type { HealingUnsafeMode } from "./healing-actor.js";
 import { findPoolScenario, POOL_SCENARIO_NAMES, type PoolFault } from "./scenarios.js";
 import { defaultPoolScenario, POOL_UNSAFE_MODES, type PoolUnsafeMode } from "./unsafe.js";
 
@@ -32,8 +31,6 @@ export interface PoolSimOptions {
   transcript?: (line: string) => void;
   /** A deliberately wrong shell behaviour (checker self-test). */
   unsafeMode?: PoolUnsafeMode;
-  /** A deliberately wrong healing controller (healed-invariant self-test). */
-  healingUnsafeMode?: HealingUnsafeMode;
   /** Keep only these faults (indices into the scenario's schedule): how a shrunk failure replays. */
   keepFaults?: readonly number[];
 }
@@ -132,7 +129,6 @@ export async function runPoolSim(options: PoolSimOptions): Promise<PoolSimResult
     livenessBoundUs: longEnough ? livenessBoundUs : Number.POSITIVE_INFINITY,
     workloadStopUs: durationUs - Math.min(WORKLOAD_QUIESCE_US, Math.round(durationUs * 0.1)),
     ...(options.unsafeMode ? { unsafeMode: options.unsafeMode } : {}),
-    ...(options.healingUnsafeMode ? { healingUnsafeMode: options.healingUnsafeMode } : {}),
     ...(options.transcript ? { transcript: options.transcript } : {}),
   });
 

@@ -27,7 +27,7 @@ export interface PoolScenarioPlan {
   hsmFaultProbability: number;
   preVote: boolean;
   checkQuorum: boolean;
-  /** An HFC actor heals the pool (restart in place, replacement on a spare server). */
+  /** The shipped HFC supervision loop heals the pool (restart in place, replacement on a spare server). */
   healing?: boolean;
   /** Seed of the HFC's replacement placement. */
   placementSeed?: number;
@@ -101,6 +101,9 @@ function ackCrashes(ctx: PoolScenarioContext): PoolFault[] {
   }));
 }
 
+/** Longest pause in the healing scenario: below the simulated HFC's serverLostAfterMs (6 s). */
+const HEALING_MAX_PAUSE_US = 4 * US_PER_S;
+
 export const POOL_SCENARIOS: readonly PoolScenario[] = [
   {
     name: "random",
@@ -158,9 +161,13 @@ export const POOL_SCENARIOS: readonly PoolScenario[] = [
     defaultDurationUs: 60 * US_PER_S,
     livenessBoundUs: 30 * US_PER_S,
     description:
-      "an HFC actor heals the pool: random process kills (restart in place), server losses (replacement in another rack) and HFC crashes, plus light random faults",
+      "the shipped HFC supervision loop heals the pool: random process kills (restart in place), server losses (replacement in another rack) and HFC crashes, plus light random faults",
     plan: (ctx) => {
-      const random = randomSchedule(ctx.prng, INTENSITIES.low, ctx.fromUs, ctx.untilUs);
+      // A member paused past the HFC's serverLostAfterMs is a lost server: keep pauses shorter, so the
+      // lose-server faults stay the only losses (two at once leave no quorum to heal with).
+      const random = randomSchedule(ctx.prng, INTENSITIES.low, ctx.fromUs, ctx.untilUs).map((f) =>
+        f.action.kind === "pause" ? { ...f, durationUs: Math.min(f.durationUs, HEALING_MAX_PAUSE_US) } : f,
+      );
       const faults = [...random, ...healingFaults(ctx)].sort((a, b) => a.atUs - b.atUs);
       return { ...base(ctx.prng), faults, healing: true, placementSeed: ctx.prng.nextU32() };
     },

@@ -1,3 +1,4 @@
+import { HFC_VARIANTS, type HfcVariant } from "@hsmpool/hfc";
 import { SHELL_VARIANTS, type ShellVariant } from "@hsmpool/node";
 
 /**
@@ -6,11 +7,17 @@ import { SHELL_VARIANTS, type ShellVariant } from "@hsmpool/node";
  * are broken variants of the SHIPPED node shell (@hsmpool/node seams/variants.ts:
  * sendBeforePersist, readWithoutBarrier, serveWithoutOwnership, ackBeforeCommit,
  * genesisBeforeCommit, checkpointAfterEffects), switched on through NodeOptions.variants;
- * "divergentDek" is a faulty simulated HSM (the first DEK import stores other material).
+ * "divergentDek" is a faulty simulated HSM (the first DEK import stores other material);
+ * neverReplace and replaceIntoUsedRack are broken variants of the SHIPPED HFC shell
+ * (@hsmpool/hfc variants.ts), caught by the healing scenario.
  */
-export type PoolUnsafeMode = ShellVariant | "divergentDek";
+export type PoolUnsafeMode = ShellVariant | HfcVariant | "divergentDek";
 
-export const POOL_UNSAFE_MODES: readonly PoolUnsafeMode[] = [...SHELL_VARIANTS, "divergentDek"];
+export const POOL_UNSAFE_MODES: readonly PoolUnsafeMode[] = [
+  ...SHELL_VARIANTS,
+  ...HFC_VARIANTS,
+  "divergentDek",
+];
 
 /**
  * The scenario whose faults expose each variant: a Genesis accepted or checkpointed at the wrong moment
@@ -24,6 +31,8 @@ export const UNSAFE_MODE_SCENARIOS: Readonly<Record<PoolUnsafeMode, string>> = {
   ackBeforeCommit: "random",
   genesisBeforeCommit: "genesis-crash",
   checkpointAfterEffects: "genesis-crash",
+  neverReplace: "healing",
+  replaceIntoUsedRack: "healing",
   divergentDek: "random",
 };
 

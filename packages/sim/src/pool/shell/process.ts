@@ -24,6 +24,8 @@ export class SimProcess {
   state: ProcessState = "up";
   private held: (() => void)[] = [];
   private readonly heldKeys = new Set<unknown>();
+  /** Who hears of this process's death (its supervisor's exit watch). */
+  private readonly exitWatchers: (() => void)[] = [];
 
   constructor(
     readonly memberId: string,
@@ -70,9 +72,17 @@ export class SimProcess {
   }
 
   kill(): void {
+    if (this.state === "down") return;
     this.state = "down";
     this.held = [];
     this.heldKeys.clear();
+    for (const watch of this.exitWatchers.splice(0)) watch();
+  }
+
+  /** Calls `fn` once this process dies (at once if it has). */
+  onExit(fn: () => void): void {
+    if (this.state === "down") fn();
+    else this.exitWatchers.push(fn);
   }
 }
 
