@@ -6,7 +6,6 @@ import {
   type NodeConfig,
   type NodeInternals,
   type NodeObserver,
-  type NodeStatusMessage,
   PoolNode,
   type Randomness,
   type ShellVariants,
@@ -18,6 +17,7 @@ import {
   type OwnershipState,
   type SingleKeyResult,
 } from "@hsmpool/pool";
+import type { NodeStatus } from "@hsmpool/wire";
 import type { Logger } from "pino";
 import { SimClock, SimProcess } from "./shell/process.js";
 import { type NetWorld, type SimServer, simUnseal } from "./shell/server.js";
@@ -120,7 +120,7 @@ export class PoolMember {
   }
 
   /** What NodeControl.Status answers now (the shipped node's own status); null while its data plane is not served. */
-  statusAnswer(): NodeStatusMessage | null {
+  statusAnswer(): NodeStatus | null {
     if (!this.keys || !this.node) return null;
     try {
       return this.node.status();
