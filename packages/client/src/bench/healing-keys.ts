@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { goalFigure, reportFigure } from "@hsmpool/hfc/bench-support";
 import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/wire";
+import { fillKeys } from "../bench-support/fill-keys.js";
 import { ensureFabric, startPool, stopPool } from "../cli/lifecycle.js";
 import { PoolClient } from "../sdk/pool-client.js";
 
@@ -47,33 +48,6 @@ const healthy = (s: PoolStatus, lost: readonly string[]) =>
   s.members.length === 3 &&
   s.members.every((m) => m.health === "up" && m.ownership === "synced" && !lost.includes(m.server)) &&
   s.healing.every((h) => h.phase === "ready" || h.phase === "failed");
-
-/** Creates up to `keys` keys within the fill budget; returns how many exist. */
-async function fill(client: PoolClient, keys: number): Promise<number> {
-  let next = 0;
-  let created = 0;
-  let failed = 0;
-  const t0 = performance.now();
-  const inBudget = () => performance.now() - t0 < FILL_BUDGET_MS;
-  await Promise.all(
-    Array.from({ length: FILL_IN_FLIGHT }, async () => {
-      for (let i = next++; i < keys && inBudget(); i = next++) {
-        try {
-          await client.createKey({ name: `k${i}`, kty: "EC", crv: "P-256" });
-          created++;
-        } catch {
-          failed++; // e.g. a leader change under load: the bench goes on with the next key
-        }
-        if (created > 0 && created % 2000 === 0)
-          say(`  ${created} keys (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-      }
-    }),
-  );
-  say(
-    `filled ${created} of ${keys} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s (${failed} creates failed)`,
-  );
-  return created;
-}
 
 /** Loses a secondary's server and times the way back to three healthy synced members. */
 async function healOnce(
@@ -125,7 +99,12 @@ async function benchAt(keys: number, label: string): Promise<void> {
     if (!info) throw new Error("no hfc.json");
     const hfc = new FabricControllerClient(info.controlAddress);
     try {
-      const created = await fill(client, keys);
+      const created = await fillKeys(client, {
+        keys,
+        inFlight: FILL_IN_FLIGHT,
+        budgetMs: FILL_BUDGET_MS,
+        say,
+      });
       const status = await hfc.status();
       const perKey = snapshotBytesPerKey(runDir, status, created);
       const lost: string[] = [];
