@@ -65,6 +65,8 @@ const SERVED = [
   "UpdateSetting",
   "FullBackup",
   "FullBackupStatus",
+  "PreFullBackup",
+  "PreFullRestoreOperation",
   "FullRestoreOperation",
   "RestoreStatus",
   "SelectiveKeyRestoreOperation",
@@ -214,6 +216,8 @@ function adjusted(
     p.restoreBlobDetails ??
     p.certificateInfoObject ??
     p.azureStorageBlobContainerUri ??
+    p.preBackupOperationParameters ??
+    p.preRestoreOperationParameters ??
     p.securityDomain ??
     p.security_domain;
   if (row.method === "GET" || row.method === "DELETE") body = undefined; // some examples carry a stray body

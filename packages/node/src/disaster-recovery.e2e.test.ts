@@ -290,6 +290,50 @@ describe("disaster recovery: region loss, SD upload with a quorum, restore from 
       expect(done).toMatchObject({ status: "Succeeded", errorCode: "" });
       folder = done.folder;
       expect(folder).toMatch(/^mhsm-pool-dr-\d+$/);
+      // The pre-checks over REST (jobs too): the container takes writes, the folder opens as a restore would
+      // open it; a folder without a finished backup fails the pre-restore; nothing changes either way.
+      const u = new URL(storageUrl);
+      const sas = { storageResourceUri: `${u.origin}${u.pathname}`, token: u.search.slice(1) };
+      const keyCountBefore = (await original.status(primary))?.keyCount;
+      const preJob = async (method: string, path: string, body: unknown, kind: string) => {
+        const started = await rest(original, primary, method, path, body);
+        expect(started.status).toBe(202);
+        const { jobId } = started.body as { jobId: string };
+        return waitFor(
+          `${path} job to end`,
+          async () => {
+            const r = await rest(original, primary, "GET", `/${kind}/${jobId}/pending`);
+            const job = r.body as {
+              status: string;
+              statusDetails: string;
+              azureStorageBlobContainerUri?: unknown;
+            };
+            return job.status === "InProgress" ? null : job;
+          },
+          LONG,
+        );
+      };
+      expect(await preJob("POST", "/prebackup", sas, "backup")).toMatchObject({
+        status: "Succeeded",
+        azureStorageBlobContainerUri: null,
+      });
+      const preRestore = await preJob(
+        "PUT",
+        "/prerestore",
+        { sasTokenParameters: sas, folderToRestore: folder },
+        "restore",
+      );
+      expect(preRestore).toMatchObject({ status: "Succeeded" });
+      expect(preRestore.statusDetails).toMatch(/holds a backup of this security domain \(\d+ keys\)/);
+      const preMissing = await preJob(
+        "PUT",
+        "/prerestore",
+        { sasTokenParameters: sas, folderToRestore: `${folder}-missing` },
+        "restore",
+      );
+      expect(preMissing).toMatchObject({ status: "Failed" });
+      expect(preMissing.statusDetails).toMatch(/never completed/);
+      expect((await original.status(primary))?.keyCount).toBe(keyCountBefore);
       // After the backup: the expected loss of a region failure, never restored silently.
       await call(original.keyVault(primary), "CreateKey", { name: "dr-late", kty: "EC", crv: "P-256" });
     },

@@ -149,8 +149,24 @@ export const ROUTES: readonly Route[] = [
   op("GET", "/backup/{jobId}/pending", "FullBackupStatus", D.BackupStatus, true, (s, r) =>
     sdApi.fullBackupStatus(s.backups, r),
   ),
-  op("POST", "/prebackup", "PreFullBackup", D.BackupStart, true, undefined, "7.6"),
-  op("PUT", "/prerestore", "PreFullRestoreOperation", D.RestoreStart, true, undefined, "7.6"),
+  op(
+    "POST",
+    "/prebackup",
+    "PreFullBackup",
+    D.BackupStart,
+    true,
+    (s, r) => sdApi.preFullBackup(s.backups, r),
+    "7.6",
+  ),
+  op(
+    "PUT",
+    "/prerestore",
+    "PreFullRestoreOperation",
+    D.RestoreStart,
+    true,
+    (s, r) => sdApi.preFullRestore(s.backups, r),
+    "7.6",
+  ),
   op("PUT", "/restore", "FullRestoreOperation", D.RestoreStart, true, (s, r) =>
     sdApi.fullRestore(s.backups, r),
   ),

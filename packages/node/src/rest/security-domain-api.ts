@@ -42,8 +42,12 @@ function jobJson(job: BackupJobView): Record<string, unknown> {
     jobId: job.jobId,
     startTime: seconds(job.startTimeMs),
     endTime: job.endTimeMs === null ? null : seconds(job.endTimeMs),
+    // A pre-backup check writes no backup: its container URI is null, as the real service's.
     ...(job.kind === "backup"
-      ? { azureStorageBlobContainerUri: `${job.containerUri.replace(/\/+$/, "")}/${job.folder}` }
+      ? {
+          azureStorageBlobContainerUri:
+            job.folder === "" ? null : `${job.containerUri.replace(/\/+$/, "")}/${job.folder}`,
+        }
       : {}),
   };
 }
@@ -62,6 +66,19 @@ export async function fullBackup(backups: BackupJobs, r: RestRequest): Promise<R
   const url = storageUrlOf(r.body, "body");
   const job = await backups.startBackup(url);
   return accepted(r.baseUrl, `/backup/${job.jobId}/pending`, jobJson(job));
+}
+
+export async function preFullBackup(backups: BackupJobs, r: RestRequest): Promise<RestResult> {
+  const job = await backups.startPreBackup(storageUrlOf(r.body, "body"));
+  return accepted(r.baseUrl, `/backup/${job.jobId}/pending`, jobJson(job));
+}
+
+export async function preFullRestore(backups: BackupJobs, r: RestRequest): Promise<RestResult> {
+  const job = await backups.startPreRestore({
+    storageUrl: storageUrlOf(objectField(r.body, "sasTokenParameters"), "sasTokenParameters"),
+    folder: stringField(r.body, "folderToRestore"),
+  });
+  return accepted(r.baseUrl, `/restore/${job.jobId}/pending`, jobJson(job));
 }
 
 export async function fullBackupStatus(backups: BackupJobs, r: RestRequest): Promise<RestResult> {

@@ -26,6 +26,8 @@ import type { SecurityDomainService } from "./sd-service.js";
 
 export const BACKUP_BLOB = "backup.hsbk";
 export const MANIFEST_BLOB = "manifest.json";
+/** What a pre-backup check writes and deletes again (no secret: it proves the container takes writes). */
+const PROBE_BLOB = "prebackup-probe";
 /** Tries to commit a job's end before leaving it to the next primary to fail it. */
 const END_RECORD_ATTEMPTS = 3;
 const END_RECORD_RETRY_MS = 500;
@@ -110,14 +112,32 @@ export class BackupJobs {
     return this.start(job, () => this.backup(storageUrl, folder));
   }
 
+  /** The real service's pre-backup check: the pool can seal a backup and the container takes writes. */
+  async startPreBackup(storageUrl: string): Promise<BackupJobView> {
+    const container = parseStorageUrl(storageUrl);
+    this.ctx.sd.requireActivated();
+    this.ctx.requireLeader();
+    const job = this.newJob("backup", "", null, "Pre full backup is in progress", container);
+    return this.start(job, () => this.preBackup(storageUrl));
+  }
+
+  /** The real service's pre-restore check: the folder holds a finished backup this pool can open; nothing changes. */
+  async startPreRestore(input: { storageUrl: string; folder: string }): Promise<BackupJobView> {
+    const container = parseStorageUrl(input.storageUrl);
+    requireFolderName(input.folder);
+    this.ctx.sd.requireActivated();
+    this.ctx.requireLeader();
+    const job = this.newJob("restore", input.folder, null, "Pre full restore is in progress", container);
+    return this.start(job, () => this.preRestore(input.storageUrl, input.folder));
+  }
+
   async startRestore(input: {
     storageUrl: string;
     folder: string;
     keyName: string | null;
   }): Promise<BackupJobView> {
     const container = parseStorageUrl(input.storageUrl);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(input.folder))
-      fail("BadParameter", "folder must be a backup folder name");
+    requireFolderName(input.folder);
     this.ctx.sd.requireActivated();
     this.ctx.requireLeader();
     const job = this.newJob(
@@ -228,7 +248,37 @@ export class BackupJobs {
     return `Full backup of ${keyCount} keys completed`;
   }
 
+  private async preBackup(storageUrl: string): Promise<string> {
+    await this.ctx.sd.domainKeys();
+    const probe = this.folderOf(storageUrl, `mhsm-${this.ctx.poolId}-prebackup-${stamp(this.ctx.now())}`);
+    await probe.put(PROBE_BLOB, Buffer.from("hsmpool pre-backup check"));
+    await probe.delete(PROBE_BLOB);
+    return "Pre full backup check passed: the pool can seal a backup and the container accepts writes";
+  }
+
+  private async preRestore(storageUrl: string, folder: string): Promise<string> {
+    const { keys } = await this.openBackupFolder(storageUrl, folder);
+    return `Pre full restore check passed: ${folder} holds a backup of this security domain (${keys} keys)`;
+  }
+
   private async restore(storageUrl: string, folder: string, keyName: string | null): Promise<string> {
+    const { state } = await this.openBackupFolder(storageUrl, folder);
+    this.ctx.requireLeader();
+    const requestId = randomUUID();
+    const outcome = await this.ctx.commit(
+      requestId,
+      encodeCommand({ kind: "restoreBackup", requestId, state, keyName, at: this.ctx.now() }),
+    );
+    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
+    if (outcome.kind !== "backupRestored") fail("Internal", `unexpected restore outcome ${outcome.kind}`);
+    return keyName ? `Key ${keyName} restored` : `Full restore of ${outcome.keys} keys completed`;
+  }
+
+  /** A finished backup of this pool's SD, opened in the TEE: manifest, checksum, SD id and seal all checked. */
+  private async openBackupFolder(
+    storageUrl: string,
+    folder: string,
+  ): Promise<{ state: Uint8Array; keys: number }> {
     const source = this.folderOf(storageUrl, folder);
     if (!(await source.exists(MANIFEST_BLOB)))
       fail(
@@ -249,16 +299,13 @@ export class BackupJobs {
     const state = openBackup(keys, blob);
     if (state.length > MAX_RESTORE_STATE_BYTES)
       fail("BadParameter", "the backup is larger than a restore can carry");
-    this.ctx.requireLeader();
-    const requestId = randomUUID();
-    const outcome = await this.ctx.commit(
-      requestId,
-      encodeCommand({ kind: "restoreBackup", requestId, state, keyName, at: this.ctx.now() }),
-    );
-    if (outcome.kind === "rejected") throw new HsmPoolError(outcome.error.code, outcome.error.message);
-    if (outcome.kind !== "backupRestored") fail("Internal", `unexpected restore outcome ${outcome.kind}`);
-    return keyName ? `Key ${keyName} restored` : `Full restore of ${outcome.keys} keys completed`;
+    return { state, keys: manifest.keys ?? 0 };
   }
+}
+
+function requireFolderName(folder: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/.test(folder))
+    fail("BadParameter", "folder must be a backup folder name");
 }
 
 function stamp(ms: number): string {

@@ -21,6 +21,7 @@ export interface BlobFolder {
   put(name: string, data: Uint8Array): Promise<void>;
   get(name: string): Promise<Buffer>;
   exists(name: string): Promise<boolean>;
+  delete(name: string): Promise<void>;
 }
 
 export function parseStorageUrl(url: string): URL {
@@ -56,6 +57,9 @@ export function blobFolder(storageUrl: string, folder: string): BlobFolder {
     },
     async exists(name) {
       return storageCall(async () => (await blob(name)).exists());
+    },
+    async delete(name) {
+      await storageCall(async () => (await blob(name)).deleteIfExists());
     },
   };
 }
