@@ -45,6 +45,16 @@ export const mayHaveApplied = (o: Operation): boolean => {
   return c.type === "fail" && !DEFINITE_WRITE_FAILURES.has(c.error?.code ?? "");
 };
 
+/** The workload's (not final) writes of `key` that make it present or absent. */
+export function keyWrites(ops: readonly Operation[], key: string): Operation[] {
+  return ops.filter(
+    (o) =>
+      !o.invoke.final &&
+      o.invoke.key === key &&
+      (MAKES_PRESENT.has(o.invoke.f) || MAKES_ABSENT.has(o.invoke.f)),
+  );
+}
+
 export function finalObservation(final: ClientEvent | undefined): { seen: "absent" | number | "unread" } {
   if (!final) return { seen: "unread" };
   if (final.type === "ok" && typeof final.value?.version === "number") return { seen: final.value.version };
@@ -63,12 +73,7 @@ export function checkDurability(events: readonly HistoryEvent[], keys: readonly 
   const unread: string[] = [];
   let acknowledged = 0;
   for (const key of keys) {
-    const writes = ops.filter(
-      (o) =>
-        !o.invoke.final &&
-        o.invoke.key === key &&
-        (MAKES_PRESENT.has(o.invoke.f) || MAKES_ABSENT.has(o.invoke.f)),
-    );
+    const writes = keyWrites(ops, key);
     const acked = writes.filter((o) => o.complete?.type === "ok");
     acknowledged += acked.length;
     if (acked.length === 0) continue;

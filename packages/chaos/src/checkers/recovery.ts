@@ -14,7 +14,14 @@
  */
 import { type ClientEvent, type HistoryEvent, type Operation, pairOperations } from "../history.js";
 import type { OpName } from "../scenario/schema.js";
-import { finalObservation, MAKES_ABSENT, MAKES_PRESENT, mayHaveApplied, returnOf } from "./durability.js";
+import {
+  finalObservation,
+  keyWrites,
+  MAKES_ABSENT,
+  MAKES_PRESENT,
+  mayHaveApplied,
+  returnOf,
+} from "./durability.js";
 import type { CheckerResult } from "./result.js";
 
 /** A full backup the harness ran during the workload (history indexes: events before/after it). */
@@ -84,12 +91,7 @@ export function checkRecovery(input: RecoveryInput): CheckerResult {
   let mustRestore = 0;
 
   for (const key of input.keys) {
-    const writes = ops.filter(
-      (o) =>
-        !o.invoke.final &&
-        o.invoke.key === key &&
-        (MAKES_PRESENT.has(o.invoke.f) || MAKES_ABSENT.has(o.invoke.f)),
-    );
+    const writes = keyWrites(ops, key);
     const acked = writes.filter((o) => o.complete?.type === "ok");
     const final = gets.get(key);
     const { seen } = finalObservation(final);
