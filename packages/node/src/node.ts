@@ -258,6 +258,8 @@ export class PoolNode {
       random: () => random.float(),
       preVote: true,
       checkQuorum: true,
+      // Followers learn commits from the next append or heartbeat (see packages/raft README).
+      lazyCommitBroadcast: true,
       applied: recovered.snapshot.meta.index,
     });
     const conf = recovered.snapshot.meta.conf;

@@ -82,6 +82,7 @@ export class Raft {
   private readonly maxSizePerMsgBytes: number;
   private readonly maxInflightMsgs: number;
   private readonly disableProposalForwarding: boolean;
+  private readonly lazyCommitBroadcast: boolean;
   private readonly unsafe: UnsafeVariant | undefined;
 
   constructor(cfg: Config) {
@@ -94,6 +95,7 @@ export class Raft {
     this.maxSizePerMsgBytes = cfg.maxSizePerMsgBytes ?? DEFAULT_MAX_SIZE_PER_MSG_BYTES;
     this.maxInflightMsgs = cfg.maxInflightMsgs ?? DEFAULT_MAX_INFLIGHT_MSGS;
     this.disableProposalForwarding = cfg.disableProposalForwarding ?? false;
+    this.lazyCommitBroadcast = cfg.lazyCommitBroadcast ?? false;
     this.unsafe = cfg.unsafeVariant;
 
     const { hardState, conf } = cfg.storage.initialState();
@@ -454,8 +456,8 @@ export class Raft {
 
     if (this.maybeCommit()) {
       this.releasePendingReadIndex();
-      this.bcastAppend();
-    } else if (pr.canBumpCommit(this.log.committed)) {
+      if (!this.lazyCommitBroadcast) this.bcastAppend();
+    } else if (!this.lazyCommitBroadcast && pr.canBumpCommit(this.log.committed)) {
       this.sendAppend(m.from);
     }
     // Stream more entries while the inflight window allows.

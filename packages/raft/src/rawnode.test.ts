@@ -285,6 +285,33 @@ describe("leader commit through real MsgAppResp traffic", () => {
   });
 });
 
+describe("lazyCommitBroadcast", () => {
+  /** A leader of three with one entry of its term sent; returns what n2's acknowledgement makes it send. */
+  function commitBy(lazy: boolean): { commit: number; afterAck: Message[]; heartbeat: Message[] } {
+    const s = new MemoryStorage(voters3);
+    const node = new RawNode(config("n1", s, { lazyCommitBroadcast: lazy }));
+    electLeader(node, s, ["n2", "n3"]);
+    node.propose(enc.encode("x"));
+    persist(node, s);
+    const term = node.status().term;
+    node.step({ type: "MsgAppResp", from: "n2", to: "n1", term, index: s.lastIndex() });
+    const afterAck = persist(node, s).messages;
+    node.tick();
+    return { commit: node.status().commit, afterAck, heartbeat: persist(node, s).messages };
+  }
+
+  it("commits as eagerly, but sends no empty append for the commit; the next heartbeat carries it", () => {
+    const eager = commitBy(false);
+    const lazy = commitBy(true);
+    expect(lazy.commit).toBe(eager.commit);
+    const emptyApp = (m: Message) => m.type === "MsgApp" && (m.entries ?? []).length === 0;
+    expect(eager.afterAck.filter(emptyApp).map((m) => [m.to, m.commit])).toEqual([["n2", eager.commit]]);
+    expect(lazy.afterAck).toEqual([]);
+    const beat = lazy.heartbeat.find((m) => m.type === "MsgHeartbeat" && m.to === "n2");
+    expect(beat?.commit).toBe(lazy.commit);
+  });
+});
+
 describe("learners", () => {
   it("acknowledgements from learners never commit anything, however many there are", () => {
     const s = new MemoryStorage({ voters: ["n1", "n2", "n3"], learners: ["n4", "n5"] });

@@ -196,6 +196,14 @@ export interface Config {
    * forwarding them as MsgProp. Default false (forward, like etcd).
    */
   disableProposalForwarding?: boolean;
+  /**
+   * A new commit index reaches followers with the next append or heartbeat, not in an
+   * empty MsgApp sent at once (etcd's way, the default false). Saves two messages per
+   * follower per commit (the append and its answer) and a follower Ready; followers
+   * apply up to one heartbeat later. Safe: only fewer messages are sent, and a
+   * follower's ReadIndex round carries the commit index in its heartbeats.
+   */
+  lazyCommitBroadcast?: boolean;
   /** Last applied index on restart (default: the snapshot index in storage). */
   applied?: number;
   /** Test-only: see UnsafeVariant. */

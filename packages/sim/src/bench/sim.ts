@@ -36,6 +36,7 @@ function threeNodePlan(seed: number, withFaults: boolean): ScenarioPlan {
     checkQuorum: true,
     maxSizePerMsgBytes: undefined,
     maxInflightMsgs: undefined,
+    lazyCommitBroadcast: true,
     link: DEFAULT_LINK,
   };
 }

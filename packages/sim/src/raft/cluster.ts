@@ -146,6 +146,7 @@ export class RaftCluster implements NodeHost {
       checkQuorum: plan.checkQuorum,
       maxSizePerMsgBytes: plan.maxSizePerMsgBytes,
       maxInflightMsgs: plan.maxInflightMsgs,
+      lazyCommitBroadcast: plan.lazyCommitBroadcast,
       ...(options.unsafeVariant ? { unsafeVariant: options.unsafeVariant } : {}),
     };
     const voters: NodeId[] = [];

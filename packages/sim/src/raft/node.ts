@@ -45,6 +45,7 @@ export interface RaftTuning {
   checkQuorum: boolean;
   maxSizePerMsgBytes: number | undefined;
   maxInflightMsgs: number | undefined;
+  lazyCommitBroadcast?: boolean;
   unsafeVariant?: UnsafeVariant;
 }
 
@@ -143,6 +144,7 @@ export class SimRaftNode {
         ? { maxSizePerMsgBytes: this.tuning.maxSizePerMsgBytes }
         : {}),
       ...(this.tuning.maxInflightMsgs !== undefined ? { maxInflightMsgs: this.tuning.maxInflightMsgs } : {}),
+      ...(this.tuning.lazyCommitBroadcast ? { lazyCommitBroadcast: true } : {}),
       ...(this.tuning.unsafeVariant ? { unsafeVariant: this.tuning.unsafeVariant } : {}),
     });
     this.state = "up";

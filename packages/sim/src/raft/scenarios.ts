@@ -43,6 +43,8 @@ export interface ScenarioPlan {
   /** Flow control: small values split catch-up into many one-entry appends. */
   maxSizePerMsgBytes: number | undefined;
   maxInflightMsgs: number | undefined;
+  /** Followers learn commits from the next append or heartbeat (as the shipped node runs). */
+  lazyCommitBroadcast: boolean;
   link: LinkConfig;
 }
 
@@ -75,6 +77,8 @@ function base(ctx: ScenarioContext, voters: number): ScenarioPlan {
     checkQuorum: prng.chance(0.7),
     maxSizePerMsgBytes: prng.chance(0.3) ? prng.between(1, 64) : undefined,
     maxInflightMsgs: prng.chance(0.3) ? prng.between(1, 8) : undefined,
+    // Its own stream: the draws above (and so every other seed's plan) stay as they were.
+    lazyCommitBroadcast: prng.split("lazy-commit-broadcast").chance(0.5),
     link: DEFAULT_LINK,
   };
 }
