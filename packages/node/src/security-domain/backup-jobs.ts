@@ -152,8 +152,15 @@ export class BackupJobs {
 
   /** Commits the job's InProgress record (the job exists once it is committed), then runs it. */
   private async start(job: BackupJobRecord, work: () => Promise<string>): Promise<BackupJobView> {
-    const recorded = await this.record(job);
+    // Running from before its record commits: a status read can never see it InProgress with no runner.
     this.running.add(job.jobId);
+    let recorded: BackupJobRecord;
+    try {
+      recorded = await this.record(job);
+    } catch (e) {
+      this.running.delete(job.jobId);
+      throw e;
+    }
     void this.run(recorded, work);
     return recorded;
   }
