@@ -7,7 +7,6 @@
 import { fail } from "@hsmpool/errors";
 import { checkUpgrade } from "@hsmpool/healing";
 import type { MemberSpec } from "@hsmpool/wire";
-import { signalProcess } from "@hsmpool/wire";
 import { readBundleFacts } from "./bundle-facts.js";
 import { type ControlServer, startControlServer } from "./control-server.js";
 import { type ControllerContext, isLive, shellOf, specOf } from "./controller-context.js";
@@ -20,7 +19,8 @@ const KILL_SIGNALS = new Set<NodeJS.Signals>(["SIGKILL", "SIGTERM", "SIGSTOP", "
 export class ControlApi {
   constructor(
     private readonly ctx: ControllerContext,
-    private readonly ca: FabricCa,
+    /** The fabric CA's issuing side (the simulator's fabric issues no certificates). */
+    private readonly ca: Pick<FabricCa, "issueNodeCert" | "issueClientCert">,
     private readonly shutdown: () => void,
   ) {}
 
@@ -86,7 +86,7 @@ export class ControlApi {
     const shell = shellOf(this.ctx, m.id);
     if (!shell.process || !shell.running) fail("Conflict", `node ${m.id} is not running`, { nodeId: m.id });
     const pid = shell.process.pid;
-    signalProcess(pid, signal);
+    this.ctx.seams.processes.signal(pid, signal);
     this.ctx.log.warn({ nodeId: m.id, nodePid: pid, signal, target }, "signal sent to node on request");
     return { nodeId: m.id, pid };
   }
@@ -184,7 +184,8 @@ export class ControlApi {
     return issued;
   }
 
-  private handlers() {
+  /** The operations behind the gRPC methods (the simulator's operator calls them directly). */
+  handlers() {
     return {
       issueNodeCert: (nodeId: string, csrDer: Uint8Array) => this.issueNodeCert(nodeId, csrDer),
       issueClientCert: (csrDer: Uint8Array) => this.ca.issueClientCert(csrDer),

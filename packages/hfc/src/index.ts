@@ -4,6 +4,7 @@
  * controller) are @hsmpool/healing; what the CLI/SDK share with it is @hsmpool/wire.
  */
 
+export { ControlApi } from "./control-api.js";
 export { type ControlServer, startControlServer } from "./control-server.js";
 export { POOL_SIZE } from "./controller.js";
 export type { ControllerOptions } from "./controller-context.js";

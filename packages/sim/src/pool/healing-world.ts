@@ -1,7 +1,13 @@
-import { fail } from "@hsmpool/errors";
+import { fail, isHsmPoolError } from "@hsmpool/errors";
 import type { Prng } from "@hsmpool/faults";
 import type { InventoryRack } from "@hsmpool/healing";
-import { type ControllerOptions, type HfcVariant, loadHealingState, Supervision } from "@hsmpool/hfc";
+import {
+  ControlApi,
+  type ControllerOptions,
+  type HfcVariant,
+  loadHealingState,
+  Supervision,
+} from "@hsmpool/hfc";
 import { type NodeConfig, parseConfig } from "@hsmpool/node";
 import { type MemberSpec, parsePoolSpec, runPaths } from "@hsmpool/wire";
 import type { Logger } from "pino";
@@ -56,6 +62,19 @@ const BUNDLE_DIR = "/sim/bundle";
  * (the healing scenario keeps pauses shorter: a longer one would be a second lost server).
  */
 export const HEALING_HEALTH = { healthIntervalMs: 250, failureThreshold: 3, serverLostAfterMs: 6_000 };
+/** The simulated fabric's CA issues nothing: its network is not TLS (the simulated control API never issues). */
+const NO_CA = {
+  issueNodeCert: () => fail("OperationNotAllowed", "the simulated fabric issues no certificates"),
+  issueClientCert: () => fail("OperationNotAllowed", "the simulated fabric issues no certificates"),
+};
+
+/** One HFC process: the shipped supervision loop once booted, and its control API's operations (the operator's CLI). */
+interface SimHfc {
+  proc: SimProcess;
+  supervision: Supervision | null;
+  operator: ReturnType<ControlApi["handlers"]> | null;
+}
+
 /** The operator reports a lost server (`hsmpool kill --server`) this long after it went, at most (the HFC may notice first). */
 const REPORT_DELAY_MAX_US = 12_000_000;
 
@@ -101,7 +120,7 @@ export interface PoolHealingOptions {
 }
 
 export class PoolHealing {
-  private hfc: { proc: SimProcess; supervision: Supervision | null } | null = null;
+  private hfc: SimHfc | null = null;
   private hfcIncarnation = 0;
   private readonly runDir = new SimRunDir();
   private readonly pids = new SimPidTable();
@@ -141,8 +160,18 @@ export class PoolHealing {
     return true;
   }
 
+  /** The process dies: half the time by the operator's `hsmpool kill` (the HFC's control API), else on its own. */
   kill(id: string, prng: Prng): boolean {
-    if (!this.cluster.crash(id, prng)) return false;
+    const operator = this.hfc?.operator;
+    if (operator && prng.chance(0.5)) {
+      const proc = this.cluster.members.get(id)?.process;
+      if (!proc) return false;
+      this.cluster.log(() => `operator runs hsmpool kill ${id} --signal SIGKILL`);
+      operator
+        .kill(id, "SIGKILL")
+        .catch((e: unknown) => this.cluster.log(() => `hsmpool kill refused: ${e}`));
+      if (proc.alive) return false;
+    } else if (!this.cluster.crash(id, prng)) return false;
     this.stats.kills++;
     this.cluster.log(() => `${id} process is killed (its supervisor must restart it)`);
     return true;
@@ -203,7 +232,7 @@ export class PoolHealing {
   private bootHfc(): void {
     this.hfcIncarnation++;
     const proc = new SimProcess("hfc", this.hfcIncarnation);
-    const hfc: { proc: SimProcess; supervision: Supervision | null } = { proc, supervision: null };
+    const hfc: SimHfc = { proc, supervision: null, operator: null };
     this.hfc = hfc;
     const seams = simHfcSeams(this.cluster.world, proc, this.runDir, this.pids, this.nodeHost());
     const paths = runPaths(RUN_DIR);
@@ -236,6 +265,7 @@ export class PoolHealing {
       // The address its control API would listen on (the nodes' configs name it).
       supervision.ctx.controlAddress = "hfc.sim:7000";
       hfc.supervision = supervision;
+      hfc.operator = new ControlApi(supervision.ctx, NO_CA, () => {}).handlers();
       await supervision.takeOver();
       supervision.startPolling();
       this.reportLostServers();
@@ -250,12 +280,16 @@ export class PoolHealing {
   /** The operator's `hsmpool kill --server` for every lost server the HFC does not know yet (as its control API does). */
   private reportLostServers(): void {
     const ctx = this.hfc?.supervision?.ctx;
-    if (!ctx || !this.hfc?.proc.alive) return;
+    const operator = this.hfc?.operator;
+    if (!ctx || !operator || !this.hfc?.proc.alive) return;
     for (const serverId of this.reported) {
       if (ctx.healing.lostServers.some((s) => s.serverId === serverId)) continue;
-      this.cluster.log(() => `operator reports server ${serverId} lost`);
-      ctx.metrics.serverLost("requested");
-      void ctx.enqueue({ type: "server-lost", serverId, atMs: ctx.nowMs() });
+      this.cluster.log(() => `operator runs hsmpool kill --server ${serverId}`);
+      operator.loseServer(serverId).catch((e: unknown) => {
+        // The HFC may have declared it lost by itself a moment earlier: the CLI then says so.
+        if (isHsmPoolError(e, "Conflict")) this.cluster.log(() => `hsmpool kill --server: ${e.message}`);
+        else this.cluster.failed(e);
+      });
     }
   }
 

@@ -26,9 +26,9 @@ describe("healing scenario", () => {
     const r = await runPoolSim({ seed: 3, scenario: "healing", transcript: (l) => lines.push(l) });
     expect(r.violation?.message).toBeUndefined();
     expect(lines.some((l) => /server \S+ \(n\d\) is lost/.test(l))).toBe(true);
-    expect(lines.some((l) => /hfc log .*"msg":"server declared lost|operator reports server/.test(l))).toBe(
-      true,
-    );
+    expect(
+      lines.some((l) => /hfc log .*"msg":"server declared lost|operator runs hsmpool kill --server/.test(l)),
+    ).toBe(true);
     expect(lines.some((l) => /hfc log .*"nodeId":"n\d".*"msg":"member fenced/.test(l))).toBe(true);
     expect(lines.some((l) => /hfc log .*"mode":"join","launcher":"sim","msg":"node launched"/.test(l))).toBe(
       true,
