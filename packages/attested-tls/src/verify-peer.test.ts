@@ -13,12 +13,13 @@ import {
   customLeaf,
   expiredIdentity,
   forgedIdentity,
+  GOOD_FIELDS,
   ordinaryCa,
   quoteOfCert,
   removeTempDirs,
   type World,
 } from "./test-support.js";
-import { verifyPeer } from "./verify-peer.js";
+import { createPeerVerifier, verifyPeer } from "./verify-peer.js";
 
 let world: World;
 let idA: AttestedIdentity;
@@ -137,6 +138,61 @@ describe("verifyPeer names the failed check", () => {
     expect(() =>
       verifyPeer(idA.certChainDer, world.policy, { vendorRootCertDer: "not a cert" }),
     ).toThrowError(expect.objectContaining({ code: "BadParameter" }));
+  });
+});
+
+describe("evidence cache (a reconnect does not re-verify a chain already checked)", () => {
+  const checkWith = (
+    verify: ReturnType<typeof createPeerVerifier>,
+    chain: readonly Uint8Array[],
+    now: Date,
+  ) => {
+    try {
+      verify(chain, now);
+      return "accepted";
+    } catch (e) {
+      if (isHsmPoolError(e, "AttestationFailed")) return String(e.details?.check);
+      throw e;
+    }
+  };
+
+  it("a cached chain is still refused once any certificate of it has expired, and before it is valid", () => {
+    const verify = createPeerVerifier(world.policy, root);
+    const inside = new Date(idA.notAfter.getTime() - 60_000);
+    const first = verify(idA.certChainDer, inside);
+    expect(verify(idA.certChainDer, inside)).toEqual(first);
+    expect(checkWith(verify, idA.certChainDer, new Date(idA.notAfter.getTime() + 1000))).toBe("validity");
+    expect(checkWith(verify, idA.certChainDer, new Date(idA.notBefore.getTime() - 1000))).toBe("validity");
+    expect(checkWith(verify, idA.certChainDer, inside)).toBe("accepted");
+  });
+
+  it("a chain admitted (and cached) under one policy is refused under a stricter one (revoked measurement, raised SVN floor)", () => {
+    const now = new Date(idA.notAfter.getTime() - 60_000);
+    expect(checkWith(createPeerVerifier(world.policy, root), idA.certChainDer, now)).toBe("accepted");
+    const revoked = { ...world.policy, allowedMeasurements: ["00".repeat(32)] };
+    expect(checkWith(createPeerVerifier(revoked, root), idA.certChainDer, now)).toBe("measurement");
+    const floor = {
+      ...world.policy,
+      allowedSigners: world.policy.allowedSigners.map((r) => ({ ...r, minSvn: GOOD_FIELDS.svn + 1 })),
+    };
+    expect(checkWith(createPeerVerifier(floor, root), idA.certChainDer, now)).toBe("svn");
+    // The original policy still admits it (its own cache, untouched by the others).
+    expect(checkWith(createPeerVerifier(world.policy, root), idA.certChainDer, now)).toBe("accepted");
+  });
+
+  it("any corrupted byte of a cached chain is checked in full and refused", () => {
+    const verify = createPeerVerifier(world.policy, root);
+    const now = new Date(idA.notAfter.getTime() - 60_000);
+    expect(checkWith(verify, idA.certChainDer, now)).toBe("accepted");
+    const leaf = idA.certChainDer[0]!;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: leaf.length - 1 }), fc.integer({ min: 1, max: 255 }), (i, x) => {
+        const bad = Uint8Array.from(leaf);
+        bad[i] = (bad[i] ?? 0) ^ x;
+        expect(checkWith(verify, [bad, ...idA.certChainDer.slice(1)], now)).not.toBe("accepted");
+      }),
+      { numRuns: 50 },
+    );
   });
 });
 

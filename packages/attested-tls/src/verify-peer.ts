@@ -15,7 +15,7 @@
  *   quote-signature  the quote is not signed by a vendor-certified platform key
  *   signer / svn / measurement / debug   the verifier policy (platform checkPolicy)
  */
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { decodeQuote, type EnclaveIdentity, type Policy, parsePolicy, verifyQuote } from "@hsmpool/platform";
 import { sha256Hex } from "./attested-identity.js";
@@ -144,7 +144,87 @@ function rethrowPlatform(e: unknown): never {
 /** A verifier bound to one policy and vendor root, parsed once (the shells run it on every handshake). */
 export type PeerVerifier = (certChainDer: readonly Uint8Array[], now: Date) => VerifiedPeer;
 
+/** Verified chains a verifier remembers (a pool has a handful of peers; bounded against churn). */
+export const EVIDENCE_CACHE_ENTRIES = 256;
+
+/** A chain this verifier admitted, and the window in which every certificate of it (and the root) is valid. */
+interface CachedEvidence {
+  peer: VerifiedPeer;
+  fromMs: number;
+  toMs: number;
+}
+
+/** One key for the exact bytes of a presented chain: any changed byte is another chain. */
+function chainKey(certChainDer: readonly Uint8Array[]): string {
+  const h = createHash("sha256");
+  for (const der of certChainDer) {
+    h.update(
+      Buffer.from([der.length >>> 24, (der.length >>> 16) & 255, (der.length >>> 8) & 255, der.length & 255]),
+    );
+    h.update(der);
+  }
+  return h.digest("hex");
+}
+
+/**
+ * Evidence cache: a reconnecting peer presents the chain it presented before, so the
+ * chain, quote and policy checks (pure functions of the chain bytes, the vendor root and
+ * this verifier's fixed policy) are answered from memory — but only while `now` is inside
+ * the validity of every certificate involved (the quote's platform certificate is the
+ * chain's, so its window is covered too). Outside it the entry is dropped and the full
+ * check runs again, which refuses an expired chain as it always did. A changed policy
+ * (an SVN floor raised, a measurement revoked) keys another cache, empty at first.
+ */
 export function createPeerVerifier(policy: Policy, vendorRoot: Uint8Array | string): PeerVerifier {
+  const verifyFully = createUncachedPeerVerifier(policy, vendorRoot);
+  const cache = evidenceCacheFor(policy, vendorRoot);
+  return (certChainDer, now) => {
+    const key = chainKey(certChainDer);
+    const t = now.getTime();
+    const hit = cache.get(key);
+    if (hit !== undefined) {
+      if (t >= hit.fromMs && t <= hit.toMs) return { ...hit.peer };
+      cache.delete(key);
+    }
+    const { peer, fromMs, toMs } = verifyFully(certChainDer, now);
+    if (cache.size >= EVIDENCE_CACHE_ENTRIES) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+    }
+    cache.set(key, { peer, fromMs, toMs });
+    return { ...peer };
+  };
+}
+
+/**
+ * The evidence cache of one (policy, vendor root) pair, shared by every verifier made with
+ * them: a verdict depends only on the chain bytes, the root, the policy and the time, so a
+ * reconnect over new channel credentials (same policy) still finds what the last one checked.
+ */
+const evidenceCaches = new Map<string, Map<string, CachedEvidence>>();
+const MAX_POLICIES = 16;
+
+function evidenceCacheFor(policy: Policy, vendorRoot: Uint8Array | string): Map<string, CachedEvidence> {
+  const key = createHash("sha256")
+    .update(JSON.stringify(parsePolicy(policy)))
+    .update(trustAnchor(vendorRoot).der)
+    .digest("hex");
+  let cache = evidenceCaches.get(key);
+  if (cache === undefined) {
+    if (evidenceCaches.size >= MAX_POLICIES) {
+      const oldest = evidenceCaches.keys().next();
+      if (!oldest.done) evidenceCaches.delete(oldest.value);
+    }
+    cache = new Map();
+    evidenceCaches.set(key, cache);
+  }
+  return cache;
+}
+
+function createUncachedPeerVerifier(
+  policy: Policy,
+  vendorRoot: Uint8Array | string,
+): (certChainDer: readonly Uint8Array[], now: Date) => CachedEvidence {
   const parsedPolicy = parsePolicy(policy);
   const anchor = trustAnchor(vendorRoot);
   const root = new X509Certificate(Buffer.from(anchor.der));
@@ -180,15 +260,20 @@ export function createPeerVerifier(policy: Policy, vendorRoot: Uint8Array | stri
     } catch (e) {
       return rethrowPlatform(e);
     }
+    const windows = [...chain, root].map(validityOf);
     return {
-      mrenclave: verified.mrenclave,
-      mrsigner: verified.mrsigner,
-      productId: verified.productId,
-      svn: verified.svn,
-      debug: verified.debug,
-      serverId: verified.serverId,
-      rackId: verified.rackId,
-      certFingerprint: sha256Hex(leafDer),
+      peer: {
+        mrenclave: verified.mrenclave,
+        mrsigner: verified.mrsigner,
+        productId: verified.productId,
+        svn: verified.svn,
+        debug: verified.debug,
+        serverId: verified.serverId,
+        rackId: verified.rackId,
+        certFingerprint: sha256Hex(leafDer),
+      },
+      fromMs: Math.max(...windows.map((w) => w.from.getTime())),
+      toMs: Math.min(...windows.map((w) => w.to.getTime())),
     };
   };
 }

@@ -20,7 +20,7 @@ import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { initFabricWithHsms } from "@hsmpool/hsm";
 import { openFabric } from "@hsmpool/platform";
 import type { Command } from "commander";
-import { PoolClient } from "../sdk/pool-client.js";
+import { DEFAULT_ATTEMPT_DEADLINE_MS, PoolClient } from "../sdk/pool-client.js";
 import { chaosIntruders, chaosTenantDir, grantWorkload, workloadCredential } from "./chaos-identity.js";
 import { chaosRegionRecovery } from "./chaos-recovery.js";
 import { out, progress } from "./context.js";
@@ -73,6 +73,8 @@ export const cliPoolDriver: PoolDriver = {
       credential: workloadCredential(runDir),
       retry: { totalTimeoutMs: opTimeoutMs },
       callDeadlineMs: Math.min(5000, opTimeoutMs),
+      // Short attempts: a paused primary holds a call for one attempt, not the whole op timeout.
+      attemptDeadlineMs: Math.min(DEFAULT_ATTEMPT_DEADLINE_MS, opTimeoutMs),
     });
   },
 };

@@ -44,6 +44,8 @@ afterEach(() => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 type Handler = (request: Record<string, unknown>) => unknown;
+/** A handler result that leaves the call unanswered (a member that stopped: SIGSTOP, a partition). */
+const HANG = Symbol("hang");
 
 /** A KeyVault server with the given handlers (an Error/HsmPoolError result is sent as a failure) that counts calls. */
 async function startServer(
@@ -69,7 +71,8 @@ async function startServer(
           toServiceError(new HsmPoolError("Internal", "not in this test")) as grpc.ServiceError,
         );
       try {
-        callback(null, handler(call.request));
+        const result = handler(call.request);
+        if (result !== HANG) callback(null, result);
       } catch (e) {
         callback((e instanceof HsmPoolError ? toServiceError(e) : e) as grpc.ServiceError);
       }
@@ -277,6 +280,37 @@ describe("PoolClient", () => {
     expect(new Set(ids.slice(0, 3)).size).toBe(1);
     expect(ids[3]).not.toBe(ids[0]);
     expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("a primary that stops answering holds a write for one attempt; stale hints naming it are not followed", async () => {
+    const bundle = (r: Record<string, unknown>) => ({ name: r.name, version: 1, kty: "EC", crv: "P-256" });
+    const stopped = await startServer("n1", { CreateKey: () => HANG });
+    // The other member still names the stopped primary twice (its election is under way), then is elected.
+    let staleHints = 2;
+    const next = await startServer("n2", {
+      CreateKey: (r) => (staleHints-- > 0 ? notLeader("n1", stopped.address) : bundle(r)),
+    });
+    const c = new PoolClient({
+      tls: clientTls,
+      credential: {
+        getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 60_000 }),
+      },
+      resource: "https://test-pool.managedhsm.hsmpool.local",
+      endpoints: [stopped.address, next.address],
+      primaryAddress: stopped.address,
+      retry: { initialBackoffMs: 1, maxBackoffMs: 5 },
+      // The operation could wait a minute; one attempt may not.
+      callDeadlineMs: 60_000,
+      attemptDeadlineMs: 300,
+    });
+    clients.push(c);
+    const key = await c.createKey({ name: "k1", kty: "EC", crv: "P-256" });
+    expect(key.name).toBe("k1");
+    expect(stopped.calls.CreateKey).toBe(1);
+    expect(next.calls.CreateKey).toBe(3);
+    expect(c.currentTarget).toBe(next.address);
+    const ids = [...stopped.requests, ...next.requests].map((r) => r.requestId);
+    expect(new Set(ids).size).toBe(1); // every attempt is the same create
   });
 
   it("refuses a server whose certificate is not from the fabric CA", async () => {

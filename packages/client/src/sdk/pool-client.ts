@@ -4,6 +4,13 @@
  * the HFC's pool status or a NotLeader answer's `hsmpool-leader-addr` trailer;
  * NotLeader / ServiceUnavailable / NoQuorum / OwnershipPending / Timeout are retried
  * within a bounded policy (retry.ts); every failure surfaces as an HsmPoolError.
+ *
+ * Failover: each attempt has its own deadline, shorter than the operation's (doubling
+ * after each timed-out attempt at the same member, up to the call deadline), so a member that stopped
+ * answering (SIGSTOP, a partition) holds a call for one attempt, not for the whole
+ * call. A member whose attempt timed out is a suspect for a while: hints naming it are
+ * not followed and rediscovery skips it, so the retry goes to a member that answers and
+ * reaches the new primary as soon as one is elected.
  */
 import { type JsonWebKey, randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
@@ -52,6 +59,12 @@ import type {
 } from "./types.js";
 
 export const DEFAULT_CALL_DEADLINE_MS = 5000;
+/**
+ * First attempt's deadline (about one election timeout of the pool's Raft): long enough
+ * for any key call of a live member on a loaded machine (a slower one gets a doubled
+ * deadline on its next attempt, and writes repeat safely under their request id).
+ */
+export const DEFAULT_ATTEMPT_DEADLINE_MS = 1000;
 
 /** A member's answer, or why it gave none (it is down, or refused). */
 export type MemberAnswer<T> = T | { address: string; error: HsmPoolError };
@@ -79,6 +92,11 @@ export interface PoolClientOptions {
   hfc?: FabricControllerClient;
   retry?: Partial<RetryPolicy>;
   callDeadlineMs?: number;
+  /**
+   * Each attempt's first deadline; at most callDeadlineMs. Default: DEFAULT_ATTEMPT_DEADLINE_MS,
+   * or callDeadlineMs when only that is given.
+   */
+  attemptDeadlineMs?: number;
   /** Injection points for tests. */
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -94,6 +112,7 @@ export interface ConnectOptions {
   credential?: TokenCredential;
   retry?: Partial<RetryPolicy>;
   callDeadlineMs?: number;
+  attemptDeadlineMs?: number;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -182,6 +201,9 @@ export class PoolClient {
   private readonly channels = new Map<string, grpc.Client>();
   private readonly policy: RetryPolicy;
   private readonly deadlineMs: number;
+  private readonly attemptDeadlineMs: number;
+  /** Members whose attempt just timed out, and until when they are suspects. */
+  private readonly suspectUntil = new Map<string, number>();
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly nowMs: () => number;
@@ -201,6 +223,11 @@ export class PoolClient {
     this.tlsCredentials = dataPlaneCredentials(opts.tls);
     this.policy = validateRetryPolicy({ ...DEFAULT_RETRY_POLICY, ...opts.retry });
     this.deadlineMs = opts.callDeadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
+    // A caller that chose a call deadline but no attempt deadline keeps whole-call attempts (long calls, e.g. 100k-key lists).
+    const attempt =
+      opts.attemptDeadlineMs ??
+      (opts.callDeadlineMs !== undefined ? opts.callDeadlineMs : DEFAULT_ATTEMPT_DEADLINE_MS);
+    this.attemptDeadlineMs = Math.min(this.deadlineMs, attempt);
     this.random = opts.random ?? Math.random;
     this.sleep = opts.sleep ?? defaultSleep;
     this.nowMs = opts.nowMs ?? Date.now;
@@ -229,6 +256,7 @@ export class PoolClient {
         hfc,
         ...(opts.retry ? { retry: opts.retry } : {}),
         ...(opts.callDeadlineMs ? { callDeadlineMs: opts.callDeadlineMs } : {}),
+        ...(opts.attemptDeadlineMs ? { attemptDeadlineMs: opts.attemptDeadlineMs } : {}),
       });
     } catch (e) {
       hfc.close();
@@ -623,7 +651,10 @@ export class PoolClient {
     return c;
   }
 
-  /** Where to go next after a failure at `failed`: the HFC's primary unless it is the one that just failed, else the next member. */
+  /**
+   * Where to go next after a failure at `failed`: the HFC's primary unless it is the one
+   * that just failed or a suspect, else the next member that is neither.
+   */
   private async rediscover(failed: string): Promise<string> {
     if (this.opts.hfc) {
       const status = await this.opts.hfc.status(1000).catch(() => undefined);
@@ -631,11 +662,14 @@ export class PoolClient {
         this.endpoints = status.members.map((m) => m.dataAddress);
         this.cryptoEndpoints = syncedAddressesOf(status);
         const primary = primaryAddressOf(status);
-        if (primary && primary !== failed) return primary;
+        if (primary && primary !== failed && !this.isSuspect(primary)) return primary;
       }
     }
+    // Prefer another member that answers; then the one that just answered (no leader yet); a suspect last.
     const others = this.endpoints.filter((a) => a !== failed);
-    const pool = others.length > 0 ? others : this.endpoints;
+    const answering = others.filter((a) => !this.isSuspect(a));
+    if (answering.length === 0 && failed !== "" && !this.isSuspect(failed)) return failed;
+    const pool = answering.length > 0 ? answering : others.length > 0 ? others : this.endpoints;
     const next = pool[this.nextEndpoint++ % pool.length];
     return next ?? failed;
   }
@@ -649,12 +683,17 @@ export class PoolClient {
     return metadata;
   }
 
-  /** The next synced member for a crypto operation (skipping ones that just failed), if any. */
+  private isSuspect(address: string): boolean {
+    return (this.suspectUntil.get(address) ?? 0) > this.nowMs();
+  }
+
+  /** The next synced member for a crypto operation (skipping ones that just failed or timed out), if any. */
   private cryptoEndpoint(): string | undefined {
     const now = this.nowMs();
     for (let i = 0; i < this.cryptoEndpoints.length; i++) {
       const address = this.cryptoEndpoints[this.nextCrypto++ % this.cryptoEndpoints.length];
-      if (address !== undefined && (this.avoidUntil.get(address) ?? 0) <= now) return address;
+      if (address !== undefined && (this.avoidUntil.get(address) ?? 0) <= now && !this.isSuspect(address))
+        return address;
     }
     return undefined;
   }
@@ -663,14 +702,20 @@ export class PoolClient {
     method: string,
     request: object,
     service: DataPlaneService = "KeyVault",
-    deadlineMs = this.deadlineMs,
+    /** Given: every attempt may take this long (long-running calls); else attempt deadlines apply. */
+    callDeadlineMs?: number,
   ): Promise<Res> {
     const startedMs = this.nowMs();
     let previousWasRedirect = false;
+    /** Timed-out attempts per member in this call: its next attempt there gets a doubled deadline. */
+    const timeouts = new Map<string, number>();
     for (let attempt = 1; ; attempt++) {
-      // A crypto operation's first attempt goes to the next synced member; retries follow the primary.
-      const spread = attempt === 1 && CRYPTO_METHODS.has(method) ? this.cryptoEndpoint() : undefined;
+      // A crypto operation goes to the next synced member that has not just failed; other calls follow the primary.
+      const spread = CRYPTO_METHODS.has(method) ? this.cryptoEndpoint() : undefined;
       const address = spread ?? this.target ?? (await this.rediscover(""));
+      const deadlineMs =
+        callDeadlineMs ??
+        Math.min(this.deadlineMs, this.attemptDeadlineMs * 2 ** (timeouts.get(address) ?? 0));
       try {
         const res = await unaryCall<Res>(this.channel(address, service), method, request, {
           deadlineMs,
@@ -680,18 +725,26 @@ export class PoolClient {
         return res;
       } catch (e) {
         const failure = fromServiceError(e, `${method} at ${address}`);
+        if (failure.error.code === "Timeout") {
+          timeouts.set(address, (timeouts.get(address) ?? 0) + 1);
+          // Suspect for as long as its attempt was given: hints naming it are not followed meanwhile.
+          this.suspectUntil.set(address, this.nowMs() + deadlineMs);
+        }
         if (spread !== undefined && RETRYABLE_CODES.has(failure.error.code))
           this.avoidUntil.set(spread, this.nowMs() + AVOID_FAILED_MEMBER_MS);
+        const hint = failure.leaderAddress;
         const redirect =
           failure.error.code === "NotLeader" &&
-          failure.leaderAddress !== undefined &&
-          failure.leaderAddress !== address;
+          hint !== undefined &&
+          hint !== address &&
+          !this.isSuspect(hint);
         const decision = decideRetry({
           attempt,
           elapsedMs: this.nowMs() - startedMs,
           code: failure.error.code,
           redirect,
           previousWasRedirect,
+          leaderless: failure.error.code === "NotLeader" && !redirect,
           policy: this.policy,
           random: this.random,
         });
@@ -703,7 +756,7 @@ export class PoolClient {
             attempts: attempt,
           });
         }
-        if (redirect) this.target = failure.leaderAddress;
+        if (redirect) this.target = hint;
         else if (spread === undefined) this.target = await this.rediscover(address);
         previousWasRedirect = redirect;
         await this.sleep(decision.delayMs);

@@ -118,6 +118,31 @@ describe("retry policy", () => {
     expect(second.retry && second.delayMs).toBeGreaterThan(0);
   });
 
+  it("polls a leaderless NotLeader within two initial backoffs at any attempt (an election is under way)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 39 }),
+        fc.double({ min: 0, max: 0.999, noNaN: true }),
+        (attempt, r) => {
+          const input = {
+            attempt,
+            elapsedMs: 0,
+            code: "NotLeader" as const,
+            redirect: false,
+            previousWasRedirect: false,
+            policy: DEFAULT_RETRY_POLICY,
+            random: () => r,
+          };
+          const leaderless = decideRetry({ ...input, leaderless: true });
+          const other = decideRetry(input);
+          if (!leaderless.retry || !other.retry) throw new Error("expected retries");
+          expect(leaderless.delayMs).toBeLessThanOrEqual(2 * DEFAULT_RETRY_POLICY.initialBackoffMs);
+          expect(leaderless.delayMs).toBeLessThanOrEqual(other.delayMs);
+        },
+      ),
+    );
+  });
+
   it("rejects policies that would not be bounded", () => {
     expect(() => validateRetryPolicy({ ...DEFAULT_RETRY_POLICY, maxAttempts: 0 })).toThrow(/maxAttempts/);
     expect(() =>

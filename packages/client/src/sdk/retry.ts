@@ -2,7 +2,10 @@
  * The SDK's retry policy (pure): which failures are worth another attempt, and how
  * long to wait. Bounded twice — by attempts and by total time — so a caller always
  * gets an answer. A NotLeader that names the leader is followed at once (the first
- * time in a row); everything else backs off exponentially with jitter.
+ * time in a row); a NotLeader that names none (an election is under way) is asked
+ * again soon, at most LEADERLESS_POLL_STEPS initial backoffs later, so a client sees
+ * the new primary within a poll of its election; everything else backs off
+ * exponentially with jitter.
  */
 import { type ErrorCode, fail } from "@hsmpool/errors";
 
@@ -17,7 +20,8 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
-  maxAttempts: 12,
+  // Enough to poll through an election (leaderless answers wait at most 2 initial backoffs); totalTimeoutMs bounds it too.
+  maxAttempts: 40,
   initialBackoffMs: 50,
   maxBackoffMs: 1000,
   multiplier: 2,
@@ -64,12 +68,17 @@ export interface RetryInput {
   redirect: boolean;
   /** The previous failure was a redirect too (two in a row: back off, leaders may be changing). */
   previousWasRedirect: boolean;
+  /** NotLeader naming no leader worth following (none known, or one that just timed out): an election is under way. */
+  leaderless?: boolean;
   policy: RetryPolicy;
   /** Uniform in [0, 1): jitter source. */
   random: () => number;
 }
 
 export type RetryDecision = { retry: false; reason: string } | { retry: true; delayMs: number };
+
+/** A leaderless answer is asked again after at most this many initial backoffs. */
+export const LEADERLESS_POLL_STEPS = 2;
 
 export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number): number {
   const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * policy.multiplier ** (attempt - 1));
@@ -81,7 +90,12 @@ export function decideRetry(input: RetryInput): RetryDecision {
   const { attempt, elapsedMs, code, policy } = input;
   if (!RETRYABLE_CODES.has(code)) return { retry: false, reason: `${code} is not retryable` };
   if (attempt >= policy.maxAttempts) return { retry: false, reason: `gave up after ${attempt} attempts` };
-  const delayMs = input.redirect && !input.previousWasRedirect ? 0 : backoffMs(attempt, policy, input.random);
+  const delayMs =
+    input.redirect && !input.previousWasRedirect
+      ? 0
+      : input.leaderless
+        ? backoffMs(Math.min(attempt, LEADERLESS_POLL_STEPS), policy, input.random)
+        : backoffMs(attempt, policy, input.random);
   if (elapsedMs + delayMs > policy.totalTimeoutMs) {
     return { retry: false, reason: `gave up after ${attempt} attempts in ${Math.round(elapsedMs)} ms` };
   }

@@ -110,10 +110,12 @@ export class RaftDriver {
     this.applied = opts.appliedIndex;
     this.snapshotIndex = opts.appliedIndex;
     this.conf = opts.conf;
-    // A ReadIndex round needs one heartbeat round trip: re-ask after an election timeout,
-    // give up (NoQuorum) after a few.
-    this.readRetryMs = Math.max(100, opts.tickMs * opts.electionTicks);
-    this.readTimeoutMs = Math.max(1_000, this.readRetryMs * 4);
+    // A ReadIndex round needs one heartbeat round trip. An unanswered request (a leader that
+    // stopped or changed) is asked again every quarter election timeout, so a round reaches a
+    // newly elected leader soon after its election; give up (NoQuorum) after four election timeouts.
+    const electionMs = opts.tickMs * opts.electionTicks;
+    this.readRetryMs = Math.max(100, electionMs / 4);
+    this.readTimeoutMs = Math.max(1_000, electionMs * 4);
   }
 
   start(): void {
