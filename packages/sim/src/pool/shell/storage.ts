@@ -1,15 +1,26 @@
 /**
  * A server's simulated disk, behind the node's DurableStorage seam. It outlives the
  * node process and honours the seam's crash contract: an atomic write lands whole
- * when its fsync completes (never half); appended bytes are durable only once a
- * sync() completes, and a crash keeps the synced bytes plus any prefix of the unsynced
- * ones, possibly with the last kept byte garbled (a torn WAL tail). Completions are
- * events in the world's queue after a random fsync delay.
+ * when its fsync completes (never half); written bytes are durable only once a sync()
+ * completes — appended ones and those written over the file's preallocated zero tail
+ * alike — and a crash keeps the synced bytes plus any prefix of the unsynced writes'
+ * range, possibly with the last kept byte garbled (a torn WAL tail); the rest reads as it
+ * did at the last sync. Completions are events in the world's queue after a random fsync delay.
  */
 
 import type { Prng } from "@hsmpool/faults";
 import type { AppendableFile, DurableStorage } from "@hsmpool/node";
 import type { ShellWorld, SimProcess } from "./process.js";
+
+/** What was written since the last sync: the byte range, and what it overwrote. */
+interface Unsynced {
+  from: number;
+  to: number;
+  /** The file's length at the last sync. */
+  syncedLength: number;
+  /** Each write's range and the bytes it overwrote inside the stored prefix (beyond it: zeros), in write order. */
+  writes: { at: number; end: number; overwritten: Uint8Array }[];
+}
 
 /**
  * A file's bytes: `bytes[0, filled)`, then zeros up to `length`. The zeros are not stored:
@@ -20,9 +31,8 @@ interface SimFile {
   bytes: Uint8Array;
   filled: number;
   length: number;
-  /** Bytes [0, durableLength) survive a crash ... */
-  durableLength: number;
-  /** ... unless a truncate since the last sync left the durable image elsewhere. */
+  unsynced: Unsynced | null;
+  /** A truncate since the last sync: the whole durable image (a crash restores it). */
   durableImage: Uint8Array | null;
 }
 
@@ -45,7 +55,7 @@ function fileOf(data: Uint8Array): SimFile {
   const filled = trimmedLength(data);
   const bytes = new Uint8Array(filled);
   bytes.set(data.subarray(0, filled));
-  return { bytes, filled, length: data.length, durableLength: data.length, durableImage: null };
+  return { bytes, filled, length: data.length, unsynced: null, durableImage: null };
 }
 
 /** The file's first `n` bytes (default: all), as a new array. */
@@ -68,6 +78,32 @@ function store(f: SimFile, data: Uint8Array, position: number): void {
   f.length = Math.max(f.length, end);
 }
 
+/** A write through the seam: stored now, durable at the next completed sync. */
+function write(f: SimFile, data: Uint8Array, position: number): void {
+  const end = position + data.length;
+  const u = (f.unsynced ??= { from: position, to: end, syncedLength: f.length, writes: [] });
+  u.from = Math.min(u.from, position);
+  u.to = Math.max(u.to, end);
+  const overwritten =
+    position < f.filled ? f.bytes.slice(position, Math.min(end, f.filled)) : new Uint8Array();
+  u.writes.push({ at: position, end, overwritten });
+  store(f, data, position);
+}
+
+/** Undoes the unsynced writes at and past `from`, latest first, so each byte ends as it was at the last sync. */
+function revert(f: SimFile, u: Unsynced, from: number): void {
+  for (let i = u.writes.length - 1; i >= 0; i--) {
+    const w = u.writes[i]!;
+    const start = Math.max(from, w.at);
+    if (start >= w.end) continue;
+    if (start < f.filled) f.bytes.fill(0, start, Math.min(w.end, f.filled));
+    const skip = start - w.at;
+    if (skip < w.overwritten.length) f.bytes.set(w.overwritten.subarray(skip), start);
+  }
+  const length = Math.max(u.syncedLength, from);
+  if (length < f.length) cut(f, length);
+}
+
 /** Cuts the file to `length` bytes (the stored bytes past it are zeroed, so a later gap reads as zeros). */
 function cut(f: SimFile, length: number): void {
   if (f.filled > length) {
@@ -75,6 +111,16 @@ function cut(f: SimFile, length: number): void {
     f.filled = length;
   }
   f.length = length;
+}
+
+/** What a crash now would leave, at the least (the file as of its last sync). */
+function syncedImage(f: SimFile): Uint8Array {
+  if (f.durableImage) return f.durableImage;
+  const u = f.unsynced;
+  if (!u) return contents(f);
+  const copy: SimFile = { ...f, bytes: f.bytes.slice(0, f.filled), unsynced: null };
+  revert(copy, u, u.from);
+  return contents(copy);
 }
 
 export class SimDiskFiles {
@@ -95,8 +141,7 @@ export class SimDiskFiles {
   /** The bytes a restart would read (after a crash), or null. */
   durable(path: string): Uint8Array | null {
     const f = this.files.get(path);
-    if (!f) return null;
-    return f.durableImage ?? contents(f, f.durableLength);
+    return f ? syncedImage(f) : null;
   }
 
   /** Every file's durable bytes (a confidentiality test scans them). */
@@ -104,7 +149,7 @@ export class SimDiskFiles {
     return [...this.files.keys()].map((path) => this.durable(path) as Uint8Array);
   }
 
-  /** The process died: unsynced bytes survive only as a random prefix, perhaps garbled at its end. */
+  /** The process died: unsynced writes survive only as a random prefix of their range, perhaps garbled at its end. */
   crash(prng: Prng, corruptProbability: number): void {
     for (const [path, f] of this.files) {
       if (f.durableImage) {
@@ -113,16 +158,18 @@ export class SimDiskFiles {
         this.files.set(path, fileOf(f.durableImage));
         continue;
       }
-      const extra = f.length - f.durableLength;
+      const u = f.unsynced;
+      const extra = u ? u.to - u.from : 0;
       const keep = prng.int(extra + 1);
-      const kept = f.durableLength + keep;
-      cut(f, kept);
+      if (!u) continue;
+      const kept = u.from + keep;
+      revert(f, u, kept);
       if (keep > 0 && prng.chance(corruptProbability)) {
         const at = kept - 1;
         store(f, Uint8Array.of((at < f.filled ? (f.bytes[at] as number) : 0) ^ 0x5a), at);
       }
       this.tornBytes += extra - keep;
-      f.durableLength = f.length;
+      f.unsynced = null;
     }
   }
 
@@ -144,21 +191,21 @@ export class SimDiskFiles {
       write: async (data, position) => {
         const f = files.get(path);
         if (!f) throw new Error(`sim disk: ${path} is not open`);
-        store(f, data, position); // a copy: the caller may reuse its buffer
+        write(f, data, position); // a copy: the caller may reuse its buffer
       },
       truncate: async (length) => {
         const f = files.get(path);
         if (!f || length >= f.length) return;
-        f.durableImage ??= contents(f, f.durableLength);
+        f.durableImage ??= syncedImage(f);
+        f.unsynced = null;
         cut(f, length);
-        f.durableLength = Math.min(f.durableLength, length);
       },
       sync: () =>
         new Promise<void>((resolve) =>
           afterFsync(() => {
             const f = files.get(path);
             if (!f) return;
-            f.durableLength = f.length;
+            f.unsynced = null;
             f.durableImage = null;
           }, resolve),
         ),
