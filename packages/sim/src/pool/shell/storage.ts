@@ -81,7 +81,8 @@ function store(f: SimFile, data: Uint8Array, position: number): void {
 /** A write through the seam: stored now, durable at the next completed sync. */
 function write(f: SimFile, data: Uint8Array, position: number): void {
   const end = position + data.length;
-  const u = (f.unsynced ??= { from: position, to: end, syncedLength: f.length, writes: [] });
+  f.unsynced ??= { from: position, to: end, syncedLength: f.length, writes: [] };
+  const u = f.unsynced;
   u.from = Math.min(u.from, position);
   u.to = Math.max(u.to, end);
   const overwritten =
