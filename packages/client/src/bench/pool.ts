@@ -2,7 +2,8 @@
  * Pool benchmark (`npm run bench -- pool`): a real pool of three node processes on
  * loopback. ES256 and RS256 sign throughput through the pool with 64 requests in
  * flight, as a ratio to raw node:crypto signing and to a plain gRPC echo (separate
- * process, loopback, no TLS) measured in the same run; create-key commit latency
+ * process, loopback, no TLS) measured in the same run — the three in interleaved
+ * rounds after a warm-up each, so the machine's load hits them alike; create-key commit latency
  * p50/p99 (3 members, fsync) as a ratio to etcd's put p50 on a three-member etcd
  * cluster on loopback (Debian's etcd-server, fsync on as always), creates and puts
  * taken in turn so that both meet the same machine load.
@@ -27,14 +28,22 @@ import { PoolClient } from "../sdk/pool-client.js";
 
 const IN_FLIGHT = 64;
 const MEASURE_MS = 3000;
+/** ES256, RS256 and echo are measured in this many interleaved rounds of MEASURE_MS / RATE_ROUNDS each. */
+const RATE_ROUNDS = 3;
+/** Every workload runs this long before its first measured round (connections, JIT, lazy key imports). */
+const WARM_UP_MS = 1000;
 const CREATE_SAMPLES = 100;
 /** etcd's default Raft timing (what a user of etcd gets). */
 const ETCD_TIMING = { heartbeatMs: 100, electionTimeoutMs: 1000 };
 const ECHO_PATH = "/hsmpool.bench.Echo/Echo";
 const identity = (b: Buffer) => b;
 
-/** Runs `op` with `inFlight` concurrent loops for `durationMs`; returns completed ops per second. */
-async function throughput(inFlight: number, durationMs: number, op: () => Promise<unknown>): Promise<number> {
+/** Runs `op` with `inFlight` concurrent loops for `durationMs`; returns the ops completed and the seconds taken. */
+async function run(
+  inFlight: number,
+  durationMs: number,
+  op: () => Promise<unknown>,
+): Promise<{ ops: number; seconds: number }> {
   const end = Date.now() + durationMs;
   let done = 0;
   const started = Date.now();
@@ -46,7 +55,7 @@ async function throughput(inFlight: number, durationMs: number, op: () => Promis
       }
     }),
   );
-  return done / ((Date.now() - started) / 1000);
+  return { ops: done, seconds: (Date.now() - started) / 1000 };
 }
 
 function rawSignRate(key: KeyObject, dsaEncoding: "ieee-p1363" | undefined, durationMs: number): number {
@@ -88,28 +97,50 @@ function serveEcho(): void {
   process.on("disconnect", () => server.forceShutdown());
 }
 
-async function echoRate(): Promise<number> {
+/** A plain gRPC echo server in a child process and a call to it; `close` stops both. */
+async function startEcho(): Promise<{ call: () => Promise<Buffer>; close: () => void }> {
   const child = fork(fileURLToPath(import.meta.url), ["--echo-server"], { stdio: "inherit" });
-  try {
-    const port = await new Promise<number>((resolve) =>
-      child.once("message", (m) => resolve((m as { port: number }).port)),
-    );
-    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const payload = Buffer.alloc(64, 1);
-    const call = () =>
+  const port = await new Promise<number>((resolve) =>
+    child.once("message", (m) => resolve((m as { port: number }).port)),
+  );
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const payload = Buffer.alloc(64, 1);
+  return {
+    call: () =>
       new Promise<Buffer>((resolve, reject) =>
         client.makeUnaryRequest(ECHO_PATH, identity, identity, payload, (e, r) =>
           e ? reject(e) : resolve(r as Buffer),
         ),
-      );
-    await throughput(IN_FLIGHT, 300, call); // warm-up
-    const rate = await throughput(IN_FLIGHT, MEASURE_MS, call);
-    client.close();
-    return rate;
-  } finally {
-    child.disconnect();
-    child.kill();
+      ),
+    close: () => {
+      client.close();
+      child.disconnect();
+      child.kill();
+    },
+  };
+}
+
+/**
+ * Rates of several workloads measured in ROUNDS interleaved rounds (each warmed up first),
+ * so a change of the machine's load during the run hits all of them alike.
+ */
+async function interleavedRates(
+  ops: Record<string, () => Promise<unknown>>,
+): Promise<Record<string, number>> {
+  const done: Record<string, { ops: number; seconds: number }> = {};
+  for (const [name, op] of Object.entries(ops)) {
+    await run(IN_FLIGHT, WARM_UP_MS, op);
+    done[name] = { ops: 0, seconds: 0 };
   }
+  for (let round = 0; round < RATE_ROUNDS; round++) {
+    for (const [name, op] of Object.entries(ops)) {
+      const r = await run(IN_FLIGHT, MEASURE_MS / RATE_ROUNDS, op);
+      const d = done[name]!;
+      d.ops += r.ops;
+      d.seconds += r.seconds;
+    }
+  }
+  return Object.fromEntries(Object.entries(done).map(([name, d]) => [name, d.ops / d.seconds]));
 }
 
 /** etcd's three members, warmed up, and the index of their leader; or why there is no baseline. */
@@ -178,12 +209,20 @@ async function bench(): Promise<void> {
       await client.createKey({ name: "bench-es256", kty: "EC", crv: "P-256" });
       await client.createKey({ name: "bench-rs256", kty: "RSA", size: 2048 });
       const data = Buffer.alloc(64, 7);
-      const poolRate = async (name: string, alg: string) => {
-        await throughput(IN_FLIGHT, 300, () => client.sign({ name, alg, data })); // warm-up
-        return throughput(IN_FLIGHT, MEASURE_MS, () => client.sign({ name, alg, data }));
-      };
-      const poolEs = await poolRate("bench-es256", "ES256");
-      const poolRs = await poolRate("bench-rs256", "RS256");
+      const echoServer = await startEcho();
+      let rates: Record<string, number>;
+      try {
+        rates = await interleavedRates({
+          es: () => client.sign({ name: "bench-es256", alg: "ES256", data }),
+          rs: () => client.sign({ name: "bench-rs256", alg: "RS256", data }),
+          echo: echoServer.call,
+        });
+      } finally {
+        echoServer.close();
+      }
+      const poolEs = rates.es ?? Number.NaN;
+      const poolRs = rates.rs ?? Number.NaN;
+      const echo = rates.echo ?? Number.NaN;
       const rawEs = rawSignRate(
         generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
         "ieee-p1363",
@@ -194,7 +233,6 @@ async function bench(): Promise<void> {
         undefined,
         MEASURE_MS,
       );
-      const echo = await echoRate();
       const f = (n: number) => n.toFixed(0).padStart(7);
       const createP50 = percentile(latencies, 50);
       console.log(
