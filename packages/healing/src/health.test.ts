@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  adoptedHealth,
   type HealthConfig,
   type MemberHealth,
   missedHealthChecksFor,
@@ -105,5 +106,18 @@ describe("member health", () => {
     const back = fail(probeSucceeded("n1", silent, status, 4500).state, 3).state;
     expect(missedHealthChecksFor(back, 8000, cfg)).toBeNull();
     expect(missedHealthChecksFor(back, 8500, cfg)).toBe(4000);
+  });
+
+  it("an adopted process is not up until it answers, but its silence counts from the adoption (lost while the HFC was down)", () => {
+    const cfg = { ...config, serverLostAfterMs: 4000 };
+    const adopted = adoptedHealth(10_000);
+    expect(adopted.health).toBe("down");
+    const silent = fail(adopted, 50).state;
+    expect(missedHealthChecksFor(silent, 13_999, cfg)).toBeNull();
+    expect(missedHealthChecksFor(silent, 14_000, cfg)).toBe(4000);
+    // One that answers is simply up, with one member-up event.
+    const step = probeSucceeded("n1", adopted, status, 10_100);
+    expect(step.state.health).toBe("up");
+    expect(step.events.map((e) => e.type)).toEqual(["member-up"]);
   });
 });

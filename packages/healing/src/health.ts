@@ -102,6 +102,16 @@ export const STARTING: MemberHealth = Object.freeze({
   everUp: false,
 });
 
+/**
+ * A process this HFC adopted (a previous HFC launched it and it still runs): not up
+ * until it answers, but its silence counts toward a lost server from the adoption on,
+ * as if it had just answered. Found by the simulator: a server lost while the HFC was
+ * down left a member that never answered the new HFC, so it was never declared lost.
+ */
+export function adoptedHealth(nowMs: number): MemberHealth {
+  return { ...STARTING, everUp: true, lastOkMs: nowMs };
+}
+
 export function probeSucceeded(
   memberId: string,
   state: MemberHealth,

@@ -16,6 +16,7 @@ export {
   restartDelayMs,
 } from "./controller.js";
 export {
+  adoptedHealth,
   DEFAULT_HEALTH_CONFIG,
   type HealthConfig,
   type HealthEvent,

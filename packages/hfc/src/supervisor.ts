@@ -6,7 +6,7 @@
  */
 import { isHsmPoolError } from "@hsmpool/errors";
 import type { HealingAction } from "@hsmpool/healing";
-import { type HealthStep, processExited, STARTING } from "@hsmpool/healing";
+import { adoptedHealth, type HealthStep, processExited, STARTING } from "@hsmpool/healing";
 import type { MemberSpec, NodeConfig } from "@hsmpool/wire";
 import { PUBLIC_FILE_MODE, parseNodePids } from "@hsmpool/wire";
 import {
@@ -202,7 +202,7 @@ export class NodeSupervisor {
   private attach(shell: MemberShell, proc: NodeProcess): void {
     shell.process = proc;
     shell.running = true;
-    shell.health = STARTING;
+    shell.health = proc.adopted ? adoptedHealth(this.ctx.nowMs()) : STARTING;
     shell.fedObservation = "";
     // A fresh channel: the old one may be backing off after the previous process died.
     shell.statusAddress = "";

@@ -288,6 +288,7 @@ export class PoolCluster {
           placementSeed: plan.placementSeed ?? 0,
           timing: SIM_RAFT_TIMING,
           variant: unsafe && isHfcVariant(unsafe) ? unsafe : undefined,
+          operator: plan.operator ?? true,
         })
       : null;
   }

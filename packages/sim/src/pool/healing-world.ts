@@ -117,6 +117,8 @@ export interface PoolHealingOptions {
   timing: ControllerOptions["timing"];
   /** A deliberately broken HFC shell (self-tests). */
   variant: HfcVariant | undefined;
+  /** Whether an operator runs `hsmpool kill` and reports lost servers (else the HFC notices everything itself). */
+  operator: boolean;
 }
 
 export class PoolHealing {
@@ -162,7 +164,7 @@ export class PoolHealing {
 
   /** The process dies: half the time by the operator's `hsmpool kill` (the HFC's control API), else on its own. */
   kill(id: string, prng: Prng): boolean {
-    const operator = this.hfc?.operator;
+    const operator = this.options.operator ? this.hfc?.operator : undefined;
     if (operator && prng.chance(0.5)) {
       const proc = this.cluster.members.get(id)?.process;
       if (!proc) return false;
@@ -199,10 +201,11 @@ export class PoolHealing {
     this.stats.serversLost++;
     this.cluster.crash(id, this.prng);
     this.cluster.log(() => `server ${where.serverId} (${id}) is lost with its disk`);
-    this.cluster.after(this.prng.int(REPORT_DELAY_MAX_US), () => {
-      this.reported.push(where.serverId);
-      this.reportLostServers();
-    });
+    if (this.options.operator)
+      this.cluster.after(this.prng.int(REPORT_DELAY_MAX_US), () => {
+        this.reported.push(where.serverId);
+        this.reportLostServers();
+      });
     return true;
   }
 

@@ -40,5 +40,22 @@ describe("healing scenario", () => {
     expect(lines.some((l) => /healed ok: voters/.test(l))).toBe(true);
   });
 
+  it("without an operator, a server lost while the HFC is down is declared lost by the restarted HFC and replaced", async () => {
+    // Before adoptedHealth (found by this scenario) the adopted silent member was never declared lost.
+    for (const seed of [1, 2]) {
+      const lines: string[] = [];
+      const r = await runPoolSim({ seed, scenario: "healing-unattended", transcript: (l) => lines.push(l) });
+      expect(r.violation?.message).toBeUndefined();
+      const crash = lines.findIndex((l) => /HFC crashes/.test(l));
+      const lost = lines.findIndex((l) => /server \S+ \(n\d\) is lost/.test(l));
+      const restart = lines.findIndex((l) => /HFC restarts from its run dir/.test(l));
+      expect(crash).toBeGreaterThanOrEqual(0);
+      expect(crash < lost && lost < restart).toBe(true);
+      expect(lines.slice(restart).some((l) => /"msg":"server declared lost/.test(l))).toBe(true);
+      expect(lines.some((l) => /hsmpool kill/.test(l))).toBe(false);
+      expect(lines.some((l) => /healed ok: voters/.test(l))).toBe(true);
+    }
+  });
+
   // The HFC shell's broken variants (neverReplace, replaceIntoUsedRack): self-test.test.ts.
 });

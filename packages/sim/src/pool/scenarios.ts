@@ -31,6 +31,8 @@ export interface PoolScenarioPlan {
   healing?: boolean;
   /** Seed of the HFC's replacement placement. */
   placementSeed?: number;
+  /** false: no operator (no `hsmpool kill`, lost servers never reported): the HFC notices everything itself. */
+  operator?: boolean;
 }
 
 export interface PoolScenarioContext {
@@ -170,6 +172,37 @@ export const POOL_SCENARIOS: readonly PoolScenario[] = [
       );
       const faults = [...random, ...healingFaults(ctx)].sort((a, b) => a.atUs - b.atUs);
       return { ...base(ctx.prng), faults, healing: true, placementSeed: ctx.prng.nextU32() };
+    },
+  },
+  {
+    name: "healing-unattended",
+    defaultDurationUs: 60 * US_PER_S,
+    livenessBoundUs: 30 * US_PER_S,
+    description:
+      "no operator: the HFC must notice a lost server by itself (missed health checks), one lost while the HFC is down " +
+      "(the restarted HFC adopts its silent member), plus process kills",
+    plan: (ctx) => {
+      const { prng, fromUs, untilUs } = ctx;
+      const crashAt = fromUs + 2 * US_PER_S + prng.int(untilUs - fromUs - 8 * US_PER_S);
+      const downUs = prng.between(1 * US_PER_S, 3 * US_PER_S);
+      const targets = ["leader", "follower", "any"] as const;
+      const faults: PoolFault[] = [
+        { atUs: crashAt, durationUs: downUs, salt: prng.nextU32(), action: { kind: "supervisor-crash" } },
+        {
+          atUs: crashAt + prng.int(downUs),
+          durationUs: 0,
+          salt: prng.nextU32(),
+          action: { kind: "lose-server", target: prng.pick(targets) },
+        },
+        {
+          atUs: fromUs + prng.int(untilUs - fromUs),
+          durationUs: 0,
+          salt: prng.nextU32(),
+          action: { kind: "kill", target: prng.pick(targets) },
+        },
+      ];
+      faults.sort((a, b) => a.atUs - b.atUs);
+      return { ...base(prng), faults, healing: true, operator: false, placementSeed: prng.nextU32() };
     },
   },
 ];
