@@ -33,6 +33,10 @@ function disaster(): { h: HistoryBuilder; backup: FullBackupRecord; signIndex: n
 
 const succeeded = { status: "Succeeded" };
 
+/** The checker's verdict on keys a and b after a restore of `restored` that succeeded. */
+const recoverBoth = (h: ReturnType<typeof disaster>["h"], restored: ReturnType<typeof disaster>["backup"]) =>
+  checkRecovery({ events: h.events, keys: ["a", "b"], restored, restoreOutcome: succeeded });
+
 describe("recovery checker", () => {
   it("passes when everything acknowledged before the backup is back and signs; later keys are the expected loss", () => {
     const { h, backup, signIndex } = disaster();
@@ -40,12 +44,7 @@ describe("recovery checker", () => {
     finalOp(h, "sign", "a", 1);
     finalOp(h, "get", "b", "absent");
     finalVerify(h, "a", signIndex, true);
-    const r = checkRecovery({
-      events: h.events,
-      keys: ["a", "b"],
-      restored: backup,
-      restoreOutcome: succeeded,
-    });
+    const r = recoverBoth(h, backup);
     expect(r.valid).toBe(true);
     const d = r.details as {
       expectedLoss: { key: string }[];
@@ -63,12 +62,7 @@ describe("recovery checker", () => {
     finalOp(h, "get", "a", "absent");
     finalOp(h, "get", "b", "absent");
     finalVerify(h, "a", signIndex, "absent");
-    const r = checkRecovery({
-      events: h.events,
-      keys: ["a", "b"],
-      restored: backup,
-      restoreOutcome: succeeded,
-    });
+    const r = recoverBoth(h, backup);
     expect(r.valid).toBe(false);
     expect(r.summary).toMatch(
       /create of a acknowledged version 1 before the last successful backup, but after the recovery the key is missing/,
@@ -82,12 +76,7 @@ describe("recovery checker", () => {
     finalOp(h, "get", "a", 1);
     finalOp(h, "sign", "a", "error");
     finalVerify(h, "a", signIndex, false);
-    const r = checkRecovery({
-      events: h.events,
-      keys: ["a", "b"],
-      restored: backup,
-      restoreOutcome: succeeded,
-    });
+    const r = recoverBoth(h, backup);
     expect(r.valid).toBe(false);
     expect((r.details as { lost: { op: string }[] }).lost.map((l) => l.op).sort()).toEqual([
       "sign",
@@ -100,12 +89,7 @@ describe("recovery checker", () => {
     finalOp(h, "get", "a", 1);
     finalOp(h, "sign", "a", 1);
     finalOp(h, "get", "b", 1);
-    const r = checkRecovery({
-      events: h.events,
-      keys: ["a", "b"],
-      restored: backup,
-      restoreOutcome: succeeded,
-    });
+    const r = recoverBoth(h, backup);
     expect(r.valid).toBe(false);
     expect(r.summary).toMatch(
       /b is at version 1 after the recovery, but the writes invoked before the backup ended can make at most version 0/,
