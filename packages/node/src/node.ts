@@ -655,7 +655,7 @@ export class PoolNode {
       synced: this.synced,
       peerAddress: (id) =>
         id === this.config.nodeId ? this.config.peerListen : (this.links.addressOf(id) ?? ""),
-      keyCount: this.keyStore.list().length,
+      keyCount: this.keyStore.keyCount,
       startedMs: this.startedMs,
       membership: this.membershipState,
       minPeerSvn: this.minPeerSvn,

@@ -159,7 +159,7 @@ describe("KeyStore: keys and versions", () => {
     expect(KeyStore.restore(store.snapshot()).listSettings()).toEqual(store.listSettings());
   });
 
-  it("lists the latest version of every key ordered by name (ordinal order)", () => {
+  it("lists the latest version of every key ordered by name (ordinal order) and counts the keys", () => {
     fc.assert(
       fc.property(fc.uniqueArray(arb.keyName, { maxLength: 12 }), (names) => {
         const { store, apply } = ownedStore();
@@ -168,6 +168,9 @@ describe("KeyStore: keys and versions", () => {
         });
         const expected = [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
         expect(store.list().map((k) => k.name)).toEqual(expected);
+        // keyCount counts keys, not versions: a second version of a key leaves it unchanged.
+        if (names[0] !== undefined) apply(createCmd(names[0], "again"));
+        expect(store.keyCount).toBe(names.length);
       }),
       { numRuns: 50 },
     );

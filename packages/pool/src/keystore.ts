@@ -898,6 +898,11 @@ export class KeyStore {
     return this.state.keys.has(name);
   }
 
+  /** How many live keys the store holds: list().length without copying and sorting every key (status polls read it). */
+  get keyCount(): number {
+    return this.state.keys.size;
+  }
+
   /** The latest version of every key, ordered by name (ordinal comparison). */
   list(): KeyVersionView[] {
     return [...this.state.keys.keys()]

@@ -237,7 +237,7 @@ export class BackupJobs {
     await this.ctx.readBarrier();
     const store = this.ctx.store();
     const state = store.snapshot();
-    const keyCount = store.list().length;
+    const keyCount = store.keyCount;
     const blob = sealBackup(keys, state);
     const target = this.folderOf(storageUrl, folder);
     await target.put(BACKUP_BLOB, blob);
