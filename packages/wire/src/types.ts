@@ -233,3 +233,27 @@ export interface PoolStatus {
   /** The HFC's own Prometheus endpoint ("" when it serves none). */
   metricsUrl: string;
 }
+
+/** The fields of one audit record, in the order the chain's MAC covers them (node audit-chain.ts). */
+export interface AuditFields {
+  seq: number;
+  timeMs: number;
+  member: string;
+  /** Display name from the token ("" when no token verified). */
+  principal: string;
+  /** Object id from the token ("" when no token verified). */
+  principalId: string;
+  operation: string;
+  key: string;
+  version: number;
+  /** "OK" or the HsmPoolError code. */
+  result: string;
+  requestId: string;
+}
+
+/** One audit record as a member stores and serves it: hash-chained inside its enclave. */
+export interface AuditRecord extends AuditFields {
+  /** The previous record's hash (the genesis hash for the first). */
+  prev: string;
+  hash: string;
+}

@@ -1,5 +1,6 @@
 /** The SDK's public shapes for proto/pool.proto's KeyVault (bytes as Uint8Array, times in Unix ms). */
 import type { JsonWebKey } from "node:crypto";
+import type { AuditRecord } from "@hsmpool/wire";
 
 export interface KeyAttributes {
   enabled: boolean;
@@ -98,21 +99,8 @@ export interface RoleAssignment {
   principalId: string;
 }
 
-/** One audit record (hash-chained inside the member's enclave). */
-export interface AuditRecord {
-  seq: number;
-  timeMs: number;
-  member: string;
-  principal: string;
-  principalId: string;
-  operation: string;
-  key: string;
-  version: number;
-  result: string;
-  requestId: string;
-  prev: string;
-  hash: string;
-}
+/** One audit record (hash-chained inside the member's enclave): the shape `@hsmpool/wire` declares. */
+export type { AuditRecord };
 
 export interface MemberAudit {
   address: string;

@@ -6,27 +6,7 @@
  * longer matches) without `verifyChain` naming the first record that does not verify.
  */
 import { createHmac } from "node:crypto";
-
-export interface AuditFields {
-  seq: number;
-  timeMs: number;
-  member: string;
-  /** Display name from the token ("" when no token verified). */
-  principal: string;
-  /** Object id from the token ("" when no token verified). */
-  principalId: string;
-  operation: string;
-  key: string;
-  version: number;
-  /** "OK" or the HsmPoolError code. */
-  result: string;
-  requestId: string;
-}
-
-export interface AuditRecord extends AuditFields {
-  prev: string;
-  hash: string;
-}
+import type { AuditFields, AuditRecord } from "@hsmpool/wire";
 
 export const GENESIS_HASH = "0".repeat(64);
 

@@ -1,9 +1,10 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AuditRecord } from "@hsmpool/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { fileStorage, systemRandomness } from "../seams/index.js";
-import { type AuditRecord, verifyChain } from "./audit-chain.js";
+import { verifyChain } from "./audit-chain.js";
 import { type AuditEntry, AuditLog } from "./audit-log.js";
 
 // The sealer only has to round-trip here (the real one is bound to the CPU).

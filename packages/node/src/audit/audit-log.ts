@@ -13,16 +13,9 @@
  */
 import { join } from "node:path";
 import { HsmPoolError } from "@hsmpool/errors";
+import type { AuditFields, AuditRecord } from "@hsmpool/wire";
 import type { AppendableFile, DurableStorage, Randomness } from "../seams/index.js";
-import {
-  type AuditFields,
-  type AuditRecord,
-  type ChainVerdict,
-  chainRecord,
-  GENESIS_HASH,
-  recordLine,
-  verifyChain,
-} from "./audit-chain.js";
+import { type ChainVerdict, chainRecord, GENESIS_HASH, recordLine, verifyChain } from "./audit-chain.js";
 
 export interface AuditSealer {
   seal(plaintext: Uint8Array): Uint8Array;
