@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { goalFigure, reportFigure } from "@hsmpool/hfc/bench-support";
 import { FabricControllerClient, type PoolStatus, readHfcInfo } from "@hsmpool/wire";
 import { fillKeys } from "../bench-support/fill-keys.js";
+import { median } from "../bench-support/median.js";
 import { ensureFabric, startPool, stopPool } from "../cli/lifecycle.js";
 import { PoolClient } from "../sdk/pool-client.js";
 
@@ -24,14 +25,6 @@ const FILL_BUDGET_MS = Number(process.env.HSMPOOL_BENCH_FILL_BUDGET_MS ?? 480_00
 const GOALS: Record<string, string> = { "10k": "< 5000", "100k": "< 20000" };
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  return s.length % 2 === 1
-    ? (s[(s.length - 1) / 2] ?? Number.NaN)
-    : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
-};
 
 /** A process's resident set in MiB: VmHWM = its peak so far, VmRSS = now (NaN when it is gone). */
 function rssMiB(pid: number, field: "VmHWM" | "VmRSS"): number {

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { DEFAULT_RAFT_TIMING } from "@hsmpool/hfc";
 import { goalFigure, reportFigure } from "@hsmpool/hfc/bench-support";
 import type { FabricControllerClient, PoolStatus } from "@hsmpool/wire";
+import { median } from "../bench-support/median.js";
 import { startPool, stopPool } from "../cli/lifecycle.js";
 import { hfcForRunDir, PoolClient } from "../sdk/pool-client.js";
 
@@ -23,13 +24,6 @@ const HEALTHY_LIMIT_MS = 90_000;
 const ELECTION_TIMEOUT_MS = DEFAULT_RAFT_TIMING.electionTickMs * DEFAULT_RAFT_TIMING.electionTicks;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1
-    ? (s[(s.length - 1) / 2] ?? Number.NaN)
-    : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
-}
 
 const healthy = (s: PoolStatus) =>
   s.members.length === 3 &&
