@@ -39,7 +39,7 @@ const SNAPSHOT_MAGIC = utf8("HSNP");
 const SNAPSHOT_VERSION = 1;
 const SNAPSHOT_AAD = utf8("hsmpool-snapshot-v1");
 
-function walAad(generation: Uint8Array, recordNumber: number): Uint8Array {
+export function walAad(generation: Uint8Array, recordNumber: number): Uint8Array {
   return new Writer().raw(utf8("hsmpool-wal-v1")).raw(generation).u64(recordNumber).finish();
 }
 
