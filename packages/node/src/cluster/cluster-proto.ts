@@ -15,6 +15,7 @@ import {
   type MessageType,
   type Snapshot,
 } from "@hsmpool/raft";
+import type { SnapshotChunkWire } from "./snapshot-chunks.js";
 
 /** This module sits in src/cluster/ and dist/cluster/ alike: the repo's proto/ is four levels up. */
 export const CLUSTER_PROTO_PATH = fileURLToPath(new URL("../../../../proto/cluster.proto", import.meta.url));
@@ -46,6 +47,8 @@ export interface RaftMessageWire {
   rejectHint?: number;
   snapshot: RaftSnapshotWire | null;
   context?: Uint8Array;
+  /** One chunk of a streamed snapshot (snapshot-chunks.ts); `snapshot` is then null. */
+  snapshotChunk?: SnapshotChunkWire | null;
 }
 
 export interface OwnershipEnvelope {
@@ -172,7 +175,8 @@ export function messageFromWire(w: RaftMessageWire): Message {
           learners: [...(w.snapshot.conf?.learners ?? [])],
         },
       },
-      data: new Uint8Array(w.snapshot.data),
+      // A view into the received message, not a copy: the snapshot is the message's bulk anyway.
+      data: new Uint8Array(w.snapshot.data.buffer, w.snapshot.data.byteOffset, w.snapshot.data.length),
     };
     m.snapshot = snapshot;
   }

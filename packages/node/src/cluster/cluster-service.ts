@@ -19,6 +19,7 @@ import {
   type RaftMessageWire,
 } from "./cluster-proto.js";
 import { DATA_ADDRESS_METADATA, NODE_ID_METADATA } from "./peer-links.js";
+import { SnapshotAssembler } from "./snapshot-chunks.js";
 
 export interface ClusterServiceOptions {
   selfId: NodeId;
@@ -68,6 +69,7 @@ export function raftService(opts: ClusterServiceOptions): ServiceRegistration {
     const dataAddress = metadataString(call, DATA_ADDRESS_METADATA);
     if (dataAddress && HOST_PORT.test(dataAddress)) opts.onPeerDataAddress(from, dataAddress);
     let warned = false;
+    const snapshots = new SnapshotAssembler();
     call.on("data", (wire: RaftMessageWire) => {
       try {
         const m = messageFromWire(wire);
@@ -77,8 +79,18 @@ export function raftService(opts: ClusterServiceOptions): ServiceRegistration {
             `message ${m.from}->${m.to} on the stream from ${from} to ${opts.selfId}`,
           );
         }
+        if (wire.snapshotChunk) {
+          if (m.type !== "MsgSnap")
+            throw new HsmPoolError("BadParameter", `a ${m.type} carries a snapshot chunk`);
+          const outcome = snapshots.add(wire.snapshotChunk);
+          if (outcome.kind === "discarded")
+            opts.logger.warn({ peer: from, reason: outcome.reason }, "snapshot transfer discarded");
+          if (outcome.kind !== "complete") return;
+          m.snapshot = outcome.snapshot;
+        }
         opts.onRaftMessage(m);
       } catch (e) {
+        snapshots.reset();
         if (!warned) {
           warned = true;
           opts.logger.warn(
@@ -88,9 +100,13 @@ export function raftService(opts: ClusterServiceOptions): ServiceRegistration {
         }
       }
     });
-    call.on("end", () => callback(null, {}));
+    call.on("end", () => {
+      snapshots.reset();
+      callback(null, {});
+    });
     call.on("error", () => {
-      // The peer went away; its link reconnects from its side.
+      // The peer went away; its link reconnects from its side (and resends any snapshot whole).
+      snapshots.reset();
     });
   };
   return { definition: clusterProto().raftService, implementation: { Send: send } };

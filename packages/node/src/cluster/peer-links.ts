@@ -10,11 +10,12 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError } from "@hsmpool/errors";
-import type { Message, NodeId } from "@hsmpool/raft";
+import type { Message, NodeId, Snapshot } from "@hsmpool/raft";
 import type { Logger } from "pino";
 import type { Clock, TimerId } from "../seams/clock.js";
 import type { Randomness } from "../seams/random.js";
 import { clusterProto, messageToWire, type OwnershipEnvelope } from "./cluster-proto.js";
+import { snapshotChunks } from "./snapshot-chunks.js";
 
 export const NODE_ID_METADATA = "hsmpool-node-id";
 export const DATA_ADDRESS_METADATA = "hsmpool-data-addr";
@@ -31,6 +32,8 @@ export const CLUSTER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   "grpc.max_reconnect_backoff_ms": 1_000,
 };
 
+/** Snapshot chunks written to a stream and not yet flushed: bounds a sender's buffered snapshot bytes. */
+const SNAPSHOT_CHUNKS_IN_FLIGHT = 4;
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2_000;
 
@@ -80,6 +83,11 @@ class PeerLink {
   private retryTimer: TimerId | null = null;
   private reportedDown = false;
   private closed = false;
+  /** The snapshot being streamed to this peer, if any (one at a time, as Raft sends them). */
+  private snapshotTransfer: {
+    stream: grpc.ClientWritableStream<unknown>;
+    finish: (ok: boolean) => void;
+  } | null = null;
 
   constructor(
     readonly peerId: NodeId,
@@ -117,6 +125,8 @@ class PeerLink {
   private broken(stream: grpc.ClientWritableStream<unknown>, err: grpc.ServiceError | null): void {
     if (this.stream !== stream) return;
     this.stream = null;
+    // A chunk's write callback may never come once the call is over: the transfer failed.
+    if (this.snapshotTransfer?.stream === stream) this.snapshotTransfer.finish(false);
     if (this.closed) return;
     if (!this.reportedDown) {
       this.opts.logger.info({ peer: this.peerId, reason: err?.details ?? "stream ended" }, "peer link down");
@@ -136,12 +146,58 @@ class PeerLink {
       this.dropped(m);
       return;
     }
-    const isSnapshot = m.type === "MsgSnap";
-    const ok = stream.write(
-      messageToWire(m),
-      isSnapshot ? (err: unknown) => this.opts.onSnapshotStatus(this.peerId, !err) : undefined,
-    );
-    if (!ok) this.congested = true;
+    if (m.type === "MsgSnap" && m.snapshot) {
+      this.streamSnapshot(stream, { ...m, snapshot: m.snapshot });
+      return;
+    }
+    if (!stream.write(messageToWire(m))) this.congested = true;
+  }
+
+  /**
+   * Writes the snapshot as chunks (snapshot-chunks.ts), at most SNAPSHOT_CHUNKS_IN_FLIGHT
+   * not yet flushed, so the sender holds a few chunks' encodings rather than the whole
+   * snapshot's; other messages to this peer go between them. Raft is told the snapshot
+   * was sent once the last chunk is flushed, and failed if the stream breaks first.
+   */
+  private streamSnapshot(
+    stream: grpc.ClientWritableStream<unknown>,
+    m: Message & { snapshot: Snapshot },
+  ): void {
+    if (this.snapshotTransfer !== null) {
+      // Raft sends the next snapshot only after hearing about this one; a second is stale.
+      this.opts.onSnapshotStatus(this.peerId, false);
+      return;
+    }
+    const { snapshot, ...rest } = m;
+    const header = messageToWire(rest);
+    const chunks = snapshotChunks(snapshot);
+    let inFlight = 0;
+    let done = false;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      if (this.snapshotTransfer === transfer) this.snapshotTransfer = null;
+      this.opts.onSnapshotStatus(this.peerId, ok);
+    };
+    const transfer = { stream, finish };
+    this.snapshotTransfer = transfer;
+    const pump = () => {
+      while (!done && inFlight < SNAPSHOT_CHUNKS_IN_FLIGHT) {
+        if (this.stream !== stream || this.closed) return finish(false);
+        const next = chunks.next();
+        if (next.done) {
+          if (inFlight === 0) finish(true);
+          return;
+        }
+        inFlight++;
+        stream.write({ ...header, snapshotChunk: next.value }, (err: unknown) => {
+          inFlight--;
+          if (err) finish(false);
+          else pump();
+        });
+      }
+    };
+    pump();
   }
 
   /**
@@ -194,6 +250,7 @@ class PeerLink {
 
   close(): void {
     this.closed = true;
+    this.snapshotTransfer?.finish(false);
     this.opts.clock.clear(this.retryTimer);
     this.stream?.end();
     this.stream = null;
