@@ -27,7 +27,7 @@ const HEAL_LIMIT_MS = 180_000;
 /** The fill stops here even when short of its count (the HSM persists every key: slow on a busy disk). */
 const FILL_BUDGET_MS = Number(process.env.HSMPOOL_BENCH_FILL_BUDGET_MS ?? 480_000);
 /** The budget of the fill from 10k to 100k keys. */
-const FILL_100K_BUDGET_MS = Number(process.env.HSMPOOL_BENCH_FILL_100K_BUDGET_MS ?? 420_000);
+const FILL_100K_BUDGET_MS = Number(process.env.HSMPOOL_BENCH_FILL_100K_BUDGET_MS ?? 360_000);
 /** Three members plus one spare per heal round, each in a rack of its own: 3 + 2 sizes x 3 rounds. */
 const RACKS = 9;
 const say = (line: string) => process.stdout.write(`${line}\n`);
