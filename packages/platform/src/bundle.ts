@@ -12,9 +12,9 @@ import {
 } from "node:crypto";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ByteReader, ByteWriter, concatBytes, fromHexStrict, toHex, utf8 } from "@hsmpool/codec";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import { writeFileAtomic } from "@hsmpool/files";
-import { ByteReader, ByteWriter, concatBytes, fromHexStrict, toHex, utf8 } from "./bytes.js";
 import {
   type BundleFile,
   type BundleInspection,
@@ -128,7 +128,7 @@ function checkU16(name: string, n: number): void {
 
 function signedBody(mrenclave: Uint8Array, fields: SigstructFields): Uint8Array {
   return new ByteWriter()
-    .bytes(mrenclave)
+    .raw(mrenclave)
     .u16(fields.productId)
     .u16(fields.svn)
     .u8(fields.debug ? FLAG_DEBUG : 0)
@@ -139,11 +139,11 @@ export function encodeSigstruct(s: Sigstruct): Uint8Array {
   const mrenclave =
     fromHexStrict(s.mrenclave, 32) ?? fail("BadParameter", "mrenclave must be 64 hex characters");
   return new ByteWriter()
-    .bytes(SIGSTRUCT_MAGIC)
+    .raw(SIGSTRUCT_MAGIC)
     .u8(SIGSTRUCT_VERSION)
-    .bytes(signedBody(mrenclave, s))
-    .var16(s.signerPublicKeyDer)
-    .var16(s.signature)
+    .raw(signedBody(mrenclave, s))
+    .bytes16(s.signerPublicKeyDer)
+    .bytes16(s.signature)
     .finish();
 }
 
@@ -152,20 +152,16 @@ const formatError = (why: string): never =>
 
 /** Decodes a SIGSTRUCT (format only; see `verifySigstruct`). BadParameter with `details.check = "format"`. */
 export function decodeSigstruct(bytes: Uint8Array): Sigstruct {
-  const r = new ByteReader(bytes);
-  const magic = r.bytes(4);
-  if (!magic || Buffer.compare(magic, SIGSTRUCT_MAGIC) !== 0) formatError("bad magic (not a SIGSTRUCT)");
-  const version = r.u8();
-  if (version !== SIGSTRUCT_VERSION) formatError(`unsupported version ${version ?? "(truncated)"}`);
-  const mrenclave = r.bytes(32);
-  const productId = r.u16();
-  const svn = r.u16();
-  const flags = r.u8();
-  const spki = r.var16();
-  const signature = r.var16();
-  if (!mrenclave || productId === null || svn === null || flags === null || !spki || !signature) {
-    return formatError("truncated");
-  }
+  const r = new ByteReader(bytes, "SIGSTRUCT", formatError);
+  if (Buffer.compare(r.raw(4, "magic"), SIGSTRUCT_MAGIC) !== 0) formatError("bad magic (not a SIGSTRUCT)");
+  const version = r.u8("version");
+  if (version !== SIGSTRUCT_VERSION) formatError(`unsupported version ${version}`);
+  const mrenclave = r.raw(32, "mrenclave");
+  const productId = r.u16("product id");
+  const svn = r.u16("svn");
+  const flags = r.u8("flags");
+  const spki = r.bytes16("signer public key");
+  const signature = r.bytes16("signature");
   if ((flags & ~FLAG_DEBUG) !== 0) formatError(`unknown flag bits 0x${flags.toString(16)}`);
   if (r.remaining !== 0) formatError(`${r.remaining} trailing bytes`);
   let key: KeyObject;

@@ -4,9 +4,9 @@
  * and seal. Nothing here hands out the fuse or the platform key in extractable form.
  */
 import { type KeyObject, webcrypto } from "node:crypto";
+import { fromHexStrict } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
 import { verifyBundle } from "./bundle.js";
-import { fromHexStrict } from "./bytes.js";
 import { loadServerSecrets } from "./fabric.js";
 import { EC_P256 } from "./pki.js";
 import { signQuote } from "./quote.js";

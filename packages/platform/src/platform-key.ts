@@ -14,8 +14,8 @@ import {
   type KeyObject,
   randomBytes,
 } from "node:crypto";
+import { ByteReader, ByteWriter, concatBytes, utf8 } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
-import { ByteReader, ByteWriter, concatBytes, utf8 } from "./bytes.js";
 
 const MAGIC = utf8("HPKW");
 const VERSION = 1;
@@ -37,7 +37,7 @@ export function wrapPlatformKey(
   certFingerprint: string,
 ): Uint8Array {
   const iv = randomBytes(IV_SIZE_BYTES);
-  const header = new ByteWriter().bytes(MAGIC).u8(VERSION).bytes(iv).finish();
+  const header = new ByteWriter().raw(MAGIC).u8(VERSION).raw(iv).finish();
   const key = wrapKey(fuse);
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(concatBytes(header, binding(serverId, certFingerprint)));
@@ -52,21 +52,15 @@ export function unwrapPlatformKey(
   serverId: string,
   certFingerprint: string,
 ): KeyObject {
-  const r = new ByteReader(blob);
-  const magic = r.bytes(MAGIC.byteLength);
-  const version = r.u8();
-  const iv = r.bytes(IV_SIZE_BYTES);
-  if (
-    !magic ||
-    Buffer.compare(magic, MAGIC) !== 0 ||
-    version !== VERSION ||
-    !iv ||
-    r.remaining <= TAG_SIZE_BYTES
-  ) {
+  const malformed = (): never =>
     fail("IntegrityError", `platform key file of server ${serverId} is malformed`, { serverId });
-  }
+  const r = new ByteReader(blob, "platform key file", malformed);
+  if (Buffer.compare(r.raw(MAGIC.byteLength, "magic"), MAGIC) !== 0 || r.u8("version") !== VERSION)
+    malformed();
+  const iv = r.raw(IV_SIZE_BYTES, "iv");
+  if (r.remaining <= TAG_SIZE_BYTES) malformed();
   const header = r.consumed();
-  const rest = r.bytes(r.remaining)!;
+  const rest = r.rest();
   const ct = rest.subarray(0, rest.byteLength - TAG_SIZE_BYTES);
   const tag = rest.subarray(rest.byteLength - TAG_SIZE_BYTES);
   const key = wrapKey(fuse);

@@ -10,8 +10,8 @@
  * The signature covers "hsmpool-quote-v1\0" followed by every byte before it.
  */
 import { type KeyObject, sign } from "node:crypto";
+import { ByteReader, ByteWriter, concatBytes, utf8 } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
-import { ByteReader, ByteWriter, concatBytes, utf8 } from "./bytes.js";
 import { REPORT_DATA_SIZE_BYTES } from "./types.js";
 
 const MAGIC = utf8("HSMQ");
@@ -43,17 +43,17 @@ export interface DecodedQuote extends QuoteBody {
 
 function encodeUnsigned(body: QuoteBody, chainDer: Uint8Array[]): Uint8Array {
   const w = new ByteWriter()
-    .bytes(MAGIC)
+    .raw(MAGIC)
     .u8(VERSION)
-    .bytes(body.mrenclave)
-    .bytes(body.mrsigner)
+    .raw(body.mrenclave)
+    .raw(body.mrsigner)
     .u16(body.productId)
     .u16(body.svn)
     .u8(body.debug ? FLAG_DEBUG : 0)
-    .bytes(body.reportData)
-    .var8(body.nonce)
+    .raw(body.reportData)
+    .bytes8(body.nonce)
     .u8(chainDer.length);
-  for (const der of chainDer) w.var16(der);
+  for (const der of chainDer) w.bytes16(der);
   return w.finish();
 }
 
@@ -81,40 +81,26 @@ const formatError = (why: string): never =>
 /** Parses a quote without trusting it. AttestationFailed `check: "format"` for anything malformed. */
 export function decodeQuote(bytes: Uint8Array): DecodedQuote {
   if (!(bytes instanceof Uint8Array)) formatError("quote must be a Uint8Array");
-  const r = new ByteReader(bytes);
-  const magic = r.bytes(MAGIC.byteLength);
-  if (!magic || Buffer.compare(magic, MAGIC) !== 0) formatError("bad magic (not a quote)");
-  const version = r.u8();
-  if (version !== VERSION) formatError(`unsupported version ${version ?? "(truncated)"}`);
-  const mrenclave = r.bytes(32);
-  const mrsigner = r.bytes(32);
-  const productId = r.u16();
-  const svn = r.u16();
-  const flags = r.u8();
-  const reportData = r.bytes(REPORT_DATA_SIZE_BYTES);
-  const nonce = r.var8();
-  const certCount = r.u8();
-  if (
-    !mrenclave ||
-    !mrsigner ||
-    productId === null ||
-    svn === null ||
-    flags === null ||
-    !reportData ||
-    !nonce
-  ) {
-    return formatError("truncated");
-  }
+  const r = new ByteReader(bytes, "quote", formatError);
+  if (Buffer.compare(r.raw(MAGIC.byteLength, "magic"), MAGIC) !== 0) formatError("bad magic (not a quote)");
+  const version = r.u8("version");
+  if (version !== VERSION) formatError(`unsupported version ${version}`);
+  const mrenclave = r.raw(32, "mrenclave");
+  const mrsigner = r.raw(32, "mrsigner");
+  const productId = r.u16("product id");
+  const svn = r.u16("svn");
+  const flags = r.u8("flags");
+  const reportData = r.raw(REPORT_DATA_SIZE_BYTES, "report data");
+  const nonce = r.bytes8("nonce");
+  const certCount = r.u8("certificate count");
   if ((flags & ~FLAG_DEBUG) !== 0) formatError(`unknown flag bits 0x${flags.toString(16)}`);
   if (nonce.byteLength > MAX_NONCE_SIZE_BYTES)
     formatError(`nonce of ${nonce.byteLength} bytes exceeds ${MAX_NONCE_SIZE_BYTES}`);
-  if (certCount !== CHAIN_LENGTH)
-    formatError(`certificate count ${certCount ?? "(truncated)"}, expected ${CHAIN_LENGTH}`);
+  if (certCount !== CHAIN_LENGTH) formatError(`certificate count ${certCount}, expected ${CHAIN_LENGTH}`);
   const chainDer: Uint8Array[] = [];
-  for (let i = 0; i < CHAIN_LENGTH; i++)
-    chainDer.push(r.var16() ?? formatError("truncated certificate chain"));
+  for (let i = 0; i < CHAIN_LENGTH; i++) chainDer.push(r.bytes16("certificate"));
   const signedMessage = concatBytes(SIGNED_DOMAIN, r.consumed());
-  const signature = r.bytes(SIGNATURE_SIZE_BYTES) ?? formatError("truncated signature");
+  const signature = r.raw(SIGNATURE_SIZE_BYTES, "signature");
   if (r.remaining !== 0) formatError(`${r.remaining} trailing bytes`);
   return {
     mrenclave,

@@ -10,8 +10,8 @@
  * GCM AAD: the 36 header bytes, then the caller's associated data.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { ByteReader, ByteWriter, concatBytes, fromHexStrict, utf8 } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
-import { ByteReader, ByteWriter, concatBytes, fromHexStrict, utf8 } from "./bytes.js";
 import type { EnclaveIdentity, SealOptions, SealPolicy, UnsealOptions } from "./types.js";
 
 const MAGIC = utf8("HSSB");
@@ -31,9 +31,9 @@ function sealingKey(
   svn: number,
   keyId: Uint8Array,
 ): Buffer {
-  const w = new ByteWriter().bytes(KDF_LABEL).u8(policyCode);
-  if (policyCode === POLICY_CODES.mrenclave) w.bytes(fromHexStrict(id.mrenclave, 32)!);
-  else w.bytes(fromHexStrict(id.mrsigner, 32)!).u16(id.productId);
+  const w = new ByteWriter().raw(KDF_LABEL).u8(policyCode);
+  if (policyCode === POLICY_CODES.mrenclave) w.raw(fromHexStrict(id.mrenclave, 32)!);
+  else w.raw(fromHexStrict(id.mrsigner, 32)!).u16(id.productId);
   w.u16(svn);
   return Buffer.from(hkdfSync("sha256", fuse, keyId, w.finish(), 32));
 }
@@ -52,12 +52,12 @@ export function sealWithFuse(
   const keyId = randomBytes(KEY_ID_SIZE_BYTES);
   const iv = randomBytes(IV_SIZE_BYTES);
   const header = new ByteWriter()
-    .bytes(MAGIC)
+    .raw(MAGIC)
     .u8(VERSION)
     .u8(policyCode)
     .u16(id.svn)
-    .bytes(keyId)
-    .bytes(iv)
+    .raw(keyId)
+    .raw(iv)
     .finish();
   const key = sealingKey(fuse, policyCode, id, id.svn, keyId);
   try {
@@ -79,23 +79,22 @@ export function unsealWithFuse(
   opts: UnsealOptions = {},
 ): Uint8Array {
   if (!(blob instanceof Uint8Array)) return integrity("sealed blob must be a Uint8Array");
-  const r = new ByteReader(blob);
-  const magic = r.bytes(MAGIC.byteLength);
-  const version = r.u8();
-  const policyCode = r.u8();
-  const svn = r.u16();
-  const keyId = r.bytes(KEY_ID_SIZE_BYTES);
-  const iv = r.bytes(IV_SIZE_BYTES);
-  if (!magic || Buffer.compare(magic, MAGIC) !== 0) return integrity("not a sealed blob (bad magic)");
+  const r = new ByteReader(blob, "sealed blob", () => integrity("sealed blob is truncated"));
+  if (r.remaining < MAGIC.byteLength || Buffer.compare(r.raw(MAGIC.byteLength, "magic"), MAGIC) !== 0)
+    return integrity("not a sealed blob (bad magic)");
+  const version = r.done ? null : r.u8("version");
   if (version !== VERSION) return integrity(`unsupported sealed blob version ${version ?? "(truncated)"}`);
+  const policyCode = r.done ? null : r.u8("policy");
   if (policyCode !== POLICY_CODES.mrenclave && policyCode !== POLICY_CODES.mrsigner) {
     return integrity(`unknown seal policy code ${policyCode ?? "(truncated)"}`);
   }
-  if (svn === null || !keyId || !iv || r.remaining < TAG_SIZE_BYTES)
-    return integrity("sealed blob is truncated");
+  const svn = r.u16("svn");
+  const keyId = r.raw(KEY_ID_SIZE_BYTES, "key id");
+  const iv = r.raw(IV_SIZE_BYTES, "iv");
+  if (r.remaining < TAG_SIZE_BYTES) return integrity("sealed blob is truncated");
   if (svn > id.svn) return integrity(`blob was sealed at SVN ${svn}, above this enclave's SVN ${id.svn}`);
   const header = r.consumed();
-  const rest = r.bytes(r.remaining)!;
+  const rest = r.rest();
   const key = sealingKey(fuse, policyCode, id, svn, keyId);
   try {
     const decipher = createDecipheriv("aes-256-gcm", key, iv, { authTagLength: TAG_SIZE_BYTES });

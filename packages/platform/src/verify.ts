@@ -3,8 +3,8 @@
  * signature, then the policy, report data and nonce. The clock is injectable.
  */
 import { verify, X509Certificate } from "node:crypto";
+import { bytesEqual, toHex } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
-import { bytesEqual, toHex } from "./bytes.js";
 import { checkPolicy, parsePolicy } from "./policy.js";
 import { decodeQuote } from "./quote.js";
 import {

@@ -6,8 +6,9 @@
  * Failed (its runner died mid-job) can never turn Succeeded afterwards. The record names
  * the container without its SAS token (a credential never enters the log).
  */
+
+import type { ByteReader, ByteWriter } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
-import type { ByteReader, ByteWriter } from "./bytes.js";
 import { compareStrings } from "./jwk.js";
 import { requireKeyName } from "./key-request.js";
 import { requireIdentifier, requireTimeMs } from "./validate.js";

@@ -16,12 +16,15 @@
  * Fingerprints are lowercase hex SHA-256: of the TBS followed by the signature for a
  * certificate, of "hsmpool/public-key/v1\n" + canonical JWK for a public key.
  */
+import { type ByteReader, ByteWriter, concatBytes, utf8 } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
 import { p384 } from "@noble/curves/nist.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { type ByteReader, ByteWriter, sha256Hex, utf8 } from "./bytes.js";
 import { base64UrlDecode, type P384PublicJwk, readJwk, validateP384Jwk, writeJwk } from "./jwk.js";
 import { bad, requireFingerprint, requireIdentifier } from "./validate.js";
+
+const sha256Hex = (...parts: Uint8Array[]): string => bytesToHex(sha256(concatBytes(...parts)));
 
 export type CertificateRole = "ownerRoot" | "partition";
 

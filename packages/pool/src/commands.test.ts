@@ -1,7 +1,7 @@
+import { ByteWriter } from "@hsmpool/codec";
 import { isHsmPoolError } from "@hsmpool/errors";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ByteWriter } from "./bytes.js";
 import { frame } from "./frame.js";
 import {
   COMMAND_FORMAT,
@@ -114,7 +114,7 @@ describe("pool command codec", () => {
 
   it("a checksummed entry with invalid contents is an IntegrityError naming the problem", () => {
     // An entry written by another (buggy) build: valid frame and checksum, invalid key name inside.
-    const payload = new ByteWriter().u8(4).string("r1").string("bad_name").uint(1).finish();
+    const payload = new ByteWriter().u8(4).string("r1").string("bad_name").u64(1).finish();
     expect(thrown(() => decodeCommand(frame(COMMAND_FORMAT, payload)), "IntegrityError").message).toMatch(
       /invalid command: key name must be/,
     );

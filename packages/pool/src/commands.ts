@@ -11,6 +11,8 @@
  * `at` is the proposer's wall time carried in the entry, so every member applies
  * the same timestamps. `requestId` makes client retries idempotent.
  */
+
+import { type ByteReader, ByteWriter } from "@hsmpool/codec";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { type AccessOp, validateAccessOp } from "./access/state.js";
 import { KEY_OPS, type KeyOp, type KeyShape } from "./algorithms.js";
@@ -20,7 +22,6 @@ import {
   validateRecordBackupJob,
   writeBackupJob,
 } from "./backup-job-state.js";
-import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
   type PoolCertificate,
   readCertificate,
@@ -448,23 +449,23 @@ export function validateVersionRecord(input: unknown, name: string): KeyVersionR
 
 /** One version record (without its key name); shared by restore commands, snapshots and key backups. */
 export function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
-  w.uint(v.version);
+  w.u64(v.version);
   writeShape(w, v.shape);
   w.u8(opsMask(v.ops));
   writeAttributes(w, v.attributes);
-  w.uint(v.createdMs).uint(v.updatedMs).optional(v.publicJwk, writeJwk).bytes(v.wrappedMaterial);
+  w.u64(v.createdMs).u64(v.updatedMs).optional(v.publicJwk, writeJwk).bytes(v.wrappedMaterial);
 }
 
 /** Reads what writeVersion wrote and validates it (BadParameter for an invalid value). */
 export function readVersion(r: ByteReader, name: string): KeyVersionRecord {
   return validateVersionRecord(
     {
-      version: r.uint("version"),
+      version: r.u64("version"),
       shape: readShape(r),
       ops: readOpsMask(r),
       attributes: readAttributes(r),
-      createdMs: r.uint("createdMs"),
-      updatedMs: r.uint("updatedMs"),
+      createdMs: r.u64("createdMs"),
+      updatedMs: r.u64("updatedMs"),
       publicJwk: r.optional("publicJwk", (r) => readJwk(r, "publicJwk")),
       wrappedMaterial: r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
     },
@@ -521,20 +522,20 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
       writeShape(w, c.shape);
       w.u8(opsMask(c.ops));
       writeAttributes(w, c.attributes);
-      w.bytes(c.wrappedMaterial).optional(c.publicJwk, writeJwk).uint(c.at);
+      w.bytes(c.wrappedMaterial).optional(c.publicJwk, writeJwk).u64(c.at);
       break;
     case "updateKeyAttributes":
       w.string(c.requestId)
         .string(c.name)
-        .optional(c.version, (w, v) => w.uint(v));
+        .optional(c.version, (w, v) => w.u64(v));
       writeChanges(w, c.changes);
-      w.uint(c.at);
+      w.u64(c.at);
       break;
     case "deleteKey":
-      w.string(c.requestId).string(c.name).uint(c.at);
+      w.string(c.requestId).string(c.name).u64(c.at);
       break;
     case "memberOwnershipSynced":
-      w.string(c.memberId).string(c.partitionCertFingerprint).string(c.dekFingerprint).uint(c.at);
+      w.string(c.memberId).string(c.partitionCertFingerprint).string(c.dekFingerprint).u64(c.at);
       break;
     case "registerMember":
       writeRegisterMemberFields(w, c);
@@ -548,29 +549,29 @@ export function encodeCommand(command: PoolCommand): Uint8Array {
     case "recordBackupJob":
       w.string(c.requestId);
       writeBackupJob(w, c.job);
-      w.uint(c.at);
+      w.u64(c.at);
       break;
     case "access":
-      w.string(c.requestId).string(JSON.stringify(c.op)).uint(c.at);
+      w.string(c.requestId).string(JSON.stringify(c.op)).u64(c.at);
       break;
     case "rotateKey":
-      w.string(c.requestId).string(c.name).uint(c.basedOnVersion);
-      w.bytes(c.wrappedMaterial).optional(c.publicJwk, writeJwk).uint(c.at);
+      w.string(c.requestId).string(c.name).u64(c.basedOnVersion);
+      w.bytes(c.wrappedMaterial).optional(c.publicJwk, writeJwk).u64(c.at);
       break;
     case "recoverKey":
     case "purgeKey":
-      w.string(c.requestId).string(c.name).uint(c.at);
+      w.string(c.requestId).string(c.name).u64(c.at);
       break;
     case "setSetting":
-      w.string(c.requestId).string(c.setting).string(c.value).uint(c.at);
+      w.string(c.requestId).string(c.setting).string(c.value).u64(c.at);
       break;
     case "setRotationPolicy":
       w.string(c.requestId).string(c.name);
       writeRotationPolicy(w, c.policy);
-      w.uint(c.at);
+      w.u64(c.at);
       break;
     case "restoreKey":
-      w.string(c.requestId).string(c.name).list(c.versions, writeVersion).uint(c.at);
+      w.string(c.requestId).string(c.name).list(c.versions, writeVersion).u64(c.at);
       break;
   }
   return frame(COMMAND_FORMAT, w.finish());
@@ -608,23 +609,23 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
         attributes: readAttributes(r),
         wrappedMaterial: r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
         publicJwk: r.optional("publicJwk", (r) => readJwk(r, "publicJwk")),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "updateKeyAttributes":
       return {
         kind,
         requestId: r.string("requestId", MAX_STRING_BYTES),
         name: r.string("name", MAX_STRING_BYTES),
-        version: r.optional("version", (r) => r.uint("version")),
+        version: r.optional("version", (r) => r.u64("version")),
         changes: readChanges(r),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "deleteKey":
       return {
         kind,
         requestId: r.string("requestId", MAX_STRING_BYTES),
         name: r.string("name", MAX_STRING_BYTES),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "memberOwnershipSynced":
       return {
@@ -632,7 +633,7 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
         memberId: r.string("memberId", MAX_STRING_BYTES),
         partitionCertFingerprint: r.string("partitionCertFingerprint", MAX_STRING_BYTES),
         dekFingerprint: r.string("dekFingerprint", MAX_STRING_BYTES),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "registerMember":
       return readRegisterMemberFields(r);
@@ -645,7 +646,7 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
         kind,
         requestId: r.string("requestId", MAX_STRING_BYTES),
         job: readBackupJob(r),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "access": {
       const requestId = r.string("requestId", MAX_STRING_BYTES);
@@ -656,17 +657,17 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
       } catch {
         return r.corrupt("access op is not JSON");
       }
-      return { kind, requestId, op, at: r.uint("at") };
+      return { kind, requestId, op, at: r.u64("at") };
     }
     case "rotateKey":
       return {
         kind,
         requestId: r.string("requestId", MAX_STRING_BYTES),
         name: r.string("name", MAX_STRING_BYTES),
-        basedOnVersion: r.uint("basedOnVersion"),
+        basedOnVersion: r.u64("basedOnVersion"),
         wrappedMaterial: r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
         publicJwk: r.optional("publicJwk", (r) => readJwk(r, "publicJwk")),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "recoverKey":
     case "purgeKey":
@@ -674,7 +675,7 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
         kind,
         requestId: r.string("requestId", MAX_STRING_BYTES),
         name: r.string("name", MAX_STRING_BYTES),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "setSetting":
       return {
@@ -682,7 +683,7 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
         requestId: r.string("requestId", MAX_STRING_BYTES),
         setting: r.string("setting", MAX_STRING_BYTES),
         value: r.string("value", MAX_STRING_BYTES),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "setRotationPolicy":
       return {
@@ -690,13 +691,13 @@ function readCommandFields(r: ByteReader): Record<string, unknown> {
         requestId: r.string("requestId", MAX_STRING_BYTES),
         name: r.string("name", MAX_STRING_BYTES),
         policy: readRotationPolicy(r),
-        at: r.uint("at"),
+        at: r.u64("at"),
       };
     case "restoreKey": {
       const requestId = r.string("requestId", MAX_STRING_BYTES);
       const name = r.string("name", MAX_STRING_BYTES);
       const versions = r.list("versions", MAX_RESTORED_VERSIONS, (r) => readVersion(r, requireKeyName(name)));
-      return { kind, requestId, name, versions, at: r.uint("at") };
+      return { kind, requestId, name, versions, at: r.u64("at") };
     }
     default:
       return r.corrupt("unknown command kind");
@@ -720,7 +721,7 @@ export function readRotationPolicy(r: ByteReader): Record<string, unknown> {
 /** RegisterMember fields in command order (without the kind); shared with the snapshot codec. */
 export function writeRegisterMemberFields(w: ByteWriter, c: Omit<RegisterMemberCommand, "kind">): void {
   w.string(c.memberId).string(c.peerAddress).string(c.dataAddress).u32(c.svn);
-  w.list(c.replaces, (w, id) => w.string(id)).uint(c.at);
+  w.list(c.replaces, (w, id) => w.string(id)).u64(c.at);
 }
 
 /** Reads what writeRegisterMemberFields wrote (unvalidated: pass it to validateCommand). */
@@ -732,7 +733,7 @@ export function readRegisterMemberFields(r: ByteReader): Record<string, unknown>
     dataAddress: r.string("dataAddress", MAX_STRING_BYTES),
     svn: r.u32("svn"),
     replaces: r.list("replaces", MAX_REPLACES, (r) => r.string("replaces[]", MAX_STRING_BYTES)),
-    at: r.uint("at"),
+    at: r.u64("at"),
   };
 }
 
@@ -743,7 +744,7 @@ const CRV_CODES = ["P-256", "P-256K", "P-384", "P-521"] as const;
 export function writeGenesisFields(w: ByteWriter, g: GenesisCommand): void {
   w.string(g.poolId);
   writeCertificate(w, g.ownerRootCert);
-  w.string(g.dekFingerprint).string(g.poolKeyFingerprint).string(g.proposer).uint(g.at);
+  w.string(g.dekFingerprint).string(g.poolKeyFingerprint).string(g.proposer).u64(g.at);
 }
 
 /** Reads what writeGenesisFields wrote (unvalidated: pass it to validateCommand). */
@@ -755,7 +756,7 @@ export function readGenesisFields(r: ByteReader, fieldPrefix: string): Record<st
     dekFingerprint: r.string(`${fieldPrefix}dekFingerprint`, MAX_STRING_BYTES),
     poolKeyFingerprint: r.string(`${fieldPrefix}poolKeyFingerprint`, MAX_STRING_BYTES),
     proposer: r.string(`${fieldPrefix}proposer`, MAX_STRING_BYTES),
-    at: r.uint(`${fieldPrefix}at`),
+    at: r.u64(`${fieldPrefix}at`),
   };
 }
 
@@ -788,16 +789,16 @@ export function readOpsMask(r: ByteReader): KeyOp[] {
 
 export function writeAttributes(w: ByteWriter, a: KeyAttributes): void {
   w.bool(a.enabled)
-    .optional(a.notBeforeMs, (w, v) => w.uint(v))
-    .optional(a.expiresMs, (w, v) => w.uint(v));
+    .optional(a.notBeforeMs, (w, v) => w.u64(v))
+    .optional(a.expiresMs, (w, v) => w.u64(v));
   writeTags(w, a.tags);
 }
 
 export function readAttributes(r: ByteReader): Record<string, unknown> {
   return {
     enabled: r.bool("enabled"),
-    notBeforeMs: r.optional("notBeforeMs", (r) => r.uint("notBeforeMs")),
-    expiresMs: r.optional("expiresMs", (r) => r.uint("expiresMs")),
+    notBeforeMs: r.optional("notBeforeMs", (r) => r.u64("notBeforeMs")),
+    expiresMs: r.optional("expiresMs", (r) => r.u64("expiresMs")),
     tags: readTags(r),
   };
 }
@@ -835,7 +836,7 @@ function writeChanges(w: ByteWriter, c: KeyAttributeChanges): void {
 function writeTimeChange(w: ByteWriter, value: number | null | undefined): void {
   if (value === undefined) w.u8(0);
   else if (value === null) w.u8(1);
-  else w.u8(2).uint(value);
+  else w.u8(2).u64(value);
 }
 
 function readChanges(r: ByteReader): Record<string, unknown> {
@@ -847,7 +848,7 @@ function readChanges(r: ByteReader): Record<string, unknown> {
   for (const field of ["notBeforeMs", "expiresMs"] as const) {
     const tag = r.u8(`${field} change`);
     if (tag === 1) out[field] = null;
-    else if (tag === 2) out[field] = r.uint(field);
+    else if (tag === 2) out[field] = r.u64(field);
     else if (tag !== 0) r.corrupt(`${field} change has an unknown tag`);
   }
   const tags = r.optional("tags", readTags);

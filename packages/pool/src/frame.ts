@@ -8,10 +8,11 @@
  * IntegrityError before a single payload field is interpreted, so a corrupt Raft
  * entry or snapshot can never be applied as a different valid one.
  */
+
+import { ByteReader, bytesEqual, utf8 } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { concatBytes } from "@noble/hashes/utils.js";
-import { ByteReader, bytesEqual, utf8 } from "./bytes.js";
 
 export const CHECKSUM_BYTES = 8;
 const HEADER_BYTES = 5;

@@ -3,8 +3,9 @@
  * canonical member order, and never a private member (a JWK carrying "d" or "k"
  * would put key material into the Raft log, so it is refused at every boundary).
  */
+
+import type { ByteReader, ByteWriter } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
-import type { ByteReader, ByteWriter } from "./bytes.js";
 
 /** A public JWK: every member a string (kty, crv, x, y, n, e, kid, ...). */
 export type PublicJwk = Readonly<Record<string, string>>;

@@ -6,8 +6,9 @@
  * is ever inside; the node shell encrypts these bytes once more under the pool's
  * backup key, so the blob opens only in a pool holding the same key.
  */
+
+import { ByteWriter } from "@hsmpool/codec";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import { ByteWriter } from "./bytes.js";
 import { MAX_RESTORED_VERSIONS, readVersion, writeVersion } from "./commands.js";
 import { frame, unframe } from "./frame.js";
 import { requireKeyName } from "./key-request.js";

@@ -22,6 +22,8 @@
  * member; the decoder rejects any other order (IntegrityError) and re-validates every
  * field, so a restored state is one that apply could have produced.
  */
+
+import { type ByteReader, ByteWriter } from "@hsmpool/codec";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { AccessState } from "./access/state.js";
 import type { KeyOp, KeyShape } from "./algorithms.js";
@@ -31,7 +33,6 @@ import {
   validateBackupJob,
   writeBackupJob,
 } from "./backup-job-state.js";
-import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
   type GenesisCommand,
   type RegisterMemberCommand,
@@ -191,10 +192,10 @@ function sortedValues<V>(map: Map<string, V>): V[] {
 }
 
 export function encodeSnapshot(state: KeyStoreState): Uint8Array {
-  const w = new ByteWriter().uint(state.appliedIndex);
+  const w = new ByteWriter().u64(state.appliedIndex);
   w.optional(state.genesis, writeGenesisFields);
   w.list(sortedValues(state.members), (w, m) =>
-    w.string(m.memberId).string(m.partitionCertFingerprint).string(m.dekFingerprint).uint(m.syncedMs),
+    w.string(m.memberId).string(m.partitionCertFingerprint).string(m.dekFingerprint).u64(m.syncedMs),
   );
   w.list(sortedValues(state.keys), (w, versions) => {
     w.string(versions[0]?.name ?? "");
@@ -205,7 +206,7 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
       .string(q.requestId)
       .u8(DEDUPED_KINDS.indexOf(q.kind) + 1)
       .string(q.name)
-      .list(q.versions, (w, v) => w.uint(v)),
+      .list(q.versions, (w, v) => w.u64(v)),
   );
   const hasAccess = !state.access.isEmpty();
   const jobs = state.backupJobs.size > 0;
@@ -241,14 +242,14 @@ export function encodeSnapshot(state: KeyStoreState): Uint8Array {
   if (!lifecycle) return frame({ ...SNAPSHOT_FORMAT, version: 4 }, w.finish());
   // Version 5: soft-deleted keys, settings and rotation policies (the whole key surface in one value).
   w.list(sortedValues(state.deleted), (w, d) => {
-    w.string(d.name).uint(d.deletedMs).uint(d.scheduledPurgeMs);
+    w.string(d.name).u64(d.deletedMs).u64(d.scheduledPurgeMs);
     w.list(d.versions, writeVersion);
   });
-  w.uint(state.settings.softDeleteRetentionDays).bool(state.settings.purgeProtection);
+  w.u64(state.settings.softDeleteRetentionDays).bool(state.settings.purgeProtection);
   w.list(sortedValues(state.policies), (w, p) => {
     w.string(p.name);
     writeRotationPolicy(w, p.policy);
-    w.uint(p.createdMs).uint(p.updatedMs);
+    w.u64(p.createdMs).u64(p.updatedMs);
   });
   if (!jobs) return frame({ ...SNAPSHOT_FORMAT, version: 5 }, w.finish());
   // Version 6: full backup and restore jobs.
@@ -285,7 +286,7 @@ export function decodeSnapshot(data: Uint8Array): KeyStoreState {
 
 function readState(r: ByteReader): KeyStoreState {
   const state = emptyState();
-  state.appliedIndex = r.uint("appliedIndex");
+  state.appliedIndex = r.u64("appliedIndex");
   state.genesis = r.optional(
     "genesis",
     (r) => validateCommand(readGenesisFields(r, "genesis ")) as GenesisCommand,
@@ -314,8 +315,8 @@ function readState(r: ByteReader): KeyStoreState {
 function readLifecycle(r: ByteReader, state: KeyStoreState): void {
   const deleted = r.list("deleted keys", MAX_ITEMS, (r): DeletedKey => {
     const name = requireKeyName(r.string("deleted key name", MAX_STRING_BYTES));
-    const deletedMs = requireTimeMs(r.uint("deletedMs"), "deletedMs");
-    const scheduledPurgeMs = requireTimeMs(r.uint("scheduledPurgeMs"), "scheduledPurgeMs");
+    const deletedMs = requireTimeMs(r.u64("deletedMs"), "deletedMs");
+    const scheduledPurgeMs = requireTimeMs(r.u64("scheduledPurgeMs"), "scheduledPurgeMs");
     const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name));
     if (versions.length === 0) r.corrupt(`deleted key ${name} has no versions`);
     requireAscendingVersions(r, versions, name);
@@ -330,7 +331,7 @@ function readLifecycle(r: ByteReader, state: KeyStoreState): void {
     if (state.keys.has(d.name)) r.corrupt(`key ${d.name} is both live and deleted`);
     state.deleted.set(d.name, d);
   }
-  const days = r.uint("softDeleteRetentionDays");
+  const days = r.u64("softDeleteRetentionDays");
   const on = r.bool("purgeProtection");
   state.settings = changeSetting(
     changeSetting(DEFAULT_SETTINGS, "soft-delete-retention-days", String(days)),
@@ -343,8 +344,8 @@ function readLifecycle(r: ByteReader, state: KeyStoreState): void {
     return Object.freeze({
       name,
       policy,
-      createdMs: requireTimeMs(r.uint("createdMs"), "createdMs"),
-      updatedMs: requireTimeMs(r.uint("updatedMs"), "updatedMs"),
+      createdMs: requireTimeMs(r.u64("createdMs"), "createdMs"),
+      updatedMs: requireTimeMs(r.u64("updatedMs"), "updatedMs"),
     });
   });
   requireAscending(
@@ -410,7 +411,7 @@ function readMember(r: ByteReader): SyncedMember {
       "partitionCertFingerprint",
     ),
     dekFingerprint: requireFingerprint(r.string("dekFingerprint", MAX_STRING_BYTES), "dekFingerprint"),
-    syncedMs: r.uint("syncedMs"),
+    syncedMs: r.u64("syncedMs"),
   };
 }
 
@@ -425,6 +426,6 @@ function readRequest(r: ByteReader): RememberedRequest {
   const requestId = requireIdentifier(r.string("requestId", MAX_STRING_BYTES), "requestId");
   const kind = DEDUPED_KINDS[r.u8("request kind") - 1] ?? r.corrupt("unknown request kind");
   const name = requireKeyName(r.string("request name", MAX_STRING_BYTES));
-  const versions = r.list("request versions", MAX_ITEMS, (r) => requireVersion(r.uint("version")));
+  const versions = r.list("request versions", MAX_ITEMS, (r) => requireVersion(r.u64("version")));
   return Object.freeze({ requestId, kind, name, versions: Object.freeze(versions) });
 }

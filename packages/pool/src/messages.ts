@@ -6,8 +6,9 @@
  * Wire bytes = frame("HPM1", version 1, kind (u8) | fields) with an 8-byte SHA-256
  * checksum. `nonce` matches a response to its request (a stale answer is ignored).
  */
+
+import { type ByteReader, ByteWriter } from "@hsmpool/codec";
 import { type ErrorCode, fail, isErrorCode, isHsmPoolError } from "@hsmpool/errors";
-import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
   type PoolCertificate,
   readCertificate,

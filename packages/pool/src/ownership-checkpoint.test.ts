@@ -1,7 +1,7 @@
+import { ByteWriter } from "@hsmpool/codec";
 import { isHsmPoolError } from "@hsmpool/errors";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ByteWriter } from "./bytes.js";
 import { writeCertificate } from "./certificate.js";
 import { writeGenesisFields } from "./commands.js";
 import { frame } from "./frame.js";

@@ -32,8 +32,9 @@
  *   v2: phase (u8 2: ownershipProposed) | poolId | nodeId | ownerRootCert | ownerRootKeyId
  *       | dekKeyId | poolKeyKeyId | dekFingerprint | poolKeyFingerprint | partitionCert
  */
+
+import { type ByteReader, ByteWriter } from "@hsmpool/codec";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
-import { type ByteReader, ByteWriter } from "./bytes.js";
 import {
   keyFingerprint,
   type PoolCertificate,

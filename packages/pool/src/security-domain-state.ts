@@ -4,8 +4,9 @@
  * SD-bound backup. The domain secret travels only sealed under the pool key (HSM
  * AES-256-GCM), so the log and snapshots never hold it in the clear.
  */
+
+import type { ByteReader, ByteWriter } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
-import type { ByteReader, ByteWriter } from "./bytes.js";
 import { requireKeyName } from "./key-request.js";
 import type { KeyStoreState, KeyVersionRecord } from "./keystore-state.js";
 import { requireBytes, requireIdentifier, requireTimeMs } from "./validate.js";
@@ -85,7 +86,7 @@ export function validateRestore(c: Record<string, unknown>): RestoreBackupComman
 
 export function writeActivateFields(w: ByteWriter, c: Omit<ActivateSecurityDomainCommand, "kind">): void {
   w.string(c.requestId).string(c.sdId).u8(c.quorum).u8(c.shareCount).bytes(c.sealedSecret);
-  w.u8(ORIGINS.indexOf(c.origin) + 1).uint(c.at);
+  w.u8(ORIGINS.indexOf(c.origin) + 1).u64(c.at);
 }
 
 export function readActivateFields(r: ByteReader): Record<string, unknown> {
@@ -97,7 +98,7 @@ export function readActivateFields(r: ByteReader): Record<string, unknown> {
     shareCount: r.u8("shareCount"),
     sealedSecret: r.bytes("sealedSecret", MAX_SEALED_SECRET_BYTES),
     origin: ORIGINS[r.u8("origin") - 1],
-    at: r.uint("at"),
+    at: r.u64("at"),
   };
 }
 
@@ -105,7 +106,7 @@ export function writeRestoreFields(w: ByteWriter, c: RestoreBackupCommand): void
   w.string(c.requestId)
     .bytes(c.state)
     .optional(c.keyName, (w, n) => w.string(n))
-    .uint(c.at);
+    .u64(c.at);
 }
 
 export function readRestoreFields(r: ByteReader): Record<string, unknown> {
@@ -114,7 +115,7 @@ export function readRestoreFields(r: ByteReader): Record<string, unknown> {
     requestId: r.string("requestId", MAX_STRING_BYTES),
     state: r.bytes("state", MAX_RESTORE_STATE_BYTES),
     keyName: r.optional("keyName", (r) => r.string("keyName", MAX_STRING_BYTES)),
-    at: r.uint("at"),
+    at: r.u64("at"),
   };
 }
 

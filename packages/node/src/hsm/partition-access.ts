@@ -7,12 +7,12 @@
  *   <state>/partition-credential.sealed   platform sealed blob, AAD "hsmpool-partition-credential-v1|<partition id>"
  */
 import { join } from "node:path";
+import { utf8 } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
 import { secondsSince } from "@hsmpool/metrics";
 import type { Enclave } from "@hsmpool/platform";
 import type { HsmPartition, HsmSession } from "../seams/hsm.js";
 import { type DurableStorage, fileStorage } from "../seams/storage.js";
-import { utf8 } from "../storage/bytes.js";
 
 export const CREDENTIAL_FILE = "partition-credential.sealed";
 

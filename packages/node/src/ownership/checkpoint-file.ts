@@ -12,6 +12,7 @@
  * and the seal authenticates it (a swapped or edited file is an IntegrityError).
  */
 import { join } from "node:path";
+import { utf8 } from "@hsmpool/codec";
 import type { Enclave } from "@hsmpool/platform";
 import {
   decodeOwnershipCheckpoint,
@@ -19,7 +20,6 @@ import {
   type OwnershipCheckpoint,
 } from "@hsmpool/pool";
 import { type DurableStorage, fileStorage } from "../seams/storage.js";
-import { utf8 } from "../storage/bytes.js";
 
 export const CHECKPOINT_FILE = "ownership.sealed";
 

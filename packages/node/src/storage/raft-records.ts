@@ -8,9 +8,10 @@
  *   snapshot := version u8 = 1 | index u64 | term u64 | voters (u32 n, strings)
  *               | learners (u32 n, strings) | data (u32 len + bytes)
  */
+
+import { ByteReader, ByteWriter } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
 import type { ConfState, Entry, HardState, Snapshot } from "@hsmpool/raft";
-import { Reader, Writer } from "./bytes.js";
 
 const VERSION = 1;
 const ENTRY_TYPES = ["normal", "confChange"] as const;
@@ -20,14 +21,14 @@ export interface Batch {
   entries: Entry[];
 }
 
-function writeEntry(w: Writer, e: Entry): void {
+function writeEntry(w: ByteWriter, e: Entry): void {
   w.u64(e.term)
     .u64(e.index)
     .u8(ENTRY_TYPES.indexOf(e.type) + 1)
     .bytes(e.data);
 }
 
-function readEntry(r: Reader): Entry {
+function readEntry(r: ByteReader): Entry {
   const term = r.u64("entry term");
   const index = r.u64("entry index");
   const type = ENTRY_TYPES[r.u8("entry type") - 1] ?? r.corrupt("unknown entry type");
@@ -35,7 +36,7 @@ function readEntry(r: Reader): Entry {
 }
 
 export function encodeBatch(b: Batch): Uint8Array {
-  const w = new Writer().u8(VERSION).u8(b.hardState ? 1 : 0);
+  const w = new ByteWriter().u8(VERSION).u8(b.hardState ? 1 : 0);
   if (b.hardState)
     w.u64(b.hardState.term)
       .string(b.hardState.vote ?? "")
@@ -46,7 +47,7 @@ export function encodeBatch(b: Batch): Uint8Array {
 }
 
 export function decodeBatch(data: Uint8Array): Batch {
-  const r = new Reader(data, "WAL record");
+  const r = new ByteReader(data, "WAL record");
   if (r.u8("version") !== VERSION) r.corrupt("unknown record version");
   const flags = r.u8("flags");
   if (flags > 1) r.corrupt("unknown flags");
@@ -65,12 +66,12 @@ export function decodeBatch(data: Uint8Array): Batch {
   return out;
 }
 
-function writeIds(w: Writer, ids: readonly string[]): void {
+function writeIds(w: ByteWriter, ids: readonly string[]): void {
   w.u32(ids.length);
   for (const id of ids) w.string(id);
 }
 
-function readIds(r: Reader, field: string): string[] {
+function readIds(r: ByteReader, field: string): string[] {
   const n = r.u32(`${field} count`);
   if (n > 10_000) r.corrupt(`${field} count ${n} is implausible`);
   const out: string[] = [];
@@ -79,14 +80,14 @@ function readIds(r: Reader, field: string): string[] {
 }
 
 export function encodeSnapshot(s: Snapshot): Uint8Array {
-  const w = new Writer().u8(VERSION).u64(s.meta.index).u64(s.meta.term);
+  const w = new ByteWriter().u8(VERSION).u64(s.meta.index).u64(s.meta.term);
   writeIds(w, s.meta.conf.voters);
   writeIds(w, s.meta.conf.learners);
   return w.bytes(s.data).finish();
 }
 
 export function decodeSnapshot(data: Uint8Array): Snapshot {
-  const r = new Reader(data, "snapshot file");
+  const r = new ByteReader(data, "snapshot file");
   if (r.u8("version") !== VERSION) r.corrupt("unknown snapshot version");
   const index = r.u64("index");
   const term = r.u64("term");

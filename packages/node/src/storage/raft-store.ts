@@ -14,6 +14,7 @@
  * leaves the old WAL, whose entries at or below the snapshot are skipped on replay.
  */
 import { join } from "node:path";
+import { ByteWriter, utf8 } from "@hsmpool/codec";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import { secondsSince } from "@hsmpool/metrics";
 import {
@@ -26,7 +27,6 @@ import {
 } from "@hsmpool/raft";
 import { type Randomness, systemRandomness } from "../seams/random.js";
 import { type DurableStorage, fileStorage } from "../seams/storage.js";
-import { utf8, Writer } from "./bytes.js";
 import { type Batch, decodeBatch, decodeSnapshot, encodeBatch, encodeSnapshot } from "./raft-records.js";
 import { newGeneration, RecordLog } from "./record-log.js";
 import type { Sealers } from "./sealer.js";
@@ -40,7 +40,7 @@ const SNAPSHOT_VERSION = 1;
 const SNAPSHOT_AAD = utf8("hsmpool-snapshot-v1");
 
 export function walAad(generation: Uint8Array, recordNumber: number): Uint8Array {
-  return new Writer().raw(utf8("hsmpool-wal-v1")).raw(generation).u64(recordNumber).finish();
+  return new ByteWriter().raw(utf8("hsmpool-wal-v1")).raw(generation).u64(recordNumber).finish();
 }
 
 export interface RecoveredRaftState {
@@ -248,5 +248,8 @@ async function writeSnapshotFile(
   snap: Snapshot,
 ): Promise<void> {
   const sealed = await sealers.seal(encodeSnapshot(snap), SNAPSHOT_AAD);
-  await files.writeAtomic(path, new Writer().raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).raw(sealed).finish());
+  await files.writeAtomic(
+    path,
+    new ByteWriter().raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).raw(sealed).finish(),
+  );
 }

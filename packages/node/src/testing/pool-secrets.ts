@@ -7,6 +7,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { utf8 } from "@hsmpool/codec";
 import { launchEnclave } from "@hsmpool/platform";
 import { decodeOwnershipCheckpoint } from "@hsmpool/pool";
 // The HSM test door works on the HSM source classes, so open the device through the same module.
@@ -14,7 +15,6 @@ import { HsmDevice } from "../../../hsm/src/index.js";
 import { revealKeyForTest, revealTransferKeyForTest } from "../../../hsm/src/testing/key-material-door.js";
 import { CREDENTIAL_FILE } from "../hsm/partition-access.js";
 import { CHECKPOINT_FILE } from "../ownership/checkpoint-file.js";
-import { utf8 } from "../storage/bytes.js";
 import { BUNDLE_DIR, type TestCluster } from "./cluster.js";
 
 export interface PoolSecret {

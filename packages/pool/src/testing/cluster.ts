@@ -6,9 +6,10 @@
  * blobs as opaque tokens bound to (source partition, target partition), as the real
  * ECDH-wrapped transfer is.
  */
+
+import { bytesEqual, utf8 } from "@hsmpool/codec";
 import type { Entry } from "@hsmpool/raft";
 import { encodeConfChange } from "@hsmpool/raft";
-import { bytesEqual, utf8 } from "../bytes.js";
 import {
   createOwnershipState,
   decodeMessage,

@@ -1,5 +1,5 @@
+import { ByteReader, ByteWriter } from "@hsmpool/codec";
 import type { Entry } from "@hsmpool/raft";
-import { ByteReader, ByteWriter } from "../bytes.js";
 import { chainDigest, type Digest, EMPTY_DIGEST } from "./digest.js";
 
 /**
@@ -69,12 +69,12 @@ export class KvStateMachine {
 
   snapshotData(): Uint8Array {
     const w = new ByteWriter()
-      .uint(this.applied)
-      .uint(this.digest.a >>> 0)
-      .uint(this.digest.b >>> 0);
+      .varint(this.applied)
+      .varint(this.digest.a >>> 0)
+      .varint(this.digest.b >>> 0);
     const keys = [...this.values.keys()].sort((x, y) => x - y);
-    w.uint(keys.length);
-    for (const k of keys) w.uint(k).uint(this.values.get(k) as number);
+    w.varint(keys.length);
+    for (const k of keys) w.varint(k).varint(this.values.get(k) as number);
     return w.finish();
   }
 
@@ -89,17 +89,17 @@ export class KvStateMachine {
       this.digest = EMPTY_DIGEST;
       return;
     }
-    const r = new ByteReader(data);
-    this.applied = r.uint();
-    this.digest = { a: r.uint() | 0, b: r.uint() | 0 };
-    for (let n = r.uint(); n > 0; n--) this.values.set(r.uint(), r.uint());
+    const r = new ByteReader(data, "kv snapshot");
+    this.applied = r.varint("applied index");
+    this.digest = { a: r.varint("digest") | 0, b: r.varint("digest") | 0 };
+    for (let n = r.varint("key count"); n > 0; n--) this.values.set(r.varint("key"), r.varint("write id"));
   }
 }
 
 /** The applied index and digest a snapshot at `index` claims (for the checkers). */
 export function snapshotDigest(data: Uint8Array, index: number): { applied: number; digest: Digest } {
   if (data.length === 0) return { applied: index, digest: EMPTY_DIGEST };
-  const r = new ByteReader(data);
-  const applied = r.uint();
-  return { applied, digest: { a: r.uint() | 0, b: r.uint() | 0 } };
+  const r = new ByteReader(data, "kv snapshot");
+  const applied = r.varint("applied index");
+  return { applied, digest: { a: r.varint("digest") | 0, b: r.varint("digest") | 0 } };
 }

@@ -1,5 +1,5 @@
+import { ByteReader, ByteWriter } from "@hsmpool/codec";
 import { type ConfState, type Entry, type HardState, MemoryStorage, type Snapshot } from "@hsmpool/raft";
-import { ByteReader, ByteWriter } from "../bytes.js";
 import type { Recovery, SimDisk } from "../disk.js";
 
 /**
@@ -24,31 +24,31 @@ const SNAPSHOT = 4;
 const CHECKPOINT = 5;
 
 function writeConf(w: ByteWriter, c: ConfState): void {
-  w.uint(c.voters.length);
-  for (const v of c.voters) w.str(v);
-  w.uint(c.learners.length);
-  for (const l of c.learners) w.str(l);
+  w.varint(c.voters.length);
+  for (const v of c.voters) w.varString(v);
+  w.varint(c.learners.length);
+  for (const l of c.learners) w.varString(l);
 }
 
 function readConf(r: ByteReader): ConfState {
   const voters: string[] = [];
-  for (let n = r.uint(); n > 0; n--) voters.push(r.str());
+  for (let n = r.varint("voter count"); n > 0; n--) voters.push(r.varString("voter"));
   const learners: string[] = [];
-  for (let n = r.uint(); n > 0; n--) learners.push(r.str());
+  for (let n = r.varint("learner count"); n > 0; n--) learners.push(r.varString("learner"));
   return { voters, learners };
 }
 
 function writeSnapshot(w: ByteWriter, s: Snapshot): void {
-  w.uint(s.meta.index).uint(s.meta.term);
+  w.varint(s.meta.index).varint(s.meta.term);
   writeConf(w, s.meta.conf);
-  w.bytes(s.data);
+  w.varBytes(s.data);
 }
 
 function readSnapshot(r: ByteReader): Snapshot {
-  const index = r.uint();
-  const term = r.uint();
+  const index = r.varint("snapshot index");
+  const term = r.varint("snapshot term");
   const conf = readConf(r);
-  return { meta: { index, term, conf }, data: r.bytes() };
+  return { meta: { index, term, conf }, data: r.varBytes("snapshot data") };
 }
 
 export function encodeBootstrap(conf: ConfState): Uint8Array {
@@ -60,19 +60,19 @@ export function encodeBootstrap(conf: ConfState): Uint8Array {
 export function encodeHardState(hs: HardState): Uint8Array {
   return new ByteWriter()
     .u8(HARD_STATE)
-    .uint(hs.term)
-    .str(hs.vote ?? "")
-    .uint(hs.commit)
+    .varint(hs.term)
+    .varString(hs.vote ?? "")
+    .varint(hs.commit)
     .finish();
 }
 
 export function encodeEntries(entries: readonly Entry[]): Uint8Array {
-  const w = new ByteWriter().u8(ENTRIES).uint(entries.length);
+  const w = new ByteWriter().u8(ENTRIES).varint(entries.length);
   for (const e of entries) {
-    w.uint(e.term)
-      .uint(e.index)
+    w.varint(e.term)
+      .varint(e.index)
       .u8(e.type === "confChange" ? 1 : 0)
-      .bytes(e.data);
+      .varBytes(e.data);
   }
   return w.finish();
 }
@@ -84,7 +84,7 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
 }
 
 export function encodeCheckpoint(s: Snapshot, compactTo: number): Uint8Array {
-  const w = new ByteWriter().u8(CHECKPOINT).uint(compactTo);
+  const w = new ByteWriter().u8(CHECKPOINT).varint(compactTo);
   writeSnapshot(w, s);
   return w.finish();
 }
@@ -97,30 +97,33 @@ export type WalRecord =
   | { kind: "checkpoint"; snapshot: Snapshot; compactTo: number };
 
 export function decodeWalRecord(payload: Uint8Array): WalRecord {
-  const r = new ByteReader(payload);
-  const kind = r.u8();
+  const r = new ByteReader(payload, "sim WAL record");
+  const kind = r.u8("record kind");
   switch (kind) {
     case BOOTSTRAP:
       return { kind: "bootstrap", conf: readConf(r) };
     case HARD_STATE: {
-      const term = r.uint();
-      const vote = r.str();
-      return { kind: "hardState", hardState: { term, vote: vote === "" ? null : vote, commit: r.uint() } };
+      const term = r.varint("term");
+      const vote = r.varString("vote");
+      return {
+        kind: "hardState",
+        hardState: { term, vote: vote === "" ? null : vote, commit: r.varint("commit") },
+      };
     }
     case ENTRIES: {
       const entries: Entry[] = [];
-      for (let n = r.uint(); n > 0; n--) {
-        const term = r.uint();
-        const index = r.uint();
-        const type = r.u8() === 1 ? "confChange" : "normal";
-        entries.push({ term, index, type, data: r.bytes() });
+      for (let n = r.varint("entry count"); n > 0; n--) {
+        const term = r.varint("entry term");
+        const index = r.varint("entry index");
+        const type = r.u8("entry type") === 1 ? "confChange" : "normal";
+        entries.push({ term, index, type, data: r.varBytes("entry data") });
       }
       return { kind: "entries", entries };
     }
     case SNAPSHOT:
       return { kind: "snapshot", snapshot: readSnapshot(r) };
     case CHECKPOINT: {
-      const compactTo = r.uint();
+      const compactTo = r.varint("compactTo");
       return { kind: "checkpoint", snapshot: readSnapshot(r), compactTo };
     }
     default:
