@@ -428,6 +428,8 @@ export class Raft {
         for (const r of this.readIndexTracker.confirmed(this.id, this.voters())) {
           this.answerRead(r.from, r.requestCtx, r.index);
         }
+        // Reads that arrived while that round was out go together in the next one.
+        if (this.readIndexTracker.needsRound()) this.bcastHeartbeat();
         return;
       default:
         return;
@@ -839,7 +841,7 @@ export class Raft {
       return;
     }
     this.readIndexTracker.add(from, ctx, this.log.committed);
-    this.bcastHeartbeat();
+    if (this.readIndexTracker.needsRound()) this.bcastHeartbeat();
   }
 
   private releasePendingReadIndex(): void {
@@ -847,7 +849,7 @@ export class Raft {
     const pending = this.pendingReadIndex;
     this.pendingReadIndex = [];
     for (const p of pending) this.readIndexTracker.add(p.from, p.ctx, this.log.committed);
-    this.bcastHeartbeat();
+    if (this.readIndexTracker.needsRound()) this.bcastHeartbeat();
   }
 
   private answerRead(from: NodeId, ctx: Uint8Array, index: number): void {

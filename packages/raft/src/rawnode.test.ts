@@ -514,3 +514,61 @@ describe("local operations refuse with typed errors", () => {
     expect(fwd?.entries?.[0]?.type).toBe("confChange");
   });
 });
+
+describe("ReadIndex rounds on the leader", () => {
+  /** A three-member cluster with n1 leading and an entry of its term committed (reads are served). */
+  function ledByN1(): Network {
+    const net = new Network({ voters: ["n1", "n2", "n3"], seed: 11 });
+    net.member("n1").node.campaign();
+    net.process("n1");
+    net.deliver();
+    expect(net.leaders()).toEqual(["n1"]);
+    return net;
+  }
+  const readHeartbeats = (net: Network) =>
+    net.queue.filter((m) => m.type === "MsgHeartbeat" && m.from === "n1" && m.context !== undefined);
+
+  it("reads arriving while a round is out wait and go together in the next round, not one round each", () => {
+    const net = ledByN1();
+    net.member("n1").node.readIndex(enc.encode("a"));
+    net.process("n1");
+    expect(readHeartbeats(net)).toHaveLength(2); // one round: a heartbeat to each follower
+    // Three more reads (the leader's own and forwarded ones) while that round is out: no new round yet.
+    net.member("n1").node.readIndex(enc.encode("b"));
+    net.member("n2").node.readIndex(enc.encode("c"));
+    net.process("n1");
+    net.process("n2");
+    net.deliver((m) => m.type === "MsgReadIndex");
+    net.member("n1").node.readIndex(enc.encode("d"));
+    net.process("n1");
+    expect(readHeartbeats(net)).toHaveLength(2);
+    // The first round's acknowledgements confirm only the read that was waiting when it was sent.
+    net.deliver((m) => m.type === "MsgHeartbeat" || m.type === "MsgHeartbeatResp", 3);
+    const answered = () => [
+      ...net.member("n1").app.readStates.map((r) => new TextDecoder().decode(r.requestCtx)),
+      ...net.member("n2").app.readStates.map((r) => new TextDecoder().decode(r.requestCtx)),
+    ];
+    expect(answered()).toEqual(["a"]);
+    // ... and send the one next round that carries all three.
+    expect(readHeartbeats(net).map((m) => m.to)).toEqual(["n2", "n3"]);
+    net.deliver();
+    expect(answered().sort()).toEqual(["a", "b", "c", "d"]);
+    expect(net.queue).toEqual([]);
+  });
+
+  it("a round whose acknowledgements are lost is completed by the next periodic heartbeat", () => {
+    const net = ledByN1();
+    net.member("n1").node.readIndex(enc.encode("a"));
+    net.process("n1");
+    net.queue.splice(0); // the round's heartbeats are lost
+    net.member("n1").node.readIndex(enc.encode("b"));
+    net.process("n1");
+    expect(readHeartbeats(net)).toHaveLength(0); // waits: a round is (as far as n1 knows) out
+    net.tick("n1", 1); // heartbeatTicks = 1: the periodic heartbeat carries the waiting reads
+    net.deliver();
+    expect(net.member("n1").app.readStates.map((r) => new TextDecoder().decode(r.requestCtx))).toEqual([
+      "a",
+      "b",
+    ]);
+  });
+});

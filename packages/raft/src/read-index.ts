@@ -22,6 +22,9 @@ export interface PendingRead {
 export class ReadIndexTracker {
   private pending: PendingRead[] = [];
   private lastSeq = 0;
+  /** The highest sequence a heartbeat round carried, and the highest a majority confirmed. */
+  private sentSeq = 0;
+  private confirmedSeq = 0;
   private readonly acks = new Map<NodeId, number>();
 
   add(from: NodeId, requestCtx: Uint8Array, index: number): PendingRead {
@@ -33,7 +36,18 @@ export class ReadIndexTracker {
   /** Context for the next heartbeat round, or undefined if no read is waiting. */
   heartbeatContext(): Uint8Array | undefined {
     if (this.pending.length === 0) return undefined;
+    this.sentSeq = this.lastSeq;
     return encodeSeq(this.lastSeq);
+  }
+
+  /**
+   * Whether reads wait that no heartbeat round in flight carries: a new round is due.
+   * While a round is out, reads arriving meanwhile wait and go together in the next
+   * round (sent once this one is confirmed, or with the next periodic heartbeat), as
+   * each member's reads do in its driver: one round per round trip, not one per read.
+   */
+  needsRound(): boolean {
+    return this.pending.length > 0 && this.sentSeq <= this.confirmedSeq;
   }
 
   recvAck(from: NodeId, ctx: Uint8Array | undefined): void {
@@ -46,6 +60,7 @@ export class ReadIndexTracker {
   confirmed(self: NodeId, voters: readonly NodeId[]): PendingRead[] {
     this.acks.set(self, this.lastSeq);
     const seq = quorumMatchIndex(voters.map((id) => this.acks.get(id) ?? 0));
+    this.confirmedSeq = Math.max(this.confirmedSeq, seq);
     const n = this.pending.findIndex((r) => r.seq > seq);
     const done = n === -1 ? this.pending : this.pending.slice(0, n);
     this.pending = n === -1 ? [] : this.pending.slice(n);
