@@ -208,6 +208,9 @@ export class PoolClient {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly nowMs: () => number;
   private readonly credential: TokenCredential;
+  private readonly scope: string;
+  /** The metadata carrying the last token the credential gave (never logged). */
+  private bearer: { token: string; metadata: grpc.Metadata } | undefined;
   private endpoints: string[];
   private cryptoEndpoints: string[];
   private nextCrypto = 0;
@@ -232,6 +235,7 @@ export class PoolClient {
     this.sleep = opts.sleep ?? defaultSleep;
     this.nowMs = opts.nowMs ?? Date.now;
     this.credential = opts.credential ?? TenantDirectoryCredential.fromEnvironment();
+    this.scope = `${opts.resource}/.default`;
     this.endpoints = [...opts.endpoints];
     this.cryptoEndpoints = [...(opts.cryptoEndpoints ?? [])];
     this.target = opts.primaryAddress ?? opts.endpoints[0];
@@ -674,13 +678,21 @@ export class PoolClient {
     return next ?? failed;
   }
 
-  /** `authorization: Bearer <token>` for this pool (the credential caches and refreshes tokens). */
+  /**
+   * `authorization: Bearer <token>` for this pool (the credential caches and refreshes tokens).
+   * The metadata of the current token is built once and shared by the calls that carry it
+   * (grpc-js copies a call's metadata before adding to it); a new token gets new metadata.
+   */
   private async authorization(): Promise<grpc.Metadata> {
-    const token = await this.credential.getToken(`${this.opts.resource}/.default`);
-    const metadata = new grpc.Metadata();
+    const token = await this.credential.getToken(this.scope);
     // No token: the request goes without one and the pool answers Unauthenticated (its challenge).
-    if (token) metadata.set("authorization", `Bearer ${token.token}`);
-    return metadata;
+    if (!token) return new grpc.Metadata();
+    if (this.bearer?.token !== token.token) {
+      const metadata = new grpc.Metadata();
+      metadata.set("authorization", `Bearer ${token.token}`);
+      this.bearer = { token: token.token, metadata };
+    }
+    return this.bearer.metadata;
   }
 
   private isSuspect(address: string): boolean {
@@ -707,15 +719,15 @@ export class PoolClient {
   ): Promise<Res> {
     const startedMs = this.nowMs();
     let previousWasRedirect = false;
-    /** Timed-out attempts per member in this call: its next attempt there gets a doubled deadline. */
-    const timeouts = new Map<string, number>();
+    /** Timed-out attempts per member in this call (made at the first timeout): its next attempt there gets a doubled deadline. */
+    let timeouts: Map<string, number> | undefined;
     for (let attempt = 1; ; attempt++) {
       // A crypto operation goes to the next synced member that has not just failed; other calls follow the primary.
       const spread = CRYPTO_METHODS.has(method) ? this.cryptoEndpoint() : undefined;
       const address = spread ?? this.target ?? (await this.rediscover(""));
       const deadlineMs =
         callDeadlineMs ??
-        Math.min(this.deadlineMs, this.attemptDeadlineMs * 2 ** (timeouts.get(address) ?? 0));
+        Math.min(this.deadlineMs, this.attemptDeadlineMs * 2 ** (timeouts?.get(address) ?? 0));
       try {
         const res = await unaryCall<Res>(this.channel(address, service), method, request, {
           deadlineMs,
@@ -726,6 +738,7 @@ export class PoolClient {
       } catch (e) {
         const failure = fromServiceError(e, `${method} at ${address}`);
         if (failure.error.code === "Timeout") {
+          timeouts ??= new Map();
           timeouts.set(address, (timeouts.get(address) ?? 0) + 1);
           // Suspect for as long as its attempt was given: hints naming it are not followed meanwhile.
           this.suspectUntil.set(address, this.nowMs() + deadlineMs);

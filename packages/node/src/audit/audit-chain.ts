@@ -5,7 +5,7 @@
  * can neither alter, insert nor drop a record (the next link breaks, or the live head no
  * longer matches) without `verifyChain` naming the first record that does not verify.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, type KeyObject } from "node:crypto";
 import type { AuditFields, AuditRecord } from "@hsmpool/wire";
 
 export const GENESIS_HASH = "0".repeat(64);
@@ -27,7 +27,8 @@ function canonical(f: AuditFields, prev: string): string {
   ]);
 }
 
-export function chainRecord(macKey: Uint8Array, fields: AuditFields, prev: string): AuditRecord {
+/** `macKey`: the raw key, or a KeyObject of it (the log keeps one, so no record re-imports the key). */
+export function chainRecord(macKey: Uint8Array | KeyObject, fields: AuditFields, prev: string): AuditRecord {
   const hash = createHmac("sha256", macKey).update(canonical(fields, prev)).digest("hex");
   return { ...fields, prev, hash };
 }
@@ -62,7 +63,7 @@ export interface ChainVerdict {
  * last record is the live head this member wrote (a dropped tail shows up here).
  */
 export function verifyChain(
-  macKey: Uint8Array,
+  macKey: Uint8Array | KeyObject,
   text: string,
   head: { seq: number; hash: string },
 ): ChainVerdict {

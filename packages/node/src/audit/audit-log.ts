@@ -11,6 +11,7 @@
  * write (under load, one write per batch instead of one per request; the file's bytes
  * and the chain are the same as record-by-record writes).
  */
+import { createSecretKey, type KeyObject } from "node:crypto";
 import { join } from "node:path";
 import { HsmPoolError } from "@hsmpool/errors";
 import type { AuditFields, AuditRecord } from "@hsmpool/wire";
@@ -38,7 +39,7 @@ export class AuditLog {
   private constructor(
     private readonly path: string,
     private readonly storage: DurableStorage,
-    private readonly macKey: Uint8Array,
+    private readonly macKey: KeyObject,
     private readonly member: string,
     private readonly now: () => number,
   ) {}
@@ -61,7 +62,8 @@ export class AuditLog {
       macKey = opts.sealer.unseal(sealed);
     }
     const path = join(opts.stateDir, "audit.log");
-    const log = new AuditLog(path, opts.storage, macKey, opts.member, opts.now);
+    // A KeyObject once, not the raw key imported again into every record's HMAC.
+    const log = new AuditLog(path, opts.storage, createSecretKey(macKey), opts.member, opts.now);
     const existing = await opts.storage.read(path);
     if (existing === null) await opts.storage.writeAtomic(path, new Uint8Array());
     else log.resume(existing);
