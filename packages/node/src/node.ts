@@ -145,7 +145,6 @@ export class PoolNode {
   private audit: AuditLog | null = null;
   private readonly metrics: NodeMetrics;
   private metricsServer: MetricsServer | null = null;
-  private ownershipTimer: TimerId | null = null;
   /** The primary's lifecycle duty (policy rotations, purges after retention); one run at a time. */
   private lifecycleTimer: TimerId | null = null;
   private lifecycleRunning = false;
@@ -277,6 +276,13 @@ export class PoolNode {
       variants: this.variants,
       ...(observer ? { observer } : {}),
       quorumNote: () => describeQuorum(this.quorum()),
+      // The ownership machine, membership driver and tenant binding tick on Raft's timer.
+      afterTick: () => {
+        if (this.stopping) return;
+        this.ownership.input({ kind: "tick", nowMs: this.now() });
+        this.membership.tick();
+        this.maybeBindTenant();
+      },
       hooks: {
         send: (messages) => this.sendToPeers(messages),
         onSnapshot: (snap) => this.installSnapshot(snap),
@@ -376,11 +382,6 @@ export class PoolNode {
     this.membershipState = initialMembership(this.raft.confState, config.nodeId);
     this.onMembershipChanged();
     this.raft.start();
-    this.ownershipTimer = clock.setInterval(() => {
-      this.ownership.input({ kind: "tick", nowMs: this.now() });
-      this.membership.tick();
-      this.maybeBindTenant();
-    }, tickMs);
     if (config.mode === "join" && this.membershipState === "joining") this.startJoining();
     void this.startDataPlane(state.server);
   }
@@ -829,7 +830,6 @@ export class PoolNode {
     this.stopping = true;
     this.logger.info("shutting down");
     this.joiner?.stop();
-    this.seams.clock.clear(this.ownershipTimer);
     this.seams.clock.clear(this.lifecycleTimer);
     await this.dataServer?.close(graceMs);
     await this.audit?.close();

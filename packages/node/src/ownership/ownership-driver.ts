@@ -19,6 +19,7 @@ import {
   type OwnershipInput,
   type OwnershipMessage,
   type OwnershipState,
+  type OwnershipStep,
   ownershipCheckpoint,
   resumeOwnership,
   stepOwnership,
@@ -78,6 +79,8 @@ const RESPONSE_KINDS = new Set<OwnershipMessage["kind"]>(["ownershipResponse", "
 export class OwnershipDriver {
   private state: OwnershipState;
   private queue: Promise<void> = Promise.resolve();
+  /** Inputs queued or being processed (0: the next input may be stepped at once). */
+  private queued = 0;
   private hsmQueue: Promise<void> = Promise.resolve();
   private readonly serveWaiters = new Map<string, ServeWaiter>();
   private stopped = false;
@@ -117,29 +120,60 @@ export class OwnershipDriver {
     return this.state;
   }
 
-  /** Queues an input; inputs are processed strictly one after another. */
+  /**
+   * Queues an input; inputs are processed strictly one after another. With nothing queued,
+   * an input whose step changes nothing durable and has no effects (most ticks) is taken
+   * at once: there is nothing to wait for.
+   */
   input(input: OwnershipInput): void {
+    if (this.queued === 0 && !this.stopped) {
+      const step = this.step(input);
+      if (step === null) return;
+      if (step.effects.length === 0 && !durableChange(this.state, step.state)) {
+        this.state = step.state;
+        return;
+      }
+      this.enqueue(() => this.apply(step));
+      return;
+    }
     this.enqueue(() => this.process(input));
   }
 
   private enqueue(task: () => Promise<void>): void {
-    this.queue = this.queue.then(task).catch((e: unknown) => {
-      if (this.stopped) return;
-      this.stopped = true;
-      this.opts.onFatal(e);
-    });
+    this.queued++;
+    this.queue = this.queue.then(task).then(
+      () => {
+        this.queued--;
+      },
+      (e: unknown) => {
+        this.queued--;
+        if (this.stopped) return;
+        this.stopped = true;
+        this.opts.onFatal(e);
+      },
+    );
+  }
+
+  /** The machine's step for `input` from the current state; null (logged) for a bad input, which changes nothing. */
+  private step(input: OwnershipInput): OwnershipStep | null {
+    try {
+      return stepOwnership(this.state, input);
+    } catch (e) {
+      // A bad input (e.g. a malformed peer message) changes nothing.
+      this.opts.logger.warn({ input: input.kind, error: describe(e) }, "ownership input refused");
+      return null;
+    }
   }
 
   private async process(input: OwnershipInput): Promise<void> {
     if (this.stopped) return;
-    let step: ReturnType<typeof stepOwnership>;
-    try {
-      step = stepOwnership(this.state, input);
-    } catch (e) {
-      // A bad input (e.g. a malformed peer message) changes nothing.
-      this.opts.logger.warn({ input: input.kind, error: describe(e) }, "ownership input refused");
-      return;
-    }
+    const step = this.step(input);
+    if (step !== null) await this.apply(step);
+  }
+
+  /** Takes `step` (computed from the current state): checkpoint first, then the effects. */
+  private async apply(step: OwnershipStep): Promise<void> {
+    if (this.stopped) return;
     const before = this.state;
     // Durable before any effect acts on it (e.g. before the WAL is sealed with the pool key).
     // The broken variant checkpointAfterEffects saves only after the effects ran.

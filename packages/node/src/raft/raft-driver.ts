@@ -7,6 +7,9 @@
  *   4. advance —
  * one Ready at a time. Steps that arrive while a Ready is being persisted are fed to
  * the RawNode at once (as etcd's node loop does); their output comes in the next Ready.
+ * A Ready with nothing to write (heartbeats and their answers, a commit index learned,
+ * a tick's messages: most of them on an idle pool) is handled at once, without waiting
+ * for a turn of the event loop: "persist, then send" holds trivially.
  *
  * The exception: a leader whose term and vote are already durable sends its messages
  * (appends, heartbeats) while it writes its own entries, as etcd's leader does (Raft
@@ -62,6 +65,8 @@ export interface RaftDriverOptions {
   tickMs: number;
   /** Election timeout in ticks (paces ReadIndex retries). */
   electionTicks: number;
+  /** The node's other per-tick work, run after each Raft tick on the same timer (one timer per member). */
+  afterTick?: () => void;
   /** Snapshot + compact after this many entries applied since the last snapshot. */
   snapshotEveryEntries: number;
   /** Membership as of the snapshot the node started from. */
@@ -91,7 +96,10 @@ interface AppliedWaiter {
 export class RaftDriver {
   private readonly node: RawNode;
   private timer: TimerId | null = null;
+  /** The Ready being written (and the compaction after it), if any. */
   private processing: Promise<void> | null = null;
+  /** Inside schedule()'s loop: a hook that steps or proposes leaves the new Ready to that loop. */
+  private handling = false;
   private stopped = false;
   private applied: number;
   private snapshotIndex: number;
@@ -139,6 +147,7 @@ export class RaftDriver {
     if (this.stopped) return;
     this.node.tick();
     this.schedule();
+    this.opts.afterTick?.();
   }
 
   step(m: Message): void {
@@ -241,39 +250,69 @@ export class RaftDriver {
     return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
   }
 
+  /**
+   * Handles every Ready there is: at once while it needs no disk write; one that does is
+   * persisted asynchronously (and its successors wait for it, in order).
+   */
   private schedule(): void {
-    if (this.processing !== null || this.stopped) return;
-    this.processing = this.processReadies().finally(() => {
-      this.processing = null;
-      if (!this.stopped && this.node.hasReady()) this.schedule();
-    });
-  }
-
-  private async processReadies(): Promise<void> {
-    while (!this.stopped && this.node.hasReady()) {
-      const rd = this.node.ready();
-      try {
-        await this.handleReady(rd);
-      } catch (e) {
-        this.stopped = true;
-        this.opts.hooks.onFatal(e);
-        return;
+    if (this.processing !== null || this.handling || this.stopped) return;
+    this.handling = true;
+    try {
+      while (!this.stopped && this.node.hasReady()) {
+        const rd = this.node.ready();
+        if (this.opts.store.needsWrite(rd)) {
+          this.processing = this.writeReady(rd).finally(() => {
+            this.processing = null;
+            this.schedule();
+          });
+          return;
+        }
+        this.opts.store.keepInMemory(rd);
+        this.afterPersist(rd, true);
+        this.node.advance(rd);
+        if (this.compactionDue()) {
+          this.processing = this.compact().finally(() => {
+            this.processing = null;
+            this.schedule();
+          });
+          return;
+        }
       }
-      this.node.advance(rd);
-      await this.maybeCompact();
+    } catch (e) {
+      this.failed(e);
+    } finally {
+      this.handling = false;
     }
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
+  private failed(e: unknown): void {
+    this.stopped = true;
+    this.opts.hooks.onFatal(e);
+  }
+
+  /** A Ready with something to write: persist (fsync), then send, apply and advance. */
+  private async writeReady(rd: Ready): Promise<void> {
+    try {
+      // The broken variant sends first whatever the role: a crash before the fsync loses what a peer was told.
+      const sendFirst =
+        rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
+      if (sendFirst) this.send(rd.messages);
+      await this.opts.store.persist(rd);
+      this.afterPersist(rd, !sendFirst);
+    } catch (e) {
+      this.failed(e);
+      return;
+    }
+    this.node.advance(rd);
+    if (this.compactionDue()) await this.compact();
+  }
+
+  /** What follows the write of a Ready: send (unless sent already), install, apply, serve reads. */
+  private afterPersist(rd: Ready, send: boolean): void {
     const { hooks } = this.opts;
-    // The broken variant sends first whatever the role: a crash before the fsync loses what a peer was told.
-    const sendFirst =
-      rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
-    if (sendFirst) this.send(rd.messages);
-    await this.opts.store.persist(rd);
     this.opts.observer?.raftPersisted?.(rd);
     if (rd.softState) hooks.onSoftState(rd.softState, this.node.status().term);
-    if (!sendFirst) this.send(rd.messages);
+    if (send) this.send(rd.messages);
     if (rd.snapshot) {
       hooks.onSnapshot(rd.snapshot);
       this.applied = rd.snapshot.meta.index;
@@ -318,16 +357,18 @@ export class RaftDriver {
     for (const w of ready) w.resolve();
   }
 
-  private async maybeCompact(): Promise<void> {
-    if (this.applied - this.snapshotIndex < this.opts.snapshotEveryEntries) return;
+  private compactionDue(): boolean {
+    return this.applied - this.snapshotIndex >= this.opts.snapshotEveryEntries;
+  }
+
+  private async compact(): Promise<void> {
     const index = this.applied;
     try {
       await this.opts.store.compact(index, this.confState, this.opts.hooks.snapshotData());
       this.snapshotIndex = index;
       this.opts.logger.info({ index }, "snapshot taken, log compacted");
     } catch (e) {
-      this.stopped = true;
-      this.opts.hooks.onFatal(e);
+      this.failed(e);
     }
   }
 

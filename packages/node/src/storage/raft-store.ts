@@ -143,6 +143,10 @@ export class RaftStore {
    * be synced carries the latest hard state. So a commit costs no fsync of its own.
    */
   async persist(rd: Ready): Promise<void> {
+    if (!this.needsWrite(rd)) {
+      this.keepInMemory(rd);
+      return;
+    }
     if (rd.snapshot) {
       if (this.beforeWrite) await this.beforeWrite();
       this.storage.applySnapshot(rd.snapshot);
@@ -155,6 +159,17 @@ export class RaftStore {
       if (this.beforeWrite && !rd.snapshot) await this.beforeWrite();
       await this.appendBatch({ entries: rd.entries, hardState: this.storage.initialState().hardState });
     }
+  }
+
+  /** Whether persist(rd) writes and syncs: a snapshot, entries, or a hard state that must be synced. */
+  needsWrite(rd: Ready): boolean {
+    return Boolean(rd.snapshot) || rd.entries.length > 0 || (Boolean(rd.hardState) && rd.mustSync);
+  }
+
+  /** persist() of a Ready that needs no write (needsWrite false): the hard state is kept in memory only. */
+  keepInMemory(rd: Ready): void {
+    if (this.needsWrite(rd)) fail("Internal", "keepInMemory: this Ready must be written");
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
   }
 
   /**

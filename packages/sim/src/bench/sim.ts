@@ -95,9 +95,15 @@ const poolSeeds = 10;
 await runPoolSim({ seed: poolSeeds + 1 }); // warm up the JIT (and the simulated HSMs' per-process key cache)
 const poolStart = performance.now();
 let poolSimulatedUs = 0;
-for (let seed = 1; seed <= poolSeeds; seed++) poolSimulatedUs += (await runPoolSim({ seed })).simulatedUs;
+let poolEvents = 0;
+for (let seed = 1; seed <= poolSeeds; seed++) {
+  const r = await runPoolSim({ seed });
+  poolSimulatedUs += r.simulatedUs;
+  poolEvents += r.stats.events;
+}
 const poolRate = poolSimulatedUs / US_PER_S / ((performance.now() - poolStart) / 1000);
 console.log(
-  `pool (shipped PoolNode, scenario random, ${poolSeeds} seeds of 30 s): ${Math.round(poolRate)} simulated s per wall s ` +
+  `pool (shipped PoolNode, scenario random, ${poolSeeds} seeds of 30 s): ${Math.round(poolRate)} simulated s per wall s, ` +
+    `${Math.round(poolEvents / poolSeeds)} events per seed ` +
     `(ratio to the 3-node Raft cluster with faults: ${(poolRate / faulty.rate).toFixed(2)}; ${goal(poolRate)})`,
 );

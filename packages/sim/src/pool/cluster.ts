@@ -75,7 +75,7 @@ const SILENT = pino({ level: "silent" });
 const SHELL_CODES: Record<ShellEventKind, number> = { timer: 1, io: 2, hsm: 3, net: 4 };
 
 type PoolEvent =
-  | { k: "shell"; kind: ShellEventKind; member: string; fn: () => void }
+  | { k: "shell"; kind: ShellEventKind; member: string; fn: () => void; dropped: (() => boolean) | undefined }
   | { k: "fault-start"; fault: PoolFault; id: number }
   | { k: "fault-end"; id: number }
   | ClientEvent
@@ -360,6 +360,7 @@ export class PoolCluster {
       const t = this.queue.peekTime();
       if (t === undefined || t > end) break;
       const ev = this.queue.pop()!;
+      if (moot(ev)) continue;
       this.stats.events++;
       this.stats.eventsByKind[ev.k]++;
       this.handle(ev);
@@ -431,8 +432,13 @@ export class PoolCluster {
   // ---- the world the node seams run in -----------------------------------------------
 
   private netWorld(): NetWorld {
-    const at = (atUs: number, kind: ShellEventKind, member: string, fn: () => void) =>
-      this.queue.at(atUs, { k: "shell", kind, member, fn });
+    const at = (
+      atUs: number,
+      kind: ShellEventKind,
+      member: string,
+      fn: () => void,
+      dropped?: () => boolean,
+    ) => this.queue.at(atUs, { k: "shell", kind, member, fn, dropped });
     return {
       nowUs: () => this.queue.now,
       wallMs: () => simWallMs(this.queue.now),
@@ -765,6 +771,15 @@ function describeGenesisOutcome(
   return o.kind === "genesisAccepted"
     ? `Genesis by ${o.genesis.proposer} (the pool's owner root)`
     : `a later Genesis by ${o.proposer} (ignored${o.sameRoot ? ", same owner root" : ""})`;
+}
+
+/**
+ * An event that can no longer do anything — a cleared timer, a dead process's timer, the
+ * timeout of an operation already answered — is skipped unseen: no trace, no turn of the run loop.
+ */
+function moot(ev: PoolEvent): boolean {
+  if (ev.k === "shell") return ev.dropped?.() === true;
+  return ev.k === "client-timeout" && ev.op.status !== "pending";
 }
 
 /**

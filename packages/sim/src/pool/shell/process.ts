@@ -12,8 +12,11 @@ export interface ShellWorld {
   nowUs(): number;
   /** The simulated wall clock, in ms since the epoch. */
   wallMs(): number;
-  /** Run `fn` at `atUs` as a traced event of `kind` on `member`. */
-  at(atUs: number, kind: ShellEventKind, member: string, fn: () => void): void;
+  /**
+   * Run `fn` at `atUs` as a traced event of `kind` on `member`. When `dropped()` says so by
+   * then (a cleared timer, a dead process's), the event is skipped unseen: no trace, no turn.
+   */
+  at(atUs: number, kind: ShellEventKind, member: string, fn: () => void, dropped?: () => boolean): void;
 }
 
 export type ShellEventKind = "timer" | "io" | "hsm" | "net";
@@ -88,7 +91,7 @@ export class SimProcess {
 
 /** The process's Clock seam: virtual time, with a small per-process rate drift. */
 export class SimClock implements Clock {
-  private readonly live = new Set<TimerId>();
+  private next = 0;
 
   constructor(
     private readonly world: ShellWorld,
@@ -105,28 +108,39 @@ export class SimClock implements Clock {
     return this.world.nowUs() + Math.max(1, Math.round(ms * 1000 * this.drift));
   }
 
+  /** A timer's queued firing is dropped once the timer is cleared (or spent) or its process died. */
+  private timer(): { timer: number; off: boolean; dropped: () => boolean } {
+    const proc = this.proc;
+    const t = { timer: this.next++, off: false, dropped: () => t.off || !proc.alive };
+    return t;
+  }
+
   setTimeout(fn: () => void, ms: number): TimerId {
-    const t: TimerId = { timer: this.live.size };
-    this.live.add(t);
-    this.world.at(this.dueUs(ms), "timer", this.proc.memberId, () => {
-      if (this.live.delete(t)) this.proc.deliver(fn);
-    });
+    const t = this.timer();
+    this.world.at(
+      this.dueUs(ms),
+      "timer",
+      this.proc.memberId,
+      () => {
+        t.off = true;
+        this.proc.deliver(fn);
+      },
+      t.dropped,
+    );
     return t;
   }
 
   setInterval(fn: () => void, ms: number): TimerId {
-    const t: TimerId = { timer: this.live.size };
-    this.live.add(t);
+    const t = this.timer();
     const fire = () => {
-      if (!this.live.has(t) || !this.proc.alive) return;
-      this.world.at(this.dueUs(ms), "timer", this.proc.memberId, fire);
+      this.world.at(this.dueUs(ms), "timer", this.proc.memberId, fire, t.dropped);
       this.proc.deliverOnce(t, fn);
     };
-    this.world.at(this.dueUs(ms), "timer", this.proc.memberId, fire);
+    this.world.at(this.dueUs(ms), "timer", this.proc.memberId, fire, t.dropped);
     return t;
   }
 
   clear(timer: TimerId | null | undefined): void {
-    if (timer) this.live.delete(timer);
+    if (timer && "off" in timer) (timer as { off: boolean }).off = true;
   }
 }

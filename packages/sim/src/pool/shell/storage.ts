@@ -36,18 +36,18 @@ interface SimFile {
   durableImage: Uint8Array | null;
 }
 
-/** Length of `data` without its trailing zero bytes (word at a time). */
+const ZERO_CHUNK = Buffer.alloc(4096);
+
+/** Length of `data` without its trailing zero bytes (whole zero chunks compared natively, then byte by byte). */
 function trimmedLength(data: Uint8Array): number {
-  let end = data.length;
-  while (end > 0 && (data.byteOffset + end) % 4 !== 0) if (data[--end] !== 0) return end + 1;
-  const start = Math.ceil(data.byteOffset / 4) * 4 - data.byteOffset;
-  if (end > start) {
-    const words = new Uint32Array(data.buffer, data.byteOffset + start, (end - start) >>> 2);
-    let w = words.length;
-    while (w > 0 && words[w - 1] === 0) w--;
-    end = start + w * 4;
-  }
-  while (end > 0 && data[end - 1] === 0) end--;
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let end = bytes.length;
+  while (
+    end >= ZERO_CHUNK.length &&
+    bytes.compare(ZERO_CHUNK, 0, ZERO_CHUNK.length, end - ZERO_CHUNK.length, end) === 0
+  )
+    end -= ZERO_CHUNK.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
   return end;
 }
 
