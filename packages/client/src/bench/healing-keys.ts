@@ -58,13 +58,15 @@ async function memoryBreakdown(metricsUrl: string): Promise<string> {
       const v = re.exec(text)?.[1];
       return v === undefined ? "?" : (Number(v) / 2 ** 20).toFixed(1);
     };
+    // A sample line (not its # HELP line): `<prefix><name>{labels} <value>`.
+    const metric = (name: string) => new RegExp(`^\\w*${name}(?:\\{[^}]*\\})? (\\S+)$`, "m");
     const space = (name: string) =>
       mib(new RegExp(`nodejs_heap_space_size_total_bytes\\{[^}]*space="${name}"[^}]*\\} (\\S+)`));
     return [
-      `rss ${mib(/process_resident_memory_bytes(?:\{[^}]*\})? (\S+)/)}`,
-      `heap used ${mib(/nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/)} of ${mib(/nodejs_heap_size_total_bytes(?:\{[^}]*\})? (\S+)/)}`,
+      `rss ${mib(metric("process_resident_memory_bytes"))}`,
+      `heap used ${mib(metric("nodejs_heap_size_used_bytes"))} of ${mib(metric("nodejs_heap_size_total_bytes"))}`,
       `(new ${space("new")}, old ${space("old")}, code ${space("code")}, large ${space("large_object")})`,
-      `external ${mib(/nodejs_external_memory_bytes(?:\{[^}]*\})? (\S+)/)} MiB`,
+      `external ${mib(metric("nodejs_external_memory_bytes"))} MiB`,
     ].join(" ");
   } catch (e) {
     return `metrics unavailable (${String(e)})`;
