@@ -12,6 +12,10 @@
  * (membership/joiner.ts); every member answers Membership.Join and, while primary,
  * drives the healing membership changes (membership/membership-driver.ts). The peer
  * address book follows the replicated member registry.
+ *
+ * This file is the node's lifecycle (boot order, reactions, status, stop). How each part
+ * is built lives by name: startup.ts (enclave, HSM, checkpoint, WAL recovery) and
+ * wiring/ (raft.ts, peers.ts, membership.ts, security-domain.ts, ownership.ts, data-plane.ts).
  */
 import type { VerifiedPeer } from "@hsmpool/attested-tls";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
@@ -24,42 +28,27 @@ import {
   type KeyStore,
   type OwnershipState,
   ownershipInputsOf,
-  poolResourceUri,
   type QuorumReport,
   quorumReport,
   requireOwnership,
 } from "@hsmpool/pool";
-import {
-  type ConfState,
-  type Entry,
-  type Message,
-  RawNode,
-  type Role,
-  type Snapshot,
-  type SoftState,
-} from "@hsmpool/raft";
+import type { ConfState, Entry, Message, Role, Snapshot, SoftState } from "@hsmpool/raft";
 import type { Membership, NodeStatus } from "@hsmpool/wire";
 import type { Logger } from "pino";
-import { AuditLog } from "./audit/audit-log.js";
+import type { AuditLog } from "./audit/audit-log.js";
 import type { ChaosHooks } from "./chaos-hooks.js";
 import type { NodeConfig } from "./config.js";
-import { DataPlaneAccess } from "./data-plane/access.js";
-import { accessControlImplementation } from "./data-plane/access-handlers.js";
-import { withAudit } from "./data-plane/audited.js";
 import type { PartitionAccess } from "./hsm/partition-access.js";
 import { deleteHsmKeys, KeyIndex } from "./keyvault/key-index.js";
 import { KeyReserve } from "./keyvault/key-reserve.js";
-import { KeyService, prepareKey } from "./keyvault/key-service.js";
-import { ProposalWaiters } from "./keyvault/proposals.js";
+import { type KeyService, prepareKey } from "./keyvault/key-service.js";
+import type { ProposalWaiters } from "./keyvault/proposals.js";
 import { Joiner, type JoinFailure } from "./membership/joiner.js";
-import { MembershipDriver } from "./membership/membership-driver.js";
+import type { MembershipDriver } from "./membership/membership-driver.js";
 import { NodeMetrics } from "./metrics/node-metrics.js";
-import { OwnershipDriver, type OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
+import type { OwnershipDriver, OwnershipSyncedInfo } from "./ownership/ownership-driver.js";
 import { peerSvnFloor } from "./peer/policy.js";
-import { RaftDriver } from "./raft/raft-driver.js";
-import { accessAuthority } from "./rest/access-authority.js";
-import { WriteForwarder } from "./rest/forward.js";
-import { restEndpoint } from "./rest/rest-endpoint.js";
+import type { RaftDriver } from "./raft/raft-driver.js";
 import {
   type Clock,
   type DataPlane,
@@ -69,17 +58,21 @@ import {
   type NodeSeams,
   type PeerTransport,
   type ShellVariants,
-  sleep,
   systemSeams,
   type TimerId,
 } from "./seams/index.js";
 import type { LaunchedServer } from "./seams/platform.js";
-import { BackupJobs } from "./security-domain/backup-jobs.js";
-import { SecurityDomainService } from "./security-domain/sd-service.js";
+import type { SecurityDomainService } from "./security-domain/sd-service.js";
 import { openNodeState, restoreKeyStore } from "./startup.js";
 import { nodeStatus } from "./status.js";
 import type { RaftStore } from "./storage/raft-store.js";
 import { poolKeySealer, type Sealers } from "./storage/sealer.js";
+import { serveDataPlane, wireBackupJobs, wireKeyService } from "./wiring/data-plane.js";
+import { wireMembership } from "./wiring/membership.js";
+import { wireOwnership } from "./wiring/ownership.js";
+import { openPeerLinks } from "./wiring/peers.js";
+import { wireRaft } from "./wiring/raft.js";
+import { wireSecurityDomain } from "./wiring/security-domain.js";
 
 export { foundingKeyStoreData } from "./startup.js";
 
@@ -245,37 +238,17 @@ export class PoolNode {
     this.keyIndex.rebuild(this.keyStore);
     observer?.raftRecovered?.(this.store.storage, recovered.hardState);
 
-    const tickMs = config.electionTickMs;
-    this.proposals = new ProposalWaiters(clock, Math.max(2_000, tickMs * config.electionTicks * 5), () =>
-      describeQuorum(this.quorum()),
-    );
-    const rawNode = new RawNode({
-      id: config.nodeId,
-      storage: this.store.storage,
-      electionTicks: config.electionTicks,
-      heartbeatTicks: config.heartbeatTicks,
-      random: () => random.float(),
-      preVote: true,
-      checkQuorum: true,
-      // Followers learn commits from the next append or heartbeat (see packages/raft README).
-      lazyCommitBroadcast: true,
-      applied: recovered.snapshot.meta.index,
-    });
-    const conf = recovered.snapshot.meta.conf;
-    this.raft = new RaftDriver({
-      node: rawNode,
+    const quorumNote = () => describeQuorum(this.quorum());
+    ({ proposals: this.proposals, raft: this.raft } = wireRaft({
+      config,
       store: this.store,
-      tickMs,
-      electionTicks: config.electionTicks,
-      snapshotEveryEntries: config.snapshotEveryEntries,
-      conf: rawNode.status().conf,
-      appliedIndex: recovered.snapshot.meta.index,
+      recovered,
       logger,
       clock,
       random,
       variants: this.variants,
-      ...(observer ? { observer } : {}),
-      quorumNote: () => describeQuorum(this.quorum()),
+      observer,
+      quorumNote,
       // The ownership machine, membership driver and tenant binding tick on Raft's timer.
       afterTick: () => {
         if (this.stopping) return;
@@ -295,77 +268,59 @@ export class PoolNode {
         snapshotData: () => this.keyStore.snapshot(),
         onFatal: (e) => this.fatal(e),
       },
-    });
-
-    this.links = await state.server.openTransport({
+    }));
+    this.links = await openPeerLinks({
+      server: state.server,
       config,
       logger,
       clock,
       random,
-      onUnreachable: (to) => this.raft.reportUnreachable(to),
-      onSnapshotStatus: (to, ok) => this.raft.reportSnapshot(to, ok),
-      ...(chaos
-        ? { dialAddress: (peerId: string, address: string) => chaos.dialAddress(peerId, address) }
-        : {}),
-    });
-    for (const peer of config.peers) this.links.setPeer(peer.id, peer.address);
-    this.membership = new MembershipDriver({
-      selfId: config.nodeId,
-      selfPeerAddress: config.peerListen,
       raft: this.raft,
+      chaos,
+    });
+    this.membership = wireMembership({
+      config,
+      raft: this.raft,
+      links: this.links,
       store: () => this.keyStore,
       svnOf: (id) => this.svnOf(id),
-      peerAddressOf: (id) => this.links.addressOf(id),
       isCaughtUpLeader: () => {
         const st = this.raft.status();
         return st.role === "leader" && this.caughtUpTerm === st.term;
       },
-      quorumNote: () => describeQuorum(this.quorum()),
-      registerTimeoutMs: Math.max(2_000, tickMs * config.electionTicks * 3),
-      logger: logger.child({ part: "membership" }),
+      quorumNote,
+      logger,
       clock: this.wallClock,
     });
-
-    this.securityDomain = new SecurityDomainService({
-      nodeId: config.nodeId,
-      poolId: config.poolId,
-      recovering: config.recover,
+    this.securityDomain = wireSecurityDomain({
+      config,
       store: () => this.keyStore,
       access: this.access,
       enclave: this.enclave,
       synced: () => this.synced,
       requireLeader: () => this.dataPlaneKeys().requireLeader(),
       commit: (requestId, data) => this.dataPlaneKeys().commit(requestId, data),
-      fallbackBinding: () => config.identity,
-      logger: logger.child({ part: "security-domain" }),
+      logger,
       now: this.now,
-      sleep: (ms) => sleep(this.seams.clock, ms),
+      clock,
     });
-
-    this.ownership = OwnershipDriver.create(
-      {
-        nodeId: config.nodeId,
-        poolId: config.poolId,
-        retryTicks: Math.max(10, config.electionTicks * 2),
-        access: this.access,
-        checkpoints,
-        propose: (data) => this.raft.propose(data),
-        exchange: (peer, message, timeoutMs) => this.links.exchange(peer, message, timeoutMs),
-        onSynced: (info) => this.onSynced(info, sealers),
-        ...(config.recover
-          ? { createOwnershipKeys: (id: string) => this.securityDomain.recoveredOwnershipKeys(id) }
-          : {}),
-        onFatal: (e) => this.fatal(e),
-        logger: logger.child({ part: "ownership" }),
-        clock: this.wallClock,
-        random,
-        exchangeTimeoutMs: 5_000,
-        variants: this.variants,
-        ...(observer ? { observer } : {}),
-      },
-      state.checkpoint,
-      membersOf(conf),
-    );
+    this.ownership = wireOwnership({
+      config,
+      access: this.access,
+      checkpoints,
+      checkpoint: state.checkpoint,
+      members: membersOf(recovered.snapshot.meta.conf),
+      raft: this.raft,
+      links: this.links,
+      securityDomain: this.securityDomain,
+      onSynced: (info) => this.onSynced(info, sealers),
+      onFatal: (e) => this.fatal(e),
+      logger,
+      clock: this.wallClock,
+      random,
+      variants: this.variants,
+      observer,
+    });
 
     this.peerAddress = await this.links.listen({
       onRaftMessage: (m) => this.onRaftMessage(m),
@@ -667,8 +622,8 @@ export class PoolNode {
   private async startDataPlane(server: LaunchedServer): Promise<void> {
     const { config, logger } = this;
     try {
-      const keys = new KeyService({
-        nodeId: config.nodeId,
+      const keys = wireKeyService({
+        config,
         store: () => this.keyStore,
         raft: this.raft,
         access: this.access,
@@ -683,97 +638,44 @@ export class PoolNode {
         leader: () => this.leaderView(),
         quorum: () => this.quorum(),
         clock: this.wallClock,
-        random: this.seams.random,
+        seams: this.seams,
         variants: this.opts.chaos?.unsafeAckBeforeCommit
           ? new Set([...this.variants, "ackBeforeCommit"])
           : this.variants,
-        ...(this.opts.observer ? { observer: this.opts.observer } : {}),
+        observer: this.opts.observer,
       });
       this.keyService = keys;
-      const backups = new BackupJobs({
-        nodeId: config.nodeId,
-        poolId: config.poolId,
-        sd: this.securityDomain,
+      const backups = wireBackupJobs({
+        config,
+        keys,
+        raft: this.raft,
+        securityDomain: this.securityDomain,
         store: () => this.keyStore,
-        requireLeader: () => keys.requireLeader(),
-        readBarrier: () => this.raft.readBarrier(),
-        commit: (requestId, data) => keys.commit(requestId, data),
-        logger: logger.child({ part: "backup" }),
+        logger,
         now: this.now,
-        sleep: (ms) => sleep(this.seams.clock, ms),
+        clock: this.seams.clock,
       });
       this.lifecycleTimer = this.seams.clock.setInterval(
         () => this.runLifecycle(keys),
         LIFECYCLE_INTERVAL_MS,
       );
-      const access = new DataPlaneAccess(
-        {
-          tenant: () => this.keyStore.access.tenant,
-          assignmentsOf: (principalId) => this.keyStore.access.assignmentsOf(principalId),
-          definitions: () => this.keyStore.access.definitions(),
-          recoveryBinding: () => (config.recover ? config.identity : null),
-        },
-        poolResourceUri(config.poolId),
-        this.now,
-      );
-      const audit = await AuditLog.open({
-        stateDir: config.stateDir,
-        storage: this.seams.storage,
-        random: this.seams.random,
-        sealer: {
-          seal: (plaintext) => this.enclave.seal(plaintext, { policy: "mrsigner" }),
-          unseal: (blob) => this.enclave.unseal(blob),
-        },
-        member: config.nodeId,
-        now: this.now,
-      });
-      this.audit = audit;
-      const dataPlane = await server.serveDataPlane({
+      const dataPlane = await serveDataPlane({
+        server,
         config,
         logger,
+        seams: this.seams,
+        enclave: this.enclave,
         keys,
-        securityDomain: this.securityDomain,
         backups,
-        access,
-        accessControl: accessControlImplementation({
-          access,
-          writes: keys,
-          state: () => this.keyStore.access,
-          audit,
-          nodeId: config.nodeId,
-          onInternalError: (e) => logger.error({ error: String(e) }, "internal error in a data-plane call"),
-        }),
-        audited: (impl) =>
-          withAudit(impl, {
-            audit,
-            access,
-            newRequestId: () => this.seams.random.uuid(),
-            skip: ["ReadAudit", "VerifyAudit"],
-            onError: (e) => logger.error({ error: String(e) }, "audit record not written"),
-          }),
+        securityDomain: this.securityDomain,
+        store: () => this.keyStore,
+        leader: () => this.leaderView(),
         metrics: this.metrics,
         status: () => this.status(),
         stopped: () => this.stopping,
-        onInternalError: (e) => logger.error({ error: String(e) }, "internal error in a data-plane call"),
-        rest: (caPem) => {
-          const forwarder = new WriteForwarder({
-            nodeId: config.nodeId,
-            leader: () => this.leaderView(),
-            clock: this.seams.clock,
-            caPem,
-          });
-          const listener = restEndpoint({
-            services: { keys, securityDomain: this.securityDomain, backups },
-            authority: accessAuthority(access, () => null),
-            forwarder,
-            random: this.seams.random,
-            logger: logger.child({ part: "rest" }),
-            audit: (entry) =>
-              audit
-                .record(entry)
-                .catch((e: unknown) => logger.error({ error: String(e) }, "audit record not written")),
-          });
-          return { listener, close: () => forwarder.close() };
+        now: this.now,
+        onAuditOpened: (audit) => {
+          this.audit = audit;
         },
       });
       if (!dataPlane) return;
