@@ -11,9 +11,9 @@
 import { constants, createPublicKey, publicEncrypt, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { request } from "node:https";
 import { join } from "node:path";
 import { hsmpoolCredential } from "@hsmpool/client";
+import { httpsCall, jsonOf } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cli,
@@ -132,32 +132,18 @@ let storage: { storageResourceUri: string; token: string };
 /** The latest backup folder and job ids this run made (the examples' ids are Microsoft's). */
 const jobs: { folder?: string; backup?: string; restore?: string } = {};
 
-function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      `${base}${path}`,
-      {
-        method,
-        ca,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload !== undefined ? { "content-type": "application/json" } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode ?? 0, body: text === "" ? undefined : JSON.parse(text) });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
+  const answer = await httpsCall(`${base}${path}`, {
+    method,
+    ca,
+    token,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
+  return { status: answer.status, body: jsonOf(answer) };
 }
 
 /** Members of `expected` missing from `actual` (recursively into objects and the first array item). */

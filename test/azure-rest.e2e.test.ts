@@ -15,7 +15,6 @@ import {
   verify,
   X509Certificate,
 } from "node:crypto";
-import { request } from "node:https";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { promisify } from "node:util";
@@ -23,6 +22,7 @@ import { CryptographyClient, type CryptographyClientOptions } from "@azure/keyva
 import { PoolClient, TenantDirectory, TenantDirectoryCredential } from "@hsmpool/client";
 import { makeByokBlob } from "@hsmpool/hsm";
 import { BuiltInRoleIds } from "@hsmpool/pool";
+import { type HttpsAnswer, httpsCall } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cli,
@@ -40,38 +40,17 @@ let endpoint: RestEndpoint;
 let ca: string;
 let client: PoolClient;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
+interface Answer extends HttpsAnswer {
   json: () => { error: { code: string; message: string } };
 }
 
-function rest(method: string, path: string, opts: { token?: string; body?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${endpoint.url}${path}`,
-      {
-        method,
-        ca,
-        agent: false,
-        headers: {
-          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-          ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(opts.body);
-  });
+async function rest(
+  method: string,
+  path: string,
+  opts: { token?: string; body?: string } = {},
+): Promise<Answer> {
+  const answer = await httpsCall(`${endpoint.url}${path}`, { method, ca, ...opts });
+  return { ...answer, json: () => JSON.parse(answer.text) };
 }
 
 /** A bearer token of the pool's tenant for `name`. */

@@ -19,7 +19,6 @@ import {
   randomUUID,
 } from "node:crypto";
 import { readdir, readFile, rm } from "node:fs/promises";
-import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { ContainerClient } from "@azure/storage-blob";
 import * as grpc from "@grpc/grpc-js";
@@ -33,7 +32,7 @@ import {
   recoverDomainKey,
   restoreBlob,
 } from "@hsmpool/security-domain";
-import type { NodeStatus } from "@hsmpool/wire";
+import { httpsCall, jsonOf, type NodeStatus } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findLeaks, type Needle } from "../../chaos/src/checkers/leaks.js";
 import {
@@ -153,35 +152,13 @@ async function rest(
 ): Promise<{ status: number; headers: Record<string, unknown>; body: unknown }> {
   const token = await cluster.tenant.token(poolResourceUri(POOL_ID));
   const port = cluster.member(id).config.dataListen.split(":")[1];
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      `https://localhost:${port}${path}?api-version=7.6`,
-      {
-        method,
-        ca: cluster.ca.certPem,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload !== undefined ? { "content-type": "application/json" } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: text === "" ? undefined : JSON.parse(text),
-          });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
+  const answer = await httpsCall(`https://localhost:${port}${path}?api-version=7.6`, {
+    method,
+    ca: cluster.ca.certPem,
+    token,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
+  return { status: answer.status, headers: answer.headers, body: jsonOf(answer) };
 }
 
 function verifies(bundle: KeyBundle, alg: "ES256" | "RS256", signature: Uint8Array, data = MESSAGE): boolean {

@@ -15,6 +15,7 @@ export {
   LEADER_TRAILER,
   toServiceError,
 } from "./grpc-errors.js";
+export { type HttpsAnswer, type HttpsCallOptions, httpsCall, jsonOf } from "./https-call.js";
 export {
   DATA_PLANE_CHANNEL_OPTIONS,
   dataPlaneCredentials,

@@ -6,10 +6,9 @@
  * so this never disagrees with what the members verify.
  */
 import { readFile } from "node:fs/promises";
-import { request } from "node:https";
 import { resolve } from "node:path";
 import { fail } from "@hsmpool/errors";
-import { readHfcInfo, runPaths } from "@hsmpool/wire";
+import { httpsCall, readHfcInfo, runPaths } from "@hsmpool/wire";
 
 export interface PoolEndpoint {
   /** `https://127.0.0.1:<port>`: the vault URL for KeyClient. */
@@ -34,18 +33,11 @@ export function parseBearerChallenge(header: string): Record<string, string> {
   return params;
 }
 
-function challengeOf(url: string, ca: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const req = request(`${url}/keys?api-version=7.6`, { ca, timeout: 10_000 }, (res) => {
-      res.resume();
-      const header = res.headers["www-authenticate"];
-      if (res.statusCode === 401 && typeof header === "string") resolvePromise(header);
-      else reject(new Error(`the endpoint answered ${res.statusCode} without a bearer challenge`));
-    });
-    req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
-    req.on("error", reject);
-    req.end();
-  });
+async function challengeOf(url: string, ca: string): Promise<string> {
+  const answer = await httpsCall(`${url}/keys?api-version=7.6`, { ca, timeoutMs: 10_000 });
+  const header = answer.headers["www-authenticate"];
+  if (answer.status === 401 && typeof header === "string") return header;
+  throw new Error(`the endpoint answered ${answer.status} without a bearer challenge`);
 }
 
 export async function discoverEndpoint(runDir: string): Promise<PoolEndpoint> {
