@@ -73,7 +73,10 @@ export function registerAuditCommands(program: Command): void {
         });
       },
     );
+  registerAuditVerifyCommand(audit);
+}
 
+function registerAuditVerifyCommand(audit: Command): void {
   audit
     .command("verify")
     .description(

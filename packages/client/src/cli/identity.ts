@@ -33,7 +33,13 @@ export function registerIdentityCommands(program: Command): void {
   const tenant = program
     .command("tenant")
     .description("the customer's identity tenant (a simulated identity provider; the HFC never reads it)");
+  registerTenantInitCommand(tenant);
+  registerTenantAddPrincipalCommand(tenant);
+  registerTenantShowCommand(tenant);
+  registerTokenCommand(program);
+}
 
+function registerTenantInitCommand(tenant: Command): void {
   tenant
     .command("init")
     .description("create a tenant: an id, a token-signing key and its public JWKS")
@@ -42,7 +48,9 @@ export function registerIdentityCommands(program: Command): void {
       const t = await TenantDirectory.init(opts.dir ?? selectedTenantDir());
       out(`tenant ${t.tenantId} created in ${t.dir} (issuer ${t.issuer})`);
     });
+}
 
+function registerTenantAddPrincipalCommand(tenant: Command): void {
   tenant
     .command("add-principal")
     .description("add a principal (user or service principal) with a new object id")
@@ -53,7 +61,9 @@ export function registerIdentityCommands(program: Command): void {
       const p = await t.addPrincipal(name);
       out(`principal ${p.name} added to tenant ${t.tenantId} (object id ${p.oid})`);
     });
+}
 
+function registerTenantShowCommand(tenant: Command): void {
   tenant
     .command("show")
     .description("print the tenant's id, issuer, public JWKS key ids and principals")
@@ -71,7 +81,9 @@ export function registerIdentityCommands(program: Command): void {
       out(`tenant ${view.tenantId} (${t.dir}), issuer ${view.issuer}, signing keys ${view.kids.join(", ")}`);
       for (const p of view.principals) out(`  ${p.name}  ${p.oid}`);
     });
+}
 
+function registerTokenCommand(program: Command): void {
   program
     .command("token")
     .description("print a short-lived bearer token (JWT) for --as <principal> of --tenant <dir>")

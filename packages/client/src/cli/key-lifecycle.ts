@@ -134,6 +134,11 @@ function registerKeysRotationPolicyCommands(keys: Command): void {
     .description(
       "a key's automatic rotation policy (the managed-HSM API's lifetimeActions, ISO-8601 durations)",
     );
+  registerRotationPolicySetCommand(policy);
+  registerRotationPolicyGetCommand(policy);
+}
+
+function registerRotationPolicySetCommand(policy: Command): void {
   policy
     .command("set")
     .description("set the policy; the primary rotates on its clock when due, exactly once per due version")
@@ -183,6 +188,9 @@ function registerKeysRotationPolicyCommands(keys: Command): void {
         out(opts.json ? JSON.stringify(set) : `rotation policy of ${name}: ${describePolicy(set)}`);
       },
     );
+}
+
+function registerRotationPolicyGetCommand(policy: Command): void {
   policy
     .command("get")
     .description("show the policy (--json: the API's JSON shape)")
@@ -216,6 +224,11 @@ function deletedLine(d: DeletedKeyBundle): string {
 
 function registerKeysDeletedCommands(keys: Command): void {
   const deleted = keys.command("deleted").description("soft-deleted keys: recoverable until purged");
+  registerDeletedListCommand(deleted);
+  registerDeletedGetCommand(deleted);
+}
+
+function registerDeletedListCommand(deleted: Command): void {
   deleted
     .command("list", { isDefault: true })
     .description("list soft-deleted keys with their deletion and scheduled purge dates")
@@ -226,6 +239,9 @@ function registerKeysDeletedCommands(keys: Command): void {
       if (opts.json) out(JSON.stringify(list));
       else out(list.length === 0 ? "no deleted keys" : list.map(deletedLine).join("\n"));
     });
+}
+
+function registerDeletedGetCommand(deleted: Command): void {
   deleted
     .command("get")
     .description("show one soft-deleted key")

@@ -69,6 +69,13 @@ export function registerRoleCommands(program: Command): void {
 }
 
 function registerDefinitionCommands(definition: Command): void {
+  registerDefinitionListCommand(definition);
+  registerDefinitionShowCommand(definition);
+  registerDefinitionCreateCommand(definition);
+  registerDefinitionDeleteCommand(definition);
+}
+
+function registerDefinitionListCommand(definition: Command): void {
   definition
     .command("list")
     .description("list role definitions (the nine built-in Managed HSM roles and custom ones)")
@@ -80,7 +87,9 @@ function registerDefinitionCommands(definition: Command): void {
         out(opts.json ? JSON.stringify(defs, null, 2) : defs.map(definitionLine).join("\n"));
       });
     });
+}
 
+function registerDefinitionShowCommand(definition: Command): void {
   definition
     .command("show")
     .description("print one role definition as JSON")
@@ -91,7 +100,9 @@ function registerDefinitionCommands(definition: Command): void {
         out(JSON.stringify(findRole(await client.listRoleDefinitions(), nameOrId), null, 2));
       });
     });
+}
 
+function registerDefinitionCreateCommand(definition: Command): void {
   definition
     .command("create")
     .description("create (or update) a custom role from --file or from flags")
@@ -161,7 +172,9 @@ function registerDefinitionCommands(definition: Command): void {
         });
       },
     );
+}
 
+function registerDefinitionDeleteCommand(definition: Command): void {
   definition
     .command("delete")
     .description("delete a custom role definition (not while it is assigned)")
@@ -177,6 +190,12 @@ function registerDefinitionCommands(definition: Command): void {
 }
 
 function registerAssignmentCommands(assignment: Command): void {
+  registerAssignmentCreateCommand(assignment);
+  registerAssignmentDeleteCommand(assignment);
+  registerAssignmentListCommand(assignment);
+}
+
+function registerAssignmentCreateCommand(assignment: Command): void {
   assignment
     .command("create")
     .description("give a principal a role at a scope (/, /keys or /keys/<name>)")
@@ -198,7 +217,9 @@ function registerAssignmentCommands(assignment: Command): void {
         out(`${opts.assignee} holds ${role.roleName} at ${a.scope} (assignment ${a.id})`);
       });
     });
+}
 
+function registerAssignmentDeleteCommand(assignment: Command): void {
   assignment
     .command("delete")
     .description("remove a role assignment, by --id or by --role/--assignee/--scope")
@@ -229,7 +250,9 @@ function registerAssignmentCommands(assignment: Command): void {
         });
       },
     );
+}
 
+function registerAssignmentListCommand(assignment: Command): void {
   assignment
     .command("list")
     .description("list role assignments (all, or those at, above or below --scope)")
