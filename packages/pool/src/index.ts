@@ -136,7 +136,13 @@ export {
   type OwnershipResponse,
   validateMessage,
 } from "./messages.js";
-export { createOwnershipState, ownershipStatus, requireOwnership, stepOwnership } from "./ownership.js";
+export {
+  createOwnershipState,
+  holdsOwnership,
+  ownershipStatus,
+  requireOwnership,
+  stepOwnership,
+} from "./ownership.js";
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSIONS,

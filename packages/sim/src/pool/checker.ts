@@ -9,7 +9,7 @@ import {
   type OwnershipCheckpoint,
   type OwnershipState,
   ownerRootsOf,
-  requireOwnership,
+  holdsOwnership as poolHoldsOwnership,
   type SingleKeyEvent,
   type SingleKeyResult,
 } from "@hsmpool/pool";
@@ -101,15 +101,9 @@ interface CommittedWrite {
   firstAppliedUs: number;
 }
 
+/** The pool's own rule (key operations run only on such a member); false while down. */
 export function holdsOwnership(state: OwnershipState | null): boolean {
-  if (!state) return false;
-  try {
-    requireOwnership(state);
-    return true;
-  } catch (e) {
-    if (isHsmPoolError(e, "OwnershipPending")) return false;
-    throw e;
-  }
+  return state !== null && poolHoldsOwnership(state);
 }
 
 export class PoolChecker {

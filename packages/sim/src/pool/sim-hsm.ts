@@ -68,9 +68,17 @@ function hex(bytes: Uint8Array): string {
   return s;
 }
 
+/** Fingerprints by material array (key material is never changed in place; the checkers ask per served op). */
+const FINGERPRINTS = new WeakMap<Uint8Array, string>();
+
 /** A stable fingerprint of secret material (for checkers; reveals nothing about it). */
 export function materialFingerprint(material: Uint8Array): string {
-  return createHash("sha256").update(material).digest("hex").slice(0, 32);
+  let fingerprint = FINGERPRINTS.get(material);
+  if (fingerprint === undefined) {
+    fingerprint = createHash("sha256").update(material).digest("hex").slice(0, 32);
+    FINGERPRINTS.set(material, fingerprint);
+  }
+  return fingerprint;
 }
 
 interface P384Key {
