@@ -220,6 +220,16 @@ describe("the reader refuses malformed fields", () => {
     expect(error.message).toBe("malformed quote: truncated: svn needs 2 bytes at offset 0 of 1");
   });
 
+  it("reads are copies, also of a Buffer (a field never keeps the whole input alive)", () => {
+    const input = Buffer.from([0, 0, 0, 2, 7, 8]);
+    const r = new ByteReader(input, "x");
+    const field = r.bytes("field");
+    input[4] = 0;
+    expect(field).toEqual(Uint8Array.of(7, 8));
+    expect(Buffer.isBuffer(field)).toBe(false);
+    expect(field.buffer).not.toBe(input.buffer);
+  });
+
   it("consumed() is what was read; rest() takes the remainder", () => {
     const r = reader(1, 2, 3, 4);
     r.u16("a");

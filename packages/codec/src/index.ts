@@ -297,10 +297,12 @@ export class ByteReader {
     return v === 1;
   }
 
-  /** `n` bytes with no length prefix (a copy). */
+  /** `n` bytes with no length prefix: a copy, never a view that would keep the whole input alive. */
   raw(n: number, field: string): Uint8Array {
     const i = this.take(n, field);
-    return this.data.slice(i, i + n);
+    const out = new Uint8Array(n);
+    out.set(this.data.subarray(i, i + n));
+    return out;
   }
 
   /** Every byte not read yet (a copy). */
@@ -347,7 +349,9 @@ export class ByteReader {
 
   /** The bytes read so far (what a trailing signature or tag covers), as a copy. */
   consumed(): Uint8Array {
-    return this.data.slice(0, this.at);
+    const out = new Uint8Array(this.at);
+    out.set(this.data.subarray(0, this.at));
+    return out;
   }
 
   /** Every byte must have been read: trailing bytes mean another format or corruption. */
