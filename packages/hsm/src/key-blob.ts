@@ -12,6 +12,7 @@
  * The plaintext is the key material: PKCS#8 DER (RSA, EC) or raw bytes (AES).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { ByteReader, ByteWriter, bytesEqual } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
 import { AES_SIZES, CURVES, isOneOf, KEY_TYPES, OPS_BY_TYPE, RSA_SIZES } from "./algorithms.js";
 import {
@@ -64,41 +65,29 @@ function idBytes(id: string, what: string): Buffer {
   return bytes;
 }
 
-function encodeHeader(h: KeyBlobHeader, nonce: Buffer): Buffer {
-  const source = idBytes(h.sourceId, "source id");
-  const target = idBytes(h.targetId, "target id");
-  const label = Buffer.from(h.key.label ?? []);
+function encodeHeader(w: ByteWriter, h: KeyBlobHeader, nonce: Uint8Array): ByteWriter {
   const shape = shapeOf(h.key);
-  const fixed = Buffer.alloc(5);
-  fixed.writeUInt8(KEY_TYPES.indexOf(shape.kty) + 1, 0);
-  fixed.writeUInt16BE(shape.kty === "EC" ? 0 : shape.size, 1);
-  fixed.writeUInt8(shape.kty === "EC" ? CURVES.indexOf(shape.crv) + 1 : 0, 3);
-  fixed.writeUInt8(opsToMask(h.key.ops), 4);
-  const labelLength = Buffer.alloc(2);
-  labelLength.writeUInt16BE(label.length);
-  return Buffer.concat([
-    MAGIC,
-    Buffer.from([KEY_BLOB_VERSION, h.mode]),
-    Buffer.from(h.key.id, "hex"),
-    Buffer.from([source.length]),
-    source,
-    Buffer.from([target.length]),
-    target,
-    fixed,
-    labelLength,
-    label,
-    Buffer.from(h.salt),
-    nonce,
-  ]);
+  return w
+    .raw(MAGIC)
+    .u8(KEY_BLOB_VERSION)
+    .u8(h.mode)
+    .raw(Buffer.from(h.key.id, "hex"))
+    .bytes8(idBytes(h.sourceId, "source id"))
+    .bytes8(idBytes(h.targetId, "target id"))
+    .u8(KEY_TYPES.indexOf(shape.kty) + 1)
+    .u16(shape.kty === "EC" ? 0 : shape.size)
+    .u8(shape.kty === "EC" ? CURVES.indexOf(shape.crv) + 1 : 0)
+    .u8(opsToMask(h.key.ops))
+    .bytes16(h.key.label ?? new Uint8Array(0))
+    .raw(h.salt)
+    .raw(nonce);
 }
 
 /** Encrypts `plaintext` under `aeadKey` (32 bytes) with the encoded header as additional data. */
 export function sealKeyBlob(header: KeyBlobHeader, aeadKey: Uint8Array, plaintext: Uint8Array): Buffer {
   if (header.salt.length !== SALT_BYTES) fail("Internal", "key blob salt must be 32 bytes");
   const nonce = randomBytes(NONCE_BYTES);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(plaintext.length);
-  const aad = Buffer.concat([encodeHeader(header, nonce), length]);
+  const aad = encodeHeader(new ByteWriter(), header, nonce).u32(plaintext.length).finish();
   const cipher = createCipheriv("aes-256-gcm", aeadKey, nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(aad);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -125,27 +114,27 @@ export function openKeyBlob(blob: ParsedKeyBlob, aeadKey: Uint8Array): Buffer {
 /** Splits a blob into header fields and sealed parts, rejecting anything malformed as IntegrityError. */
 export function parseKeyBlob(blob: unknown): ParsedKeyBlob {
   if (!(blob instanceof Uint8Array)) fail("BadParameter", "key blob must be a Uint8Array");
-  const r = new Reader(Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength));
-  if (!r.take(4).equals(MAGIC)) bad("it does not start with the HSMK magic");
-  const version = r.u8();
+  const r = new ByteReader(blob, "key blob", bad);
+  if (!bytesEqual(r.raw(4, "magic"), MAGIC)) bad("it does not start with the HSMK magic");
+  const version = r.u8("version");
   if (version !== KEY_BLOB_VERSION) bad(`version ${version} is not supported (expected ${KEY_BLOB_VERSION})`);
-  const mode = r.u8();
+  const mode = r.u8("mode");
   if (mode !== BlobMode.wrapped && mode !== BlobMode.transfer) bad(`unknown mode ${mode}`);
-  const id = r.take(16).toString("hex");
-  const sourceId = r.utf8(r.u8());
-  const targetId = r.utf8(r.u8());
-  const shape = readShape(r.u8(), r.u16(), r.u8());
-  const ops = maskToOps(r.u8());
-  const labelLength = r.u16();
+  const id = Buffer.from(r.raw(16, "key id")).toString("hex");
+  const sourceId = idText(r.bytes8("source id"));
+  const targetId = idText(r.bytes8("target id"));
+  const shape = readShape(r.u8("key type"), r.u16("size"), r.u8("curve"));
+  const ops = maskToOps(r.u8("operations"));
+  const labelLength = r.u16("label length");
   if (labelLength > MAX_LABEL_BYTES) bad("label too long");
-  const label = r.take(labelLength);
-  const salt = r.take(SALT_BYTES);
-  const nonce = r.take(NONCE_BYTES);
-  const ciphertextLength = r.u32();
-  const aad = r.consumed();
-  const ciphertext = r.take(ciphertextLength);
-  const tag = r.take(TAG_BYTES);
-  if (!r.atEnd()) bad("it has trailing bytes");
+  const label = r.raw(labelLength, "label");
+  const salt = Buffer.from(r.raw(SALT_BYTES, "salt"));
+  const nonce = Buffer.from(r.raw(NONCE_BYTES, "nonce"));
+  const ciphertextLength = r.u32("ciphertext length");
+  const aad = Buffer.from(r.consumed());
+  const ciphertext = Buffer.from(r.raw(ciphertextLength, "ciphertext"));
+  const tag = Buffer.from(r.raw(TAG_BYTES, "tag"));
+  if (!r.done) bad("it has trailing bytes");
   if (!isKeyId(id) || sourceId.length === 0 || targetId.length === 0) bad("empty id");
   if (ops.length === 0 || ops.some((op) => !OPS_BY_TYPE[shape.kty].includes(op)))
     bad("invalid key operations");
@@ -170,35 +159,9 @@ function bad(why: string): never {
   return fail("IntegrityError", `not a valid hsmpool key blob: ${why}`);
 }
 
-/** Bounds-checked cursor; running off the end is a malformed (e.g. truncated) blob. */
-class Reader {
-  private offset = 0;
-  constructor(private readonly bytes: Buffer) {}
-  take(n: number): Buffer {
-    if (this.offset + n > this.bytes.length) bad("it is truncated");
-    const out = this.bytes.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return out;
-  }
-  u8(): number {
-    return this.take(1).readUInt8();
-  }
-  u16(): number {
-    return this.take(2).readUInt16BE();
-  }
-  u32(): number {
-    return this.take(4).readUInt32BE();
-  }
-  utf8(n: number): string {
-    const raw = this.take(n);
-    const text = raw.toString("utf8");
-    if (!Buffer.from(text, "utf8").equals(raw)) bad("an id is not valid UTF-8");
-    return text;
-  }
-  consumed(): Buffer {
-    return this.bytes.subarray(0, this.offset);
-  }
-  atEnd(): boolean {
-    return this.offset === this.bytes.length;
-  }
+/** An id's UTF-8 text; bytes that are not UTF-8 (the text would not give them back) are a malformed blob. */
+function idText(raw: Uint8Array): string {
+  const text = Buffer.from(raw).toString("utf8");
+  if (!Buffer.from(text, "utf8").equals(raw)) bad("an id is not valid UTF-8");
+  return text;
 }
