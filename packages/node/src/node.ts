@@ -122,13 +122,7 @@ export class PoolNode {
   private store!: RaftStore;
   private keyStore!: KeyStore;
   private readonly keyIndex = new KeyIndex();
-  private readonly keyReserve = new KeyReserve({
-    depth: 2,
-    maxSpecs: 8,
-    prepare: (spec, dekKeyId) => prepareKey(this.access.session, spec, dekKeyId),
-    discard: (keyIds) => deleteHsmKeys(this.access.session, keyIds),
-    onError: (e) => this.logger.warn({ error: String(e) }, "preparing a key ahead of need failed"),
-  });
+  private readonly keyReserve: KeyReserve;
   private proposals!: ProposalWaiters;
   private raft!: RaftDriver;
   private ownership!: OwnershipDriver;
@@ -172,6 +166,16 @@ export class PoolNode {
       setInterval: (fn, ms) => clock.setInterval(fn, ms),
       clear: (timer) => clock.clear(timer),
     };
+    this.keyReserve = new KeyReserve({
+      depth: 2,
+      maxSpecs: 8,
+      prepare: (spec, dekKeyId) => prepareKey(this.access.session, spec, dekKeyId),
+      discard: (keyIds) => deleteHsmKeys(this.access.session, keyIds),
+      onError: (e) => this.logger.warn({ error: String(e) }, "preparing a key ahead of need failed"),
+      quietMs: 1,
+      busy: () => this.dataServer?.busy?.() ?? false,
+      clock: this.wallClock,
+    });
     this.variants = opts.variants ?? NO_VARIANTS;
     this.logger = opts.logger;
     this.startedMs = this.now();
@@ -258,6 +262,7 @@ export class PoolNode {
       },
       hooks: {
         send: (messages) => this.sendToPeers(messages),
+        flushed: () => this.links.flushed?.(),
         onSnapshot: (snap) => this.installSnapshot(snap),
         onCommitted: (entry) => this.apply(entry),
         onConfChange: (c) => {

@@ -24,6 +24,8 @@ import { MAX_CLUSTER_MESSAGE_BYTES, PeerLinks } from "./peer-links.js";
 export class AttestedTransport implements PeerTransport {
   private readonly links: PeerLinks;
   private server: AttestedServer | null = null;
+  /** Resolves in an immediate queued behind this turn's sends (flushed()). */
+  private flushing: Promise<void> | null = null;
   private readonly joinCall: (t: PeerConfig, r: JoinRequestWire, ms: number) => Promise<JoinAttempt>;
 
   constructor(
@@ -67,6 +69,19 @@ export class AttestedTransport implements PeerTransport {
   }
   send(messages: readonly Message[]): void {
     this.links.send(messages);
+    if (messages.length > 0 && this.flushing === null) {
+      this.flushing = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          this.flushing = null;
+          resolve();
+        }),
+      );
+    }
+  }
+
+  /** An immediate queued behind the sends of this turn: HTTP/2 has written their frames when it runs. */
+  flushed(): Promise<void> {
+    return this.flushing ?? Promise.resolve();
   }
   heardFrom(peerId: NodeId): void {
     this.links.heardFrom(peerId);

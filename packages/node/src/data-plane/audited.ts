@@ -34,27 +34,31 @@ export function withAudit(
     const h = handler as AnyUnary;
     out[method] = ((call, callback) => {
       h(call, (err, response) => {
-        const principal = opts.access.principalOf(call);
-        const request = call.request;
-        const assignment = field(request, "assignment");
-        const key = field(request, "name") ?? field(assignment, "id") ?? field(request, "id") ?? "";
-        const version = field(response, "version") ?? field(request, "version") ?? 0;
-        const requestId = field(request, "requestId");
-        const code = err
-          ? String((err as Partial<grpc.StatusObject>).metadata?.get(ERROR_CODE_TRAILER)[0] ?? "Internal")
-          : "OK";
-        opts.audit
-          .record({
-            principal: principal?.name ?? "",
-            principalId: principal?.oid ?? "",
-            operation: method,
-            key: typeof key === "string" ? key : "",
-            version: typeof version === "number" ? version : 0,
-            result: code,
-            requestId: typeof requestId === "string" && requestId !== "" ? requestId : opts.newRequestId(),
-          })
-          .catch(opts.onError);
         callback(err, response);
+        // Recorded once the answer is out (an immediate runs after HTTP/2 wrote this turn's
+        // frames): chaining and writing the record is no part of the caller's wait.
+        setImmediate(() => {
+          const principal = opts.access.principalOf(call);
+          const request = call.request;
+          const assignment = field(request, "assignment");
+          const key = field(request, "name") ?? field(assignment, "id") ?? field(request, "id") ?? "";
+          const version = field(response, "version") ?? field(request, "version") ?? 0;
+          const requestId = field(request, "requestId");
+          const code = err
+            ? String((err as Partial<grpc.StatusObject>).metadata?.get(ERROR_CODE_TRAILER)[0] ?? "Internal")
+            : "OK";
+          opts.audit
+            .record({
+              principal: principal?.name ?? "",
+              principalId: principal?.oid ?? "",
+              operation: method,
+              key: typeof key === "string" ? key : "",
+              version: typeof version === "number" ? version : 0,
+              result: code,
+              requestId: typeof requestId === "string" && requestId !== "" ? requestId : opts.newRequestId(),
+            })
+            .catch(opts.onError);
+        });
       });
     }) as AnyUnary;
   }

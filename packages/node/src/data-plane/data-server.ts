@@ -17,6 +17,7 @@ import { HsmPoolError } from "@hsmpool/errors";
 import { poolProto } from "@hsmpool/wire";
 import { splitHostPort } from "../config.js";
 import type { RestListener } from "../rest/rest-endpoint.js";
+import type { CallsInFlight } from "./calls-in-flight.js";
 import type { DataPlaneCredentials } from "./node-cert.js";
 
 export interface DataServer {
@@ -37,12 +38,15 @@ export async function startDataServer(opts: {
   accessControl: grpc.UntypedServiceImplementation;
   status: grpc.handleUnaryCall<unknown, unknown>;
   rest: RestListener;
+  /** Counts the gRPC calls being served. */
+  calls: CallsInFlight;
 }): Promise<DataServer> {
   const { KeyVault, NodeControl, SecurityDomain, AccessControl } = poolProto();
   const grpcServer = new grpc.Server({
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
     // Channelz keeps per-call counters and traces nobody reads here: cost on every call.
     "grpc.enable_channelz": 0,
+    interceptors: [opts.calls.interceptor],
   });
   grpcServer.addService(KeyVault.service, opts.keyVault);
   grpcServer.addService(SecurityDomain.service, opts.securityDomain);

@@ -1,6 +1,7 @@
 /** The key reserve on a real HSM partition: keys made ahead, taken once, discarded when unusable. */
 import { HsmDevice, type KeySpec, type Session } from "@hsmpool/hsm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { systemClock } from "../seams/clock.js";
 import { makeFabric, removeTempDirs, tempDir } from "../testing/fixtures.js";
 import { deleteHsmKeys } from "./key-index.js";
 import { KeyReserve } from "./key-reserve.js";
@@ -27,7 +28,10 @@ afterAll(async () => {
   await removeTempDirs();
 });
 
-function reserve(maxSpecs = 4): { reserve: KeyReserve; prepared: string[]; errors: unknown[] } {
+function reserve(
+  maxSpecs = 4,
+  busy?: () => boolean,
+): { reserve: KeyReserve; prepared: string[]; errors: unknown[] } {
   const prepared: string[] = [];
   const errors: unknown[] = [];
   const r = new KeyReserve({
@@ -40,6 +44,9 @@ function reserve(maxSpecs = 4): { reserve: KeyReserve; prepared: string[]; error
     },
     discard: (ids) => deleteHsmKeys(session, ids),
     onError: (e) => errors.push(e),
+    quietMs: 1,
+    ...(busy ? { busy } : {}),
+    clock: systemClock,
   });
   return { reserve: r, prepared, errors };
 }
@@ -66,6 +73,19 @@ describe("key reserve", () => {
     const blob = await session.exportWrapped(second.handle, dekA);
     expect(second.wrappedMaterial.length).toBe(blob.length);
     expect(await held()).toContain(third.handle.id);
+    expect(errors).toEqual([]);
+    await r.close();
+  });
+
+  it("refills only while no call is being answered", async () => {
+    let busy = true;
+    const { reserve: r, prepared, errors } = reserve(4, () => busy);
+    r.refill(EC, dekA);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(prepared).toEqual([]);
+    busy = false;
+    await until(() => r.size === 2);
+    expect(prepared).toHaveLength(2);
     expect(errors).toEqual([]);
     await r.close();
   });

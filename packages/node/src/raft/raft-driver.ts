@@ -3,7 +3,9 @@
  * into the pure RawNode; each Ready is handled in order —
  *   1. persist snapshot / entries / hard state (WAL append + fdatasync),
  *   2. send messages (only after 1: persist-before-send),
- *   3. hand committed entries (and an installed snapshot) to the application,
+ *   3. hand committed entries (and an installed snapshot) to the application — on a
+ *      follower after its messages have left (hooks.flushed), so its apply does not
+ *      delay the acknowledgement the leader waits for,
  *   4. advance —
  * one Ready at a time. Steps that arrive while a Ready is being persisted are fed to
  * the RawNode at once (as etcd's node loop does); their output comes in the next Ready.
@@ -46,6 +48,8 @@ import type { RaftStore } from "../storage/raft-store.js";
 
 export interface RaftDriverHooks {
   send(messages: Message[]): void;
+  /** Resolves once the messages sent so far have left (undefined: they leave at once). */
+  flushed?(): Promise<void> | undefined;
   /** A snapshot was installed (from the leader): the application replaces its state. */
   onSnapshot(snapshot: Snapshot): void;
   /** One committed entry, in log order, exactly once per process lifetime. */
@@ -298,7 +302,15 @@ export class RaftDriver {
         rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
       if (sendFirst) this.send(rd.messages);
       await this.opts.store.persist(rd);
-      this.afterPersist(rd, !sendFirst);
+      if (!sendFirst && this.acknowledgesBeforeApplying(rd)) {
+        // A follower's answers leave before it applies what this Ready committed (with
+        // lazyCommitBroadcast every append carries the commit of the entry before it): the
+        // leader waits for the answer, not for this member's apply.
+        this.announce(rd, true);
+        const flushed = this.opts.hooks.flushed?.();
+        if (flushed) await flushed;
+        this.applyReady(rd);
+      } else this.afterPersist(rd, !sendFirst);
     } catch (e) {
       this.failed(e);
       return;
@@ -309,10 +321,25 @@ export class RaftDriver {
 
   /** What follows the write of a Ready: send (unless sent already), install, apply, serve reads. */
   private afterPersist(rd: Ready, send: boolean): void {
-    const { hooks } = this.opts;
+    this.announce(rd, send);
+    this.applyReady(rd);
+  }
+
+  /** A follower's Ready that both answers the leader and commits entries. */
+  private acknowledgesBeforeApplying(rd: Ready): boolean {
+    return rd.messages.length > 0 && rd.committedEntries.length > 0 && !this.isLeader();
+  }
+
+  /** The Ready is durable: tell the observer and the soft state, and send (unless sent already). */
+  private announce(rd: Ready, send: boolean): void {
     this.opts.observer?.raftPersisted?.(rd);
-    if (rd.softState) hooks.onSoftState(rd.softState, this.node.status().term);
+    if (rd.softState) this.opts.hooks.onSoftState(rd.softState, this.node.status().term);
     if (send) this.send(rd.messages);
+  }
+
+  /** Installs a snapshot, applies committed entries, serves reads. */
+  private applyReady(rd: Ready): void {
+    const { hooks } = this.opts;
     if (rd.snapshot) {
       hooks.onSnapshot(rd.snapshot);
       this.applied = rd.snapshot.meta.index;
@@ -343,9 +370,13 @@ export class RaftDriver {
     this.opts.hooks.send(messages);
   }
 
+  private isLeader(): boolean {
+    return this.node.status().role === "leader";
+  }
+
   /** A leader in a term and vote already on disk, with no snapshot to install (see the module comment). */
   private mayLeaderSendBeforePersist(rd: Ready): boolean {
-    if (rd.snapshot || this.node.status().role !== "leader") return false;
+    if (rd.snapshot || !this.isLeader()) return false;
     const durable = this.opts.store.durableHardState;
     return !rd.hardState || (rd.hardState.term === durable.term && rd.hardState.vote === durable.vote);
   }

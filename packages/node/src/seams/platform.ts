@@ -84,6 +84,11 @@ export interface PeerTransport {
   addressOf(peerId: NodeId): string | undefined;
   peers(): NodeId[];
   send(messages: readonly Message[]): void;
+  /**
+   * Resolves once what send() handed over so far has been written out (the real
+   * transport: HTTP/2 writes its frames from an immediate); absent: sends leave at once.
+   */
+  flushed?(): Promise<void>;
   /** Any message from `peerId` arrived: the network between us works. */
   heardFrom(peerId: NodeId): void;
   exchange(peerId: NodeId, message: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
@@ -123,5 +128,7 @@ export interface DataPlaneOptions {
 export interface DataPlane {
   /** Fingerprint of the data-plane certificate, for the "ready" log line. */
   readonly certFingerprint: string;
+  /** True while a call is being answered (background work such as the key reserve's refill waits). */
+  busy?(): boolean;
   close(graceMs: number): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { type Enclave, type Fabric, launchEnclave, openFabric, type ServerHandle
 import { AttestedTransport } from "../cluster/attested-transport.js";
 import type { NodeConfig } from "../config.js";
 import { splitHostPort } from "../config.js";
+import { CallsInFlight } from "../data-plane/calls-in-flight.js";
 import { startDataServer } from "../data-plane/data-server.js";
 import { unary } from "../data-plane/grpc-errors.js";
 import { keyVaultImplementation } from "../data-plane/keyvault-handlers.js";
@@ -62,6 +63,7 @@ class RealServer implements LaunchedServer {
     });
     if (!credentials || o.stopped()) return null;
     const rest = o.rest(credentials.caPem);
+    const calls = new CallsInFlight();
     const server = await startDataServer({
       address: config.dataListen,
       credentials,
@@ -76,9 +78,11 @@ class RealServer implements LaunchedServer {
       accessControl: o.audited(o.accessControl),
       status: unary(async () => o.status(), o.onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
       rest: rest.listener,
+      calls,
     });
     return {
       certFingerprint: credentials.certFingerprint,
+      busy: () => calls.busy,
       close: async (graceMs) => {
         await server.close(graceMs);
         rest.close();
