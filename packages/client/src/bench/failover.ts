@@ -33,6 +33,7 @@ import {
   readHfcInfo,
   unaryCall,
 } from "@hsmpool/wire";
+import { median } from "../bench-support/median.js";
 import { startPool, stopPool } from "../cli/lifecycle.js";
 import { issueClientIdentity } from "../sdk/identity.js";
 import { TenantDirectoryCredential } from "../tenant/credential.js";
@@ -52,8 +53,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function stats(samples: number[]): { median: number; p90: number; min: number; max: number } {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
-  const median = s.length % 2 === 1 ? at(0.5) : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
-  return { median, p90: at(0.9), min: s[0] ?? Number.NaN, max: s.at(-1) ?? Number.NaN };
+  return { median: median(s), p90: at(0.9), min: s[0] ?? Number.NaN, max: s.at(-1) ?? Number.NaN };
 }
 
 const fmt = (label: string, samples: number[]) => {
@@ -93,14 +93,14 @@ async function benchPool(root: string): Promise<{ failover: number[]; healing: n
   const hfc = new FabricControllerClient(info.controlAddress);
   const clients = new Map<string, grpc.Client>();
   try {
-    await until(
+    const up = await until(
       "healthy pool",
       async () => ((s) => (healthyWithout(s, -1) ? s : undefined))(await hfc.status()),
       120_000,
     );
     const credentials = dataPlaneCredentials(await issueClientIdentity(hfc));
     const { token } = await TenantDirectoryCredential.fromEnvironment().getToken(
-      `${poolResourceUri((await hfc.status()).poolId)}/.default`,
+      `${poolResourceUri(up.poolId)}/.default`,
     );
     const metadata = new grpc.Metadata();
     metadata.set("authorization", `Bearer ${token}`);
