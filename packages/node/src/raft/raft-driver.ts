@@ -265,20 +265,14 @@ export class RaftDriver {
       while (!this.stopped && this.node.hasReady()) {
         const rd = this.node.ready();
         if (this.opts.store.needsWrite(rd)) {
-          this.processing = this.writeReady(rd).finally(() => {
-            this.processing = null;
-            this.schedule();
-          });
+          this.processInBackground(this.writeReady(rd));
           return;
         }
         this.opts.store.keepInMemory(rd);
         this.afterPersist(rd, true);
         this.node.advance(rd);
         if (this.compactionDue()) {
-          this.processing = this.compact().finally(() => {
-            this.processing = null;
-            this.schedule();
-          });
+          this.processInBackground(this.compact());
           return;
         }
       }
@@ -287,6 +281,14 @@ export class RaftDriver {
     } finally {
       this.handling = false;
     }
+  }
+
+  /** Readies wait while `work` (a write or a compaction) runs; then scheduling resumes. */
+  private processInBackground(work: Promise<void>): void {
+    this.processing = work.finally(() => {
+      this.processing = null;
+      this.schedule();
+    });
   }
 
   private failed(e: unknown): void {
