@@ -2,20 +2,27 @@
  * Pool benchmark (`npm run bench -- pool`): a real pool of three node processes on
  * loopback. ES256 and RS256 sign throughput through the pool with 64 requests in
  * flight, as a ratio to raw node:crypto signing and to a plain gRPC echo (separate
- * process, loopback, no TLS) measured in the same run — the three in interleaved
- * rounds after a warm-up each, so the machine's load hits them alike; create-key commit latency
+ * process, loopback, no TLS) measured in the same run — all in interleaved
+ * rounds after a warm-up each, so the machine's load hits them alike. Two more echo
+ * baselines (figures, no goal) split the distance between a plain echo and a sign into
+ * what the transport costs: the echo over the data plane's mTLS (its server and client
+ * credentials shaped like a member's and the SDK's), and that with an `authorization:
+ * Bearer` entry of the pool token's length (HTTP/2 never indexes it, so it is encoded
+ * and decoded in full on every call, as the SDK's is); create-key commit latency
  * p50/p99 (3 members, fsync) as a ratio to etcd's put p50 on a three-member etcd
  * cluster on loopback (Debian's etcd-server, fsync on as always), creates and puts
  * taken in turn so that both meet the same machine load.
  * Temp dirs; the pool and etcd are always stopped at the end.
  */
 import { fork } from "node:child_process";
-import { generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
+import { FabricCa } from "@hsmpool/hfc";
 import {
   EtcdCluster,
   etcdVersion,
@@ -23,8 +30,17 @@ import {
   goalFigure,
   reportFigure,
 } from "@hsmpool/hfc/bench-support";
+import { poolResourceUri } from "@hsmpool/pool";
+import {
+  certDerToPem,
+  createCsrKeyPair,
+  DATA_PLANE_CHANNEL_OPTIONS,
+  dataPlaneCredentials,
+  type TlsClientMaterial,
+} from "@hsmpool/wire";
 import { startPool, stopPool } from "../cli/lifecycle.js";
 import { PoolClient } from "../sdk/pool-client.js";
+import { TenantDirectoryCredential } from "../tenant/credential.js";
 
 const IN_FLIGHT = 64;
 const MEASURE_MS = 3000;
@@ -70,50 +86,138 @@ function rawSignRate(key: KeyObject, dsaEncoding: "ieee-p1363" | undefined, dura
   return done / ((Date.now() - started) / 1000);
 }
 
-/** Child mode: a gRPC echo server on 127.0.0.1; sends its port to the parent. */
-function serveEcho(): void {
-  const server = new grpc.Server();
-  server.addService(
-    {
-      Echo: {
-        path: ECHO_PATH,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: identity,
-        requestDeserialize: identity,
-        responseSerialize: identity,
-        responseDeserialize: identity,
-      },
-    },
-    {
-      Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
-        cb(null, call.request),
-    },
-  );
-  server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
-    if (err) throw err;
-    process.send?.({ port });
-  });
-  process.on("disconnect", () => server.forceShutdown());
+/** The echo server's certificate (fabric PKI, like a member's data-plane one), in memory only. */
+interface EchoServerTls {
+  keyPem: string;
+  certPem: string;
+  caPem: string;
 }
 
-/** A plain gRPC echo server in a child process and a call to it; `close` stops both. */
-async function startEcho(): Promise<{ call: () => Promise<Buffer>; close: () => void }> {
+/**
+ * Child mode: a gRPC echo server on 127.0.0.1, plain and behind a TLS port made as a
+ * member's data-plane server makes it (node:tls terminates, client certificate
+ * required for gRPC, the sockets injected into grpc-js); gets its certificate from the
+ * parent and sends both ports back.
+ */
+function serveEcho(): void {
+  const echo: grpc.UntypedServiceImplementation = {
+    Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
+      cb(null, call.request),
+  };
+  const definition: grpc.ServiceDefinition = {
+    Echo: {
+      path: ECHO_PATH,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  };
+  const server = new grpc.Server();
+  server.addService(definition, echo);
+  // The TLS echo's gRPC server is configured as a member's data-plane server is.
+  const tlsGrpc = new grpc.Server({ "grpc.enable_channelz": 0 });
+  tlsGrpc.addService(definition, echo);
+  const injector = tlsGrpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  process.once("message", (m) => {
+    const tls = m as EchoServerTls;
+    const tlsServer = createTlsServer({
+      key: tls.keyPem,
+      cert: tls.certPem,
+      ca: [tls.caPem],
+      requestCert: true,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2", "http/1.1"],
+      minVersion: "TLSv1.2",
+    });
+    tlsServer.on("secureConnection", (socket: TLSSocket) => {
+      if (socket.alpnProtocol === "h2" && socket.authorized) injector.injectConnection(socket);
+      else socket.destroy();
+    });
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) throw err;
+      tlsServer.listen(0, "127.0.0.1", () => {
+        const address = tlsServer.address();
+        process.send?.({ port, tlsPort: typeof address === "object" && address ? address.port : 0 });
+      });
+    });
+    process.on("disconnect", () => {
+      tlsServer.close();
+      server.forceShutdown();
+      tlsGrpc.forceShutdown();
+    });
+  });
+}
+
+/** A fabric CA in `pkiDir` and, from it, the echo server's certificate and a client's (the SDK's kind). */
+async function echoTls(pkiDir: string): Promise<{ server: EchoServerTls; client: TlsClientMaterial }> {
+  const ca = await FabricCa.openOrCreate(pkiDir);
+  const serverKeys = await createCsrKeyPair();
+  const serverCert = await ca.issueNodeCert("echo", "bench", serverKeys.csrDer);
+  const clientKeys = await createCsrKeyPair();
+  const clientCert = await ca.issueClientCert(clientKeys.csrDer);
+  return {
+    server: {
+      keyPem: serverKeys.privateKeyPem.toString(),
+      certPem: certDerToPem(serverCert.certDer),
+      caPem: ca.caCertPem,
+    },
+    client: {
+      caCertPem: ca.caCertPem,
+      certPem: certDerToPem(clientCert.certDer),
+      privateKeyPem: clientKeys.privateKeyPem,
+    },
+  };
+}
+
+type EchoCall = () => Promise<Buffer>;
+
+function echoCall(client: grpc.Client, payload: Buffer, metadata?: grpc.Metadata): EchoCall {
+  return () =>
+    new Promise<Buffer>((resolve, reject) => {
+      const done = (e: grpc.ServiceError | null, r?: Buffer) => (e ? reject(e) : resolve(r as Buffer));
+      if (metadata) client.makeUnaryRequest(ECHO_PATH, identity, identity, payload, metadata, done);
+      else client.makeUnaryRequest(ECHO_PATH, identity, identity, payload, done);
+    });
+}
+
+/**
+ * A gRPC echo server in a child process and calls to it: plain; over the data plane's
+ * mTLS; and over mTLS with `authorization: Bearer <bearerLength random characters>`
+ * (never a real token: the echo server is no part of the pool). `close` stops all.
+ */
+async function startEcho(
+  pkiDir: string,
+  bearerLength: number,
+): Promise<{ plain: EchoCall; tls: EchoCall; tlsBearer: EchoCall; close: () => void }> {
+  const material = await echoTls(pkiDir);
   const child = fork(fileURLToPath(import.meta.url), ["--echo-server"], { stdio: "inherit" });
-  const port = await new Promise<number>((resolve) =>
-    child.once("message", (m) => resolve((m as { port: number }).port)),
+  const ports = new Promise<{ port: number; tlsPort: number }>((resolve) =>
+    child.once("message", (m) => resolve(m as { port: number; tlsPort: number })),
   );
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  child.send(material.server);
+  const { port, tlsPort } = await ports;
+  const plain = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const tls = new grpc.Client(
+    `127.0.0.1:${tlsPort}`,
+    dataPlaneCredentials(material.client),
+    DATA_PLANE_CHANNEL_OPTIONS,
+  );
+  const bearer = new grpc.Metadata();
+  bearer.set(
+    "authorization",
+    `Bearer ${randomBytes(bearerLength).toString("base64url").slice(0, bearerLength)}`,
+  );
   const payload = Buffer.alloc(64, 1);
   return {
-    call: () =>
-      new Promise<Buffer>((resolve, reject) =>
-        client.makeUnaryRequest(ECHO_PATH, identity, identity, payload, (e, r) =>
-          e ? reject(e) : resolve(r as Buffer),
-        ),
-      ),
+    plain: echoCall(plain, payload),
+    tls: echoCall(tls, payload),
+    tlsBearer: echoCall(tls, payload, bearer),
     close: () => {
-      client.close();
+      plain.close();
+      tls.close();
       child.disconnect();
       child.kill();
     },
@@ -192,7 +296,12 @@ async function bench(): Promise<void> {
   const runDir = join(root, "run");
   const t0 = Date.now();
   try {
-    await startPool({ runDir, fabricDir: join(root, "fabric"), timeoutMs: 60_000, onProgress: () => {} });
+    const status = await startPool({
+      runDir,
+      fabricDir: join(root, "fabric"),
+      timeoutMs: 60_000,
+      onProgress: () => {},
+    });
     console.log(`pool up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const client = await PoolClient.connect({ runDir });
     try {
@@ -209,13 +318,19 @@ async function bench(): Promise<void> {
       await client.createKey({ name: "bench-es256", kty: "EC", crv: "P-256" });
       await client.createKey({ name: "bench-rs256", kty: "RSA", size: 2048 });
       const data = Buffer.alloc(64, 7);
-      const echoServer = await startEcho();
+      // The echo's bearer entry is as long as the SDK's (the same credential's token for this pool).
+      const token = await TenantDirectoryCredential.fromEnvironment().getToken(
+        `${poolResourceUri(status.poolId)}/.default`,
+      );
+      const echoServer = await startEcho(join(root, "echo-pki"), token?.token.length ?? 0);
       let rates: Record<string, number>;
       try {
         rates = await interleavedRates({
           es: () => client.sign({ name: "bench-es256", alg: "ES256", data }),
           rs: () => client.sign({ name: "bench-rs256", alg: "RS256", data }),
-          echo: echoServer.call,
+          echo: echoServer.plain,
+          echoTls: echoServer.tls,
+          echoTlsBearer: echoServer.tlsBearer,
         });
       } finally {
         echoServer.close();
@@ -223,6 +338,8 @@ async function bench(): Promise<void> {
       const poolEs = rates.es ?? Number.NaN;
       const poolRs = rates.rs ?? Number.NaN;
       const echo = rates.echo ?? Number.NaN;
+      const echoTls = rates.echoTls ?? Number.NaN;
+      const echoTlsBearer = rates.echoTlsBearer ?? Number.NaN;
       const rawEs = rawSignRate(
         generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
         "ieee-p1363",
@@ -254,6 +371,10 @@ async function bench(): Promise<void> {
         reportFigure(ratio);
       }
       console.log(`baseline: plain gRPC echo (loopback, no TLS, ${IN_FLIGHT} in flight): ${f(echo)} calls/s`);
+      console.log(
+        `baseline: the same echo over the data plane's mTLS: ${f(echoTls)} calls/s (${(echoTls / echo).toFixed(3)}x plain); ` +
+          `with a bearer token's authorization entry: ${f(echoTlsBearer)} calls/s (${(echoTlsBearer / echo).toFixed(3)}x plain)`,
+      );
       for (const [alg, pool, raw] of [
         ["ES256", poolEs, rawEs],
         ["RS256", poolRs, rawRs],
@@ -264,6 +385,16 @@ async function bench(): Promise<void> {
         );
       }
       reportFigure({ name: "echo_calls_per_s", value: echo, unit: "1/s" });
+      reportFigure({ name: "echo_tls_calls_per_s", value: echoTls, unit: "1/s" });
+      reportFigure({ name: "echo_tls_bearer_calls_per_s", value: echoTlsBearer, unit: "1/s" });
+      // Where the sign stands against the transport it cannot avoid (informational, no goal).
+      for (const [name, base] of [
+        ["es256_sign_ratio_to_echo_tls", echoTls],
+        ["es256_sign_ratio_to_echo_tls_bearer", echoTlsBearer],
+      ] as const) {
+        reportFigure({ name, value: poolEs / base, unit: "x" });
+        console.log(`${name}: ${(poolEs / base).toFixed(3)}`);
+      }
       reportFigure({ name: "es256_sign_per_s", value: poolEs, unit: "1/s" });
       reportFigure({ name: "rs256_sign_per_s", value: poolRs, unit: "1/s" });
       const es = goalFigure("es256_sign_ratio_to_echo", poolEs / echo, "x", ">=", 0.8);
