@@ -52,11 +52,18 @@ async function startServer(
   nodeId: string,
   handlers: Record<string, Handler>,
   issuer: FabricCa = ca,
-): Promise<{ address: string; calls: Record<string, number>; requests: Record<string, unknown>[] }> {
+): Promise<{
+  address: string;
+  calls: Record<string, number>;
+  requests: Record<string, unknown>[];
+  /** Each call's authorization value, in order. */
+  authorizations: string[];
+}> {
   const keys = await createCsrKeyPair();
   const issued = await issuer.issueNodeCert(nodeId, "pool-test", keys.csrDer);
   const calls: Record<string, number> = {};
   const requests: Record<string, unknown>[] = [];
+  const authorizations: string[] = [];
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(poolProto().KeyVault.service)) {
     implementation[method] = (
@@ -65,6 +72,7 @@ async function startServer(
     ) => {
       calls[method] = (calls[method] ?? 0) + 1;
       requests.push(call.request);
+      authorizations.push(String(call.metadata.get("authorization")[0] ?? ""));
       const handler = handlers[method];
       if (!handler)
         return callback(
@@ -89,7 +97,7 @@ async function startServer(
     server.bindAsync("127.0.0.1:0", credentials, (e, p) => (e ? reject(e) : resolve(p))),
   );
   servers.push(server);
-  return { address: `127.0.0.1:${port}`, calls, requests };
+  return { address: `127.0.0.1:${port}`, calls, requests, authorizations };
 }
 
 function client(
@@ -311,6 +319,40 @@ describe("PoolClient", () => {
     expect(c.currentTarget).toBe(next.address);
     const ids = [...stopped.requests, ...next.requests].map((r) => r.requestId);
     expect(new Set(ids).size).toBe(1); // every attempt is the same create
+  });
+
+  it("reuses a token without asking the credential until it nears expiry, then sends the fresh one", async () => {
+    const s = await startServer("n1", { Sign: signed("n1") });
+    let nowMs = 1_000_000;
+    const asked: number[] = [];
+    const c = new PoolClient({
+      tls: clientTls,
+      credential: {
+        getToken: async () => {
+          asked.push(nowMs);
+          return { token: `token-${asked.length}`, expiresOnTimestamp: nowMs + 600_000 };
+        },
+      },
+      resource: "https://test-pool.managedhsm.hsmpool.local",
+      endpoints: [s.address],
+      nowMs: () => nowMs,
+    });
+    clients.push(c);
+    const sign = () => c.sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) });
+    await sign();
+    nowMs += 400_000; // 200 s of the token's life left: still reused
+    await sign();
+    await sign();
+    expect(asked).toEqual([1_000_000]);
+    nowMs += 60_000; // 140 s left: within the refresh window, so the credential is asked again
+    await sign();
+    expect(asked).toEqual([1_000_000, 1_460_000]);
+    expect(s.authorizations).toEqual([
+      "Bearer token-1",
+      "Bearer token-1",
+      "Bearer token-1",
+      "Bearer token-2",
+    ]);
   });
 
   it("refuses a server whose certificate is not from the fabric CA", async () => {

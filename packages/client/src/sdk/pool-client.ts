@@ -209,8 +209,8 @@ export class PoolClient {
   private readonly nowMs: () => number;
   private readonly credential: TokenCredential;
   private readonly scope: string;
-  /** The metadata carrying the last token the credential gave (never logged). */
-  private bearer: { token: string; metadata: grpc.Metadata } | undefined;
+  /** The metadata carrying the last token the credential gave, and until when it serves without asking again (never logged). */
+  private bearer: { token: string; metadata: grpc.Metadata; reuseUntilMs: number } | undefined;
   private endpoints: string[];
   private cryptoEndpoints: string[];
   private nextCrypto = 0;
@@ -679,19 +679,28 @@ export class PoolClient {
   }
 
   /**
-   * `authorization: Bearer <token>` for this pool (the credential caches and refreshes tokens).
-   * The metadata of the current token is built once and shared by the calls that carry it
-   * (grpc-js copies a call's metadata before adding to it); a new token gets new metadata.
+   * `authorization: Bearer <token>` for this pool. The metadata of the current token is
+   * built once and shared by the calls that carry it (grpc-js copies a call's metadata
+   * before adding to it); a new token gets new metadata. As Azure's bearer-token policy
+   * does, the credential is asked again only once the token is within
+   * TOKEN_REFRESH_WINDOW_MS of its expiry (a call then waits for it); until then the
+   * call takes the metadata it has, with no promise in its way.
    */
-  private async authorization(): Promise<grpc.Metadata> {
+  private authorization(): grpc.Metadata | Promise<grpc.Metadata> {
+    if (this.bearer !== undefined && this.nowMs() < this.bearer.reuseUntilMs) return this.bearer.metadata;
+    return this.freshAuthorization();
+  }
+
+  private async freshAuthorization(): Promise<grpc.Metadata> {
     const token = await this.credential.getToken(this.scope);
     // No token: the request goes without one and the pool answers Unauthenticated (its challenge).
     if (!token) return new grpc.Metadata();
+    const reuseUntilMs = token.expiresOnTimestamp - TOKEN_REFRESH_WINDOW_MS;
     if (this.bearer?.token !== token.token) {
       const metadata = new grpc.Metadata();
       metadata.set("authorization", `Bearer ${token.token}`);
-      this.bearer = { token: token.token, metadata };
-    }
+      this.bearer = { token: token.token, metadata, reuseUntilMs };
+    } else this.bearer.reuseUntilMs = reuseUntilMs;
     return this.bearer.metadata;
   }
 
@@ -729,9 +738,10 @@ export class PoolClient {
         callDeadlineMs ??
         Math.min(this.deadlineMs, this.attemptDeadlineMs * 2 ** (timeouts?.get(address) ?? 0));
       try {
+        const metadata = this.authorization();
         const res = await unaryCall<Res>(this.channel(address, service), method, request, {
           deadlineMs,
-          metadata: await this.authorization(),
+          metadata: metadata instanceof grpc.Metadata ? metadata : await metadata,
         });
         if (spread === undefined) this.target = address;
         return res;
@@ -786,6 +796,12 @@ const CRYPTO_METHODS: ReadonlySet<string> = new Set([
   "WrapKey",
   "UnwrapKey",
 ]);
+/**
+ * A token is reused without asking the credential until this long before it expires
+ * (Azure's bearer-token policy refreshes two minutes ahead; a little more, so the
+ * credential's own two-minute margin has passed and it mints a fresh one).
+ */
+const TOKEN_REFRESH_WINDOW_MS = 150_000;
 /** How long a member whose crypto attempt failed gets no more of them. */
 const AVOID_FAILED_MEMBER_MS = 5_000;
 
