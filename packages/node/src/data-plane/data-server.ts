@@ -72,6 +72,9 @@ export async function startDataServer(opts: {
     ALPNProtocols: ["h2", "http/1.1"],
     minVersion: "TLSv1.2",
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    // No Nagle (grpc-js sets the same on its client sockets): a reply's trailers, written a
+    // loop turn after its message, would wait for the client's ACK of the message.
+    noDelay: true,
   });
   const openSockets = new Set<TLSSocket>();
   tlsServer.on("secureConnection", (socket: TLSSocket) => {
