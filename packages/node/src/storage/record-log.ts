@@ -75,6 +75,8 @@ export interface ScannedLog {
   records: Uint8Array[];
   /** Where the valid records end; bytes beyond are a torn tail to cut off (zero bytes: preallocated space). */
   validEnd: number;
+  /** Every byte after validEnd is zero (preallocated space, nothing to cut off). */
+  zeroTail: boolean;
 }
 
 /** Parses a whole log file image (see the module comment for the recovery rule). */
@@ -104,7 +106,8 @@ export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
     records.push(Uint8Array.from(r.payload));
     offset = r.end;
   }
-  if (offset < file.length && !isZero(file.subarray(offset))) {
+  const zeroTail = isZero(file.subarray(offset));
+  if (!zeroTail) {
     for (let probe = offset + 1; probe + RECORD_HEADER_BYTES <= file.length; probe++) {
       if (recordAt(file, probe) !== null) {
         fail(
@@ -116,7 +119,7 @@ export function scanLog(file: Buffer, what = "write-ahead log"): ScannedLog {
       }
     }
   }
-  return { generation, records, validEnd: offset };
+  return { generation, records, validEnd: offset, zeroTail };
 }
 
 const ZERO_CHUNK = Buffer.alloc(64 * 1024);
@@ -185,7 +188,7 @@ export class RecordLog {
     const image = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
     const scanned = scanLog(image, `write-ahead log ${path}`);
     const fh = await storage.openForWrite(path);
-    const zeroTail = isZero(image.subarray(scanned.validEnd));
+    const { zeroTail } = scanned;
     const truncatedBytes = zeroTail ? 0 : image.length - scanned.validEnd;
     if (truncatedBytes > 0) {
       await fh.truncate(scanned.validEnd);
