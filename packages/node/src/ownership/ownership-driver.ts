@@ -185,7 +185,8 @@ export class OwnershipDriver {
     if (before.phase !== step.state.phase) {
       this.opts.logger.info({ from: before.phase, to: step.state.phase }, "ownership phase");
     }
-    if (this.opts.observer?.ownershipChanged && changed(before, step.state))
+    // Also when a restarted member's key check ends: that is when it holds ownership again.
+    if (this.opts.observer?.ownershipChanged && durableChange(before, step.state))
       this.opts.observer.ownershipChanged(step.state);
     for (const effect of step.effects) await this.execute(effect);
     if (checkpoint && late) await this.opts.checkpoints.save(checkpoint);
