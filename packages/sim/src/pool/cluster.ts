@@ -1,5 +1,5 @@
 import type { Prng } from "@hsmpool/faults";
-import { isHfcVariant } from "@hsmpool/hfc";
+import { DEFAULT_RAFT_TIMING, isHfcVariant } from "@hsmpool/hfc";
 import {
   isShellVariant,
   type KeyService,
@@ -16,7 +16,7 @@ import { DEFAULT_LINK, Network } from "../network.js";
 import { type Digest, EMPTY_DIGEST } from "../raft/digest.js";
 import { MESSAGE_CODES } from "../raft/format.js";
 import { InvariantViolation, RaftChecker } from "../raft/invariants.js";
-import { EventQueue, formatSimTime, US_PER_MS } from "../scheduler.js";
+import { EventQueue, formatSimTime } from "../scheduler.js";
 import { TraceHash, Transcript } from "../trace.js";
 import { holdsOwnership, type MemberView, PoolChecker, PoolInvariantViolation } from "./checker.js";
 import { ClientActor, type ClientEvent, type ClientWorld } from "./clients.js";
@@ -41,15 +41,6 @@ import type { PoolUnsafeMode } from "./unsafe.js";
  */
 
 export const POOL_ID = "sim-pool";
-export const POOL_TICK_US = 50 * US_PER_MS;
-const ELECTION_TICKS = 10;
-const HEARTBEAT_TICKS = 2;
-/** The Raft timing of every simulated node (the HFC writes it into the configs it builds). */
-export const SIM_RAFT_TIMING = {
-  electionTickMs: POOL_TICK_US / US_PER_MS,
-  electionTicks: ELECTION_TICKS,
-  heartbeatTicks: HEARTBEAT_TICKS,
-};
 const MEMBERS = 3;
 
 /** Mean HSM latency per session call (the device serves one call at a time). */
@@ -192,9 +183,9 @@ export function simNodeConfig(
     peers: peers.filter((p) => p !== id).map((p) => ({ id: p, address: `${p}.sim:7001` })),
     hfcAddress: "hfc.sim:7000",
     fabricCaCertPath: "/sim/fabric/ca.pem",
-    electionTickMs: POOL_TICK_US / US_PER_MS,
-    electionTicks: ELECTION_TICKS,
-    heartbeatTicks: HEARTBEAT_TICKS,
+    // The shipped timing (what the HFC writes into every config it builds): the simulator
+    // runs the node as it runs in production, elections and heartbeats included.
+    ...DEFAULT_RAFT_TIMING,
     // No log compaction: the key store is rebuilt by replaying the WAL (as before).
     snapshotEveryEntries: 1_000_000_000,
     replaces,
@@ -286,7 +277,7 @@ export class PoolCluster {
           poolId: POOL_ID,
           founders: voters,
           placementSeed: plan.placementSeed ?? 0,
-          timing: SIM_RAFT_TIMING,
+          timing: DEFAULT_RAFT_TIMING,
           variant: unsafe && isHfcVariant(unsafe) ? unsafe : undefined,
           operator: plan.operator ?? true,
         })
