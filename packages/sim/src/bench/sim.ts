@@ -5,17 +5,24 @@
  *     faults measured in the same run;
  *   - seeds per minute for `hsmpool sim raft --seeds N` (scenario random, 60 s each);
  *   - the pool simulator (the shipped node in virtual time, scenario random, 30 s each):
- *     simulated seconds per wall second (goal: >= 1,000, issue 13), and its ratio to the
- *     Raft cluster's rate measured in the same run (the ratio is what survives a loaded machine).
+ *     simulated seconds per wall second on one thread (goal: >= 1,000, issue 13), events per
+ *     seed and microseconds per event, and its ratio to the Raft cluster's rate measured in
+ *     the same run (the ratio is what survives a loaded machine);
+ *   - a pool sweep on worker threads (`--jobs 2`): the sweep's wall-time rate, reported apart
+ *     from the one-thread rate the goal is about.
  */
+import { availableParallelism } from "node:os";
 import { Prng } from "@hsmpool/faults";
+import { goalFigure, reportFigure } from "@hsmpool/hfc/bench-support";
 import {
   DEFAULT_LINK,
   INTENSITIES,
   LIVENESS_BOUND_US,
+  POOL_DEFAULT_DURATION_US,
   RaftCluster,
   randomSchedule,
   runPoolSim,
+  runPoolSweepParallel,
   runSweep,
   type ScenarioPlan,
   US_PER_S,
@@ -101,9 +108,28 @@ for (let seed = 1; seed <= poolSeeds; seed++) {
   poolSimulatedUs += r.simulatedUs;
   poolEvents += r.stats.events;
 }
-const poolRate = poolSimulatedUs / US_PER_S / ((performance.now() - poolStart) / 1000);
+const poolWallS = (performance.now() - poolStart) / 1000;
+const poolRate = poolSimulatedUs / US_PER_S / poolWallS;
+const usPerEvent = (poolWallS * US_PER_S) / poolEvents;
 console.log(
-  `pool (shipped PoolNode, scenario random, ${poolSeeds} seeds of 30 s): ${Math.round(poolRate)} simulated s per wall s, ` +
-    `${Math.round(poolEvents / poolSeeds)} events per seed ` +
+  `pool, ONE thread (shipped PoolNode, scenario random, ${poolSeeds} seeds of 30 s): ${Math.round(poolRate)} simulated s per wall s, ` +
+    `${Math.round(poolEvents / poolSeeds)} events per seed, ${usPerEvent.toFixed(1)} us per event ` +
     `(ratio to the 3-node Raft cluster with faults: ${(poolRate / faulty.rate).toFixed(2)}; ${goal(poolRate)})`,
 );
+reportFigure(goalFigure("pool_sim_s_per_wall_s", poolRate, "sim-s/s", ">=", GOAL_SIM_S_PER_WALL_S));
+reportFigure({ name: "pool_sim_events_per_seed", value: poolEvents / poolSeeds, unit: "events" });
+reportFigure({ name: "pool_sim_us_per_event", value: usPerEvent, unit: "us" });
+
+// What `hsmpool sim pool --seeds N --jobs J` gains on this machine: a sweep's wall time, not the simulator's
+// speed (each worker runs seeds at the one-thread rate or slower when the cores are shared).
+const sweepJobs = Math.min(2, availableParallelism());
+const sweepSeeds = 4 * poolSeeds;
+const poolSweepStart = performance.now();
+const poolSweep = await runPoolSweepParallel({ from: 1, count: sweepSeeds }, sweepJobs);
+const poolSweepRate =
+  (sweepSeeds * POOL_DEFAULT_DURATION_US) / US_PER_S / ((performance.now() - poolSweepStart) / 1000);
+console.log(
+  `pool SWEEP on ${sweepJobs} worker threads (--jobs ${sweepJobs}, ${sweepSeeds} seeds, ${poolSweep.failures.length} failed): ` +
+    `${Math.round(poolSweepRate)} simulated s per wall s for the whole sweep (${(poolSweepRate / poolRate).toFixed(2)}x the one-thread rate; not the goal's rate)`,
+);
+reportFigure({ name: `pool_sweep_jobs${sweepJobs}_sim_s_per_wall_s`, value: poolSweepRate, unit: "sim-s/s" });
