@@ -16,6 +16,7 @@
  */
 import { fork } from "node:child_process";
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +37,7 @@ import {
   createCsrKeyPair,
   DATA_PLANE_CHANNEL_OPTIONS,
   dataPlaneCredentials,
+  readNodePids,
   type TlsClientMaterial,
 } from "@hsmpool/wire";
 import { startPool, stopPool } from "../cli/lifecycle.js";
@@ -191,7 +193,7 @@ function echoCall(client: grpc.Client, payload: Buffer, metadata?: grpc.Metadata
 async function startEcho(
   pkiDir: string,
   bearerLength: number,
-): Promise<{ plain: EchoCall; tls: EchoCall; tlsBearer: EchoCall; close: () => void }> {
+): Promise<{ plain: EchoCall; tls: EchoCall; tlsBearer: EchoCall; pid: number; close: () => void }> {
   const material = await echoTls(pkiDir);
   const child = fork(fileURLToPath(import.meta.url), ["--echo-server"], { stdio: "inherit" });
   const ports = new Promise<{ port: number; tlsPort: number }>((resolve) =>
@@ -215,6 +217,7 @@ async function startEcho(
     plain: echoCall(plain, payload),
     tls: echoCall(tls, payload),
     tlsBearer: echoCall(tls, payload, bearer),
+    pid: child.pid ?? 0,
     close: () => {
       plain.close();
       tls.close();
@@ -224,27 +227,56 @@ async function startEcho(
   };
 }
 
+/** CPU seconds (user + system) a process has used so far; NaN where /proc cannot tell. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** A workload: its operation and the other processes that serve it (their CPU counts with this one's). */
+interface Workload {
+  op: () => Promise<unknown>;
+  servers: number[];
+}
+
 /**
  * Rates of several workloads measured in ROUNDS interleaved rounds (each warmed up first),
- * so a change of the machine's load during the run hits all of them alike.
+ * so a change of the machine's load during the run hits all of them alike; and the CPU
+ * each operation cost, this process's plus its servers' (for the pool: the members,
+ * whose idle work — ticks, heartbeats, health probes — is counted too).
  */
 async function interleavedRates(
-  ops: Record<string, () => Promise<unknown>>,
-): Promise<Record<string, number>> {
-  const done: Record<string, { ops: number; seconds: number }> = {};
-  for (const [name, op] of Object.entries(ops)) {
-    await run(IN_FLIGHT, WARM_UP_MS, op);
-    done[name] = { ops: 0, seconds: 0 };
+  workloads: Record<string, Workload>,
+): Promise<Record<string, { rate: number; cpuMsPerOp: number }>> {
+  const done: Record<string, { ops: number; seconds: number; cpuSeconds: number }> = {};
+  for (const [name, w] of Object.entries(workloads)) {
+    await run(IN_FLIGHT, WARM_UP_MS, w.op);
+    done[name] = { ops: 0, seconds: 0, cpuSeconds: 0 };
   }
+  const serverCpu = (w: Workload) => w.servers.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
   for (let round = 0; round < RATE_ROUNDS; round++) {
-    for (const [name, op] of Object.entries(ops)) {
-      const r = await run(IN_FLIGHT, MEASURE_MS / RATE_ROUNDS, op);
+    for (const [name, w] of Object.entries(workloads)) {
+      const client = process.cpuUsage();
+      const servers = serverCpu(w);
+      const r = await run(IN_FLIGHT, MEASURE_MS / RATE_ROUNDS, w.op);
+      const used = process.cpuUsage(client);
       const d = done[name]!;
       d.ops += r.ops;
       d.seconds += r.seconds;
+      d.cpuSeconds += (used.user + used.system) / 1e6 + serverCpu(w) - servers;
     }
   }
-  return Object.fromEntries(Object.entries(done).map(([name, d]) => [name, d.ops / d.seconds]));
+  return Object.fromEntries(
+    Object.entries(done).map(([name, d]) => [
+      name,
+      { rate: d.ops / d.seconds, cpuMsPerOp: (1000 * d.cpuSeconds) / d.ops },
+    ]),
+  );
 }
 
 /** etcd's three members, warmed up, and the index of their leader; or why there is no baseline. */
@@ -323,23 +355,27 @@ async function bench(): Promise<void> {
         `${poolResourceUri(status.poolId)}/.default`,
       );
       const echoServer = await startEcho(join(root, "echo-pki"), token?.token.length ?? 0);
-      let rates: Record<string, number>;
+      const members = Object.values(await readNodePids(runDir));
+      const echoPid = [echoServer.pid];
+      let workloads: Record<string, { rate: number; cpuMsPerOp: number }>;
       try {
-        rates = await interleavedRates({
-          es: () => client.sign({ name: "bench-es256", alg: "ES256", data }),
-          rs: () => client.sign({ name: "bench-rs256", alg: "RS256", data }),
-          echo: echoServer.plain,
-          echoTls: echoServer.tls,
-          echoTlsBearer: echoServer.tlsBearer,
+        workloads = await interleavedRates({
+          es: { op: () => client.sign({ name: "bench-es256", alg: "ES256", data }), servers: members },
+          rs: { op: () => client.sign({ name: "bench-rs256", alg: "RS256", data }), servers: members },
+          echo: { op: echoServer.plain, servers: echoPid },
+          echoTls: { op: echoServer.tls, servers: echoPid },
+          echoTlsBearer: { op: echoServer.tlsBearer, servers: echoPid },
         });
       } finally {
         echoServer.close();
       }
-      const poolEs = rates.es ?? Number.NaN;
-      const poolRs = rates.rs ?? Number.NaN;
-      const echo = rates.echo ?? Number.NaN;
-      const echoTls = rates.echoTls ?? Number.NaN;
-      const echoTlsBearer = rates.echoTlsBearer ?? Number.NaN;
+      const rate = (name: string) => workloads[name]?.rate ?? Number.NaN;
+      const cpuMs = (name: string) => workloads[name]?.cpuMsPerOp ?? Number.NaN;
+      const poolEs = rate("es");
+      const poolRs = rate("rs");
+      const echo = rate("echo");
+      const echoTls = rate("echoTls");
+      const echoTlsBearer = rate("echoTlsBearer");
       const rawEs = rawSignRate(
         generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
         "ieee-p1363",
@@ -395,6 +431,23 @@ async function bench(): Promise<void> {
         reportFigure({ name, value: poolEs / base, unit: "x" });
         console.log(`${name}: ${(poolEs / base).toFixed(3)}`);
       }
+      // CPU per operation, client + servers (informational): what each step from a plain echo to a sign costs.
+      const cpu: [string, string][] = [
+        ["echo_cpu_ms_per_call", "echo"],
+        ["echo_tls_cpu_ms_per_call", "echoTls"],
+        ["echo_tls_bearer_cpu_ms_per_call", "echoTlsBearer"],
+        ["es256_sign_cpu_ms_per_op", "es"],
+        ["rs256_sign_cpu_ms_per_op", "rs"],
+      ];
+      for (const [name, workload] of cpu) reportFigure({ name, value: cpuMs(workload), unit: "ms" });
+      console.log(
+        `CPU per operation (this process + its servers; the members' idle work included): ${cpu
+          .map(
+            ([name, workload]) =>
+              `${name.replace(/_cpu_ms_per_(call|op)$/, "")} ${cpuMs(workload).toFixed(3)} ms`,
+          )
+          .join(", ")}`,
+      );
       reportFigure({ name: "es256_sign_per_s", value: poolEs, unit: "1/s" });
       reportFigure({ name: "rs256_sign_per_s", value: poolRs, unit: "1/s" });
       const es = goalFigure("es256_sign_ratio_to_echo", poolEs / echo, "x", ">=", 0.8);
