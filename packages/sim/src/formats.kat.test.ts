@@ -60,6 +60,7 @@ const PIN = {
   raftTraces: ["517929c436034aa6", "042eb4d932753dae", "61b905fa1db822b9"],
   // A trajectory pin: a deliberate change of node/raft behaviour changes it (say so in the commit; last:
   // 7ff4f64 ReadIndex rounds, bafe650 one timer per member, commit18 key reserve refills when quiet,
-  // simspeed the shipped Raft timing: 100 ms ticks, heartbeat 1, election 10); an encoding change must not.
-  poolTrace: "1e1ce8a481000b5b",
+  // simspeed the shipped Raft timing: 100 ms ticks, heartbeat 1, election 10, pausestall a read round asks
+  // a new leader at once); an encoding change must not.
+  poolTrace: "04fe1713ce8d848f",
 };

@@ -355,6 +355,55 @@ describe("PoolClient", () => {
     ]);
   });
 
+  it("a crypto retry asks every other member at once; members still silent get no further crypto calls", async () => {
+    // n1 stopped (SIGSTOP); n2 waits on its ReadIndex barrier (its primary stopped); n3 answers.
+    const n1 = await startServer("n1", { Sign: () => HANG });
+    const n2 = await startServer("n2", { Sign: () => HANG });
+    const n3 = await startServer("n3", { Sign: signed("n3") });
+    const members = [n1.address, n2.address, n3.address];
+    const c = new PoolClient({
+      tls: clientTls,
+      credential: {
+        getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 60_000 }),
+      },
+      resource: "https://test-pool.managedhsm.hsmpool.local",
+      endpoints: members,
+      cryptoEndpoints: members,
+      // Two attempts: one at a time, n1 then n2 would both time out.
+      retry: { initialBackoffMs: 1, maxBackoffMs: 5, maxAttempts: 2 },
+      callDeadlineMs: 60_000,
+      attemptDeadlineMs: 300,
+    });
+    clients.push(c);
+    const sign = async () => (await c.sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) })).servedBy;
+    // Round-robin starts at n1: its attempt times out, then n2 and n3 are asked together.
+    expect(await sign()).toBe("n3");
+    expect([n1.calls.Sign, n2.calls.Sign, n3.calls.Sign]).toEqual([1, 1, 1]);
+    // n2 has not answered yet: like n1 it is skipped, so the next signs go straight to n3.
+    for (let i = 0; i < 4; i++) expect(await sign()).toBe("n3");
+    expect([n1.calls.Sign, n2.calls.Sign, n3.calls.Sign]).toEqual([1, 1, 5]);
+  });
+
+  it("a crypto retry settles on the first refusal that is an answer (KeyNotFound), not on the silent member", async () => {
+    const n1 = await startServer("n1", {
+      Sign: () => {
+        throw new HsmPoolError("ServiceUnavailable", "stopping");
+      },
+    });
+    const n2 = await startServer("n2", { Sign: () => HANG });
+    const n3 = await startServer("n3", {
+      Sign: () => {
+        throw new HsmPoolError("KeyNotFound", "key k was not found");
+      },
+    });
+    const members = [n1.address, n2.address, n3.address];
+    // Two attempts: one at a time, the second would wait on n2 until its deadline.
+    const c = client(members, { maxAttempts: 2 }, members);
+    const e = await rejection(c.sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) }));
+    expect([e.code, e.message]).toEqual(["KeyNotFound", "key k was not found"]);
+    expect([n1.calls.Sign, n2.calls.Sign, n3.calls.Sign]).toEqual([1, 1, 1]);
+  });
+
   it("refuses a server whose certificate is not from the fabric CA", async () => {
     const otherCa = await FabricCa.openOrCreate(join(dir, "other-pki"));
     const s = await startServer("n1", { Sign: signed("n1") }, otherCa);

@@ -10,13 +10,16 @@
  * answering (SIGSTOP, a partition) holds a call for one attempt, not for the whole
  * call. A member whose attempt timed out is a suspect for a while: hints naming it are
  * not followed and rediscovery skips it, so the retry goes to a member that answers and
- * reaches the new primary as soon as one is elected.
+ * reaches the new primary as soon as one is elected. A crypto operation (no effect, so
+ * safe to ask twice) retries at every member that has not just failed at once: the
+ * client need not guess which member stopped.
  */
 import { type JsonWebKey, randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError } from "@hsmpool/errors";
 import { poolResourceUri } from "@hsmpool/pool";
 import {
+  type CallFailure,
   DATA_PLANE_CHANNEL_OPTIONS,
   dataPlaneCredentials,
   FabricControllerClient,
@@ -719,6 +722,57 @@ export class PoolClient {
     return undefined;
   }
 
+  /**
+   * Members a spread crypto operation's retry asks at once: every synced member that has not
+   * just failed one (all of them if each has). The operation changes nothing, so asking
+   * several is harmless, and the caller does not have to guess which one stopped answering.
+   * Without synced members crypto follows the primary like any call (and its redirects).
+   */
+  private hedgeTargets(): string[] {
+    const now = this.nowMs();
+    const fresh = this.cryptoEndpoints.filter(
+      (a) => (this.avoidUntil.get(a) ?? 0) <= now && !this.isSuspect(a),
+    );
+    return fresh.length > 0 ? fresh : this.cryptoEndpoints;
+  }
+
+  /**
+   * The first success among attempts at several members. A refusal not worth a retry is
+   * an answer too (a member serves crypto only after its ReadIndex barrier, so its verdict
+   * holds) and settles it at once; when every attempt failed worth a retry, the failure
+   * reported is one that is not a timeout if there is one (it says more). A member still
+   * silent when another answered gets no crypto operation until its attempt settles: it
+   * may be the one that stopped.
+   */
+  private firstAnswer<Res>(addresses: string[], attemptAt: (address: string) => Promise<Res>): Promise<Res> {
+    const pending = new Set(addresses);
+    const legs = addresses.map((address) =>
+      attemptAt(address).finally(() => {
+        pending.delete(address);
+        // A failure worth a retry has set a finite time to avoid it; any other answer clears the wait.
+        if (this.avoidUntil.get(address) === Number.POSITIVE_INFINITY) this.avoidUntil.delete(address);
+      }),
+    );
+    return new Promise<Res>((resolve, reject) => {
+      let failed = 0;
+      let reported: AttemptFailure | undefined;
+      for (const leg of legs) {
+        leg.then(
+          (res) => {
+            for (const silent of pending) this.avoidUntil.set(silent, Number.POSITIVE_INFINITY);
+            resolve(res);
+          },
+          (e: unknown) => {
+            if (!(e instanceof AttemptFailure) || !RETRYABLE_CODES.has(e.failure.error.code))
+              return reject(e);
+            if (reported === undefined || reported.failure.error.code === "Timeout") reported = e;
+            if (++failed === legs.length) reject(reported);
+          },
+        );
+      }
+    });
+  }
+
   private async invoke<Res>(
     method: string,
     request: object,
@@ -727,39 +781,57 @@ export class PoolClient {
     callDeadlineMs?: number,
   ): Promise<Res> {
     const startedMs = this.nowMs();
+    const crypto = CRYPTO_METHODS.has(method);
     let previousWasRedirect = false;
-    /** Timed-out attempts per member in this call (made at the first timeout): its next attempt there gets a doubled deadline. */
-    let timeouts: Map<string, number> | undefined;
-    for (let attempt = 1; ; attempt++) {
-      // A crypto operation goes to the next synced member that has not just failed; other calls follow the primary.
-      const spread = CRYPTO_METHODS.has(method) ? this.cryptoEndpoint() : undefined;
-      const address = spread ?? this.target ?? (await this.rediscover(""));
+    /** Timed-out attempts per member in this call: its next attempt there gets a doubled deadline. */
+    const timeouts = new Map<string, number>();
+    /** One attempt at one member; a failure is noted (timeout, suspect, crypto member to avoid) and thrown as an AttemptFailure. */
+    const attemptAt = async (address: string): Promise<Res> => {
       const deadlineMs =
         callDeadlineMs ??
-        Math.min(this.deadlineMs, this.attemptDeadlineMs * 2 ** (timeouts?.get(address) ?? 0));
+        Math.min(this.deadlineMs, this.attemptDeadlineMs * 2 ** (timeouts.get(address) ?? 0));
       try {
         const metadata = this.authorization();
         const res = await unaryCall<Res>(this.channel(address, service), method, request, {
           deadlineMs,
           metadata: metadata instanceof grpc.Metadata ? metadata : await metadata,
         });
-        if (spread === undefined) this.target = address;
+        // It answers: whatever failed or timed out there before is over.
+        this.suspectUntil.delete(address);
+        this.avoidUntil.delete(address);
         return res;
       } catch (e) {
         const failure = fromServiceError(e, `${method} at ${address}`);
         if (failure.error.code === "Timeout") {
-          timeouts ??= new Map();
           timeouts.set(address, (timeouts.get(address) ?? 0) + 1);
-          // Suspect for as long as its attempt was given: hints naming it are not followed meanwhile.
-          this.suspectUntil.set(address, this.nowMs() + deadlineMs);
+          // Its hints are not followed for two attempt deadlines: it stopped at most one deadline
+          // ago, and an election after a fault ends within two election timeouts (randomised).
+          this.suspectUntil.set(address, this.nowMs() + 2 * deadlineMs);
         }
-        if (spread !== undefined && RETRYABLE_CODES.has(failure.error.code))
-          this.avoidUntil.set(spread, this.nowMs() + AVOID_FAILED_MEMBER_MS);
+        if (crypto && RETRYABLE_CODES.has(failure.error.code))
+          this.avoidUntil.set(address, this.nowMs() + AVOID_FAILED_MEMBER_MS);
+        throw new AttemptFailure(address, failure);
+      }
+    };
+    for (let attempt = 1; ; attempt++) {
+      // A crypto operation goes to the next synced member that has not just failed, its retries to
+      // every such member at once; other calls follow the primary.
+      const hedgeTo = crypto && attempt > 1 ? this.hedgeTargets() : [];
+      const hedge = hedgeTo.length > 0 ? hedgeTo : undefined;
+      const spread = crypto && hedge === undefined ? this.cryptoEndpoint() : undefined;
+      const address = spread ?? this.target ?? (await this.rediscover(""));
+      try {
+        const res = hedge ? await this.firstAnswer(hedge, attemptAt) : await attemptAt(address);
+        if (spread === undefined && hedge === undefined) this.target = address;
+        return res;
+      } catch (e) {
+        if (!(e instanceof AttemptFailure)) throw e;
+        const { failure } = e;
         const hint = failure.leaderAddress;
         const redirect =
           failure.error.code === "NotLeader" &&
           hint !== undefined &&
-          hint !== address &&
+          hint !== e.address &&
           !this.isSuspect(hint);
         const decision = decideRetry({
           attempt,
@@ -780,11 +852,21 @@ export class PoolClient {
           });
         }
         if (redirect) this.target = hint;
-        else if (spread === undefined) this.target = await this.rediscover(address);
+        else if (spread === undefined && hedge === undefined) this.target = await this.rediscover(e.address);
         previousWasRedirect = redirect;
         await this.sleep(decision.delayMs);
       }
     }
+  }
+}
+
+/** A failed attempt at one member: what it answered (or why it did not). */
+class AttemptFailure extends Error {
+  constructor(
+    readonly address: string,
+    readonly failure: CallFailure,
+  ) {
+    super(failure.error.message);
   }
 }
 

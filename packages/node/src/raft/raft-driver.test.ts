@@ -7,7 +7,7 @@ import type { Enclave } from "@hsmpool/platform";
 import { type Entry, type Message, RawNode } from "@hsmpool/raft";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { systemClock, systemRandomness } from "../seams/index.js";
+import { type Clock, systemClock, systemRandomness } from "../seams/index.js";
 import { RaftStore } from "../storage/raft-store.js";
 import { cpuSealer, Sealers } from "../storage/sealer.js";
 import { launchTestEnclave, makeFabric, removeTempDirs, tempDir } from "../testing/fixtures.js";
@@ -44,7 +44,7 @@ interface Member {
   applied: Entry[];
 }
 
-async function cluster(): Promise<Map<string, Member>> {
+async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>> {
   const members = new Map<string, Member>();
   for (const id of IDS) {
     const { store } = await RaftStore.open({
@@ -73,7 +73,7 @@ async function cluster(): Promise<Map<string, Member>> {
       snapshotEveryEntries: 1000,
       conf,
       appliedIndex: 1,
-      clock: systemClock,
+      clock,
       random: systemRandomness,
       logger: pino({ level: "silent" }),
       hooks: {
@@ -146,6 +146,29 @@ describe("raft driver: persist and send order", () => {
         m.gate.open();
         await m.driver.stop();
       }
+    }
+  });
+});
+
+describe("raft driver: linearizable reads during an election", () => {
+  it("a read round waiting for a leader asks the new one as soon as it is known, not at the next retry", async () => {
+    // Retry timers never fire: only learning of a leader can move the round on.
+    const members = await cluster({ ...systemClock, setTimeout: () => ({ timer: undefined }) });
+    const n1 = members.get("n1")!;
+    const n2 = members.get("n2")!;
+    try {
+      let served = false;
+      // n2 knows no leader yet: its round cannot be asked of anyone.
+      const read = n2.driver.readBarrier().then(() => {
+        served = true;
+      });
+      n1.driver.start(); // only n1 ticks, so only n1 campaigns
+      await until("leader", () => n1.driver.status().role === "leader");
+      await until("n2's read served by the new leader", () => served);
+      await read;
+      expect(n2.driver.status().lead).toBe("n1");
+    } finally {
+      for (const m of members.values()) await m.driver.stop();
     }
   });
 });

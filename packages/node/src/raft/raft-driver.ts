@@ -110,7 +110,12 @@ export class RaftDriver {
   private conf: ConfState;
   /** Reads waiting for the next ReadIndex round, and the round in flight. */
   private queuedReads: ReadWaiter[] = [];
-  private readRound: { contexts: Set<string>; waiters: ReadWaiter[]; timer: TimerId | null } | null = null;
+  private readRound: {
+    contexts: Set<string>;
+    waiters: ReadWaiter[];
+    timer: TimerId | null;
+    deadline: number;
+  } | null = null;
   private appliedWaiters: AppliedWaiter[] = [];
   private readonly readTimeoutMs: number;
   private readonly readRetryMs: number;
@@ -198,8 +203,21 @@ export class RaftDriver {
     if (waiters.length === 0) return;
     this.queuedReads = [];
     const deadline = this.opts.clock.now() + this.readTimeoutMs;
-    this.readRound = { contexts: new Set(), waiters, timer: null };
+    this.readRound = { contexts: new Set(), waiters, timer: null, deadline };
     this.askReadIndex(deadline);
+  }
+
+  /**
+   * A leader just became known (elected, or heard from): the round's request went to the
+   * old one or to nobody, so ask the new one now instead of at the next retry. Same
+   * round, same waiters: the new request is still asked after all of them arrived.
+   */
+  private reaskReadIndex(): void {
+    const round = this.readRound;
+    if (!round) return;
+    this.opts.clock.clear(round.timer);
+    round.timer = null;
+    this.askReadIndex(round.deadline);
   }
 
   /**
@@ -337,6 +355,7 @@ export class RaftDriver {
     this.opts.observer?.raftPersisted?.(rd);
     if (rd.softState) this.opts.hooks.onSoftState(rd.softState, this.node.status().term);
     if (send) this.send(rd.messages);
+    if (rd.softState?.leader) this.reaskReadIndex();
   }
 
   /** Installs a snapshot, applies committed entries, serves reads. */
