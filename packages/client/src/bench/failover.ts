@@ -34,6 +34,7 @@ import {
   unaryCall,
 } from "@hsmpool/wire";
 import { median } from "../bench-support/median.js";
+import { percentile } from "../bench-support/percentile.js";
 import { startPool, stopPool } from "../cli/lifecycle.js";
 import { issueClientIdentity } from "../sdk/identity.js";
 import { TenantDirectoryCredential } from "../tenant/credential.js";
@@ -52,8 +53,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function stats(samples: number[]): { median: number; p90: number; min: number; max: number } {
   const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
-  return { median: median(s), p90: at(0.9), min: s[0] ?? Number.NaN, max: s.at(-1) ?? Number.NaN };
+  return { median: median(s), p90: percentile(s, 90), min: s[0] ?? Number.NaN, max: s.at(-1) ?? Number.NaN };
 }
 
 const fmt = (label: string, samples: number[]) => {

@@ -40,6 +40,7 @@ import {
   readNodePids,
   type TlsClientMaterial,
 } from "@hsmpool/wire";
+import { percentile } from "../bench-support/percentile.js";
 import { startPool, stopPool } from "../cli/lifecycle.js";
 import { PoolClient } from "../sdk/pool-client.js";
 import { TenantDirectoryCredential } from "../tenant/credential.js";
@@ -317,10 +318,6 @@ async function commitLatencies(
     puts.push(performance.now() - t);
   }
   return { creates: creates.sort((a, b) => a - b), puts: puts.sort((a, b) => a - b) };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
 async function bench(): Promise<void> {
