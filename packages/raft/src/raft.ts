@@ -244,6 +244,26 @@ export class Raft {
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.hup("election");
+    } else if (this.role === "preCandidate" && this.electionElapsed % this.heartbeatTimeout === 0) {
+      this.askPreVotesAgain();
+    }
+  }
+
+  /**
+   * A pre-candidate asks the voters that have not answered again every heartbeat interval.
+   * A voter that heard from its leader within the election timeout ignores a pre-vote
+   * (leader stickiness, above); after a leader stops, the follower whose randomised timer
+   * fires first often asks while the other one's lease still has a tick to run, and
+   * without asking again it waited a whole randomised timeout more (the other one's own
+   * timer usually won). Pre-votes change no term, vote or log on either side, so asking
+   * again is as safe as a duplicated message; only a majority of grants makes a candidate.
+   */
+  private askPreVotesAgain(): void {
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    for (const id of [...this.voters()].sort()) {
+      if (id === this.id || this.votes.has(id)) continue;
+      this.send({ to: id, term: this.term + 1, type: "MsgPreVote", index, logTerm });
     }
   }
 

@@ -457,6 +457,30 @@ describe("elections", () => {
     }
   });
 
+  it("a pre-candidate asks the voters that have not answered again every heartbeat interval, and wins once one grants", () => {
+    const s = new MemoryStorage(voters3);
+    const node = new RawNode(config("n1", s, { preVote: true, checkQuorum: true, random: () => 0 }));
+    node.step({ type: "MsgHeartbeat", from: "n3", to: "n1", term: 2, commit: 1 });
+    persist(node, s);
+    const preVotesTo = () =>
+      persist(node, s)
+        .messages.filter((m) => m.type === "MsgPreVote")
+        .map((m) => m.to);
+    for (let i = 0; i < 10; i++) node.tick(); // the leader n3 went silent: election timeout
+    expect(node.status().role).toBe("preCandidate");
+    expect(preVotesTo()).toEqual(["n2", "n3"]);
+    // n2 still heard from n3 within its lease and ignored it; n3 is gone. Neither answered: ask both again.
+    node.tick();
+    expect(preVotesTo()).toEqual(["n2", "n3"]);
+    // A refusal is an answer: n2 is not asked again, n3 still is.
+    node.step({ type: "MsgPreVoteResp", from: "n2", to: "n1", term: 2, reject: true });
+    node.tick();
+    expect(preVotesTo()).toEqual(["n3"]);
+    expect(node.status()).toMatchObject({ role: "preCandidate", term: 2 }); // asking changed no term
+    node.step({ type: "MsgPreVoteResp", from: "n3", to: "n1", term: 3 });
+    expect(node.status()).toMatchObject({ role: "candidate", term: 3 });
+  });
+
   it("with check-quorum, a follower that hears from its leader ignores a disruptive vote request", () => {
     const s = new MemoryStorage(voters3);
     const node = new RawNode(config("n2", s, { checkQuorum: true }));

@@ -57,10 +57,10 @@ const PIN = {
   entries: `0302017f000657010203040501800101c801${"00".repeat(200)}`,
   checkpoint: "05808001ffffffffffffff0f0202026e31026e3201026e330109",
   kvSnapshot: "01fdc09f9a0b8190be9c0d010301",
-  raftTraces: ["517929c436034aa6", "042eb4d932753dae", "61b905fa1db822b9"],
+  raftTraces: ["517929c436034aa6", "71216dc559e81252", "61b905fa1db822b9"],
   // A trajectory pin: a deliberate change of node/raft behaviour changes it (say so in the commit; last:
   // 7ff4f64 ReadIndex rounds, bafe650 one timer per member, commit18 key reserve refills when quiet,
   // simspeed the shipped Raft timing: 100 ms ticks, heartbeat 1, election 10, pausestall a read round asks
-  // a new leader at once); an encoding change must not.
-  poolTrace: "04fe1713ce8d848f",
+  // a new leader at once, pre-candidates ask again each heartbeat); an encoding change must not.
+  poolTrace: "56640111f6996c3c",
 };
