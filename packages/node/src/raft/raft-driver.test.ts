@@ -1,7 +1,8 @@
 /**
  * The driver's persist/send order on real stores: followers answer an append only
  * after their own write finished; a leader sends its appends while its write is in
- * flight, and applies (acknowledges) nothing until that write finished.
+ * flight (synced in the background), and applies (acknowledges) nothing until that
+ * write finished.
  */
 import type { Enclave } from "@hsmpool/platform";
 import { type Entry, type Message, RawNode } from "@hsmpool/raft";
@@ -40,6 +41,8 @@ class DiskGate {
 interface Member {
   driver: RaftDriver;
   gate: DiskGate;
+  /** Per Ready written: whether it was synced in the background. */
+  writes: boolean[];
   sent: Message[];
   applied: Entry[];
 }
@@ -54,6 +57,12 @@ async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>>
     });
     const gate = new DiskGate();
     store.beforeWrite = gate.pass;
+    const writes: boolean[] = [];
+    const persist = store.persist.bind(store);
+    store.persist = (rd, options) => {
+      if (store.needsWrite(rd)) writes.push(options?.background ?? false);
+      return persist(rd, options);
+    };
     const node = new RawNode({
       id,
       storage: store.storage,
@@ -64,7 +73,13 @@ async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>>
       checkQuorum: false,
       applied: 1,
     });
-    const member: Member = { gate, sent: [], applied: [], driver: undefined as unknown as RaftDriver };
+    const member: Member = {
+      gate,
+      writes,
+      sent: [],
+      applied: [],
+      driver: undefined as unknown as RaftDriver,
+    };
     member.driver = new RaftDriver({
       node,
       store,
@@ -121,6 +136,7 @@ describe("raft driver: persist and send order", () => {
       n1.gate.closed = true;
       n2.gate.closed = true;
       const sentBefore = n1.sent.length;
+      const writesBefore = { n1: n1.writes.length, n2: n2.writes.length };
       n1.driver.propose(new TextEncoder().encode("x"));
       await until("n1 writing", () => n1.gate.blocked > 0);
       await until("append to n2", () =>
@@ -141,6 +157,9 @@ describe("raft driver: persist and send order", () => {
       expect(n1.applied.filter(isData)).toEqual([]);
       n1.gate.open();
       await until("apply on the leader", () => n1.applied.some(isData));
+      // The leader, having sent, synced in the background; the follower, whose answer promises its disk, on the loop.
+      expect([...new Set(n1.writes.slice(writesBefore.n1))]).toEqual([true]);
+      expect([...new Set(n2.writes.slice(writesBefore.n2))]).toEqual([false]);
     } finally {
       for (const m of members.values()) {
         m.gate.open();

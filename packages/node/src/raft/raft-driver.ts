@@ -15,7 +15,8 @@
  *
  * The exception: a leader whose term and vote are already durable sends its messages
  * (appends, heartbeats) while it writes its own entries, as etcd's leader does (Raft
- * thesis 10.2.1), so the followers' fsyncs overlap its own. Safe: those messages claim
+ * thesis 10.2.1), so the followers' fsyncs overlap its own, and writes in the background
+ * (seams/storage.ts), so its loop takes their acknowledgements meanwhile. Safe: those messages claim
  * nothing about the leader's disk (no vote, no acknowledgement), and an entry is
  * applied, and so acknowledged to a client, only from a later Ready, handled after this
  * write finished. Followers and candidates always persist first (their MsgAppResp and
@@ -321,7 +322,8 @@ export class RaftDriver {
       const sendFirst =
         rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
       if (sendFirst) this.send(rd.messages);
-      await this.opts.store.persist(rd);
+      // Having sent, a leader writes in the background: its loop takes the acknowledgements meanwhile.
+      await this.opts.store.persist(rd, { background: sendFirst });
       if (!sendFirst && this.acknowledgesBeforeApplying(rd)) {
         // A follower's answers leave before it applies what this Ready committed (with
         // lazyCommitBroadcast every append carries the commit of the entry before it): the

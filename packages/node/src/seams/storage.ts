@@ -17,9 +17,16 @@ export interface AppendableFile {
   /** Writes `data` at byte `position` (durable only after sync). */
   write(data: Uint8Array, position: number): Promise<void>;
   truncate(length: number): Promise<void>;
-  /** fdatasync: every byte written so far survives a crash. */
-  sync(): Promise<void>;
+  /**
+   * fdatasync: every byte written so far survives a crash. `background`: on the thread
+   * pool, the event loop free meanwhile; else on the loop (see fileStorage).
+   */
+  sync(options?: SyncOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SyncOptions {
+  background?: boolean;
 }
 
 export interface DurableStorage {
@@ -43,6 +50,13 @@ export interface DurableStorage {
  * leader sends its appends before it persists (raft-driver.ts), so the followers' writes
  * overlap its own. The price: other requests to this member wait out the flush (they
  * queue and are served right after it, and the next Ready batches their proposals).
+ *
+ * The exception is a leader's write of entries it has already sent (raft-driver.ts): it
+ * syncs on the thread pool, so its loop takes the followers' acknowledgements (and the
+ * next requests) while its disk works, and a commit waits for the later of the two
+ * rather than for the write and then the decoding of the acknowledgements. Measured
+ * (create-key p50, alternating in one run on a loaded machine, three pairs): 50, 40, 51 ms
+ * this way against 61, 64, 67 ms with the leader blocked in fdatasync.
  */
 function appendable(fh: FileHandle): AppendableFile {
   return {
@@ -53,7 +67,8 @@ function appendable(fh: FileHandle): AppendableFile {
       }
     },
     truncate: (length) => fh.truncate(length),
-    sync: async () => {
+    sync: async (options) => {
+      if (options?.background) return fh.datasync();
       await new Promise<void>((resolve) => setImmediate(resolve));
       fdatasyncSync(fh.fd);
     },

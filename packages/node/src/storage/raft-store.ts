@@ -26,7 +26,7 @@ import {
   type Snapshot,
 } from "@hsmpool/raft";
 import { type Randomness, systemRandomness } from "../seams/random.js";
-import { type DurableStorage, fileStorage } from "../seams/storage.js";
+import { type DurableStorage, fileStorage, type SyncOptions } from "../seams/storage.js";
 import { type Batch, decodeBatch, decodeSnapshot, encodeBatch, encodeSnapshot } from "./raft-records.js";
 import { newGeneration, RecordLog } from "./record-log.js";
 import type { Sealers } from "./sealer.js";
@@ -141,8 +141,10 @@ export class RaftStore {
    * etcd) is kept in memory and not written: the commit index is only a hint on
    * restart (a lower one is re-learned from the leader), and the next record that must
    * be synced carries the latest hard state. So a commit costs no fsync of its own.
+   * `options.background`: fdatasync on the thread pool (a leader's write of entries it
+   * has already sent, raft-driver.ts); the durability promise is the same.
    */
-  async persist(rd: Ready): Promise<void> {
+  async persist(rd: Ready, options?: SyncOptions): Promise<void> {
     if (!this.needsWrite(rd)) {
       this.keepInMemory(rd);
       return;
@@ -157,7 +159,10 @@ export class RaftStore {
     if (rd.hardState) this.storage.setHardState(rd.hardState);
     if (rd.entries.length > 0 || (rd.hardState && rd.mustSync)) {
       if (this.beforeWrite && !rd.snapshot) await this.beforeWrite();
-      await this.appendBatch({ entries: rd.entries, hardState: this.storage.initialState().hardState });
+      await this.appendBatch(
+        { entries: rd.entries, hardState: this.storage.initialState().hardState },
+        options,
+      );
     }
   }
 
@@ -208,14 +213,14 @@ export class RaftStore {
     return this.durable;
   }
 
-  private async appendBatch(batch: Batch): Promise<void> {
+  private async appendBatch(batch: Batch, options?: SyncOptions): Promise<void> {
     const sealed = await this.sealers.seal(
       encodeBatch(batch),
       walAad(this.wal.generation, this.wal.recordCount),
     );
     await this.wal.append([sealed]);
     const started = process.hrtime.bigint();
-    await this.wal.sync();
+    await this.wal.sync(options);
     this.onFsync?.(secondsSince(started));
     if (batch.hardState) this.durable = batch.hardState;
   }

@@ -26,7 +26,7 @@
 import { createHash } from "node:crypto";
 import { fail } from "@hsmpool/errors";
 import { type Randomness, systemRandomness } from "../seams/random.js";
-import { type AppendableFile, type DurableStorage, fileStorage } from "../seams/storage.js";
+import { type AppendableFile, type DurableStorage, fileStorage, type SyncOptions } from "../seams/storage.js";
 
 const FILE_MAGIC = Buffer.from("HWAL", "ascii");
 const FILE_VERSION = 1;
@@ -251,8 +251,8 @@ export class RecordLog {
   }
 
   /** Makes every appended record durable. */
-  async sync(): Promise<void> {
-    await this.fh.sync();
+  async sync(options?: SyncOptions): Promise<void> {
+    await this.fh.sync(options);
   }
 
   async close(): Promise<void> {
