@@ -294,6 +294,30 @@ describe("KeyStore: idempotent requests", () => {
     expect(store.wrappedMaterialOf("k1", 1)).toEqual(Uint8Array.of(7, 7, 7));
   });
 
+  it("knows a purge or recover whose first attempt applied, which its pre-check would refuse", () => {
+    const { store, apply } = ownedStore();
+    apply(createCmd("k1", "r1"));
+    apply({ kind: "deleteKey", requestId: "r2", name: "k1", at: NOW });
+    apply({ kind: "recoverKey", requestId: "r3", name: "k1", at: NOW });
+    thrown(() => store.validateRecover("k1"), "KeyNotFound");
+    expect(store.appliedAlready("recoverKey", "r3", "k1")).toBe(true);
+    apply({ kind: "deleteKey", requestId: "r4", name: "k1", at: NOW });
+    expect(apply({ kind: "purgeKey", requestId: "r5", name: "k1", at: NOW })).toMatchObject({
+      kind: "keyPurged",
+      duplicate: false,
+    });
+    thrown(() => store.validatePurge("k1", NOW), "KeyNotFound");
+    expect(store.appliedAlready("purgeKey", "r5", "k1")).toBe(true);
+    expect(apply({ kind: "purgeKey", requestId: "r5", name: "k1", at: NOW })).toMatchObject({
+      kind: "keyPurged",
+      duplicate: true,
+    });
+    // Only that request, of that kind, on that key.
+    expect(store.appliedAlready("purgeKey", "r5", "k2")).toBe(false);
+    expect(store.appliedAlready("recoverKey", "r5", "k1")).toBe(false);
+    expect(store.appliedAlready("purgeKey", "r9", "k1")).toBe(false);
+  });
+
   it("a requestId reused for another request is a Conflict and changes nothing", () => {
     const { store, apply } = ownedStore();
     apply(createCmd("k1", "r1"));

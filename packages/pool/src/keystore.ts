@@ -1083,6 +1083,18 @@ export class KeyStore {
     }
   }
 
+  /**
+   * Whether `requestId` already applied as `kind` of key `name`. A retry of such a request
+   * (its first attempt committed, the answer was lost) must skip the pre-checks, which read
+   * the state that attempt changed: a retried purge found no deleted key and answered
+   * KeyNotFound although it had taken effect (chaos rack-loss, linearizability). Its apply
+   * then answers from the dedupe table.
+   */
+  appliedAlready(kind: DedupedKind, requestId: string, name: unknown): boolean {
+    const seen = this.state.requests.get(requestId);
+    return seen !== undefined && seen.kind === kind && seen.name === name;
+  }
+
   /** Checks a recover request: a deleted key of that name must exist. */
   validateRecover(name: unknown): string {
     return this.getDeleted(requireKeyName(name)).name;

@@ -480,7 +480,12 @@ export class KeyService {
   }
 
   async recoverKey(nameInput: string, requestIdInput?: string): Promise<KeyVersionView> {
-    const name = (await this.writable()).validateRecover(nameInput);
+    const store = await this.writable();
+    // A retry of an attempt that already applied skips the pre-check (KeyStore.appliedAlready).
+    const name =
+      requestIdInput !== undefined && store.appliedAlready("recoverKey", requestIdInput, nameInput)
+        ? nameInput
+        : store.validateRecover(nameInput);
     const requestId = this.requestIdOf(requestIdInput);
     await this.commitExpecting(
       requestId,
@@ -491,7 +496,12 @@ export class KeyService {
   }
 
   async purgeKey(nameInput: string, requestIdInput?: string): Promise<string> {
-    const name = (await this.writable()).validatePurge(nameInput, this.ctx.clock.now());
+    const store = await this.writable();
+    // A retry of an attempt that already applied skips the pre-check (KeyStore.appliedAlready).
+    const name =
+      requestIdInput !== undefined && store.appliedAlready("purgeKey", requestIdInput, nameInput)
+        ? nameInput
+        : store.validatePurge(nameInput, this.ctx.clock.now());
     const requestId = this.requestIdOf(requestIdInput);
     await this.commitExpecting(
       requestId,
