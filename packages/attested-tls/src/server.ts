@@ -137,9 +137,6 @@ export async function startAttestedServer(opts: AttestedServerOptions): Promise<
     ALPNProtocols: ["h2"],
     minVersion: "TLSv1.2",
     handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-    // No Nagle (grpc-js sets the same on its client sockets): a small frame written while an
-    // earlier one is unacknowledged (a reply's trailers after its message) would wait for the ACK.
-    noDelay: true,
   });
 
   /** Accepted connections, so close() can cut the ones still open after the grace period. */

@@ -134,7 +134,6 @@ function serveEcho(): void {
       rejectUnauthorized: false,
       ALPNProtocols: ["h2", "http/1.1"],
       minVersion: "TLSv1.2",
-      noDelay: true,
     });
     tlsServer.on("secureConnection", (socket: TLSSocket) => {
       if (socket.alpnProtocol === "h2" && socket.authorized) injector.injectConnection(socket);
