@@ -304,6 +304,36 @@ describe("three node processes", () => {
     ]);
   });
 
+  it("a purge, restore or recover retried with the requestId of an attempt that applied gets that attempt's answer", async () => {
+    // The SDK retries a write whose answer was lost with the same requestId. Each pre-check
+    // would read the state the first attempt changed (no deleted key to purge, the restored
+    // key already there) and refuse a write that took effect.
+    const kv = () => cluster.keyVault(primary);
+    const name = "e2e-retried";
+    await call(kv(), "CreateKey", { name, kty: "EC", crv: "P-256" });
+    const backup = await call<{ value: Buffer }>(kv(), "BackupKey", { name });
+    await call(kv(), "DeleteKey", { name, requestId: randomUUID() });
+    const purge = { name, requestId: "e2e-retried-purge" };
+    for (const attempt of [1, 2])
+      expect((await call<{ name: string }>(kv(), "PurgeDeletedKey", purge)).name, `purge ${attempt}`).toBe(
+        name,
+      );
+    const restore = { value: backup.value, requestId: "e2e-retried-restore" };
+    for (const attempt of [1, 2])
+      expect(await call<KeyBundle>(kv(), "RestoreKey", restore), `restore ${attempt}`).toMatchObject({
+        name,
+        version: 1,
+      });
+    await call(kv(), "DeleteKey", { name, requestId: randomUUID() });
+    const recover = { name, requestId: "e2e-retried-recover" };
+    for (const attempt of [1, 2])
+      expect(await call<KeyBundle>(kv(), "RecoverDeletedKey", recover), `recover ${attempt}`).toMatchObject({
+        name,
+      });
+    await call(kv(), "DeleteKey", { name, requestId: randomUUID() });
+    await call(kv(), "PurgeDeletedKey", { name, requestId: randomUUID() });
+  });
+
   it("after the primary is killed the survivors elect a new one that serves old keys and takes writes", async () => {
     const old = primary;
     expect(await cluster.signal(old, "SIGKILL")).toBe(null);

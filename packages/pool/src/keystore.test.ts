@@ -318,6 +318,35 @@ describe("KeyStore: idempotent requests", () => {
     expect(store.appliedAlready("purgeKey", "r9", "k1")).toBe(false);
   });
 
+  it("knows a restore whose first attempt applied, which its pre-check would refuse", () => {
+    const { store, apply } = ownedStore();
+    const made = createCmd("k1", "r1");
+    const restore = {
+      kind: "restoreKey",
+      requestId: "r2",
+      name: "k1",
+      versions: [
+        {
+          name: "k1",
+          version: 1,
+          shape: made.shape,
+          ops: made.ops,
+          attributes: made.attributes,
+          createdMs: NOW - DAY,
+          updatedMs: NOW - DAY,
+          publicJwk: made.publicJwk,
+          wrappedMaterial: made.wrappedMaterial,
+        },
+      ],
+      at: NOW,
+    } as PoolCommand;
+    expect(apply(restore)).toMatchObject({ kind: "keyRestored", duplicate: false });
+    thrown(() => store.validateRestore("k1"), "Conflict");
+    expect(store.appliedAlready("restoreKey", "r2", "k1")).toBe(true);
+    expect(apply(restore)).toMatchObject({ kind: "keyRestored", duplicate: true });
+    expect(store.listVersions("k1")).toHaveLength(1);
+  });
+
   it("a requestId reused for another request is a Conflict and changes nothing", () => {
     const { store, apply } = ownedStore();
     apply(createCmd("k1", "r1"));

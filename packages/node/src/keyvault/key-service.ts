@@ -481,11 +481,9 @@ export class KeyService {
 
   async recoverKey(nameInput: string, requestIdInput?: string): Promise<KeyVersionView> {
     const store = await this.writable();
-    // A retry of an attempt that already applied skips the pre-check (KeyStore.appliedAlready).
-    const name =
-      requestIdInput !== undefined && store.appliedAlready("recoverKey", requestIdInput, nameInput)
-        ? nameInput
-        : store.validateRecover(nameInput);
+    const name = unlessApplied(store, "recoverKey", requestIdInput, nameInput, () =>
+      store.validateRecover(nameInput),
+    );
     const requestId = this.requestIdOf(requestIdInput);
     await this.commitExpecting(
       requestId,
@@ -497,11 +495,9 @@ export class KeyService {
 
   async purgeKey(nameInput: string, requestIdInput?: string): Promise<string> {
     const store = await this.writable();
-    // A retry of an attempt that already applied skips the pre-check (KeyStore.appliedAlready).
-    const name =
-      requestIdInput !== undefined && store.appliedAlready("purgeKey", requestIdInput, nameInput)
-        ? nameInput
-        : store.validatePurge(nameInput, this.ctx.clock.now());
+    const name = unlessApplied(store, "purgeKey", requestIdInput, nameInput, () =>
+      store.validatePurge(nameInput, this.ctx.clock.now()),
+    );
     const requestId = this.requestIdOf(requestIdInput);
     await this.commitExpecting(
       requestId,
@@ -587,7 +583,9 @@ export class KeyService {
         `the backup of ${content.name} belongs to pool ${content.poolId} (another security domain)`,
       );
     }
-    const name = store.validateRestore(content.name);
+    const name = unlessApplied(store, "restoreKey", requestIdInput, content.name, () =>
+      store.validateRestore(content.name),
+    );
     await this.commitExpecting(
       requestId,
       { kind: "restoreKey", requestId, name, versions: content.versions, at: this.ctx.clock.now() },
@@ -862,4 +860,21 @@ function thumbprintOf(jwk: PublicJwk): string {
 function publicJwkOf(jwk: Record<string, unknown>): PublicJwk {
   const members = jwk.kty === "RSA" ? ["kty", "n", "e"] : ["kty", "crv", "x", "y"];
   return validatePublicJwk(Object.fromEntries(members.map((m) => [m, jwk[m]])), "publicJwk");
+}
+
+/**
+ * Runs a write's pre-check unless `requestId` already applied as this request: a retry
+ * whose first attempt committed (its answer lost) would read the state that attempt
+ * changed and refuse (a retried purge found no deleted key, a retried restore found the
+ * key it had restored: chaos rack-loss, linearizability). Its apply answers from the
+ * dedupe table instead.
+ */
+function unlessApplied(
+  store: KeyStore,
+  kind: Parameters<KeyStore["appliedAlready"]>[0],
+  requestId: string | undefined,
+  name: string,
+  check: () => string,
+): string {
+  return requestId !== undefined && store.appliedAlready(kind, requestId, name) ? name : check();
 }
