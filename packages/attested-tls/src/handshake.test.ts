@@ -191,6 +191,85 @@ describe("attested client -> bad server", () => {
   });
 });
 
+describe("reconnects answered from the caches", () => {
+  const helloAs = (identity: AttestedIdentity, address: string) => {
+    const client = new PeerClient(address, {
+      identity,
+      policy: world.policy,
+      vendorRoot: world.fabric.vendorRootCertPem,
+      nodeId: "client-node",
+    });
+    return client.hello().finally(() => client.close());
+  };
+
+  it("a renewed identity on the same enclave presents its own new certificate (one TLS context per identity)", async () => {
+    const { server, hellos } = await goodServer(idB);
+    const renewed = await createAttestedIdentity(world.goodA);
+    try {
+      await helloAs(idA, server.address);
+      await helloAs(renewed, server.address);
+      await helloAs(idA, server.address);
+      expect(hellos.map((h) => h.client?.certFingerprint)).toEqual([
+        idA.certFingerprint,
+        renewed.certFingerprint,
+        idA.certFingerprint,
+      ]);
+      expect(renewed.certFingerprint).not.toBe(idA.certFingerprint);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a server refuses a client it admitted (and cached) once its clock is past the client's certificate", async () => {
+    let clock = new Date();
+    const rejections: PeerRejection[] = [];
+    const hellos: HelloEvent[] = [];
+    const server = await startAttestedServer({
+      identity: idB,
+      policy: world.policy,
+      vendorRoot: world.fabric.vendorRootCertPem,
+      services: [peerService({ self: idB, nodeId: "server-node", onHello: (e) => hellos.push(e) })],
+      onPeerRejected: (r) => rejections.push(r),
+      now: () => clock,
+    });
+    try {
+      await helloAs(idA, server.address);
+      expect(hellos).toHaveLength(1);
+      // OpenSSL judges expiry by the real clock (still valid); only the verifier's clock moved.
+      clock = new Date(idA.notAfter.getTime() + 1000);
+      const err = await caught(() => helloAs(idA, server.address));
+      expect(err.code).toBe("ServiceUnavailable");
+      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0));
+      expect(rejections[0]!.error.details).toMatchObject({ check: "validity", reason: "expired" });
+      expect(hellos).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a client admitted (and cached) under one policy is refused by a server whose policy revokes its measurement", async () => {
+    const admitted = await goodServer(idB);
+    const rejections: PeerRejection[] = [];
+    const strict = await startAttestedServer({
+      identity: idB,
+      policy: { ...world.policy, allowedMeasurements: ["00".repeat(32)] },
+      vendorRoot: world.fabric.vendorRootCertPem,
+      services: [peerService({ self: idB, nodeId: "server-node" })],
+      onPeerRejected: (r) => rejections.push(r),
+    });
+    try {
+      await helloAs(idA, admitted.server.address);
+      expect(admitted.hellos).toHaveLength(1);
+      await caught(() => helloAs(idA, strict.address));
+      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0));
+      expect(rejections[0]!.error.details?.check).toBe("measurement");
+    } finally {
+      await admitted.server.close();
+      await strict.close();
+    }
+  });
+});
+
 describe("identity plumbing", () => {
   it("Hello refuses an oversized payload with INVALID_ARGUMENT and never reports it as a hello", async () => {
     const { server, hellos } = await goodServer(idB);

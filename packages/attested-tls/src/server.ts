@@ -12,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import type { Policy } from "@hsmpool/platform";
 import { type AttestedIdentity, tlsPrivateKeyPem } from "./attested-identity.js";
-import { chainFromPeerCertificate } from "./peer-chain.js";
+import { chainFromPeerX509 } from "./peer-chain.js";
 import { rememberPeer } from "./peer-registry.js";
 import { trustAnchor } from "./trust-anchor.js";
 import { createPeerVerifier, type VerifiedPeer } from "./verify-peer.js";
@@ -157,7 +157,7 @@ export async function startAttestedServer(opts: AttestedServerOptions): Promise<
     const remoteAddress = remoteOf(socket);
     let peer: VerifiedPeer;
     try {
-      peer = verify(chainFromPeerCertificate(socket.getPeerCertificate(true)), now());
+      peer = verify(chainFromPeerX509(socket.getPeerX509Certificate()), now());
     } catch (e) {
       socket.destroy();
       reportRejection(

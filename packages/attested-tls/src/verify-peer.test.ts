@@ -180,6 +180,26 @@ describe("evidence cache (a reconnect does not re-verify a chain already checked
     expect(checkWith(createPeerVerifier(world.policy, root), idA.certChainDer, now)).toBe("accepted");
   });
 
+  it("a policy edited in place after a verifier was made keys a new verifier: the revoked measurement is refused", () => {
+    const now = new Date(idA.notAfter.getTime() - 60_000);
+    const policy = { ...world.policy, allowedMeasurements: [...(world.policy.allowedMeasurements ?? [])] };
+    expect(checkWith(createPeerVerifier(policy, root), idA.certChainDer, now)).toBe("accepted");
+    policy.allowedMeasurements = ["11".repeat(32)];
+    expect(checkWith(createPeerVerifier(policy, root), idA.certChainDer, now)).toBe("measurement");
+  });
+
+  it("a chain admitted under one vendor root is refused under another, whichever form the roots come in", async () => {
+    const now = new Date(idA.notAfter.getTime() - 60_000);
+    const other = await buildWorld();
+    expect(checkWith(createPeerVerifier(world.policy, root), idA.certChainDer, now)).toBe("accepted");
+    expect(
+      checkWith(createPeerVerifier(world.policy, world.fabric.vendorRootCertPem), idA.certChainDer, now),
+    ).toBe("accepted");
+    for (const otherRoot of [other.fabric.vendorRootCertDer, other.fabric.vendorRootCertPem]) {
+      expect(checkWith(createPeerVerifier(world.policy, otherRoot), idA.certChainDer, now)).toBe("chain");
+    }
+  });
+
   it("any corrupted byte of a cached chain is checked in full and refused", () => {
     const verify = createPeerVerifier(world.policy, root);
     const now = new Date(idA.notAfter.getTime() - 60_000);

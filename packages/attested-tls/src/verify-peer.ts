@@ -21,7 +21,7 @@ import { decodeQuote, type EnclaveIdentity, type Policy, parsePolicy, verifyQuot
 import { sha256Hex } from "./attested-identity.js";
 import { encodeOid, findExtension } from "./der.js";
 import { RA_TLS_QUOTE_OID, reportDataForSpki } from "./quote-binding.js";
-import { trustAnchor } from "./trust-anchor.js";
+import { type TrustAnchor, trustAnchor } from "./trust-anchor.js";
 
 /** What a verified peer is: its enclave identity plus the certificate that proved it. */
 export interface VerifiedPeer extends EnclaveIdentity {
@@ -176,8 +176,7 @@ function chainKey(certChainDer: readonly Uint8Array[]): string {
  * (an SVN floor raised, a measurement revoked) keys another cache, empty at first.
  */
 export function createPeerVerifier(policy: Policy, vendorRoot: Uint8Array | string): PeerVerifier {
-  const verifyFully = createUncachedPeerVerifier(policy, vendorRoot);
-  const cache = evidenceCacheFor(policy, vendorRoot);
+  const { verifyFully, cache } = verifierStateFor(policy, vendorRoot);
   return (certChainDer, now) => {
     const key = chainKey(certChainDer);
     const t = now.getTime();
@@ -196,37 +195,43 @@ export function createPeerVerifier(policy: Policy, vendorRoot: Uint8Array | stri
   };
 }
 
+/** The full verifier of one (policy, vendor root) pair and the evidence it admitted. */
+interface VerifierState {
+  verifyFully: (certChainDer: readonly Uint8Array[], now: Date) => CachedEvidence;
+  cache: Map<string, CachedEvidence>;
+}
+
 /**
- * The evidence cache of one (policy, vendor root) pair, shared by every verifier made with
- * them: a verdict depends only on the chain bytes, the root, the policy and the time, so a
- * reconnect over new channel credentials (same policy) still finds what the last one checked.
+ * Shared by every verifier made with the same (policy, vendor root): a verdict depends
+ * only on the chain bytes, the root, the policy and the time, so a reconnect over new
+ * channel credentials (same policy) still finds what the last one checked, and the root
+ * and policy are parsed once instead of on every channel. The key is the policy's
+ * content (parsed anew on each call), never the caller's object: a policy edited in
+ * place is another key.
  */
-const evidenceCaches = new Map<string, Map<string, CachedEvidence>>();
+const verifierStates = new Map<string, VerifierState>();
 const MAX_POLICIES = 16;
 
-function evidenceCacheFor(policy: Policy, vendorRoot: Uint8Array | string): Map<string, CachedEvidence> {
-  const key = createHash("sha256")
-    .update(JSON.stringify(parsePolicy(policy)))
-    .update(trustAnchor(vendorRoot).der)
-    .digest("hex");
-  let cache = evidenceCaches.get(key);
-  if (cache === undefined) {
-    if (evidenceCaches.size >= MAX_POLICIES) {
-      const oldest = evidenceCaches.keys().next();
-      if (!oldest.done) evidenceCaches.delete(oldest.value);
+function verifierStateFor(policy: Policy, vendorRoot: Uint8Array | string): VerifierState {
+  const anchor = trustAnchor(vendorRoot);
+  const parsedPolicy = parsePolicy(policy);
+  const key = createHash("sha256").update(JSON.stringify(parsedPolicy)).update(anchor.der).digest("hex");
+  let state = verifierStates.get(key);
+  if (state === undefined) {
+    if (verifierStates.size >= MAX_POLICIES) {
+      const oldest = verifierStates.keys().next();
+      if (!oldest.done) verifierStates.delete(oldest.value);
     }
-    cache = new Map();
-    evidenceCaches.set(key, cache);
+    state = { verifyFully: createUncachedPeerVerifier(parsedPolicy, anchor), cache: new Map() };
+    verifierStates.set(key, state);
   }
-  return cache;
+  return state;
 }
 
 function createUncachedPeerVerifier(
-  policy: Policy,
-  vendorRoot: Uint8Array | string,
+  parsedPolicy: Policy,
+  anchor: TrustAnchor,
 ): (certChainDer: readonly Uint8Array[], now: Date) => CachedEvidence {
-  const parsedPolicy = parsePolicy(policy);
-  const anchor = trustAnchor(vendorRoot);
   const root = new X509Certificate(Buffer.from(anchor.der));
   return (certChainDer, now) => {
     const chain = parseChain(certChainDer, anchor.der);
