@@ -45,9 +45,19 @@ interface Member {
   writes: boolean[];
   sent: Message[];
   applied: Entry[];
+  /** The index of every snapshot taken (compaction). */
+  snapshots: number[];
 }
 
-async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>> {
+interface Snapshotting {
+  everyEntries: number;
+  data: () => Uint8Array;
+}
+
+async function cluster(
+  clock: Clock = systemClock,
+  snapshotting: Snapshotting = { everyEntries: 1000, data: () => new Uint8Array() },
+): Promise<Map<string, Member>> {
   const members = new Map<string, Member>();
   for (const id of IDS) {
     const { store } = await RaftStore.open({
@@ -62,6 +72,12 @@ async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>>
     store.persist = (rd, options) => {
       if (store.needsWrite(rd)) writes.push(options?.background ?? false);
       return persist(rd, options);
+    };
+    const snapshots: number[] = [];
+    const compact = store.compact.bind(store);
+    store.compact = (index, c, data) => {
+      snapshots.push(index);
+      return compact(index, c, data);
     };
     const node = new RawNode({
       id,
@@ -78,6 +94,7 @@ async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>>
       writes,
       sent: [],
       applied: [],
+      snapshots,
       driver: undefined as unknown as RaftDriver,
     };
     member.driver = new RaftDriver({
@@ -85,7 +102,7 @@ async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>>
       store,
       tickMs: 5,
       electionTicks: 10,
-      snapshotEveryEntries: 1000,
+      snapshotEveryEntries: snapshotting.everyEntries,
       conf,
       appliedIndex: 1,
       clock,
@@ -100,7 +117,7 @@ async function cluster(clock: Clock = systemClock): Promise<Map<string, Member>>
         onCommitted: (e) => member.applied.push(e),
         onConfChange: () => {},
         onSoftState: () => {},
-        snapshotData: () => new Uint8Array(),
+        snapshotData: snapshotting.data,
         onFatal: (e) => {
           throw e;
         },
@@ -186,6 +203,37 @@ describe("raft driver: linearizable reads during an election", () => {
       await until("n2's read served by the new leader", () => served);
       await read;
       expect(n2.driver.status().lead).toBe("n1");
+    } finally {
+      for (const m of members.values()) await m.driver.stop();
+    }
+  });
+});
+
+describe("raft driver: snapshot cadence", () => {
+  it("snapshots after the entry count, then only once the log since holds 1/8 of the last snapshot's bytes", async () => {
+    const members = await cluster(systemClock, { everyEntries: 2, data: () => new Uint8Array(800) });
+    const n1 = members.get("n1")!;
+    const propose10Bytes = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const before = n1.applied.length;
+        n1.driver.propose(new Uint8Array(10).fill(1));
+        await until("entry applied", () => n1.applied.length > before);
+      }
+    };
+    n1.driver.start();
+    try {
+      await until("leader", () => n1.driver.status().role === "leader");
+      // No snapshot taken yet (0 bytes): the entry count alone decides the first one (the
+      // leader's empty entry and one proposal).
+      await propose10Bytes(1);
+      await until("first snapshot", () => n1.snapshots.length === 1);
+      // 800 snapshot bytes: the next needs 100 entry bytes, i.e. ten 10-byte entries, not two.
+      await propose10Bytes(9);
+      await tick();
+      expect(n1.snapshots).toHaveLength(1);
+      await propose10Bytes(1);
+      await until("second snapshot", () => n1.snapshots.length === 2);
+      expect(n1.snapshots[1]! - n1.snapshots[0]!).toBeGreaterThanOrEqual(10);
     } finally {
       for (const m of members.values()) await m.driver.stop();
     }

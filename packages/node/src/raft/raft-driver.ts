@@ -72,8 +72,14 @@ export interface RaftDriverOptions {
   electionTicks: number;
   /** The node's other per-tick work, run after each Raft tick on the same timer (one timer per member). */
   afterTick?: () => void;
-  /** Snapshot + compact after this many entries applied since the last snapshot. */
+  /**
+   * Snapshot + compact after this many entries applied since the last snapshot, and once
+   * the entries applied since then hold at least LOG_BYTES_PER_SNAPSHOT_BYTE of the last
+   * snapshot's bytes (a large state is not re-encoded every few entries).
+   */
   snapshotEveryEntries: number;
+  /** Bytes of the snapshot the node started from (0: none yet). */
+  snapshotBytes?: number;
   /** Membership as of the snapshot the node started from. */
   conf: ConfState;
   appliedIndex: number;
@@ -98,6 +104,18 @@ interface AppliedWaiter {
   resolve: () => void;
 }
 
+/**
+ * A snapshot re-encodes the whole state, so taking one every N entries costs O(state) per
+ * N entries: filling a pool to 100,000 keys re-encoded ~5 million keys per member (one
+ * snapshot per 1,000 creates, each of all the keys so far), the fill's main cost past
+ * ~30,000 keys. Waiting also until the log since the snapshot is this fraction of the
+ * snapshot's size makes the work per applied byte constant (each snapshot is at most
+ * 1 / this times the bytes applied since the last), while the log a restart replays or a
+ * joiner receives after the snapshot stays a small fraction of the state: 1/8 keeps it
+ * at the 1,000-entry floor up to ~8,000 keys and at ~1/8 of the keys beyond.
+ */
+export const LOG_BYTES_PER_SNAPSHOT_BYTE = 1 / 8;
+
 export class RaftDriver {
   private readonly node: RawNode;
   private timer: TimerId | null = null;
@@ -108,6 +126,9 @@ export class RaftDriver {
   private stopped = false;
   private applied: number;
   private snapshotIndex: number;
+  /** Size of the last snapshot taken or installed, and the entry bytes applied since. */
+  private snapshotBytes: number;
+  private appliedBytesSinceSnapshot = 0;
   private conf: ConfState;
   /** Reads waiting for the next ReadIndex round, and the round in flight. */
   private queuedReads: ReadWaiter[] = [];
@@ -127,6 +148,7 @@ export class RaftDriver {
     this.sendBeforePersist = (opts.variants ?? NO_VARIANTS).has("sendBeforePersist");
     this.applied = opts.appliedIndex;
     this.snapshotIndex = opts.appliedIndex;
+    this.snapshotBytes = opts.snapshotBytes ?? 0;
     this.conf = opts.conf;
     // A ReadIndex round needs one heartbeat round trip. An unanswered request (a leader that
     // stopped or changed) is asked again every quarter election timeout, so a round reaches a
@@ -367,6 +389,8 @@ export class RaftDriver {
       hooks.onSnapshot(rd.snapshot);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
+      this.snapshotBytes = rd.snapshot.data.length;
+      this.appliedBytesSinceSnapshot = 0;
       this.conf = rd.snapshot.meta.conf;
       hooks.onConfChange(this.confState);
     }
@@ -378,6 +402,7 @@ export class RaftDriver {
       }
       hooks.onCommitted(entry);
       this.applied = entry.index;
+      this.appliedBytesSinceSnapshot += entry.data.length;
     }
     for (const rs of rd.readStates) {
       if (this.readRound?.contexts.has(Buffer.from(rs.requestCtx).toString("hex"))) {
@@ -412,14 +437,20 @@ export class RaftDriver {
   }
 
   private compactionDue(): boolean {
-    return this.applied - this.snapshotIndex >= this.opts.snapshotEveryEntries;
+    return (
+      this.applied - this.snapshotIndex >= this.opts.snapshotEveryEntries &&
+      this.appliedBytesSinceSnapshot >= this.snapshotBytes * LOG_BYTES_PER_SNAPSHOT_BYTE
+    );
   }
 
   private async compact(): Promise<void> {
     const index = this.applied;
     try {
-      await this.opts.store.compact(index, this.confState, this.opts.hooks.snapshotData());
+      const data = this.opts.hooks.snapshotData();
+      await this.opts.store.compact(index, this.confState, data);
       this.snapshotIndex = index;
+      this.snapshotBytes = data.length;
+      this.appliedBytesSinceSnapshot = 0;
       this.opts.logger.info({ index }, "snapshot taken, log compacted");
     } catch (e) {
       this.failed(e);

@@ -54,6 +54,7 @@ export function wireRaft(w: RaftWiring): { proposals: ProposalWaiters; raft: Raf
     tickMs,
     electionTicks: config.electionTicks,
     snapshotEveryEntries: config.snapshotEveryEntries,
+    snapshotBytes: recovered.snapshot.data.length,
     conf: rawNode.status().conf,
     appliedIndex: recovered.snapshot.meta.index,
     logger: w.logger,
