@@ -43,6 +43,11 @@ describe("node config", () => {
     expect(c.mode).toBe("bootstrap");
   });
 
+  it("reads electionJitterTicks; a config without it keeps etcd's draw (jitter = electionTicks)", () => {
+    expect(parseConfig(valid).electionJitterTicks).toBe(10);
+    expect(parseConfig({ ...valid, electionJitterTicks: 5 }).electionJitterTicks).toBe(5);
+  });
+
   it.each([
     ["nodeId", { nodeId: "" }],
     ["mode", { mode: "leader" }],
@@ -71,6 +76,7 @@ describe("node config", () => {
     ],
     ["electionTickMs", { electionTickMs: 0 }],
     ["heartbeatTicks", { heartbeatTicks: 10 }],
+    ["electionJitterTicks", { electionJitterTicks: 0 }],
     ["snapshotEveryEntries", { snapshotEveryEntries: 1.5 }],
   ])("refuses a bad %s with BadParameter naming it", (field, change) => {
     const e = refusal({ ...valid, ...change });

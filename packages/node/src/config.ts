@@ -31,8 +31,10 @@ export interface NodeConfig {
   fabricCaCertPath: string;
   /** Length of one Raft tick in ms (the real timer period). */
   electionTickMs: number;
-  /** Election timeout in ticks (randomised by Raft in [n, 2n)). */
+  /** Election timeout in ticks, also the leader lease; randomised by Raft in [n, n + electionJitterTicks). */
   electionTicks: number;
+  /** Width of the election timeout's random part in ticks (optional in the file; default electionTicks, etcd's [n, 2n)). */
+  electionJitterTicks: number;
   /** Leader heartbeat period in ticks (< electionTicks). */
   heartbeatTicks: number;
   /** Take a snapshot and compact the log every this many applied entries (default 1000). */
@@ -152,6 +154,7 @@ export function parseConfig(input: unknown): NodeConfig {
     fabricCaCertPath: absPath(o, "fabricCaCertPath"),
     electionTickMs: int(o, "electionTickMs", 1, 60_000),
     electionTicks,
+    electionJitterTicks: int(o, "electionJitterTicks", 1, 1000, electionTicks),
     heartbeatTicks,
     snapshotEveryEntries: int(o, "snapshotEveryEntries", 2, 10_000_000, 1000),
     replaces,

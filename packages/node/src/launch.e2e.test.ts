@@ -40,6 +40,7 @@ async function configFor(bundleDir: string): Promise<NodeConfig> {
     fabricCaCertPath: join(root, "missing-ca.crt"),
     electionTickMs: 100,
     electionTicks: 10,
+    electionJitterTicks: 5,
     heartbeatTicks: 1,
     snapshotEveryEntries: 1000,
     identity: null,

@@ -75,6 +75,7 @@ export class Raft {
   private pendingReadIndex: { from: NodeId; ctx: Uint8Array }[] = [];
 
   private readonly electionTimeout: number;
+  private readonly electionJitter: number;
   private readonly heartbeatTimeout: number;
   private readonly random: () => number;
   private readonly preVote: boolean;
@@ -88,6 +89,7 @@ export class Raft {
   constructor(cfg: Config) {
     this.id = cfg.id;
     this.electionTimeout = cfg.electionTicks;
+    this.electionJitter = cfg.electionJitterTicks ?? cfg.electionTicks;
     this.heartbeatTimeout = cfg.heartbeatTicks;
     this.random = cfg.random;
     this.preVote = cfg.preVote;
@@ -165,7 +167,7 @@ export class Raft {
   private resetRandomizedElectionTimeout(): void {
     const r = this.random();
     invariant(r >= 0 && r < 1, () => `config.random() returned ${r}, expected a number in [0, 1)`);
-    this.randomizedElectionTimeout = this.electionTimeout + Math.floor(r * this.electionTimeout);
+    this.randomizedElectionTimeout = this.electionTimeout + Math.floor(r * this.electionJitter);
   }
 
   private committedEntryInCurrentTerm(): boolean {

@@ -60,6 +60,7 @@ describe("config validation", () => {
       { electionTicks: 1 },
       /electionTicks must be an integer > heartbeatTicks/,
     ],
+    ["no election jitter", { electionJitterTicks: 0 }, /electionJitterTicks/],
     ["no random source", { random: undefined as unknown as () => number }, /config.random/],
     ["zero inflight", { maxInflightMsgs: 0 }, /maxInflightMsgs/],
     ["fractional msg size", { maxSizePerMsgBytes: 1.5 }, /maxSizePerMsgBytes/],
@@ -448,6 +449,24 @@ describe("elections", () => {
       [0.5, 15],
     ] as const) {
       const node = new RawNode(config("n1", new MemoryStorage(voters3), { random: () => r }));
+      let n = 0;
+      while (node.status().role === "follower" && n < 100) {
+        node.tick();
+        n++;
+      }
+      expect(n).toBe(ticks);
+    }
+  });
+
+  it("electionJitterTicks narrows the draw to [electionTicks, electionTicks + electionJitterTicks)", () => {
+    for (const [r, ticks] of [
+      [0, 10],
+      [0.999, 14],
+      [0.5, 12],
+    ] as const) {
+      const node = new RawNode(
+        config("n1", new MemoryStorage(voters3), { random: () => r, electionJitterTicks: 5 }),
+      );
       let n = 0;
       while (node.status().role === "follower" && n < 100) {
         node.tick();

@@ -179,8 +179,18 @@ export type UnsafeVariant = "commitOldTermEntries" | "acceptStaleTermAppend" | "
 export interface Config {
   id: NodeId;
   storage: Storage;
-  /** Base election timeout in ticks; the actual timeout is drawn from [electionTicks, 2*electionTicks). */
+  /**
+   * Base election timeout in ticks, also the leader lease (check-quorum, leader stickiness);
+   * a follower's actual timeout is drawn from [electionTicks, electionTicks + electionJitterTicks).
+   */
   electionTicks: number;
+  /**
+   * Width of the randomised part of the election timeout, in ticks (default electionTicks,
+   * etcd's [T, 2T)). Narrower elects sooner and more evenly after a leader fails, at the price
+   * of more split votes when followers' timers fire together. Liveness only: terms, votes and
+   * log matching keep safety whatever the timeouts.
+   */
+  electionJitterTicks?: number;
   /** Leader heartbeat interval in ticks (must be < electionTicks). */
   heartbeatTicks: number;
   /** Injected randomness in [0, 1) (never Math.random). */

@@ -40,6 +40,15 @@ export function validateConfig(c: Config): void {
       `raft config.electionTicks must be an integer > heartbeatTicks (got ${c.electionTicks}, heartbeat ${c.heartbeatTicks})`,
     );
   }
+  if (
+    c.electionJitterTicks !== undefined &&
+    (!Number.isSafeInteger(c.electionJitterTicks) || c.electionJitterTicks < 1)
+  ) {
+    fail(
+      "BadParameter",
+      `raft config.electionJitterTicks must be an integer >= 1 (got ${c.electionJitterTicks})`,
+    );
+  }
   if (typeof c.random !== "function")
     fail("BadParameter", "raft config.random must be a function returning [0, 1)");
   if (typeof c.storage !== "object" || c.storage === null)

@@ -61,6 +61,7 @@ const PIN = {
   // A trajectory pin: a deliberate change of node/raft behaviour changes it (say so in the commit; last:
   // 7ff4f64 ReadIndex rounds, bafe650 one timer per member, commit18 key reserve refills when quiet,
   // simspeed the shipped Raft timing: 100 ms ticks, heartbeat 1, election 10, pausestall a read round asks
-  // a new leader at once, pre-candidates ask again each heartbeat); an encoding change must not.
-  poolTrace: "56640111f6996c3c",
+  // a new leader at once, pre-candidates ask again each heartbeat, ticks election timeouts drawn from
+  // [10, 15) ticks); an encoding change must not.
+  poolTrace: "45e0c0216570cdcd",
 };

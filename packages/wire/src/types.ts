@@ -146,6 +146,8 @@ export interface NodeConfig {
   fabricCaCertPath: string;
   electionTickMs: number;
   electionTicks: number;
+  /** Width of the election timeout's random part in ticks (absent: electionTicks). */
+  electionJitterTicks?: number;
   heartbeatTicks: number;
   /** join mode only (docs/healing-contract.md). */
   replaces?: string;

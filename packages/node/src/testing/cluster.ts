@@ -124,6 +124,7 @@ export class TestCluster {
         fabricCaCertPath: caPath,
         electionTickMs: 100,
         electionTicks: 10,
+        electionJitterTicks: 5,
         heartbeatTicks: 1,
         snapshotEveryEntries: opts.snapshotEveryEntries ?? 1000,
         replaces: null,

@@ -40,6 +40,7 @@ export function wireRaft(w: RaftWiring): { proposals: ProposalWaiters; raft: Raf
     id: config.nodeId,
     storage: w.store.storage,
     electionTicks: config.electionTicks,
+    electionJitterTicks: config.electionJitterTicks,
     heartbeatTicks: config.heartbeatTicks,
     random: () => random.float(),
     preVote: true,
