@@ -1,11 +1,15 @@
-/** What the HFC reads from a code bundle: its SIGSTRUCT's public fields and whether it would launch. */
+/**
+ * What the HFC reads from a code bundle: its SIGSTRUCT's public fields and whether it would launch
+ * (measured with the node runtime closure the node's launch measures: this installation's packages/node).
+ */
 import { resolve } from "node:path";
 import type { BundleFacts } from "@hsmpool/healing";
 import { inspectBundle } from "@hsmpool/platform";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 
 export async function readBundleFacts(bundleDir: string): Promise<BundleFacts> {
   const dir = resolve(bundleDir);
-  const r = await inspectBundle(dir);
+  const r = await inspectBundle(dir, nodeRuntimeClosure());
   return {
     bundleDir: dir,
     svn: r.sigstruct?.svn ?? null,

@@ -6,7 +6,9 @@
 //     with a matching src/*.ts. Stale outputs of deleted sources, source maps and
 //     build-info files are removed, so the measurement (MRENCLAVE) depends on the
 //     code only and is the same on every machine for the same sources.
-//  2. Signs with the development key .hsmpool/dev-signing-key.pem (created on first
+//  2. Measures the bundle with its runtime closure (packages/node's package.json + dist/, every package it
+//     reaches through dependencies, proto/: docs/enclave-measurement.md), as the node's launch does, and
+//     signs with the development key .hsmpool/dev-signing-key.pem (created on first
 //     use, owner-only, gitignored) at product id 1, SVN 1, non-debug — unless the
 //     bundle already carries a valid SIGSTRUCT for its current measurement from that
 //     key with those fields (then nothing is written).
@@ -17,6 +19,7 @@ import { readdir, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspectBundle, loadOrCreateSigningKey, mrsignerOf, signBundle } from "@hsmpool/platform";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 
 export const PRODUCT_ID = 1;
 export const SVN = 1;
@@ -56,7 +59,8 @@ async function main() {
   const { key, created } = await loadOrCreateSigningKey(keyPath);
   if (created)
     say(`generated a development signing key in ${relative(repoRoot, keyPath)} (keep it out of git)`);
-  const inspection = await inspectBundle(dist);
+  const runtime = nodeRuntimeClosure(packageDir);
+  const inspection = await inspectBundle(dist, runtime);
   const s = inspection.sigstruct;
   if (
     s &&
@@ -67,12 +71,14 @@ async function main() {
     s.svn === SVN &&
     !s.debug
   ) {
-    say(`bundle already signed (MRENCLAVE ${s.mrenclave})`);
+    say(
+      `bundle already signed (MRENCLAVE ${s.mrenclave}, ${inspection.measurement.files.length} files measured)`,
+    );
     return;
   }
-  const signed = await signBundle(dist, key, { productId: PRODUCT_ID, svn: SVN, debug: false });
+  const signed = await signBundle(dist, key, { productId: PRODUCT_ID, svn: SVN, debug: false }, runtime);
   say(
-    `signed ${relative(repoRoot, dist)}: MRENCLAVE ${signed.mrenclave}, MRSIGNER ${signed.mrsigner}, svn ${SVN}`,
+    `signed ${relative(repoRoot, dist)} with its runtime closure: MRENCLAVE ${signed.mrenclave}, MRSIGNER ${signed.mrsigner}, svn ${SVN}`,
   );
 }
 

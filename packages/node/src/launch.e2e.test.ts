@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { appendFile, cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Fabric, loadOrCreateSigningKey, signBundle } from "@hsmpool/platform";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NodeConfig } from "./config.js";
 import { BUNDLE_DIR, buildAndSignNode, freePort, REPO_ROOT } from "./testing/cluster.js";
@@ -118,7 +119,7 @@ describe("test hooks live only in debug enclaves", () => {
     const copy = join(await tempDir("hsmpool-node-debug-"), "bundle");
     await cp(BUNDLE_DIR, copy, { recursive: true });
     const { key } = await loadOrCreateSigningKey(join(REPO_ROOT, ".hsmpool", "dev-signing-key.pem"));
-    await signBundle(copy, key, { productId: 1, svn: 1, debug: true });
+    await signBundle(copy, key, { productId: 1, svn: 1, debug: true }, nodeRuntimeClosure());
     const output = await runWithChaosFile(
       await configFor(copy),
       unsafe,

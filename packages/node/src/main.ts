@@ -8,7 +8,7 @@
  */
 import { randomInt } from "node:crypto";
 import { isHsmPoolError } from "@hsmpool/errors";
-import { inspectBundle } from "@hsmpool/platform";
+import { readSigstruct } from "@hsmpool/platform";
 import { CHAOS_FILE, ChaosHooks, hasChaosFile } from "./chaos-hooks.js";
 import { loadConfig, type NodeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
@@ -45,7 +45,11 @@ async function main(): Promise<void> {
   // Only a debug-signed bundle honours it: a production enclave ignores it and says so.
   let chaos: ChaosHooks | null = null;
   if (hasChaosFile(path)) {
-    const debug = (await inspectBundle(config.bundleDir).catch(() => null))?.sigstruct?.debug === true;
+    // The flag only: the launch below measures and verifies the bundle and refuses a forged SIGSTRUCT.
+    const debug = await readSigstruct(config.bundleDir).then(
+      (s) => s.debug,
+      () => false,
+    );
     if (!debug) {
       logger.warn(
         { file: CHAOS_FILE },

@@ -10,21 +10,25 @@ import {
   verify as cryptoVerify,
   type KeyObject,
 } from "node:crypto";
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ByteReader, ByteWriter, concatBytes, fromHexStrict, toHex, utf8 } from "@hsmpool/codec";
 import { fail, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import { writeFileAtomic } from "@hsmpool/files";
+import { listRegularFiles, runtimeClosureFiles } from "./closure.js";
 import {
   type BundleFile,
   type BundleInspection,
   type BundleMeasurement,
+  type RuntimeClosure,
   SIGSTRUCT_FILE,
   type Sigstruct,
   type SigstructFields,
 } from "./types.js";
 
 const MANIFEST_HEADER = "hsmpool-bundle-manifest-v1\n";
+const MANIFEST_V2_HEADER = "hsmpool-bundle-manifest-v2\n";
 const SIGSTRUCT_MAGIC = utf8("HSIG");
 const SIGSTRUCT_VERSION = 1;
 const SIGSTRUCT_SIGNED_DOMAIN = utf8("hsmpool-sigstruct-v1\0");
@@ -36,48 +40,50 @@ const sha256 = (data: Uint8Array | string): Uint8Array =>
 
 // ---------------------------------------------------------------- measurement
 
-async function listFiles(root: string, rel: string, out: string[]): Promise<void> {
-  for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
-    const relPath = rel === "" ? entry.name : `${rel}/${entry.name}`;
-    if (relPath.includes("\n")) {
-      fail("BadParameter", `bundle file name ${JSON.stringify(relPath)} contains a newline`, {
-        path: relPath,
-      });
-    }
-    if (entry.isDirectory()) await listFiles(root, relPath, out);
-    else if (entry.isFile()) {
-      if (relPath !== SIGSTRUCT_FILE) out.push(relPath);
-    } else {
-      // A symlink could point outside the bundle, so what is measured would not be what runs.
-      fail(
-        "BadParameter",
-        `bundle entry ${relPath} is not a regular file or directory (symlinks are refused)`,
-        {
-          path: relPath,
-        },
-      );
-    }
-  }
+/**
+ * The manifest that MRENCLAVE hashes: one `<sha256> <size> <path>` line per file, sorted by path
+ * bytes (then hash). v1 lists the bundle's files; v2 (a bundle measured with its runtime closure)
+ * prefixes them `bundle/` and adds the closure's `pkg/...` and `data/...` files.
+ */
+export function manifestText(files: readonly BundleFile[], header = MANIFEST_HEADER): string {
+  return header + files.map((f) => `${f.sha256} ${f.sizeBytes} ${f.path}\n`).join("");
 }
 
-/** The manifest that MRENCLAVE hashes: one `<sha256> <size> <path>` line per file, sorted by path bytes. */
-export function manifestText(files: readonly BundleFile[]): string {
-  return MANIFEST_HEADER + files.map((f) => `${f.sha256} ${f.sizeBytes} ${f.path}\n`).join("");
+function measureFile(path: string, absPath: string): BundleFile {
+  const data = readFileSync(absPath);
+  return { path, sha256: toHex(sha256(data)), sizeBytes: data.byteLength };
 }
 
-export async function measureBundle(bundleDir: string): Promise<BundleMeasurement> {
+const byPathThenHash = (a: BundleFile, b: BundleFile): number =>
+  Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)) ||
+  (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0);
+
+/**
+ * Measures `bundleDir`, and with `runtime` also the runtime closure the bundle's process loads
+ * (closure.ts). The same package reached twice at the same version (two installed copies) counts
+ * once when the copies are identical and twice, so differently, when one of them was edited.
+ */
+export async function measureBundle(bundleDir: string, runtime?: RuntimeClosure): Promise<BundleMeasurement> {
   const st = await lstat(bundleDir).catch(() => null);
   if (!st) fail("NotFound", `bundle directory ${bundleDir} does not exist`, { path: bundleDir });
   if (!st.isDirectory()) fail("BadParameter", `bundle ${bundleDir} is not a directory`, { path: bundleDir });
   const paths: string[] = [];
-  await listFiles(bundleDir, "", paths);
-  paths.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  const files: BundleFile[] = [];
-  for (const path of paths) {
-    const data = await readFile(join(bundleDir, path));
-    files.push({ path, sha256: toHex(sha256(data)), sizeBytes: data.byteLength });
+  listRegularFiles(bundleDir, "", paths);
+  const own = paths.filter((p) => p !== SIGSTRUCT_FILE);
+  if (runtime === undefined) {
+    const files = own.map((p) => measureFile(p, join(bundleDir, p))).sort(byPathThenHash);
+    return { mrenclave: toHex(sha256(manifestText(files))), files };
   }
-  return { mrenclave: toHex(sha256(manifestText(files))), files };
+  const unique = new Map<string, BundleFile>();
+  for (const f of [
+    ...own.map((p) => ({ path: `bundle/${p}`, absPath: join(bundleDir, p) })),
+    ...runtimeClosureFiles(runtime),
+  ]) {
+    const m = measureFile(f.path, f.absPath);
+    unique.set(`${m.path}\n${m.sha256}`, m);
+  }
+  const files = [...unique.values()].sort(byPathThenHash);
+  return { mrenclave: toHex(sha256(manifestText(files, MANIFEST_V2_HEADER))), files };
 }
 
 // ---------------------------------------------------------------- signer keys
@@ -205,6 +211,7 @@ export async function signBundle(
   bundleDir: string,
   signingKey: KeyObject | string,
   fields: SigstructFields,
+  runtime?: RuntimeClosure,
 ): Promise<Sigstruct> {
   checkU16("productId", fields.productId);
   checkU16("svn", fields.svn);
@@ -216,7 +223,7 @@ export async function signBundle(
   }
   if (key.type !== "private") fail("BadParameter", "signing needs a private key, got a public one");
   const { algorithm, dsaEncoding } = signatureParams(key);
-  const { mrenclave } = await measureBundle(bundleDir);
+  const { mrenclave } = await measureBundle(bundleDir, runtime);
   const body = signedBody(fromHexStrict(mrenclave, 32)!, fields);
   const signature = new Uint8Array(
     cryptoSign(
@@ -249,8 +256,8 @@ export async function readSigstruct(bundleDir: string): Promise<Sigstruct> {
   return decodeSigstruct(new Uint8Array(bytes));
 }
 
-export async function inspectBundle(bundleDir: string): Promise<BundleInspection> {
-  const measurement = await measureBundle(bundleDir);
+export async function inspectBundle(bundleDir: string, runtime?: RuntimeClosure): Promise<BundleInspection> {
+  const measurement = await measureBundle(bundleDir, runtime);
   let sigstruct: Sigstruct | null = null;
   let sigstructError: string | null = null;
   try {
@@ -271,11 +278,17 @@ export async function inspectBundle(bundleDir: string): Promise<BundleInspection
 const refuse = (check: string, message: string, extra: Record<string, unknown> = {}): never =>
   fail("LaunchRefused", `launch refused: ${message}`, { check, ...extra });
 
-/** The launch check: measurement + SIGSTRUCT. LaunchRefused with `details.check` naming what failed. */
-export async function verifyBundle(bundleDir: string): Promise<{ mrenclave: string; sigstruct: Sigstruct }> {
+/**
+ * The launch check: measurement (of the bundle and, given `runtime`, of the code the process loads
+ * beside it) + SIGSTRUCT. LaunchRefused with `details.check` naming what failed.
+ */
+export async function verifyBundle(
+  bundleDir: string,
+  runtime?: RuntimeClosure,
+): Promise<{ mrenclave: string; sigstruct: Sigstruct }> {
   let measured: BundleMeasurement;
   try {
-    measured = await measureBundle(bundleDir);
+    measured = await measureBundle(bundleDir, runtime);
   } catch (e) {
     if (e instanceof HsmPoolError) return refuse("bundle", e.message, { path: bundleDir });
     throw e;

@@ -16,6 +16,7 @@ import type {
   EnclaveIdentity,
   QuoteOptions,
   QuotingIssuer,
+  RuntimeClosure,
   SealOptions,
   ServerHandle,
   UnsealOptions,
@@ -77,9 +78,17 @@ class RunningEnclave implements Enclave {
   }
 }
 
-/** Measures and checks the bundle (LaunchRefused naming the failed check), then starts the enclave on `server`. */
-export async function launchEnclave(server: ServerHandle, bundleDir: string): Promise<Enclave> {
-  const { mrenclave, sigstruct } = await verifyBundle(bundleDir);
+/**
+ * Measures and checks the bundle (LaunchRefused naming the failed check), then starts the enclave on
+ * `server`. A process that runs the bundle passes its `runtime` closure so the packages it loads are
+ * measured too; without it only the bundle's own files are (in-process tests of the platform).
+ */
+export async function launchEnclave(
+  server: ServerHandle,
+  bundleDir: string,
+  runtime?: RuntimeClosure,
+): Promise<Enclave> {
+  const { mrenclave, sigstruct } = await verifyBundle(bundleDir, runtime);
   const secrets = await loadServerSecrets(server);
   return new RunningEnclave(
     {

@@ -165,6 +165,18 @@ export interface BundleFile {
   sizeBytes: number;
 }
 
+/**
+ * What a process running a bundle loads besides the bundle (measured with it: closure.ts,
+ * docs/enclave-measurement.md): the package whose code runs and every package it reaches through
+ * dependencies, plus named data directories its code reads as schema (the proto files).
+ */
+export interface RuntimeClosure {
+  /** The running package (e.g. packages/node): its package.json + dist/, then its dependencies. */
+  packageDir: string;
+  /** Stable name -> directory; measured as `data/<name>/<file>`. */
+  dataDirs?: Readonly<Record<string, string>>;
+}
+
 export interface BundleMeasurement {
   mrenclave: Hex;
   /** Sorted by path (byte order); the SIGSTRUCT file is not included. */

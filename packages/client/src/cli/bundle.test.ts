@@ -1,7 +1,10 @@
+import { generateKeyPairSync } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isHsmPoolError } from "@hsmpool/errors";
 import { verifyBundle } from "@hsmpool/platform";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCli } from "./testing/run-cli.js";
 
@@ -31,7 +34,9 @@ const run = runCli;
 describe("hsmpool bundle", () => {
   it("sign with the default key generates .hsmpool/dev-signing-key.pem once, with a one-line notice", async () => {
     const base = await bundleDir();
-    const first = await inDir(base, () => run("bundle", "sign", "app", "--svn", "4", "--product-id", "9"));
+    const first = await inDir(base, () =>
+      run("bundle", "sign", "app", "--svn", "4", "--product-id", "9", "--bundle-only"),
+    );
     expect(first.code).toBe(0);
     expect(first.stderr).toBe(
       "hsmpool: generated a development signing key in .hsmpool/dev-signing-key.pem (keep it out of git)\n",
@@ -41,7 +46,7 @@ describe("hsmpool bundle", () => {
     const keyPem = await readFile(keyPath, "utf8");
     expect(first.stdout).not.toContain("PRIVATE KEY");
 
-    const second = await inDir(base, () => run("bundle", "sign", "app", "--debug"));
+    const second = await inDir(base, () => run("bundle", "sign", "app", "--debug", "--bundle-only"));
     expect(second.code).toBe(0);
     expect(second.stderr).toBe("");
     expect(await readFile(keyPath, "utf8")).toBe(keyPem);
@@ -52,16 +57,38 @@ describe("hsmpool bundle", () => {
     expect(sigstruct).toMatchObject({ svn: 1, productId: 1, debug: true, mrsigner: mrsigner(first.stdout) });
   });
 
+  it("by default a bundle is measured with the node runtime closure; --bundle-only measures the directory alone", async () => {
+    const base = await bundleDir();
+    const app = join(base, "app");
+    const keyPath = join(base, "k.pem");
+    await writeFile(
+      keyPath,
+      generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }),
+    );
+    expect((await run("bundle", "sign", app, "--key", keyPath)).code).toBe(0);
+    const closure = await verifyBundle(app, nodeRuntimeClosure());
+    const alone = await verifyBundle(app).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isHsmPoolError(alone, "LaunchRefused") && alone.details?.check).toBe("measurement");
+    const show = JSON.parse((await run("bundle", "show", app, "--json")).stdout);
+    expect(show).toMatchObject({ measurementMatches: true, measuredMrenclave: closure.mrenclave });
+    expect(show.fileCount).toBeGreaterThan(100);
+    const shownAlone = JSON.parse((await run("bundle", "show", app, "--json", "--bundle-only")).stdout);
+    expect(shownAlone).toMatchObject({ measurementMatches: false, fileCount: 2 });
+  });
+
   it("sign --key uses the given PEM; show reports the signer and flags a bundle changed after signing", async () => {
     const base = await bundleDir();
-    await inDir(base, () => run("bundle", "sign", "app"));
+    await inDir(base, () => run("bundle", "sign", "app", "--bundle-only"));
     const keyPath = join(base, "project-key.pem");
     await writeFile(keyPath, await readFile(join(base, ".hsmpool", "dev-signing-key.pem")));
     const app = join(base, "app");
-    const signed = await run("bundle", "sign", app, "--key", keyPath, "--svn", "7");
+    const signed = await run("bundle", "sign", app, "--key", keyPath, "--svn", "7", "--bundle-only");
     expect(signed.code).toBe(0);
 
-    const show = await run("bundle", "show", app, "--json");
+    const show = await run("bundle", "show", app, "--json", "--bundle-only");
     expect(show.code).toBe(0);
     const j = JSON.parse(show.stdout);
     expect(j).toMatchObject({ signatureValid: true, measurementMatches: true, fileCount: 2 });
@@ -69,7 +96,7 @@ describe("hsmpool bundle", () => {
     expect(j.sigstruct.mrenclave).toBe(j.measuredMrenclave);
 
     await writeFile(join(app, "main.js"), "console.log('evil')\n");
-    const text = await run("bundle", "show", app);
+    const text = await run("bundle", "show", app, "--bundle-only");
     expect(text.stdout).toMatch(/measurement +DOES NOT MATCH/);
     expect(text.stdout).toMatch(/launchable +no/);
   });

@@ -7,6 +7,7 @@ import {
   readSigningKey,
   signBundle,
 } from "@hsmpool/platform";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 import type { Command } from "commander";
 
 /** Default project signing key, relative to the current directory (`.hsmpool/` is gitignored). */
@@ -41,6 +42,12 @@ function describeInspection(dir: string, r: BundleInspection): string {
   return `${lines.join("\n")}\n`;
 }
 
+const BUNDLE_ONLY_HELP =
+  "measure the directory alone, not with the node runtime closure (this installation's packages/node, its dependencies and proto/) that a node bundle is measured with";
+
+/** The node bundle's runtime closure, or none with --bundle-only (docs/enclave-measurement.md). */
+const runtimeOf = (opts: { bundleOnly?: boolean }) => (opts.bundleOnly ? undefined : nodeRuntimeClosure());
+
 /** `hsmpool bundle sign|show`: code bundles, their measurement and SIGSTRUCT (owned by @hsmpool/platform). */
 export function registerBundleCommands(program: Command): void {
   const bundle = program
@@ -49,6 +56,14 @@ export function registerBundleCommands(program: Command): void {
 
   registerBundleSignCommand(bundle);
   registerBundleShowCommand(bundle);
+}
+
+interface SignOptions {
+  key?: string;
+  svn: string;
+  productId: string;
+  debug: boolean;
+  bundleOnly?: boolean;
 }
 
 function registerBundleSignCommand(bundle: Command): void {
@@ -63,7 +78,8 @@ function registerBundleSignCommand(bundle: Command): void {
     .option("--svn <n>", "security version number (0-65535)", "1")
     .option("--product-id <n>", "product id (0-65535)", "1")
     .option("--debug", "mark the enclave as a debug enclave (verifiers refuse it unless allowDebug)", false)
-    .action(async (dir: string, opts: { key?: string; svn: string; productId: string; debug: boolean }) => {
+    .option("--bundle-only", BUNDLE_ONLY_HELP)
+    .action(async (dir: string, opts: SignOptions) => {
       const svn = parseU16("--svn", opts.svn);
       const productId = parseU16("--product-id", opts.productId);
       let key: Awaited<ReturnType<typeof readSigningKey>>;
@@ -78,7 +94,7 @@ function registerBundleSignCommand(bundle: Command): void {
         }
         key = loaded.key;
       }
-      const s = await signBundle(dir, key, { svn, productId, debug: opts.debug });
+      const s = await signBundle(dir, key, { svn, productId, debug: opts.debug }, runtimeOf(opts));
       process.stdout.write(
         `signed ${dir}\n  MRENCLAVE  ${s.mrenclave}\n  MRSIGNER   ${s.mrsigner}\n` +
           `  product id ${s.productId}, svn ${s.svn}, debug ${s.debug ? "yes" : "no"}\n`,
@@ -92,8 +108,9 @@ function registerBundleShowCommand(bundle: Command): void {
     .description("print a bundle's measurement, signer, svn, debug flag and whether its signature verifies")
     .argument("<dir>", "bundle directory")
     .option("--json", "print as JSON")
-    .action(async (dir: string, opts: { json?: boolean }) => {
-      const r = await inspectBundle(dir);
+    .option("--bundle-only", BUNDLE_ONLY_HELP)
+    .action(async (dir: string, opts: { json?: boolean; bundleOnly?: boolean }) => {
+      const r = await inspectBundle(dir, runtimeOf(opts));
       if (!opts.json) {
         process.stdout.write(describeInspection(dir, r));
         return;

@@ -3,6 +3,7 @@ import { cp, mkdir, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateSigningKey, signBundle } from "@hsmpool/platform";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 
 /** The built, production-signed node bundle (`<repo>/packages/node/dist`; this module sits in client/src|dist/cli). */
 export const NODE_BUNDLE_DIR = fileURLToPath(new URL("../../../node/dist", import.meta.url));
@@ -16,6 +17,6 @@ export async function debugBundle(poolDir: string): Promise<string> {
   const { key } = await loadOrCreateSigningKey(
     resolve(NODE_BUNDLE_DIR, "../../../.hsmpool/dev-signing-key.pem"),
   );
-  await signBundle(dir, key, { productId: 1, svn: 1, debug: true });
+  await signBundle(dir, key, { productId: 1, svn: 1, debug: true }, nodeRuntimeClosure());
   return dir;
 }

@@ -3,12 +3,14 @@
  * measured bundle as an enclave), its HSM device files, gRPC over attested TLS to
  * peers, and the data plane on fabric-PKI mTLS with a certificate from the HFC.
  */
+import { fileURLToPath } from "node:url";
 import type * as grpc from "@grpc/grpc-js";
 import { createAttestedIdentity } from "@hsmpool/attested-tls";
 import { HsmDevice } from "@hsmpool/hsm";
 import type { Registry } from "@hsmpool/metrics";
 import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { type Enclave, type Fabric, launchEnclave, openFabric, type ServerHandle } from "@hsmpool/platform";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 import { AttestedTransport } from "../cluster/attested-transport.js";
 import type { NodeConfig } from "../config.js";
 import { splitHostPort } from "../config.js";
@@ -95,10 +97,17 @@ class RealServer implements LaunchedServer {
   }
 }
 
+/**
+ * The package this code runs from (packages/node; this module sits in src/seams and dist/seams alike):
+ * the platform measures it and everything it loads, not only the bundle directory the config names.
+ */
+const RUNNING_PACKAGE_DIR = fileURLToPath(new URL("../..", import.meta.url));
+
 export const systemPlatform: NodePlatform = {
   async launch(config) {
     const fabric = await openFabric(config.fabricDir);
     const server = fabric.server(config.serverId);
-    return new RealServer(config, fabric, server, await launchEnclave(server, config.bundleDir));
+    const enclave = await launchEnclave(server, config.bundleDir, nodeRuntimeClosure(RUNNING_PACKAGE_DIR));
+    return new RealServer(config, fabric, server, enclave);
   },
 };

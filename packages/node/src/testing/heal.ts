@@ -7,7 +7,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { loadOrCreateSigningKey, signBundle } from "@hsmpool/platform";
-import type { NodeStatus } from "@hsmpool/wire";
+import { type NodeStatus, nodeRuntimeClosure } from "@hsmpool/wire";
 import { BUNDLE_DIR, call, REPO_ROOT, type TestCluster, waitFor } from "./cluster.js";
 import { tempDir } from "./fixtures.js";
 
@@ -21,7 +21,7 @@ export async function resignedBundle(opts: { svn: number; foreignSigner?: boolea
   const key = opts.foreignSigner
     ? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey
     : (await loadOrCreateSigningKey(join(REPO_ROOT, ".hsmpool", "dev-signing-key.pem"))).key;
-  await signBundle(dir, key, { productId: 1, svn: opts.svn, debug: false });
+  await signBundle(dir, key, { productId: 1, svn: opts.svn, debug: false }, nodeRuntimeClosure());
   return dir;
 }
 
