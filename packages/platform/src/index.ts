@@ -13,6 +13,7 @@ export {
   verifyBundle,
   verifySigstruct,
 } from "./bundle.js";
+export { type ClosureFile, runtimeClosureFiles } from "./closure.js";
 export { launchEnclave } from "./enclave.js";
 export { initFabric, openFabric } from "./fabric.js";
 export { checkPolicy, parsePolicy } from "./policy.js";

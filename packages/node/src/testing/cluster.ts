@@ -77,6 +77,7 @@ export class TestCluster {
     readonly runDir: string,
     readonly fabric: Fabric,
     readonly ca: TestCa,
+    private readonly execArgv: readonly string[],
   ) {}
 
   static async create(
@@ -92,11 +93,13 @@ export class TestCluster {
       minPeerSvn?: number;
       /** A blank pool in recovery mode (hsmpool up --recover): it waits for an SD upload. */
       recover?: boolean;
+      /** Node flags for every member process (e.g. a preload that records what it loads). */
+      execArgv?: string[];
     } = {},
   ): Promise<TestCluster> {
     const fabric = await makeFabric(runDir, ids.length + (opts.spareServers ?? 0));
     const ca = await TestCa.create();
-    const cluster = new TestCluster(runDir, fabric, ca);
+    const cluster = new TestCluster(runDir, fabric, ca, opts.execArgv ?? []);
     cluster.caServer = await ca.serve();
     cluster.clientCreds = await ca.clientCredentials();
     await mkdir(join(runDir, "pki"), { recursive: true });
@@ -192,7 +195,7 @@ export class TestCluster {
   async start(id: string): Promise<void> {
     const m = this.member(id);
     const log = await open(m.logPath, "a");
-    const child = spawn(process.execPath, [MAIN, "--config", m.configPath], {
+    const child = spawn(process.execPath, [...this.execArgv, MAIN, "--config", m.configPath], {
       cwd: REPO_ROOT,
       stdio: ["ignore", log.fd, log.fd],
       detached: true,
