@@ -146,4 +146,20 @@ describe("runtime closure", () => {
     await symlink("/etc/hostname", join(s.root, "node_modules/a/link.js"));
     expect((await caught(() => measureBundle(s.bundle, runtimeOf(s)))).code).toBe("BadParameter");
   });
+
+  it("refuses what Node would load instead of the measured package: a same-named file, a directory without package.json", async () => {
+    const plain = await tree();
+    const before = (await measureBundle(plain.bundle, runtimeOf(plain))).mrenclave;
+    for (const [path, why] of [
+      ["node_modules/b.js", /node_modules\/b has a \.js file beside it/],
+      ["packages/app/node_modules/a/index.js", /packages\/app\/node_modules\/a has no package\.json/],
+      ["packages/app/node_modules/c", /packages\/app\/node_modules\/c is a file/],
+    ] as const) {
+      const t = await tree();
+      await writeTree(t.root, { [path]: "module.exports = 'not measured';\n" });
+      const e = await caught(() => measureBundle(t.bundle, runtimeOf(t)));
+      expect([path, e.code, e.message]).toEqual([path, "BadParameter", expect.stringMatching(why)]);
+    }
+    expect((await measureBundle(plain.bundle, runtimeOf(plain))).mrenclave).toBe(before);
+  });
 });

@@ -4,8 +4,8 @@
  * "enclave" is a Node process, so its code is the bundle plus the packages it imports.
  * Format and rules: docs/enclave-measurement.md.
  */
-import { lstatSync, readdirSync, readFileSync, realpathSync } from "node:fs";
-import { dirname, join, sep } from "node:path";
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join, sep } from "node:path";
 import { fail } from "@hsmpool/errors";
 import { type RuntimeClosure, SIGSTRUCT_FILE } from "./types.js";
 
@@ -83,11 +83,37 @@ function readManifest(dir: string): PackageManifest {
   };
 }
 
-/** The package directory `name` resolves to from `fromDir`, as Node finds it (nearest node_modules upwards). */
+/**
+ * What CommonJS tries before a package directory of the same name: `node_modules/x.js` is loaded for
+ * `require("x")` even when `node_modules/x/` exists beside it.
+ */
+const SHADOWING_FILES = [".js", ".json", ".node", ".cjs", ".mjs"];
+
+/**
+ * The package directory `name` resolves to from `fromDir` as Node finds it: the first
+ * `node_modules/<name>` upwards (ESM stops at the first such directory, package.json or not).
+ * Anything there that Node would load instead of a measured package (a file of that name, a
+ * directory without package.json, whose index.js Node would load) refuses the measurement.
+ */
 function resolvePackage(name: string, fromDir: string): string | undefined {
   for (let dir = fromDir; ; dir = dirname(dir)) {
     const candidate = join(dir, "node_modules", name);
-    if (lstatSync(join(candidate, "package.json"), { throwIfNoEntry: false })) return realpathSync(candidate);
+    const refuse = (why: string): never =>
+      fail("BadParameter", `${candidate} ${why}, so what Node loads for ${name} would not be measured`, {
+        path: candidate,
+      });
+    for (const ext of SHADOWING_FILES) {
+      if (statSync(candidate + ext, { throwIfNoEntry: false })) refuse(`has a ${ext} file beside it`);
+    }
+    const st = statSync(candidate, { throwIfNoEntry: false });
+    if (st) {
+      if (!st.isDirectory()) refuse("is a file");
+      // CommonJS skips node_modules/node_modules, ESM does not: the two would load different code.
+      if (basename(dir) === "node_modules") refuse("sits in a nested node_modules/node_modules");
+      if (!statSync(join(candidate, "package.json"), { throwIfNoEntry: false }))
+        refuse("has no package.json");
+      return realpathSync(candidate);
+    }
     if (dirname(dir) === dir) return undefined;
   }
 }
