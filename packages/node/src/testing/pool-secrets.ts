@@ -10,12 +10,13 @@ import { join } from "node:path";
 import { utf8 } from "@hsmpool/codec";
 import { launchEnclave } from "@hsmpool/platform";
 import { decodeOwnershipCheckpoint } from "@hsmpool/pool";
+import { nodeRuntimeClosure } from "@hsmpool/wire";
 // The HSM test door works on the HSM source classes, so open the device through the same module.
 import { HsmDevice } from "../../../hsm/src/index.js";
 import { revealKeyForTest, revealTransferKeyForTest } from "../../../hsm/src/testing/key-material-door.js";
 import { CREDENTIAL_FILE } from "../hsm/partition-access.js";
 import { CHECKPOINT_FILE } from "../ownership/checkpoint-file.js";
-import { BUNDLE_DIR, type TestCluster } from "./cluster.js";
+import { BUNDLE_DIR, PACKAGE_DIR, type TestCluster } from "./cluster.js";
 
 export interface PoolSecret {
   what: string;
@@ -30,7 +31,7 @@ export async function revealPoolSecrets(cluster: TestCluster, ids: readonly stri
   for (const id of ids) {
     const { config } = cluster.member(id);
     const server = cluster.fabric.server(config.serverId);
-    const enclave = await launchEnclave(server, BUNDLE_DIR);
+    const enclave = await launchEnclave(server, BUNDLE_DIR, nodeRuntimeClosure(PACKAGE_DIR));
     const device = await HsmDevice.open(server.hsmDir);
     try {
       const partition = device.partition(config.partition);
