@@ -95,17 +95,22 @@ const SHADOWING_FILES = [".js", ".json", ".node", ".cjs", ".mjs"];
  * Anything there that Node would load instead of a measured package (a file of that name, a
  * directory without package.json, whose index.js Node would load) refuses the measurement.
  */
-function resolvePackage(name: string, fromDir: string): string | undefined {
+function resolvePackage(
+  name: string,
+  fromDir: string,
+  entries: (dir: string) => Set<string>,
+): string | undefined {
   for (let dir = fromDir; ; dir = dirname(dir)) {
     const candidate = join(dir, "node_modules", name);
     const refuse = (why: string): never =>
       fail("BadParameter", `${candidate} ${why}, so what Node loads for ${name} would not be measured`, {
         path: candidate,
       });
-    for (const ext of SHADOWING_FILES) {
-      if (statSync(candidate + ext, { throwIfNoEntry: false })) refuse(`has a ${ext} file beside it`);
-    }
-    const st = statSync(candidate, { throwIfNoEntry: false });
+    // One listing of each node_modules (scope) directory answers every lookup in it.
+    const here = entries(dirname(candidate));
+    const base = basename(candidate);
+    for (const ext of SHADOWING_FILES) if (here.has(base + ext)) refuse(`has a ${ext} file beside it`);
+    const st = here.has(base) ? statSync(candidate, { throwIfNoEntry: false }) : undefined;
     if (st) {
       if (!st.isDirectory()) refuse("is a file");
       // CommonJS skips node_modules/node_modules, ESM does not: the two would load different code.
@@ -116,6 +121,23 @@ function resolvePackage(name: string, fromDir: string): string | undefined {
     }
     if (dirname(dir) === dir) return undefined;
   }
+}
+
+/** Directory listings (names), read once per measurement; an absent directory lists nothing. */
+function listingCache(): (dir: string) => Set<string> {
+  const seen = new Map<string, Set<string>>();
+  return (dir) => {
+    let names = seen.get(dir);
+    if (names === undefined) {
+      try {
+        names = new Set(readdirSync(dir));
+      } catch {
+        names = new Set();
+      }
+      seen.set(dir, names);
+    }
+    return names;
+  };
 }
 
 /** A package outside any node_modules is a local (workspace) package: its runtime is package.json + dist/. */
@@ -148,6 +170,7 @@ export function runtimeClosureFiles(runtime: RuntimeClosure): ClosureFile[] {
   const queue = [root];
   const seen = new Set(queue);
   const files: ClosureFile[] = [];
+  const entries = listingCache();
   while (queue.length > 0) {
     const dir = queue.shift() as string;
     const manifest = readManifest(dir);
@@ -157,7 +180,7 @@ export function runtimeClosureFiles(runtime: RuntimeClosure): ClosureFile[] {
       [manifest.optional, false],
     ] as const) {
       for (const name of names) {
-        const found = resolvePackage(name, dir);
+        const found = resolvePackage(name, dir, entries);
         if (found === undefined) {
           if (required) {
             fail("BadParameter", `${name}, a dependency of ${manifest.name}, is not installed`, {
