@@ -330,7 +330,13 @@ export class PoolNode {
     this.peerAddress = await this.links.listen({
       onRaftMessage: (m) => this.onRaftMessage(m),
       onPeerDataAddress: (peer, address) => this.peerDataAddresses.set(peer, address),
-      onPeerIdentity: (peer, identity: VerifiedPeer) => this.observedSvns.set(peer, identity.svn),
+      onPeerIdentity: (peer, identity: VerifiedPeer) => {
+        this.observedSvns.set(peer, identity.svn);
+        // The peer opened its stream to us, so it is up (typically a restarted member): reconnect our
+        // link to it now, not after our reconnect backoff (up to 3 s), so it hears the leader's next
+        // heartbeat instead of waking up leaderless at its old term.
+        this.links.heardFrom(peer);
+      },
       onOwnershipRequest: (from, message) => this.ownership.serve(from, message),
       onJoin: (caller, request) => this.membership.onJoin(caller, request),
     });
