@@ -40,34 +40,13 @@ export function validateConfig(c: Config): void {
       `raft config.electionTicks must be an integer > heartbeatTicks (got ${c.electionTicks}, heartbeat ${c.heartbeatTicks})`,
     );
   }
-  if (
-    c.electionJitterTicks !== undefined &&
-    (!Number.isSafeInteger(c.electionJitterTicks) || c.electionJitterTicks < 1)
-  ) {
-    fail(
-      "BadParameter",
-      `raft config.electionJitterTicks must be an integer >= 1 (got ${c.electionJitterTicks})`,
-    );
-  }
+  requireOptionalPositive("electionJitterTicks", c.electionJitterTicks);
   if (typeof c.random !== "function")
     fail("BadParameter", "raft config.random must be a function returning [0, 1)");
   if (typeof c.storage !== "object" || c.storage === null)
     fail("BadParameter", "raft config.storage is required");
-  if (
-    c.maxInflightMsgs !== undefined &&
-    (!Number.isSafeInteger(c.maxInflightMsgs) || c.maxInflightMsgs < 1)
-  ) {
-    fail("BadParameter", `raft config.maxInflightMsgs must be an integer >= 1 (got ${c.maxInflightMsgs})`);
-  }
-  if (
-    c.maxSizePerMsgBytes !== undefined &&
-    (!Number.isSafeInteger(c.maxSizePerMsgBytes) || c.maxSizePerMsgBytes < 1)
-  ) {
-    fail(
-      "BadParameter",
-      `raft config.maxSizePerMsgBytes must be an integer >= 1 (got ${c.maxSizePerMsgBytes})`,
-    );
-  }
+  requireOptionalPositive("maxInflightMsgs", c.maxInflightMsgs);
+  requireOptionalPositive("maxSizePerMsgBytes", c.maxSizePerMsgBytes);
   if (c.applied !== undefined && !isIndex(c.applied)) {
     fail("BadParameter", `raft config.applied must be a non-negative integer (got ${c.applied})`);
   }
@@ -154,5 +133,12 @@ function validateAppendTerms(m: Message): void {
       fail("BadParameter", `MsgApp: entry ${e.index} has term ${e.term} outside [${previous}, ${m.term}]`);
     }
     previous = e.term;
+  }
+}
+
+/** An optional config field that, when given, must be an integer >= 1 (BadParameter naming it). */
+function requireOptionalPositive(field: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+    fail("BadParameter", `raft config.${field} must be an integer >= 1 (got ${value})`);
   }
 }
