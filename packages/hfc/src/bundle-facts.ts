@@ -4,7 +4,7 @@
  */
 import { resolve } from "node:path";
 import type { BundleFacts } from "@hsmpool/healing";
-import { inspectBundle } from "@hsmpool/platform";
+import { inspectBundle, readSigstruct } from "@hsmpool/platform";
 import { nodeRuntimeClosure } from "@hsmpool/wire";
 
 export async function readBundleFacts(bundleDir: string): Promise<BundleFacts> {
@@ -19,4 +19,16 @@ export async function readBundleFacts(bundleDir: string): Promise<BundleFacts> {
     measurementMatches: r.measurementMatches,
     problem: r.sigstructError,
   };
+}
+
+/**
+ * Whether a bundle's SIGSTRUCT says debug (it then honours the TEST-ONLY hooks file). The flag
+ * alone, as the node's main reads it: measuring the runtime closure for it would block the HFC's
+ * loop for up to a second, and the node's launch measures and refuses a forged SIGSTRUCT anyway.
+ */
+export function isDebugSigned(bundleDir: string): Promise<boolean> {
+  return readSigstruct(resolve(bundleDir)).then(
+    (s) => s.debug,
+    () => false,
+  );
 }

@@ -19,7 +19,7 @@ import {
   systemClock,
   waitForExit,
 } from "@hsmpool/wire";
-import { readBundleFacts } from "./bundle-facts.js";
+import { isDebugSigned } from "./bundle-facts.js";
 import { readLogTail } from "./exit-reason.js";
 import { type NodeLauncher, processLauncher } from "./launcher.js";
 import { allocateLoopbackPorts } from "./ports.js";
@@ -96,10 +96,6 @@ export function hostSeams(launcher: NodeLauncher = processLauncher): HfcSeams {
       const [peerPort, dataPort] = await allocateLoopbackPorts(2);
       return { peerAddress: `127.0.0.1:${peerPort}`, dataAddress: `127.0.0.1:${dataPort}` };
     },
-    isDebugBundle: (bundleDir) =>
-      readBundleFacts(bundleDir).then(
-        (f) => f.debug,
-        () => false,
-      ),
+    isDebugBundle: isDebugSigned,
   };
 }
