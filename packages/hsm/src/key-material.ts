@@ -9,7 +9,6 @@ import {
   createPublicKey,
   createSecretKey,
   generateKeyPair,
-  generateKeyPairSync,
   generateKeySync,
   type JsonWebKey,
   type KeyObject,
@@ -19,17 +18,17 @@ import { fail } from "@hsmpool/errors";
 import { CURVE_INFO, type Curve } from "./algorithms.js";
 import type { KeyHandle, KeyShape } from "./key-attributes.js";
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
 /**
- * Curves whose keys are made on the calling thread: a P-256 key takes about 0.1 ms
- * (OpenSSL's dedicated P-256 code), less than the thread-pool round trip it would
- * otherwise wait for (two thread wake-ups: 0.2 ms idle, a median 4-5 ms on a loaded
- * machine — which put the rest of a node's key reserve refill, several hundred µs of
- * wrapping on the event loop, right where the next request arrived). The other curves
- * take 1-4 ms and RSA far more: they stay on the pool.
+ * NO_SYNC_KEY_PAIRS: key pairs come from the thread pool (generateKeyPair), never from
+ * generateKeyPairSync. In Node 20 a pair made synchronously shares a mutex with its
+ * generation job, a garbage object whose destructor (a GC weak callback) takes that
+ * mutex; a GC that falls inside a JWK export of the pair (which holds the mutex while it
+ * allocates the JWK's strings) deadlocks the thread for good. A pool member filled
+ * with P-256 keys that way froze for good within seconds (futex wait in
+ * KeyGenJob::~KeyGenJob under ExportJWKEcKey) until the HFC fenced it. An async job is
+ * destroyed right after its callback, outside any export. no-sync-keygen.test.ts.
  */
-const GENERATED_INLINE: ReadonlySet<Curve> = new Set(["P-256"]);
+export const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** A key ready for use: its handle plus cached KeyObjects. */
 export type LoadedKey =
@@ -58,9 +57,8 @@ export async function generateMaterial(shape: KeyShape): Promise<Material> {
     }
     case "EC": {
       const namedCurve = CURVE_INFO[shape.crv].openssl;
-      const pair = GENERATED_INLINE.has(shape.crv)
-        ? generateKeyPairSync("ec", { namedCurve })
-        : await generateKeyPairAsync("ec", { namedCurve });
+      // Never generateKeyPairSync: see NO_SYNC_KEY_PAIRS.
+      const pair = await generateKeyPairAsync("ec", { namedCurve });
       return { kind: "asymmetric", ...pair };
     }
     case "oct":

@@ -233,7 +233,7 @@ export class PartitionCore {
     }
     const credential = randomBytes(CREDENTIAL_BYTES);
     const credentialSalt = randomBytes(CREDENTIAL_SALT_BYTES);
-    const transfer = generateTransferKeyPair();
+    const transfer = await generateTransferKeyPair();
     // Kept in the in-memory record: later writes of the partition record carry it again.
     const transferKey = transfer.privateKey.export({ type: "pkcs8", format: "der" });
     const epoch = this.record.epoch + 1;

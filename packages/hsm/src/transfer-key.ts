@@ -2,8 +2,9 @@
  * Per-partition transfer keys: P-384 ECDH key pairs whose public halves a partition
  * publishes (JWK or SPKI DER) so another partition's owner can certify them.
  */
-import { createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from "node:crypto";
+import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { fail } from "@hsmpool/errors";
+import { generateKeyPairAsync } from "./key-material.js";
 
 export const TRANSFER_CURVE = "P-384";
 const TRANSFER_CURVE_OPENSSL = "secp384r1";
@@ -23,8 +24,9 @@ export interface TransferKeyPair {
   publicKey: KeyObject;
 }
 
-export function generateTransferKeyPair(): TransferKeyPair {
-  return generateKeyPairSync("ec", { namedCurve: TRANSFER_CURVE_OPENSSL });
+/** On the thread pool, never synchronously (key-material.ts NO_SYNC_KEY_PAIRS: its JWK export could deadlock). */
+export function generateTransferKeyPair(): Promise<TransferKeyPair> {
+  return generateKeyPairAsync("ec", { namedCurve: TRANSFER_CURVE_OPENSSL });
 }
 
 export function describeTransferPublicKey(publicKey: KeyObject): TransferPublicKey {
