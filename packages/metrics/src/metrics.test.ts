@@ -47,6 +47,15 @@ describe("metrics", () => {
     }
   });
 
+  it("leaves the process metrics out when the owner does not have the process to itself", async () => {
+    const shared = newRegistry("shared_", { processMetrics: false });
+    new Counter({ name: "shared_calls_total", help: "calls", registers: [shared] }).inc();
+    const names = [...parsePrometheusText(await shared.metrics()).types.keys()];
+    expect(names).toEqual(["shared_calls_total"]);
+    const own = [...parsePrometheusText(await newRegistry("own_").metrics()).types.keys()];
+    expect(own.some((n) => n.startsWith("own_process_"))).toBe(true);
+  });
+
   it("refuses text that is not the Prometheus format", () => {
     expect(() => parsePrometheusText("<html>hello</html>\n")).toThrow(/not Prometheus text/);
     expect(() => parsePrometheusText("x_total abc\n")).toThrow(/numeric/);

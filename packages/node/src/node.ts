@@ -179,11 +179,15 @@ export class PoolNode {
     this.variants = opts.variants ?? NO_VARIANTS;
     this.logger = opts.logger;
     this.startedMs = this.now();
-    this.metrics = new NodeMetrics({ node: config.nodeId, pool: config.poolId }, () => {
-      if (!this.raft) return null;
-      const st = this.raft.status();
-      return { term: st.term, commitIndex: st.commit, appliedIndex: this.raft.appliedIndex };
-    });
+    this.metrics = new NodeMetrics(
+      { node: config.nodeId, pool: config.poolId },
+      () => {
+        if (!this.raft) return null;
+        const st = this.raft.status();
+        return { term: st.term, commitIndex: st.commit, appliedIndex: this.raft.appliedIndex };
+      },
+      { processMetrics: this.seams.platform.processMetrics },
+    );
   }
 
   /** Launches the enclave and starts every part; resolves once the peer server listens. */

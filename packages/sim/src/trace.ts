@@ -15,7 +15,8 @@ function mixLane(h: number, k: number, c1: number, c2: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-function finalize(h: number): number {
+/** murmur3's 32-bit finalizer: every input bit affects every output bit. */
+export function finalize(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -47,16 +48,37 @@ export class TraceHash {
     for (let i = 0; i < s.length; i++) this.word(s.charCodeAt(i));
   }
 
+  /** Feed bytes: their length, then one word per 4 bytes (little-endian; the last word zero-padded). */
+  addBytes(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.word(n);
+    let i = 0;
+    for (; i + 4 <= n; i += 4)
+      this.word(
+        (bytes[i] as number) |
+          ((bytes[i + 1] as number) << 8) |
+          ((bytes[i + 2] as number) << 16) |
+          ((bytes[i + 3] as number) << 24),
+      );
+    let last = 0;
+    for (let j = 0; i + j < n; j++) last |= (bytes[i + j] as number) << (8 * j);
+    if (i < n) this.word(last);
+  }
+
   private word(w: number): void {
     this.a = mixLane(this.a, w, 0xcc9e2d51, 0x1b873593);
     this.b = mixLane(this.b, w ^ 0x5bd1e995, 0x85ebca6b, 0xc2b2ae35);
     this.words++;
   }
 
+  /** The hash as two unsigned 32-bit numbers. */
+  lanes(): [number, number] {
+    return [finalize(this.a ^ this.words), finalize(this.b ^ Math.imul(this.words, 0x27d4eb2d))];
+  }
+
   /** 16 lowercase hex digits. */
   hex(): string {
-    const a = finalize(this.a ^ this.words);
-    const b = finalize(this.b ^ Math.imul(this.words, 0x27d4eb2d));
+    const [a, b] = this.lanes();
     return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
   }
 }

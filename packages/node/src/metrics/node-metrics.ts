@@ -28,8 +28,12 @@ export class NodeMetrics {
   >();
   private readonly hsmSeries = new Map<string, { observe(v: number): void }>();
 
-  constructor(labels: { node: string; pool: string }, raft: () => RaftView | null) {
-    const registry = newRegistry("hsmpool_node_");
+  constructor(
+    labels: { node: string; pool: string },
+    raft: () => RaftView | null,
+    options: { processMetrics: boolean },
+  ) {
+    const registry = newRegistry("hsmpool_node_", options);
     registry.setDefaultLabels(labels);
     this.registry = registry;
     const registers = [registry];

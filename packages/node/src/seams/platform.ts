@@ -27,6 +27,11 @@ import type { HsmDevicePort } from "./hsm.js";
 import type { Randomness } from "./random.js";
 
 export interface NodePlatform {
+  /**
+   * Whether the node has its OS process to itself, so the process's CPU, memory and
+   * event-loop lag are the node's metrics (false in the simulator, whose nodes share one).
+   */
+  readonly processMetrics: boolean;
   /** Launches this node's enclave on its server (LaunchRefused when the bundle is not acceptable). */
   launch(config: NodeConfig): Promise<LaunchedServer>;
 }

@@ -104,6 +104,7 @@ class RealServer implements LaunchedServer {
 const RUNNING_PACKAGE_DIR = fileURLToPath(new URL("../..", import.meta.url));
 
 export const systemPlatform: NodePlatform = {
+  processMetrics: true,
   async launch(config) {
     const fabric = await openFabric(config.fabricDir);
     const server = fabric.server(config.serverId);

@@ -1,9 +1,10 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { fail } from "@hsmpool/errors";
 import type { Prng } from "@hsmpool/faults";
 import type { KeyHandle, KeyOp, KeySpec } from "@hsmpool/hsm";
 import { keyFingerprint, type P384PublicJwk } from "@hsmpool/pool";
 import { p384 } from "@noble/curves/nist.js";
+import { simDecrypt, simEncrypt } from "./sim-cipher.js";
 
 /**
  * A deterministic simulated HSM: one partition per simulated server, all drawing
@@ -13,8 +14,8 @@ import { p384 } from "@noble/curves/nist.js";
  *
  * What is real: the owner root is a real P-384 key (the pool machine verifies ES384
  * certificate signatures), signing deterministically (RFC 6979); wrapped key blobs carry the HSM's "HSMK" v1 header with the key id (the
- * node reads it), AES-GCM (node:crypto, with IVs from the PRNG). What is modelled: ECDH
- * transfer and DEK wrapping. A blob
+ * node reads it). What is modelled: ECDH transfer, DEK wrapping and AES-GCM (sim-cipher.ts:
+ * what the node sees of it, with IVs from the PRNG). A blob
  * names a record in the fabric — the physics of the simulation — that only the
  * partition it was made for can open: a transfer blob needs the target partition id
  * *and* its current transfer key (a partition re-initialized since cannot open it), a
@@ -328,7 +329,7 @@ export class SimPartition {
     return key.role === "ownerRoot" ? false : equalBytes(hmacSha256(key.material, data), signature);
   }
 
-  /** AES-256-GCM (real, so it costs one cipher call rather than an HMAC per block); the IV comes from the PRNG. */
+  /** AES-256-GCM as the node sees it (sim-cipher.ts); the IV comes from the PRNG. */
   encrypt(
     keyId: string,
     plaintext: Uint8Array,
@@ -336,9 +337,7 @@ export class SimPartition {
   ): { ciphertext: Uint8Array; iv: Uint8Array; tag: Uint8Array } {
     const key = this.aesKey(keyId, "encrypt");
     const iv = bytesOf(this.prng, 12);
-    const cipher = createCipheriv("aes-256-gcm", key.material, iv).setAAD(aad);
-    const ciphertext = new Uint8Array(Buffer.concat([cipher.update(plaintext), cipher.final()]));
-    return { ciphertext, iv, tag: new Uint8Array(cipher.getAuthTag()) };
+    return { ...simEncrypt(key.material, iv, plaintext, aad), iv };
   }
 
   decrypt(
@@ -348,13 +347,7 @@ export class SimPartition {
     tag: Uint8Array,
     aad: Uint8Array,
   ): Uint8Array {
-    const key = this.aesKey(keyId, "decrypt");
-    try {
-      const decipher = createDecipheriv("aes-256-gcm", key.material, iv).setAAD(aad).setAuthTag(tag);
-      return new Uint8Array(Buffer.concat([decipher.update(ciphertext), decipher.final()]));
-    } catch {
-      return fail("BadParameter", "AES-GCM authentication failed (wrong key, iv, aad or altered data)");
-    }
+    return simDecrypt(this.aesKey(keyId, "decrypt").material, iv, ciphertext, tag, aad);
   }
 
   /** The key wrapped under the DEK `dekKeyId`: an "HSMK" v1 blob naming the key id, then the fabric token. */

@@ -36,17 +36,16 @@ interface SimFile {
   durableImage: Uint8Array | null;
 }
 
-const ZERO_CHUNK = Buffer.alloc(4096);
+/** Zero chunks, largest first: the tail is skipped a 64 KiB chunk at a time, then 4 KiB, then byte by byte. */
+const ZERO_CHUNKS = [Buffer.alloc(64 * 1024), Buffer.alloc(4096)];
 
 /** Length of `data` without its trailing zero bytes (whole zero chunks compared natively, then byte by byte). */
 function trimmedLength(data: Uint8Array): number {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   let end = bytes.length;
-  while (
-    end >= ZERO_CHUNK.length &&
-    bytes.compare(ZERO_CHUNK, 0, ZERO_CHUNK.length, end - ZERO_CHUNK.length, end) === 0
-  )
-    end -= ZERO_CHUNK.length;
+  for (const zero of ZERO_CHUNKS)
+    while (end >= zero.length && bytes.compare(zero, 0, zero.length, end - zero.length, end) === 0)
+      end -= zero.length;
   while (end > 0 && bytes[end - 1] === 0) end--;
   return end;
 }
