@@ -6,10 +6,11 @@ import { createPublicKey, verify as cryptoVerify, randomUUID } from "node:crypto
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { BuiltInRoleIds, DataActions } from "@hsmpool/pool";
+import type { HsmPoolError } from "@hsmpool/errors";
+import { BuiltInRoleIds, DataActions, poolResourceUri } from "@hsmpool/pool";
 import { createCustomerKeyPair } from "@hsmpool/security-domain";
 import type { NodeStatus } from "@hsmpool/wire";
-import { poolProto } from "@hsmpool/wire";
+import { CryptoSessionClient, poolProto } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildAndSignNode,
@@ -200,6 +201,78 @@ describe("three node processes", () => {
     });
     expect(signed.servedBy).toBe(secondary);
     expect(verifiesWith(ecKey, "ES256", signed.signature)).toBe(true);
+  });
+
+  it("a crypto session authorises and audits every message on its own: a new role assignment and the token's expiry apply mid-stream", async () => {
+    const audience = poolResourceUri(cluster.member(secondary).config.poolId);
+    const sessionOf = (token: string) => {
+      const metadata = new grpc.Metadata();
+      metadata.set("authorization", `Bearer ${token}`);
+      return new CryptoSessionClient(cluster.keyVault(secondary, { withToken: false }), metadata, secondary);
+    };
+    const signOn = (
+      session: CryptoSessionClient,
+    ): Promise<{ ok?: { signature: Buffer; servedBy: string }; refused?: HsmPoolError }> =>
+      session
+        .call<{ signature: Buffer; servedBy: string }>(
+          "Sign",
+          { name: "e2e-ec", alg: "ES256", data: MESSAGE },
+          30_000,
+        )
+        .then(
+          (r) => ({ ok: r }),
+          (e: HsmPoolError) => ({ refused: e }),
+        );
+    // RBAC: refused until an assignment grants Crypto User, then served on the same stream.
+    const stranger = { oid: randomUUID(), name: "session-stranger" };
+    const strangers = sessionOf(await cluster.tenant.token(audience, stranger));
+    const first = await signOn(strangers);
+    expect(first.refused?.code).toBe("Forbidden");
+    await call(cluster.accessControl(primary), "PutRoleAssignment", {
+      assignment: {
+        id: randomUUID(),
+        scope: "/",
+        roleDefinitionId: BuiltInRoleIds.CryptoUser,
+        principalId: stranger.oid,
+      },
+      requestId: randomUUID(),
+    });
+    const served = await waitFor(
+      "the assignment applied on the secondary",
+      async () => (await signOn(strangers)).ok ?? null,
+      60_000,
+    );
+    expect(served.servedBy).toBe(secondary);
+    expect(verifiesWith(ecKey, "ES256", served.signature)).toBe(true);
+    // Expiry: the admin's token expired 40 s ago, within the nodes' 60 s skew: served now, refused ~20 s later.
+    const admins = sessionOf(await cluster.tenant.token(audience, undefined, -40));
+    expect((await signOn(admins)).ok?.servedBy).toBe(secondary);
+    const expired = await waitFor(
+      "the token's expiry",
+      async () => (await signOn(admins)).refused ?? null,
+      60_000,
+    );
+    expect([expired.code, expired.message]).toEqual([
+      "Unauthenticated",
+      "bearer token refused: it has expired",
+    ]);
+    expect(admins.usable && strangers.usable).toBe(true); // refusals are answers: the streams go on
+    // Each message left its own audit record on the member that served it.
+    const audit = await call<{ records: string[] }>(cluster.accessControl(secondary), "ReadAudit", {
+      afterSeq: 0,
+      max: 1000,
+    });
+    const signs = audit.records
+      .map(
+        (line) => JSON.parse(line) as { operation: string; key: string; principalId: string; result: string },
+      )
+      .filter((r) => r.operation === "Sign" && r.key === "e2e-ec");
+    const strangerResults = signs.filter((r) => r.principalId === stranger.oid).map((r) => r.result);
+    expect(strangerResults[0]).toBe("Forbidden");
+    expect(strangerResults.at(-1)).toBe("OK");
+    expect(signs.at(-1)).toMatchObject({ principalId: "", result: "Unauthenticated" });
+    admins.end();
+    strangers.end();
   });
 
   it("refuses a write on a secondary with NotLeader naming the primary and its address", async () => {

@@ -67,7 +67,16 @@ function codeForStatus(status: number | undefined): ErrorCode {
 
 /** Turns whatever a grpc-js call rejected with into a CallFailure. */
 export function fromServiceError(e: unknown, what = "call"): CallFailure {
-  if (isHsmPoolError(e)) return { error: e };
+  if (isHsmPoolError(e)) {
+    // A crypto session's answer arrives as the HsmPoolError itself; its NotLeader details are the trailers' hints.
+    const leaderId = e.code === "NotLeader" ? e.details?.leader : undefined;
+    const leaderAddress = e.code === "NotLeader" ? e.details?.leaderAddress : undefined;
+    return {
+      error: e,
+      ...(typeof leaderId === "string" ? { leaderId } : {}),
+      ...(typeof leaderAddress === "string" ? { leaderAddress } : {}),
+    };
+  }
   const err = e as Partial<grpc.ServiceError> | undefined;
   const trailerCode = firstString(err?.metadata, ERROR_CODE_TRAILER);
   const code: ErrorCode = trailerCode && isErrorCode(trailerCode) ? trailerCode : codeForStatus(err?.code);

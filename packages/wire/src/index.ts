@@ -6,6 +6,17 @@
 
 export { type Clock, sleep, systemClock, type TimerId } from "./clock.js";
 export { FabricControllerClient, type IssuedCert } from "./control-client.js";
+export {
+  CRYPTO_METHODS,
+  type CryptoMethod,
+  type CryptoReplyMessage,
+  type CryptoRequestMessage,
+  CryptoSessionClient,
+  cryptoErrorOf,
+  isCryptoMethod,
+  type ServedSession,
+  serveCryptoSession,
+} from "./crypto-session.js";
 export { type CsrKeyPair, certDerToPem, createCsrKeyPair } from "./csr.js";
 export {
   type CallFailure,

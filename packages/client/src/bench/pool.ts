@@ -3,12 +3,14 @@
  * loopback. ES256 and RS256 sign throughput through the pool with 64 requests in
  * flight, as a ratio to raw node:crypto signing and to a plain gRPC echo (separate
  * process, loopback, no TLS) measured in the same run — all in interleaved
- * rounds after a warm-up each, so the machine's load hits them alike. Two more echo
- * baselines (figures, no goal) split the distance between a plain echo and a sign into
- * what the transport costs: the echo over the data plane's mTLS (its server and client
- * credentials shaped like a member's and the SDK's), and that with an `authorization:
- * Bearer` entry of the pool token's length (HTTP/2 never indexes it, so it is encoded
- * and decoded in full on every call, as the SDK's is); create-key commit latency
+ * rounds after a warm-up each, so the machine's load hits them alike. Three more echo
+ * baselines (figures, no goal): the plain echo as messages on one open stream (the SDK
+ * sends crypto operations as messages of a session, so the sign's ratio to it is reported
+ * too: the goal stays against the unary echo), and, splitting the distance between a plain
+ * echo and a sign into what the transport costs, the echo over the data plane's mTLS (its
+ * server and client credentials shaped like a member's and the SDK's), and that with an
+ * `authorization: Bearer` entry of the pool token's length (HTTP/2 never indexes it, so it
+ * is encoded and decoded in full on every call); create-key commit latency
  * p50/p99 (3 members, fsync) as a ratio to etcd's put p50 on a three-member etcd
  * cluster on loopback (Debian's etcd-server, fsync on as always), creates and puts
  * taken in turn so that both meet the same machine load.
@@ -55,6 +57,8 @@ const CREATE_SAMPLES = 100;
 /** etcd's default Raft timing (what a user of etcd gets). */
 const ETCD_TIMING = { heartbeatMs: 100, electionTimeoutMs: 1000 };
 const ECHO_PATH = "/hsmpool.bench.Echo/Echo";
+/** The same echo as messages on one open bidirectional stream (what the SDK's crypto session rides on). */
+const ECHO_STREAM_PATH = "/hsmpool.bench.Echo/EchoStream";
 const identity = (b: Buffer) => b;
 
 /** Runs `op` with `inFlight` concurrent loops for `durationMs`; returns the ops completed and the seconds taken. */
@@ -106,12 +110,26 @@ function serveEcho(): void {
   const echo: grpc.UntypedServiceImplementation = {
     Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
       cb(null, call.request),
+    EchoStream: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on("data", (b: Buffer) => call.write(b));
+      call.on("end", () => call.end());
+      call.on("error", () => {});
+    },
   };
   const definition: grpc.ServiceDefinition = {
     Echo: {
       path: ECHO_PATH,
       requestStream: false,
       responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+    EchoStream: {
+      path: ECHO_STREAM_PATH,
+      requestStream: true,
+      responseStream: true,
       requestSerialize: identity,
       requestDeserialize: identity,
       responseSerialize: identity,
@@ -186,15 +204,40 @@ function echoCall(client: grpc.Client, payload: Buffer, metadata?: grpc.Metadata
     });
 }
 
+/** Echo calls as messages on one stream (the server answers in order, so the oldest waiting call gets each answer). */
+function echoStreamCall(client: grpc.Client, payload: Buffer): { call: EchoCall; close: () => void } {
+  const stream = client.makeBidiStreamRequest<Buffer, Buffer>(ECHO_STREAM_PATH, identity, identity);
+  const waiting: { resolve: (b: Buffer) => void; reject: (e: unknown) => void }[] = [];
+  stream.on("data", (b: Buffer) => waiting.shift()?.resolve(b));
+  stream.on("error", (e: unknown) => {
+    for (const w of waiting.splice(0)) w.reject(e);
+  });
+  return {
+    call: () =>
+      new Promise<Buffer>((resolve, reject) => {
+        waiting.push({ resolve, reject });
+        stream.write(payload);
+      }),
+    close: () => stream.cancel(),
+  };
+}
+
 /**
- * A gRPC echo server in a child process and calls to it: plain; over the data plane's
+ * A gRPC echo server in a child process and calls to it: plain; plain as messages on one stream; over the data plane's
  * mTLS; and over mTLS with `authorization: Bearer <bearerLength random characters>`
  * (never a real token: the echo server is no part of the pool). `close` stops all.
  */
 async function startEcho(
   pkiDir: string,
   bearerLength: number,
-): Promise<{ plain: EchoCall; tls: EchoCall; tlsBearer: EchoCall; pid: number; close: () => void }> {
+): Promise<{
+  plain: EchoCall;
+  stream: EchoCall;
+  tls: EchoCall;
+  tlsBearer: EchoCall;
+  pid: number;
+  close: () => void;
+}> {
   const material = await echoTls(pkiDir);
   const child = fork(fileURLToPath(import.meta.url), ["--echo-server"], { stdio: "inherit" });
   const ports = new Promise<{ port: number; tlsPort: number }>((resolve) =>
@@ -214,12 +257,15 @@ async function startEcho(
     `Bearer ${randomBytes(bearerLength).toString("base64url").slice(0, bearerLength)}`,
   );
   const payload = Buffer.alloc(64, 1);
+  const streamed = echoStreamCall(plain, payload);
   return {
     plain: echoCall(plain, payload),
+    stream: streamed.call,
     tls: echoCall(tls, payload),
     tlsBearer: echoCall(tls, payload, bearer),
     pid: child.pid ?? 0,
     close: () => {
+      streamed.close();
       plain.close();
       tls.close();
       child.disconnect();
@@ -360,6 +406,7 @@ async function bench(): Promise<void> {
           es: { op: () => client.sign({ name: "bench-es256", alg: "ES256", data }), servers: members },
           rs: { op: () => client.sign({ name: "bench-rs256", alg: "RS256", data }), servers: members },
           echo: { op: echoServer.plain, servers: echoPid },
+          echoStream: { op: echoServer.stream, servers: echoPid },
           echoTls: { op: echoServer.tls, servers: echoPid },
           echoTlsBearer: { op: echoServer.tlsBearer, servers: echoPid },
         });
@@ -371,6 +418,7 @@ async function bench(): Promise<void> {
       const poolEs = rate("es");
       const poolRs = rate("rs");
       const echo = rate("echo");
+      const echoStream = rate("echoStream");
       const echoTls = rate("echoTls");
       const echoTlsBearer = rate("echoTlsBearer");
       const rawEs = rawSignRate(
@@ -417,11 +465,16 @@ async function bench(): Promise<void> {
             `pool/raw ${(pool / raw).toFixed(3)} | pool/echo ${(pool / echo).toFixed(3)}`,
         );
       }
+      console.log(
+        `baseline: the plain echo as messages on one open stream (what the SDK's crypto session rides on): ${f(echoStream)} calls/s (${(echoStream / echo).toFixed(3)}x plain unary)`,
+      );
       reportFigure({ name: "echo_calls_per_s", value: echo, unit: "1/s" });
+      reportFigure({ name: "echo_stream_calls_per_s", value: echoStream, unit: "1/s" });
       reportFigure({ name: "echo_tls_calls_per_s", value: echoTls, unit: "1/s" });
       reportFigure({ name: "echo_tls_bearer_calls_per_s", value: echoTlsBearer, unit: "1/s" });
       // Where the sign stands against the transport it cannot avoid (informational, no goal).
       for (const [name, base] of [
+        ["es256_sign_ratio_to_echo_stream", echoStream],
         ["es256_sign_ratio_to_echo_tls", echoTls],
         ["es256_sign_ratio_to_echo_tls_bearer", echoTlsBearer],
       ] as const) {
@@ -431,6 +484,7 @@ async function bench(): Promise<void> {
       // CPU per operation, client + servers (informational): what each step from a plain echo to a sign costs.
       const cpu: [string, string][] = [
         ["echo_cpu_ms_per_call", "echo"],
+        ["echo_stream_cpu_ms_per_call", "echoStream"],
         ["echo_tls_cpu_ms_per_call", "echoTls"],
         ["echo_tls_bearer_cpu_ms_per_call", "echoTlsBearer"],
         ["es256_sign_cpu_ms_per_op", "es"],

@@ -9,15 +9,16 @@ import * as grpc from "@grpc/grpc-js";
 import { type ErrorCode, HsmPoolError, isHsmPoolError } from "@hsmpool/errors";
 import { FabricCa } from "@hsmpool/hfc";
 import {
+  type CryptoReplyMessage,
+  type CryptoRequestMessage,
   certDerToPem,
   createCsrKeyPair,
-  LEADER_ADDR_TRAILER,
-  LEADER_TRAILER,
   poolProto,
+  serveCryptoSession,
   type TlsClientMaterial,
   toServiceError,
 } from "@hsmpool/wire";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { PoolClient } from "./pool-client.js";
 
 let dir: string;
@@ -58,14 +59,32 @@ async function startServer(
   requests: Record<string, unknown>[];
   /** Each call's authorization value, in order. */
   authorizations: string[];
+  /** The crypto session streams opened to it. */
+  sessions: grpc.ServerDuplexStream<CryptoRequestMessage, CryptoReplyMessage>[];
 }> {
   const keys = await createCsrKeyPair();
   const issued = await issuer.issueNodeCert(nodeId, "pool-test", keys.csrDer);
   const calls: Record<string, number> = {};
   const requests: Record<string, unknown>[] = [];
   const authorizations: string[] = [];
-  const implementation: grpc.UntypedServiceImplementation = {};
+  const sessions: grpc.ServerDuplexStream<CryptoRequestMessage, CryptoReplyMessage>[] = [];
+  const implementation: grpc.UntypedServiceImplementation = {
+    // Crypto operations arrive as messages of a session: each is counted and answered as its unary method.
+    CryptoSession: (call: grpc.ServerDuplexStream<CryptoRequestMessage, CryptoReplyMessage>) => {
+      sessions.push(call);
+      serveCryptoSession(call, async (method, request) => {
+        calls[method] = (calls[method] ?? 0) + 1;
+        requests.push(request as Record<string, unknown>);
+        authorizations.push(String(call.metadata.get("authorization")[0] ?? ""));
+        const handler = handlers[method];
+        if (!handler) throw new HsmPoolError("Internal", "not in this test");
+        const result = await handler(request as Record<string, unknown>);
+        return result === HANG ? new Promise(() => {}) : result;
+      });
+    },
+  };
   for (const method of Object.keys(poolProto().KeyVault.service)) {
+    if (method === "CryptoSession") continue;
     implementation[method] = (
       call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>,
       callback: grpc.sendUnaryData<unknown>,
@@ -97,7 +116,7 @@ async function startServer(
     server.bindAsync("127.0.0.1:0", credentials, (e, p) => (e ? reject(e) : resolve(p))),
   );
   servers.push(server);
-  return { address: `127.0.0.1:${port}`, calls, requests, authorizations };
+  return { address: `127.0.0.1:${port}`, calls, requests, authorizations, sessions };
 }
 
 function client(
@@ -120,11 +139,9 @@ function client(
 
 const signed = (servedBy: string) => () => ({ signature: Buffer.from([1, 2, 3]), version: 1, servedBy });
 
+/** NotLeader as a member answers it: in trailers (hsmpool-leader, hsmpool-leader-addr) of a unary call, in the reply of a session message. */
 function notLeader(leader: string, address: string): never {
-  const e = toServiceError(new HsmPoolError("NotLeader", "not the primary")) as grpc.ServiceError;
-  e.metadata.set(LEADER_TRAILER, leader);
-  e.metadata.set(LEADER_ADDR_TRAILER, address);
-  throw e;
+  throw new HsmPoolError("NotLeader", "not the primary", { leader, leaderAddress: address });
 }
 
 async function rejection(p: Promise<unknown>): Promise<HsmPoolError> {
@@ -353,6 +370,8 @@ describe("PoolClient", () => {
       "Bearer token-1",
       "Bearer token-2",
     ]);
+    // A session carries one token: the fresh one came on a second session.
+    expect(s.sessions).toHaveLength(2);
   });
 
   it("a crypto retry asks every other member at once; members still silent get no further crypto calls", async () => {
@@ -412,5 +431,80 @@ describe("PoolClient", () => {
     );
     expect(e.code).toBe("ServiceUnavailable");
     expect(s.calls.Sign).toBeUndefined();
+  });
+
+  it("crypto operations share one session per member; answers come back by id, in any order", async () => {
+    const waiting: (() => void)[] = [];
+    const s = await startServer("n1", {
+      // Each signature is the data it was asked for, and all wait until ten have arrived; then answered last first.
+      Sign: (r) =>
+        new Promise((resolve) => {
+          waiting.push(() => resolve({ signature: r.data, version: 1, servedBy: "n1" }));
+          if (waiting.length === 10) for (const answer of waiting.reverse()) answer();
+        }),
+    });
+    const c = client([s.address]);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => c.sign({ name: "k", alg: "ES256", data: new Uint8Array([i]) })),
+    );
+    expect(results.map((r) => [...r.signature])).toEqual(Array.from({ length: 10 }, (_, i) => [i]));
+    expect(s.sessions).toHaveLength(1);
+    expect(s.calls.Sign).toBe(10);
+  });
+
+  it("a crypto operation whose attempt deadline passes fails with Timeout; the session carries the next one", async () => {
+    let first = true;
+    const s = await startServer("n1", {
+      Sign: () => {
+        if (!first) return signed("n1")();
+        first = false;
+        return HANG;
+      },
+    });
+    const c = new PoolClient({
+      tls: clientTls,
+      credential: {
+        getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 600_000 }),
+      },
+      resource: "https://test-pool.managedhsm.hsmpool.local",
+      endpoints: [s.address],
+      retry: { maxAttempts: 1 },
+      callDeadlineMs: 60_000,
+      attemptDeadlineMs: 300,
+    });
+    clients.push(c);
+    const e = await rejection(c.sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) }));
+    expect(e.code).toBe("Timeout");
+    expect(e.message).toMatch(/Sign at .* no answer within 300 ms/);
+    expect((await c.sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) })).servedBy).toBe("n1");
+    expect(s.sessions).toHaveLength(1);
+  });
+
+  it("operations waiting on a session that breaks are retried at another member at once, not after their deadline", async () => {
+    const n1 = await startServer("n1", { Sign: () => HANG });
+    const n2 = await startServer("n2", { Sign: signed("n2") });
+    const n1Server = servers[servers.length - 2] as grpc.Server;
+    const members = [n1.address, n2.address];
+    const c = new PoolClient({
+      tls: clientTls,
+      credential: {
+        getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 600_000 }),
+      },
+      resource: "https://test-pool.managedhsm.hsmpool.local",
+      endpoints: members,
+      cryptoEndpoints: members,
+      retry: { initialBackoffMs: 1, maxBackoffMs: 5, maxAttempts: 2 },
+      // Only the broken stream can move these operations on within the test's time.
+      callDeadlineMs: 600_000,
+      attemptDeadlineMs: 600_000,
+    });
+    clients.push(c);
+    // Round-robin: the first and third go to n1 and wait there; the second is answered by n2.
+    const signs = [1, 2, 3].map((i) => c.sign({ name: "k", alg: "ES256", data: new Uint8Array([i]) }));
+    await vi.waitFor(() => expect(n1.calls.Sign).toBe(2), { timeout: 30_000 });
+    n1Server.forceShutdown(); // the member dies with two operations on its session
+    const served = (await Promise.all(signs)).map((r) => r.servedBy);
+    expect(served).toEqual(["n2", "n2", "n2"]);
+    expect(n2.calls.Sign).toBe(3);
   });
 });

@@ -20,10 +20,12 @@ import { fail, HsmPoolError } from "@hsmpool/errors";
 import { poolResourceUri } from "@hsmpool/pool";
 import {
   type CallFailure,
+  CryptoSessionClient,
   DATA_PLANE_CHANNEL_OPTIONS,
   dataPlaneCredentials,
   FabricControllerClient,
   fromServiceError,
+  isCryptoMethod,
   isRunning,
   type PoolStatus,
   poolProto,
@@ -202,6 +204,8 @@ export async function hfcForRunDir(runDir: string): Promise<FabricControllerClie
 export class PoolClient {
   private readonly tlsCredentials: grpc.ChannelCredentials;
   private readonly channels = new Map<string, grpc.Client>();
+  /** The open crypto session per member address. */
+  private readonly sessions = new Map<string, CryptoSessionClient>();
   private readonly policy: RetryPolicy;
   private readonly deadlineMs: number;
   private readonly attemptDeadlineMs: number;
@@ -277,6 +281,8 @@ export class PoolClient {
   }
 
   close(): void {
+    for (const s of this.sessions.values()) s.cancel();
+    this.sessions.clear();
     for (const c of this.channels.values()) c.close();
     this.channels.clear();
     this.opts.hfc?.close();
@@ -648,6 +654,21 @@ export class PoolClient {
 
   // ---------------------------------------------------------------- routing and retries
 
+  /**
+   * The crypto session to `address` carrying `metadata`'s token: the open one, or a new one
+   * when it broke or the token changed (the old one is ended: what it carries still gets
+   * its answers). Crypto operations go as messages on it instead of unary calls.
+   */
+  private session(address: string, metadata: grpc.Metadata): CryptoSessionClient {
+    let s = this.sessions.get(address);
+    if (s === undefined || !s.usable || s.metadata !== metadata) {
+      s?.end();
+      s = new CryptoSessionClient(this.channel(address, "KeyVault"), metadata, address);
+      this.sessions.set(address, s);
+    }
+    return s;
+  }
+
   private channel(address: string, service: DataPlaneService): grpc.Client {
     const slot = `${service} ${address}`;
     let c = this.channels.get(slot);
@@ -697,7 +718,7 @@ export class PoolClient {
   private async freshAuthorization(): Promise<grpc.Metadata> {
     const token = await this.credential.getToken(this.scope);
     // No token: the request goes without one and the pool answers Unauthenticated (its challenge).
-    if (!token) return new grpc.Metadata();
+    if (!token) return NO_AUTHORIZATION;
     const reuseUntilMs = token.expiresOnTimestamp - TOKEN_REFRESH_WINDOW_MS;
     if (this.bearer?.token !== token.token) {
       const metadata = new grpc.Metadata();
@@ -781,7 +802,7 @@ export class PoolClient {
     callDeadlineMs?: number,
   ): Promise<Res> {
     const startedMs = this.nowMs();
-    const crypto = CRYPTO_METHODS.has(method);
+    const crypto = isCryptoMethod(method);
     let previousWasRedirect = false;
     /** Timed-out attempts per member in this call: its next attempt there gets a doubled deadline. */
     const timeouts = new Map<string, number>();
@@ -791,11 +812,12 @@ export class PoolClient {
         callDeadlineMs ??
         Math.min(this.deadlineMs, this.attemptDeadlineMs * 2 ** (timeouts.get(address) ?? 0));
       try {
-        const metadata = this.authorization();
-        const res = await unaryCall<Res>(this.channel(address, service), method, request, {
-          deadlineMs,
-          metadata: metadata instanceof grpc.Metadata ? metadata : await metadata,
-        });
+        const authorization = this.authorization();
+        const metadata = authorization instanceof grpc.Metadata ? authorization : await authorization;
+        const res =
+          service === "KeyVault" && isCryptoMethod(method)
+            ? await this.session(address, metadata).call<Res>(method, request, deadlineMs)
+            : await unaryCall<Res>(this.channel(address, service), method, request, { deadlineMs, metadata });
         // It answers: whatever failed or timed out there before is over.
         this.suspectUntil.delete(address);
         this.avoidUntil.delete(address);
@@ -870,14 +892,8 @@ class AttemptFailure extends Error {
   }
 }
 
-const CRYPTO_METHODS: ReadonlySet<string> = new Set([
-  "Sign",
-  "Verify",
-  "Encrypt",
-  "Decrypt",
-  "WrapKey",
-  "UnwrapKey",
-]);
+/** The metadata of requests without a token (one object, so they share a crypto session too). */
+const NO_AUTHORIZATION = new grpc.Metadata();
 /**
  * A token is reused without asking the credential until this long before it expires
  * (Azure's bearer-token policy refreshes two minutes ahead; a little more, so the

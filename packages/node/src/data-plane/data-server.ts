@@ -40,6 +40,8 @@ export async function startDataServer(opts: {
   rest: RestListener;
   /** Counts the gRPC calls being served. */
   calls: CallsInFlight;
+  /** The open crypto sessions: drained on close, as running calls are let finish. */
+  sessions: { drain(): void };
 }): Promise<DataServer> {
   const { KeyVault, NodeControl, SecurityDomain, AccessControl } = poolProto();
   const grpcServer = new grpc.Server({
@@ -106,6 +108,7 @@ export async function startDataServer(opts: {
         httpServer.closeIdleConnections();
         http2Server.close();
         injector.drain(graceMs);
+        opts.sessions.drain();
         let pending = 2;
         const oneDone = () => {
           pending -= 1;

@@ -6,8 +6,9 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { DataActions as A, KEYS_SCOPE, type KeyVersionView, keyScope } from "@hsmpool/pool";
+import type { CryptoMethod } from "@hsmpool/wire";
 import type { KeyRefInput, KeyService } from "../keyvault/key-service.js";
-import type { DataPlaneAccess } from "./access.js";
+import type { CallWithMetadata, DataPlaneAccess } from "./access.js";
 import { unary } from "./grpc-errors.js";
 import { keyLifecycleHandlers } from "./key-lifecycle-handlers.js";
 import type { CreateKeyRequestMessage, KeyBundleMessage } from "./protos.js";
@@ -86,16 +87,35 @@ export function keyVaultImplementation(
       await access.authorize(call, A.KeysDelete, keyScope(r.name));
       return { name: await keys.deleteKey(r.name, r.requestId) };
     }),
-    Sign: u(async (r: NamedRequest & { data: Buffer }, call) => {
+    ...Object.fromEntries(
+      Object.entries(cryptoOperations(keys, nodeId, access)).map(([method, op]) => [method, u(op)]),
+    ),
+  };
+}
+
+/**
+ * The crypto operations (Sign ... UnwrapKey): served as unary methods and as messages of a
+ * crypto session alike, each authorising first against its call's (or session's) metadata.
+ */
+export function cryptoOperations(
+  keys: KeyService,
+  nodeId: string,
+  access: DataPlaneAccess,
+): Record<CryptoMethod, (request: never, call: CallWithMetadata) => Promise<unknown>> {
+  return {
+    Sign: async (r: NamedRequest & { data: Buffer }, call: CallWithMetadata) => {
       await access.authorize(call, A.KeysSign, keyScope(r.name));
       const { signature, version } = await keys.sign(refOf(r), r.alg, r.data);
       return { signature: asBuffer(signature), version, servedBy: nodeId };
-    }),
-    Verify: u(async (r: NamedRequest & { data: Buffer; signature: Buffer }, call) => {
+    },
+    Verify: async (r: NamedRequest & { data: Buffer; signature: Buffer }, call: CallWithMetadata) => {
       await access.authorize(call, A.KeysVerify, keyScope(r.name));
       return { valid: await keys.verify(refOf(r), r.alg, r.data, r.signature) };
-    }),
-    Encrypt: u(async (r: NamedRequest & { plaintext: Buffer; iv: Buffer; aad: Buffer }, call) => {
+    },
+    Encrypt: async (
+      r: NamedRequest & { plaintext: Buffer; iv: Buffer; aad: Buffer },
+      call: CallWithMetadata,
+    ) => {
       await access.authorize(call, A.KeysEncrypt, keyScope(r.name));
       const opts: { iv?: Uint8Array; aad?: Uint8Array } = {};
       const iv = optionalBytes(r.iv);
@@ -109,28 +129,29 @@ export function keyVaultImplementation(
         tag: asBuffer(out.tag),
         version: out.version,
       };
-    }),
-    Decrypt: u(
-      async (r: NamedRequest & { ciphertext: Buffer; iv: Buffer; tag: Buffer; aad: Buffer }, call) => {
-        await access.authorize(call, A.KeysDecrypt, keyScope(r.name));
-        const opts: { iv?: Uint8Array; tag?: Uint8Array; aad?: Uint8Array } = {};
-        const iv = optionalBytes(r.iv);
-        const tag = optionalBytes(r.tag);
-        const aad = optionalBytes(r.aad);
-        if (iv) opts.iv = iv;
-        if (tag) opts.tag = tag;
-        if (aad) opts.aad = aad;
-        return { plaintext: asBuffer((await keys.decrypt(refOf(r), r.alg, r.ciphertext, opts)).plaintext) };
-      },
-    ),
-    WrapKey: u(async (r: NamedRequest & { key: Buffer }, call) => {
+    },
+    Decrypt: async (
+      r: NamedRequest & { ciphertext: Buffer; iv: Buffer; tag: Buffer; aad: Buffer },
+      call: CallWithMetadata,
+    ) => {
+      await access.authorize(call, A.KeysDecrypt, keyScope(r.name));
+      const opts: { iv?: Uint8Array; tag?: Uint8Array; aad?: Uint8Array } = {};
+      const iv = optionalBytes(r.iv);
+      const tag = optionalBytes(r.tag);
+      const aad = optionalBytes(r.aad);
+      if (iv) opts.iv = iv;
+      if (tag) opts.tag = tag;
+      if (aad) opts.aad = aad;
+      return { plaintext: asBuffer((await keys.decrypt(refOf(r), r.alg, r.ciphertext, opts)).plaintext) };
+    },
+    WrapKey: async (r: NamedRequest & { key: Buffer }, call: CallWithMetadata) => {
       await access.authorize(call, A.KeysWrap, keyScope(r.name));
       const { wrapped, version } = await keys.wrapKey(refOf(r), r.alg, r.key);
       return { wrapped: asBuffer(wrapped), version };
-    }),
-    UnwrapKey: u(async (r: NamedRequest & { wrapped: Buffer }, call) => {
+    },
+    UnwrapKey: async (r: NamedRequest & { wrapped: Buffer }, call: CallWithMetadata) => {
       await access.authorize(call, A.KeysUnwrap, keyScope(r.name));
       return { key: asBuffer((await keys.unwrapKey(refOf(r), r.alg, r.wrapped)).key) };
-    }),
+    },
   };
 }

@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import type { JoinRequestWire, JoinResponseWire } from "../cluster/cluster-proto.js";
 import type { NodeConfig, PeerConfig } from "../config.js";
 import type { DataPlaneAccess } from "../data-plane/access.js";
+import type { AuditOperation } from "../data-plane/audited.js";
 import type { KeyService } from "../keyvault/key-service.js";
 import type { NodeMetrics } from "../metrics/node-metrics.js";
 import type { RestListener } from "../rest/rest-endpoint.js";
@@ -122,6 +123,7 @@ export interface DataPlaneOptions {
   accessControl: grpc.UntypedServiceImplementation;
   /** Wraps a gRPC service so each call leaves an audit record (data-plane/audited.ts). */
   audited(impl: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation;
+  auditOperation: AuditOperation;
   metrics: NodeMetrics;
   status(): NodeStatus;
   stopped(): boolean;

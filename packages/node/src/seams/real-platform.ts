@@ -15,9 +15,10 @@ import { AttestedTransport } from "../cluster/attested-transport.js";
 import type { NodeConfig } from "../config.js";
 import { splitHostPort } from "../config.js";
 import { CallsInFlight } from "../data-plane/calls-in-flight.js";
+import { CryptoSessions } from "../data-plane/crypto-session.js";
 import { startDataServer } from "../data-plane/data-server.js";
 import { unary } from "../data-plane/grpc-errors.js";
-import { keyVaultImplementation } from "../data-plane/keyvault-handlers.js";
+import { cryptoOperations, keyVaultImplementation } from "../data-plane/keyvault-handlers.js";
 import { obtainDataPlaneCredentials } from "../data-plane/node-cert.js";
 import { withRequestMetrics } from "../data-plane/request-metrics.js";
 import { peerPolicyFor } from "../peer/policy.js";
@@ -66,13 +67,24 @@ class RealServer implements LaunchedServer {
     if (!credentials || o.stopped()) return null;
     const rest = o.rest(credentials.caPem);
     const calls = new CallsInFlight();
+    const sessions = new CryptoSessions({
+      operations: cryptoOperations(o.keys, config.nodeId, o.access),
+      access: o.access,
+      metrics: o.metrics,
+      audit: o.auditOperation,
+      calls,
+      onInternalError: o.onInternalError,
+    });
     const server = await startDataServer({
       address: config.dataListen,
       credentials,
-      keyVault: withRequestMetrics(
-        o.audited(keyVaultImplementation(o.keys, config.nodeId, o.onInternalError, o.access)),
-        o.metrics,
-      ),
+      keyVault: {
+        ...withRequestMetrics(
+          o.audited(keyVaultImplementation(o.keys, config.nodeId, o.onInternalError, o.access)),
+          o.metrics,
+        ),
+        CryptoSession: sessions.handler as grpc.UntypedHandleCall,
+      },
       securityDomain: withRequestMetrics(
         o.audited(securityDomainImplementation(o.securityDomain, o.backups, o.access, o.onInternalError)),
         o.metrics,
@@ -81,6 +93,7 @@ class RealServer implements LaunchedServer {
       status: unary(async () => o.status(), o.onInternalError) as grpc.handleUnaryCall<unknown, unknown>,
       rest: rest.listener,
       calls,
+      sessions,
     });
     return {
       certFingerprint: credentials.certFingerprint,

@@ -40,9 +40,11 @@ export class TestTenant {
     return op;
   }
 
+  /** `lifetimeSeconds` may be negative: an expired token nodes still take within their clock skew. */
   async token(
     audience: string,
     principal: { oid: string; name: string } = { oid: this.adminOid, name: "admin" },
+    lifetimeSeconds = 600,
   ): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ oid: principal.oid, tid: this.tenantId, name: principal.name })
@@ -52,7 +54,7 @@ export class TestTenant {
       .setSubject(principal.oid)
       .setIssuedAt(now)
       .setNotBefore(now)
-      .setExpirationTime(now + 600)
+      .setExpirationTime(now + lifetimeSeconds)
       .sign(this.key);
   }
 

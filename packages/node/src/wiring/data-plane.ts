@@ -13,7 +13,7 @@ import { AuditLog } from "../audit/audit-log.js";
 import type { NodeConfig } from "../config.js";
 import { DataPlaneAccess } from "../data-plane/access.js";
 import { accessControlImplementation } from "../data-plane/access-handlers.js";
-import { withAudit } from "../data-plane/audited.js";
+import { auditEntryOf, withAudit } from "../data-plane/audited.js";
 import type { PartitionAccess } from "../hsm/partition-access.js";
 import type { KeyIndex } from "../keyvault/key-index.js";
 import type { KeyReserve } from "../keyvault/key-reserve.js";
@@ -166,6 +166,10 @@ export async function serveDataPlane(w: DataPlaneWiring): Promise<DataPlane | nu
         skip: ["ReadAudit", "VerifyAudit"],
         onError: (e) => logger.error({ error: String(e) }, "audit record not written"),
       }),
+    auditOperation: (method, principal, request, response, result) =>
+      audit
+        .record(auditEntryOf(method, principal, request, response, result, () => seams.random.uuid()))
+        .catch((e: unknown) => logger.error({ error: String(e) }, "audit record not written")),
     metrics: w.metrics,
     status: w.status,
     stopped: w.stopped,
