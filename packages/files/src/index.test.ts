@@ -29,6 +29,17 @@ describe("writeFileAtomic", () => {
     expect((await readdir(join(dir, "a", "b"))).filter((n) => n.includes(TEMP_MARKER))).toEqual([]);
   });
 
+  it("zero-fills up to zeroFillTo (in more than one write), and never cuts data longer than it", async () => {
+    const path = join(dir, "prealloc.bin");
+    await writeFileAtomic(path, new Uint8Array([7, 8, 9]), 0o600, 150_000);
+    const image = await readFile(path);
+    expect(image.length).toBe(150_000);
+    expect([...image.subarray(0, 3)]).toEqual([7, 8, 9]);
+    expect(image.subarray(3).every((b) => b === 0)).toBe(true);
+    await writeFileAtomic(path, "longer than two", 0o600, 4);
+    expect(await readFile(path, "utf8")).toBe("longer than two");
+  });
+
   it("keeps the old content and removes its temp file when the write fails", async () => {
     const path = join(dir, "keep.txt");
     await writeFile(path, "old");

@@ -21,8 +21,20 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces `path` with `data` crash-safely (parent directories are created). Default mode 0600. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
+/** Zero bytes written after a file's data by `zeroFillTo` (one shared buffer, never written to). */
+const ZEROS = new Uint8Array(64 * 1024);
+
+/**
+ * Replaces `path` with `data` crash-safely (parent directories are created). Default mode 0600.
+ * `zeroFillTo`: the file continues with zero bytes up to that length (preallocated space, written
+ * like the data, so no caller allocates a buffer of zeros for it).
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  mode = 0o600,
+  zeroFillTo = 0,
+): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const temp = join(dir, `${basename(path)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
@@ -30,6 +42,16 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
     const handle = await open(temp, "wx", mode);
     try {
       await handle.writeFile(data);
+      let length = typeof data === "string" ? Buffer.byteLength(data) : data.length;
+      while (length < zeroFillTo) {
+        const { bytesWritten } = await handle.write(
+          ZEROS,
+          0,
+          Math.min(ZEROS.length, zeroFillTo - length),
+          length,
+        );
+        length += bytesWritten;
+      }
       await handle.sync();
     } finally {
       await handle.close();

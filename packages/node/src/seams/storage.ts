@@ -3,7 +3,8 @@
  * semantics spelled out, so a simulated disk can honour the same contract:
  *
  *  - writeAtomic: after a crash the file holds the old or the new bytes, never a mix;
- *    the new bytes are durable when the promise resolves.
+ *    the new bytes are durable when the promise resolves. `zeroFillTo`: the new file
+ *    continues with zero bytes up to that length (a log's preallocated space).
  *  - AppendableFile.write: not durable until sync() resolves; a crash may keep any
  *    prefix of unsynced writes (a torn tail), never touches synced bytes.
  *
@@ -29,12 +30,17 @@ export interface SyncOptions {
   background?: boolean;
 }
 
+export interface WriteAtomicOptions {
+  /** The file continues with zero bytes up to this length (when it is longer than the data). */
+  zeroFillTo?: number;
+}
+
 export interface DurableStorage {
   /** Creates a directory (and its parents) readable only by this user. */
   mkdir(dir: string): Promise<void>;
   /** The file's bytes, or null when it does not exist. */
   read(path: string): Promise<Uint8Array | null>;
-  writeAtomic(path: string, data: Uint8Array): Promise<void>;
+  writeAtomic(path: string, data: Uint8Array, options?: WriteAtomicOptions): Promise<void>;
   /** Opens an existing file for in-place writes. */
   openForWrite(path: string): Promise<AppendableFile>;
 }
@@ -81,6 +87,6 @@ export const fileStorage: DurableStorage = {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   },
   read: (path) => readFileIfExists(path),
-  writeAtomic: (path, data) => writeFileAtomic(path, data),
+  writeAtomic: (path, data, options) => writeFileAtomic(path, data, 0o600, options?.zeroFillTo),
   openForWrite: async (path) => appendable(await open(path, "r+")),
 };

@@ -219,19 +219,10 @@ export class RecordLog {
   ): Promise<RecordLog> {
     if (generation.length !== GENERATION_BYTES) fail("Internal", "WAL generation must be 16 bytes");
     const records = Buffer.concat([fileHeader(generation), ...payloads.map(encodeRecord)]);
-    const image = Buffer.alloc(allocationFor(records.length, preallocateBytes));
-    records.copy(image);
-    await storage.writeAtomic(path, image);
+    const allocated = allocationFor(records.length, preallocateBytes);
+    await storage.writeAtomic(path, records, { zeroFillTo: allocated });
     const fh = await storage.openForWrite(path);
-    return new RecordLog(
-      fh,
-      path,
-      generation,
-      records.length,
-      payloads.length,
-      image.length,
-      preallocateBytes,
-    );
+    return new RecordLog(fh, path, generation, records.length, payloads.length, allocated, preallocateBytes);
   }
 
   /** Appends records with one write (not yet durable: call sync()); past the allocation it adds a zeroed chunk. */

@@ -67,6 +67,24 @@ describe("sim disk: unsynced writes into a preallocated zero tail", () => {
     expect(seen.has("HEADER")).toBe(true);
   });
 
+  it("an atomic write's zero fill reads back as zeros, before and after a crash", async () => {
+    const w = world();
+    const disk = new SimDiskFiles(w, "n1", Prng.fromSeed(1));
+    const storage = disk.forProcess(new SimProcess("n1", 1));
+    const created = storage.writeAtomic("/wal", text("HEAD"), { zeroFillTo: 5000 });
+    w.flush();
+    await created;
+    const expected = new Uint8Array(5000);
+    expected.set(text("HEAD"));
+    expect(await storage.read("/wal")).toEqual(expected);
+    const fh = await storage.openForWrite("/wal");
+    await fh.write(text("TAIL"), 4996);
+    disk.crash(Prng.fromSeed(2), 0);
+    const after = disk.durable("/wal")!;
+    expect(after.length).toBe(5000);
+    expect(after.subarray(0, 4996)).toEqual(expected.subarray(0, 4996));
+  });
+
   it("synced writes survive every crash", async () => {
     for (let seed = 1; seed <= 10; seed++) {
       const w = world();

@@ -50,11 +50,12 @@ function trimmedLength(data: Uint8Array): number {
   return end;
 }
 
-function fileOf(data: Uint8Array): SimFile {
+/** A file of `data`, then zeros up to `zeroFillTo` (the seam's preallocated space: not stored, never scanned). */
+function fileOf(data: Uint8Array, zeroFillTo = 0): SimFile {
   const filled = trimmedLength(data);
   const bytes = new Uint8Array(filled);
   bytes.set(data.subarray(0, filled));
-  return { bytes, filled, length: data.length, unsynced: null, durableImage: null };
+  return { bytes, filled, length: Math.max(data.length, zeroFillTo), unsynced: null, durableImage: null };
 }
 
 /** The file's first `n` bytes (default: all), as a new array. */
@@ -217,8 +218,8 @@ export class SimDiskFiles {
         const f = files.get(path);
         return f ? contents(f) : null;
       },
-      writeAtomic: (path, data) => {
-        const file = fileOf(data);
+      writeAtomic: (path, data, options) => {
+        const file = fileOf(data, options?.zeroFillTo);
         return new Promise<void>((resolve) => afterFsync(() => files.set(path, file), resolve));
       },
       openForWrite: async (path) => {
