@@ -6,9 +6,14 @@
  * identity object, so it cannot reach a file, a log line or JSON by accident.
  */
 import "reflect-metadata";
-import { createHash, generateKeyPairSync, randomBytes, webcrypto, X509Certificate } from "node:crypto";
+import { createHash, randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import { fail } from "@hsmpool/errors";
-import type { Enclave, EnclaveIdentity, QuotingIssuer } from "@hsmpool/platform";
+import {
+  type Enclave,
+  type EnclaveIdentity,
+  generateIsolatedKeyPairSync,
+  type QuotingIssuer,
+} from "@hsmpool/platform";
 import * as x509 from "@peculiar/x509";
 import { RA_TLS_QUOTE_OID, reportDataForSpki } from "./quote-binding.js";
 
@@ -136,7 +141,7 @@ export async function createAttestedIdentity(
   const now = opts.now ?? new Date();
   if (Number.isNaN(now.getTime())) fail("BadParameter", "now must be a valid date", { field: "now" });
 
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const { privateKey, publicKey } = generateIsolatedKeyPairSync({ type: "ec", namedCurve: "P-256" });
   const spkiDer = new Uint8Array(publicKey.export({ type: "spki", format: "der" }));
   const quote = enclave.getQuote(reportDataForSpki(spkiDer));
   const issuer = await enclave.quotingIssuer();

@@ -8,27 +8,14 @@ import {
   createPrivateKey,
   createPublicKey,
   createSecretKey,
-  generateKeyPair,
   generateKeySync,
   type JsonWebKey,
   type KeyObject,
 } from "node:crypto";
-import { promisify } from "node:util";
 import { fail } from "@hsmpool/errors";
+import { generateIsolatedKeyPair } from "@hsmpool/platform";
 import { CURVE_INFO, type Curve } from "./algorithms.js";
 import type { KeyHandle, KeyShape } from "./key-attributes.js";
-
-/**
- * NO_SYNC_KEY_PAIRS: key pairs come from the thread pool (generateKeyPair), never from
- * generateKeyPairSync. In Node 20 a pair made synchronously shares a mutex with its
- * generation job, a garbage object whose destructor (a GC weak callback) takes that
- * mutex; a GC that falls inside a JWK export of the pair (which holds the mutex while it
- * allocates the JWK's strings) deadlocks the thread for good. A pool member filled
- * with P-256 keys that way froze for good within seconds (futex wait in
- * KeyGenJob::~KeyGenJob under ExportJWKEcKey) until the HFC fenced it. An async job is
- * destroyed right after its callback, outside any export. no-sync-keygen.test.ts.
- */
-export const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** A key ready for use: its handle plus cached KeyObjects. */
 export type LoadedKey =
@@ -52,13 +39,13 @@ export type Material =
 export async function generateMaterial(shape: KeyShape): Promise<Material> {
   switch (shape.kty) {
     case "RSA": {
-      const pair = await generateKeyPairAsync("rsa", { modulusLength: shape.size, publicExponent: 0x10001 });
+      // Pairs that share no lock with their generation job (platform key-pairs.ts: a JWK
+      // export of a job's own key could deadlock the thread).
+      const pair = await generateIsolatedKeyPair({ type: "rsa", modulusLength: shape.size });
       return { kind: "asymmetric", ...pair };
     }
     case "EC": {
-      const namedCurve = CURVE_INFO[shape.crv].openssl;
-      // Never generateKeyPairSync: see NO_SYNC_KEY_PAIRS.
-      const pair = await generateKeyPairAsync("ec", { namedCurve });
+      const pair = await generateIsolatedKeyPair({ type: "ec", namedCurve: CURVE_INFO[shape.crv].openssl });
       return { kind: "asymmetric", ...pair };
     }
     case "oct":

@@ -1,6 +1,6 @@
 /**
  * Key generation followed at once by the public JWK (what every create does) must never
- * deadlock the thread (key-material.ts NO_SYNC_KEY_PAIRS). A deadlocked thread cannot be
+ * deadlock the thread (platform key-pairs.ts). A deadlocked thread cannot be
  * interrupted from inside, so the loop runs in a child process (the built dist, as pool
  * members run it) with a small young generation, so that scavenges fall inside exports
  * often: with generateKeyPairSync it froze within the first few thousand keys. The

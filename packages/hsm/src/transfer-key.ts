@@ -4,7 +4,7 @@
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { fail } from "@hsmpool/errors";
-import { generateKeyPairAsync } from "./key-material.js";
+import { generateIsolatedKeyPair } from "@hsmpool/platform";
 
 export const TRANSFER_CURVE = "P-384";
 const TRANSFER_CURVE_OPENSSL = "secp384r1";
@@ -24,9 +24,9 @@ export interface TransferKeyPair {
   publicKey: KeyObject;
 }
 
-/** On the thread pool, never synchronously (key-material.ts NO_SYNC_KEY_PAIRS: its JWK export could deadlock). */
+/** A pair that shares no lock with its generation job (platform key-pairs.ts: its JWK export could deadlock). */
 export function generateTransferKeyPair(): Promise<TransferKeyPair> {
-  return generateKeyPairAsync("ec", { namedCurve: TRANSFER_CURVE_OPENSSL });
+  return generateIsolatedKeyPair({ type: "ec", namedCurve: TRANSFER_CURVE_OPENSSL });
 }
 
 export function describeTransferPublicKey(publicKey: KeyObject): TransferPublicKey {

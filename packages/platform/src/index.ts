@@ -16,6 +16,12 @@ export {
 export { type ClosureFile, runtimeClosureFiles } from "./closure.js";
 export { launchEnclave } from "./enclave.js";
 export { initFabric, openFabric } from "./fabric.js";
+export {
+  generateIsolatedKeyPair,
+  generateIsolatedKeyPairSync,
+  type IsolatedKeyPair,
+  type KeyPairSpec,
+} from "./key-pairs.js";
 export { checkPolicy, parsePolicy } from "./policy.js";
 export { type DecodedQuote, decodeQuote, MAX_NONCE_SIZE_BYTES } from "./quote.js";
 export { loadOrCreateSigningKey, readSigningKey } from "./signing-key.js";

@@ -3,10 +3,11 @@
  * default) generated on first use. The file is a developer secret outside any
  * fabric directory; it is written owner-only and never overwritten.
  */
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fail } from "@hsmpool/errors";
+import { generateIsolatedKeyPairSync } from "./key-pairs.js";
 
 export async function readSigningKey(path: string): Promise<KeyObject> {
   const pem = await readFile(path, "utf8").catch(() =>
@@ -28,7 +29,7 @@ const exists = (path: string): Promise<boolean> =>
 /** Reads the key at `path`, creating an ECDSA P-256 key there first if there is none. */
 export async function loadOrCreateSigningKey(path: string): Promise<{ key: KeyObject; created: boolean }> {
   if (await exists(path)) return { key: await readSigningKey(path), created: false };
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const { privateKey } = generateIsolatedKeyPairSync({ type: "ec", namedCurve: "P-256" });
   await mkdir(dirname(path), { recursive: true });
   try {
     // "wx": never clobber an existing key (and lose the MRSIGNER everything trusts), even in a race.

@@ -8,10 +8,11 @@
  * Creation is atomic (built in a temporary directory, then renamed), so concurrent
  * `hsmpool up`s sharing the default tenant never see half a tenant.
  */
-import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from "node:crypto";
+import { createPrivateKey, type KeyObject, randomBytes, randomUUID } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
+import { generateIsolatedKeyPairSync } from "@hsmpool/platform";
 import { issuerOf, type TenantBinding, type TenantJwk, validateJwks } from "@hsmpool/pool";
 
 export const DEFAULT_TENANT_DIR = ".hsmpool/tenant";
@@ -175,7 +176,7 @@ export function requirePrincipalName(name: string): string {
 }
 
 async function writeSigningKey(dir: string): Promise<{ kid: string; publicJwk: TenantJwk }> {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const { privateKey, publicKey } = generateIsolatedKeyPairSync({ type: "ec", namedCurve: "P-256" });
   const kid = randomBytes(8).toString("hex");
   await mkdir(join(dir, "keys"), { recursive: true, mode: 0o700 });
   await writeFile(join(dir, "keys", `${kid}.pem`), privateKey.export({ type: "pkcs8", format: "pem" }), {

@@ -5,18 +5,10 @@
  * facade call the same ones). The domain secret exists in plaintext only in this
  * process; in the log it is sealed under the pool key.
  */
-import {
-  createHash,
-  createPublicKey,
-  generateKeyPair,
-  type KeyObject,
-  randomBytes,
-  randomUUID,
-} from "node:crypto";
-import { promisify } from "node:util";
+import { createHash, createPublicKey, type KeyObject, randomBytes, randomUUID } from "node:crypto";
 import { fail, HsmPoolError } from "@hsmpool/errors";
 import type { KeySpec } from "@hsmpool/hsm";
-import type { Enclave } from "@hsmpool/platform";
+import { type Enclave, generateIsolatedKeyPair } from "@hsmpool/platform";
 import {
   type AccessOp,
   type AccessState,
@@ -192,7 +184,8 @@ export class SecurityDomainService {
     this.ctx.requireLeader();
     if (!this.exchangeKey) {
       // Off the event loop: an RSA key generation that blocks it would cost this node its leadership.
-      const { privateKey, publicKey } = await promisify(generateKeyPair)("rsa", {
+      const { privateKey, publicKey } = await generateIsolatedKeyPair({
+        type: "rsa",
         modulusLength: EXCHANGE_KEY_BITS,
       });
       this.exchangeKey = {
