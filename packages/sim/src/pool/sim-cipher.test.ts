@@ -1,6 +1,6 @@
 import { createCipheriv } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { simDecrypt, simEncrypt, TAG_BYTES } from "./sim-cipher.js";
+import { MAC_BYTES, simDecrypt, simEncrypt, simMac, TAG_BYTES } from "./sim-cipher.js";
 
 const bytes = (n: number, from = 1) => Uint8Array.from({ length: n }, (_, i) => (from + 7 * i) & 0xff);
 
@@ -47,5 +47,20 @@ describe("the simulated HSM's AES-GCM", () => {
     const a = simEncrypt(key, iv, plaintext, aad).ciphertext;
     expect(simEncrypt(key, bytes(12, 4), plaintext, aad).ciphertext).not.toEqual(a);
     expect(simEncrypt(bytes(32, 2), iv, plaintext, aad).ciphertext).not.toEqual(a);
+  });
+
+  it("signs application data with a 32-byte keyed hash that changes with key and data", () => {
+    const data = bytes(70, 9);
+    const mac = simMac(key, data);
+    expect(mac.length).toBe(MAC_BYTES);
+    expect(simMac(key, data)).toEqual(mac);
+    expect(simMac(bytes(32, 2), data)).not.toEqual(mac);
+    expect(simMac(key, data.subarray(1))).not.toEqual(mac);
+    expect(
+      simMac(
+        key,
+        Uint8Array.from(data, (b, i) => (i === 69 ? b ^ 1 : b)),
+      ),
+    ).not.toEqual(mac);
   });
 });

@@ -1,10 +1,10 @@
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import { fail } from "@hsmpool/errors";
 import type { Prng } from "@hsmpool/faults";
 import type { KeyHandle, KeyOp, KeySpec } from "@hsmpool/hsm";
 import { keyFingerprint, type P384PublicJwk } from "@hsmpool/pool";
 import { p384 } from "@noble/curves/nist.js";
-import { simDecrypt, simEncrypt } from "./sim-cipher.js";
+import { simDecrypt, simEncrypt, simMac } from "./sim-cipher.js";
 
 /**
  * A deterministic simulated HSM: one partition per simulated server, all drawing
@@ -21,8 +21,8 @@ import { simDecrypt, simEncrypt } from "./sim-cipher.js";
  * *and* its current transfer key (a partition re-initialized since cannot open it), a
  * wrapped application key needs a partition holding the very DEK material it was
  * wrapped under. Key material never leaves the fabric; the node shell and the wire only
- * ever carry key ids, public keys, signatures and blobs. Application keys sign with
- * HMAC-SHA256 (the invariants are about ownership, not about the application algorithm).
+ * ever carry key ids, public keys, signatures and blobs. Application keys sign with a
+ * keyed hash (simMac; the invariants are about ownership, not about the application algorithm).
  *
  * P-384 owner-root keys and partition transfer keys are derived from the partition id and
  * how many the partition made before (not from the seed): every run's keys are distinct
@@ -126,12 +126,6 @@ function p384Sign(label: string, data: Uint8Array): Uint8Array {
     P384_SIGNATURES.set(memo, signature);
   }
   return Uint8Array.from(signature);
-}
-
-function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const h = createHmac("sha256", key);
-  for (const p of parts) h.update(p);
-  return new Uint8Array(h.digest());
 }
 
 function jwkKey(jwk: { x?: unknown; y?: unknown }): string {
@@ -321,12 +315,12 @@ export class SimPartition {
   sign(keyId: string, data: Uint8Array): Uint8Array {
     const key = this.key(keyId);
     if (!key.handle.ops.includes("sign")) fail("OperationNotAllowed", `key ${keyId} cannot sign`);
-    return key.p384Label !== undefined ? p384Sign(key.p384Label, data) : hmacSha256(key.material, data);
+    return key.p384Label !== undefined ? p384Sign(key.p384Label, data) : simMac(key.material, data);
   }
 
   verify(keyId: string, data: Uint8Array, signature: Uint8Array): boolean {
     const key = this.key(keyId);
-    return key.role === "ownerRoot" ? false : equalBytes(hmacSha256(key.material, data), signature);
+    return key.role === "ownerRoot" ? false : equalBytes(simMac(key.material, data), signature);
   }
 
   /** AES-256-GCM as the node sees it (sim-cipher.ts); the IV comes from the PRNG. */
