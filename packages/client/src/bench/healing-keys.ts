@@ -84,9 +84,29 @@ interface Heal {
   joinerMemory: string;
 }
 
+/**
+ * Waits for three healthy synced members before a round: losing a member while the pool
+ * is still healing (say the HFC replaces one it fenced) takes its quorum with it, and no
+ * joiner can then ever be admitted. Says so when it had to wait.
+ */
+async function untilHealthy(hfc: FabricControllerClient, lost: readonly string[]): Promise<PoolStatus> {
+  const t0 = performance.now();
+  for (;;) {
+    const s = await hfc.status(2000).catch(() => undefined);
+    if (s && healthy(s, lost)) {
+      const waited = performance.now() - t0;
+      if (waited > 1000) say(`  (the pool was not healthy before the round: waited ${waited.toFixed(0)} ms)`);
+      return s;
+    }
+    if (performance.now() - t0 > HEAL_LIMIT_MS)
+      throw new Error(`the pool was not healthy within ${HEAL_LIMIT_MS} ms before the round`);
+    await sleep(100);
+  }
+}
+
 /** Loses a secondary's server and times the way back to three healthy synced members. */
 async function healOnce(hfc: FabricControllerClient, lost: string[]): Promise<Heal> {
-  const before = await hfc.status();
+  const before = await untilHealthy(hfc, lost);
   const victim = before.members.find((m) => m.id !== before.primary);
   if (!victim) throw new Error("no secondary to lose");
   const primaryPid = before.members.find((m) => m.id === before.primary)?.pid ?? 0;
