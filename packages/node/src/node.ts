@@ -274,7 +274,7 @@ export class PoolNode {
           this.onMembershipChanged();
         },
         onSoftState: (soft, term) => this.onSoftState(soft, term),
-        snapshotData: () => this.keyStore.snapshot(),
+        snapshotData: () => this.keyStore.snapshotSteps(),
         onFatal: (e) => this.fatal(e),
       },
     }));

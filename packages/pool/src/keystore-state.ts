@@ -191,16 +191,38 @@ function sortedValues<V>(map: Map<string, V>): V[] {
   return [...map.keys()].sort(compareStrings).map((k) => map.get(k) as V);
 }
 
+/** Keys encoded between two pauses of encodeSnapshotSteps (a few ms of work on a loaded machine). */
+export const SNAPSHOT_KEYS_PER_STEP = 500;
+
 export function encodeSnapshot(state: KeyStoreState): Uint8Array {
+  const steps = encodeSnapshotSteps(state);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * encodeSnapshot in steps: the generator pauses (yields) after every
+ * SNAPSHOT_KEYS_PER_STEP keys and returns the same bytes encodeSnapshot does, so a
+ * caller can let its event loop run between steps while it snapshots a large state
+ * (100,000 keys take seconds). The state must not change until it is done.
+ */
+export function* encodeSnapshotSteps(state: KeyStoreState): Generator<void, Uint8Array, void> {
   const w = new ByteWriter().u64(state.appliedIndex);
   w.optional(state.genesis, writeGenesisFields);
   w.list(sortedValues(state.members), (w, m) =>
     w.string(m.memberId).string(m.partitionCertFingerprint).string(m.dekFingerprint).u64(m.syncedMs),
   );
-  w.list(sortedValues(state.keys), (w, versions) => {
+  const keys = sortedValues(state.keys);
+  // w.list's layout (u32 count, then the items), written by hand to pause between keys.
+  w.u32(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && i % SNAPSHOT_KEYS_PER_STEP === 0) yield;
+    const versions = keys[i] as KeyVersionRecord[];
     w.string(versions[0]?.name ?? "");
     w.list(versions, writeVersion);
-  });
+  }
   w.list([...state.requests.values()], (w, q) =>
     w
       .string(q.requestId)

@@ -12,6 +12,7 @@ import {
   type PoolCommand,
   validateCommand,
 } from "./index.js";
+import { SNAPSHOT_KEYS_PER_STEP } from "./keystore-state.js";
 import * as arb from "./testing/arbitraries.js";
 import { EntryFeed, genesisCommand, newSigner, thrown } from "./testing/fixtures.js";
 
@@ -606,6 +607,21 @@ describe("KeyStore: snapshots", () => {
     expect(restored.syncedMembers()).toEqual(store.syncedMembers());
     expect(restored.genesis).toEqual(store.genesis);
     expect(restored.appliedIndex).toBe(store.appliedIndex);
+  });
+
+  it("encodes in steps (a pause every SNAPSHOT_KEYS_PER_STEP keys) to the bytes snapshot() gives", () => {
+    const { store, apply } = ownedStore();
+    const keys = SNAPSHOT_KEYS_PER_STEP * 2 + 1;
+    for (let i = 0; i < keys; i++) expect(apply(createCmd(`k${i}`, `r${i}`)).kind).toBe("keyCreated");
+    const steps = store.snapshotSteps();
+    let pauses = 0;
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) pauses++;
+    expect(pauses).toBe(2);
+    expect(step.value).toEqual(store.snapshot());
+    const restored = KeyStore.restore(step.value);
+    expect(restored.list()).toEqual(store.list());
+    expect(restored.snapshot()).toEqual(step.value);
   });
 
   it("rejects a snapshot with any flipped byte or truncation (IntegrityError)", () => {

@@ -59,6 +59,7 @@ import {
   decodeSnapshot,
   emptyState,
   encodeSnapshot,
+  encodeSnapshotSteps,
   type KeyStoreState,
   type KeyVersionRecord,
   type RegisteredMember,
@@ -232,6 +233,11 @@ export class KeyStore {
   /** Deterministic snapshot bytes: equal states give equal bytes. */
   snapshot(): Uint8Array {
     return encodeSnapshot(this.state);
+  }
+
+  /** snapshot() in steps (keystore-state.ts encodeSnapshotSteps): apply nothing until it is done. */
+  snapshotSteps(): Generator<void, Uint8Array, void> {
+    return encodeSnapshotSteps(this.state);
   }
 
   get appliedIndex(): number {

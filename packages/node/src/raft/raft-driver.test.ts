@@ -51,12 +51,18 @@ interface Member {
 
 interface Snapshotting {
   everyEntries: number;
-  data: () => Uint8Array;
+  data: () => Iterator<void, Uint8Array, void>;
+}
+
+/** Snapshot data encoded in one step. */
+// biome-ignore lint/correctness/useYield: one step, no pause
+function* oneStep(bytes: Uint8Array): Generator<void, Uint8Array, void> {
+  return bytes;
 }
 
 async function cluster(
   clock: Clock = systemClock,
-  snapshotting: Snapshotting = { everyEntries: 1000, data: () => new Uint8Array() },
+  snapshotting: Snapshotting = { everyEntries: 1000, data: () => oneStep(new Uint8Array()) },
 ): Promise<Map<string, Member>> {
   const members = new Map<string, Member>();
   for (const id of IDS) {
@@ -211,7 +217,7 @@ describe("raft driver: linearizable reads during an election", () => {
 
 describe("raft driver: snapshot cadence", () => {
   it("snapshots after the entry count, then only once the log since holds 1/8 of the last snapshot's bytes", async () => {
-    const members = await cluster(systemClock, { everyEntries: 2, data: () => new Uint8Array(800) });
+    const members = await cluster(systemClock, { everyEntries: 2, data: () => oneStep(new Uint8Array(800)) });
     const n1 = members.get("n1")!;
     const propose10Bytes = async (count: number) => {
       for (let i = 0; i < count; i++) {
@@ -234,6 +240,52 @@ describe("raft driver: snapshot cadence", () => {
       await propose10Bytes(1);
       await until("second snapshot", () => n1.snapshots.length === 2);
       expect(n1.snapshots[1]! - n1.snapshots[0]!).toBeGreaterThanOrEqual(10);
+    } finally {
+      for (const m of members.values()) await m.driver.stop();
+    }
+  });
+});
+
+describe("raft driver: a snapshot encoded in steps", () => {
+  it("lets the event loop run between steps and applies nothing until the snapshot is taken", async () => {
+    let timerFiredDuringEncode = false;
+    let appliedWhileEncoding = -1;
+    let encoding = false;
+    let n1: Member | undefined;
+    const propose = () => n1?.driver.propose(new Uint8Array(10).fill(2));
+    function* slowSteps(): Generator<void, Uint8Array, void> {
+      encoding = true;
+      const applied = n1?.applied.length ?? 0;
+      // A timer and a proposal arrive while the snapshot is being encoded.
+      setTimeout(() => {
+        timerFiredDuringEncode = encoding;
+      }, 0);
+      propose();
+      for (let i = 0; i < 20; i++) yield;
+      appliedWhileEncoding = (n1?.applied.length ?? 0) - applied;
+      encoding = false;
+      return new Uint8Array(8);
+    }
+    let first = true;
+    const members = await cluster(systemClock, {
+      everyEntries: 2,
+      data: () => {
+        if (!first) return oneStep(new Uint8Array(8));
+        first = false;
+        return slowSteps();
+      },
+    });
+    n1 = members.get("n1")!;
+    n1.driver.start();
+    try {
+      await until("leader", () => n1?.driver.status().role === "leader");
+      const before = n1.applied.length;
+      n1.driver.propose(new Uint8Array(10).fill(1));
+      await until("the snapshot", () => (n1?.snapshots.length ?? 0) >= 1);
+      expect(timerFiredDuringEncode).toBe(true);
+      expect(appliedWhileEncoding).toBe(0);
+      // The proposal made during the encode is applied once the snapshot is taken.
+      await until("the proposal made meanwhile", () => (n1?.applied.length ?? 0) >= before + 2);
     } finally {
       for (const m of members.values()) await m.driver.stop();
     }

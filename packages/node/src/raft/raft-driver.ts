@@ -58,8 +58,12 @@ export interface RaftDriverHooks {
   /** Membership changed (a confChange entry applied). */
   onConfChange(conf: ConfState): void;
   onSoftState(soft: SoftState, term: number): void;
-  /** Application state to put in a snapshot at the current applied index. */
-  snapshotData(): Uint8Array;
+  /**
+   * Application state to put in a snapshot at the current applied index, encoded in
+   * steps: the driver lets its event loop run after each step (a large state takes
+   * seconds to encode) and applies nothing until the bytes are returned.
+   */
+  snapshotData(): Iterator<void, Uint8Array, void>;
   /** Persisting failed: the node cannot continue safely. */
   onFatal(error: unknown): void;
 }
@@ -446,7 +450,7 @@ export class RaftDriver {
   private async compact(): Promise<void> {
     const index = this.applied;
     try {
-      const data = this.opts.hooks.snapshotData();
+      const data = await this.encodeSnapshotData();
       await this.opts.store.compact(index, this.confState, data);
       this.snapshotIndex = index;
       this.snapshotBytes = data.length;
@@ -454,6 +458,20 @@ export class RaftDriver {
       this.opts.logger.info({ index }, "snapshot taken, log compacted");
     } catch (e) {
       this.failed(e);
+    }
+  }
+
+  /**
+   * The application's snapshot bytes, encoded in steps with a turn of the event loop
+   * between two (heartbeats, status calls and peers' messages are taken meanwhile; their
+   * Readies wait, as during any write, so the state does not change under the encoder).
+   */
+  private async encodeSnapshotData(): Promise<Uint8Array> {
+    const steps = this.opts.hooks.snapshotData();
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      await new Promise<void>((resolve) => this.opts.clock.setTimeout(resolve, 0));
     }
   }
 
