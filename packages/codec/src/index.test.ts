@@ -147,6 +147,27 @@ describe("properties", () => {
     );
   });
 
+  it("a string's bytes are its TextEncoder UTF-8 behind a u32 length (ASCII fast path or not), and read back", () => {
+    const strings = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.string({ unit: "binary" }));
+    fc.assert(
+      fc.property(fc.array(strings, { maxLength: 5 }), (parts) => {
+        const w = new ByteWriter(8);
+        for (const s of parts) w.u8(1).string(s);
+        const expected = new ByteWriter(8);
+        for (const s of parts) expected.u8(1).bytes(new TextEncoder().encode(s));
+        expect(hex(w)).toBe(hex(expected));
+        const r = new ByteReader(w.finish());
+        for (const s of parts) {
+          r.u8("tag");
+          expect(r.string("s")).toBe(
+            new TextDecoder("utf-8", { ignoreBOM: true }).decode(new TextEncoder().encode(s)),
+          );
+        }
+        r.end();
+      }),
+    );
+  });
+
   it("every strict prefix of a record is an IntegrityError naming what was decoded (never a RangeError or a value)", () => {
     fc.assert(
       fc.property(fc.array(field, { minLength: 1, maxLength: 8 }), fc.nat(), (fields, cut) => {

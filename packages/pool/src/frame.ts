@@ -12,7 +12,6 @@
 import { ByteReader, bytesEqual, utf8 } from "@hsmpool/codec";
 import { fail } from "@hsmpool/errors";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { concatBytes } from "@noble/hashes/utils.js";
 
 export const CHECKSUM_BYTES = 8;
 const HEADER_BYTES = 5;
@@ -30,8 +29,16 @@ function checksum(body: Uint8Array): Uint8Array {
 }
 
 export function frame(format: FrameFormat, payload: Uint8Array): Uint8Array {
-  const body = concatBytes(utf8(format.magic), Uint8Array.of(format.version), payload);
-  return concatBytes(body, checksum(body));
+  // One buffer, filled in place (a snapshot's payload is tens of MB: no extra copies).
+  const magic = utf8(format.magic);
+  if (magic.length !== 4) fail("Internal", `frame magic ${format.magic} is not 4 bytes`);
+  const out = new Uint8Array(HEADER_BYTES + payload.length + CHECKSUM_BYTES);
+  out.set(magic);
+  out[4] = format.version;
+  out.set(payload, HEADER_BYTES);
+  const bodyEnd = HEADER_BYTES + payload.length;
+  out.set(checksum(out.subarray(0, bodyEnd)), bodyEnd);
+  return out;
 }
 
 /** Checks magic, version and checksum; returns a reader positioned on the payload. */
