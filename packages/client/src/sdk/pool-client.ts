@@ -42,6 +42,7 @@ import {
   type RetryPolicy,
   validateRetryPolicy,
 } from "./retry.js";
+import { settleOnAnswer } from "./settle-on-answer.js";
 import type {
   AuditRecord,
   AuditVerdict,
@@ -673,7 +674,11 @@ export class PoolClient {
     const slot = `${service} ${address}`;
     let c = this.channels.get(slot);
     if (!c) {
-      c = new (poolProto()[service].ctor)(address, this.tlsCredentials, DATA_PLANE_CHANNEL_OPTIONS);
+      // A call settles on its answer, not on the member's trailers a write later (settle-on-answer.ts).
+      c = new (poolProto()[service].ctor)(address, this.tlsCredentials, {
+        ...DATA_PLANE_CHANNEL_OPTIONS,
+        interceptors: [settleOnAnswer],
+      });
       this.channels.set(slot, c);
     }
     return c;
