@@ -46,7 +46,7 @@ import {
   writeRotationPolicy,
   writeVersion,
 } from "./commands.js";
-import { frame, unframeVersions } from "./frame.js";
+import { frameSteps, unframeVersions } from "./frame.js";
 import { compareStrings, type PublicJwk } from "./jwk.js";
 import { type KeyAttributes, requireKeyName, requireVersion } from "./key-request.js";
 import { changeSetting, DEFAULT_SETTINGS, isDefaultSettings, type PoolSettings } from "./pool-settings.js";
@@ -241,7 +241,7 @@ export function* encodeSnapshotSteps(state: KeyStoreState): Generator<void, Uint
     !hasAccess &&
     !lifecycle
   )
-    return frame(SNAPSHOT_FORMAT, w.finish());
+    return yield* frameSteps(SNAPSHOT_FORMAT, w.finish());
   w.list(sortedValues(state.registry), (w, m) =>
     writeRegisterMemberFields(w, {
       memberId: m.memberId,
@@ -254,14 +254,14 @@ export function* encodeSnapshotSteps(state: KeyStoreState): Generator<void, Uint
   );
   w.list([...state.removed].sort(compareStrings), (w, id) => w.string(id));
   if (state.securityDomain === null && !hasAccess && !lifecycle)
-    return frame({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
+    return yield* frameSteps({ ...SNAPSHOT_FORMAT, version: 2 }, w.finish());
   if (!hasAccess && !lifecycle && state.securityDomain !== null) {
     writeRecord(w, state.securityDomain);
-    return frame({ ...SNAPSHOT_FORMAT, version: 3 }, w.finish());
+    return yield* frameSteps({ ...SNAPSHOT_FORMAT, version: 3 }, w.finish());
   }
   w.optional(state.securityDomain, writeRecord);
   w.string(state.access.encode());
-  if (!lifecycle) return frame({ ...SNAPSHOT_FORMAT, version: 4 }, w.finish());
+  if (!lifecycle) return yield* frameSteps({ ...SNAPSHOT_FORMAT, version: 4 }, w.finish());
   // Version 5: soft-deleted keys, settings and rotation policies (the whole key surface in one value).
   w.list(sortedValues(state.deleted), (w, d) => {
     w.string(d.name).u64(d.deletedMs).u64(d.scheduledPurgeMs);
@@ -273,10 +273,10 @@ export function* encodeSnapshotSteps(state: KeyStoreState): Generator<void, Uint
     writeRotationPolicy(w, p.policy);
     w.u64(p.createdMs).u64(p.updatedMs);
   });
-  if (!jobs) return frame({ ...SNAPSHOT_FORMAT, version: 5 }, w.finish());
+  if (!jobs) return yield* frameSteps({ ...SNAPSHOT_FORMAT, version: 5 }, w.finish());
   // Version 6: full backup and restore jobs.
   w.list(sortedValues(state.backupJobs), writeBackupJob);
-  return frame({ ...SNAPSHOT_FORMAT, version: 6 }, w.finish());
+  return yield* frameSteps({ ...SNAPSHOT_FORMAT, version: 6 }, w.finish());
 }
 
 export function decodeSnapshot(data: Uint8Array): KeyStoreState {
