@@ -36,11 +36,13 @@ export type Material =
   | { kind: "asymmetric"; privateKey: KeyObject; publicKey: KeyObject }
   | { kind: "secret"; secretKey: KeyObject };
 
+/**
+ * Key pairs come from the thread pool, never the synchronous generator: a JWK export of a
+ * synchronously generated key could deadlock the thread (platform key-pairs.ts).
+ */
 export async function generateMaterial(shape: KeyShape): Promise<Material> {
   switch (shape.kty) {
     case "RSA": {
-      // Pairs that share no lock with their generation job (platform key-pairs.ts: a JWK
-      // export of a job's own key could deadlock the thread).
       const pair = await generateIsolatedKeyPair({ type: "rsa", modulusLength: shape.size });
       return { kind: "asymmetric", ...pair };
     }

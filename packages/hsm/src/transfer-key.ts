@@ -24,7 +24,7 @@ export interface TransferKeyPair {
   publicKey: KeyObject;
 }
 
-/** A pair that shares no lock with its generation job (platform key-pairs.ts: its JWK export could deadlock). */
+/** On the thread pool, never synchronously (platform key-pairs.ts: its JWK export could deadlock). */
 export function generateTransferKeyPair(): Promise<TransferKeyPair> {
   return generateIsolatedKeyPair({ type: "ec", namedCurve: TRANSFER_CURVE_OPENSSL });
 }
