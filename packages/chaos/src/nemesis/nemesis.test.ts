@@ -1,5 +1,5 @@
 import { linksCut, Prng } from "@hsmpool/faults";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { HistoryRecorder, isNemesisEvent } from "../history.js";
 import type { NemesisEntry } from "../scenario/schema.js";
 import type { StatusSample } from "../timeline.js";
@@ -133,6 +133,12 @@ describe("partition shapes over the members that are up", () => {
 });
 
 describe("nemesis runner", () => {
+  // Fake timers: with real ones a loaded machine can run the 10 ms list (pause at 10, heal at 15)
+  // before the 12 ms list (the n9 fault), which books the heal before the error; Node drains one
+  // duration's list at a time. Fake timers fire strictly in expiry order.
+  afterEach(() => {
+    vi.useRealTimers();
+  });
   it("fires at the planned time, heals after healAfter, heals the rest at the end, and books every step", async () => {
     const calls: string[] = [];
     const injector: FaultInjector = {
@@ -165,8 +171,9 @@ describe("nemesis runner", () => {
       Prng.fromSeed(1),
       () => {},
     );
+    vi.useFakeTimers();
     runner.start();
-    await new Promise((r) => setTimeout(r, 60));
+    await vi.advanceTimersByTimeAsync(60);
     now = 60;
     await runner.healEverything();
     expect(calls).toEqual(["inject kill n1", "inject pause n2", "heal n1", "heal n2"]);
