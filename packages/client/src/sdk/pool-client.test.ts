@@ -345,6 +345,40 @@ describe("PoolClient", () => {
     expect(new Set(ids).size).toBe(1); // every attempt is the same create
   });
 
+  it("a primary that is only slow (its followers keep naming it) gets the write again before its suspicion lapses; the polls back off meanwhile", async () => {
+    const bundle = (r: Record<string, unknown>) => ({ name: r.name, version: 1, kty: "RSA" });
+    // Busy past its first attempt's deadline (an RSA-3072 create on a loaded machine), then it answers.
+    let busy = 1;
+    const slow = await startServer("n1", { CreateKey: (r) => (busy-- > 0 ? HANG : bundle(r)) });
+    const followers = await Promise.all(
+      ["n2", "n3"].map((id) => startServer(id, { CreateKey: () => notLeader("n1", slow.address) })),
+    );
+    const c = new PoolClient({
+      tls: clientTls,
+      credential: {
+        getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 60_000 }),
+      },
+      resource: "https://test-pool.managedhsm.hsmpool.local",
+      endpoints: [slow.address, ...followers.map((f) => f.address)],
+      primaryAddress: slow.address,
+      // The default policy: at its leaderless cadence (50-100 ms) the 6 s suspicion after a 3 s attempt is ~60
+      // answers naming the busy primary, more than its 40 attempts (how key-surface's RSA-3072 create gave up).
+      callDeadlineMs: 60_000,
+      attemptDeadlineMs: LIVE_MEMBER_ANSWERS_MS,
+    });
+    clients.push(c);
+    const key = await c.createKey({ name: "rsa1", kty: "RSA" });
+    expect(key.name).toBe("rsa1");
+    expect(slow.calls.CreateKey).toBe(2);
+    const polls = followers.map((f) => f.calls.CreateKey ?? 0);
+    // Both followers vouched for it (after the suspicion was older than the attempt's deadline)...
+    expect(Math.min(...polls)).toBeGreaterThanOrEqual(1);
+    // ...after a handful of backed-off polls (25-50, 50-100, ... 500-1000 ms: at most 10 in the 3 s before the
+    // suspicion is stale, then one from each follower), however slow the machine.
+    expect(polls.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(14);
+    expect(c.currentTarget).toBe(slow.address);
+  }, 30_000);
+
   it("reuses a token without asking the credential until it nears expiry, then sends the fresh one", async () => {
     const s = await startServer("n1", { Sign: signed("n1") });
     let nowMs = 1_000_000;

@@ -10,7 +10,11 @@
  * answering (SIGSTOP, a partition) holds a call for one attempt, not for the whole
  * call. A member whose attempt timed out is a suspect for a while: hints naming it are
  * not followed and rediscovery skips it, so the retry goes to a member that answers and
- * reaches the new primary as soon as one is elected. A crypto operation (no effect, so
+ * reaches the new primary as soon as one is elected. A suspect that is only slow (an
+ * RSA-3072 create on a loaded machine) keeps its followers: once the suspicion is older
+ * than the attempt deadline that raised it and every other answering member still names
+ * it as leader, their hint wins over the suspicion (after a backoff), and while they name
+ * it the polls back off, so the attempts last until it answers. A crypto operation (no effect, so
  * safe to ask twice) retries at every member that has not just failed at once: the
  * client need not guess which member stopped.
  */
@@ -210,8 +214,8 @@ export class PoolClient {
   private readonly policy: RetryPolicy;
   private readonly deadlineMs: number;
   private readonly attemptDeadlineMs: number;
-  /** Members whose attempt just timed out, and until when they are suspects. */
-  private readonly suspectUntil = new Map<string, number>();
+  /** Members whose attempt just timed out: until when they are suspects, and who vouched for them since. */
+  private readonly suspects = new Map<string, Suspicion>();
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly nowMs: () => number;
@@ -734,7 +738,25 @@ export class PoolClient {
   }
 
   private isSuspect(address: string): boolean {
-    return (this.suspectUntil.get(address) ?? 0) > this.nowMs();
+    return (this.suspects.get(address)?.untilMs ?? 0) > this.nowMs();
+  }
+
+  /**
+   * `member` answered NotLeader naming `suspect` as its leader. A Raft follower forgets a
+   * leader whose heartbeats stopped for an election timeout (it becomes a (pre-)candidate), so
+   * a stopped primary is not named for long. Once the suspicion is older than the attempt
+   * deadline that raised it, and every other member that is not a suspect itself has named
+   * the suspect since, it is slow, not stopped: the suspicion is dropped and true returned
+   * (follow the hint). Earlier vouches prove nothing (the followers may not have timed out yet).
+   */
+  private vouch(suspect: string, member: string): boolean {
+    const s = this.suspects.get(suspect);
+    if (s === undefined || this.nowMs() - s.sinceMs < s.deadlineMs) return false;
+    s.vouchers.add(member);
+    const others = this.endpoints.filter((a) => a !== suspect && !this.isSuspect(a));
+    if (!others.every((a) => s.vouchers.has(a))) return false;
+    this.suspects.delete(suspect);
+    return true;
   }
 
   /** The next synced member for a crypto operation (skipping ones that just failed or timed out), if any. */
@@ -809,6 +831,8 @@ export class PoolClient {
     const startedMs = this.nowMs();
     const crypto = isCryptoMethod(method);
     let previousWasRedirect = false;
+    /** Answers in a row that named a suspect as leader (their polls back off: retry.ts suspectNamed). */
+    let suspectNamed = 0;
     /** Timed-out attempts per member in this call: its next attempt there gets a doubled deadline. */
     const timeouts = new Map<string, number>();
     /** One attempt at one member; a failure is noted (timeout, suspect, crypto member to avoid) and thrown as an AttemptFailure. */
@@ -824,7 +848,7 @@ export class PoolClient {
             ? await this.session(address, metadata).call<Res>(method, request, deadlineMs)
             : await unaryCall<Res>(this.channel(address, service), method, request, { deadlineMs, metadata });
         // It answers: whatever failed or timed out there before is over.
-        this.suspectUntil.delete(address);
+        this.suspects.delete(address);
         this.avoidUntil.delete(address);
         return res;
       } catch (e) {
@@ -833,7 +857,13 @@ export class PoolClient {
           timeouts.set(address, (timeouts.get(address) ?? 0) + 1);
           // Its hints are not followed for two attempt deadlines: it stopped at most one deadline
           // ago, and an election after a fault ends within two election timeouts (randomised).
-          this.suspectUntil.set(address, this.nowMs() + 2 * deadlineMs);
+          const sinceMs = this.nowMs();
+          this.suspects.set(address, {
+            sinceMs,
+            untilMs: sinceMs + 2 * deadlineMs,
+            deadlineMs,
+            vouchers: new Set(),
+          });
         }
         if (crypto && RETRYABLE_CODES.has(failure.error.code))
           this.avoidUntil.set(address, this.nowMs() + AVOID_FAILED_MEMBER_MS);
@@ -855,16 +885,18 @@ export class PoolClient {
         if (!(e instanceof AttemptFailure)) throw e;
         const { failure } = e;
         const hint = failure.leaderAddress;
-        const redirect =
-          failure.error.code === "NotLeader" &&
-          hint !== undefined &&
-          hint !== e.address &&
-          !this.isSuspect(hint);
+        const named = failure.error.code === "NotLeader" && hint !== undefined && hint !== e.address;
+        const namesSuspect = named && this.isSuspect(hint);
+        const vouched = namesSuspect && this.vouch(hint, e.address);
+        const redirect = named && (!namesSuspect || vouched);
+        suspectNamed = namesSuspect ? suspectNamed + 1 : 0;
         const decision = decideRetry({
           attempt,
           elapsedMs: this.nowMs() - startedMs,
           code: failure.error.code,
           redirect,
+          redirectToSuspect: vouched,
+          suspectNamed,
           previousWasRedirect,
           leaderless: failure.error.code === "NotLeader" && !redirect,
           policy: this.policy,
@@ -885,6 +917,14 @@ export class PoolClient {
       }
     }
   }
+}
+
+/** A member whose attempt timed out: since when, until when, that attempt's deadline, who named it leader since. */
+interface Suspicion {
+  sinceMs: number;
+  untilMs: number;
+  deadlineMs: number;
+  vouchers: Set<string>;
 }
 
 /** A failed attempt at one member: what it answered (or why it did not). */

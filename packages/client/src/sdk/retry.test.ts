@@ -143,6 +143,39 @@ describe("retry policy", () => {
     );
   });
 
+  it("polls answers naming a leader that just timed out with a growing backoff, up to maxBackoffMs; a redirect to it never at once", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 39 }),
+        fc.double({ min: 0, max: 0.999, noNaN: true }),
+        (attempt, r) => {
+          const input = {
+            attempt,
+            elapsedMs: 0,
+            code: "NotLeader" as const,
+            redirect: false,
+            previousWasRedirect: false,
+            leaderless: true,
+            policy: DEFAULT_RETRY_POLICY,
+            random: () => r,
+          };
+          const delays = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => {
+            const d = decideRetry({ ...input, suspectNamed: n });
+            if (!d.retry) throw new Error("expected a retry");
+            expect(d.delayMs).toBe(backoffMs(n, DEFAULT_RETRY_POLICY, input.random));
+            return d.delayMs;
+          });
+          for (let i = 1; i < delays.length; i++)
+            expect(delays[i]).toBeGreaterThanOrEqual(delays[i - 1] as number);
+          expect(Math.max(...delays)).toBeLessThanOrEqual(DEFAULT_RETRY_POLICY.maxBackoffMs);
+          const vouched = decideRetry({ ...input, redirect: true, redirectToSuspect: true, suspectNamed: 3 });
+          expect(vouched.retry && vouched.delayMs).toBe(backoffMs(1, DEFAULT_RETRY_POLICY, input.random));
+          expect(vouched.retry && vouched.delayMs).toBeGreaterThan(0);
+        },
+      ),
+    );
+  });
+
   it("rejects policies that would not be bounded", () => {
     expect(() => validateRetryPolicy({ ...DEFAULT_RETRY_POLICY, maxAttempts: 0 })).toThrow(/maxAttempts/);
     expect(() =>

@@ -4,8 +4,9 @@
  * gets an answer. A NotLeader that names the leader is followed at once (the first
  * time in a row); a NotLeader that names none (an election is under way) is asked
  * again soon, at most LEADERLESS_POLL_STEPS initial backoffs later, so a client sees
- * the new primary within a poll of its election; everything else backs off
- * exponentially with jitter.
+ * the new primary within a poll of its election; one that names a leader the client
+ * just saw time out is polled with a growing backoff (it may be busy for seconds);
+ * everything else backs off exponentially with jitter.
  */
 import { type ErrorCode, fail } from "@hsmpool/errors";
 
@@ -70,6 +71,15 @@ export interface RetryInput {
   previousWasRedirect: boolean;
   /** NotLeader naming no leader worth following (none known, or one that just timed out): an election is under way. */
   leaderless?: boolean;
+  /**
+   * Answers in a row (this one included) that named a leader which had just timed out: its
+   * followers still follow it, so it is slow rather than gone, or an election is coming. Each
+   * such poll waits twice as long as the one before (up to maxBackoffMs) instead of the
+   * leaderless cadence, so a primary busy for seconds does not use up the attempts.
+   */
+  suspectNamed?: number;
+  /** The redirect goes to a member that timed out (its followers vouch for it): after one initial backoff, never at once. */
+  redirectToSuspect?: boolean;
   policy: RetryPolicy;
   /** Uniform in [0, 1): jitter source. */
   random: () => number;
@@ -90,14 +100,20 @@ export function decideRetry(input: RetryInput): RetryDecision {
   const { attempt, elapsedMs, code, policy } = input;
   if (!RETRYABLE_CODES.has(code)) return { retry: false, reason: `${code} is not retryable` };
   if (attempt >= policy.maxAttempts) return { retry: false, reason: `gave up after ${attempt} attempts` };
-  const delayMs =
-    input.redirect && !input.previousWasRedirect
-      ? 0
-      : input.leaderless
-        ? backoffMs(Math.min(attempt, LEADERLESS_POLL_STEPS), policy, input.random)
-        : backoffMs(attempt, policy, input.random);
+  const delayMs = delayBefore(input);
   if (elapsedMs + delayMs > policy.totalTimeoutMs) {
     return { retry: false, reason: `gave up after ${attempt} attempts in ${Math.round(elapsedMs)} ms` };
   }
   return { retry: true, delayMs };
+}
+
+function delayBefore(input: RetryInput): number {
+  const { attempt, policy, random } = input;
+  const suspectNamed = input.suspectNamed ?? 0;
+  // The polls that led here backed off already; one initial step keeps it from being at once.
+  if (input.redirect && input.redirectToSuspect) return backoffMs(1, policy, random);
+  if (input.redirect && !input.previousWasRedirect) return 0;
+  if (suspectNamed > 0) return backoffMs(suspectNamed, policy, random);
+  if (input.leaderless) return backoffMs(Math.min(attempt, LEADERLESS_POLL_STEPS), policy, random);
+  return backoffMs(attempt, policy, random);
 }
