@@ -1,4 +1,5 @@
 /** Fault hooks: failNext fails exactly N operations, latency delays, wedge holds until release. */
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, test } from "vitest";
 import { deviceWithSession, expectHsmError, readTree, removeTempDirs, text } from "./testing/fixtures.js";
 
@@ -32,10 +33,17 @@ describe("fault hooks", () => {
     let started = performance.now();
     await session.sign(key, "ES256", text("m"));
     expect(performance.now() - started).toBeGreaterThanOrEqual(75);
+    // Set back to 0, no operation waits: were the 10-minute latency set just before still in force, the sign
+    // would still be waiting when the 30 s guard fires (no upper bound on how long a sign takes on a busy machine).
+    device.faults.setLatency(600_000);
     device.faults.setLatency(0);
-    started = performance.now();
-    await session.sign(key, "ES256", text("m"));
-    expect(performance.now() - started).toBeLessThan(75);
+    const guard = new AbortController();
+    const outcome = await Promise.race([
+      session.sign(key, "ES256", text("m")).then(() => "signed"),
+      sleep(30_000, "still waiting", { signal: guard.signal }),
+    ]);
+    guard.abort();
+    expect(outcome).toBe("signed");
   });
 
   test("wedge holds operations until release; close fails the held ones", async () => {
