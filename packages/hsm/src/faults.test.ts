@@ -30,7 +30,7 @@ describe("fault hooks", () => {
     const { device, session } = await deviceWithSession(1);
     const key = await session.generateKey({ kty: "EC", ops: ["sign"] });
     device.faults.setLatency(80);
-    let started = performance.now();
+    const started = performance.now();
     await session.sign(key, "ES256", text("m"));
     expect(performance.now() - started).toBeGreaterThanOrEqual(75);
     // Set back to 0, no operation waits: were the 10-minute latency set just before still in force, the sign
