@@ -29,6 +29,8 @@ import {
 let world: World;
 let idA: AttestedIdentity;
 let idB: AttestedIdentity;
+/** How long a rejection may take to be reported (vi.waitFor's default, 1 s, is short for a loaded CI machine). */
+const WAIT = { timeout: 30_000 };
 /** TLS material of every kind of bad peer, by case name. */
 const bad = new Map<string, TlsMaterial | null>();
 
@@ -125,7 +127,7 @@ describe("bad client -> attested server", () => {
         (e: grpc.ServiceError) => e,
       )) as grpc.ServiceError | null;
       expect(err?.code).toBe(grpc.status.UNAVAILABLE);
-      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0));
+      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0), WAIT);
       expect(rejections[0]!.error.code).toBe("AttestationFailed");
       expect(rejections[0]!.error.details?.check).toBe(serverCheck);
       expect(hellos).toHaveLength(0);
@@ -239,7 +241,7 @@ describe("reconnects answered from the caches", () => {
       clock = new Date(idA.notAfter.getTime() + 1000);
       const err = await caught(() => helloAs(idA, server.address));
       expect(err.code).toBe("ServiceUnavailable");
-      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0));
+      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0), WAIT);
       expect(rejections[0]!.error.details).toMatchObject({ check: "validity", reason: "expired" });
       expect(hellos).toHaveLength(1);
     } finally {
@@ -261,7 +263,7 @@ describe("reconnects answered from the caches", () => {
       await helloAs(idA, admitted.server.address);
       expect(admitted.hellos).toHaveLength(1);
       await caught(() => helloAs(idA, strict.address));
-      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0));
+      await vi.waitFor(() => expect(rejections.length).toBeGreaterThan(0), WAIT);
       expect(rejections[0]!.error.details?.check).toBe("measurement");
     } finally {
       await admitted.server.close();

@@ -184,7 +184,7 @@ describe("hsmpool status --watch", () => {
     const first = await hfcWith(runDir, [status("degraded", [restart("launching")])]);
     const out = captureStdout();
     const watching = watchStatus({ ...base, runDir, until: "healthy" });
-    await vi.waitFor(() => expect(out.length).toBe(1));
+    await vi.waitFor(() => expect(out.length).toBe(1), { timeout: 30_000 });
     await first.server.close();
     await hfcWith(runDir, [status("healthy", [restart("ready")])]);
     expect(await watching).toBe("until");
