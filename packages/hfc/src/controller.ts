@@ -15,6 +15,7 @@ import { type MetricsServer, serveMetrics } from "@hsmpool/metrics";
 import { openFabric } from "@hsmpool/platform";
 import type { HfcInfo, MemberSpec, PoolSpec, PoolStatus, TenantBindingRequest } from "@hsmpool/wire";
 import {
+  allocateLoopbackPorts,
   certDerToPem,
   createCsrKeyPair,
   dataPlaneCredentials,
@@ -38,7 +39,6 @@ import { loadHealingState } from "./healing-store.js";
 import { poolStatus } from "./health-poller.js";
 import { FabricCa } from "./pki.js";
 import { startPoolEndpoint } from "./pool-endpoint.js";
-import { allocateLoopbackPorts } from "./ports.js";
 import { hostSeams } from "./seams.js";
 import { Supervision, type SupervisionParams } from "./supervision.js";
 

@@ -8,6 +8,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import type * as grpc from "@grpc/grpc-js";
 import { writeJsonAtomic } from "@hsmpool/files";
 import {
+  allocateLoopbackPorts,
   type Clock,
   findProcessesByConfig,
   isOurProcess,
@@ -22,7 +23,6 @@ import {
 import { isDebugSigned } from "./bundle-facts.js";
 import { readLogTail } from "./exit-reason.js";
 import { type NodeLauncher, processLauncher } from "./launcher.js";
-import { allocateLoopbackPorts } from "./ports.js";
 
 /** The run dir's files as the HFC reads and writes them. */
 export interface RunDirFiles {

@@ -35,6 +35,7 @@ export {
   NodeStatusClient,
   type TlsClientMaterial,
 } from "./node-status-client.js";
+export { allocateLoopbackPort, allocateLoopbackPorts, ephemeralRangeStart } from "./ports.js";
 export {
   commandLineOf,
   findProcessesByConfig,

@@ -8,7 +8,6 @@ import { spawn } from "node:child_process";
 import { openSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import {
   BlobServiceClient,
@@ -17,7 +16,7 @@ import {
   StorageSharedKeyCredential,
 } from "@azure/storage-blob";
 import { fail } from "@hsmpool/errors";
-import { isRunning } from "@hsmpool/wire";
+import { allocateLoopbackPort, isRunning } from "@hsmpool/wire";
 import type { Command } from "commander";
 import { out, progress } from "./context.js";
 
@@ -37,18 +36,6 @@ interface StorageState {
 
 function azuriteBlobMain(): string {
   return createRequire(import.meta.url).resolve("azurite/dist/src/blob/main.js");
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 async function answers(port: number): Promise<boolean> {
@@ -78,7 +65,8 @@ export async function storageUp(dirFlag: string | undefined): Promise<{ url: str
   let state = await readState(dir);
   let started = false;
   if (!state || !isRunning(state.pid) || !(await answers(state.port))) {
-    const port = await freePort();
+    // Below the ephemeral range: no outgoing connection takes it before Azurite binds it (@hsmpool/wire ports.ts).
+    const port = await allocateLoopbackPort();
     const log = openSync(join(dir, "azurite.log"), "a");
     const child = spawn(
       process.execPath,

@@ -7,7 +7,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { allocateLoopbackPorts } from "../ports.js";
+import { allocateLoopbackPorts } from "@hsmpool/wire";
 
 export interface EtcdTiming {
   heartbeatMs: number;

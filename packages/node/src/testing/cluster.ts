@@ -5,9 +5,7 @@
  * KeyVault / NodeControl. Everything listens on 127.0.0.1 only.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdir, open, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -15,7 +13,7 @@ import type { Fabric } from "@hsmpool/platform";
 import { poolResourceUri } from "@hsmpool/pool";
 import { createCustomerKeyPair } from "@hsmpool/security-domain";
 import type { NodeStatus } from "@hsmpool/wire";
-import { poolProto } from "@hsmpool/wire";
+import { allocateLoopbackPort, poolProto } from "@hsmpool/wire";
 import type { NodeConfig } from "../config.js";
 import { makeFabric } from "./fixtures.js";
 import { type ClientCredentialsPem, TestCa } from "./test-ca.js";
@@ -35,14 +33,22 @@ export function buildAndSignNode(): void {
   });
 }
 
+/** Ports this test process has handed out (a draw repeats one now and then: it is drawn again). */
+const handedOut = new Set<number>();
+
+/**
+ * A free loopback port for a member process to bind later: drawn below the kernel's ephemeral range
+ * (@hsmpool/wire allocateLoopbackPort), where no outgoing connection on the machine takes it first.
+ * listen(0) handed out ephemeral ports, which a loaded machine's client sockets can take before the member binds.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
+  for (;;) {
+    const port = await allocateLoopbackPort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export interface Member {

@@ -1,5 +1,5 @@
 /**
- * Free loopback ports for members and the bench's etcd (docs/node-hfc-contract.md).
+ * Free loopback ports for child processes: members, the bench's etcd, Azurite, e2e clusters (docs/node-hfc-contract.md).
  *
  * A port is handed to a child process as a number and bound there later, so in between
  * anyone may take it. A port from listen(0) is the worst choice: it goes back to the
@@ -63,4 +63,9 @@ export async function allocateLoopbackPorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await onePort(below));
   return [...ports];
+}
+
+/** One free port, as allocateLoopbackPorts draws them. */
+export function allocateLoopbackPort(): Promise<number> {
+  return onePort(ephemeralRangeStart());
 }

@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { allocateLoopbackPorts, ephemeralRangeStart } from "./ports.js";
+import { allocateLoopbackPort, allocateLoopbackPorts, ephemeralRangeStart } from "./ports.js";
 
 function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -14,6 +14,7 @@ describe("loopback ports for child processes", () => {
   it("are distinct, bindable, and below the kernel's ephemeral range when it is known", async () => {
     const ports = await allocateLoopbackPorts(8);
     expect(new Set(ports).size).toBe(8);
+    ports.push(await allocateLoopbackPort()); // one at a time: drawn the same way
     for (const p of ports) expect(await bindable(p)).toBe(true);
     const start = ephemeralRangeStart();
     if (start !== null && start > 21_000) for (const p of ports) expect(p).toBeLessThan(start);
