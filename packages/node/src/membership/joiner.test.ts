@@ -168,7 +168,9 @@ describe("Joiner", () => {
     const b: { address: string; calls: JoinRequestWire[] } = await fakeMember(() =>
       redirect("n1", a.address),
     );
-    const bouncing = joiner([{ id: "n1", address: a.address }], { timeoutMs: 1_500 });
+    // 3 s: room for the third call (after two gRPC connects and a 200 ms backoff) on a loaded machine; the backoff
+    // doubling from 200 ms still allows only ~6 calls in it, far below the bound a spin would cross.
+    const bouncing = joiner([{ id: "n1", address: a.address }], { timeoutMs: 3_000 });
     await bouncing.j.run();
     expect(bouncing.failures[0]).toMatchObject({ reason: "timeout" });
     expect(a.calls.length + b.calls.length).toBeGreaterThan(2);
