@@ -219,23 +219,31 @@ describe("PoolClient", () => {
         throw new HsmPoolError("ServiceUnavailable", "busy");
       },
     });
-    const started = Date.now();
-    const e = await rejection(
-      client([s.address], {
-        maxAttempts: 100,
-        initialBackoffMs: 40,
-        maxBackoffMs: 40,
-        totalTimeoutMs: 300,
-      }).sign({
-        name: "k",
-        alg: "ES256",
-        data: new Uint8Array([1]),
-      }),
-    );
+    // The client's own clock and sleep (its seams): only its backoffs advance time, so how long the
+    // machine takes for each attempt does not change what is counted. 30 ms per backoff, 300 ms budget.
+    let virtualMs = 0;
+    const c = new PoolClient({
+      tls: clientTls,
+      credential: {
+        getToken: async () => ({ token: "test-token", expiresOnTimestamp: Date.now() + 60_000 }),
+      },
+      resource: "https://test-pool.managedhsm.hsmpool.local",
+      endpoints: [s.address],
+      retry: { maxAttempts: 100, initialBackoffMs: 40, maxBackoffMs: 40, totalTimeoutMs: 300 },
+      callDeadlineMs: 60_000,
+      random: () => 0.5,
+      nowMs: () => virtualMs,
+      sleep: async (ms) => {
+        virtualMs += ms;
+      },
+    });
+    clients.push(c);
+    const e = await rejection(c.sign({ name: "k", alg: "ES256", data: new Uint8Array([1]) }));
     expect(e.code).toBe("ServiceUnavailable");
-    expect(e.message).toMatch(/gave up after \d+ attempts in \d+ ms/);
-    expect(s.calls.Sign).toBeLessThan(100);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // Ten backoffs fit in 300 ms; the eleventh would end past it, so the eleventh attempt is the last.
+    expect(e.message).toMatch(/gave up after 11 attempts in 300 ms/);
+    expect(s.calls.Sign).toBe(11);
+    expect(virtualMs).toBe(300);
   });
 
   it("does not retry a caller's mistake and keeps the server's code and message", async () => {
