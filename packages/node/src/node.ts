@@ -164,6 +164,7 @@ export class PoolNode {
       now: this.now,
       setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
       setInterval: (fn, ms) => clock.setInterval(fn, ms),
+      afterTurn: (fn) => clock.afterTurn(fn),
       clear: (timer) => clock.clear(timer),
     };
     this.keyReserve = new KeyReserve({

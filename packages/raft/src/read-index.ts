@@ -33,6 +33,11 @@ export class ReadIndexTracker {
     return r;
   }
 
+  /** Who asked the reads waiting now (the leader itself among them, if it did). */
+  askers(): Set<NodeId> {
+    return new Set(this.pending.map((r) => r.from));
+  }
+
   /** Context for the next heartbeat round, or undefined if no read is waiting. */
   heartbeatContext(): Uint8Array | undefined {
     if (this.pending.length === 0) return undefined;

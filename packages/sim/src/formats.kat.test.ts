@@ -57,11 +57,12 @@ const PIN = {
   entries: `0302017f000657010203040501800101c801${"00".repeat(200)}`,
   checkpoint: "05808001ffffffffffffff0f0202026e31026e3201026e330109",
   kvSnapshot: "01fdc09f9a0b8190be9c0d010301",
-  raftTraces: ["517929c436034aa6", "71216dc559e81252", "61b905fa1db822b9"],
+  raftTraces: ["2c519d5744d6433d", "fd651817cb73f46d", "bda6d94fcbdbe7c7"],
   // A trajectory pin: a deliberate change of node/raft behaviour changes it (say so in the commit; last:
   // 7ff4f64 ReadIndex rounds, bafe650 one timer per member, commit18 key reserve refills when quiet,
   // simspeed the shipped Raft timing: 100 ms ticks, heartbeat 1, election 10, pausestall a read round asks
   // a new leader at once, pre-candidates ask again each heartbeat, ticks election timeouts drawn from
-  // [10, 15) ticks); an encoding change must not.
-  poolTrace: "45e0c0216570cdcd",
+  // [10, 15) ticks, readbatch a read round starts at the end of its turn and its heartbeats go to a
+  // majority only); an encoding change must not.
+  poolTrace: "2321373847024548",
 };

@@ -13,6 +13,11 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerId;
   setInterval(fn: () => void, ms: number): TimerId;
+  /**
+   * Runs `fn` once the I/O callbacks of this event-loop turn have run (setImmediate), so
+   * work that many arrivals of one turn would each start can start once for all of them.
+   */
+  afterTurn(fn: () => void): void;
   /** Cancels a timeout or an interval; null/undefined and spent timers are ignored. */
   clear(timer: TimerId | null | undefined): void;
 }
@@ -21,6 +26,9 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => ({ timer: setTimeout(fn, ms) }),
   setInterval: (fn, ms) => ({ timer: setInterval(fn, ms) }),
+  afterTurn: (fn) => {
+    setImmediate(fn);
+  },
   clear: (t) => {
     if (t) clearTimeout(t.timer as NodeJS.Timeout);
   },

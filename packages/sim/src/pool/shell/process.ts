@@ -140,6 +140,11 @@ export class SimClock implements Clock {
     return t;
   }
 
+  /** The next simulated microsecond: other deliveries due now run first, as I/O does before setImmediate. */
+  afterTurn(fn: () => void): void {
+    this.setTimeout(fn, 0);
+  }
+
   clear(timer: TimerId | null | undefined): void {
     if (timer && "off" in timer) (timer as { off: boolean }).off = true;
   }
