@@ -251,6 +251,24 @@ describe("the reader refuses malformed fields", () => {
     expect(field.buffer).not.toBe(input.buffer);
   });
 
+  it("bytesView() reads what bytes() reads, as a view into the input, with the same limits", () => {
+    const input = Uint8Array.of(0, 0, 0, 2, 7, 8, 9);
+    const r = new ByteReader(input, "x");
+    const view = r.bytesView("field");
+    expect(view).toEqual(new ByteReader(input, "x").bytes("field"));
+    expect(view.buffer).toBe(input.buffer);
+    expect(r.remaining).toBe(1);
+    expect(thrown(() => new ByteReader(input, "x").bytesView("blob", 1)).message).toMatch(/limit is 1/);
+    expect(thrown(() => reader(0, 0, 0, 5, 1).bytesView("blob")).message).toMatch(/truncated: blob needs 5/);
+  });
+
+  it("a list's count may exceed the bytes left only to fail on the missing items", () => {
+    expect(reader(0, 0, 0, 2, 4, 5).list("items", 10, (r) => r.u8("i"))).toEqual([4, 5]);
+    expect(thrown(() => reader(0, 0, 0, 9, 4).list("items", 1_000_000, (r) => r.u8("i"))).message).toMatch(
+      /truncated: i needs 1/,
+    );
+  });
+
   it("consumed() is what was read; rest() takes the remainder", () => {
     const r = reader(1, 2, 3, 4);
     r.u16("a");

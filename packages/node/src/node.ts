@@ -63,7 +63,7 @@ import {
 } from "./seams/index.js";
 import type { LaunchedServer } from "./seams/platform.js";
 import type { SecurityDomainService } from "./security-domain/sd-service.js";
-import { openNodeState, restoreKeyStore } from "./startup.js";
+import { openNodeState, restoreKeyStoreSteps } from "./startup.js";
 import { nodeStatus } from "./status.js";
 import type { RaftStore } from "./storage/raft-store.js";
 import { poolKeySealer, type Sealers } from "./storage/sealer.js";
@@ -244,7 +244,7 @@ export class PoolNode {
     this.access = state.access;
     this.store = state.store;
     this.keyStore = state.keyStore;
-    this.keyIndex.rebuild(this.keyStore);
+    this.keyIndex.reset();
     observer?.raftRecovered?.(this.store.storage, recovered.hardState);
 
     const quorumNote = () => describeQuorum(this.quorum());
@@ -458,14 +458,16 @@ export class PoolNode {
   }
 
   /**
-   * A snapshot from the leader replaces the key store; the ownership machine learns what
+   * A snapshot from the leader replaces the key store, decoded in steps (the Raft driver
+   * lets the loop run between two; queries see the old store until the last step, which
+   * replaces it); the ownership machine learns what
    * it holds — membership and synced members before Genesis, so a blank member's first
    * owner-root request goes to a current synced member (the primary first), not to the
    * Genesis proposer, which may have been replaced long ago.
    */
-  private installSnapshot(snapshot: Snapshot): void {
-    this.keyStore = restoreKeyStore(snapshot, this.config.poolId);
-    this.keyIndex.rebuild(this.keyStore);
+  private *installSnapshot(snapshot: Snapshot): Generator<void, void, void> {
+    this.keyStore = yield* restoreKeyStoreSteps(snapshot, this.config.poolId);
+    this.keyIndex.reset();
     this.ownership.input({ kind: "membershipChanged", members: membersOf(snapshot.meta.conf) });
     for (const m of this.keyStore.syncedMembers())
       this.ownership.input({ kind: "memberSyncedApplied", memberId: m.memberId });

@@ -134,8 +134,19 @@ export async function openNodeState(o: OpenStateOptions): Promise<NodeState> {
 
 /** The key store a snapshot holds (it must be applied through the snapshot's index). */
 export function restoreKeyStore(snapshot: Snapshot, poolId: string): KeyStore {
+  const steps = restoreKeyStoreSteps(snapshot, poolId);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** restoreKeyStore in steps (KeyStore.restoreSteps): the caller's loop may run between two. */
+export function* restoreKeyStoreSteps(snapshot: Snapshot, poolId: string): Generator<void, KeyStore, void> {
   const store =
-    snapshot.data.length > 0 ? KeyStore.restore(snapshot.data, { poolId }) : new KeyStore({ poolId });
+    snapshot.data.length > 0
+      ? yield* KeyStore.restoreSteps(snapshot.data, { poolId })
+      : new KeyStore({ poolId });
   if (store.appliedIndex !== snapshot.meta.index) {
     fail(
       "IntegrityError",

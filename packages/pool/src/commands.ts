@@ -58,6 +58,7 @@ import {
 import {
   bad,
   requireBytes,
+  requireBytesInPlace,
   requireFingerprint,
   requireHostPort,
   requireIdentifier,
@@ -409,7 +410,26 @@ function validateRestoreKey(c: Record<string, unknown>): RestoreKeyCommand {
 }
 
 /** Checks one version record (from a restore command or a snapshot); returns a frozen normalised copy. */
-export function validateVersionRecord(input: unknown, name: string): KeyVersionRecord {
+/**
+ * Frozen parts that many version records have alike: a store of 100,000 keys holds a
+ * handful of distinct shapes, op sets and plain attributes (no times, no tags), so each
+ * is one shared object rather than one per key. Bounded: the keys name validated values.
+ */
+const sharedParts = new Map<string, object>();
+function shared<T extends object>(key: string, make: () => T): Readonly<T> {
+  let part = sharedParts.get(key) as T | undefined;
+  if (part === undefined) {
+    part = Object.freeze(make());
+    sharedParts.set(key, part);
+  }
+  return part;
+}
+
+/**
+ * A version record from an object. `decoded`: it was just read by readVersion, so its
+ * wrapped material is the decoder's own (kept as it is, not copied again).
+ */
+export function validateVersionRecord(input: unknown, name: string, decoded = false): KeyVersionRecord {
   if (typeof input !== "object" || input === null) bad("version", "a key version record must be an object");
   const v = input as Record<string, unknown>;
   if (v.name !== undefined && v.name !== name)
@@ -429,21 +449,25 @@ export function validateVersionRecord(input: unknown, name: string): KeyVersionR
   requireTimeWindow(notBeforeMs, expiresMs, -1);
   const publicJwk =
     v.publicJwk === null || v.publicJwk === undefined ? null : validatePublicJwk(v.publicJwk, "publicJwk");
+  const tags = validateTags(a.tags ?? {}, "attributes.tags");
+  const plain = notBeforeMs === null && expiresMs === null && Object.keys(tags).length === 0;
+  const enabled = a.enabled;
   return Object.freeze({
     name,
     version,
-    shape: Object.freeze(shape),
-    ops: Object.freeze(ops),
-    attributes: Object.freeze({
-      enabled: a.enabled,
-      notBeforeMs,
-      expiresMs,
-      tags: validateTags(a.tags ?? {}, "attributes.tags"),
-    }),
+    shape: shared(`shape ${shape.kty} ${shape.kty === "EC" ? shape.crv : shape.size}`, () => shape),
+    ops: shared(`ops ${ops.join(" ")}`, () => ops),
+    attributes: plain
+      ? shared(`attributes ${enabled}`, () => ({ enabled, notBeforeMs, expiresMs, tags }))
+      : Object.freeze({ enabled, notBeforeMs, expiresMs, tags }),
     createdMs: requireTimeMs(v.createdMs, "createdMs"),
     updatedMs: requireTimeMs(v.updatedMs, "updatedMs"),
     publicJwk,
-    wrappedMaterial: requireBytes(v.wrappedMaterial, "wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
+    wrappedMaterial: (decoded ? requireBytesInPlace : requireBytes)(
+      v.wrappedMaterial,
+      "wrappedMaterial",
+      MAX_WRAPPED_MATERIAL_BYTES,
+    ),
   });
 }
 
@@ -457,7 +481,15 @@ export function writeVersion(w: ByteWriter, v: KeyVersionRecord): void {
 }
 
 /** Reads what writeVersion wrote and validates it (BadParameter for an invalid value). */
-export function readVersion(r: ByteReader, name: string): KeyVersionRecord {
+/**
+ * How a decoded version holds its wrapped material: "view" into the reader's input (a
+ * snapshot, which outlives the state decoded from it) rather than a "copy"; a log
+ * entry's record copies (its input may be a slice of a larger buffer).
+ */
+export type MaterialRead = "copy" | "view";
+
+/** One version record (its wrapped material read as `material` says). */
+export function readVersion(r: ByteReader, name: string, material: MaterialRead = "copy"): KeyVersionRecord {
   return validateVersionRecord(
     {
       version: r.u64("version"),
@@ -467,9 +499,13 @@ export function readVersion(r: ByteReader, name: string): KeyVersionRecord {
       createdMs: r.u64("createdMs"),
       updatedMs: r.u64("updatedMs"),
       publicJwk: r.optional("publicJwk", (r) => readJwk(r, "publicJwk")),
-      wrappedMaterial: r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
+      wrappedMaterial:
+        material === "view"
+          ? r.bytesView("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES)
+          : r.bytes("wrappedMaterial", MAX_WRAPPED_MATERIAL_BYTES),
     },
     name,
+    true,
   );
 }
 

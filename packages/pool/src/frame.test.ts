@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FRAME_HASH_BYTES_PER_STEP, frame, frameSteps, unframe } from "./frame.js";
+import { FRAME_HASH_BYTES_PER_STEP, frame, frameSteps, unframe, unframeVersionsSteps } from "./frame.js";
 
 const FORMAT = { magic: "TST1", version: 3, what: "test frame" } as const;
 
@@ -15,6 +15,19 @@ describe("frame in steps", () => {
       expect(pauses).toBe(Math.ceil((size + 5) / FRAME_HASH_BYTES_PER_STEP) - 1);
       expect(step.value).toEqual(frame(FORMAT, payload));
       expect(unframe(FORMAT, step.value).raw(size, "payload")).toEqual(payload);
+      // Unframed in steps: the same pauses and payload; a flipped byte still fails its checksum.
+      const back = unframeVersionsSteps(FORMAT, [FORMAT.version], step.value);
+      let backPauses = 0;
+      let back1 = back.next();
+      for (; !back1.done; back1 = back.next()) backPauses++;
+      expect(backPauses).toBe(pauses);
+      expect(back1.value.reader.raw(size, "payload")).toEqual(payload);
+      const corrupt = Uint8Array.from(step.value);
+      corrupt[corrupt.length - 1] = (corrupt[corrupt.length - 1] ?? 0) ^ 1;
+      const broken = unframeVersionsSteps(FORMAT, [FORMAT.version], corrupt);
+      expect(() => {
+        while (!broken.next().done);
+      }).toThrow(/failed its checksum/);
     }
   });
 });

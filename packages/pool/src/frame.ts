@@ -79,12 +79,46 @@ export function unframeVersions(
   versions: readonly number[],
   data: unknown,
 ): { reader: ByteReader; version: number } {
+  const body = frameBody(format, data);
+  return readFrame(format, versions, body, checksum(body), data as Uint8Array);
+}
+
+/**
+ * unframeVersions in steps, for tens of MB (a snapshot being installed): the checksum is
+ * hashed FRAME_HASH_BYTES_PER_STEP bytes at a time with a pause (yield) between two.
+ */
+export function* unframeVersionsSteps(
+  format: FrameFormat,
+  versions: readonly number[],
+  data: unknown,
+): Generator<void, { reader: ByteReader; version: number }, void> {
+  const body = frameBody(format, data);
+  const hash = sha256.create();
+  for (let at = 0; at < body.length; at += FRAME_HASH_BYTES_PER_STEP) {
+    if (at > 0) yield;
+    hash.update(body.subarray(at, Math.min(body.length, at + FRAME_HASH_BYTES_PER_STEP)));
+  }
+  return readFrame(format, versions, body, hash.digest().subarray(0, CHECKSUM_BYTES), data as Uint8Array);
+}
+
+/** The framed bytes without their checksum (refused: not bytes, or too short to be a frame). */
+function frameBody(format: FrameFormat, data: unknown): Uint8Array {
   if (!(data instanceof Uint8Array)) fail("BadParameter", `${format.what} must be bytes (Uint8Array)`);
   if (data.length < HEADER_BYTES + CHECKSUM_BYTES) {
     fail("IntegrityError", `${format.what} is truncated: ${data.length} bytes is shorter than any valid one`);
   }
-  const body = data.subarray(0, data.length - CHECKSUM_BYTES);
-  if (!bytesEqual(checksum(body), data.subarray(data.length - CHECKSUM_BYTES))) {
+  return data.subarray(0, data.length - CHECKSUM_BYTES);
+}
+
+/** Checks the body's checksum (`sum`), magic and version; returns a reader on the payload. */
+function readFrame(
+  format: FrameFormat,
+  versions: readonly number[],
+  body: Uint8Array,
+  sum: Uint8Array,
+  data: Uint8Array,
+): { reader: ByteReader; version: number } {
+  if (!bytesEqual(sum, data.subarray(data.length - CHECKSUM_BYTES))) {
     fail("IntegrityError", `${format.what} failed its checksum: the bytes were corrupted or truncated`);
   }
   if (!bytesEqual(body.subarray(0, 4), utf8(format.magic))) {

@@ -84,6 +84,9 @@ export function writeJwk(w: ByteWriter, jwk: PublicJwk): void {
   w.list(names, (w, name) => w.string(name).string(jwk[name] ?? ""));
 }
 
+/** Member values every key of a type repeats: decoded once and shared (each decode is a new string). */
+const COMMON_VALUES = new Map(["EC", "RSA", "P-256", "P-256K", "P-384", "P-521", "AQAB"].map((v) => [v, v]));
+
 export function readJwk(r: ByteReader, field: string): Record<string, string> {
   const out: Record<string, string> = {};
   let previous: string | null = null;
@@ -95,7 +98,7 @@ export function readJwk(r: ByteReader, field: string): Record<string, string> {
     if (previous !== null && compareStrings(previous, name) >= 0)
       r.corrupt(`${field} members are not in order`);
     previous = name;
-    out[name] = value;
+    out[name] = COMMON_VALUES.get(value) ?? value;
   }
   return out;
 }

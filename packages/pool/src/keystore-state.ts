@@ -35,6 +35,7 @@ import {
 } from "./backup-job-state.js";
 import {
   type GenesisCommand,
+  type MaterialRead,
   type RegisterMemberCommand,
   readGenesisFields,
   readRegisterMemberFields,
@@ -46,7 +47,7 @@ import {
   writeRotationPolicy,
   writeVersion,
 } from "./commands.js";
-import { frameSteps, unframeVersions } from "./frame.js";
+import { frameSteps, unframeVersionsSteps } from "./frame.js";
 import { compareStrings, type PublicJwk } from "./jwk.js";
 import { type KeyAttributes, requireKeyName, requireVersion } from "./key-request.js";
 import { changeSetting, DEFAULT_SETTINGS, isDefaultSettings, type PoolSettings } from "./pool-settings.js";
@@ -194,12 +195,16 @@ function sortedValues<V>(map: Map<string, V>): V[] {
 /** Keys encoded between two pauses of encodeSnapshotSteps (a few ms of work on a loaded machine). */
 export const SNAPSHOT_KEYS_PER_STEP = 500;
 
-export function encodeSnapshot(state: KeyStoreState): Uint8Array {
-  const steps = encodeSnapshotSteps(state);
+/** Runs a stepped encoder or decoder to its end in one go. */
+function allSteps<T>(steps: Generator<void, T, void>): T {
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
   }
+}
+
+export function encodeSnapshot(state: KeyStoreState): Uint8Array {
+  return allSteps(encodeSnapshotSteps(state));
 }
 
 /**
@@ -279,17 +284,30 @@ export function* encodeSnapshotSteps(state: KeyStoreState): Generator<void, Uint
   return yield* frameSteps({ ...SNAPSHOT_FORMAT, version: 6 }, w.finish());
 }
 
-export function decodeSnapshot(data: Uint8Array): KeyStoreState {
-  const { reader: r, version } = unframeVersions(SNAPSHOT_FORMAT, SNAPSHOT_VERSIONS, data);
+/** `material` "view": the state's wrapped key material is views into `data` (readVersion). */
+export function decodeSnapshot(data: Uint8Array, material: MaterialRead = "copy"): KeyStoreState {
+  return allSteps(decodeSnapshotSteps(data, material));
+}
+
+/**
+ * decodeSnapshot in steps (a joiner installing 100,000 keys decodes for seconds): the
+ * generator pauses while it checks the checksum and after every SNAPSHOT_KEYS_PER_STEP
+ * keys, and returns the state decodeSnapshot does.
+ */
+export function* decodeSnapshotSteps(
+  data: Uint8Array,
+  material: MaterialRead = "copy",
+): Generator<void, KeyStoreState, void> {
+  const { reader: r, version } = yield* unframeVersionsSteps(SNAPSHOT_FORMAT, SNAPSHOT_VERSIONS, data);
   try {
-    const state = readState(r);
+    const state = yield* readStateSteps(r, material);
     if (version >= 2) readMembership(r, state, version);
     if (version === 3) state.securityDomain = readRecord(r);
     if (version >= 4) {
       state.securityDomain = r.optional("securityDomain", readRecord);
       state.access = AccessState.decode(r.string("access state", MAX_ACCESS_STATE_BYTES));
     }
-    if (version >= 5) readLifecycle(r, state);
+    if (version >= 5) readLifecycle(r, state, material);
     if (version >= 6)
       for (const raw of r.list("backup jobs", MAX_ITEMS, readBackupJob)) {
         const job = validateBackupJob(raw);
@@ -306,7 +324,7 @@ export function decodeSnapshot(data: Uint8Array): KeyStoreState {
   }
 }
 
-function readState(r: ByteReader): KeyStoreState {
+function* readStateSteps(r: ByteReader, material: MaterialRead): Generator<void, KeyStoreState, void> {
   const state = emptyState();
   state.appliedIndex = r.u64("appliedIndex");
   state.genesis = r.optional(
@@ -320,13 +338,19 @@ function readState(r: ByteReader): KeyStoreState {
     "members",
   );
   for (const m of members) state.members.set(m.memberId, m);
-  const keys = r.list("keys", MAX_ITEMS, readKey);
-  requireAscending(
-    r,
-    keys.map((versions) => versions[0]?.name ?? r.corrupt("a key has no versions")),
-    "keys",
-  );
-  for (const versions of keys) state.keys.set(versions[0]?.name ?? "", versions);
+  // r.list("keys", ...) by hand, to pause between keys.
+  const count = r.u32("keys count");
+  if (count > MAX_ITEMS) r.corrupt(`keys has ${count} items; the limit is ${MAX_ITEMS}`);
+  let previous: string | null = null;
+  for (let i = 0; i < count; i++) {
+    if (i > 0 && i % SNAPSHOT_KEYS_PER_STEP === 0) yield;
+    const versions = readKey(r, material);
+    const name = versions[0]?.name ?? r.corrupt("a key has no versions");
+    if (previous !== null && compareStrings(previous, name) >= 0)
+      r.corrupt("keys are not in canonical order");
+    previous = name;
+    state.keys.set(name, versions);
+  }
   for (const q of r.list("requests", MAX_ITEMS, readRequest)) {
     if (state.requests.has(q.requestId)) r.corrupt(`request ${q.requestId} appears twice`);
     state.requests.set(q.requestId, q);
@@ -334,12 +358,12 @@ function readState(r: ByteReader): KeyStoreState {
   return state;
 }
 
-function readLifecycle(r: ByteReader, state: KeyStoreState): void {
+function readLifecycle(r: ByteReader, state: KeyStoreState, material: MaterialRead): void {
   const deleted = r.list("deleted keys", MAX_ITEMS, (r): DeletedKey => {
     const name = requireKeyName(r.string("deleted key name", MAX_STRING_BYTES));
     const deletedMs = requireTimeMs(r.u64("deletedMs"), "deletedMs");
     const scheduledPurgeMs = requireTimeMs(r.u64("scheduledPurgeMs"), "scheduledPurgeMs");
-    const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name));
+    const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name, material));
     if (versions.length === 0) r.corrupt(`deleted key ${name} has no versions`);
     requireAscendingVersions(r, versions, name);
     return Object.freeze({ name, deletedMs, scheduledPurgeMs, versions: Object.freeze(versions) });
@@ -437,9 +461,9 @@ function readMember(r: ByteReader): SyncedMember {
   };
 }
 
-function readKey(r: ByteReader): KeyVersionRecord[] {
+function readKey(r: ByteReader, material: MaterialRead): KeyVersionRecord[] {
   const name = requireKeyName(r.string("key name", MAX_STRING_BYTES));
-  const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name));
+  const versions = r.list("versions", MAX_ITEMS, (r) => readVersion(r, name, material));
   requireAscendingVersions(r, versions, name);
   return versions;
 }

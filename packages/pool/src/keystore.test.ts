@@ -2,6 +2,7 @@ import { encodeConfChange } from "@hsmpool/raft";
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { KeyOp } from "./algorithms.js";
+import { FRAME_HASH_BYTES_PER_STEP } from "./frame.js";
 import {
   type ApplyOutcome,
   type CreateKeyCommand,
@@ -40,6 +41,15 @@ function createCmd(
 }
 
 let genesis: GenesisCommand;
+
+/** KeyStore.restoreSteps run to its end: the store and how often it paused. */
+function restoredInSteps(bytes: Uint8Array): { store: KeyStore; pauses: number } {
+  const steps = KeyStore.restoreSteps(bytes, { poolId: "pool-1" });
+  let pauses = 0;
+  let step = steps.next();
+  for (; !step.done; step = steps.next()) pauses++;
+  return { store: step.value, pauses };
+}
 
 beforeEach(() => {
   genesis = genesisCommand("pool-1", "n1");
@@ -94,11 +104,18 @@ describe("KeyStore: keys and versions", () => {
 
   it("delete soft-deletes every version (the shell forgets them); re-create is a Conflict until purge", () => {
     const { store, feed, apply } = ownedStore();
-    apply(createCmd("k1", "r1"));
-    apply(createCmd("k1", "r2"));
+    apply(createCmd("k1", "r1", { wrappedMaterial: Uint8Array.of(1, 1) }));
+    apply(createCmd("k1", "r2", { wrappedMaterial: Uint8Array.of(2, 2) }));
     const deleted = store.apply(feed.next({ kind: "deleteKey", requestId: "r3", name: "k1", at: NOW }));
     expect(deleted.outcome).toMatchObject({ kind: "keyDeleted", versions: [1, 2], duplicate: false });
-    expect(deleted.effects).toEqual([{ kind: "forgetKeyVersions", name: "k1", versions: [1, 2] }]);
+    expect(deleted.effects).toEqual([
+      {
+        kind: "forgetKeyVersions",
+        name: "k1",
+        versions: [1, 2],
+        wrappedMaterial: [Uint8Array.of(1, 1), Uint8Array.of(2, 2)],
+      },
+    ]);
     thrown(() => store.get("k1"), "KeyNotFound");
     expect(store.getDeleted("k1")).toMatchObject({
       versions: [1, 2],
@@ -117,9 +134,10 @@ describe("KeyStore: keys and versions", () => {
     });
     expect(store.get("k1").version).toBe(2);
     apply({ kind: "deleteKey", requestId: "r7", name: "k1", at: NOW });
-    expect(apply({ kind: "purgeKey", requestId: "r8", name: "k1", at: NOW })).toMatchObject({
-      kind: "keyPurged",
-    });
+    // The shell forgot the versions at the delete: the purge asks nothing more of it.
+    const purged = store.apply(feed.next({ kind: "purgeKey", requestId: "r8", name: "k1", at: NOW }));
+    expect(purged.outcome).toMatchObject({ kind: "keyPurged" });
+    expect(purged.effects).toEqual([]);
     thrown(() => store.getDeleted("k1"), "KeyNotFound");
     expect(apply(createCmd("k1", "r9"))).toMatchObject({ kind: "keyCreated", version: 1 });
   });
@@ -624,6 +642,19 @@ describe("KeyStore: snapshots", () => {
     expect(restored.snapshot()).toEqual(step.value);
   });
 
+  it("decodes in steps (pauses while checking the checksum and every SNAPSHOT_KEYS_PER_STEP keys) to the store restore() gives", () => {
+    const { store, apply } = ownedStore();
+    const keys = SNAPSHOT_KEYS_PER_STEP * 2 + 1;
+    for (let i = 0; i < keys; i++) expect(apply(createCmd(`k${i}`, `r${i}`)).kind).toBe("keyCreated");
+    const bytes = store.snapshot();
+    const { store: restored, pauses } = restoredInSteps(bytes);
+    // Checksum of the body (all but its 8 checksum bytes), then two pauses between the 1,001 keys.
+    expect(pauses).toBe(Math.ceil((bytes.length - 8) / FRAME_HASH_BYTES_PER_STEP) - 1 + 2);
+    expect(restored.snapshot()).toEqual(bytes);
+    expect(restored.list()).toEqual(store.list());
+    expect(restored.wrappedMaterialOf("k1000", 1)).toEqual(store.wrappedMaterialOf("k1000", 1));
+  });
+
   it("rejects a snapshot with any flipped byte or truncation (IntegrityError)", () => {
     const bytes = busyStore().store.snapshot();
     fc.assert(
@@ -631,6 +662,7 @@ describe("KeyStore: snapshots", () => {
         const corrupt = Uint8Array.from(bytes);
         corrupt[at % bytes.length] = (corrupt[at % bytes.length] ?? 0) ^ mask;
         thrown(() => KeyStore.restore(corrupt), "IntegrityError");
+        thrown(() => restoredInSteps(corrupt), "IntegrityError");
         thrown(() => KeyStore.restore(bytes.subarray(0, at % bytes.length)), "IntegrityError");
       }),
       { numRuns: 200 },
@@ -718,6 +750,13 @@ describe("KeyStore: snapshots", () => {
         );
         expect(replica.store.snapshot()).toEqual(store.snapshot());
         expect(KeyStore.restore(store.snapshot()).snapshot()).toEqual(store.snapshot());
+        // Restored in steps: the same state (bytes, keys, versions with their material, deleted keys).
+        const inSteps = restoredInSteps(store.snapshot()).store;
+        expect(inSteps.snapshot()).toEqual(store.snapshot());
+        expect(inSteps.list()).toEqual(store.list());
+        for (const k of store.list())
+          expect(inSteps.versionRecords(k.name)).toEqual(store.versionRecords(k.name));
+        expect(inSteps.listDeleted()).toEqual(store.listDeleted());
       }),
       { numRuns: 100 },
     );

@@ -57,6 +57,7 @@ import {
   type DedupedKind,
   type DeletedKey,
   decodeSnapshot,
+  decodeSnapshotSteps,
   emptyState,
   encodeSnapshot,
   encodeSnapshotSteps,
@@ -140,11 +141,13 @@ export type ApplyOutcome =
 
 /**
  * Work for the node shell. Importing may be lazy (on first use), but the shell must
- * drop a version's partition handle on forgetKeyVersions.
+ * drop a version's partition handle on forgetKeyVersions (a delete, or a restore that
+ * replaces live versions; a purge forgets nothing more).
  */
 export type KeyStoreEffect =
   | { kind: "importKeyVersion"; name: string; version: number; wrappedMaterial: Uint8Array }
-  | { kind: "forgetKeyVersions"; name: string; versions: number[] };
+  /** `wrappedMaterial[i]` is the blob of `versions[i]` (the shell reads the HSM key id from its header). */
+  | { kind: "forgetKeyVersions"; name: string; versions: number[]; wrappedMaterial: Uint8Array[] };
 
 export interface ApplyResult {
   index: number;
@@ -225,9 +228,17 @@ export class KeyStore {
     this.state = state ?? emptyState();
   }
 
-  /** A store restored from snapshot bytes (IntegrityError if they are corrupt). */
+  /**
+   * A store restored from snapshot bytes (IntegrityError if they are corrupt). The store
+   * keeps views into `snapshot` (its wrapped key material): the bytes must not change.
+   */
   static restore(snapshot: Uint8Array, options: KeyStoreOptions = {}): KeyStore {
-    return new KeyStore(options, decodeSnapshot(snapshot));
+    return new KeyStore(options, decodeSnapshot(snapshot, "view"));
+  }
+
+  /** restore() in steps (keystore-state.ts decodeSnapshotSteps): a caller's loop may run between two. */
+  static *restoreSteps(snapshot: Uint8Array, options: KeyStoreOptions = {}): Generator<void, KeyStore, void> {
+    return new KeyStore(options, yield* decodeSnapshotSteps(snapshot, "view"));
   }
 
   /** Deterministic snapshot bytes: equal states give equal bytes. */
@@ -420,6 +431,7 @@ export class KeyStore {
       kind: "forgetKeyVersions",
       name: v.name,
       versions: [v.version],
+      wrappedMaterial: [v.wrappedMaterial],
     }));
     for (const v of changes.restored)
       effects.push({
@@ -576,7 +588,14 @@ export class KeyStore {
         versions: numbers,
         duplicate: false,
       },
-      effects: [{ kind: "forgetKeyVersions", name: c.name, versions: numbers }],
+      effects: [
+        {
+          kind: "forgetKeyVersions",
+          name: c.name,
+          versions: numbers,
+          wrappedMaterial: versions.map((v) => v.wrappedMaterial),
+        },
+      ],
     };
   }
 
@@ -720,10 +739,8 @@ export class KeyStore {
     this.state.policies.delete(c.name);
     const numbers = deleted.versions.map((v) => v.version);
     this.remember("purgeKey", c.requestId, c.name, numbers);
-    return {
-      outcome: make(numbers, false),
-      effects: [{ kind: "forgetKeyVersions", name: c.name, versions: numbers }],
-    };
+    // No effect: the shell forgot these versions when the key was deleted.
+    return { outcome: make(numbers, false), effects: [] };
   }
 
   private requirePurgeAllowed(

@@ -54,12 +54,18 @@ export function requireTimeMs(value: unknown, field: string): number {
   return value;
 }
 
+/** 1..maxBytes bytes, copied (the caller's buffer may change later). */
 export function requireBytes(value: unknown, field: string, maxBytes: number): Uint8Array {
+  return Uint8Array.from(requireBytesInPlace(value, field, maxBytes));
+}
+
+/** requireBytes without the copy, for bytes a decoder just read (already its own). */
+export function requireBytesInPlace(value: unknown, field: string, maxBytes: number): Uint8Array {
   if (!(value instanceof Uint8Array)) bad(field, `${field} must be bytes (Uint8Array)`);
   if (value.length === 0 || value.length > maxBytes) {
     bad(field, `${field} must be 1..${maxBytes} bytes; got ${value.length}`);
   }
-  return Uint8Array.from(value);
+  return value;
 }
 
 export function requireBoolean(value: unknown, field: string): boolean {

@@ -30,35 +30,38 @@ export function keyIdOfWrappedBlob(blob: Uint8Array): string {
 
 const slot = (name: string, version: number): string => `${name}/${version}`;
 
+/**
+ * Holds no entry per key of the store: a key id is read from the version's blob when a
+ * version is used or forgotten (a joiner restoring 100,000 keys builds nothing here), and
+ * cached for versions this node uses.
+ */
 export class KeyIndex {
+  /** Key ids of versions this node used (the id is also in each version's blob). */
   private readonly ids = new Map<string, string>();
   private readonly imported = new Set<string>();
 
-  /** Rebuilds the index from a store (after a snapshot restore or at start). */
-  rebuild(store: KeyStore): void {
+  /** Forgets what it knew: after a snapshot restore, or at start (the partition may hold keys from before). */
+  reset(): void {
     this.ids.clear();
     this.imported.clear();
-    for (const latest of store.list()) {
-      for (const v of store.listVersions(latest.name)) {
-        this.ids.set(slot(v.name, v.version), keyIdOfWrappedBlob(store.wrappedMaterialOf(v.name, v.version)));
-      }
-    }
   }
 
   /** Applies a key-store effect; returns the HSM key ids that must leave the partition. */
   onEffect(effect: KeyStoreEffect): string[] {
     if (effect.kind === "importKeyVersion") {
-      this.ids.set(slot(effect.name, effect.version), keyIdOfWrappedBlob(effect.wrappedMaterial));
+      // Imported on first use; a version of that name and number before it was forgotten.
+      this.ids.delete(slot(effect.name, effect.version));
       return [];
     }
-    const doomed: string[] = [];
-    for (const version of effect.versions) {
-      const id = this.ids.get(slot(effect.name, version));
-      if (id) doomed.push(id);
+    const doomed = effect.versions.map((version, i) => {
+      const blob = effect.wrappedMaterial[i];
+      const id = this.ids.get(slot(effect.name, version)) ?? (blob ? keyIdOfWrappedBlob(blob) : null);
       this.ids.delete(slot(effect.name, version));
-    }
-    for (const id of doomed) this.imported.delete(id);
-    return doomed;
+      return id;
+    });
+    const ids = doomed.filter((id): id is string => id !== null);
+    for (const id of ids) this.imported.delete(id);
+    return ids;
   }
 
   /** Records that this partition holds the key already (e.g. the primary generated it). */
@@ -74,12 +77,18 @@ export class KeyIndex {
     name: string,
     version: number,
   ): Promise<string> {
-    const id = this.ids.get(slot(name, version));
-    if (id && this.imported.has(id)) return id;
-    const handle = await session.importWrapped(store.wrappedMaterialOf(name, version), dekKeyId);
-    this.ids.set(slot(name, version), handle.id);
-    this.imported.add(handle.id);
-    return handle.id;
+    const cached = this.ids.get(slot(name, version));
+    if (cached && this.imported.has(cached)) return cached;
+    const blob = store.wrappedMaterialOf(name, version);
+    const id = cached ?? keyIdOfWrappedBlob(blob);
+    if (!this.imported.has(id)) {
+      const handle = await session.importWrapped(blob, dekKeyId);
+      this.imported.add(handle.id);
+      this.ids.set(slot(name, version), handle.id);
+      return handle.id;
+    }
+    this.ids.set(slot(name, version), id);
+    return id;
   }
 }
 

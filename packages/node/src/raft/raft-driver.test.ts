@@ -5,7 +5,7 @@
  * write finished.
  */
 import type { Enclave } from "@hsmpool/platform";
-import { type Entry, type Message, RawNode } from "@hsmpool/raft";
+import { type Entry, type Message, RawNode, type Snapshot } from "@hsmpool/raft";
 import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -64,12 +64,17 @@ function* oneStep(bytes: Uint8Array): Generator<void, Uint8Array, void> {
 /** Delivers (or holds back) one message between members; the default delivers it in a microtask. */
 type Network = (m: Message, deliver: () => void) => void;
 
+/** Installing a snapshot in one step, doing nothing with it. */
+function* installNothing(): Generator<void, void, void> {}
+
 async function cluster(
   clock: Clock = systemClock,
   snapshotting: Snapshotting = { everyEntries: 1000, data: () => oneStep(new Uint8Array()) },
   network: Network = (_m, deliver) => queueMicrotask(deliver),
   /** A member's transport hook: resolves once what it sent so far has left. */
   flushed?: (id: string) => Promise<void> | undefined,
+  /** A member's onSnapshot hook (default: installNothing). */
+  install?: (id: string, snapshot: Snapshot) => Iterator<void, void, void>,
 ): Promise<Map<string, Member>> {
   const members = new Map<string, Member>();
   for (const id of IDS) {
@@ -127,7 +132,7 @@ async function cluster(
           for (const m of messages) network(m, () => members.get(m.to)?.driver.step(m));
         },
         ...(flushed ? { flushed: () => flushed(id) } : {}),
-        onSnapshot: () => {},
+        onSnapshot: (snapshot) => install?.(id, snapshot) ?? installNothing(),
         onCommitted: (e) => member.applied.push(e),
         onConfChange: () => {},
         onSoftState: () => {},
@@ -424,6 +429,67 @@ describe("raft driver: a snapshot encoded in steps", () => {
       expect(appliedWhileEncoding).toBe(0);
       // The proposal made during the encode is applied once the snapshot is taken.
       await until("the proposal made meanwhile", () => (n1?.applied.length ?? 0) >= before + 2);
+    } finally {
+      for (const m of members.values()) await m.driver.stop();
+    }
+  });
+});
+
+describe("raft driver: a snapshot installed in steps", () => {
+  it("lets the event loop run between steps, applies nothing meanwhile, then applies what came after", async () => {
+    const cut = new Set<string>();
+    let n3: Member | undefined;
+    const installs: { index: number; timerFired: boolean; appliedMeanwhile: number }[] = [];
+    let proposeDuringInstall = () => {};
+    function* slowInstall(snapshot: Snapshot): Generator<void, void, void> {
+      const applied = n3?.applied.length ?? 0;
+      let installing = true;
+      const record = { index: snapshot.meta.index, timerFired: false, appliedMeanwhile: -1 };
+      // A timer and a new entry on the leader arrive while the snapshot is being installed.
+      setTimeout(() => {
+        record.timerFired = installing;
+      }, 0);
+      proposeDuringInstall();
+      for (let i = 0; i < 20; i++) yield;
+      installing = false;
+      record.appliedMeanwhile = (n3?.applied.length ?? 0) - applied;
+      installs.push(record);
+    }
+    const members = await cluster(
+      systemClock,
+      { everyEntries: 2, data: () => oneStep(new Uint8Array(64)) },
+      (m, deliver) => {
+        if (!cut.has(m.to)) queueMicrotask(deliver);
+      },
+      undefined,
+      (id, snapshot) => (id === "n3" ? slowInstall(snapshot) : installNothing()),
+    );
+    const n1 = members.get("n1")!;
+    n3 = members.get("n3")!;
+    n1.driver.start();
+    try {
+      await until("leader", () => n1.driver.status().role === "leader");
+      await until("the leader's first entry on n3", () => (n3?.applied.length ?? 0) > 0);
+      cut.add("n3");
+      const appliedBeforeCut = n3.applied.length;
+      // n1 and n2 commit without n3, and n1 compacts its log past what n3 has.
+      for (let i = 0; i < 6; i++) {
+        const before = n1.applied.length;
+        n1.driver.propose(new Uint8Array(10).fill(i + 1));
+        await until("entry applied", () => n1.applied.length > before);
+      }
+      await until("a compaction", () => n1.snapshots.length > 0);
+      proposeDuringInstall = () => n1.driver.propose(new Uint8Array(10).fill(99));
+      cut.delete("n3");
+      await until("n3's install", () => installs.length > 0);
+      const [install] = installs;
+      expect(install?.timerFired).toBe(true);
+      expect(install?.appliedMeanwhile).toBe(0);
+      // Past the snapshot, n3 applies the entry proposed during its install (after it, not before).
+      await until("the entry proposed meanwhile, on n3", () =>
+        (n3?.applied ?? []).some((e) => e.data.length === 10 && e.data[0] === 99),
+      );
+      expect(n3.applied.slice(appliedBeforeCut).every((e) => e.index > (install?.index ?? 0))).toBe(true);
     } finally {
       for (const m of members.values()) await m.driver.stop();
     }

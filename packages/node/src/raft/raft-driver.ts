@@ -57,8 +57,13 @@ export interface RaftDriverHooks {
   send(messages: Message[]): void;
   /** Resolves once the messages sent so far have left (undefined: they leave at once). */
   flushed?(): Promise<void> | undefined;
-  /** A snapshot was installed (from the leader): the application replaces its state. */
-  onSnapshot(snapshot: Snapshot): void;
+  /**
+   * A snapshot from the leader is durable: the application replaces its state with it,
+   * in steps (decoding 100,000 keys takes seconds). The driver lets its event loop run
+   * after each step and applies nothing meanwhile; the state must be replaced in the last
+   * step (until then queries see the state before the snapshot).
+   */
+  onSnapshot(snapshot: Snapshot): Iterator<void, void, void>;
   /** One committed entry, in log order, exactly once per process lifetime. */
   onCommitted(entry: Entry): void;
   /** Membership changed (a confChange entry applied). */
@@ -374,15 +379,19 @@ export class RaftDriver {
       }
       // Having sent, a leader writes in the background: its loop takes the acknowledgements meanwhile.
       await this.opts.store.persist(rd, { background: sendFirst });
-      if (!sendFirst && this.acknowledgesBeforeApplying(rd)) {
+      const acknowledgeFirst = !sendFirst && this.acknowledgesBeforeApplying(rd);
+      this.announce(rd, !sendFirst);
+      if (acknowledgeFirst) {
         // A follower's answers leave before it applies what this Ready committed (with
         // lazyCommitBroadcast every append carries the commit of the entry before it): the
         // leader waits for the answer, not for this member's apply.
-        this.announce(rd, true);
         const flushed = this.opts.hooks.flushed?.();
         if (flushed) await flushed;
-        this.applyReady(rd);
-      } else this.afterPersist(rd, !sendFirst);
+      }
+      // A snapshot is installed in steps, a turn of the loop between two (none for one step).
+      const install = rd.snapshot ? this.opts.hooks.onSnapshot(rd.snapshot) : null;
+      for (let step = install?.next(); step && !step.done; step = install?.next()) await this.loopTurn();
+      this.applyReady(rd);
     } catch (e) {
       this.failed(e);
       return;
@@ -410,11 +419,13 @@ export class RaftDriver {
     if (rd.softState?.leader) this.reaskReadIndex();
   }
 
-  /** Installs a snapshot, applies committed entries, serves reads. */
+  /**
+   * Takes in an installed snapshot (writeReady installs it: a Ready with a snapshot always
+   * has something to write), applies committed entries, serves reads.
+   */
   private applyReady(rd: Ready): void {
     const { hooks } = this.opts;
     if (rd.snapshot) {
-      hooks.onSnapshot(rd.snapshot);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.snapshotBytes = rd.snapshot.data.length;
@@ -495,8 +506,13 @@ export class RaftDriver {
     for (;;) {
       const step = steps.next();
       if (step.done) return step.value;
-      await new Promise<void>((resolve) => this.opts.clock.setTimeout(resolve, 0));
+      await this.loopTurn();
     }
+  }
+
+  /** Resolves after a turn of the event loop (timers, I/O and peers' messages run meanwhile). */
+  private loopTurn(): Promise<void> {
+    return new Promise<void>((resolve) => this.opts.clock.setTimeout(resolve, 0));
   }
 
   /** Stops ticking and waits for the Ready being handled to reach the disk. */
