@@ -71,8 +71,6 @@ async function cluster(
   clock: Clock = systemClock,
   snapshotting: Snapshotting = { everyEntries: 1000, data: () => oneStep(new Uint8Array()) },
   network: Network = (_m, deliver) => queueMicrotask(deliver),
-  /** A member's transport hook: resolves once what it sent so far has left. */
-  flushed?: (id: string) => Promise<void> | undefined,
   /** A member's onSnapshot hook (default: installNothing). */
   install?: (id: string, snapshot: Snapshot) => Iterator<void, void, void>,
 ): Promise<Map<string, Member>> {
@@ -131,7 +129,6 @@ async function cluster(
           member.sent.push(...messages);
           for (const m of messages) network(m, () => members.get(m.to)?.driver.step(m));
         },
-        ...(flushed ? { flushed: () => flushed(id) } : {}),
         onSnapshot: (snapshot) => install?.(id, snapshot) ?? installNothing(),
         onCommitted: (e) => member.applied.push(e),
         onConfChange: () => {},
@@ -196,46 +193,6 @@ describe("raft driver: persist and send order", () => {
       // The leader, having sent, synced in the background; the follower, whose answer promises its disk, on the loop.
       expect([...new Set(n1.writes.slice(writesBefore.n1))]).toEqual([true]);
       expect([...new Set(n2.writes.slice(writesBefore.n2))]).toEqual([false]);
-    } finally {
-      for (const m of members.values()) {
-        m.gate.open();
-        await m.driver.stop();
-      }
-    }
-  });
-});
-
-describe("raft driver: a leader's appends leave before its own write", () => {
-  it("starts sealing and writing its copy only once the transport says the appends have left", async () => {
-    let flushing: { resolve: () => void } | null = null;
-    let holdFlush = false;
-    const members = await cluster(systemClock, undefined, undefined, (id) =>
-      id === "n1" && holdFlush
-        ? new Promise<void>((resolve) => {
-            flushing = { resolve };
-          })
-        : undefined,
-    );
-    const n1 = members.get("n1")!;
-    n1.driver.start(); // only n1 ticks, so only n1 campaigns
-    try {
-      await until("leader", () => n1.driver.status().role === "leader");
-      await until("leader's first entry applied", () => n1.applied.length > 0);
-      n1.gate.closed = true; // a write that starts is seen waiting at the gate
-      holdFlush = true;
-      const sentBefore = n1.sent.length;
-      n1.driver.propose(new TextEncoder().encode("x"));
-      await until("appends handed to the transport", () =>
-        n1.sent.slice(sentBefore).some((m) => m.type === "MsgApp" && (m.entries?.length ?? 0) > 0),
-      );
-      await tick();
-      expect(flushing).not.toBeNull();
-      expect(n1.gate.blocked).toBe(0); // not writing while its appends wait to leave
-      holdFlush = false;
-      (flushing as { resolve: () => void } | null)?.resolve();
-      await until("n1 writing once they left", () => n1.gate.blocked > 0);
-      n1.gate.open();
-      await until("apply on the leader", () => n1.applied.some(isData));
     } finally {
       for (const m of members.values()) {
         m.gate.open();
@@ -461,7 +418,6 @@ describe("raft driver: a snapshot installed in steps", () => {
       (m, deliver) => {
         if (!cut.has(m.to)) queueMicrotask(deliver);
       },
-      undefined,
       (id, snapshot) => (id === "n3" ? slowInstall(snapshot) : installNothing()),
     );
     const n1 = members.get("n1")!;

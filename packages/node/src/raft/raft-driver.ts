@@ -15,8 +15,7 @@
  *
  * The exception: a leader whose term and vote are already durable sends its messages
  * (appends, heartbeats) while it writes its own entries, as etcd's leader does (Raft
- * thesis 10.2.1), so the followers' fsyncs overlap its own: it lets them leave (hooks.flushed)
- * before it seals and appends its own record, and writes in the background
+ * thesis 10.2.1), so the followers' fsyncs overlap its own, and writes in the background
  * (seams/storage.ts), so its loop takes their acknowledgements meanwhile. Safe: those messages claim
  * nothing about the leader's disk (no vote, no acknowledgement), and an entry is
  * applied, and so acknowledged to a client, only from a later Ready, handled after this
@@ -370,13 +369,7 @@ export class RaftDriver {
       // The broken variant sends first whatever the role: a crash before the fsync loses what a peer was told.
       const sendFirst =
         rd.messages.length > 0 && (this.sendBeforePersist || this.mayLeaderSendBeforePersist(rd));
-      if (sendFirst) {
-        this.send(rd.messages);
-        // The appends leave before this member seals and writes its own copy: HTTP/2 writes a
-        // turn's frames from an immediate, which would otherwise wait for that work.
-        const flushed = this.opts.hooks.flushed?.();
-        if (flushed) await flushed;
-      }
+      if (sendFirst) this.send(rd.messages);
       // Having sent, a leader writes in the background: its loop takes the acknowledgements meanwhile.
       await this.opts.store.persist(rd, { background: sendFirst });
       const acknowledgeFirst = !sendFirst && this.acknowledgesBeforeApplying(rd);
