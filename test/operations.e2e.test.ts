@@ -477,6 +477,8 @@ async function withDashboardPage(body: (page: Page) => Promise<void>): Promise<v
     try {
       await mkdir(ARTIFACTS, { recursive: true });
       const page = context.pages()[0] ?? (await context.newPage());
+      // Every click/read waits for its element up to this long (Playwright's 30 s default is short for chromium at load 20).
+      page.setDefaultTimeout(60_000);
       await page.goto(dashboard.url, { timeout: 60_000 });
       await body(page);
     } finally {
