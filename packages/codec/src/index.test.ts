@@ -118,6 +118,12 @@ describe("primitives have fixed bytes", () => {
     expect(first.length).toBe(300_000);
     expect(first[299_999]).toBe(299_999 & 0xff);
     expect(w.length).toBe(300_001);
+    // Filled exactly: finish() hands over the buffer itself, and a later write does not touch it.
+    const exact = new ByteWriter(3).u16(0x0102).u8(3);
+    const whole = exact.finish();
+    exact.u8(4);
+    expect(whole).toEqual(Uint8Array.of(1, 2, 3));
+    expect(exact.finish()).toEqual(Uint8Array.of(1, 2, 3, 4));
   });
 
   it("helpers: hex, strict hex, equality, concatenation", () => {

@@ -224,9 +224,13 @@ export class ByteWriter {
     return this;
   }
 
-  /** A copy of the bytes written: the writer may keep going, the result never changes. */
+  /**
+   * The bytes written: the writer may keep going, the result never changes. A writer
+   * filled exactly to its capacity hands over its buffer without a copy (its next write
+   * grows into a new one): size it exactly for a large value (a snapshot file).
+   */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.at);
+    return this.at === this.buf.length ? this.buf : this.buf.slice(0, this.at);
   }
 
   private putU32(i: number, n: number): void {

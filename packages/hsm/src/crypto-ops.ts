@@ -239,7 +239,9 @@ export function encryptData(
       authTagLength: GCM_TAG_BYTES,
     });
     if (aad) cipher.setAAD(aad);
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    const head = cipher.update(plaintext);
+    const tail = cipher.final(); // empty for GCM: no copy of the whole ciphertext to append it
+    const ciphertext = tail.length === 0 ? head : Buffer.concat([head, tail]);
     const result: EncryptResult = { ciphertext, iv, tag: cipher.getAuthTag() };
     return aad ? { ...result, aad: Uint8Array.from(aad) } : result;
   }

@@ -80,10 +80,11 @@ function readIds(r: ByteReader, field: string): string[] {
 }
 
 export function encodeSnapshot(s: Snapshot): Uint8Array {
-  const w = new ByteWriter().u8(VERSION).u64(s.meta.index).u64(s.meta.term);
-  writeIds(w, s.meta.conf.voters);
-  writeIds(w, s.meta.conf.learners);
-  return w.bytes(s.data).finish();
+  const head = new ByteWriter().u8(VERSION).u64(s.meta.index).u64(s.meta.term);
+  writeIds(head, s.meta.conf.voters);
+  writeIds(head, s.meta.conf.learners);
+  // Sized exactly: one allocation for tens of MB of data, and no copy on finish().
+  return new ByteWriter(head.length + 4 + s.data.length).raw(head.finish()).bytes(s.data).finish();
 }
 
 export function decodeSnapshot(data: Uint8Array): Snapshot {

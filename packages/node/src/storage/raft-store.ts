@@ -267,9 +267,6 @@ async function writeSnapshotFile(
   sealers: Sealers,
   snap: Snapshot,
 ): Promise<void> {
-  const sealed = await sealers.seal(encodeSnapshot(snap), SNAPSHOT_AAD);
-  await files.writeAtomic(
-    path,
-    new ByteWriter().raw(SNAPSHOT_MAGIC).u8(SNAPSHOT_VERSION).raw(sealed).finish(),
-  );
+  const header = Uint8Array.of(...SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
+  await files.writeAtomic(path, await sealers.seal(encodeSnapshot(snap), SNAPSHOT_AAD, header));
 }

@@ -21,14 +21,22 @@ export const SEALER_POOL = 2;
 
 export interface PayloadSealer {
   readonly tag: number;
-  seal(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
+  /** The sealed body, after `prefix` when given (one buffer: a snapshot's tens of MB are not copied once more). */
+  seal(plaintext: Uint8Array, aad: Uint8Array, prefix?: Uint8Array): Promise<Uint8Array>;
   open(body: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
 }
 
 export function cpuSealer(enclave: Enclave): PayloadSealer {
   return {
     tag: SEALER_CPU,
-    seal: async (plaintext, aad) => enclave.seal(plaintext, { policy: "mrsigner", aad }),
+    seal: async (plaintext, aad, prefix) => {
+      const body = await enclave.seal(plaintext, { policy: "mrsigner", aad });
+      if (!prefix) return body;
+      const out = new Uint8Array(prefix.length + body.length);
+      out.set(prefix);
+      out.set(body, prefix.length);
+      return out;
+    },
     open: async (body, aad) => enclave.unseal(body, { aad }),
   };
 }
@@ -49,20 +57,23 @@ export interface AesGcmDevice {
   ): Promise<Uint8Array>;
 }
 
+const NO_PREFIX = new Uint8Array(0);
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 export function poolKeySealer(device: AesGcmDevice, poolKeyId: string): PayloadSealer {
   return {
     tag: SEALER_POOL,
-    async seal(plaintext, aad) {
+    async seal(plaintext, aad, prefix = NO_PREFIX) {
       const r = await device.encrypt(poolKeyId, "A256GCM", plaintext, { aad });
       if (r.iv?.length !== IV_BYTES || r.tag?.length !== TAG_BYTES)
         fail("Internal", "HSM returned no GCM iv/tag");
-      const out = new Uint8Array(IV_BYTES + TAG_BYTES + r.ciphertext.length);
-      out.set(r.iv, 0);
-      out.set(r.tag, IV_BYTES);
-      out.set(r.ciphertext, IV_BYTES + TAG_BYTES);
+      const at = prefix.length;
+      const out = new Uint8Array(at + IV_BYTES + TAG_BYTES + r.ciphertext.length);
+      out.set(prefix);
+      out.set(r.iv, at);
+      out.set(r.tag, at + IV_BYTES);
+      out.set(r.ciphertext, at + IV_BYTES + TAG_BYTES);
       return out;
     },
     async open(body, aad) {
@@ -102,13 +113,13 @@ export class Sealers {
     return this.pool ?? this.cpu;
   }
 
-  async seal(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  /** The sealer's tag and sealed body, after `prefix` (a file's header: one buffer, not a copy more). */
+  async seal(plaintext: Uint8Array, aad: Uint8Array, prefix: Uint8Array = NO_PREFIX): Promise<Uint8Array> {
     const sealer = this.current();
-    const body = await sealer.seal(plaintext, aad);
-    const out = new Uint8Array(1 + body.length);
-    out[0] = sealer.tag;
-    out.set(body, 1);
-    return out;
+    const header = new Uint8Array(prefix.length + 1);
+    header.set(prefix);
+    header[prefix.length] = sealer.tag;
+    return sealer.seal(plaintext, aad, header);
   }
 
   async open(payload: Uint8Array, aad: Uint8Array, what: string): Promise<Uint8Array> {
