@@ -17,6 +17,18 @@ const policyArb: fc.Arbitrary<RetryPolicy> = fc.record({
   multiplier: fc.double({ min: 1, max: 4, noNaN: true }),
   totalTimeoutMs: fc.integer({ min: 0, max: 30_000 }),
 });
+/** The retry input for a NotLeader answer without a hint, at `attempt`, with jitter fixed at `r`. */
+function notLeaderAnswer(attempt: number, r: number) {
+  return {
+    attempt,
+    elapsedMs: 0,
+    code: "NotLeader" as const,
+    redirect: false,
+    previousWasRedirect: false,
+    policy: DEFAULT_RETRY_POLICY,
+    random: () => r,
+  };
+}
 const codeArb = fc.constantFrom(...(Object.keys(ErrorCodes) as ErrorCode[]));
 
 /** Replays a whole sequence of failures with a virtual clock: how many attempts, how much time. */
@@ -124,15 +136,7 @@ describe("retry policy", () => {
         fc.integer({ min: 1, max: 39 }),
         fc.double({ min: 0, max: 0.999, noNaN: true }),
         (attempt, r) => {
-          const input = {
-            attempt,
-            elapsedMs: 0,
-            code: "NotLeader" as const,
-            redirect: false,
-            previousWasRedirect: false,
-            policy: DEFAULT_RETRY_POLICY,
-            random: () => r,
-          };
+          const input = notLeaderAnswer(attempt, r);
           const leaderless = decideRetry({ ...input, leaderless: true });
           const other = decideRetry(input);
           if (!leaderless.retry || !other.retry) throw new Error("expected retries");
@@ -149,16 +153,7 @@ describe("retry policy", () => {
         fc.integer({ min: 1, max: 39 }),
         fc.double({ min: 0, max: 0.999, noNaN: true }),
         (attempt, r) => {
-          const input = {
-            attempt,
-            elapsedMs: 0,
-            code: "NotLeader" as const,
-            redirect: false,
-            previousWasRedirect: false,
-            leaderless: true,
-            policy: DEFAULT_RETRY_POLICY,
-            random: () => r,
-          };
+          const input = { ...notLeaderAnswer(attempt, r), leaderless: true };
           const delays = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => {
             const d = decideRetry({ ...input, suspectNamed: n });
             if (!d.retry) throw new Error("expected a retry");
