@@ -7,7 +7,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { fail, isHsmPoolError } from "@hsmpool/errors";
 import type { PoolStatus } from "@hsmpool/wire";
-import { hfcProto, toServiceError } from "@hsmpool/wire";
+import { bindLoopback, hfcProto, toServiceError } from "@hsmpool/wire";
 
 export interface ControlHandlers {
   issueNodeCert(nodeId: string, csrDer: Uint8Array): Promise<{ certDer: Uint8Array; caCertDer: Uint8Array }>;
@@ -92,11 +92,7 @@ export async function startControlServer(
       return {};
     }),
   });
-  const boundPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    );
-  });
+  const boundPort = await bindLoopback(server, grpc.ServerCredentials.createInsecure(), opts.port);
   return {
     address: `127.0.0.1:${boundPort}`,
     close: () =>

@@ -13,6 +13,7 @@ import {
   serveCryptoSession,
 } from "./crypto-session.js";
 import { fromServiceError } from "./grpc-errors.js";
+import { bindLoopback } from "./loopback-server.js";
 import { poolProto } from "./proto.js";
 
 const cleanup: (() => void)[] = [];
@@ -34,11 +35,7 @@ async function start(
       served.push(serveCryptoSession(call, serve, { onClosed: () => closed.push(index) }));
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
+  const port = await bindLoopback(server);
   const client = new (poolProto().KeyVault.ctor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   cleanup.push(() => {
     client.close();

@@ -27,6 +27,7 @@ export {
   toServiceError,
 } from "./grpc-errors.js";
 export { type HttpsAnswer, type HttpsCallOptions, httpsCall, jsonOf } from "./https-call.js";
+export { bindLoopback } from "./loopback-server.js";
 export { NODE_PACKAGE_DIR, nodeRuntimeClosure, PROTO_DIR } from "./node-runtime.js";
 export {
   DATA_PLANE_CHANNEL_OPTIONS,

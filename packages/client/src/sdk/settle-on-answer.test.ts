@@ -5,6 +5,7 @@
  * an answer the client cannot decode is an error, not a success; streams are untouched.
  */
 import * as grpc from "@grpc/grpc-js";
+import { bindLoopback } from "@hsmpool/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { settleOnAnswer } from "./settle-on-answer.js";
 
@@ -71,11 +72,7 @@ describe("settleOnAnswer", () => {
         call.end();
       },
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
-        e ? reject(e) : resolve(p),
-      ),
-    );
+    const port = await bindLoopback(server);
     const Ctor = grpc.makeGenericClientConstructor(service, "T");
     client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
       interceptors: [settleOnAnswer],

@@ -5,7 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { HsmPoolError } from "@hsmpool/errors";
-import { CryptoSessionClient, fromServiceError, poolProto } from "@hsmpool/wire";
+import { bindLoopback, CryptoSessionClient, fromServiceError, poolProto } from "@hsmpool/wire";
 import { afterEach, expect, it } from "vitest";
 import { NodeMetrics } from "../metrics/node-metrics.js";
 import { type CallWithMetadata, DataPlaneAccess } from "./access.js";
@@ -54,11 +54,7 @@ it("counts each message in flight while served, meters and audits it as its meth
   });
   const server = new grpc.Server({ interceptors: [calls.interceptor] });
   server.addService(poolProto().KeyVault.service, { CryptoSession: sessions.handler });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
+  const port = await bindLoopback(server);
   const client = new (poolProto().KeyVault.ctor)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   cleanup.push(() => {
     client.close();

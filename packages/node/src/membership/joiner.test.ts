@@ -8,6 +8,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { AttestedChannel } from "@hsmpool/attested-tls";
 import { HsmPoolError } from "@hsmpool/errors";
+import { bindLoopback } from "@hsmpool/wire";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { clusterProto, type JoinRequestWire, type JoinResponseWire } from "../cluster/cluster-proto.js";
@@ -37,11 +38,7 @@ async function fakeMember(answer: Answer): Promise<{ address: string; calls: Joi
       else cb(a as grpc.ServiceError);
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
-      e ? reject(e) : resolve(p),
-    ),
-  );
+  const port = await bindLoopback(server);
   servers.push(server);
   return { address: `127.0.0.1:${port}`, calls };
 }

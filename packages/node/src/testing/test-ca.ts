@@ -7,7 +7,7 @@
 import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { hfcProto } from "@hsmpool/wire";
+import { bindLoopback, hfcProto } from "@hsmpool/wire";
 import * as x509 from "@peculiar/x509";
 
 const provider = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
@@ -137,11 +137,7 @@ export class TestCa {
       IssueClientCert: unimplemented,
       Shutdown: unimplemented,
     });
-    const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
+    const bound = await bindLoopback(server, grpc.ServerCredentials.createInsecure(), port);
     return {
       address: `127.0.0.1:${bound}`,
       stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
