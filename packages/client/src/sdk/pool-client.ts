@@ -738,7 +738,8 @@ export class PoolClient {
   }
 
   private isSuspect(address: string): boolean {
-    return (this.suspects.get(address)?.untilMs ?? 0) > this.nowMs();
+    const s = this.suspects.get(address);
+    return s !== undefined && this.nowMs() < s.sinceMs + 2 * s.deadlineMs;
   }
 
   /**
@@ -855,15 +856,7 @@ export class PoolClient {
         const failure = fromServiceError(e, `${method} at ${address}`);
         if (failure.error.code === "Timeout") {
           timeouts.set(address, (timeouts.get(address) ?? 0) + 1);
-          // Its hints are not followed for two attempt deadlines: it stopped at most one deadline
-          // ago, and an election after a fault ends within two election timeouts (randomised).
-          const sinceMs = this.nowMs();
-          this.suspects.set(address, {
-            sinceMs,
-            untilMs: sinceMs + 2 * deadlineMs,
-            deadlineMs,
-            vouchers: new Set(),
-          });
+          this.suspects.set(address, { sinceMs: this.nowMs(), deadlineMs, vouchers: new Set() });
         }
         if (crypto && RETRYABLE_CODES.has(failure.error.code))
           this.avoidUntil.set(address, this.nowMs() + AVOID_FAILED_MEMBER_MS);
@@ -919,10 +912,13 @@ export class PoolClient {
   }
 }
 
-/** A member whose attempt timed out: since when, until when, that attempt's deadline, who named it leader since. */
+/**
+ * A member whose attempt timed out: since when, that attempt's deadline, who named it leader since.
+ * Its hints are not followed for two attempt deadlines (isSuspect): it stopped at most one deadline
+ * ago, and an election after a fault ends within two election timeouts (randomised).
+ */
 interface Suspicion {
   sinceMs: number;
-  untilMs: number;
   deadlineMs: number;
   vouchers: Set<string>;
 }
